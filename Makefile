@@ -1,0 +1,193 @@
+# optipod: build, test, bench, fuzz and demo.
+#
+# `make demo` and `make test` are the two set-up commands: both first run
+# `deps`, which installs any missing Debian package (as root) or prints the
+# exact apt-get line to run (otherwise).
+#
+#   make                     build lib, binaries (build/rel/)
+#   make test                unit + integration tests (test/run.sh)
+#   make test SANITIZE=address,undefined   the same under ASan/UBSan (build/san/)
+#   make valgrind            the tests under valgrind memcheck
+#   make bench               benchmarks; figures are ratios to a baseline of the same run
+#   make fuzz                libFuzzer targets for every parser, FUZZ_SECONDS each
+#   make e2e                 against a real cluster given KUBECONFIG (skips clearly otherwise)
+
+VERSION    := 0.1.0
+SANITIZE   ?=
+O          := build/$(if $(SANITIZE),san,rel)
+CC         ?= cc
+PREFIX     ?= /usr/local
+FUZZ_SECONDS ?= 20
+
+PKGS       := libuv libcurl libcjson yaml-0.1 openssl
+# Debian packages: to build, to run the tests, and developer tools.
+BUILD_DEBS := gcc make pkg-config libc6-dev libuv1-dev libcurl4-openssl-dev libcjson-dev \
+              libyaml-dev libssl-dev
+TEST_DEBS  := prometheus openssl
+DEV_DEBS   := valgrind clang clang-format clang-tidy
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS     ?= -O2 -g
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
+              -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DOPTIPOD_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) \
+              -Ilib -Itest $(PKG_CFLAGS) -MMD -MP
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDSAN      := -fsanitize=$(SANITIZE)
+endif
+LDLIBS     := $(PKG_LIBS) -lm
+
+LIB_SRC    := $(shell find lib -name '*.c' | sort)
+LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
+LIB_A      := $(O)/liboptipod.a
+
+SUP_SRC    := test/test.c $(shell find test/support -name '*.c' 2>/dev/null | sort)
+SUP_OBJ    := $(SUP_SRC:%.c=$(O)/%.o)
+SUP_A      := $(O)/libtestsupport.a
+
+TEST_SRC   := $(sort $(wildcard test/unit/test_*.c))
+TEST_BIN   := $(TEST_SRC:test/unit/%.c=$(O)/tests/%)
+BENCH_SRC  := $(sort $(wildcard test/bench/bench_*.c))
+BENCH_BIN  := $(BENCH_SRC:test/bench/%.c=$(O)/bench/%)
+TOOL_SRC   := $(sort $(wildcard test/tools/*.c))
+TOOL_BIN   := $(TOOL_SRC:test/tools/%.c=$(O)/tools/%)
+FUZZ_SRC   := $(sort $(wildcard test/fuzz/fuzz_*.c))
+
+BINS       := $(O)/optipod $(O)/kubectl-optipod
+
+.PHONY: all deps dev-deps test unit valgrind bench fuzz demo e2e format format-check tidy \
+        install clean check-deps
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+# --- dependencies -------------------------------------------------------------------------
+# Installs only what is missing; never runs apt-get when everything is there.
+define install_debs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing) >build-deps.log 2>&1 \
+	      || { cat build-deps.log; rm -f build-deps.log; echo "deps: apt-get failed for:$$missing" >&2; exit 1; }; \
+	    rm -f build-deps.log; \
+	  else \
+	    echo "deps: missing Debian packages; run as root:" >&2; \
+	    echo "  apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+endef
+
+deps:
+	$(call install_debs,$(BUILD_DEBS) $(TEST_DEBS))
+
+dev-deps:
+	$(call install_debs,$(DEV_DEBS))
+
+# --- build ----------------------------------------------------------------------------------
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SUP_A): $(SUP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/optipod: $(patsubst %.c,$(O)/%.o,$(wildcard cmd/optipod/*.c)) $(LIB_A)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(O)/kubectl-optipod: $(patsubst %.c,$(O)/%.o,$(wildcard cmd/kubectl-optipod/*.c)) $(LIB_A)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/%: $(O)/test/unit/%.o $(SUP_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(O)/bench/%: $(O)/test/bench/%.o $(SUP_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(O)/tools/%: $(O)/test/tools/%.o $(SUP_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+# --- test -----------------------------------------------------------------------------------
+# `unit` builds and runs without touching apt (for quick loops); `test` is the full set-up.
+unit: $(TEST_BIN) $(TOOL_BIN) $(BINS)
+	@OPTIPOD_BUILD=$(O) test/run.sh $(TEST_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+
+valgrind: deps dev-deps
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(TOOL_BIN) $(BINS)
+	@OPTIPOD_BUILD=$(O) TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+	  --track-fds=no" OPTIPOD_SLOW=10 test/run.sh $(TEST_BIN)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BIN) $(BINS)
+	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
+
+# --- fuzz (clang libFuzzer, each parser) ----------------------------------------------------
+FUZZ_O     := build/fuzz
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DOPTIPOD_VERSION=\"$(VERSION)\" -g -O1 -Ilib -Itest \
+              $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LIBOBJ := $(LIB_SRC:%.c=$(FUZZ_O)/%.o)
+FUZZ_BIN   := $(FUZZ_SRC:test/fuzz/%.c=$(FUZZ_O)/%)
+
+$(FUZZ_O)/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) -c $< -o $@
+
+$(FUZZ_O)/fuzz_%: $(FUZZ_O)/test/fuzz/fuzz_%.o $(FUZZ_LIBOBJ)
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz: deps dev-deps $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do \
+	  n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  seeds=test/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	      build/fuzz/corpus/$$n $$seeds 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	done
+
+# --- demo, e2e ------------------------------------------------------------------------------
+demo: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@test/demo.sh $(O)
+
+e2e: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@OPTIPOD_BUILD=$(O) e2e/run.sh
+
+# --- style ----------------------------------------------------------------------------------
+FMT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib cmd test -name '*.[ch]')
+
+format:
+	clang-format -i $(FMT_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(FMT_SRC) && echo "format-check: clean"
+
+tidy:
+	clang-tidy $(LIB_SRC) -- $(ALL_CFLAGS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

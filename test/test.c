@@ -1,0 +1,91 @@
+#include "test.h"
+
+#include <stdarg.h>
+
+jmp_buf test_jmp;
+int test_passed, test_failed, test_skipped;
+const char *test_current;
+static int test_current_skipped;
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stdout, "FAIL %s: %s:%d: ", test_current ? test_current : "?", file, line);
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+    longjmp(test_jmp, 1);
+}
+
+void test_skip(const char *why, ...)
+{
+    va_list ap;
+    fprintf(stdout, "skip %s: ", test_current ? test_current : "?");
+    va_start(ap, why);
+    vfprintf(stdout, why, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+    test_current_skipped = 1;
+    longjmp(test_jmp, 2);
+}
+
+void test_run_one(const char *name, void (*fn)(void))
+{
+    const char *filter = getenv("TEST_FILTER");
+    if (filter && *filter && !strstr(name, filter))
+        return;
+    test_current = name;
+    test_current_skipped = 0;
+    int r = setjmp(test_jmp);
+    if (r == 0) {
+        fn();
+        test_passed++;
+        fprintf(stdout, "ok   %s\n", name);
+    } else if (test_current_skipped) {
+        test_skipped++;
+    } else {
+        test_failed++;
+    }
+    fflush(stdout);
+    test_current = NULL;
+}
+
+int test_summary(void)
+{
+    if (test_skipped)
+        printf("%d passed, %d failed, %d skipped\n", test_passed, test_failed, test_skipped);
+    else
+        printf("%d passed, %d failed\n", test_passed, test_failed);
+    fflush(stdout);
+    return test_failed ? 1 : 0;
+}
+
+const char *test_fixture_dir(void)
+{
+    const char *d = getenv("OPTIPOD_FIXTURES");
+    return d && *d ? d : "../shared/fixtures/kube-apiserver-v1.24";
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        test_fail(__FILE__, __LINE__, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(p);
+        test_fail(__FILE__, __LINE__, "cannot read %s", path);
+    }
+    fclose(f);
+    p[n] = '\0';
+    if (len)
+        *len = (size_t)n;
+    return p;
+}

@@ -1,0 +1,99 @@
+#include "test.h"
+#include "util/backoff.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/map.h"
+
+#include <errno.h>
+
+static void test_buf_cap_is_enforced(void)
+{
+    opbuf b;
+    opbuf_init(&b, 8);
+    ASSERT_EQ_INT(opbuf_puts(&b, "12345678"), 0);
+    ASSERT_EQ_INT(opbuf_puts(&b, "9"), -E2BIG);
+    ASSERT_STR_EQ(opbuf_str(&b), "12345678");
+    opbuf_consume(&b, 3);
+    ASSERT_STR_EQ(opbuf_str(&b), "45678");
+    ASSERT_EQ_INT(opbuf_printf(&b, "%d", 123), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "45678123");
+    ASSERT_EQ_INT(opbuf_printf(&b, "%d", 4), -E2BIG);
+    size_t n;
+    char *p = opbuf_detach(&b, &n);
+    ASSERT_EQ_INT(n, 8);
+    ASSERT_STR_EQ(p, "45678123");
+    free(p);
+    ASSERT_EQ_INT(b.len, 0);
+    opbuf_release(&b);
+}
+
+static void test_err_wraps(void)
+{
+    operr e;
+    ASSERT_EQ_INT(operr_set(&e, -EINVAL, "'%s' is not a quantity", "abc"), -EINVAL);
+    operr_wrap(&e, -EINVAL, "spec.resourceBounds.cpu.min");
+    ASSERT_STR_EQ(e.msg, "spec.resourceBounds.cpu.min: 'abc' is not a quantity");
+    ASSERT_EQ_INT(operr_set(NULL, -5, "x"), -5);
+}
+
+static void test_backoff_doubles_caps_and_resets(void)
+{
+    opbackoff b;
+    opbackoff_init(&b, 800, 30000, 120000, 0.0);
+    uint64_t want[] = {800, 1600, 3200, 6400, 12800, 25600, 30000, 30000};
+    uint64_t now = 1000;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ASSERT_EQ_INT(opbackoff_next(&b, now, 0.5), want[i]);
+        now += 10;
+    }
+    /* Two healthy minutes after the last failure start the sequence again. */
+    ASSERT_EQ_INT(opbackoff_next(&b, now + 120000, 0.5), 800);
+    opbackoff b2;
+    opbackoff_init(&b2, 1000, 4000, 0, 0.5);
+    uint64_t d = opbackoff_next(&b2, 0, 0.5);
+    ASSERT_EQ_INT(d, 1250);
+}
+
+static void test_map_put_get_del_iterate(void)
+{
+    opmap m;
+    opmap_init(&m);
+    char key[32];
+    static int values[1000];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "ns/name-%d", i);
+        values[i] = i;
+        ASSERT_EQ_INT(opmap_put(&m, key, &values[i], NULL), 0);
+    }
+    ASSERT_EQ_INT(opmap_count(&m), 1000);
+    ASSERT(opmap_get(&m, "ns/name-517") == &values[517]);
+    ASSERT_NULL(opmap_get(&m, "ns/name-1000"));
+    void *old;
+    ASSERT_EQ_INT(opmap_put(&m, "ns/name-5", &values[6], &old), 0);
+    ASSERT(old == &values[5]);
+    ASSERT_EQ_INT(opmap_count(&m), 1000);
+    /* Delete every even entry while iterating. */
+    opmap_iter it;
+    opmap_iter_init(&it, &m);
+    opmap_entry *e;
+    int seen = 0;
+    while ((e = opmap_next(&it))) {
+        seen++;
+        int v = *(int *)e->value;
+        if (v % 2 == 0 && strcmp(e->key, "ns/name-5") != 0)
+            ASSERT(opmap_del(&m, e->key) != NULL);
+    }
+    ASSERT_EQ_INT(seen, 1000);
+    ASSERT_EQ_INT(opmap_count(&m), 500);
+    opmap_release(&m, NULL);
+    ASSERT_EQ_INT(opmap_count(&m), 0);
+}
+
+int main(void)
+{
+    TEST_RUN(test_buf_cap_is_enforced);
+    TEST_RUN(test_err_wraps);
+    TEST_RUN(test_backoff_doubles_caps_and_resets);
+    TEST_RUN(test_map_put_get_del_iterate);
+    return test_summary();
+}
