@@ -1,9 +1,6 @@
 /*
  * tsch: test support for the CRD tests.
  *
- *   tsch_yaml_to_json()  YAML text (first document) to cJSON, reading plain
- *                        scalars the way Kubernetes' YAML decoder does (null,
- *                        booleans, integers and floats; everything else a string).
  *   tsch_validate()      a small structural OpenAPI v3 validator for the subset
  *                        CRD schemas use: type, properties, required,
  *                        additionalProperties, items, enum, pattern (POSIX ERE),
@@ -13,8 +10,8 @@
  *                        prune them silently; a test wants to know).
  *   tsch_regex_match()   does a string match an OpenAPI pattern?
  *
- * Ownership: tsch_yaml_to_json returns a new tree the caller deletes (NULL on
- * error, message in err). tsch_validate appends one line per problem to `errs`
+ * YAML inputs are read with support/yaml2json.h. tsch_validate appends one line per problem to
+ * `errs`
  * ("spec.mode: \"Foo\" is not one of [Auto Recommend Disabled]") and returns
  * how many it found.
  */
@@ -28,7 +25,6 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-cJSON *tsch_yaml_to_json(const char *yaml, size_t len, operr *err);
 int tsch_validate(const cJSON *schema, const cJSON *value, const char *path, opbuf *errs);
 /* 1 match, 0 no match, -1 the pattern does not compile. */
 int tsch_regex_match(const char *pattern, const char *s);

@@ -4,6 +4,7 @@
  * the schema; what the schema rejects the parser rejects too.
  */
 #include "test.h"
+#include "support/yaml2json.h"
 #include "engine/quantity.h"
 #include "policy/policy.h"
 #include "support/schemacheck.h"
@@ -27,7 +28,8 @@ static cJSON *load_crd(void)
     snprintf(path, sizeof path, "%s/crds/optimizationpolicies.optipod.io.yaml", src_dir());
     char *text = test_read_file(path, &len);
     operr err = {{0}};
-    cJSON *j = tsch_yaml_to_json(text, len, &err);
+    cJSON *j = NULL;
+    yaml2json_parse(text, len, &j, &err);
     free(text);
     if (!j)
         test_fail(__FILE__, __LINE__, "%s: %s", path, err.msg);
@@ -293,7 +295,8 @@ static void test_seed_policies_are_valid_under_the_schema(void)
 {
     for (size_t i = 0; i < seed_policies_n; i++) {
         operr err = {{0}};
-        cJSON *j = tsch_yaml_to_json(seed_policies[i].yaml, strlen(seed_policies[i].yaml), &err);
+        cJSON *j = NULL;
+        yaml2json_parse(seed_policies[i].yaml, strlen(seed_policies[i].yaml), &j, &err);
         ASSERT_NOT_NULL(j);
         opbuf errs;
         opbuf_init(&errs, 1 << 16);

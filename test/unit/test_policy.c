@@ -1,4 +1,5 @@
 #include "test.h"
+#include "support/yaml2json.h"
 #include "policy/policy.h"
 #include "support/schemacheck.h"
 #include "support/seedpolicies.h"
@@ -25,7 +26,8 @@ static void test_seed_policies_parse(void)
 {
     for (size_t i = 0; i < seed_policies_n; i++) {
         operr err = {{0}};
-        cJSON *j = tsch_yaml_to_json(seed_policies[i].yaml, strlen(seed_policies[i].yaml), &err);
+        cJSON *j = NULL;
+        yaml2json_parse(seed_policies[i].yaml, strlen(seed_policies[i].yaml), &j, &err);
         if (!j)
             test_fail(__FILE__, __LINE__, "%s: %s", seed_policies[i].what, err.msg);
         pol_policy p;
@@ -52,7 +54,8 @@ static void test_seed_policies_parse(void)
 static void test_seed_policy_values(void)
 {
     operr err = {{0}};
-    cJSON *j = tsch_yaml_to_json(seed_policies[0].yaml, strlen(seed_policies[0].yaml), &err);
+    cJSON *j = NULL;
+    yaml2json_parse(seed_policies[0].yaml, strlen(seed_policies[0].yaml), &j, &err);
     ASSERT_NOT_NULL(j);
     pol_policy p;
     pol_init(&p);
