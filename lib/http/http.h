@@ -40,23 +40,23 @@ enum ophttp_error {
 };
 
 typedef struct ophttp_tls {
-    const char *ca_file;     /* PEM bundle to trust instead of the system's, or NULL */
-    const char *ca_pem;      /* in-memory PEM (kubeconfig certificate-authority-data) */
+    const char *ca_file; /* PEM bundle to trust instead of the system's, or NULL */
+    const char *ca_pem;  /* in-memory PEM (kubeconfig certificate-authority-data) */
     size_t ca_pem_len;
-    const char *cert_file;   /* client certificate, PEM */
-    const char *key_file;    /* client key, PEM */
-    const char *cert_pem;    /* in-memory client certificate */
+    const char *cert_file; /* client certificate, PEM */
+    const char *key_file;  /* client key, PEM */
+    const char *cert_pem;  /* in-memory client certificate */
     size_t cert_pem_len;
-    const char *key_pem;     /* in-memory client key */
+    const char *key_pem; /* in-memory client key */
     size_t key_pem_len;
     int insecure_skip_verify; /* no peer or host verification (loudly logged by callers) */
 } ophttp_tls;
 
 typedef struct ophttp_response {
-    long status;              /* HTTP status, 0 when no response arrived */
-    int error;                /* enum ophttp_error */
-    const char *error_msg;    /* what went wrong at the transport level, "" if nothing */
-    const char *body;         /* buffered body (never NULL, NUL-terminated); "" when streamed */
+    long status;           /* HTTP status, 0 when no response arrived */
+    int error;             /* enum ophttp_error */
+    const char *error_msg; /* what went wrong at the transport level, "" if nothing */
+    const char *body;      /* buffered body (never NULL, NUL-terminated); "" when streamed */
     size_t body_len;
     const char *content_type; /* "" when absent */
     long retry_after_s;       /* Retry-After in seconds, -1 when absent or unparsable */
@@ -68,18 +68,18 @@ typedef int (*ophttp_data_cb)(ophttp_req *req, const char *data, size_t len, voi
 typedef void (*ophttp_done_cb)(ophttp_req *req, const ophttp_response *res, void *ud);
 
 typedef struct ophttp_req_opts {
-    const char *method;           /* "GET", "POST", "PUT", "PATCH", "DELETE" */
-    const char *url;              /* absolute */
-    const char *const *headers;   /* NULL-terminated "Name: value" strings, or NULL */
-    const char *body;             /* request body, or NULL */
+    const char *method;         /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *url;            /* absolute */
+    const char *const *headers; /* NULL-terminated "Name: value" strings, or NULL */
+    const char *body;           /* request body, or NULL */
     size_t body_len;
-    long timeout_ms;              /* whole request; 0 = no limit (watches) */
-    long connect_timeout_ms;      /* 0 = 10 s */
-    long low_speed_time_s;        /* abort when < 1 byte/s for this long; 0 = off */
-    size_t max_body;              /* cap for a buffered body; 0 = 64 MiB */
-    const ophttp_tls *tls;        /* NULL = system trust store */
-    ophttp_data_cb on_data;       /* NULL = buffer the body */
-    ophttp_done_cb on_done;       /* required */
+    long timeout_ms;         /* whole request; 0 = no limit (watches) */
+    long connect_timeout_ms; /* 0 = 10 s */
+    long low_speed_time_s;   /* abort when < 1 byte/s for this long; 0 = off */
+    size_t max_body;         /* cap for a buffered body; 0 = 64 MiB */
+    const ophttp_tls *tls;   /* NULL = system trust store */
+    ophttp_data_cb on_data;  /* NULL = buffer the body */
+    ophttp_done_cb on_done;  /* required */
     void *ud;
 } ophttp_req_opts;
 
@@ -91,7 +91,14 @@ void ophttp_client_close(ophttp_client *c, void (*on_closed)(void *ud), void *ud
 /* Start a request. Returns 0 (and *out, which may be NULL) or a negative errno. */
 int ophttp_request(ophttp_client *c, const ophttp_req_opts *opts, ophttp_req **out);
 void ophttp_cancel(ophttp_req *req);
+/* Run release(ud) when the request's memory goes: after on_done returns, on
+ * cancel, or when the client closes. Only for freeing what ud points to (no
+ * calls into ophttp). Set it right after ophttp_request() returns. */
+void ophttp_set_release(ophttp_req *req, void (*release)(void *ud));
 /* Requests started and not yet done or cancelled. */
 size_t ophttp_inflight(const ophttp_client *c);
+/* New connections opened by the requests that finished so far (keep-alive and
+ * HTTP/2 reuse keep this low). */
+size_t ophttp_connections(const ophttp_client *c);
 
 #endif

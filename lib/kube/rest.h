@@ -31,9 +31,9 @@ typedef struct kres {
     int namespaced;
 } kres;
 
-extern const kres KRES_DEPLOYMENTS, KRES_STATEFULSETS, KRES_DAEMONSETS, KRES_REPLICASETS,
-    KRES_PODS, KRES_NAMESPACES, KRES_EVENTS, KRES_LEASES, KRES_HPAS, KRES_POLICIES,
-    KRES_MUTATING_WEBHOOKS, KRES_SECRETS, KRES_POD_METRICS;
+extern const kres KRES_DEPLOYMENTS, KRES_STATEFULSETS, KRES_DAEMONSETS, KRES_REPLICASETS, KRES_PODS,
+    KRES_NAMESPACES, KRES_EVENTS, KRES_LEASES, KRES_HPAS, KRES_POLICIES, KRES_MUTATING_WEBHOOKS,
+    KRES_SECRETS, KRES_POD_METRICS;
 
 #define KSTATUS_MAX_CAUSES 32
 
@@ -44,13 +44,13 @@ typedef struct kstatus_cause {
 } kstatus_cause;
 
 typedef struct kstatus {
-    int code;             /* 409, 410, 422, ...; 0 when the body was not a Status */
-    char status[16];      /* "Failure" / "Success" */
-    char reason[64];      /* "Conflict", "Expired", "Gone", "Invalid", "NotFound", ... */
+    int code;        /* 409, 410, 422, ...; 0 when the body was not a Status */
+    char status[16]; /* "Failure" / "Success" */
+    char reason[64]; /* "Conflict", "Expired", "Gone", "Invalid", "NotFound", ... */
     char message[1024];
     char continue_token[1024]; /* metadata.continue (410 Expired on a list carries one) */
-    int retry_after_s;    /* details.retryAfterSeconds, 0 when absent */
-    int ncauses;          /* after de-duplication */
+    int retry_after_s;         /* details.retryAfterSeconds, 0 when absent */
+    int ncauses;               /* after de-duplication */
     kstatus_cause causes[KSTATUS_MAX_CAUSES];
 } kstatus;
 
@@ -69,23 +69,23 @@ int kpath_query(opbuf *out, const char *const *kv);
 typedef struct krest krest;
 
 typedef struct krest_reply {
-    long http_status;           /* 0 when no response (transport error) */
-    int error;                  /* enum ophttp_error; 0 when an HTTP response arrived */
+    long http_status; /* 0 when no response (transport error) */
+    int error;        /* enum ophttp_error; 0 when an HTTP response arrived */
     const char *error_msg;
-    const char *body;           /* never NULL */
+    const char *body; /* never NULL */
     size_t body_len;
-    const kstatus *status;      /* parsed Status for non-2xx replies, else NULL */
-    long retry_after_s;         /* Retry-After header, -1 when absent */
+    const kstatus *status; /* parsed Status for non-2xx replies, else NULL */
+    long retry_after_s;    /* Retry-After header, -1 when absent */
 } krest_reply;
 
 typedef void (*krest_cb)(const krest_reply *reply, void *ud);
 typedef int (*krest_data_cb)(const char *data, size_t len, void *ud);
 
 enum krest_patch_type {
-    KREST_PATCH_MERGE,      /* application/merge-patch+json */
-    KREST_PATCH_STRATEGIC,  /* application/strategic-merge-patch+json */
-    KREST_PATCH_JSON,       /* application/json-patch+json */
-    KREST_PATCH_APPLY,      /* application/apply-patch+yaml (Server-Side Apply) */
+    KREST_PATCH_MERGE,     /* application/merge-patch+json */
+    KREST_PATCH_STRATEGIC, /* application/strategic-merge-patch+json */
+    KREST_PATCH_JSON,      /* application/json-patch+json */
+    KREST_PATCH_APPLY,     /* application/apply-patch+yaml (Server-Side Apply) */
 };
 
 typedef struct krest_write_opts {
@@ -112,9 +112,8 @@ int krest_get(krest *k, const kres *r, const char *ns, const char *name, const c
 int krest_create(krest *k, const kres *r, const char *ns, const char *body, size_t len,
                  const krest_write_opts *o, krest_cb cb, void *ud);
 int krest_patch(krest *k, const kres *r, const char *ns, const char *name, const char *sub,
-                enum krest_patch_type type, const char *body, size_t len,
-                const krest_write_opts *o, krest_cb cb, void *ud);
-int krest_delete(krest *k, const kres *r, const char *ns, const char *name, krest_cb cb,
-                 void *ud);
+                enum krest_patch_type type, const char *body, size_t len, const krest_write_opts *o,
+                krest_cb cb, void *ud);
+int krest_delete(krest *k, const kres *r, const char *ns, const char *name, krest_cb cb, void *ud);
 
 #endif
