@@ -1,0 +1,78 @@
+/*
+ * kcache: the informer's store of projections, keyed "namespace/name".
+ *
+ * One kcache holds one resource type. It stores kproj projections only (never
+ * JSON trees or managedFields) and calls handlers on add, update (old and new)
+ * and delete. Watch events go through kcache_upsert()/kcache_remove(); a list
+ * or relist goes through replace_begin/item.../end, which stages the new set
+ * and, at the end, delivers a delete for every cached object missing from it,
+ * then adds and updates (an update only when the resourceVersion changed).
+ * replace_abort() drops the staged set and leaves the cache untouched.
+ *
+ * Handlers run synchronously and must not modify the cache; the objects they
+ * receive are valid only during the call (copy the key to keep a reference,
+ * then kcache_get() it later).
+ *
+ * Ownership: kcache_init() allocates nothing; kcache_release() frees every
+ * projection. kcache_put() takes ownership of the projection it is given.
+ */
+#ifndef OPTIPOD_KUBE_CACHE_H
+#define OPTIPOD_KUBE_CACHE_H
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kube/project.h"
+#include "util/map.h"
+
+#define KCACHE_MAX_HANDLERS 8
+#define KCACHE_KEY_MAX      512 /* namespace (63) + '/' + name (253), with room */
+
+typedef struct kcache_handlers {
+    void (*on_add)(const kproj_obj *o, void *ud);
+    void (*on_update)(const kproj_obj *old, const kproj_obj *cur, void *ud);
+    void (*on_delete)(const kproj_obj *o, void *ud);
+    void *ud;
+} kcache_handlers;
+
+typedef struct kcache {
+    enum kproj_kind kind;
+    opmap objs;    /* key → kproj_obj* */
+    opmap staging; /* the set being replaced in */
+    int replacing;
+    kcache_handlers h[KCACHE_MAX_HANDLERS];
+    int nh;
+    size_t bytes;     /* sum of the cached projections' sizes */
+    uint64_t skipped; /* objects that could not be projected */
+} kcache;
+
+void kcache_init(kcache *c, enum kproj_kind kind);
+void kcache_release(kcache *c);
+/* Register handlers (copied). Returns 0 or -ENOSPC. */
+int kcache_add_handlers(kcache *c, const kcache_handlers *h);
+
+/* Insert or replace a projection (ownership taken, also on failure); fires add or update. */
+int kcache_put(kcache *c, kproj_obj *o);
+/* Project and put a JSON object (ADDED/MODIFIED). Returns 0, -EINVAL or -ENOMEM. */
+int kcache_upsert(kcache *c, const cJSON *obj);
+/* Remove by key; fires delete with the cached projection. Returns 0 or -ENOENT. */
+int kcache_del(kcache *c, const char *ns, const char *name);
+/* Remove the object a DELETED event names. */
+int kcache_remove(kcache *c, const cJSON *obj);
+
+void kcache_replace_begin(kcache *c);
+int kcache_replace_item(kcache *c, const cJSON *obj);
+void kcache_replace_end(kcache *c);
+void kcache_replace_abort(kcache *c);
+
+const kproj_obj *kcache_get(const kcache *c, const char *ns, const char *name);
+const kproj_obj *kcache_get_key(const kcache *c, const char *key);
+size_t kcache_count(const kcache *c);
+/* Bytes held for the cached objects: projections plus the map's entries and buckets
+ * (malloc's own per-block overhead is not included). */
+size_t kcache_mem_bytes(const kcache *c);
+/* Call fn for every cached object until it returns non-zero (returned). */
+int kcache_foreach(const kcache *c, int (*fn)(const kproj_obj *o, void *ud), void *ud);
+
+#endif

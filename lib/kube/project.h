@@ -1,0 +1,107 @@
+/*
+ * kproj: small projections of the objects optipod watches.
+ *
+ * The cache never keeps whole JSON trees (a Deployment with its managedFields
+ * is 5-10 KiB as cJSON); it keeps just what the controller reads:
+ *  - workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet): identity,
+ *    labels, the optipod.io/ annotations, selector, replicas, containers and
+ *    init containers (name, image, requests/limits as quantity strings,
+ *    resizePolicy) and owner references (a ReplicaSet's owner Deployment);
+ *  - pods: identity, owners (the controller ref), node, phase, qosClass,
+ *    containers' requests/limits and resizePolicy, the last termination of
+ *    each container when it was OOMKilled (and when), the in-place resize
+ *    state (conditions PodResizePending/PodResizeInProgress, status.resize).
+ * managedFields and everything else are dropped.
+ *
+ * A projection is ONE malloc'd block (struct, arrays and strings packed
+ * together, sized exactly by a measuring pass), so it is freed with
+ * kproj_free() (= free()) and `size` tells its exact footprint. Strings that
+ * are absent are NULL. Projections are immutable once built.
+ */
+#ifndef OPTIPOD_KUBE_PROJECT_H
+#define OPTIPOD_KUBE_PROJECT_H
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum kproj_kind {
+    KPROJ_UNKNOWN,
+    KPROJ_DEPLOYMENT,
+    KPROJ_STATEFULSET,
+    KPROJ_DAEMONSET,
+    KPROJ_REPLICASET,
+    KPROJ_POD,
+};
+
+typedef struct kproj_kv {
+    const char *key;
+    const char *value;
+} kproj_kv;
+
+typedef struct kproj_owner {
+    const char *kind, *name, *uid;
+    int controller; /* ownerReferences[].controller == true */
+} kproj_owner;
+
+/* A selector requirement: key, operator (In, NotIn, Exists, DoesNotExist) and
+ * values joined by ','. */
+typedef struct kproj_expr {
+    const char *key, *op, *values;
+} kproj_expr;
+
+typedef struct kproj_container {
+    const char *name;
+    const char *image;
+    kproj_kv *requests; /* resource name → quantity string ("250m", "512Mi") */
+    kproj_kv *limits;
+    kproj_kv *resize_policy; /* resourceName → restartPolicy */
+    uint16_t nrequests, nlimits, nresize_policy;
+    /* pods only, from status.containerStatuses[] */
+    int32_t restart_count;
+    const char *oom_killed_at; /* lastState.terminated.finishedAt when reason was OOMKilled */
+} kproj_container;
+
+typedef struct kproj_obj {
+    size_t size; /* bytes of this block */
+    enum kproj_kind kind;
+    const char *ns, *name, *uid, *rv;
+    int64_t generation;
+    kproj_kv *labels;
+    kproj_kv *annotations; /* only keys starting with "optipod.io/" */
+    kproj_owner *owners;
+    kproj_container *containers;
+    kproj_container *init_containers;
+    uint16_t nlabels, nannotations, nowners, ncontainers, ninit_containers;
+    /* workloads */
+    int32_t replicas;   /* -1 when absent (DaemonSet) */
+    kproj_kv *selector; /* matchLabels */
+    kproj_expr *selector_exprs;
+    uint16_t nselector, nselector_exprs;
+    /* pods */
+    const char *node, *phase, *qos_class;
+    const char *resize_status;  /* status.resize (1.27-1.32 alpha field), or NULL */
+    const char *resize_pending; /* PodResizePending reason (Deferred, Infeasible), or NULL */
+    int resize_in_progress;     /* PodResizeInProgress condition is True */
+} kproj_obj;
+
+/* "deployments" → KPROJ_DEPLOYMENT, ...; KPROJ_UNKNOWN for others. */
+enum kproj_kind kproj_kind_for_resource(const char *resource);
+const char *kproj_kind_name(enum kproj_kind k);
+
+/* Project `obj` (a list item or watch object; the kind comes from the resource
+ * watched since list items carry none). Returns 0, -EINVAL (no metadata.name,
+ * unknown kind, an over-long array) or -ENOMEM. */
+int kproj_from_json(const cJSON *obj, enum kproj_kind kind, kproj_obj **out);
+void kproj_free(kproj_obj *o);
+
+/* Cache key "namespace/name" (or "name" when cluster-scoped) into buf;
+ * returns 0 or -E2BIG. */
+int kproj_key(char *buf, size_t cap, const char *ns, const char *name);
+
+const char *kproj_kv_get(const kproj_kv *kv, size_t n, const char *key);
+/* The ownerReference with controller=true, or NULL. */
+const kproj_owner *kproj_controller(const kproj_obj *o);
+const kproj_container *kproj_container_get(const kproj_obj *o, const char *name);
+
+#endif

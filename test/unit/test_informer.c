@@ -1,0 +1,495 @@
+#include "http/http.h"
+#include "kube/config.h"
+#include "kube/informer.h"
+#include "kube/rest.h"
+#include "support/fakeapi.h"
+#include "test.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+static uv_loop_t loop;
+static fakeapi *fa;
+static kcfg cfg;
+static ophttp_client *http;
+static krest *rest;
+static kinf *inf;
+static char tmpdir[64];
+
+/* What the handlers saw. */
+static struct seen {
+    int adds, updates, deletes;
+    char last_add[64], last_update[64], last_delete[64];
+} seen;
+
+static void h_add(const kproj_obj *o, void *ud)
+{
+    (void)ud;
+    seen.adds++;
+    snprintf(seen.last_add, sizeof seen.last_add, "%s/%s", o->ns, o->name);
+}
+
+static void h_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    (void)ud;
+    (void)old;
+    seen.updates++;
+    snprintf(seen.last_update, sizeof seen.last_update, "%s/%s", cur->ns, cur->name);
+}
+
+static void h_delete(const kproj_obj *o, void *ud)
+{
+    (void)ud;
+    seen.deletes++;
+    snprintf(seen.last_delete, sizeof seen.last_delete, "%s/%s", o->ns, o->name);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+/* Run the loop until pred() holds or ms pass (times OPTIPOD_SLOW, for valgrind);
+ * returns pred(). The bounds are generous: a passing test returns early. */
+static int run_until(int (*pred)(void), unsigned ms)
+{
+    const char *slow = getenv("OPTIPOD_SLOW");
+    if (slow && atoi(slow) > 1)
+        ms *= (unsigned)atoi(slow);
+    uv_timer_t t;
+    int expired = 0;
+    uv_timer_init(&loop, &t);
+    t.data = &expired;
+    uv_timer_start(&t, on_watchdog, ms, 0);
+    while (!pred() && !expired)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return pred();
+}
+
+static int synced(void)
+{
+    return kinf_has_synced(inf);
+}
+
+static int watching(void)
+{
+    return kinf_has_synced(inf) && kinf_state(inf) == KWATCH_WATCHING &&
+           fakeapi_count(fa, "GET", "watch=") >= 1;
+}
+
+static int backing_off(void)
+{
+    return kinf_state(inf) == KWATCH_BACKOFF;
+}
+
+static void put_deploy(const char *ns, const char *name, int replicas)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\","
+             "\"namespace\":\"%s\",\"labels\":{\"app\":\"%s\",\"suite\":\"informer\"}},\"spec\":{"
+             "\"replicas\":%d,"
+             "\"selector\":{\"matchLabels\":{\"app\":\"%s\"}},\"template\":{\"metadata\":{"
+             "\"labels\":{\"app\":\"%s\"}},\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":"
+             "\"img:1\",\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}}]}}}}",
+             name, ns, name, replicas, name, name);
+    ASSERT_EQ_INT(fakeapi_put_json(fa, buf), 0);
+}
+
+static void del_deploy(const char *ns, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/deployments/%s", ns, name);
+    ASSERT_EQ_INT(fakeapi_delete(fa, path), 0);
+}
+
+static void on_closed(void *ud)
+{
+    (*(int *)ud)++;
+}
+
+/* One server, client and loop for the whole binary (the fake's certificate
+ * generation is slow under valgrind); each test works in its own namespace. */
+static void env_start(void)
+{
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    ASSERT_EQ_INT(fakeapi_start(&fa, &loop, NULL), 0);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_informer.XXXXXX");
+    ASSERT_NOT_NULL(mkdtemp(tmpdir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/kubeconfig", tmpdir);
+    ASSERT_EQ_INT(fakeapi_write_kubeconfig(fa, path, "tok"), 0);
+    operr err = {{0}};
+    kcfg_init(&cfg);
+    if (kcfg_load_file(&cfg, path, NULL, &err))
+        test_fail(__FILE__, __LINE__, "kcfg_load_file: %s", err.msg);
+    ASSERT_EQ_INT(ophttp_client_new(&http, &loop, NULL), 0);
+    ASSERT_EQ_INT(krest_new(&rest, http, &cfg, &err), 0);
+}
+
+/* Everything closes and the loop closes clean. */
+static void env_stop(void)
+{
+    int hclosed = 0, fclosed = 0;
+    krest_free(rest);
+    ophttp_client_close(http, on_closed, &hclosed);
+    fakeapi_stop(fa, on_closed, &fclosed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(hclosed, 1);
+    ASSERT_EQ_INT(fclosed, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    kcfg_release(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+static void setup(void)
+{
+    memset(&seen, 0, sizeof seen);
+    fakeapi_clear_faults(fa);
+    fakeapi_log_clear(fa);
+}
+
+static void new_informer_sel(const char *ns, int limit, const char *selector)
+{
+    operr err = {{0}};
+    kinf_opts o = {.res = &KRES_DEPLOYMENTS,
+                   .ns = ns,
+                   .label_selector = selector,
+                   .page_limit = limit,
+                   .seed = 7};
+    kcache_handlers h = {h_add, h_update, h_delete, NULL};
+    ASSERT_EQ_INT(kinf_new(&inf, &loop, rest, &o, &h, &err), 0);
+    ASSERT_EQ_INT(kinf_start(inf), 0);
+    ASSERT_EQ_INT(kinf_start(inf), -EALREADY);
+}
+
+static void new_informer(const char *ns, int limit)
+{
+    new_informer_sel(ns, limit, NULL);
+}
+
+static int inf_closed;
+static int closed(void)
+{
+    return inf_closed;
+}
+
+/* Close the informer: its close callback runs from the loop. */
+static void teardown(void)
+{
+    inf_closed = 0;
+    kinf_close(inf, on_closed, &inf_closed);
+    inf = NULL;
+    ASSERT(run_until(closed, 15000));
+    ASSERT_EQ_INT(inf_closed, 1);
+}
+
+static size_t list_requests(void)
+{
+    return fakeapi_count(fa, "GET", "limit=");
+}
+
+static int three_changes(void)
+{
+    return seen.adds >= 7 && seen.updates >= 1 && seen.deletes >= 1;
+}
+
+/* Paged list (limit 2), then a watch from the list's RV; events reach the handlers. */
+static void test_informer_pages_then_watches(void)
+{
+    setup();
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "d%d", i);
+        put_deploy("default", name, i);
+    }
+    put_deploy("other", "x", 1);
+    uint64_t list_rv = fakeapi_rv(fa);
+    /* All namespaces, this suite's objects only, two per page. */
+    new_informer_sel(NULL, 2, "suite=informer");
+    ASSERT(run_until(watching, 15000));
+    kcache *c = kinf_cache(inf);
+    ASSERT_EQ_INT(kcache_count(c), 6);
+    ASSERT_EQ_INT(seen.adds, 6);
+    ASSERT_EQ_INT(list_requests(), 3);
+    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "continue="), 2);
+    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "labelSelector=suite%3Dinformer"), 4);
+    const kproj_obj *o = kcache_get(c, "default", "d3");
+    ASSERT_NOT_NULL(o);
+    ASSERT_EQ_INT(o->replicas, 3);
+    ASSERT_STR_EQ(kproj_kv_get(o->containers[0].requests, o->containers[0].nrequests, "cpu"),
+                  "100m");
+    const fakeapi_logged *w = fakeapi_log_last(fa, "GET", "watch=");
+    ASSERT_NOT_NULL(w);
+    char want[64];
+    snprintf(want, sizeof want, "resourceVersion=%llu", (unsigned long long)list_rv);
+    ASSERT_STR_CONTAINS(w->path, want);
+    ASSERT_STR_CONTAINS(w->path, "allowWatchBookmarks=true");
+    const char *t = strstr(w->path, "timeoutSeconds=");
+    ASSERT_NOT_NULL(t);
+    int tmo = atoi(t + strlen("timeoutSeconds="));
+    ASSERT_CMP_INT(tmo, >=, 300);
+    ASSERT_CMP_INT(tmo, <=, 600);
+
+    put_deploy("default", "new", 1);
+    put_deploy("default", "d1", 9);
+    del_deploy("default", "d2");
+    ASSERT(run_until(three_changes, 15000));
+    ASSERT_EQ_INT(seen.adds, 7);
+    ASSERT_STR_EQ(seen.last_add, "default/new");
+    ASSERT_EQ_INT(seen.updates, 1);
+    ASSERT_STR_EQ(seen.last_update, "default/d1");
+    ASSERT_EQ_INT(kcache_get(c, "default", "d1")->replicas, 9);
+    ASSERT_EQ_INT(seen.deletes, 1);
+    ASSERT_NULL(kcache_get(c, "default", "d2"));
+    char rv[32];
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)fakeapi_rv(fa));
+    ASSERT_STR_EQ(kinf_rv(inf), rv);
+    kinf_stats st;
+    kinf_stats_get(inf, &st);
+    ASSERT_EQ_INT(st.watch.events[KWATCH_EV_ADDED], 1);
+    ASSERT_EQ_INT(st.watch.events[KWATCH_EV_MODIFIED], 1);
+    ASSERT_EQ_INT(st.watch.events[KWATCH_EV_DELETED], 1);
+    ASSERT_EQ_INT(st.watch.relists, 0);
+    teardown();
+}
+
+static int saw_update(void)
+{
+    return seen.adds >= 2;
+}
+
+/* A dropped stream backs off and resumes from the last RV: no new LIST, and
+ * what changed meanwhile arrives as watch events. */
+static void test_informer_dropped_stream_resumes_without_relist(void)
+{
+    setup();
+    put_deploy("t-drop", "a", 1);
+    new_informer("t-drop", 0);
+    ASSERT(run_until(watching, 15000));
+    ASSERT_EQ_INT(list_requests(), 1);
+    uint64_t t0 = uv_now(&loop);
+    fakeapi_drop_connections(fa);
+    ASSERT(run_until(backing_off, 15000));
+    put_deploy("t-drop", "b", 1); /* while disconnected */
+    ASSERT(run_until(saw_update, 15000));
+    ASSERT_CMP_INT(uv_now(&loop) - t0, >=, 800);
+    ASSERT_NOT_NULL(kcache_get(kinf_cache(inf), "t-drop", "b"));
+    ASSERT_EQ_INT(list_requests(), 1); /* the proof: never relisted */
+    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "watch="), 2);
+    kinf_stats st;
+    kinf_stats_get(inf, &st);
+    ASSERT_EQ_INT(st.watch.reconnects, 1);
+    ASSERT_EQ_INT(st.watch.relists, 0);
+    /* A watch that ends normally is resumed at once, again without a LIST. */
+    fakeapi_end_watches(fa);
+    ASSERT(run_until(backing_off, 300) == 0);
+    ASSERT(run_until(watching, 15000));
+    kinf_stats_get(inf, &st);
+    ASSERT_EQ_INT(st.watch.rewatches, 1);
+    ASSERT_EQ_INT(list_requests(), 1);
+    teardown();
+}
+
+static int saw_delete(void)
+{
+    return seen.deletes >= 1;
+}
+
+/* The RV falls out of the history while we are away: ERROR 410 → relist, and
+ * the object deleted in the meantime is delivered as a delete. */
+static void test_informer_410_relists_with_deletions(void)
+{
+    setup();
+    put_deploy("t-410", "keep", 1);
+    put_deploy("t-410", "gone", 1);
+    new_informer("t-410", 0);
+    ASSERT(run_until(watching, 15000));
+    ASSERT_EQ_INT(kcache_count(kinf_cache(inf)), 2);
+    fakeapi_drop_connections(fa);
+    ASSERT(run_until(backing_off, 15000));
+    del_deploy("t-410", "gone");
+    put_deploy("t-410", "keep", 5);
+    fakeapi_compact(fa);
+    ASSERT(run_until(saw_delete, 15000));
+    ASSERT_STR_EQ(seen.last_delete, "t-410/gone");
+    ASSERT_EQ_INT(seen.updates, 1);
+    ASSERT_EQ_INT(kcache_count(kinf_cache(inf)), 1);
+    ASSERT_EQ_INT(kcache_get(kinf_cache(inf), "t-410", "keep")->replicas, 5);
+    ASSERT_EQ_INT(list_requests(), 2);
+    kinf_stats st;
+    kinf_stats_get(inf, &st);
+    ASSERT_EQ_INT(st.watch.relists, 1);
+    ASSERT(run_until(watching, 15000));
+    teardown();
+}
+
+static uint64_t t_watch2;
+static int second_watch(void)
+{
+    if (!t_watch2 && fakeapi_count(fa, "GET", "watch=") >= 2)
+        t_watch2 = uv_now(&loop);
+    return t_watch2 != 0;
+}
+
+/* 429 with Retry-After: 1 on the watch: the retry waits at least 1 s, and does
+ * not relist. A 503 with Retry-After on the first LIST is retried likewise. */
+static void test_informer_429_retry_after_honoured(void)
+{
+    setup();
+    put_deploy("t-429", "a", 1);
+    fakeapi_fault lf = {.method = "GET",
+                        .path = "limit=",
+                        .watch = 0,
+                        .count = 1,
+                        .kind = FAKEAPI_FAULT_STATUS,
+                        .status = 503,
+                        .retry_after_s = 1};
+    fakeapi_fault wf = {.method = "GET",
+                        .path = "watch=",
+                        .watch = 1,
+                        .count = 1,
+                        .kind = FAKEAPI_FAULT_STATUS,
+                        .status = 429,
+                        .retry_after_s = 1};
+    ASSERT_EQ_INT(fakeapi_add_fault(fa, &lf), 0);
+    ASSERT_EQ_INT(fakeapi_add_fault(fa, &wf), 0);
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    new_informer("t-429", 0);
+    ASSERT(run_until(synced, 15000));
+    uint64_t t_synced = uv_now(&loop);
+    ASSERT_CMP_INT(t_synced - t0, >=, 1000);
+    ASSERT_EQ_INT(list_requests(), 2);
+    t_watch2 = 0;
+    ASSERT(run_until(second_watch, 15000));
+    ASSERT_CMP_INT(t_watch2 - t_synced, >=, 1000);
+    ASSERT(run_until(watching, 15000));
+    ASSERT_EQ_INT(list_requests(), 2);
+    kinf_stats st;
+    kinf_stats_get(inf, &st);
+    ASSERT_EQ_INT(st.watch.failures, 2);
+    ASSERT_EQ_INT(st.watch.reconnects, 1);
+    ASSERT_EQ_INT(st.watch.relists, 0);
+    teardown();
+}
+
+static int two_events(void)
+{
+    return seen.adds >= 3;
+}
+
+/* A garbage line in the stream is counted and skipped; the watch goes on. */
+static void test_informer_malformed_event_skipped(void)
+{
+    setup();
+    put_deploy("t-bad", "a", 1);
+    fakeapi_fault f = {.path = "watch=",
+                       .watch = 1,
+                       .count = 1,
+                       .kind = FAKEAPI_FAULT_MALFORMED,
+                       .after_events = 1};
+    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
+    new_informer("t-bad", 0);
+    ASSERT(run_until(watching, 15000));
+    put_deploy("t-bad", "b", 1);
+    put_deploy("t-bad", "c", 1);
+    ASSERT(run_until(two_events, 15000));
+    ASSERT_NOT_NULL(kcache_get(kinf_cache(inf), "t-bad", "c"));
+    kinf_stats st;
+    kinf_stats_get(inf, &st);
+    ASSERT_EQ_INT(st.watch.malformed, 1);
+    ASSERT_EQ_INT(st.watch.reconnects, 0);
+    ASSERT_EQ_INT(st.watch.relists, 0);
+    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "watch="), 1);
+    teardown();
+}
+
+static int saw_bookmark(void)
+{
+    kinf_stats st;
+    kinf_stats_get(inf, &st);
+    return st.watch.events[KWATCH_EV_BOOKMARK] >= 1;
+}
+
+/* BOOKMARKs move the RV (no handler runs) and the next watch starts from it. */
+static void test_informer_bookmarks(void)
+{
+    setup();
+    put_deploy("t-bm", "a", 1);
+    new_informer("t-bm", 0);
+    ASSERT(run_until(watching, 15000));
+    /* Writes elsewhere advance the global RV without events for this watch. */
+    put_deploy("other", "z", 1);
+    put_deploy("other", "y", 1);
+    int adds = seen.adds;
+    fakeapi_bookmark(fa);
+    ASSERT(run_until(saw_bookmark, 15000));
+    ASSERT_EQ_INT(seen.adds, adds);
+    char rv[32];
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)fakeapi_rv(fa));
+    ASSERT_STR_EQ(kinf_rv(inf), rv);
+    fakeapi_end_watches(fa);
+    t_watch2 = 0;
+    ASSERT(run_until(second_watch, 15000));
+    char want[64];
+    snprintf(want, sizeof want, "resourceVersion=%s&", rv);
+    ASSERT_STR_CONTAINS(fakeapi_log_last(fa, "GET", "watch=")->path, want);
+    teardown();
+}
+
+/* Closing with a LIST in flight: nothing is called back and the loop closes. */
+static void test_informer_close_in_flight(void)
+{
+    setup();
+    put_deploy("t-close", "a", 1);
+    fakeapi_fault f = {
+        .path = "limit=", .watch = 0, .count = 1, .kind = FAKEAPI_FAULT_DELAY, .delay_ms = 200};
+    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
+    new_informer("t-close", 0);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ_INT(kinf_has_synced(inf), 0);
+    teardown(); /* closes the informer first */
+    ASSERT_EQ_INT(seen.adds, 0);
+    /* Bad options are refused with a message naming the resource. */
+    operr err = {{0}};
+    kinf *x = NULL;
+    kinf_opts o = {.res = &KRES_LEASES};
+    ASSERT_EQ_INT(kinf_new(&x, NULL, NULL, &o, NULL, &err), -EINVAL);
+    ASSERT_STR_CONTAINS(err.msg, "leases");
+    ASSERT_NULL(x);
+}
+
+int main(void)
+{
+    FILE *quiet = NULL;
+    if (!getenv("TEST_VERBOSE")) {
+        quiet = fopen("/dev/null", "w");
+        oplog_set_sink(quiet);
+    }
+    /* The fake server may write to a watch connection the client already
+     * dropped; a daemon ignores SIGPIPE too. */
+    signal(SIGPIPE, SIG_IGN);
+    TEST_RUN(env_start);
+    if (!rest)
+        return test_summary();
+    TEST_RUN(test_informer_pages_then_watches);
+    TEST_RUN(test_informer_dropped_stream_resumes_without_relist);
+    TEST_RUN(test_informer_410_relists_with_deletions);
+    TEST_RUN(test_informer_429_retry_after_honoured);
+    TEST_RUN(test_informer_malformed_event_skipped);
+    TEST_RUN(test_informer_bookmarks);
+    TEST_RUN(test_informer_close_in_flight);
+    TEST_RUN(env_stop);
+    oplog_set_sink(NULL);
+    if (quiet)
+        fclose(quiet);
+    return test_summary();
+}
