@@ -1,0 +1,268 @@
+/*
+ * bench_ingest: how fast Deployments flow from the API server into the
+ * informer cache, against plain cJSON parsing of the same objects in the same
+ * run (the baseline), and what the cache costs in memory.
+ *
+ * For N = 1k and 10k realistic Deployments (test/support/gen.h: ~4.6 KB of
+ * JSON each, managedFields included) served by the fake API server in ANOTHER
+ * process (test/tools/fakeapi_server, so the server's work does not land on
+ * the measured CPU):
+ *   list:  paged LIST (500 per page) over HTTPS until the informer has synced;
+ *   watch: the server modifies every object once (SIGUSR1), N MODIFIED events
+ *          until the cache has applied them all.
+ * Reported: objects/s by wall clock and by this process's CPU time, each as a
+ * ratio to the baseline (cJSON_Parse + cJSON_Delete of the same N objects,
+ * best of 3); peak RSS; RSS growth and cache bytes per cached object.
+ * No figure here is asserted: this is a measurement (make bench), not a test.
+ */
+#include <cJSON.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "http/http.h"
+#include "kube/config.h"
+#include "kube/informer.h"
+#include "kube/rest.h"
+#include "support/gen.h"
+#include "util/log.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+typedef struct server {
+    pid_t pid;
+    FILE *out;
+    char url[256];
+} server;
+
+static int server_start(server *s, const char *tool, const char *kubeconfig, unsigned n)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    s->pid = fork();
+    if (s->pid < 0)
+        return -1;
+    if (s->pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        char nbuf[32];
+        snprintf(nbuf, sizeof nbuf, "%u", n);
+        execl(tool, tool, "--kubeconfig-out", kubeconfig, "--deployments", nbuf, "--namespaces",
+              "20", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    s->out = fdopen(fds[0], "r");
+    char line[512];
+    while (s->out && fgets(line, sizeof line, s->out)) {
+        if (strncmp(line, "ready ", 6) == 0) {
+            snprintf(s->url, sizeof s->url, "%s", line + 6);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void server_stop(server *s)
+{
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, NULL, 0);
+    if (s->out)
+        fclose(s->out);
+}
+
+typedef struct run {
+    uv_loop_t loop;
+    kinf *inf;
+    uv_check_t check;
+    server *srv;
+    unsigned n;
+    unsigned updates;
+    int phase; /* 0 listing, 1 watching, 2 done */
+    double t0, c0, t_list, c_list, t_watch, c_watch;
+    long rss_synced;
+    size_t cache_bytes;
+    ophttp_client *http;
+} run;
+
+static void on_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    (void)old;
+    (void)cur;
+    ((run *)ud)->updates++;
+}
+
+static void on_check(uv_check_t *c)
+{
+    run *r = c->data;
+    if (r->phase == 0 && kinf_has_synced(r->inf)) {
+        r->t_list = now_s() - r->t0;
+        r->c_list = cpu_s() - r->c0;
+        r->rss_synced = rss_kib();
+        r->cache_bytes = kcache_mem_bytes(kinf_cache(r->inf));
+        r->phase = 1;
+        r->updates = 0;
+        r->t0 = now_s();
+        r->c0 = cpu_s();
+        kill(r->srv->pid, SIGUSR1);
+    } else if (r->phase == 1 && r->updates >= r->n) {
+        r->t_watch = now_s() - r->t0;
+        r->c_watch = cpu_s() - r->c0;
+        r->phase = 2;
+        uv_check_stop(c);
+        uv_close((uv_handle_t *)c, NULL);
+        kinf_close(r->inf, NULL, NULL);
+        ophttp_client_close(r->http, NULL, NULL);
+    }
+}
+
+static double baseline_parse(unsigned n, size_t *bytes)
+{
+    char **objs = calloc(n, sizeof *objs);
+    *bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        opbuf b;
+        opbuf_init(&b, 1 << 20);
+        gen_deployment(&b, "team-0", i);
+        *bytes += b.len;
+        objs[i] = opbuf_detach(&b, NULL);
+    }
+    double best = 1e9;
+    for (int rep = 0; rep < 3; rep++) {
+        double t = now_s();
+        for (unsigned i = 0; i < n; i++)
+            cJSON_Delete(cJSON_Parse(objs[i]));
+        t = now_s() - t;
+        if (t < best)
+            best = t;
+    }
+    for (unsigned i = 0; i < n; i++)
+        free(objs[i]);
+    free(objs);
+    return best;
+}
+
+static int bench_one(const char *tool, unsigned n)
+{
+    char kc[] = "/tmp/optipod-bench-kc-XXXXXX";
+    int fd = mkstemp(kc);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    server srv = {0};
+    if (server_start(&srv, tool, kc, n) != 0) {
+        fprintf(stderr, "bench_ingest: cannot start %s\n", tool);
+        unlink(kc);
+        return 1;
+    }
+    size_t bytes;
+    double base = baseline_parse(n, &bytes);
+
+    run r = {.srv = &srv, .n = n};
+    uv_loop_init(&r.loop);
+    kcfg cfg;
+    kcfg_init(&cfg);
+    operr err = {{0}};
+    krest *rest = NULL;
+    int rc = 1;
+    if (kcfg_load_file(&cfg, kc, NULL, &err) != 0 || ophttp_client_new(&r.http, &r.loop, NULL) ||
+        krest_new(&rest, r.http, &cfg, &err) != 0) {
+        fprintf(stderr, "bench_ingest: %s\n", err.msg);
+        goto out;
+    }
+    long rss_before = rss_kib();
+    kinf_opts o = {.res = &KRES_DEPLOYMENTS};
+    kcache_handlers h = {.on_update = on_update, .ud = &r};
+    if (kinf_new(&r.inf, &r.loop, rest, &o, &h, &err) != 0) {
+        fprintf(stderr, "bench_ingest: %s\n", err.msg);
+        goto out;
+    }
+    uv_check_init(&r.loop, &r.check);
+    r.check.data = &r;
+    uv_check_start(&r.check, on_check);
+    r.t0 = now_s();
+    r.c0 = cpu_s();
+    kinf_start(r.inf);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    rc = 0;
+
+    double base_rate = n / base;
+    printf("N=%u objects, %.1f KB JSON each on average\n", n, (double)bytes / n / 1024.0);
+    printf("  baseline cJSON parse+free     %10.0f objects/s\n", base_rate);
+    printf("  list into cache   wall        %10.0f objects/s   ratio %.2f\n", n / r.t_list,
+           (n / r.t_list) / base_rate);
+    printf("                    client CPU  %10.0f objects/s   ratio %.2f\n", n / r.c_list,
+           (n / r.c_list) / base_rate);
+    printf("  watch into cache  wall        %10.0f objects/s   ratio %.2f\n", n / r.t_watch,
+           (n / r.t_watch) / base_rate);
+    printf("                    client CPU  %10.0f objects/s   ratio %.2f\n", n / r.c_watch,
+           (n / r.c_watch) / base_rate);
+    printf("  RSS per cached object         %10.0f bytes (RSS growth %ld KiB)\n",
+           (double)(r.rss_synced - rss_before) * 1024.0 / n, r.rss_synced - rss_before);
+    printf("  cache bytes per object        %10.0f bytes (projections only)\n",
+           (double)r.cache_bytes / n);
+out:
+    if (rest)
+        krest_free(rest);
+    kcfg_release(&cfg);
+    if (uv_loop_close(&r.loop) != 0) {
+        fprintf(stderr, "bench_ingest: loop not closed clean\n");
+        rc = 1;
+    }
+    server_stop(&srv);
+    unlink(kc);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    char self[PATH_MAX];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    char tool[PATH_MAX + 64];
+    snprintf(tool, sizeof tool, "%s/../tools/fakeapi_server", dirname(self));
+    signal(SIGPIPE, SIG_IGN);
+    int rc = 0;
+    rc |= bench_one(tool, 1000);
+    rc |= bench_one(tool, 10000);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak RSS of this process: %ld KiB\n", ru.ru_maxrss);
+    return rc;
+}

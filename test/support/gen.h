@@ -1,0 +1,19 @@
+/*
+ * gen: realistic workload objects for benchmarks, the demo and load tests.
+ *
+ * gen_deployment() writes a Deployment as a v1.24 API server returns it: two
+ * containers (app + sidecar) with env, ports, probes and resources, labels,
+ * the revision annotation, managedFields for a GitOps applier and
+ * kube-controller-manager, and status conditions — about 5 KB of compact JSON,
+ * the shape measured in ../shared/fixtures/list-deployments-limit1.json.
+ * Output is deterministic for a given index.
+ */
+#ifndef OPTIPOD_TEST_GEN_H
+#define OPTIPOD_TEST_GEN_H
+
+#include "util/buf.h"
+
+/* Append the Deployment number `i` in namespace `ns` to `out`; 0 or -E2BIG/-ENOMEM. */
+int gen_deployment(opbuf *out, const char *ns, unsigned i);
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * The optipod binary as a user runs it: flags, errors, the self-check, and a
+ * run against the fake API server (its own process, test/tools/fakeapi_server)
+ * that lists, watches, answers /readyz and /metrics, and shuts down cleanly
+ * on SIGTERM and SIGINT.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *build_dir(void)
+{
+    const char *b = getenv("OPTIPOD_BUILD");
+    return b && *b ? b : "build/rel";
+}
+
+typedef struct proc {
+    pid_t pid;
+    int out_fd; /* stdout+stderr, non-blocking */
+    char out[1 << 16];
+    size_t len;
+} proc;
+
+static void proc_start(proc *p, char *const argv[])
+{
+    int fds[2];
+    ASSERT_EQ_INT(pipe(fds), 0);
+    p->len = 0;
+    p->out[0] = '\0';
+    p->pid = fork();
+    ASSERT(p->pid >= 0);
+    if (p->pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->out_fd = fds[0];
+    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+}
+
+static void proc_drain(proc *p)
+{
+    for (;;) {
+        if (p->len + 1 >= sizeof p->out)
+            return;
+        ssize_t n = read(p->out_fd, p->out + p->len, sizeof p->out - 1 - p->len);
+        if (n <= 0)
+            return;
+        p->len += (size_t)n;
+        p->out[p->len] = '\0';
+    }
+}
+
+static double slow_factor(void)
+{
+    const char *s = getenv("OPTIPOD_SLOW");
+    double f = s ? atof(s) : 1.0;
+    return f >= 1.0 ? f : 1.0;
+}
+
+/* Wait until the output contains `needle`; fails the test after `secs`. */
+static void proc_wait_for(proc *p, const char *needle, double secs)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    int rounds = (int)(secs * slow_factor() * 50);
+    for (int i = 0; i < rounds; i++) {
+        proc_drain(p);
+        if (strstr(p->out, needle))
+            return;
+        nanosleep(&ts, NULL);
+    }
+    test_fail(__FILE__, __LINE__, "no \"%s\" in output after %.0fs:\n%s", needle, secs, p->out);
+}
+
+static int proc_wait_exit(proc *p, double secs)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    int rounds = (int)(secs * slow_factor() * 50);
+    for (int i = 0; i < rounds; i++) {
+        int st;
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            proc_drain(p);
+            close(p->out_fd);
+            p->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        nanosleep(&ts, NULL);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    close(p->out_fd);
+    p->pid = 0;
+    test_fail(__FILE__, __LINE__, "process did not exit within %.0fs:\n%s", secs, p->out);
+}
+
+/* Run to completion; returns the exit status, output in p->out. */
+static int run(proc *p, char *const argv[])
+{
+    proc_start(p, argv);
+    return proc_wait_exit(p, 20);
+}
+
+static char optipod[512], fakeapi_server[512];
+
+static void paths(void)
+{
+    snprintf(optipod, sizeof optipod, "%s/optipod", build_dir());
+    snprintf(fakeapi_server, sizeof fakeapi_server, "%s/tools/fakeapi_server", build_dir());
+    if (access(optipod, X_OK) != 0 || access(fakeapi_server, X_OK) != 0)
+        test_fail(__FILE__, __LINE__, "%s or %s not built", optipod, fakeapi_server);
+}
+
+static void test_help_and_version(void)
+{
+    paths();
+    static proc p;
+    char *a1[] = {optipod, "--help", NULL};
+    ASSERT_EQ_INT(run(&p, a1), 0);
+    ASSERT_STR_CONTAINS(p.out, "--kubeconfig string");
+    ASSERT_STR_CONTAINS(p.out, "--shutdown-timeout duration");
+    char *a2[] = {optipod, "--version", NULL};
+    ASSERT_EQ_INT(run(&p, a2), 0);
+    ASSERT_STR_CONTAINS(p.out, "optipod " OPTIPOD_VERSION);
+}
+
+static void test_bad_flags_exit_2_with_a_reason(void)
+{
+    paths();
+    static proc p;
+    char *a1[] = {optipod, "--no-such-flag", NULL};
+    ASSERT_EQ_INT(run(&p, a1), 2);
+    ASSERT_STR_CONTAINS(p.out, "unknown flag: --no-such-flag");
+    char *a2[] = {optipod, "--shutdown-timeout", "soon", NULL};
+    ASSERT_EQ_INT(run(&p, a2), 2);
+    ASSERT_STR_CONTAINS(p.out, "flag --shutdown-timeout: \"soon\" is not a duration");
+    char *a3[] = {optipod, "--health-probe-bind-address", "8081", NULL};
+    ASSERT_EQ_INT(run(&p, a3), 2);
+    ASSERT_STR_CONTAINS(p.out, "--health-probe-bind-address: \"8081\" is not host:port");
+    char *a4[] = {optipod, "extra", NULL};
+    ASSERT_EQ_INT(run(&p, a4), 2);
+    ASSERT_STR_CONTAINS(p.out, "unexpected argument \"extra\"");
+}
+
+static void test_bad_kubeconfig_is_a_clear_error(void)
+{
+    paths();
+    char path[] = "/tmp/optipod-cli-kc-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT(fd >= 0);
+    const char *bad = "apiVersion: v1\nkind: Config\ncurrent-context: nope\ncontexts: []\n";
+    ASSERT_EQ_INT(write(fd, bad, strlen(bad)), (long long)strlen(bad));
+    close(fd);
+    static proc p;
+    char *a[] = {optipod, "--kubeconfig",           path, "--health-probe-bind-address",
+                 "0",     "--metrics-bind-address", "0",  NULL};
+    int rc = run(&p, a);
+    unlink(path);
+    ASSERT_EQ_INT(rc, 1);
+    ASSERT_STR_CONTAINS(p.out, path);
+    ASSERT_STR_CONTAINS(p.out, "nope");
+}
+
+static void test_self_check_passes(void)
+{
+    paths();
+    static proc p;
+    char *a[] = {optipod, "--self-check", NULL};
+    ASSERT_EQ_INT(run(&p, a), 0);
+    ASSERT_STR_CONTAINS(p.out, "TLS round trip on loopback");
+    ASSERT_STR_CONTAINS(p.out, "self-check passed");
+}
+
+/* GET http://127.0.0.1:port/path with a raw socket; returns the response. */
+static void http_get(int port, const char *path, char *buf, size_t cap)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(s >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ_INT(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    char req[256];
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    ASSERT_EQ_INT(write(s, req, (size_t)n), n);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && (r = read(s, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(s);
+}
+
+static int port_from(const char *out, const char *prefix)
+{
+    const char *p = strstr(out, prefix);
+    if (!p)
+        return -1;
+    p = strstr(p, "(port ");
+    return p ? atoi(p + 6) : -1;
+}
+
+static void controller_run(int signum)
+{
+    paths();
+    char kc[] = "/tmp/optipod-cli-kc-XXXXXX";
+    int fd = mkstemp(kc);
+    ASSERT(fd >= 0);
+    close(fd);
+    static proc srv, op;
+    char *sa[] = {fakeapi_server,
+                  "--kubeconfig-out",
+                  kc,
+                  "--deployments",
+                  "12",
+                  "--namespaces",
+                  "3",
+                  "--churn",
+                  "100ms",
+                  NULL};
+    proc_start(&srv, sa);
+    proc_wait_for(&srv, "ready https://127.0.0.1:", 10);
+    char *oa[] = {optipod,
+                  "--kubeconfig",
+                  kc,
+                  "-v",
+                  "3",
+                  "--health-probe-bind-address",
+                  "127.0.0.1:0",
+                  "--metrics-bind-address",
+                  "127.0.0.1:0",
+                  NULL};
+    proc_start(&op, oa);
+    proc_wait_for(&op, "apps/v1 deployments: 12 objects listed", 10);
+    proc_wait_for(&op, "v1 pods: 0 objects listed", 10);
+    proc_wait_for(&op, " updated (rv ", 10);
+    proc_wait_for(&op, " deleted", 10);
+
+    static char resp[1 << 16];
+    int probe = port_from(op.out, "health probes on");
+    int metrics = port_from(op.out, "metrics on");
+    ASSERT(probe > 0 && metrics > 0);
+    http_get(probe, "/readyz", resp, sizeof resp);
+    ASSERT_STR_CONTAINS(resp, "HTTP/1.1 200");
+    http_get(probe, "/healthz", resp, sizeof resp);
+    ASSERT_STR_CONTAINS(resp, "HTTP/1.1 200");
+    http_get(metrics, "/metrics", resp, sizeof resp);
+    ASSERT_STR_CONTAINS(resp, "optipod_informer_objects{resource=\"deployments\"} 12");
+    ASSERT_STR_CONTAINS(resp,
+                        "optipod_watch_events_total{resource=\"deployments\",type=\"MODIFIED\"}");
+
+    kill(op.pid, signum);
+    int rc = proc_wait_exit(&op, 15);
+    kill(srv.pid, SIGTERM);
+    int src = proc_wait_exit(&srv, 10);
+    unlink(kc);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_STR_CONTAINS(op.out,
+                        signum == SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down");
+    ASSERT_STR_CONTAINS(op.out, "shutdown complete");
+    ASSERT(strstr(op.out, "\nE1") == NULL);
+    ASSERT_EQ_INT(src, 0);
+}
+
+static void test_runs_against_fake_server_and_stops_on_sigterm(void)
+{
+    controller_run(SIGTERM);
+}
+
+static void test_stops_on_sigint(void)
+{
+    controller_run(SIGINT);
+}
+
+/* The API server goes away: the controller keeps running and retries, and
+ * still shuts down cleanly. */
+static void test_survives_server_loss(void)
+{
+    paths();
+    char kc[] = "/tmp/optipod-cli-kc-XXXXXX";
+    int fd = mkstemp(kc);
+    ASSERT(fd >= 0);
+    close(fd);
+    static proc srv, op;
+    char *sa[] = {fakeapi_server, "--kubeconfig-out", kc, "--deployments", "3", NULL};
+    proc_start(&srv, sa);
+    proc_wait_for(&srv, "ready https://", 10);
+    char *oa[] = {optipod, "--kubeconfig",           kc,  "-v", "2", "--health-probe-bind-address",
+                  "0",     "--metrics-bind-address", "0", NULL};
+    proc_start(&op, oa);
+    proc_wait_for(&op, "apps/v1 deployments: 3 objects listed", 10);
+    kill(srv.pid, SIGKILL);
+    proc_wait_exit(&srv, 5);
+    /* Give it time to notice and back off at least once. */
+    struct timespec ts = {1, 500 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    ASSERT_EQ_INT(waitpid(op.pid, NULL, WNOHANG), 0); /* still running */
+    kill(op.pid, SIGTERM);
+    int rc = proc_wait_exit(&op, 15);
+    unlink(kc);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_STR_CONTAINS(op.out, "shutdown complete");
+}
+
+int main(void)
+{
+    TEST_RUN(test_help_and_version);
+    TEST_RUN(test_bad_flags_exit_2_with_a_reason);
+    TEST_RUN(test_bad_kubeconfig_is_a_clear_error);
+    TEST_RUN(test_self_check_passes);
+    TEST_RUN(test_runs_against_fake_server_and_stops_on_sigterm);
+    TEST_RUN(test_stops_on_sigint);
+    TEST_RUN(test_survives_server_loss);
+    return test_summary();
+}
