@@ -18,6 +18,7 @@ O          := build/$(if $(SANITIZE),san,rel)
 CC         ?= cc
 PREFIX     ?= /usr/local
 FUZZ_SECONDS ?= 20
+NPROC      := $(shell nproc 2>/dev/null || echo 2)
 
 PKGS       := libuv libcurl libcjson yaml-0.1 openssl
 # Debian packages: to build, to run the tests, and developer tools.
@@ -56,7 +57,7 @@ TOOL_SRC   := $(sort $(wildcard test/tools/*.c))
 TOOL_BIN   := $(TOOL_SRC:test/tools/%.c=$(O)/tools/%)
 FUZZ_SRC   := $(sort $(wildcard test/fuzz/fuzz_*.c))
 
-BINS       := $(O)/optipod $(O)/kubectl-optipod
+BINS       := $(O)/optipod $(if $(wildcard cmd/kubectl-optipod/*.c),$(O)/kubectl-optipod)
 
 .PHONY: all deps dev-deps test unit valgrind bench fuzz demo e2e format format-check tidy \
         install clean check-deps
@@ -127,16 +128,16 @@ unit: $(TEST_BIN) $(TOOL_BIN) $(BINS)
 	@OPTIPOD_BUILD=$(O) test/run.sh $(TEST_BIN)
 
 test: deps
-	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory -j$(NPROC) unit
 
 valgrind: deps dev-deps
-	@$(MAKE) --no-print-directory $(TEST_BIN) $(TOOL_BIN) $(BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BIN) $(TOOL_BIN) $(BINS)
 	@OPTIPOD_BUILD=$(O) TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	  --track-fds=no" OPTIPOD_SLOW=10 test/run.sh $(TEST_BIN)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH_BIN) $(BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(BENCH_BIN) $(TOOL_BIN) $(BINS)
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
 
 # --- fuzz (clang libFuzzer, each parser) ----------------------------------------------------
@@ -164,7 +165,7 @@ fuzz: deps dev-deps $(FUZZ_BIN)
 
 # --- demo, e2e ------------------------------------------------------------------------------
 demo: deps
-	@$(MAKE) --no-print-directory $(BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(BINS) $(TOOL_BIN)
 	@test/demo.sh $(O)
 
 e2e: deps
