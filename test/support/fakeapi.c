@@ -525,70 +525,6 @@ static uint64_t meta_rv(const cJSON *o)
     return rv ? strtoull(rv, NULL, 10) : 0;
 }
 
-/* Rebuild metadata and top level in the order the real server serializes them. */
-static void normalize(cJSON *o)
-{
-    static const char *const top[] = {"kind", "apiVersion", "metadata", NULL};
-    static const char *const meta[] = {"name",
-                                       "generateName",
-                                       "namespace",
-                                       "selfLink",
-                                       "uid",
-                                       "resourceVersion",
-                                       "generation",
-                                       "creationTimestamp",
-                                       "deletionTimestamp",
-                                       "deletionGracePeriodSeconds",
-                                       "labels",
-                                       "annotations",
-                                       "ownerReferences",
-                                       "finalizers",
-                                       "managedFields",
-                                       NULL};
-    cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    if (cJSON_IsObject(m)) {
-        cJSON *nm = cJSON_CreateObject();
-        for (size_t i = 0; meta[i]; i++) {
-            cJSON *it = cJSON_DetachItemFromObjectCaseSensitive(m, meta[i]);
-            if (it)
-                cJSON_AddItemToObject(nm, meta[i], it);
-        }
-        while (m->child) {
-            cJSON *it = cJSON_DetachItemViaPointer(m, m->child);
-            cJSON_AddItemToObject(nm, it->string, it);
-        }
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "metadata", nm);
-    }
-    cJSON *rest = cJSON_CreateArray();
-    for (size_t i = 0; top[i]; i++) {
-        cJSON *it = cJSON_DetachItemFromObjectCaseSensitive(o, top[i]);
-        if (it)
-            cJSON_AddItemToArray(rest, it);
-    }
-    /* put kind/apiVersion/metadata first, keep the others' order */
-    cJSON *others = NULL, *last = NULL;
-    while (o->child) {
-        cJSON *it = cJSON_DetachItemViaPointer(o, o->child);
-        if (!others)
-            others = it;
-        else {
-            last->next = it;
-            it->prev = last;
-        }
-        last = it;
-    }
-    while (rest->child) {
-        cJSON *it = cJSON_DetachItemViaPointer(rest, rest->child);
-        cJSON_AddItemToObject(o, it->string, it);
-    }
-    cJSON_Delete(rest);
-    while (others) {
-        cJSON *nx = others->next;
-        others->next = others->prev = NULL;
-        cJSON_AddItemToObject(o, others->string, others);
-        others = nx;
-    }
-}
 
 /* Does anything outside metadata and status differ? */
 static int spec_changed(const cJSON *a, const cJSON *b)
@@ -733,7 +669,7 @@ static obj *store_put(fakeapi *fa, const rpath *rp, cJSON *json, int keep_given_
     fa->rv++;
     snprintf(rv, sizeof(rv), "%" PRIu64, fa->rv);
     set_str(m, "resourceVersion", rv);
-    normalize(json);
+    fakessa_order_keys(json);
 
     obj *o = live;
     if (!o) {
@@ -1464,7 +1400,7 @@ static void commit_update(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *l
     res.object = NULL;
     fakessa_result_release(&res);
     if (dry_run(req)) {
-        normalize(obj_json);
+        fakessa_order_keys(obj_json);
         reply_set(r, live ? 200 : created_status, obj_json);
         return;
     }
@@ -1688,7 +1624,7 @@ static void serve_apply(fakeapi *fa, ophttpd_req *req, rpath *rp, obj *live, cJS
         goto out;
     }
     if (dry_run(req)) {
-        normalize(next);
+        fakessa_order_keys(next);
         reply_set(r, live ? 200 : 201, next);
         goto out;
     }

@@ -1336,7 +1336,7 @@ static int reorder(cJSON *obj, const char *const *first, size_t nfirst)
 }
 
 /* The key orders Go serialises: the top level and ObjectMeta. */
-static int order_keys(cJSON *obj)
+int fakessa_order_keys(cJSON *obj)
 {
     static const char *const top[] = {"kind", "apiVersion", "metadata"};
     static const char *const meta[] = {"name",
@@ -1454,7 +1454,7 @@ static int build_result(cJSON *obj, fsentries *es, int created, fakessa_result *
         cJSON_Delete(obj);
         return rc;
     }
-    rc = order_keys(obj);
+    rc = fakessa_order_keys(obj);
     if (rc < 0) {
         cJSON_Delete(obj);
         return rc;

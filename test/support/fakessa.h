@@ -100,4 +100,9 @@ int fakessa_validate(const cJSON *obj, cJSON **status);
  */
 cJSON *fakessa_zero_object(const cJSON *obj);
 
+/* Put the top level (kind, apiVersion, metadata first) and ObjectMeta (here
+ * and in spec.template) in the key order the real server serialises. Returns
+ * 0 or -ENOMEM. */
+int fakessa_order_keys(cJSON *obj);
+
 #endif
