@@ -1,0 +1,155 @@
+/*
+ * promql: the pure half of the Prometheus provider: query planning and
+ * building, response parsing, and the combination of per-pod results into
+ * per-workload statistics. No I/O; prometheus.c drives it.
+ *
+ * One query per batch of pods carries every statistic: each sub-expression
+ * is aggregated `by (pod, container)` and tagged with an `optipod_stat` label
+ * (label_replace), and the sub-expressions are joined with `or`. So a
+ * namespace costs one query (two at most, see promql_plan), never one per
+ * container or per statistic.
+ *
+ * Percentile over all pods of a workload. Prometheus cannot take a quantile
+ * over the union of several series' samples in one expression, and fetching
+ * the raw points (a range query, percentile in C) costs window/step points per
+ * series, which does not scale to 14-day windows over thousands of pods. So
+ * each pod's percentile is computed in Prometheus (quantile_over_time, linear
+ * interpolation) and the workload takes the MAX over its pods. For any q, at
+ * least a fraction q of every pod's samples lie at or below that maximum, so
+ * at least q of the union does too: the maximum is an upper bound of the
+ * union percentile, never below it (conservative: a request sized by it never
+ * undercuts the true percentile), and it equals it when pods behave alike.
+ * Sample counts are summed over pods and reported with the value.
+ *
+ * Statistics, per (pod, container), container != "" and != "POD":
+ *   cpu_q     quantile_over_time(q, rate(container_cpu_usage_seconds_total[RATE])[W:STEP])
+ *   cpu_n     count_over_time(<the same rate subquery>)           number of rate points
+ *   mem_q     quantile_over_time(q, container_memory_working_set_bytes[W])
+ *   mem_max   max_over_time(container_memory_working_set_bytes[W])  the peak, exact
+ *   mem_n     count_over_time(container_memory_working_set_bytes[W])
+ *   mem_first min_over_time(timestamp(container_memory_working_set_bytes)[W:STEP])
+ *   oom max_over_time(kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}[W])
+ *   oom_first min_over_time(timestamp(<that gauge> == 1)[W:STEP])
+ * OOM kills come from kube-state-metrics' last-terminated-reason gauge, not
+ * cAdvisor's container_oom_events_total: the latter counts OOM events inside a
+ * cgroup (also non-fatal kills of child processes) and restarts from zero with
+ * every new container id, while the gauge says exactly "this container's last
+ * termination was an OOM kill", which is what the engine's bump rule needs.
+ * oom_count is the number of pods whose container was OOM-killed in the
+ * window (the gauge cannot tell repeated kills of one container apart);
+ * oom_last_s is the latest, over those pods, of the time the OOMKilled state
+ * was first seen in the window: about the kill time (the window start when
+ * the kill is older).
+ */
+#ifndef OPTIPOD_METRICS_PROMQL_H
+#define OPTIPOD_METRICS_PROMQL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics/provider.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Prometheus refuses queries (and subqueries) of more than 11000 points. */
+#define PROMQL_MAX_POINTS 11000
+/* Default subquery step floor: one point a minute is finer than any request needs. */
+#define PROMQL_STEP_FLOOR_S 60
+/* Default CPU rate window: 5 min covers >= 4 scrapes at the usual 15-60 s intervals. */
+#define PROMQL_RATE_WINDOW_S 300
+
+enum promql_stat {
+    PROMQL_CPU_Q,
+    PROMQL_CPU_N,
+    PROMQL_MEM_Q,
+    PROMQL_MEM_MAX,
+    PROMQL_MEM_N,
+    PROMQL_MEM_FIRST,
+    PROMQL_OOM,
+    PROMQL_OOM_FIRST,
+    PROMQL_NSTATS
+};
+
+/* "cpu_q", ...; NULL for an out-of-range value. */
+const char *promql_stat_name(enum promql_stat s);
+/* The stat for a name, or -1. */
+int promql_stat_parse(const char *name);
+
+/* The subquery step in seconds: >= window / PROMQL_MAX_POINTS (rounded up), and
+ * >= floor_s (0 = PROMQL_STEP_FLOOR_S). */
+uint64_t promql_step_s(uint64_t window_s, uint64_t floor_s);
+
+/* Batching: `npods` pods at most `batch_max` a query. More than two batches
+ * would break the "<= 2 queries per namespace" budget, so then one
+ * namespace-wide query (no pod matcher; the results of other pods are
+ * dropped by the aggregator) is planned instead: *per_batch is then 0.
+ * npods == 0 plans no query. Returns the number of queries. */
+size_t promql_plan(size_t npods, size_t batch_max, size_t *per_batch);
+
+/* Append `s` as an anchored RE2 alternative matching exactly that string:
+ * regex metacharacters are backslash-escaped. The output is raw regex text;
+ * promql_append_string() then quotes it for PromQL. */
+int promql_append_regex_literal(opbuf *out, const char *s);
+/* Append a PromQL double-quoted string literal of s (escapes \ " and controls). */
+int promql_append_string(opbuf *out, const char *s);
+/* Append s percent-encoded for application/x-www-form-urlencoded. */
+int promql_append_form(opbuf *out, const char *s, size_t len);
+
+typedef struct promql_opts {
+    double percentile; /* 0 < q < 1 */
+    uint64_t window_s; /* > 0 */
+    uint64_t step_s;   /* subquery step; 0 = promql_step_s(window_s, 0) */
+    uint64_t rate_s;   /* CPU rate window; 0 = PROMQL_RATE_WINDOW_S */
+} promql_opts;
+
+/* Append the combined query for namespace `ns` and pods[0..npods) (npods == 0:
+ * every pod of the namespace). Returns 0, -EINVAL (bad options, empty ns) or
+ * -E2BIG (the buffer's cap). */
+int promql_build(opbuf *out, const char *ns, const char *const *pods, size_t npods,
+                 const promql_opts *o);
+
+/* One element of an instant-vector result. Strings point into the parsed
+ * document and are valid only during the callback; absent labels are "". */
+typedef struct promql_sample {
+    const char *pod;
+    const char *container;
+    const char *stat; /* the optipod_stat label */
+    double value;     /* may be NaN or Inf: the consumer decides */
+    double ts;        /* evaluation time, unix seconds */
+} promql_sample;
+
+/* Return 0 to continue, negative to stop parsing (returned as is). */
+typedef int (*promql_sample_cb)(const promql_sample *s, void *ud);
+
+/* Parse a /api/v1/query response body (at most len bytes, need not be
+ * NUL-terminated). Returns 0; -EPROTO for anything that is not a well-formed
+ * success response of resultType "vector" (err says what); -EREMOTEIO for
+ * {"status":"error"} (err carries errorType and error). */
+int promql_parse(const char *body, size_t len, promql_sample_cb cb, void *ud, operr *err);
+
+/* The combiner: pods → workloads (from the request's owner-reference
+ * mapping), per-pod statistics → per-workload per-container statistics.
+ * Ownership: promql_agg_new() copies what it needs from the request;
+ * promql_agg_result() fills `out` with arrays owned by the agg, valid until
+ * promql_agg_free(). */
+typedef struct promql_agg promql_agg;
+
+int promql_agg_new(promql_agg **out, const mprov_request *req);
+void promql_agg_free(promql_agg *a);
+/* The request's pods in order (workload by workload), for promql_build(). */
+const char *const *promql_agg_pods(const promql_agg *a, size_t *npods);
+/* Fold one sample in. Samples of unknown pods or stats are ignored (0);
+ * a non-finite or negative value is -EPROTO: a backend that sends one is
+ * broken, and a guess would be a wrong recommendation. */
+int promql_agg_add(promql_agg *a, const promql_sample *s, operr *err);
+/* promql_sample_cb adapter: ud is a struct promql_agg_ctx. */
+typedef struct promql_agg_ctx {
+    promql_agg *agg;
+    operr *err;
+} promql_agg_ctx;
+int promql_agg_sample_cb(const promql_sample *s, void *ud);
+/* Final statistics as evaluated at eval_time_s (history is clamped to the
+ * window). `out->error`, `error_msg`, `queries` are left for the caller. */
+int promql_agg_result(promql_agg *a, int64_t eval_time_s, mprov_result *out);
+
+#endif
