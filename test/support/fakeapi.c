@@ -525,7 +525,6 @@ static uint64_t meta_rv(const cJSON *o)
     return rv ? strtoull(rv, NULL, 10) : 0;
 }
 
-
 /* Does anything outside metadata and status differ? */
 static int spec_changed(const cJSON *a, const cJSON *b)
 {
