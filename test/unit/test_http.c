@@ -16,6 +16,7 @@
 #include "http/http.h"
 #include "support/fakeapi.h"
 #include "test.h"
+#include "support/loop.h"
 #include "util/buf.h"
 
 /* ---- the canned server ------------------------------------------------------------------ */
@@ -371,24 +372,10 @@ static int on_data(ophttp_req *req, const char *data, size_t len, void *ud)
     return 0;
 }
 
-static void on_watchdog(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
 /* Run the loop until *flag becomes non-zero or ms pass; returns the flag. */
 static int run_until(const int *flag, unsigned ms)
 {
-    uv_timer_t t;
-    int expired = 0;
-    uv_timer_init(&loop, &t);
-    t.data = &expired;
-    uv_timer_start(&t, on_watchdog, ms, 0);
-    while (!*flag && !expired)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *flag;
+    return tloop_until_flag(&loop, flag, ms);
 }
 
 /* Let the loop run for ms (to prove nothing else happens). */

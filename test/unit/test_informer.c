@@ -4,6 +4,7 @@
 #include "kube/rest.h"
 #include "support/fakeapi.h"
 #include "test.h"
+#include "support/loop.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -46,28 +47,16 @@ static void h_delete(const kproj_obj *o, void *ud)
     snprintf(seen.last_delete, sizeof seen.last_delete, "%s/%s", o->ns, o->name);
 }
 
-static void on_watchdog(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
 /* Run the loop until pred() holds or ms pass (times OPTIPOD_SLOW, for valgrind);
  * returns pred(). The bounds are generous: a passing test returns early. */
+static int call_pred(void *ud)
+{
+    return ((int (*)(void))ud)();
+}
+
 static int run_until(int (*pred)(void), unsigned ms)
 {
-    const char *slow = getenv("OPTIPOD_SLOW");
-    if (slow && atoi(slow) > 1)
-        ms *= (unsigned)atoi(slow);
-    uv_timer_t t;
-    int expired = 0;
-    uv_timer_init(&loop, &t);
-    t.data = &expired;
-    uv_timer_start(&t, on_watchdog, ms, 0);
-    while (!pred() && !expired)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return pred();
+    return tloop_until(&loop, call_pred, (void *)pred, ms);
 }
 
 static int synced(void)

@@ -4,6 +4,7 @@
  * metrics.k8s.io PodMetrics.
  */
 #include "test.h"
+#include "support/loop.h"
 
 #include <errno.h>
 #include <math.h>
@@ -296,32 +297,9 @@ static void teardown(void)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     kcfg_release(&cfg);
 }
-
-/* Run the loop until *done or 20 s passed. A guard timer polls the flag: with
- * libuv 1.44, UV_RUN_ONCE can block in poll right after running a timer. */
-typedef struct waiter {
-    const int *done;
-    uint64_t deadline;
-} waiter;
-
-static void guard_cb(uv_timer_t *t)
-{
-    waiter *w = t->data;
-    if (*w->done || uv_now(t->loop) > w->deadline)
-        uv_stop(t->loop);
-}
-
 static void run_until(uv_loop_t *l, const int *done)
 {
-    uv_timer_t guard;
-    waiter w = {.done = done, .deadline = uv_now(l) + 20000};
-    uv_timer_init(l, &guard);
-    guard.data = &w;
-    uv_timer_start(&guard, guard_cb, 5, 5);
-    if (!*done)
-        uv_run(l, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(l, UV_RUN_NOWAIT);
+    tloop_until_flag(l, done, 20000);
 }
 
 static void wait_for(got *g)

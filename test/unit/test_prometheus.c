@@ -21,6 +21,7 @@
  * relative. Peaks and sample counts are exact.
  */
 #include "test.h"
+#include "support/loop.h"
 
 #include <errno.h>
 #include <math.h>
@@ -315,32 +316,9 @@ static void on_stats(const mprov_result *r, void *ud)
             g->c[i][j] = r->workloads[i].containers[j];
     }
 }
-
-/* Run the loop until *done or 20 s passed. A guard timer polls the flag: with
- * libuv 1.44, UV_RUN_ONCE can block in poll right after running a timer. */
-typedef struct waiter {
-    const int *done;
-    uint64_t deadline;
-} waiter;
-
-static void guard_cb(uv_timer_t *t)
-{
-    waiter *w = t->data;
-    if (*w->done || uv_now(t->loop) > w->deadline)
-        uv_stop(t->loop);
-}
-
 static void run_until(uv_loop_t *l, const int *done)
 {
-    uv_timer_t guard;
-    waiter w = {.done = done, .deadline = uv_now(l) + 20000};
-    uv_timer_init(l, &guard);
-    guard.data = &w;
-    uv_timer_start(&guard, guard_cb, 5, 5);
-    if (!*done)
-        uv_run(l, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(l, UV_RUN_NOWAIT);
+    tloop_until_flag(l, done, 20000);
 }
 
 static void on_http_closed(void *ud)

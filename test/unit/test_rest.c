@@ -13,6 +13,7 @@
 #include "kube/rest.h"
 #include "support/fakeapi.h"
 #include "test.h"
+#include "support/loop.h"
 
 static char *fixture(const char *name, size_t *len)
 {
@@ -321,23 +322,9 @@ static int on_stream(const char *data, size_t len, void *ud)
     return 0;
 }
 
-static void on_watchdog(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
 static int run_until(const int *flag, unsigned ms)
 {
-    uv_timer_t t;
-    int expired = 0;
-    uv_timer_init(&loop, &t);
-    t.data = &expired;
-    uv_timer_start(&t, on_watchdog, ms, 0);
-    while (!*flag && !expired)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *flag;
+    return tloop_until_flag(&loop, flag, ms);
 }
 
 static const char *web_app =
