@@ -10,7 +10,7 @@
  *                        prune them silently; a test wants to know).
  *   tsch_regex_match()   does a string match an OpenAPI pattern?
  *
- * YAML inputs are read with support/yaml2json.h. tsch_validate appends one line per problem to
+ * YAML inputs are read with util/yaml2json.h. tsch_validate appends one line per problem to
  * `errs`
  * ("spec.mode: \"Foo\" is not one of [Auto Recommend Disabled]") and returns
  * how many it found.

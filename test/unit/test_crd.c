@@ -4,7 +4,7 @@
  * the schema; what the schema rejects the parser rejects too.
  */
 #include "test.h"
-#include "support/yaml2json.h"
+#include "util/yaml2json.h"
 #include "engine/quantity.h"
 #include "policy/policy.h"
 #include "support/schemacheck.h"

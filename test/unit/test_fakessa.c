@@ -10,7 +10,7 @@
 #include <stdarg.h>
 
 #include "support/fakessa.h"
-#include "support/yaml2json.h"
+#include "util/yaml2json.h"
 #include "test.h"
 #include "util/buf.h"
 

@@ -1,5 +1,5 @@
 #include "test.h"
-#include "support/yaml2json.h"
+#include "util/yaml2json.h"
 #include "policy/policy.h"
 #include "support/schemacheck.h"
 #include "support/seedpolicies.h"

@@ -1,7 +1,7 @@
 /*
  * yaml2json: libyaml event stream → cJSON. See yaml2json.h for the rules.
  */
-#include "yaml2json.h"
+#include "util/yaml2json.h"
 
 #include <errno.h>
 #include <stdlib.h>

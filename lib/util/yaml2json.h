@@ -14,8 +14,8 @@
  * cJSON_Delete(); on failure *out is NULL and `err` (may be NULL) names the
  * problem with its line and column. Nothing else is allocated.
  */
-#ifndef OPTIPOD_TEST_YAML2JSON_H
-#define OPTIPOD_TEST_YAML2JSON_H
+#ifndef OPTIPOD_UTIL_YAML2JSON_H
+#define OPTIPOD_UTIL_YAML2JSON_H
 
 #include <cJSON.h>
 #include <stddef.h>
