@@ -85,7 +85,7 @@ char *test_read_file(const char *path, size_t *len);
                       h_ ? h_ : "(null)");                                                         \
     } while (0)
 
-#define ASSERT_NULL(p) ASSERT((p) == NULL)
+#define ASSERT_NULL(p)     ASSERT((p) == NULL)
 #define ASSERT_NOT_NULL(p) ASSERT((p) != NULL)
 
 #endif

@@ -17,10 +17,10 @@
 #include <stddef.h>
 
 typedef struct opbuf {
-    char *data;  /* NULL until the first append; then always NUL-terminated */
-    size_t len;  /* bytes used, excluding the terminator */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* hard limit on len; appends beyond it fail with -E2BIG */
+    char *data; /* NULL until the first append; then always NUL-terminated */
+    size_t len; /* bytes used, excluding the terminator */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard limit on len; appends beyond it fail with -E2BIG */
 } opbuf;
 
 /* Default cap for buffers that do not choose one: 64 MiB. */
