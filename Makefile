@@ -130,7 +130,8 @@ unit: $(TEST_BIN) $(TOOL_BIN) $(BINS)
 test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) unit
 
-valgrind: deps dev-deps
+valgrind: deps
+	$(call install_debs,valgrind)
 	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BIN) $(TOOL_BIN) $(BINS)
 	@OPTIPOD_BUILD=$(O) TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
@@ -154,7 +155,9 @@ $(FUZZ_O)/%.o: %.c
 $(FUZZ_O)/fuzz_%: $(FUZZ_O)/test/fuzz/fuzz_%.o $(FUZZ_LIBOBJ)
 	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-fuzz: deps dev-deps $(FUZZ_BIN)
+fuzz: deps
+	$(call install_debs,clang)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do \
 	  n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
 	  seeds=test/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
@@ -176,12 +179,15 @@ e2e: deps
 FMT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib cmd test -name '*.[ch]')
 
 format:
+	$(call install_debs,clang-format)
 	clang-format -i $(FMT_SRC)
 
 format-check:
+	$(call install_debs,clang-format)
 	@clang-format --dry-run --Werror $(FMT_SRC) && echo "format-check: clean"
 
 tidy:
+	$(call install_debs,clang-tidy)
 	clang-tidy $(LIB_SRC) -- $(ALL_CFLAGS)
 
 install: all
