@@ -162,8 +162,10 @@ fuzz: deps
 	  n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
 	  seeds=test/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
-	      build/fuzz/corpus/$$n $$seeds 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	  rc=0; $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	      -artifact_prefix=build/fuzz/$$n- build/fuzz/corpus/$$n $$seeds >build/fuzz/$$n.log 2>&1 || rc=$$?; \
+	  grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' build/fuzz/$$n.log; \
+	  [ $$rc -eq 0 ] || { echo "$$n failed (exit $$rc): see build/fuzz/$$n.log" >&2; exit 1; }; \
 	done
 
 # --- demo, e2e ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 #include "kube/config.h"
 #include "kube/informer.h"
 #include "kube/rest.h"
+#include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
 #include "util/flags.h"
@@ -301,6 +302,8 @@ static void app_usage(FILE *out, const opflag *flags, int n)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "plan") == 0)
+        return plan_main(argc - 1, argv + 1);
     static app a;
     a.f.probe_addr = ":8081";
     a.f.metrics_addr = ":8080";
