@@ -190,7 +190,7 @@ format-check:
 
 tidy:
 	$(call install_debs,clang-tidy)
-	clang-tidy $(LIB_SRC) -- $(ALL_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) -- $(filter-out -Wno-format-truncation -MMD -MP,$(ALL_CFLAGS))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
