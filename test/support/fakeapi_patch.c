@@ -40,8 +40,8 @@ cJSON *fakeapi_merge_patch(const cJSON *target, const cJSON *patch)
 static const char *merge_key_for(const char *field)
 {
     static const char *const names[] = {
-        "containers",       "initContainers", "ephemeralContainers", "volumes", "env",
-        "imagePullSecrets", "hostAliases",    "ownerReferences",     NULL};
+        "containers",       "initContainers", "ephemeralContainers", "volumes",  "env",
+        "imagePullSecrets", "hostAliases",    "ownerReferences",     "webhooks", NULL};
     if (!field)
         return NULL;
     for (size_t i = 0; names[i]; i++)

@@ -457,6 +457,7 @@ static const struct {
     {"volumes", KEYS_NAME},
     {"env", KEYS_NAME},
     {"imagePullSecrets", KEYS_NAME},
+    {"webhooks", KEYS_NAME}, /* MutatingWebhookConfiguration: listMapKey name */
     {"volumeMounts", KEYS_MOUNT},
     {"volumeDevices", KEYS_DEVICE},
     {"conditions", KEYS_TYPE},
