@@ -1,0 +1,171 @@
+/*
+ * optipod plan: flags and wiring only; see lib/plan/plan.h.
+ *
+ *   optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus URL) [--policy FILE] [--out DIR]
+ *                [--format kustomize|helm-values] [-o table|json|yaml|csv] [--now RFC3339]
+ *
+ * The plan goes to stdout, one line per problem to stderr. Exit status: 0
+ * when everything was planned, 1 when anything was skipped or wrong (the rest
+ * is still planned and exported), 2 for bad flags.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "plan.h"
+#include "plan/plan.h"
+#include "util/flags.h"
+
+#define PLAN_MAX_INPUTS 64
+
+/* "2026-01-02T03:04:05Z" or with a ±hh:mm offset, to Unix seconds. */
+static int parse_rfc3339(const char *s, int64_t *out)
+{
+    struct tm tm = {0};
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6)
+        return -1;
+    const char *z = s + n;
+    if (*z == '.')
+        for (z++; *z >= '0' && *z <= '9'; z++)
+            ;
+    int off = 0;
+    if (!strcmp(z, "Z") || !strcmp(z, "z"))
+        off = 0;
+    else {
+        int hh, mm;
+        char sign;
+        if (sscanf(z, "%c%2d:%2d", &sign, &hh, &mm) != 3 || (sign != '+' && sign != '-') ||
+            strlen(z) != 6)
+            return -1;
+        off = (sign == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (int64_t)timegm(&tm) - off;
+    return 0;
+}
+
+static void usage(FILE *f, const opflag *flags, int n)
+{
+    fprintf(f, "Usage: optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus URL)\n"
+               "                    [--policy FILE] [--out DIR] [--format kustomize|helm-values]\n"
+               "                    [-o table|json|yaml|csv] [--now RFC3339]\n\n"
+               "Right-size workload manifests offline: reads Deployments, StatefulSets and\n"
+               "DaemonSets, usage from a CSV or OpenMetrics file or Prometheus, runs the\n"
+               "recommendation "
+               "engine, prints the plan and writes kustomize patches.\n\n");
+    opflag_usage(f, flags, n);
+}
+
+int plan_main(int argc, char **argv)
+{
+    const char *inputs_v[PLAN_MAX_INPUTS];
+    opflag_list inputs = {inputs_v, 0, PLAN_MAX_INPUTS};
+    const char *usage_file = NULL, *policy = NULL, *out_dir = NULL, *output = "table";
+    const char *now_s = NULL, *prom = NULL, *format = "kustomize";
+    int help = 0;
+    const opflag flags[] = {
+        {"filename", 'f', OPFLAG_LIST, &inputs,
+         "manifest file or directory (repeatable; a kustomization's resources are followed)"},
+        {"usage", 0, OPFLAG_STRING, &usage_file, "usage file: CSV or OpenMetrics text"},
+        {"prometheus", 0, OPFLAG_STRING, &prom,
+         "Prometheus base URL to read usage from instead of --usage"},
+        {"policy", 0, OPFLAG_STRING, &policy,
+         "OptimizationPolicy YAML (default: the CRD defaults)"},
+        {"out", 0, OPFLAG_STRING, &out_dir, "write kustomize patches and kustomization.yaml here"},
+        {"format", 0, OPFLAG_STRING, &format,
+         "what --out writes: kustomize (patches + kustomization.yaml) or helm-values"},
+        {"output", 'o', OPFLAG_STRING, &output, "table, json, yaml or csv (default table)"},
+        {"now", 0, OPFLAG_STRING, &now_s,
+         "decision time, RFC 3339 (default: the newest usage sample)"},
+        {"help", 'h', OPFLAG_BOOL, &help, "show this help"},
+    };
+    const int nflags = (int)(sizeof flags / sizeof *flags);
+    int rest = 0;
+    operr err;
+    if (opflag_parse(flags, nflags, argc, argv, &rest, &err) < 0) {
+        fprintf(stderr, "optipod plan: %s\n", err.msg);
+        return 2;
+    }
+    if (help) {
+        usage(stdout, flags, nflags);
+        return 0;
+    }
+    int fmt = plan_fmt_parse(output);
+    int64_t now = 0;
+    const char *bad = NULL;
+    if (rest < argc)
+        bad = "unexpected argument";
+    else if (inputs.n == 0)
+        bad = "-f is required";
+    else if (!usage_file == !prom)
+        bad = "exactly one of --usage and --prometheus is required";
+    else if (strcmp(format, "kustomize") != 0 && strcmp(format, "helm-values") != 0)
+        bad = "--format must be kustomize or helm-values";
+    else if (fmt < 0)
+        bad = "-o must be table, json, yaml or csv";
+    else if (now_s && parse_rfc3339(now_s, &now) < 0)
+        bad = "--now must be an RFC 3339 time like 2026-01-02T15:04:05Z";
+    if (bad) {
+        fprintf(stderr, "optipod plan: %s\n", bad);
+        usage(stderr, flags, nflags);
+        return 2;
+    }
+
+    int status = 0;
+    plan p;
+    opbuf out;
+    plan_init(&p);
+    opbuf_init(&out, OPBUF_DEFAULT_MAX);
+    if (policy && plan_load_policy(&p, policy, &err) < 0) {
+        fprintf(stderr, "optipod plan: policy %s\n", err.msg);
+        status = 2;
+        goto done;
+    }
+    for (int i = 0; i < inputs.n; i++)
+        if (plan_load_manifests(&p, inputs.v[i], &err) < 0) {
+            fprintf(stderr, "optipod plan: %s\n", err.msg);
+            status = 1;
+        }
+    if (usage_file && plan_load_usage(&p, usage_file, &err) < 0) {
+        fprintf(stderr, "optipod plan: usage %s\n", err.msg);
+        status = 1;
+    }
+    if (prom && plan_usage_prometheus(&p, prom, now, &err) < 0) {
+        fprintf(stderr, "optipod plan: %s\n", err.msg);
+        status = 1;
+    }
+    if (plan_run(&p, now) < 0 || plan_render(&p, (plan_fmt)fmt, &out) < 0) {
+        fprintf(stderr, "optipod plan: out of memory\n");
+        status = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < p.ndiags; i++)
+        fprintf(stderr, "%s\n", p.diags[i]);
+    fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    if (out_dir) {
+        size_t n = 0;
+        bool helm = strcmp(format, "helm-values") == 0;
+        int rc =
+            helm ? plan_export_helm(&p, out_dir, &n, &err) : plan_export(&p, out_dir, &n, &err);
+        if (rc < 0) {
+            fprintf(stderr, "optipod plan: export: %s\n", err.msg);
+            status = 1;
+        } else if (fmt == PLAN_FMT_TABLE && helm) {
+            printf("wrote values-optipod.yaml (%zu workloads) to %s\n", n, out_dir);
+        } else if (fmt == PLAN_FMT_TABLE) {
+            printf("wrote %zu patches and kustomization.yaml to %s\n", n, out_dir);
+        }
+    }
+    if (p.problems)
+        status = 1;
+done:
+    fflush(stdout);
+    opbuf_release(&out);
+    plan_release(&p);
+    return status;
+}
