@@ -1,32 +1,58 @@
 #!/usr/bin/env bash
-# make demo: the self-check, then the real controller binary against the
-# project's fake API server (test/tools/fakeapi_server) holding 30 generated
-# Deployments that change every 400 ms. Shows the informers listing and
-# watching, the readiness and metrics endpoints, and a clean SIGTERM shutdown.
+# make demo: optipod's main job on embedded sample data, then the controller's
+# client reactor against the project's fake API server.
+#
+#  1. `optipod plan` right-sizes the sample workloads in docs/sample (five
+#     Deployments from a documented usage model: diurnal web, memory leak,
+#     spiky JVM, OOM-killed worker, app + sidecar), prints the recommendation
+#     table and writes kustomize patches; a second run shows the export is
+#     idempotent, and `kubectl kustomize` (when kubectl is installed) builds
+#     the overlay with the patches applied.
+#  2. The real controller binary lists and watches 30 generated Deployments
+#     that change every 400 ms on the fake API server, then shuts down cleanly
+#     on SIGTERM.
 set -euo pipefail
 O=${1:-build/rel}
 work=$(mktemp -d)
 fa_pid=""
 cleanup() {
-  [ -n "$fa_pid" ] && kill "$fa_pid" 2>/dev/null && wait "$fa_pid" 2>/dev/null
+  if [ -n "$fa_pid" ]; then kill "$fa_pid" 2>/dev/null || true; wait "$fa_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-echo "== optipod --self-check"
+echo "== 1. optipod plan -f docs/sample/base --usage docs/sample/usage.csv --out <dir>"
+"$O/optipod" plan -f docs/sample/base --usage docs/sample/usage.csv --out "$work/patches"
+echo
+echo "   patches written:"
+(cd "$work/patches" && ls -1 | sed 's/^/     /')
+echo "   one of them:"
+sed 's/^/     | /' "$work/patches/$(ls "$work/patches" | grep -v kustomization | head -n 1)"
+"$O/optipod" plan -f docs/sample/base --usage docs/sample/usage.csv --out "$work/patches" >/dev/null
+if diff -r docs/sample/patches "$work/patches" >/dev/null; then
+  echo "   a second run wrote identical bytes, equal to the committed docs/sample/patches (idempotent)"
+else
+  echo "   the export differs from docs/sample/patches:"; diff -r docs/sample/patches "$work/patches" || true
+  exit 1
+fi
+if command -v kubectl >/dev/null 2>&1; then
+  echo
+  echo "   kubectl kustomize docs/sample/overlay (the base with the patches applied), resources only:"
+  kubectl kustomize docs/sample/overlay | grep -E '^  name:|^      - name:|cpu:|memory:' | sed 's/^/     /'
+fi
+echo
+
+echo "== 2. optipod --self-check"
 "$O/optipod" --self-check
 echo
 
-echo "== fake API server: 30 Deployments in 3 namespaces, one change every 400 ms"
+echo "== 3. the controller's client reactor: 30 Deployments on the fake API server, one change every 400 ms"
 "$O/tools/fakeapi_server" --kubeconfig-out "$work/kubeconfig" --deployments 30 --namespaces 3 \
   --churn 400ms --bookmarks 1s >"$work/fakeapi.out" 2>&1 &
 fa_pid=$!
 for _ in $(seq 50); do grep -q '^ready' "$work/fakeapi.out" 2>/dev/null && break; sleep 0.1; done
 grep '^ready' "$work/fakeapi.out" || { cat "$work/fakeapi.out"; exit 1; }
-echo
-
-echo "== optipod -v 3 for 3 seconds (informers list, then watch), then SIGTERM"
-"$O/optipod" --kubeconfig "$work/kubeconfig" -v 3 --stats-interval 1s \
+"$O/optipod" --kubeconfig "$work/kubeconfig" -v 1 --stats-interval 1s \
   --health-probe-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 &
 op_pid=$!
 sleep 3
