@@ -11,8 +11,11 @@
  *   watch: the server modifies every object once (SIGUSR1), N MODIFIED events
  *          until the cache has applied them all.
  * Reported: objects/s by wall clock and by this process's CPU time, each as a
- * ratio to the baseline (cJSON_Parse + cJSON_Delete of the same N objects,
- * best of 3); peak RSS; RSS growth and cache bytes per cached object.
+ * ratio to the baseline (cJSON_Parse + cJSON_Delete of the same N objects);
+ * every figure is the best of 3 runs, interleaved with the baseline's. Also
+ * peak RSS, and RSS growth and cache bytes per cached object (first run).
+ * "wall" includes the fake server's own time (it serialises every page and
+ * event in one thread), "client CPU" is this process's CPU time only.
  * No figure here is asserted: this is a measurement (make bench), not a test.
  */
 #include <cJSON.h>
@@ -178,6 +181,55 @@ static double baseline_parse(unsigned n, size_t *bytes)
     return best;
 }
 
+/* One list+watch ingest on a fresh loop, client and informer; fills r. */
+static int ingest_once(server *srv, const char *kc, unsigned n, run *r, long *rss_growth)
+{
+    memset(r, 0, sizeof *r);
+    r->srv = srv;
+    r->n = n;
+    uv_loop_init(&r->loop);
+    kcfg cfg;
+    kcfg_init(&cfg);
+    operr err = {{0}};
+    krest *rest = NULL;
+    int rc = 1;
+    if (kcfg_load_file(&cfg, kc, NULL, &err) != 0 || ophttp_client_new(&r->http, &r->loop, NULL) ||
+        krest_new(&rest, r->http, &cfg, &err) != 0) {
+        fprintf(stderr, "bench_ingest: %s\n", err.msg);
+        goto out;
+    }
+    long rss_before = rss_kib();
+    kinf_opts o = {.res = &KRES_DEPLOYMENTS};
+    kcache_handlers h = {.on_update = on_update, .ud = r};
+    if (kinf_new(&r->inf, &r->loop, rest, &o, &h, &err) != 0) {
+        fprintf(stderr, "bench_ingest: %s\n", err.msg);
+        ophttp_client_close(r->http, NULL, NULL);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    uv_check_init(&r->loop, &r->check);
+    r->check.data = r;
+    uv_check_start(&r->check, on_check);
+    r->t0 = now_s();
+    r->c0 = cpu_s();
+    kinf_start(r->inf);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    *rss_growth = r->rss_synced - rss_before;
+    rc = r->phase == 2 ? 0 : 1;
+out:
+    if (rest)
+        krest_free(rest);
+    kcfg_release(&cfg);
+    if (uv_loop_close(&r->loop) != 0) {
+        fprintf(stderr, "bench_ingest: loop not closed clean\n");
+        rc = 1;
+    }
+    return rc;
+}
+
+#define REPS 3
+
+/* Best of REPS for every figure: the machine is shared, noise only slows. */
 static int bench_one(const char *tool, unsigned n)
 {
     char kc[] = "/tmp/optipod-bench-kc-XXXXXX";
@@ -191,59 +243,46 @@ static int bench_one(const char *tool, unsigned n)
         unlink(kc);
         return 1;
     }
-    size_t bytes;
-    double base = baseline_parse(n, &bytes);
-
-    run r = {.srv = &srv, .n = n};
-    uv_loop_init(&r.loop);
-    kcfg cfg;
-    kcfg_init(&cfg);
-    operr err = {{0}};
-    krest *rest = NULL;
-    int rc = 1;
-    if (kcfg_load_file(&cfg, kc, NULL, &err) != 0 || ophttp_client_new(&r.http, &r.loop, NULL) ||
-        krest_new(&rest, r.http, &cfg, &err) != 0) {
-        fprintf(stderr, "bench_ingest: %s\n", err.msg);
-        goto out;
+    size_t bytes = 0;
+    double base = 1e9;
+    double t_list = 1e9, c_list = 1e9, t_watch = 1e9, c_watch = 1e9;
+    long rss_growth = 0;
+    size_t cache_bytes = 0;
+    int rc = 0;
+    for (int rep = 0; rep < REPS && rc == 0; rep++) {
+        double b = baseline_parse(n, &bytes);
+        base = b < base ? b : base;
+        static run r;
+        long growth = 0;
+        rc = ingest_once(&srv, kc, n, &r, &growth);
+        if (rc)
+            break;
+        if (rep == 0) {
+            rss_growth = growth;
+            cache_bytes = r.cache_bytes;
+        }
+        t_list = r.t_list < t_list ? r.t_list : t_list;
+        c_list = r.c_list < c_list ? r.c_list : c_list;
+        t_watch = r.t_watch < t_watch ? r.t_watch : t_watch;
+        c_watch = r.c_watch < c_watch ? r.c_watch : c_watch;
     }
-    long rss_before = rss_kib();
-    kinf_opts o = {.res = &KRES_DEPLOYMENTS};
-    kcache_handlers h = {.on_update = on_update, .ud = &r};
-    if (kinf_new(&r.inf, &r.loop, rest, &o, &h, &err) != 0) {
-        fprintf(stderr, "bench_ingest: %s\n", err.msg);
-        goto out;
-    }
-    uv_check_init(&r.loop, &r.check);
-    r.check.data = &r;
-    uv_check_start(&r.check, on_check);
-    r.t0 = now_s();
-    r.c0 = cpu_s();
-    kinf_start(r.inf);
-    uv_run(&r.loop, UV_RUN_DEFAULT);
-    rc = 0;
-
-    double base_rate = n / base;
-    printf("N=%u objects, %.1f KB JSON each on average\n", n, (double)bytes / n / 1024.0);
-    printf("  baseline cJSON parse+free     %10.0f objects/s\n", base_rate);
-    printf("  list into cache   wall        %10.0f objects/s   ratio %.2f\n", n / r.t_list,
-           (n / r.t_list) / base_rate);
-    printf("                    client CPU  %10.0f objects/s   ratio %.2f\n", n / r.c_list,
-           (n / r.c_list) / base_rate);
-    printf("  watch into cache  wall        %10.0f objects/s   ratio %.2f\n", n / r.t_watch,
-           (n / r.t_watch) / base_rate);
-    printf("                    client CPU  %10.0f objects/s   ratio %.2f\n", n / r.c_watch,
-           (n / r.c_watch) / base_rate);
-    printf("  RSS per cached object         %10.0f bytes (RSS growth %ld KiB)\n",
-           (double)(r.rss_synced - rss_before) * 1024.0 / n, r.rss_synced - rss_before);
-    printf("  cache bytes per object        %10.0f bytes (projections only)\n",
-           (double)r.cache_bytes / n);
-out:
-    if (rest)
-        krest_free(rest);
-    kcfg_release(&cfg);
-    if (uv_loop_close(&r.loop) != 0) {
-        fprintf(stderr, "bench_ingest: loop not closed clean\n");
-        rc = 1;
+    if (rc == 0) {
+        double base_rate = n / base;
+        printf("N=%u objects, %.1f KB JSON each on average (best of %d runs)\n", n,
+               (double)bytes / n / 1024.0, REPS);
+        printf("  baseline cJSON parse+free     %10.0f objects/s\n", base_rate);
+        printf("  list into cache   wall        %10.0f objects/s   ratio %.2f\n", n / t_list,
+               (n / t_list) / base_rate);
+        printf("                    client CPU  %10.0f objects/s   ratio %.2f\n", n / c_list,
+               (n / c_list) / base_rate);
+        printf("  watch into cache  wall        %10.0f objects/s   ratio %.2f\n", n / t_watch,
+               (n / t_watch) / base_rate);
+        printf("                    client CPU  %10.0f objects/s   ratio %.2f\n", n / c_watch,
+               (n / c_watch) / base_rate);
+        printf("  RSS per cached object         %10.0f bytes (RSS growth %ld KiB)\n",
+               (double)rss_growth * 1024.0 / n, rss_growth);
+        printf("  cache bytes per object        %10.0f bytes (projections only)\n",
+               (double)cache_bytes / n);
     }
     server_stop(&srv);
     unlink(kc);
@@ -259,8 +298,14 @@ int main(int argc, char **argv)
     snprintf(tool, sizeof tool, "%s/../tools/fakeapi_server", dirname(self));
     signal(SIGPIPE, SIG_IGN);
     int rc = 0;
-    rc |= bench_one(tool, 1000);
-    rc |= bench_one(tool, 10000);
+    /* OPTIPOD_BENCH_N=N runs one size (for profiling). */
+    const char *only = getenv("OPTIPOD_BENCH_N");
+    if (only && atoi(only) > 0) {
+        rc |= bench_one(tool, (unsigned)atoi(only));
+    } else {
+        rc |= bench_one(tool, 1000);
+        rc |= bench_one(tool, 10000);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS of this process: %ld KiB\n", ru.ru_maxrss);
