@@ -24,7 +24,7 @@ PKGS       := libuv libcurl libcjson yaml-0.1 openssl
 # Debian packages: to build, to run the tests, and developer tools.
 BUILD_DEBS := gcc make pkg-config libc6-dev libuv1-dev libcurl4-openssl-dev libcjson-dev \
               libyaml-dev libssl-dev
-TEST_DEBS  := prometheus openssl
+TEST_DEBS  := prometheus openssl nghttp2-server
 DEV_DEBS   := valgrind clang clang-format clang-tidy
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
