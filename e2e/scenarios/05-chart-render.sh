@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The Helm chart against a real API server. The chart is rendered with
+# `helm template` when Helm is installed, else with the project's renderer of
+# the chart's template subset (test/unit/test_chart.c writes the stream). Then:
+#  1. the CRD and every object go through `kubectl apply --dry-run=server`, so
+#     the API server validates every field (RBAC rules, webhook configuration,
+#     Deployment, PodDisruptionBudget) without anything being created;
+#  2. the ServiceAccount and RBAC are applied for real under a unique release
+#     name, and `kubectl auth can-i` as that ServiceAccount shows what the
+#     controller needs is allowed and what it does not need is denied.
+# Everything created is deleted on exit (the namespace, and the cluster-scoped
+# ClusterRole and ClusterRoleBinding by name).
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/lib.sh"
+root=$(cd "$here/.." && pwd)
+build=${OPTIPOD_BUILD:-build/rel}
+rel="optipod-e2e-$RANDOM"
+sa="system:serviceaccount:$E2E_NS:$rel"
+manifest="$E2E_TMP/chart.yaml"
+
+chart_cleanup() {
+  kubectl delete clusterrolebinding "$rel" --ignore-not-found >/dev/null 2>&1 || true
+  kubectl delete clusterrole "$rel" --ignore-not-found >/dev/null 2>&1 || true
+  e2e_cleanup
+}
+trap chart_cleanup EXIT
+
+if command -v helm >/dev/null 2>&1; then
+  helm template "$rel" "$root/charts/optipod" --namespace "$E2E_NS" >"$manifest" ||
+    e2e_fail "helm template failed"
+  echo "rendered with $(helm version --short 2>/dev/null)"
+else
+  (cd "$root" && make -s "$build/tests/test_chart") || e2e_fail "cannot build $build/tests/test_chart"
+  (cd "$root" && OPTIPOD_CHART_OUT="$manifest" OPTIPOD_CHART_RELEASE="$rel" \
+    OPTIPOD_CHART_NAMESPACE="$E2E_NS" TEST_FILTER=test_manifest_stream_round_trips \
+    "$build/tests/test_chart" >"$E2E_TMP/render.log" 2>&1) ||
+    { cat "$E2E_TMP/render.log" >&2; e2e_fail "rendering the chart failed"; }
+  echo "rendered with the chart subset renderer (no helm on the PATH)"
+fi
+objects=$(grep -c "^kind: " "$manifest" || true)
+[ "$objects" -ge 8 ] || e2e_fail "only $objects objects rendered"
+
+kubectl create namespace "$E2E_NS" >/dev/null
+
+# 1. server-side validation of everything the chart installs
+kubectl apply --dry-run=server -f "$root/charts/optipod/crds/" >"$E2E_TMP/crd.out" 2>&1 ||
+  { cat "$E2E_TMP/crd.out" >&2; e2e_fail "the CRD does not pass server dry-run"; }
+kubectl apply --dry-run=server -f "$manifest" >"$E2E_TMP/apply.out" 2>&1 ||
+  { cat "$E2E_TMP/apply.out" >&2; e2e_fail "the chart does not pass server dry-run"; }
+ok=$(grep -c "(server dry run)" "$E2E_TMP/apply.out" || true)
+[ "$ok" -eq "$objects" ] || { cat "$E2E_TMP/apply.out" >&2; e2e_fail "$ok of $objects objects accepted"; }
+echo "server dry-run: $objects objects and the CRD accepted"
+
+# 2. the RBAC for real, then what the ServiceAccount may and may not do
+awk 'function flush() { if (kind in keep) printf "---\n%s", buf; buf = ""; kind = "" }
+     BEGIN { split("ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding", k, " ");
+             for (i in k) keep[k[i]] = 1 }
+     /^---$/ { flush(); next }
+     { buf = buf $0 "\n"; if ($0 ~ /^kind: /) kind = substr($0, 7) }
+     END { flush() }' "$manifest" >"$E2E_TMP/rbac.yaml"
+[ "$(grep -c '^kind: ' "$E2E_TMP/rbac.yaml")" -eq 5 ] || e2e_fail "expected 5 RBAC objects"
+kubectl apply -f "$E2E_TMP/rbac.yaml" >/dev/null || e2e_fail "applying the RBAC failed"
+
+can() { kubectl auth can-i "$@" --as="$sa" 2>/dev/null; }
+allow() { [ "$(can "$@")" = yes ] || e2e_fail "the controller cannot: $*"; }
+deny() { [ "$(can "$@")" = no ] || e2e_fail "the controller may, but must not: $*"; }
+
+allow patch deployments.apps -n default
+allow watch statefulsets.apps -A
+allow list daemonsets.apps -A
+allow watch replicasets.apps -A
+allow list pods -A
+allow patch pods --subresource=resize -n default
+allow watch namespaces
+allow list horizontalpodautoscalers.autoscaling -A
+allow list optimizationpolicies.optipod.io -A
+allow patch optimizationpolicies.optipod.io --subresource=status -n default
+allow create events.events.k8s.io -n default
+allow patch events.events.k8s.io -n default
+allow watch applications.argoproj.io -A
+allow watch kustomizations.kustomize.toolkit.fluxcd.io -A
+allow update leases.coordination.k8s.io -n "$E2E_NS"
+allow get "secrets/$rel-webhook-tls" -n "$E2E_NS"
+allow patch "mutatingwebhookconfigurations.admissionregistration.k8s.io/$rel-webhook"
+
+deny get secrets -n default
+deny list secrets -n "$E2E_NS"
+deny get secrets/other -n "$E2E_NS"
+deny update leases.coordination.k8s.io -n default
+deny delete deployments.apps -n default
+deny update deployments.apps -n default
+deny create pods -n default
+deny delete pods -n default
+deny patch pods -n default
+deny patch replicasets.apps -n default
+deny update optimizationpolicies.optipod.io -n default
+deny patch mutatingwebhookconfigurations.admissionregistration.k8s.io/other
+deny create mutatingwebhookconfigurations.admissionregistration.k8s.io
+deny patch applications.argoproj.io -n default
+deny '*' '*'
+echo "RBAC: every needed verb allowed, the rest denied"
