@@ -1,12 +1,15 @@
 /*
  * optipod: the controller binary. Flags and wiring only: the reactor pieces
- * live in lib/ (kube/ for the client, server/ for the probes).
+ * live in lib/ (kube/ for the client, controller/ for the reconcile loop,
+ * metrics/ for usage, webhook/ for the pod webhook, server/ for the probes).
  *
- * Today it runs the Kubernetes client reactor: informers for the workload
- * kinds and their pods, kept in projection caches by list+watch, the health,
- * readiness and metrics endpoints, and a graceful shutdown on SIGTERM/SIGINT
- * (watches stopped, in-flight requests drained up to --shutdown-timeout, every
- * handle closed, exit 0).
+ * It runs the controller (informers for policies, workloads, pods,
+ * namespaces and HPAs; the reconcile loop; Events and policy status), the
+ * optional leader election (only the leader reconciles; every replica may
+ * serve the webhook), the optional mutating webhook, the health, readiness
+ * and metrics endpoints, and a graceful shutdown on SIGTERM/SIGINT (watches
+ * stopped, in-flight requests drained up to --shutdown-timeout, every handle
+ * closed, exit 0).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,20 +17,24 @@
 #include <string.h>
 #include <uv.h>
 
+#include "controller/controller.h"
 #include "http/http.h"
 #include "kube/config.h"
+#include "kube/events.h"
 #include "kube/informer.h"
+#include "kube/lease.h"
 #include "kube/rest.h"
+#include "metrics/metricsserver.h"
+#include "metrics/prometheus.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
 #include "util/flags.h"
 #include "util/log.h"
+#include "webhook/certs.h"
+#include "webhook/server.h"
 
-#define NINF 5
-
-static const kres *const app_resources[NINF] = {&KRES_DEPLOYMENTS, &KRES_STATEFULSETS,
-                                                &KRES_DAEMONSETS, &KRES_REPLICASETS, &KRES_PODS};
+#define NINF CTL_NINF
 
 typedef struct app_flags {
     const char *kubeconfig;
@@ -41,6 +48,15 @@ typedef struct app_flags {
     int version;
     int help;
     int self_check;
+    const char *prom_url;
+    const char *prom_token_file;
+    const char *prom_ca_file;
+    int dry_run;
+    int leader_elect;
+    const char *lease_ns;
+    const char *lease_name;
+    long webhook_port;
+    const char *webhook_cert_dir;
 } app_flags;
 
 typedef struct app {
@@ -49,7 +65,11 @@ typedef struct app {
     kcfg cfg;
     ophttp_client *http;
     krest *rest;
-    kinf *inf[NINF];
+    kinf *inf[NINF]; /* the controller's informers (borrowed) */
+    ctl *ctl;
+    kevents *events;
+    klease *lease;
+    whsrv *webhook;
     probes *probe;
     probes *metrics;
     uv_signal_t sig_term, sig_int;
@@ -62,7 +82,7 @@ typedef struct app {
 
 static const char *app_kind(int i)
 {
-    return app_resources[i]->resource;
+    return ctl_informer_name((enum ctl_inf)i);
 }
 
 /* ---- informer handlers: log at -v 3, count always (the cache does) ---------------------- */
@@ -104,6 +124,30 @@ static int app_ready(opbuf *why, void *ud)
 static void app_metrics(opbuf *out, void *ud)
 {
     app *a = ud;
+    if (a->ctl) {
+        ctl_stats cs;
+        ctl_stats_get(a->ctl, &cs);
+        opbuf_printf(out,
+                     "# HELP optipod_reconciles_total Reconciles by outcome.\n"
+                     "# TYPE optipod_reconciles_total counter\n"
+                     "optipod_reconciles_total{outcome=\"applied\"} %llu\n"
+                     "optipod_reconciles_total{outcome=\"unchanged\"} %llu\n"
+                     "optipod_reconciles_total{outcome=\"skipped\"} %llu\n"
+                     "optipod_reconciles_total{outcome=\"conflict\"} %llu\n"
+                     "optipod_reconciles_total{outcome=\"error\"} %llu\n"
+                     "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
+                     "# TYPE optipod_api_writes_total counter\n"
+                     "optipod_api_writes_total %llu\n"
+                     "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
+                     "# TYPE optipod_gitops_loops_total counter\n"
+                     "optipod_gitops_loops_total %llu\n",
+                     (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
+                     (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
+                     (unsigned long long)cs.errors, (unsigned long long)cs.writes,
+                     (unsigned long long)cs.loops_stopped);
+    }
+    if (a->webhook)
+        whsrv_metrics(a->webhook, out);
     static const char *const ev_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
     opbuf_puts(out, "# HELP optipod_informer_objects Objects in the informer cache.\n"
                     "# TYPE optipod_informer_objects gauge\n");
@@ -191,6 +235,10 @@ static void app_finish(app *a)
     uv_timer_stop(&a->drain_timer);
     if (!uv_is_closing((uv_handle_t *)&a->drain_timer))
         uv_close((uv_handle_t *)&a->drain_timer, app_handle_closed);
+    if (a->events) {
+        kevents_free(a->events);
+        a->events = NULL;
+    }
     if (a->http) {
         size_t left = ophttp_inflight(a->http);
         if (left)
@@ -219,12 +267,20 @@ static void app_stop(app *a, const char *why)
     uv_close((uv_handle_t *)&a->sig_int, app_handle_closed);
     uv_timer_stop(&a->stats_timer);
     uv_close((uv_handle_t *)&a->stats_timer, app_handle_closed);
-    /* Watches first: they never finish on their own and hold no work. */
-    for (int i = 0; i < NINF; i++) {
-        if (a->inf[i]) {
-            kinf_close(a->inf[i], NULL, NULL);
-            a->inf[i] = NULL;
-        }
+    /* The controller first: its watches never finish on their own. */
+    for (int i = 0; i < NINF; i++)
+        a->inf[i] = NULL;
+    if (a->webhook) {
+        whsrv_stop(a->webhook, NULL, NULL);
+        a->webhook = NULL;
+    }
+    if (a->ctl) {
+        ctl_close(a->ctl, NULL, NULL);
+        a->ctl = NULL;
+    }
+    if (a->lease) {
+        klease_stop(a->lease, NULL, NULL); /* releases the lease within the drain */
+        a->lease = NULL;
     }
     if (a->probe) {
         probes_stop(a->probe, NULL, NULL);
@@ -244,6 +300,70 @@ static void app_on_signal(uv_signal_t *s, int signum)
 {
     app *a = s->data;
     app_stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- leadership and the webhook ------------------------------------------------------------ */
+
+static void app_on_leading(void *ud)
+{
+    app *a = ud;
+    OPLOG_I("leader election: leading");
+    if (a->ctl)
+        ctl_set_leader(a->ctl, 1);
+}
+
+static void app_on_not_leading(void *ud, int lost)
+{
+    app *a = ud;
+    OPLOG_I("leader election: %s", lost ? "lost the lease; standing by" : "released");
+    if (a->ctl)
+        ctl_set_leader(a->ctl, 0);
+}
+
+/* Every replica serves the webhook from its own caches. Certificates from
+ * --webhook-cert-dir (cert-manager) or generated for this process. */
+static int app_start_webhook(app *a)
+{
+    operr err = {{0}};
+    whcert_pems pems = {0};
+    ophttpd_cert gen = {0};
+    const char *cert = NULL, *key = NULL;
+    int rc = 1;
+    if (a->f.webhook_cert_dir && *a->f.webhook_cert_dir) {
+        whcert_stamp st;
+        if (whcert_load_dir(a->f.webhook_cert_dir, &pems, &st, &err) != 0) {
+            OPLOG_E("--webhook-cert-dir: %s", err.msg);
+            goto out;
+        }
+        cert = pems.cert;
+        key = pems.key;
+    } else {
+        whcert_sans sans;
+        const char *const extra[] = {"127.0.0.1", "localhost", NULL};
+        if (whcert_sans_for_service(&sans, "optipod-webhook", "optipod-system", extra) != 0 ||
+            whcert_generate(&gen, &sans, 365) != 0) {
+            OPLOG_E("webhook: cannot generate a certificate");
+            goto out;
+        }
+        cert = gen.cert_pem;
+        key = gen.key_pem;
+    }
+    whsrv_opts wo = {.port = (int)a->f.webhook_port, .cert_pem = cert, .key_pem = key};
+    wo.caches.replicasets = kinf_cache(ctl_informer(a->ctl, CTL_INF_REPLICASETS));
+    wo.caches.deployments = kinf_cache(ctl_informer(a->ctl, CTL_INF_DEPLOYMENTS));
+    wo.caches.statefulsets = kinf_cache(ctl_informer(a->ctl, CTL_INF_STATEFULSETS));
+    wo.caches.daemonsets = kinf_cache(ctl_informer(a->ctl, CTL_INF_DAEMONSETS));
+    if (whsrv_start(&a->webhook, &a->loop, &wo, &err) != 0) {
+        OPLOG_E("--webhook-port: %s", err.msg);
+        goto out;
+    }
+    OPLOG_I("webhook on https port %d%s", whsrv_port(a->webhook),
+            cert == gen.cert_pem ? " (self-signed certificate)" : "");
+    rc = 0;
+out:
+    whcert_pems_release(&pems);
+    ophttpd_cert_release(&gen);
+    return rc;
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
@@ -266,15 +386,54 @@ static int app_start(app *a)
         OPLOG_E("%s", err.msg);
         return 1;
     }
-    for (int i = 0; i < NINF; i++) {
-        kinf_opts o = {.res = app_resources[i], .ns = a->f.ns};
-        kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
-        if (kinf_new(&a->inf[i], &a->loop, a->rest, &o, &h, &err) != 0) {
-            OPLOG_E("informer %s: %s", app_kind(i), err.msg);
+    if (kevents_new(&a->events, a->rest, NULL, &err) != 0) {
+        OPLOG_E("events: %s", err.msg);
+        return 1;
+    }
+    mprov *prov = NULL;
+    if (a->f.prom_url && *a->f.prom_url) {
+        mprom_opts po = {.url = a->f.prom_url,
+                         .bearer_token_file = a->f.prom_token_file,
+                         .ca_file = a->f.prom_ca_file,
+                         .max_retries = 2};
+        if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
+            OPLOG_E("--prometheus-url: %s", err.msg);
             return 1;
         }
-        kinf_start(a->inf[i]);
+    } else if (mms_new(&prov, &a->loop, a->rest, NULL, &err) != 0) {
+        OPLOG_E("metrics-server provider: %s", err.msg);
+        return 1;
     }
+    OPLOG_I("usage from %s%s", mprov_name(prov),
+            a->f.dry_run ? "; dry run: nothing is changed" : "");
+    ctl_opts co = {.ns = a->f.ns, .dry_run = a->f.dry_run, .provider = prov, .events = a->events};
+    if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
+        OPLOG_E("controller: %s", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < NINF; i++) {
+        kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
+        a->inf[i] = ctl_informer(a->ctl, (enum ctl_inf)i);
+        kcache_add_handlers(kinf_cache(a->inf[i]), &h);
+    }
+    if (a->f.leader_elect) {
+        ctl_set_leader(a->ctl, 0);
+        klease_opts lo = {.namespace = a->f.lease_ns,
+                          .name = a->f.lease_name,
+                          .on_started_leading = app_on_leading,
+                          .on_stopped_leading = app_on_not_leading,
+                          .ud = a};
+        if (klease_new(&a->lease, &a->loop, a->rest, &lo, &err) != 0) {
+            OPLOG_E("--leader-elect: %s", err.msg);
+            return 1;
+        }
+        klease_start(a->lease);
+        OPLOG_I("leader election: lease %s/%s as %s", a->f.lease_ns, a->f.lease_name,
+                klease_identity(a->lease));
+    }
+    ctl_start(a->ctl);
+    if (a->f.webhook_port > 0 && app_start_webhook(a) != 0)
+        return 1;
     probes_opts po = {.bind = a->f.probe_addr, .ready = app_ready, .ud = a};
     if (strcmp(a->f.probe_addr, "0") != 0 && probes_start(&a->probe, &a->loop, &po, &err) != 0) {
         OPLOG_E("--health-probe-bind-address: %s", err.msg);
@@ -309,6 +468,8 @@ int main(int argc, char **argv)
     a.f.metrics_addr = ":8080";
     a.f.shutdown_ms = 10000;
     a.f.stats_ms = 60000;
+    a.f.lease_ns = "optipod-system";
+    a.f.lease_name = "optipod-leader";
     const opflag flags[] = {
         {"kubeconfig", 0, OPFLAG_STRING, &a.f.kubeconfig,
          "path to a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)"},
@@ -322,6 +483,24 @@ int main(int argc, char **argv)
          "how long in-flight requests may finish on SIGTERM (default 10s)"},
         {"stats-interval", 0, OPFLAG_DURATION, &a.f.stats_ms,
          "cache summary log interval at -v 1 and above (default 1m)"},
+        {"prometheus-url", 0, OPFLAG_STRING, &a.f.prom_url,
+         "Prometheus base URL for usage (default: sample metrics-server)"},
+        {"prometheus-token-file", 0, OPFLAG_STRING, &a.f.prom_token_file,
+         "bearer token file for --prometheus-url (re-read on every query)"},
+        {"prometheus-ca-file", 0, OPFLAG_STRING, &a.f.prom_ca_file,
+         "CA bundle for an https --prometheus-url"},
+        {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
+         "send every write with dryRun=All: report what would change, change nothing"},
+        {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
+         "elect a leader on a Lease; only the leader reconciles and writes"},
+        {"leader-election-namespace", 0, OPFLAG_STRING, &a.f.lease_ns,
+         "namespace of the leader Lease (default optipod-system)"},
+        {"leader-election-id", 0, OPFLAG_STRING, &a.f.lease_name,
+         "name of the leader Lease (default optipod-leader)"},
+        {"webhook-port", 0, OPFLAG_INT, &a.f.webhook_port,
+         "serve the mutating pod webhook over HTTPS on this port (default 0: off)"},
+        {"webhook-cert-dir", 0, OPFLAG_STRING, &a.f.webhook_cert_dir,
+         "directory with tls.crt and tls.key (default: a self-signed certificate)"},
         {"v", 'v', OPFLAG_INT, &a.f.verbosity, "log verbosity (0-5)"},
         {"self-check", 0, OPFLAG_BOOL, &a.f.self_check,
          "check TLS, HTTP/2, the loop and the parsers on this machine, then exit"},
@@ -350,6 +529,11 @@ int main(int argc, char **argv)
     }
     if (a.f.verbosity < 0 || a.f.verbosity > 10) {
         fprintf(stderr, "optipod: flag --v: %ld is out of range (0-10)\n", a.f.verbosity);
+        return 2;
+    }
+    if (a.f.webhook_port < 0 || a.f.webhook_port > 65535) {
+        fprintf(stderr, "optipod: flag --webhook-port: %ld is out of range (0-65535)\n",
+                a.f.webhook_port);
         return 2;
     }
     char host[256];

@@ -26,6 +26,12 @@ void kcache_release(kcache *c)
     c->bytes = 0;
 }
 
+void kcache_set_extend(kcache *c, kproj_extend_fn fn, void *ud)
+{
+    c->extend = fn;
+    c->extend_ud = ud;
+}
+
 int kcache_add_handlers(kcache *c, const kcache_handlers *h)
 {
     if (c->nh >= KCACHE_MAX_HANDLERS)
@@ -66,6 +72,13 @@ static int kcache_key_of(const kproj_obj *o, char *key)
 static int kcache_project(kcache *c, const cJSON *obj, kproj_obj **out)
 {
     int rc = kproj_from_json(obj, c->kind, out);
+    if (!rc && c->extend) {
+        rc = c->extend(obj, *out, c->extend_ud);
+        if (rc) {
+            kproj_free(*out);
+            *out = NULL;
+        }
+    }
     if (rc) {
         c->skipped++;
         OPLOG_W("cache %s: object skipped: cannot project it (%s)", kproj_kind_name(c->kind),

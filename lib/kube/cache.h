@@ -43,12 +43,17 @@ typedef struct kcache {
     int replacing;
     kcache_handlers h[KCACHE_MAX_HANDLERS];
     int nh;
-    size_t bytes;     /* sum of the cached projections' sizes */
-    uint64_t skipped; /* objects that could not be projected */
+    size_t bytes;           /* sum of the cached projections' sizes */
+    uint64_t skipped;       /* objects that could not be projected */
+    kproj_extend_fn extend; /* optional hook run on every fresh projection */
+    void *extend_ud;
 } kcache;
 
 void kcache_init(kcache *c, enum kproj_kind kind);
 void kcache_release(kcache *c);
+/* Attach a custom value to every projection from now on (a parsed policy
+ * instead of its JSON). fn NULL removes the hook. */
+void kcache_set_extend(kcache *c, kproj_extend_fn fn, void *ud);
 /* Register handlers (copied). Returns 0 or -ENOSPC. */
 int kcache_add_handlers(kcache *c, const kcache_handlers *h);
 

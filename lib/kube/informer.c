@@ -275,6 +275,8 @@ int kinf_new(kinf **out, uv_loop_t *loop, krest *rest, const kinf_opts *o,
              i->ns ? i->ns : "");
     if (handlers)
         kcache_add_handlers(&i->cache, handlers);
+    if (o->extend)
+        kcache_set_extend(&i->cache, o->extend, o->extend_ud);
     rc = uv_timer_init(loop, &i->timer);
     if (rc) {
         operr_set(err, rc, "informer '%s': %s", what, uv_strerror(rc));

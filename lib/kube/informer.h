@@ -37,6 +37,8 @@ typedef struct kinf_opts {
     int page_limit;             /* LIST page size; 0 = 500 */
     size_t max_line;            /* cap on one watch event line; 0 = 16 MiB */
     uint64_t seed;              /* jitter and watch timeouts; 0 = from the clock */
+    kproj_extend_fn extend;     /* optional: attach a custom value to each projection */
+    void *extend_ud;
 } kinf_opts;
 
 typedef struct kinf_stats {

@@ -320,7 +320,7 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
                 o->resize_in_progress = 1;
             }
         }
-    } else {
+    } else if (kind <= KPROJ_REPLICASET) {
         const cJSON *rep = jget(spec, "replicas");
         if (cJSON_IsNumber(rep) && rep->valuedouble >= 0 && rep->valuedouble < 2e9)
             o->replicas = (int32_t)rep->valuedouble;
@@ -362,6 +362,8 @@ int kproj_from_json(const cJSON *obj, enum kproj_kind kind, kproj_obj **out)
 
 void kproj_free(kproj_obj *o)
 {
+    if (o && o->ext && o->ext_free)
+        o->ext_free(o->ext);
     free(o);
 }
 
@@ -374,7 +376,10 @@ enum kproj_kind kproj_kind_for_resource(const char *resource)
                {"statefulsets", KPROJ_STATEFULSET},
                {"daemonsets", KPROJ_DAEMONSET},
                {"replicasets", KPROJ_REPLICASET},
-               {"pods", KPROJ_POD}};
+               {"pods", KPROJ_POD},
+               {"namespaces", KPROJ_NAMESPACE},
+               {"horizontalpodautoscalers", KPROJ_HPA},
+               {"optimizationpolicies", KPROJ_POLICY}};
     for (size_t i = 0; resource && i < sizeof map / sizeof map[0]; i++) {
         if (strcmp(resource, map[i].res) == 0)
             return map[i].kind;
@@ -395,6 +400,12 @@ const char *kproj_kind_name(enum kproj_kind k)
         return "ReplicaSet";
     case KPROJ_POD:
         return "Pod";
+    case KPROJ_NAMESPACE:
+        return "Namespace";
+    case KPROJ_HPA:
+        return "HorizontalPodAutoscaler";
+    case KPROJ_POLICY:
+        return "OptimizationPolicy";
     case KPROJ_UNKNOWN:
         break;
     }

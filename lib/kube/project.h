@@ -32,6 +32,11 @@ enum kproj_kind {
     KPROJ_DAEMONSET,
     KPROJ_REPLICASET,
     KPROJ_POD,
+    /* Metadata-only projections (identity, labels, optipod.io/ annotations,
+     * owners); what else matters rides in `ext` (see kproj_extend_fn). */
+    KPROJ_NAMESPACE,
+    KPROJ_HPA,
+    KPROJ_POLICY,
 };
 
 typedef struct kproj_kv {
@@ -83,7 +88,16 @@ typedef struct kproj_obj {
     const char *resize_status;  /* status.resize (1.27-1.32 alpha field), or NULL */
     const char *resize_pending; /* PodResizePending reason (Deferred, Infeasible), or NULL */
     int resize_in_progress;     /* PodResizeInProgress condition is True */
+    /* An owned value attached by a kproj_extend_fn (a parsed policy, an HPA's
+     * target); freed by kproj_free() through ext_free. NULL when none. */
+    void *ext;
+    void (*ext_free)(void *ext);
 } kproj_obj;
+
+/* A hook that attaches a custom value to a fresh projection: set o->ext and
+ * o->ext_free from the JSON object (the only moment it is at hand). Returns 0,
+ * or a negative errno to skip the object (o is then freed by the caller). */
+typedef int (*kproj_extend_fn)(const cJSON *obj, kproj_obj *o, void *ud);
 
 /* "deployments" → KPROJ_DEPLOYMENT, ...; KPROJ_UNKNOWN for others. */
 enum kproj_kind kproj_kind_for_resource(const char *resource);
@@ -93,6 +107,7 @@ const char *kproj_kind_name(enum kproj_kind k);
  * watched since list items carry none). Returns 0, -EINVAL (no metadata.name,
  * unknown kind, an over-long array) or -ENOMEM. */
 int kproj_from_json(const cJSON *obj, enum kproj_kind kind, kproj_obj **out);
+/* Frees the block and, through ext_free, the attached value. NULL is allowed. */
 void kproj_free(kproj_obj *o);
 
 /* Cache key "namespace/name" (or "name" when cluster-scoped) into buf;

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The controller against a real API server, next to a GitOps tool played by
+# kubectl's server-side apply:
+#  1. install the CRD; Git (field manager argocd-controller) applies a
+#     two-container Deployment; a real Prometheus on loopback is backfilled
+#     with usage for the pods the ReplicaSet created (no kubelet needed: the
+#     pods may stay Pending);
+#  2. labelling it brings it under an Auto policy; optipod writes only the requests, as
+#     manager "optipod", reports SSAConflict (argocd-controller owns them) and
+#     ResourcesApplied Events, and owns nothing else in managedFields;
+#  3. Git removes the sidecar: the GitOps apply succeeds (no 422,
+#     kubernetes#128102) and optipod never writes the sidecar back;
+#  4. Flux (kustomize-controller, --force-conflicts) takes the values back
+#     every interval: optipod stops with a GitOpsConflictLoop Event naming the
+#     Flux remedy, and writes nothing more.
+here=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+
+PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
+PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
+[ -x "$PROMETHEUS" ] && [ -x "$PROMTOOL" ] ||
+  e2e_fail "needs Prometheus and promtool ($PROMETHEUS, $PROMTOOL; apt-get install prometheus) for usage data"
+command -v python3 >/dev/null || e2e_fail "needs python3 to read managedFields"
+
+kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
+kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null
+kubectl create namespace "$E2E_NS" >/dev/null
+
+deployment() { # $1: 1 = with the sidecar
+  cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: $E2E_NS, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: registry.k8s.io/pause:3.9
+        resources: {requests: {cpu: "1", memory: 1Gi}}
+EOF
+  if [ "$1" = 1 ]; then
+    cat <<EOF
+      - name: sidecar
+        image: registry.k8s.io/pause:3.9
+        resources: {requests: {cpu: 100m, memory: 128Mi}}
+EOF
+  fi
+}
+
+git_apply() { # manager, with-sidecar, extra flags...
+  local mgr=$1 side=$2
+  shift 2
+  deployment "$side" | kubectl apply --server-side --field-manager="$mgr" "$@" -f - 2>&1
+}
+
+git_apply argocd-controller 1 >/dev/null
+
+# Pods from the ReplicaSet controller (Pending is fine).
+for _ in $(seq 300); do
+  pods=$(kubectl -n "$E2E_NS" get pods -l app=web -o jsonpath='{.items[*].metadata.name}')
+  [ "$(echo "$pods" | wc -w)" -ge 2 ] && break
+  sleep 0.1
+done
+[ "$(echo "$pods" | wc -w)" -ge 2 ] || e2e_fail "no pods for the Deployment (is kube-controller-manager running?)"
+
+# ---- usage: backfill 3 h of samples (every 30 s, ending 15 min ago) --------------------------
+om="$E2E_TMP/usage.om"
+now=$(date +%s)
+start=$((now - 3 * 3600 - 900))
+{
+  for p in $pods; do
+    for c in app sidecar; do
+      rate=0.2; [ "$c" = sidecar ] && rate=0.02
+      for k in $(seq 0 330); do
+        t=$((start + k * 30))
+        echo "container_cpu_usage_seconds_total{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $(awk "BEGIN{print $rate*$k*30}") $t"
+      done
+    done
+  done
+  for p in $pods; do
+    for c in app sidecar; do
+      mem=209715200; [ "$c" = sidecar ] && mem=41943040
+      for k in $(seq 0 330); do
+        echo "container_memory_working_set_bytes{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $mem $((start + k * 30))"
+      done
+    done
+  done
+  echo "# EOF"
+} >"$om"
+mkdir -p "$E2E_TMP/tsdb"
+"$PROMTOOL" tsdb create-blocks-from openmetrics "$om" "$E2E_TMP/tsdb" >"$E2E_TMP/promtool.log" 2>&1 ||
+  { cat "$E2E_TMP/promtool.log" >&2; e2e_fail "promtool could not backfill"; }
+printf 'global:\n  scrape_interval: 1h\n' >"$E2E_TMP/prometheus.yml"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PROMETHEUS" --config.file="$E2E_TMP/prometheus.yml" --storage.tsdb.path="$E2E_TMP/tsdb" \
+  --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=30d --log.level=warn \
+  >"$E2E_TMP/prometheus.log" 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq 300); do
+  curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null || e2e_fail "Prometheus did not become ready"
+
+# ---- the policy and the controller -------------------------------------------------------------
+kubectl apply --server-side --field-manager=optipod-e2e -f - >/dev/null <<EOF
+apiVersion: optipod.io/v1alpha1
+kind: OptimizationPolicy
+metadata: {name: web, namespace: $E2E_NS}
+spec:
+  mode: Auto
+  selector: {workloadSelector: {matchLabels: {optipod.io/optimize: "true"}}}
+  metricsConfig: {provider: prometheus, rollingWindow: 3h, percentile: P90}
+  minHistory: {samples: 10, duration: 1h}
+  reconcileInterval: 10s
+EOF
+
+log="$E2E_TMP/optipod.log"
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "http://127.0.0.1:$port" \
+  --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
+pid=$!
+E2E_PIDS+=("$pid")
+
+# Not labelled yet: nothing selects it, nothing is written.
+e2e_wait_log "$log" "reconcile Deployment/$E2E_NS/web: skipped: no policy selects" 30
+[ "$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[0].resources.requests.cpu}')" = "1" ] ||
+  e2e_fail "optipod changed a Deployment no policy selects"
+kubectl -n "$E2E_NS" label deployment web optipod.io/optimize=true >/dev/null
+e2e_wait_log "$log" "reconcile Deployment/$E2E_NS/web: applied" 60
+
+owned() { # manager operation → the fields it owns, one path per line
+  kubectl -n "$E2E_NS" get deployment web --show-managed-fields -o json | python3 -c '
+import json, sys
+mgr, op = sys.argv[1], sys.argv[2]
+def walk(node, path):
+    for k, v in node.items():
+        if k == ".":
+            print(path or "/"); continue
+        p = path + "/" + k
+        if not v: print(p)
+        else: walk(v, p)
+for e in json.load(sys.stdin)["metadata"].get("managedFields", []):
+    if e["manager"] == mgr and e["operation"] == op:
+        walk(e.get("fieldsV1", {}), "")
+' "$1" "$2"
+}
+
+req() { # container resource → the live request
+  kubectl -n "$E2E_NS" get deployment web -o \
+    jsonpath="{.spec.template.spec.containers[?(@.name==\"$1\")].resources.requests.$2}"
+}
+
+[ "$(req app cpu)" = "500m" ] || e2e_fail "app cpu request is '$(req app cpu)', want 500m"
+fields=$(owned optipod Update)
+[ -n "$fields" ] || e2e_fail "optipod owns nothing after applying"
+if echo "$fields" | grep -vE '/f:resources(/|$)|^/f:spec$|^/f:spec/f:template$|^/f:spec/f:template/f:spec$|/f:containers$|k:\{"name":"[a-z]+"\}$'; then
+  e2e_fail "optipod owns fields outside the pod template's resources (above)"
+fi
+[ -z "$(owned optipod Apply | grep resources || true)" ] || e2e_fail "optipod applied resources (it must write them as an Update)"
+kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector reason=ResourcesApplied -o name | grep -q . ||
+  e2e_fail "no ResourcesApplied Event"
+kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector reason=SSAConflict \
+  -o jsonpath='{.items[*].note}' | grep -q argocd-controller ||
+  e2e_fail "no SSAConflict Event naming argocd-controller"
+
+# ---- Git removes the sidecar: accepted at once, never written back -----------------------------
+out=$(git_apply argocd-controller 0 --force-conflicts) || e2e_fail "GitOps apply without the sidecar failed: $out"
+kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[*].name}' |
+  grep -q sidecar && e2e_fail "the sidecar is still there"
+sleep 15 # more than one reconcile interval
+kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[*].name}' |
+  grep -q sidecar && e2e_fail "optipod wrote the sidecar back"
+
+# ---- Flux takes the values back every interval: loop detection --------------------------------
+for i in 1 2 3 4 5; do
+  for _ in $(seq 300); do
+    [ "$(req app cpu)" != "1" ] && break
+    grep -q "GitOpsConflictLoop" "$log" && break
+    sleep 0.1
+  done
+  grep -q "GitOpsConflictLoop" "$log" && break
+  git_apply kustomize-controller 0 --force-conflicts >/dev/null || e2e_fail "Flux apply $i failed"
+done
+e2e_wait_log "$log" "GitOpsConflictLoop" 30
+note=$(kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector reason=GitOpsConflictLoop \
+  -o jsonpath='{.items[*].note}')
+echo "$note" | grep -q kustomize-controller || e2e_fail "GitOpsConflictLoop Event does not name kustomize-controller: $note"
+echo "$note" | grep -q "/spec/template/spec/containers/0/resources/requests/cpu" ||
+  e2e_fail "GitOpsConflictLoop Event has no JSON pointer remedy: $note"
+git_apply kustomize-controller 0 --force-conflicts >/dev/null
+sleep 15
+[ "$(req app cpu)" = "1" ] || e2e_fail "optipod applied again after stopping (cpu $(req app cpu))"
+
+kill -TERM "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || e2e_fail "optipod exited $rc after SIGTERM"
+grep -q "shutdown complete" "$log" || e2e_fail "no 'shutdown complete' in the log"
+kubectl delete optimizationpolicy -n "$E2E_NS" web --ignore-not-found >/dev/null

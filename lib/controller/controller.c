@@ -1,0 +1,2216 @@
+/*
+ * ctl: the reconcile loop. Informer handlers only queue keys; a reconcile is
+ * a job that runs a chain of asynchronous steps (usage, GET, dry-run apply,
+ * write), each one request at a time, and ends in exactly one outcome.
+ * Nothing borrowed from a cache is kept across a step: a job keeps keys and
+ * copies, and looks objects up again.
+ */
+#include "controller/controller.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "apply/fields.h"
+#include "apply/remedy.h"
+#include "apply/resize.h"
+#include "apply/ssa.h"
+#include "controller/reconcile.h"
+#include "kube/discovery.h"
+#include "kube/queue.h"
+#include "util/log.h"
+
+#define KEY_MAX      600
+#define MAX_POLICIES 256
+#define BODY_MAX     ((size_t)1 << 20)
+#define REPLY_MAX    ((size_t)8 << 20)
+#define STATUS_RECS  8 /* containers remembered per workload for status */
+#define TICK_MS      100
+#define WRITTEN_MAX  1024
+#define SEP          "\x1f"
+
+static const kres *const inf_res[CTL_NINF] = {
+    &KRES_POLICIES,    &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS,
+    &KRES_REPLICASETS, &KRES_PODS,        &KRES_NAMESPACES,   &KRES_HPAS};
+
+/* ---- state -------------------------------------------------------------------------------- */
+
+typedef struct ctl_hpa {
+    char kind[64];
+    char name[256];
+    int cpu;
+} ctl_hpa;
+
+typedef struct ctl_rec {
+    char container[MFIELDS_NAME_MAX + 1];
+    char cpu[CTLREC_QTY], mem[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
+    int applied;
+} ctl_rec;
+
+/* What the controller remembers of one workload between reconciles. */
+typedef struct ctl_wstate {
+    char policy[KCACHE_KEY_MAX]; /* winner "ns/name", "" when none */
+    char loser_of[4][KCACHE_KEY_MAX];
+    int nlosers;
+    enum ctlrec_outcome outcome;
+    char reason[CTLREC_REASON];
+    char conflict[512]; /* "argocd-controller" etc. while in conflict */
+    int loop_stopped;
+    int insufficient;
+    char written[WRITTEN_MAX]; /* our last values: "c/requests.cpu=500m;..." */
+    uint64_t last_apply_ms;    /* loop time of our last resource write */
+    char released_rv[32];      /* annotations released at this resourceVersion */
+    char ann_base_rv[32];      /* annotations written over this resourceVersion ... */
+    uint64_t ann_hash;         /* ... with this body */
+    ctl_rec recs[STATUS_RECS];
+    int nrecs;
+} ctl_wstate;
+
+typedef struct ctl_cond {
+    char status[8];
+    char reason[64];
+    char msg[1024];
+    char since[32];
+} ctl_cond;
+
+enum { COND_READY, COND_CONFLICT, COND_METRICS, NCOND };
+static const char *const cond_type[NCOND] = {"Ready", "Conflict", "MetricsAvailable"};
+
+typedef struct ctl_pstate {
+    uint64_t next_resync_ms;
+    int64_t invalid_warned_gen; /* InvalidPolicy Event emitted for this generation */
+    int metrics_state;          /* 0 unknown, 1 ok, -1 failing */
+    char metrics_msg[256];
+    char *last_sig; /* the status last written, without its time */
+    ctl_cond conds[NCOND];
+    int dirty;
+    int writing;
+    ophttp_req *req;
+    struct status_req *sr; /* the write in flight */
+} ctl_pstate;
+
+typedef struct ctl_ustats {
+    size_t n;
+    mprov_container_stats c[];
+} ctl_ustats;
+
+struct ctl_job;
+
+typedef struct ctl_usage {
+    struct ctl *c;
+    char ns[256];
+    double pct;
+    uint64_t window_s;
+    int state; /* 0 idle, 1 pending, 2 answered */
+    uint64_t fetched_ms;
+    int error;
+    char msg[256];
+    opmap stats; /* "Kind/name" → ctl_ustats* */
+    struct ctl_job *waiting;
+} ctl_usage;
+
+typedef struct ctl_job {
+    struct ctl *c;
+    struct ctl_job *next, *prev; /* in-flight list */
+    struct ctl_job *next_wait;
+    char key[KEY_MAX];
+    enum kproj_kind kind;
+    char ns[256], name[256];
+    ophttp_req *req;
+    ctlrec_out out;
+    /* the winner, copied (the cache may replace it while we wait) */
+    char pkey[KCACHE_KEY_MAX];
+    int force_conflicts;
+    uint64_t period_ms;
+    /* the SSA path */
+    conflict_set cs;
+    char changes[WRITTEN_MAX];
+    char patch_path[2048];
+    opbuf body;
+    int forced;
+} ctl_job;
+
+struct ctl {
+    uv_loop_t *loop;
+    krest *rest;
+    ctl_opts o;
+    char *ns;
+    mprov *prov;
+    kinf *inf[CTL_NINF];
+    kqueue *q;
+    kdisc *disc; /* is pods/resize served? asked, never assumed */
+    uint64_t disc_next_ms;
+    uv_timer_t tick;
+    conflict_tracker tracker;
+    opmap usage;   /* "ns|pct|window" → ctl_usage* */
+    opmap wstates; /* workload key → ctl_wstate* */
+    opmap pstates; /* policy "ns/name" → ctl_pstate* */
+    ctl_job *jobs;
+    int running;
+    int leader;
+    int started;
+    int closing;
+    int ninf_closing;
+    int pumping, repump;
+    ctl_stats st;
+    void (*on_closed)(void *ud);
+    void *closed_ud;
+};
+
+static void pump(ctl *c);
+static void job_decide(ctl_job *j);
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static int64_t wall_ms(const ctl *c)
+{
+    if (c->o.clock_ms)
+        return c->o.clock_ms(c->o.clock_ud);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rfc3339(int64_t ms, char *buf, size_t cap)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static kcache *cache(ctl *c, enum ctl_inf i)
+{
+    return c->inf[i] ? kinf_cache(c->inf[i]) : NULL;
+}
+
+static enum ctl_inf inf_for_kind(enum kproj_kind k)
+{
+    switch (k) {
+    case KPROJ_DEPLOYMENT:
+        return CTL_INF_DEPLOYMENTS;
+    case KPROJ_STATEFULSET:
+        return CTL_INF_STATEFULSETS;
+    case KPROJ_DAEMONSET:
+        return CTL_INF_DAEMONSETS;
+    default:
+        return CTL_NINF;
+    }
+}
+
+static const kres *res_for_kind(enum kproj_kind k)
+{
+    enum ctl_inf i = inf_for_kind(k);
+    return i == CTL_NINF ? NULL : inf_res[i];
+}
+
+static int wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const char *name)
+{
+    int n = snprintf(buf, cap, "%s/%s/%s", kproj_kind_name(k), ns ? ns : "", name);
+    return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
+}
+
+static int parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
+{
+    const char *a = strchr(key, '/');
+    const char *b = a ? strchr(a + 1, '/') : NULL;
+    if (!a || !b || (size_t)(b - a - 1) >= 256 || strlen(b + 1) >= 256)
+        return -EINVAL;
+    static const enum kproj_kind kinds[] = {KPROJ_DEPLOYMENT, KPROJ_STATEFULSET, KPROJ_DAEMONSET};
+    *k = KPROJ_UNKNOWN;
+    for (size_t i = 0; i < 3; i++) {
+        const char *kn = kproj_kind_name(kinds[i]);
+        if (strlen(kn) == (size_t)(a - key) && strncmp(key, kn, (size_t)(a - key)) == 0)
+            *k = kinds[i];
+    }
+    if (*k == KPROJ_UNKNOWN)
+        return -EINVAL;
+    memcpy(ns, a + 1, (size_t)(b - a - 1));
+    ns[b - a - 1] = 0;
+    strcpy(name, b + 1);
+    return 0;
+}
+
+static ctl_wstate *wstate(ctl *c, const char *key, int create)
+{
+    ctl_wstate *w = opmap_get(&c->wstates, key);
+    if (!w && create) {
+        w = calloc(1, sizeof *w);
+        if (w && opmap_put(&c->wstates, key, w, NULL) != 0) {
+            free(w);
+            w = NULL;
+        }
+    }
+    return w;
+}
+
+static ctl_pstate *pstate(ctl *c, const char *pkey, int create)
+{
+    ctl_pstate *p = opmap_get(&c->pstates, pkey);
+    if (!p && create) {
+        p = calloc(1, sizeof *p);
+        if (p && opmap_put(&c->pstates, pkey, p, NULL) != 0) {
+            free(p);
+            p = NULL;
+        }
+        if (p)
+            p->invalid_warned_gen = -1;
+    }
+    return p;
+}
+
+static void status_req_release(struct status_req *sr);
+
+static void pstate_free(void *v)
+{
+    ctl_pstate *p = v;
+    if (p->req)
+        ophttp_cancel(p->req);
+    status_req_release(p->sr);
+    free(p->last_sig);
+    free(p);
+}
+
+static void pstate_free_key(ctl *c, const char *pkey)
+{
+    ctl_pstate *p = opmap_del(&c->pstates, pkey);
+    if (p)
+        pstate_free(p);
+}
+
+static const pol_policy *policy_of(const kproj_obj *o)
+{
+    return o && o->ext ? (const pol_policy *)o->ext : NULL;
+}
+
+static void mark_policy_dirty(ctl *c, const char *pkey)
+{
+    ctl_pstate *p = pkey && *pkey ? pstate(c, pkey, 1) : NULL;
+    if (p)
+        p->dirty = 1;
+}
+
+static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
+                  const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
+                  const char *action, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (c->o.events)
+        kevents_vemit(c->o.events, ref, type, reason, action, fmt, ap);
+    va_end(ap);
+}
+
+static void workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
+{
+    *ref = (kevents_ref){ssa_api_version(j->kind), kproj_kind_name(j->kind), j->ns, j->name, uid};
+}
+
+static void policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
+                         const char *fmt, ...)
+{
+    const kproj_obj *po = kcache_get_key(cache(c, CTL_INF_POLICIES), pkey);
+    if (!po || !c->o.events)
+        return;
+    kevents_ref ref = {KRES_POLICIES.group_version, "OptimizationPolicy", po->ns, po->name,
+                       po->uid};
+    va_list ap;
+    va_start(ap, fmt);
+    kevents_vemit(c->o.events, &ref, type, reason, "Reconcile", fmt, ap);
+    va_end(ap);
+}
+
+/* ---- projection hooks ---------------------------------------------------------------------- */
+
+static void policy_ext_free(void *v)
+{
+    pol_release(v);
+    free(v);
+}
+
+/* Keep the parsed policy, valid or not: an invalid one still needs its status. */
+static int ext_policy(const cJSON *obj, kproj_obj *o, void *ud)
+{
+    (void)ud;
+    pol_policy *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    pol_init(p);
+    if (pol_parse(obj, p, NULL) == -ENOMEM) {
+        free(p);
+        return -ENOMEM;
+    }
+    o->ext = p;
+    o->ext_free = policy_ext_free;
+    return 0;
+}
+
+static int ext_hpa(const cJSON *obj, kproj_obj *o, void *ud)
+{
+    (void)ud;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, "scaleTargetRef");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(ref, "kind");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(ref, "name");
+    ctl_hpa *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    if (cJSON_IsString(kind))
+        snprintf(h->kind, sizeof h->kind, "%s", kind->valuestring);
+    if (cJSON_IsString(name))
+        snprintf(h->name, sizeof h->name, "%s", name->valuestring);
+    const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(spec, "metrics"), *m;
+    if (!cJSON_IsArray(metrics) || cJSON_GetArraySize(metrics) == 0)
+        h->cpu = 1; /* autoscaling/v2 defaults to 80 % CPU utilization */
+    cJSON_ArrayForEach(m, metrics)
+    {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "resource");
+        if (!r)
+            r = cJSON_GetObjectItemCaseSensitive(m, "containerResource");
+        const cJSON *rn = cJSON_GetObjectItemCaseSensitive(r, "name");
+        if (cJSON_IsString(rn) && strcmp(rn->valuestring, "cpu") == 0)
+            h->cpu = 1;
+    }
+    o->ext = h;
+    o->ext_free = free;
+    return 0;
+}
+
+/* ---- queueing ----------------------------------------------------------------------------- */
+
+static int enqueue_obj(ctl *c, const kproj_obj *w)
+{
+    char key[KEY_MAX];
+    if (c->closing || wkey(key, sizeof key, w->kind, w->ns, w->name))
+        return -EINVAL;
+    return kqueue_add(c->q, key);
+}
+
+int ctl_enqueue(ctl *c, const char *key)
+{
+    return c->closing ? -ESHUTDOWN : kqueue_add(c->q, key);
+}
+
+typedef struct match_ctx {
+    ctl *c;
+    const char *ns;           /* only this namespace, or NULL */
+    const pol_policy *policy; /* only workloads it may select, or NULL */
+} match_ctx;
+
+static int queue_if(const kproj_obj *w, void *ud)
+{
+    match_ctx *m = ud;
+    if (m->ns && (!w->ns || strcmp(w->ns, m->ns) != 0))
+        return 0;
+    if (m->policy && m->policy->has_namespace_sel == 0 &&
+        (!w->ns || strcmp(w->ns, m->policy->namespace) != 0))
+        return 0;
+    enqueue_obj(m->c, w);
+    return 0;
+}
+
+static void queue_workloads(ctl *c, const char *ns, const pol_policy *p)
+{
+    match_ctx m = {c, ns, p};
+    for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; i <= CTL_INF_DAEMONSETS; i++)
+        if (cache(c, i))
+            kcache_foreach(cache(c, i), queue_if, &m);
+}
+
+/* Queue the workload a pod or ReplicaSet belongs to. */
+static void queue_owner_of(ctl *c, const kproj_obj *o)
+{
+    const kproj_owner *own = kproj_controller(o);
+    if (!own || !own->kind || !own->name)
+        return;
+    if (strcmp(own->kind, "ReplicaSet") == 0) {
+        const kproj_obj *rs = kcache_get(cache(c, CTL_INF_REPLICASETS), o->ns, own->name);
+        if (rs)
+            queue_owner_of(c, rs);
+        return;
+    }
+    enum kproj_kind k = strcmp(own->kind, "Deployment") == 0    ? KPROJ_DEPLOYMENT
+                        : strcmp(own->kind, "StatefulSet") == 0 ? KPROJ_STATEFULSET
+                        : strcmp(own->kind, "DaemonSet") == 0   ? KPROJ_DAEMONSET
+                                                                : KPROJ_UNKNOWN;
+    char key[KEY_MAX];
+    if (k != KPROJ_UNKNOWN && !wkey(key, sizeof key, k, o->ns, own->name))
+        ctl_enqueue(c, key);
+}
+
+static int kv_equal(const kproj_kv *a, size_t na, const kproj_kv *b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++) {
+        const char *v = kproj_kv_get(b, nb, a[i].key);
+        if (!v || !a[i].value || strcmp(v, a[i].value) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int containers_equal(const kproj_obj *a, const kproj_obj *b)
+{
+    if (a->ncontainers != b->ncontainers || a->ninit_containers != b->ninit_containers)
+        return 0;
+    for (size_t i = 0; i < a->ncontainers + a->ninit_containers; i++) {
+        const kproj_container *x =
+            i < a->ncontainers ? &a->containers[i] : &a->init_containers[i - a->ncontainers];
+        const kproj_container *y =
+            i < b->ncontainers ? &b->containers[i] : &b->init_containers[i - b->ncontainers];
+        if (!x->name || !y->name || strcmp(x->name, y->name) != 0 ||
+            !kv_equal(x->requests, x->nrequests, y->requests, y->nrequests) ||
+            !kv_equal(x->limits, x->nlimits, y->limits, y->nlimits))
+            return 0;
+        if ((x->oom_killed_at == NULL) != (y->oom_killed_at == NULL) ||
+            (x->oom_killed_at && strcmp(x->oom_killed_at, y->oom_killed_at) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+static void on_workload_add(const kproj_obj *o, void *ud)
+{
+    enqueue_obj(ud, o);
+}
+
+/* Only what the decision reads: spec (generation), labels, our annotations. */
+static void on_workload_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    if (old->generation != cur->generation ||
+        !kv_equal(old->labels, old->nlabels, cur->labels, cur->nlabels) ||
+        !kv_equal(old->annotations, old->nannotations, cur->annotations, cur->nannotations) ||
+        !containers_equal(old, cur))
+        enqueue_obj(ud, cur);
+}
+
+static void on_workload_delete(const kproj_obj *o, void *ud)
+{
+    ctl *c = ud;
+    char key[KEY_MAX];
+    if (wkey(key, sizeof key, o->kind, o->ns, o->name))
+        return;
+    ctl_wstate *w = opmap_del(&c->wstates, key);
+    if (w) {
+        mark_policy_dirty(c, w->policy);
+        free(w);
+    }
+    conflict_tracker_forget(&c->tracker, key);
+}
+
+static void on_pod_add(const kproj_obj *o, void *ud)
+{
+    for (size_t i = 0; i < o->ncontainers; i++)
+        if (o->containers[i].oom_killed_at) {
+            queue_owner_of(ud, o);
+            return;
+        }
+}
+
+static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    int resize = (old->resize_in_progress != cur->resize_in_progress) ||
+                 ((old->resize_pending == NULL) != (cur->resize_pending == NULL));
+    if (resize || !containers_equal(old, cur))
+        queue_owner_of(ud, cur);
+}
+
+static void on_policy_change(const kproj_obj *o, void *ud)
+{
+    ctl *c = ud;
+    const pol_policy *p = policy_of(o);
+    char pkey[KCACHE_KEY_MAX];
+    if (kproj_key(pkey, sizeof pkey, o->ns, o->name) == 0) {
+        ctl_pstate *ps = pstate(c, pkey, 1);
+        if (ps) {
+            ps->dirty = 1;
+            ps->next_resync_ms = 0; /* resync at the next tick */
+        }
+    }
+    queue_workloads(c, NULL, p && p->has_namespace_sel ? NULL : p);
+}
+
+static void on_policy_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    /* Status writes (ours) do not move the generation: nothing to decide. */
+    if (old->generation == cur->generation &&
+        kv_equal(old->labels, old->nlabels, cur->labels, cur->nlabels))
+        return;
+    /* Workloads the old version selected must be re-decided too (they may
+     * have left it): queue by both. */
+    on_policy_change(old, ud);
+    on_policy_change(cur, ud);
+}
+
+static void on_policy_delete(const kproj_obj *o, void *ud)
+{
+    ctl *c = ud;
+    char pkey[KCACHE_KEY_MAX];
+    if (kproj_key(pkey, sizeof pkey, o->ns, o->name) == 0)
+        pstate_free_key(c, pkey);
+    queue_workloads(c, NULL, NULL);
+}
+
+static void on_ns_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    if (!kv_equal(old->labels, old->nlabels, cur->labels, cur->nlabels))
+        queue_workloads(ud, cur->name, NULL);
+}
+
+static void on_ns_add(const kproj_obj *o, void *ud)
+{
+    queue_workloads(ud, o->name, NULL);
+}
+
+static void on_hpa_change(const kproj_obj *o, void *ud)
+{
+    const ctl_hpa *h = o->ext;
+    ctl *c = ud;
+    if (!h)
+        return;
+    enum kproj_kind k = strcmp(h->kind, "Deployment") == 0    ? KPROJ_DEPLOYMENT
+                        : strcmp(h->kind, "StatefulSet") == 0 ? KPROJ_STATEFULSET
+                                                              : KPROJ_UNKNOWN;
+    char key[KEY_MAX];
+    if (k != KPROJ_UNKNOWN && !wkey(key, sizeof key, k, o->ns, h->name))
+        ctl_enqueue(c, key);
+}
+
+static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    on_hpa_change(old, ud);
+    on_hpa_change(cur, ud);
+}
+
+/* ---- usage: one provider request per namespace (and percentile, window) per TTL -------------- */
+
+static void usage_free(void *v)
+{
+    ctl_usage *u = v;
+    opmap_release(&u->stats, free);
+    free(u);
+}
+
+static ctl_usage *usage_get(ctl *c, const char *ns, double pct, uint64_t window_s)
+{
+    char key[400];
+    snprintf(key, sizeof key, "%s|%.3f|%llu", ns, pct, (unsigned long long)window_s);
+    ctl_usage *u = opmap_get(&c->usage, key);
+    if (!u) {
+        u = calloc(1, sizeof *u);
+        if (!u)
+            return NULL;
+        u->c = c;
+        snprintf(u->ns, sizeof u->ns, "%s", ns);
+        u->pct = pct;
+        u->window_s = window_s;
+        opmap_init(&u->stats);
+        if (opmap_put(&c->usage, key, u, NULL) != 0) {
+            usage_free(u);
+            return NULL;
+        }
+    }
+    return u;
+}
+
+static void usage_wake(ctl_usage *u)
+{
+    ctl_job *w = u->waiting;
+    u->waiting = NULL;
+    while (w) {
+        ctl_job *next = w->next_wait;
+        w->next_wait = NULL;
+        job_decide(w);
+        w = next;
+    }
+}
+
+static void on_usage(const mprov_result *res, void *ud)
+{
+    ctl_usage *u = ud;
+    u->state = 2;
+    u->fetched_ms = uv_now(u->c->loop);
+    u->error = res->error;
+    snprintf(u->msg, sizeof u->msg, "%s", res->error_msg ? res->error_msg : "");
+    opmap_release(&u->stats, free);
+    opmap_init(&u->stats);
+    for (size_t i = 0; !res->error && i < res->nworkloads; i++) {
+        const mprov_workload_stats *ws = &res->workloads[i];
+        ctl_ustats *s = malloc(sizeof *s + ws->ncontainers * sizeof s->c[0]);
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", ws->kind, ws->name);
+        if (!s)
+            continue;
+        s->n = ws->ncontainers;
+        memcpy(s->c, ws->containers, ws->ncontainers * sizeof s->c[0]);
+        void *old = NULL;
+        if (opmap_put(&u->stats, key, s, &old) != 0)
+            free(s);
+        free(old);
+    }
+    usage_wake(u);
+}
+
+typedef struct pod_map {
+    ctl *c;
+    const char *ns;
+    opmap idx; /* "Kind/name" → index + 1 */
+    mprov_workload *w;
+    size_t nw;
+    const char ***pods;
+    size_t *npods, *cap;
+    int oom;
+} pod_map;
+
+static int collect_workload(const kproj_obj *o, void *ud)
+{
+    pod_map *m = ud;
+    if (!o->ns || strcmp(o->ns, m->ns) != 0)
+        return 0;
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", kproj_kind_name(o->kind), o->name);
+    mprov_workload *nw = realloc(m->w, (m->nw + 1) * sizeof *nw);
+    if (!nw)
+        return -ENOMEM;
+    m->w = nw;
+    m->w[m->nw] = (mprov_workload){kproj_kind_name(o->kind), o->name, NULL, 0};
+    m->nw++;
+    return opmap_put(&m->idx, key, (void *)(uintptr_t)m->nw, NULL);
+}
+
+/* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
+static int pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
+{
+    const kproj_owner *own = kproj_controller(pod);
+    if (!own || !own->kind || !own->name)
+        return -ENOENT;
+    if (strcmp(own->kind, "ReplicaSet") == 0) {
+        const kproj_obj *rs = kcache_get(cache(c, CTL_INF_REPLICASETS), pod->ns, own->name);
+        const kproj_owner *d = rs ? kproj_controller(rs) : NULL;
+        if (!d || !d->kind || strcmp(d->kind, "Deployment") != 0 || !d->name)
+            return -ENOENT;
+        snprintf(key, cap, "Deployment/%s", d->name);
+        return 0;
+    }
+    snprintf(key, cap, "%s/%s", own->kind, own->name);
+    return 0;
+}
+
+static int collect_pod(const kproj_obj *o, void *ud)
+{
+    pod_map *m = ud;
+    char key[600];
+    if (!o->ns || strcmp(o->ns, m->ns) != 0 || pod_owner(m->c, o, key, sizeof key) != 0)
+        return 0;
+    uintptr_t i = (uintptr_t)opmap_get(&m->idx, key);
+    if (!i)
+        return 0;
+    i--;
+    if (m->npods[i] == m->cap[i]) {
+        size_t ncap = m->cap[i] ? m->cap[i] * 2 : 8;
+        const char **np = realloc(m->pods[i], ncap * sizeof *np);
+        if (!np)
+            return -ENOMEM;
+        m->pods[i] = np;
+        m->cap[i] = ncap;
+    }
+    m->pods[i][m->npods[i]++] = o->name;
+    return 0;
+}
+
+static void usage_fetch(ctl *c, ctl_usage *u)
+{
+    pod_map m = {.c = c, .ns = u->ns};
+    opmap_init(&m.idx);
+    int rc = 0;
+    for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; !rc && i <= CTL_INF_DAEMONSETS; i++)
+        rc = kcache_foreach(cache(c, i), collect_workload, &m);
+    if (!rc && m.nw) {
+        m.pods = calloc(m.nw, sizeof *m.pods);
+        m.npods = calloc(m.nw, sizeof *m.npods);
+        m.cap = calloc(m.nw, sizeof *m.cap);
+        rc = m.pods && m.npods && m.cap ? kcache_foreach(cache(c, CTL_INF_PODS), collect_pod, &m)
+                                        : -ENOMEM;
+        for (size_t i = 0; !rc && i < m.nw; i++) {
+            m.w[i].pods = m.pods[i];
+            m.w[i].npods = m.npods[i];
+        }
+    }
+    if (!rc) {
+        mprov_request rq = {.ns = u->ns,
+                            .workloads = m.w,
+                            .nworkloads = m.nw,
+                            .percentile = u->pct,
+                            .window_s = u->window_s};
+        u->state = 1;
+        c->st.usage_requests++;
+        rc = mprov_request_stats(c->prov, &rq, on_usage, u);
+    }
+    for (size_t i = 0; m.pods && i < m.nw; i++)
+        free(m.pods[i]);
+    free(m.pods);
+    free(m.npods);
+    free(m.cap);
+    free(m.w);
+    opmap_release(&m.idx, NULL);
+    if (rc) {
+        u->state = 2;
+        u->fetched_ms = uv_now(c->loop);
+        u->error = rc;
+        snprintf(u->msg, sizeof u->msg, "%s: cannot query namespace %s: %s", mprov_name(c->prov),
+                 u->ns, strerror(-rc));
+        usage_wake(u);
+    }
+}
+
+/* ---- OOM kills and HPAs from the caches --------------------------------------------------- */
+
+static int64_t parse_time_s(const char *s)
+{
+    struct tm tm = {0};
+    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm);
+}
+
+typedef struct oom_ctx {
+    ctl *c;
+    const ctl_job *j;
+    ctlrec_oom ooms[CTLREC_MAX_CONTAINERS];
+    char names[CTLREC_MAX_CONTAINERS][MFIELDS_NAME_MAX + 1];
+    size_t n;
+} oom_ctx;
+
+static int collect_oom(const kproj_obj *pod, void *ud)
+{
+    oom_ctx *x = ud;
+    char key[600], want[600];
+    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 || pod_owner(x->c, pod, key, sizeof key) != 0)
+        return 0;
+    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
+    if (strcmp(key, want) != 0)
+        return 0;
+    for (size_t i = 0; i < pod->ncontainers; i++) {
+        const kproj_container *pc = &pod->containers[i];
+        if (!pc->oom_killed_at || !pc->name)
+            continue;
+        size_t k = 0;
+        while (k < x->n && strcmp(x->names[k], pc->name) != 0)
+            k++;
+        if (k == x->n) {
+            if (x->n == CTLREC_MAX_CONTAINERS)
+                continue;
+            snprintf(x->names[k], sizeof x->names[k], "%s", pc->name);
+            x->ooms[k] = (ctlrec_oom){x->names[k], 0, 0};
+            x->n++;
+        }
+        int64_t t = parse_time_s(pc->oom_killed_at);
+        x->ooms[k].count++;
+        if (t > x->ooms[k].last_s)
+            x->ooms[k].last_s = t;
+    }
+    return 0;
+}
+
+typedef struct hpa_ctx {
+    const ctl_job *j;
+    int cpu;
+} hpa_ctx;
+
+static int check_hpa(const kproj_obj *o, void *ud)
+{
+    hpa_ctx *x = ud;
+    const ctl_hpa *h = o->ext;
+    if (h && o->ns && strcmp(o->ns, x->j->ns) == 0 &&
+        strcmp(h->kind, kproj_kind_name(x->j->kind)) == 0 && strcmp(h->name, x->j->name) == 0)
+        x->cpu |= h->cpu;
+    return 0;
+}
+
+typedef struct pol_ctx {
+    const pol_policy **pols;
+    size_t n;
+} pol_ctx;
+
+static int collect_policy(const kproj_obj *o, void *ud)
+{
+    pol_ctx *x = ud;
+    const pol_policy *p = policy_of(o);
+    if (p && x->n < MAX_POLICIES)
+        x->pols[x->n++] = p;
+    return 0;
+}
+
+/* ---- the end of a reconcile --------------------------------------------------------------- */
+
+static void job_free(ctl_job *j)
+{
+    ctl *c = j->c;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        c->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    opbuf_release(&j->body);
+    free(j);
+}
+
+static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
+{
+    ctl *c = j->c;
+    ctl_wstate *ws = wstate(c, j->key, 1);
+    char reason[CTLREC_REASON];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    if (ws) {
+        ws->outcome = oc;
+        snprintf(ws->reason, sizeof ws->reason, "%s", reason);
+        mark_policy_dirty(c, ws->policy);
+        for (int i = 0; i < ws->nlosers; i++)
+            mark_policy_dirty(c, ws->loser_of[i]);
+    }
+    c->st.reconciles++;
+    switch (oc) {
+    case CTLREC_APPLY:
+        c->st.applied++;
+        break;
+    case CTLREC_UNCHANGED:
+        c->st.unchanged++;
+        break;
+    case CTLREC_SKIPPED:
+        c->st.skipped++;
+        break;
+    case CTLREC_CONFLICT:
+        c->st.conflicts++;
+        break;
+    case CTLREC_ERROR:
+        c->st.errors++;
+        break;
+    }
+    if (oc == CTLREC_ERROR)
+        OPLOG_W("reconcile %s: error: %s", j->key, reason);
+    else
+        OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), reason);
+    kqueue_done(c->q, j->key);
+    if (oc == CTLREC_ERROR)
+        kqueue_add_rate_limited(c->q, j->key, kqueue_now(c->q));
+    else
+        kqueue_forget(c->q, j->key);
+    c->running--;
+    job_free(j);
+    pump(c);
+}
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+static int job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
+                    const opbuf *body, krest_cb cb)
+{
+    return krest_call(j->c->rest, method, path, ctype, body ? body->data : NULL,
+                      body ? body->len : 0, cb, j, &j->req);
+}
+
+static int write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
+                      const char *sub, int apply, int force, int dry_run)
+{
+    const char *kv[] = {"fieldManager",
+                        MFIELDS_OPTIPOD,
+                        "force",
+                        apply && force ? "true" : NULL,
+                        "dryRun",
+                        dry_run || c->o.dry_run ? "All" : NULL,
+                        NULL};
+    opbuf_reset(p);
+    int rc = kpath(p, r, ns, name, sub);
+    return rc ? rc : kpath_query(p, kv);
+}
+
+static const char *reply_msg(const krest_reply *r)
+{
+    if (r->status && r->status->message[0])
+        return r->status->message;
+    return r->error_msg ? r->error_msg : "no response";
+}
+
+static int ok2xx(const krest_reply *r)
+{
+    return r->http_status >= 200 && r->http_status < 300;
+}
+
+/* ---- annotations (Recommend, webhook strategy, release) ---------------------------------- */
+
+static void on_annotations_done(const krest_reply *r, void *ud)
+{
+    ctl_job *j = ud;
+    j->req = NULL;
+    if (!ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "annotations apply: HTTP %ld: %s", r->http_status, reply_msg(r));
+        return;
+    }
+    ctl_wstate *ws = wstate(j->c, j->key, 1);
+    if (!j->out.winner && !j->pkey[0]) {
+        if (ws)
+            snprintf(ws->released_rv, sizeof ws->released_rv, "%s", j->changes);
+        job_end(j, CTLREC_SKIPPED, "%s; optipod.io/ annotations removed%s", j->out.reason,
+                j->c->o.dry_run ? " (dry run)" : "");
+        return;
+    }
+    kevents_ref ref;
+    workload_ref(j, NULL, &ref);
+    event(j->c, &ref, KEVENTS_NORMAL, "RecommendationUpdated", "Recommend",
+          "recommendation published to optipod.io/ annotations by policy %s%s", j->pkey,
+          j->c->o.dry_run ? " (dry run)" : "");
+    job_end(j, CTLREC_APPLY, "recommendation published to annotations%s",
+            j->c->o.dry_run ? " (dry run)" : "");
+}
+
+static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
+{
+    operr err = {{0}};
+    char path[2048];
+    opbuf p;
+    opbuf_init(&p, sizeof path);
+    opbuf_init(&j->body, BODY_MAX);
+    int rc = ctlrec_annotations_body(&j->out, w, release, &j->body, &err);
+    ctl_wstate *ws = wstate(j->c, j->key, 1);
+    uint64_t h = opmap_hash(opbuf_str(&j->body));
+    if (!rc && ws && w->rv && ws->ann_hash == h && strcmp(ws->ann_base_rv, w->rv) == 0) {
+        /* The same write over the same version: the cache has not seen our
+         * last one yet (its watch event queues the workload again). */
+        opbuf_release(&p);
+        job_end(j, CTLREC_UNCHANGED, "annotations written, waiting for the watch to catch up");
+        return;
+    }
+    if (!rc && ws) {
+        ws->ann_hash = h;
+        snprintf(ws->ann_base_rv, sizeof ws->ann_base_rv, "%s", w->rv ? w->rv : "");
+    }
+    if (!rc)
+        rc = write_path(j->c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 1, 0);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s", opbuf_str(&p));
+        snprintf(j->changes, sizeof j->changes, "%s", w->rv ? w->rv : "");
+        rc = job_send(j, "PATCH", path, "application/apply-patch+yaml", &j->body,
+                      on_annotations_done);
+        if (!rc)
+            j->c->st.writes++;
+    }
+    opbuf_release(&p);
+    if (rc)
+        job_end(j, CTLREC_ERROR, "annotations apply: %s", err.msg[0] ? err.msg : strerror(-rc));
+}
+
+/* ---- the ssa strategy ---------------------------------------------------------------------- */
+
+static void on_write_done(const krest_reply *r, void *ud)
+{
+    ctl_job *j = ud;
+    ctl *c = j->c;
+    j->req = NULL;
+    if (r->http_status == 409) {
+        job_end(j, CTLREC_ERROR, "write: the workload changed meanwhile (%s); retrying",
+                reply_msg(r));
+        return;
+    }
+    if (!ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "write: HTTP %ld: %s", r->http_status, reply_msg(r));
+        return;
+    }
+    /* Verify from the object returned that optipod keeps to its lane. */
+    mfields mf;
+    mfields_init(&mf);
+    const char *first = NULL;
+    if (mfields_parse_json(&mf, r->body, r->body_len, NULL) == 0 &&
+        mfields_foreign(&mf, MFIELDS_OPTIPOD, MFIELDS_ALLOW_ANNOTATIONS, &first) > 0) {
+        c->st.foreign_fields++;
+        OPLOG_W("reconcile %s: optipod owns a field outside its lane: %s", j->key, first);
+    }
+    mfields_release(&mf);
+    ctl_wstate *ws = wstate(c, j->key, 1);
+    if (ws && !c->o.dry_run) {
+        snprintf(ws->written, sizeof ws->written, "%s", j->changes);
+        ws->last_apply_ms = uv_now(c->loop);
+    }
+    conflict_loop_out lo;
+    if (!c->o.dry_run)
+        conflict_tracker_step(&c->tracker, j->key, wall_ms(c), CONFLICT_EV_APPLIED, NULL, &lo);
+    kevents_ref ref;
+    workload_ref(j, NULL, &ref);
+    event(c, &ref, KEVENTS_NORMAL, "ResourcesApplied", "Apply", "%s %s (policy %s)",
+          c->o.dry_run ? "would set" : "set", j->changes, j->pkey);
+    job_end(j, CTLREC_APPLY, "%s%s%s", c->o.dry_run ? "dry run: would apply " : "applied ",
+            j->changes, j->forced ? " (forced over another manager)" : "");
+}
+
+static void send_write(ctl_job *j)
+{
+    /* the strategic-merge body was built next to the dry-run body */
+    int rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
+                      on_write_done);
+    if (rc)
+        job_end(j, CTLREC_ERROR, "write: %s", strerror(-rc));
+    else
+        j->c->st.writes++;
+}
+
+/* optipod's own Update entry conflicts with optipod's apply (a different
+ * manager to the server); it is not someone else's claim. */
+static void drop_self(conflict_set *cs)
+{
+    int k = 0;
+    for (int i = 0; i < cs->n; i++)
+        if (strcmp(cs->items[i].manager, MFIELDS_OPTIPOD) != 0)
+            cs->items[k++] = cs->items[i];
+    cs->n = k;
+}
+
+static void on_dry_run_done(const krest_reply *r, void *ud)
+{
+    ctl_job *j = ud;
+    ctl *c = j->c;
+    j->req = NULL;
+    if (r->http_status == 409 && r->status) {
+        conflict_add_status(&j->cs, r->status);
+        drop_self(&j->cs);
+    } else if (!ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "conflict pre-check: HTTP %ld: %s", r->http_status, reply_msg(r));
+        return;
+    }
+    if (j->cs.n > 0) {
+        enum conflict_decision d = conflict_decide(&j->cs, j->force_conflicts);
+        char note[CONFLICT_NOTE_MAX + 1];
+        conflict_note(&j->cs, d, note, sizeof note);
+        kevents_ref ref;
+        workload_ref(j, NULL, &ref);
+        event(c, &ref, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
+        ctl_wstate *ws = wstate(c, j->key, 1);
+        if (ws) {
+            ws->conflict[0] = 0;
+            for (int i = 0; i < j->cs.n; i++) {
+                if (strstr(ws->conflict, j->cs.items[i].manager))
+                    continue;
+                size_t l = strlen(ws->conflict);
+                snprintf(ws->conflict + l, sizeof ws->conflict - l, "%s%s", l ? ", " : "",
+                         j->cs.items[i].manager);
+            }
+        }
+        if (d == CONFLICT_YIELD) {
+            job_end(j, CTLREC_CONFLICT,
+                    "fields owned by %s; updateStrategy.forceConflicts is false: left to them",
+                    ws ? ws->conflict : "another manager");
+            return;
+        }
+        j->forced = 1;
+    } else {
+        ctl_wstate *ws = wstate(c, j->key, 0);
+        if (ws && !ws->loop_stopped)
+            ws->conflict[0] = 0; /* nobody else holds these fields any more */
+    }
+    send_write(j);
+}
+
+/* Append "container/field=value;" for each change. */
+static void describe_changes(const ssa_change *ch, size_t n, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, "%s/%s=%s;", ch[i].container, ch[i].field,
+                 ch[i].to ? ch[i].to : "");
+    }
+}
+
+/* The value we last wrote for container/field, from "c/f=v;..." (into val). */
+static int written_value(const char *written, const char *container, const char *field, char *val,
+                         size_t cap)
+{
+    char needle[512];
+    snprintf(needle, sizeof needle, "%s/%s=", container, field);
+    const char *p = written;
+    while ((p = strstr(p, needle)) != NULL) {
+        if (p == written || p[-1] == ';') {
+            p += strlen(needle);
+            size_t l = strcspn(p, ";");
+            snprintf(val, cap, "%.*s", (int)(l < cap ? l : cap - 1), p);
+            return 1;
+        }
+        p++;
+    }
+    return 0;
+}
+
+/* The strategic-merge body: only the changed fields, with the live uid and
+ * resourceVersion as preconditions. */
+static int build_patch(const ctl_job *j, const kproj_obj *live, const ssa_change *ch, size_t n,
+                       opbuf *out)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(root, "metadata");
+    cJSON_AddStringToObject(md, "uid", live->uid ? live->uid : "");
+    cJSON_AddStringToObject(md, "resourceVersion", live->rv ? live->rv : "");
+    cJSON *pspec = cJSON_AddObjectToObject(
+        cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "spec"), "template"), "spec");
+    for (size_t i = 0; pspec && i < n; i++) {
+        const char *list = ch[i].init ? "initContainers" : "containers";
+        cJSON *arr = cJSON_GetObjectItemCaseSensitive(pspec, list);
+        if (!arr)
+            arr = cJSON_AddArrayToObject(pspec, list);
+        cJSON *item = NULL, *it;
+        cJSON_ArrayForEach(it, arr)
+        {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
+            if (cJSON_IsString(nm) && strcmp(nm->valuestring, ch[i].container) == 0)
+                item = it;
+        }
+        if (!item) {
+            item = cJSON_CreateObject();
+            cJSON_AddItemToArray(arr, item);
+            cJSON_AddStringToObject(item, "name", ch[i].container);
+        }
+        cJSON *res = cJSON_GetObjectItemCaseSensitive(item, "resources");
+        if (!res)
+            res = cJSON_AddObjectToObject(item, "resources");
+        char kind[16];
+        const char *dot = strchr(ch[i].field, '.');
+        if (!dot || (size_t)(dot - ch[i].field) >= sizeof kind)
+            continue;
+        snprintf(kind, sizeof kind, "%.*s", (int)(dot - ch[i].field), ch[i].field);
+        cJSON *grp = cJSON_GetObjectItemCaseSensitive(res, kind);
+        if (!grp)
+            grp = cJSON_AddObjectToObject(res, kind);
+        cJSON_AddStringToObject(grp, dot + 1, ch[i].to ? ch[i].to : "");
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    (void)j;
+    if (!s)
+        return -ENOMEM;
+    int rc = opbuf_puts(out, s);
+    cJSON_free(s);
+    return rc;
+}
+
+static void loop_remedy(ctl_job *j, const kproj_obj *live, const ssa_change *ch, size_t n,
+                        const char *reclaimer, char *note, size_t cap)
+{
+    remedy_field fields[16];
+    size_t nf = 0;
+    for (size_t i = 0; i < n && nf < 16; i++)
+        fields[nf++] = (remedy_field){ch[i].container, ch[i].init, ch[i].field};
+    remedy_request rq = {.live = live, .reclaimer = reclaimer, .fields = fields, .nfields = nf};
+    if (remedy_note(remedy_tool_for_manager(reclaimer), &rq, note, cap) < 0)
+        snprintf(note, cap,
+                 "%s keeps taking back the resources optipod sets on %s/%s; exclude them from "
+                 "its sync or set the policy to Recommend",
+                 reclaimer, j->ns, j->name);
+}
+
+static void on_live(const krest_reply *r, void *ud)
+{
+    ctl_job *j = ud;
+    ctl *c = j->c;
+    j->req = NULL;
+    if (r->http_status == 404) {
+        job_end(j, CTLREC_SKIPPED, "the workload is gone");
+        return;
+    }
+    if (!ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "GET: HTTP %ld: %s", r->http_status, reply_msg(r));
+        return;
+    }
+    cJSON *live = cJSON_ParseWithLength(r->body, r->body_len);
+    kproj_obj *lp = NULL;
+    mfields mf;
+    mfields_init(&mf);
+    operr err = {{0}};
+    enum ctlrec_outcome oc = CTLREC_ERROR;
+    char why[CTLREC_REASON] = "";
+    const char *targets[CTLREC_MAX_CONTAINERS * 4];
+    ssa_change ch[CTLREC_MAX_CONTAINERS * 4];
+    opbuf dry;
+    opbuf_init(&dry, BODY_MAX);
+    if (!live || kproj_from_json(live, j->kind, &lp) != 0 || mfields_parse(&mf, live, &err)) {
+        snprintf(why, sizeof why, "GET: unreadable object %s", err.msg);
+        goto out;
+    }
+    ssa_request rq = {.live = lp,
+                      .containers = j->out.ssa,
+                      .ncontainers = j->out.nssa,
+                      .allow_limits = j->out.allow_limits};
+    size_t n = ssa_changes(&rq, ch, sizeof ch / sizeof ch[0]);
+    if (n > sizeof ch / sizeof ch[0])
+        n = sizeof ch / sizeof ch[0];
+    if (n == 0) {
+        oc = CTLREC_UNCHANGED;
+        snprintf(why, sizeof why, "the live object already has the recommended values");
+        goto out;
+    }
+    /* Reclaim: a value we wrote was replaced, and another manager owns it now. */
+    ctl_wstate *ws = wstate(c, j->key, 1);
+    const char *reclaimer = NULL;
+    for (size_t i = 0; ws && i < n && !reclaimer; i++) {
+        char ours[CTLREC_QTY];
+        const mfields_entry *owners[4];
+        if (written_value(ws->written, ch[i].container, ch[i].field, ours, sizeof ours) &&
+            (!ch[i].from || strcmp(ch[i].from, ours) != 0) &&
+            mfields_owners(&mf, ch[i].path, MFIELDS_OPTIPOD, owners, 4) > 0)
+            reclaimer = owners[0]->manager;
+    }
+    conflict_loop_out lo = {0};
+    if (conflict_tracker_step(&c->tracker, j->key, wall_ms(c),
+                              reclaimer ? CONFLICT_EV_RECLAIMED : CONFLICT_EV_QUIET, reclaimer,
+                              &lo) == 0 &&
+        lo.action == CONFLICT_STOP_LOOP) {
+        if (ws)
+            ws->loop_stopped = 1;
+        if (lo.entered) {
+            char note[REMEDY_NOTE_MAX + 1];
+            loop_remedy(j, lp, ch, n, lo.manager, note, sizeof note);
+            kevents_ref ref;
+            workload_ref(j, lp->uid, &ref);
+            event(c, &ref, KEVENTS_WARNING, "GitOpsConflictLoop", "Apply", "%s", note);
+            c->st.loops_stopped++;
+        }
+        if (ws)
+            snprintf(ws->conflict, sizeof ws->conflict, "%s (GitOpsConflictLoop)", lo.manager);
+        oc = CTLREC_CONFLICT;
+        snprintf(why, sizeof why,
+                 "GitOpsConflictLoop: %s took the fields back %d times; not applying until it "
+                 "stops",
+                 lo.manager, lo.reclaims);
+        goto out;
+    }
+    if (ws && lo.resumed)
+        ws->loop_stopped = 0;
+    if (ws && !lo.resumed && ws->loop_stopped == 0)
+        ws->loop_stopped = 0;
+    for (size_t i = 0; i < n; i++)
+        targets[i] = ch[i].path;
+    conflict_set_init(&j->cs);
+    conflict_add_fields(&j->cs, &mf, MFIELDS_OPTIPOD, targets, n);
+    describe_changes(ch, n, j->changes, sizeof j->changes);
+
+    /* The pre-check: an unforced apply of only these resources, never persisted. */
+    opbuf p;
+    opbuf_init(&p, sizeof j->patch_path);
+    int rc = ssa_build(&rq, &dry, NULL, &err);
+    if (!rc)
+        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 0, 1);
+    char dry_path[sizeof j->patch_path];
+    snprintf(dry_path, sizeof dry_path, "%s", opbuf_str(&p));
+    if (!rc)
+        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
+    snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
+    opbuf_release(&p);
+    opbuf_init(&j->body, BODY_MAX);
+    if (!rc)
+        rc = build_patch(j, lp, ch, n, &j->body);
+    if (!rc)
+        rc = krest_call(c->rest, "PATCH", dry_path, "application/apply-patch+yaml", dry.data,
+                        dry.len, on_dry_run_done, j, &j->req);
+    if (rc) {
+        snprintf(why, sizeof why, "apply: %s", err.msg[0] ? err.msg : strerror(-rc));
+        goto out;
+    }
+    c->st.dry_run_applies++;
+    oc = (enum ctlrec_outcome) - 1; /* in flight */
+out:
+    opbuf_release(&dry);
+    mfields_release(&mf);
+    kproj_free(lp);
+    cJSON_Delete(live);
+    if ((int)oc >= 0)
+        job_end(j, oc, "%s", why);
+}
+
+/* ---- the decision and what follows -------------------------------------------------------- */
+
+static void record_decision(ctl_job *j, ctl_wstate *ws)
+{
+    ctl *c = j->c;
+    const ctlrec_out *o = &j->out;
+    char pkey[KCACHE_KEY_MAX] = "";
+    if (o->winner)
+        kproj_key(pkey, sizeof pkey, o->winner->namespace, o->winner->name);
+    if (strcmp(ws->policy, pkey) != 0) {
+        mark_policy_dirty(c, ws->policy);
+        snprintf(ws->policy, sizeof ws->policy, "%s", pkey);
+    }
+    for (int i = 0; i < ws->nlosers; i++)
+        mark_policy_dirty(c, ws->loser_of[i]);
+    ws->nlosers = 0;
+    for (size_t i = 0; i < o->nlosers && ws->nlosers < 4; i++)
+        kproj_key(ws->loser_of[ws->nlosers++], KCACHE_KEY_MAX, o->losers[i]->namespace,
+                  o->losers[i]->name);
+    ws->nrecs = 0;
+    for (size_t i = 0; i < o->ncontainers && ws->nrecs < STATUS_RECS; i++) {
+        const ctlrec_container *cc = &o->containers[i];
+        if (!cc->rec_cpu_req[0] && !cc->rec_mem_req[0])
+            continue;
+        ctl_rec *r = &ws->recs[ws->nrecs++];
+        snprintf(r->container, sizeof r->container, "%s", cc->name);
+        snprintf(r->cpu, sizeof r->cpu, "%s", cc->rec_cpu_req);
+        snprintf(r->mem, sizeof r->mem, "%s", cc->rec_mem_req);
+        snprintf(r->cpu_lim, sizeof r->cpu_lim, "%s", cc->rec_cpu_lim);
+        snprintf(r->mem_lim, sizeof r->mem_lim, "%s", cc->rec_mem_lim);
+        r->applied = cc->res.decision == ENG_UNCHANGED;
+    }
+    int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
+    if (insufficient && !ws->insufficient) {
+        kevents_ref ref;
+        workload_ref(j, NULL, &ref);
+        event(c, &ref, KEVENTS_NORMAL, "InsufficientData", "Recommend", "%s", o->reason);
+    }
+    ws->insufficient = insufficient;
+}
+
+/* ---- in-place resize ------------------------------------------------------------------------ */
+
+enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
+
+typedef struct resize_ctx {
+    ctl *c;
+    ctl_job *j;
+    resize_want wants[CTLREC_MAX_CONTAINERS];
+    size_t nwants;
+    int npods, ndone, nrefused;
+    char pod[256];
+    resize_plan plan; /* of the first pod to resize */
+    char detail[256];
+} resize_ctx;
+
+static int plan_pod(const kproj_obj *pod, void *ud)
+{
+    resize_ctx *x = ud;
+    char key[600], want[600];
+    if (x->pod[0] || !pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
+        pod_owner(x->c, pod, key, sizeof key) != 0)
+        return 0;
+    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
+    if (strcmp(key, want) != 0 || !pod->phase || strcmp(pod->phase, "Running") != 0)
+        return 0;
+    x->npods++;
+    resize_opts ro;
+    resize_opts_defaults(&ro);
+    resize_plan_make(pod, 0, x->wants, x->nwants, &ro, &x->plan);
+    if (x->plan.outcome == RESIZE_PATCH)
+        snprintf(x->pod, sizeof x->pod, "%s", pod->name);
+    else if (x->plan.outcome == RESIZE_UNCHANGED)
+        x->ndone++;
+    else {
+        x->nrefused++;
+        snprintf(x->detail, sizeof x->detail, "pod %s: %s", pod->name, x->plan.detail);
+    }
+    return 0;
+}
+
+static void on_resize_done(const krest_reply *r, void *ud)
+{
+    ctl_job *j = ud;
+    j->req = NULL;
+    if (!ok2xx(r)) {
+        /* The strategy takes over on the next pass. */
+        job_end(j, CTLREC_ERROR, "in-place resize: HTTP %ld: %s", r->http_status, reply_msg(r));
+        return;
+    }
+    kevents_ref ref;
+    workload_ref(j, NULL, &ref);
+    event(j->c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize", "resized pod %s in place%s",
+          j->changes, j->c->o.dry_run ? " (dry run)" : "");
+    /* one pod at a time: the next one on the next pass */
+    kqueue_add_after(j->c->q, j->key, 1000, kqueue_now(j->c->q));
+    job_end(j, CTLREC_APPLY, "resized pod %s in place%s", j->changes,
+            j->c->o.dry_run ? " (dry run)" : "");
+}
+
+/* Resize the first running pod that differs from the recommendation. */
+static int try_resize(ctl_job *j)
+{
+    ctl *c = j->c;
+    kdisc_info di;
+    kdisc_get(c->disc, &di);
+    enum resize_mode mode = resize_mode_for(&di, 0);
+    if (mode == RESIZE_MODE_NONE)
+        return RESIZE_NOT_USED;
+    resize_ctx *x = calloc(1, sizeof *x);
+    if (!x)
+        return RESIZE_NOT_USED;
+    x->c = c;
+    x->j = j;
+    for (size_t i = 0; i < j->out.nrec; i++) {
+        const ssa_container *r = &j->out.rec[i];
+        if (r->init)
+            continue;
+        x->wants[x->nwants++] = (resize_want){r->name, r->cpu_request, r->memory_request,
+                                              j->out.allow_limits ? r->cpu_limit : NULL,
+                                              j->out.allow_limits ? r->memory_limit : NULL};
+    }
+    kcache_foreach(cache(c, CTL_INF_PODS), plan_pod, x);
+    int rc = RESIZE_NOT_USED;
+    if (x->nrefused)
+        OPLOG_V(2, "reconcile %s: in-place resize not possible (%s); using the strategy", j->key,
+                x->detail);
+    if (x->pod[0]) {
+        opbuf path, body;
+        opbuf_init(&path, 2048);
+        opbuf_init(&body, BODY_MAX);
+        const char *kv[] = {"fieldManager", MFIELDS_OPTIPOD, "dryRun", c->o.dry_run ? "All" : NULL,
+                            NULL};
+        int e = resize_path(mode, j->ns, x->pod, &path);
+        if (!e)
+            e = kpath_query(&path, kv);
+        if (!e)
+            e = resize_body(&x->plan, mode, NULL, &body);
+        snprintf(j->changes, sizeof j->changes, "%s", x->pod);
+        if (!e &&
+            krest_call(c->rest, "PATCH", opbuf_str(&path), "application/strategic-merge-patch+json",
+                       body.data, body.len, on_resize_done, j, &j->req) == 0) {
+            c->st.writes++;
+            rc = RESIZE_SENT;
+        }
+        opbuf_release(&path);
+        opbuf_release(&body);
+    } else if (x->npods > 0 && x->ndone == x->npods) {
+        rc = RESIZE_ALL_DONE;
+    }
+    free(x);
+    return rc;
+}
+
+static void act(ctl_job *j, const kproj_obj *w)
+{
+    ctl *c = j->c;
+    ctlrec_out *o = &j->out;
+    ctl_wstate *ws = wstate(c, j->key, 1);
+    if (!ws) {
+        job_end(j, CTLREC_ERROR, "out of memory");
+        return;
+    }
+    record_decision(j, ws);
+    const pol_policy *p = o->winner;
+    if (o->outcome == CTLREC_ERROR) {
+        job_end(j, CTLREC_ERROR, "%s", o->reason);
+        return;
+    }
+    if (o->mode == POL_MODE_AUTO && p->allow_in_place_resize) {
+        int r = try_resize(j);
+        if (r == RESIZE_SENT)
+            return;
+        if (r == RESIZE_ALL_DONE && p->strategy == POL_STRATEGY_SSA &&
+            p->rollout == POL_ROLLOUT_ON_NEXT_RESTART) {
+            /* The pods run with the values; a template write now would roll
+             * them out, which onNextRestart never does. */
+            job_end(j, CTLREC_UNCHANGED,
+                    "running pods resized in place; the pod template is left to the next "
+                    "rollout");
+            return;
+        }
+    }
+    int annotations = o->mode == POL_MODE_RECOMMEND || p->strategy == POL_STRATEGY_WEBHOOK;
+    if (annotations) {
+        if (ctlrec_annotations_differ(o, w)) {
+            send_annotations(j, w, 0);
+            return;
+        }
+        if (o->outcome == CTLREC_APPLY)
+            job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
+        else
+            job_end(j, o->outcome, "%s", o->reason);
+        return;
+    }
+    if (o->outcome != CTLREC_APPLY) {
+        job_end(j, o->outcome, "%s", o->reason);
+        return;
+    }
+    /* At most one rollout per reconcile period. */
+    uint64_t now = uv_now(c->loop);
+    if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
+        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
+        return;
+    }
+    char path[2048];
+    opbuf pb;
+    opbuf_init(&pb, sizeof path);
+    int rc = kpath(&pb, res_for_kind(j->kind), j->ns, j->name, NULL);
+    snprintf(path, sizeof path, "%s", opbuf_str(&pb));
+    opbuf_release(&pb);
+    if (!rc)
+        rc = krest_call(c->rest, "GET", path, NULL, NULL, 0, on_live, j, &j->req);
+    if (rc)
+        job_end(j, CTLREC_ERROR, "GET: %s", strerror(-rc));
+}
+
+static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
+{
+    ctl_pstate *ps = pstate(c, pkey, 1);
+    int st = ok ? 1 : -1;
+    if (!ps || ps->metrics_state == st)
+        return;
+    ps->metrics_state = st;
+    snprintf(ps->metrics_msg, sizeof ps->metrics_msg, "%s", msg ? msg : "");
+    ps->dirty = 1;
+    if (!ok)
+        policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
+}
+
+static void job_decide(ctl_job *j)
+{
+    ctl *c = j->c;
+    const kproj_obj *w = kcache_get(cache(c, inf_for_kind(j->kind)), j->ns, j->name);
+    if (!w) {
+        job_end(j, CTLREC_SKIPPED, "the workload is gone");
+        return;
+    }
+    const pol_policy *pols[MAX_POLICIES];
+    pol_ctx px = {pols, 0};
+    kcache_foreach(cache(c, CTL_INF_POLICIES), collect_policy, &px);
+    hpa_ctx hx = {j, 0};
+    kcache_foreach(cache(c, CTL_INF_HPAS), check_hpa, &hx);
+    ctlrec_input in = {.workload = w,
+                       .policies = pols,
+                       .npolicies = px.n,
+                       .ns = kcache_get(cache(c, CTL_INF_NAMESPACES), NULL, j->ns),
+                       .hpa_cpu = hx.cpu,
+                       .now_s = wall_ms(c) / 1000};
+    if (ctlrec_decide(&in, &j->out) != 0) {
+        job_end(j, CTLREC_ERROR, "%s", j->out.reason);
+        return;
+    }
+    const pol_policy *p = j->out.winner;
+    if (!p || j->out.mode == POL_MODE_DISABLED) {
+        ctl_wstate *ws = wstate(c, j->key, 1);
+        if (ws) {
+            record_decision(j, ws);
+            ws->conflict[0] = 0;
+            ws->loop_stopped = 0;
+        }
+        j->pkey[0] = 0;
+        j->out.winner = NULL;
+        if (j->out.release_annotations && ws && (!w->rv || strcmp(ws->released_rv, w->rv) != 0))
+            send_annotations(j, w, 1);
+        else
+            job_end(j, CTLREC_SKIPPED, "%s", j->out.reason);
+        return;
+    }
+    kproj_key(j->pkey, sizeof j->pkey, p->namespace, p->name);
+    j->force_conflicts = p->force_conflicts;
+    j->period_ms = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
+    oom_ctx ox = {.c = c, .j = j};
+    kcache_foreach(cache(c, CTL_INF_PODS), collect_oom, &ox);
+    in.ooms = ox.ooms;
+    in.nooms = ox.n;
+    if (c->prov) {
+        ctl_usage *u = usage_get(c, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
+        if (!u) {
+            job_end(j, CTLREC_ERROR, "out of memory");
+            return;
+        }
+        uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
+        if (u->state != 2 || uv_now(c->loop) - u->fetched_ms > ttl) {
+            j->next_wait = u->waiting;
+            u->waiting = j;
+            if (u->state != 1)
+                usage_fetch(c, u);
+            return; /* j may be gone now */
+        }
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", kproj_kind_name(j->kind), j->name);
+        const ctl_ustats *s = opmap_get(&u->stats, key);
+        if (u->error) {
+            in.metrics_error = 1;
+            in.metrics_msg = u->msg;
+        } else if (s) {
+            in.usage = s->c;
+            in.nusage = s->n;
+        }
+        metrics_state(c, j->pkey, !u->error, u->msg);
+        if (ctlrec_decide(&in, &j->out) != 0) {
+            job_end(j, CTLREC_ERROR, "%s", j->out.reason);
+            return;
+        }
+    }
+    act(j, w);
+    /* Nothing borrowed from the caches may be used once a request is out. */
+}
+
+static void job_start(ctl *c, const char *key)
+{
+    ctl_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        kqueue_done(c->q, key);
+        kqueue_add_rate_limited(c->q, key, kqueue_now(c->q));
+        return;
+    }
+    j->c = c;
+    snprintf(j->key, sizeof j->key, "%s", key);
+    opbuf_init(&j->body, BODY_MAX);
+    j->next = c->jobs;
+    if (c->jobs)
+        c->jobs->prev = j;
+    c->jobs = j;
+    c->running++;
+    if (parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
+        job_end(j, CTLREC_SKIPPED, "not a workload key");
+        return;
+    }
+    job_decide(j);
+}
+
+static void pump(ctl *c)
+{
+    if (c->pumping) {
+        c->repump = 1;
+        return;
+    }
+    c->pumping = 1;
+    int workers = c->o.workers > 0 ? c->o.workers : 8;
+    do {
+        c->repump = 0;
+        /* Decide only on complete caches: a missing policy would look like a
+         * workload that left its policy. */
+        while (!c->closing && c->leader && c->started && ctl_synced(c) && c->running < workers) {
+            const char *key;
+            if (kqueue_get(c->q, &key) != 0)
+                break;
+            job_start(c, key);
+        }
+    } while (c->repump);
+    c->pumping = 0;
+}
+
+static void on_ready(kqueue *q, void *ud)
+{
+    (void)q;
+    pump(ud);
+}
+
+/* ---- policy status ----------------------------------------------------------------------- */
+
+typedef struct status_ctx {
+    ctl *c;
+    const char *pkey;
+    const pol_policy *p;
+    int matched, applied, conflicting;
+    int loop;
+    char conflict_msg[1024];
+    cJSON *recs, *conflicts;
+    size_t nrecs, nconflicts, max_recs;
+} status_ctx;
+
+static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws)
+{
+    enum kproj_kind k;
+    char ns[256], name[256];
+    if (parse_wkey(key, &k, ns, name) != 0)
+        return;
+    for (int i = 0; i < ws->nlosers; i++) {
+        if (strcmp(ws->loser_of[i], x->pkey) != 0)
+            continue;
+        x->conflicting++;
+        if (x->nconflicts < 50) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
+            cJSON_AddStringToObject(e, "namespace", ns);
+            cJSON_AddStringToObject(e, "name", name);
+            cJSON_AddStringToObject(e, "winner", ws->policy);
+            cJSON_AddItemToArray(x->conflicts, e);
+            x->nconflicts++;
+        }
+    }
+    if (strcmp(ws->policy, x->pkey) != 0)
+        return;
+    x->matched++;
+    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->written[0]))
+        x->applied++;
+    if (ws->conflict[0]) {
+        x->conflicting++;
+        x->loop |= ws->loop_stopped;
+        size_t l = strlen(x->conflict_msg);
+        if (l < 700)
+            snprintf(x->conflict_msg + l, sizeof x->conflict_msg - l, "%s%s: %s", l ? "; " : "",
+                     key, ws->conflict);
+    }
+    for (int i = 0; i < ws->nrecs && x->nrecs < x->max_recs; i++) {
+        const ctl_rec *r = &ws->recs[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
+        cJSON_AddStringToObject(e, "namespace", ns);
+        cJSON_AddStringToObject(e, "name", name);
+        cJSON_AddStringToObject(e, "container", r->container);
+        if (r->cpu[0])
+            cJSON_AddStringToObject(e, "cpuRequest", r->cpu);
+        if (r->mem[0])
+            cJSON_AddStringToObject(e, "memoryRequest", r->mem);
+        if (r->cpu_lim[0])
+            cJSON_AddStringToObject(e, "cpuLimit", r->cpu_lim);
+        if (r->mem_lim[0])
+            cJSON_AddStringToObject(e, "memoryLimit", r->mem_lim);
+        cJSON_AddBoolToObject(e, "applied", r->applied);
+        cJSON_AddItemToArray(x->recs, e);
+        x->nrecs++;
+    }
+}
+
+static void set_cond(ctl_pstate *ps, int i, const char *status, const char *reason, const char *msg,
+                     const char *now)
+{
+    ctl_cond *c = &ps->conds[i];
+    if (strcmp(c->status, status) != 0 || !c->since[0])
+        snprintf(c->since, sizeof c->since, "%s", now);
+    snprintf(c->status, sizeof c->status, "%s", status);
+    snprintf(c->reason, sizeof c->reason, "%s", reason);
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
+}
+
+static void on_status_done(const krest_reply *r, void *ud);
+
+typedef struct status_req {
+    ctl *c;
+    char pkey[KCACHE_KEY_MAX];
+    char *sig;
+} status_req;
+
+static void status_req_release(struct status_req *s)
+{
+    if (!s)
+        return;
+    free(s->sig);
+    free(s);
+}
+
+/* Build the status; write it when it differs from the last one written
+ * (lastReconcileTime aside: a steady state writes nothing). */
+static void flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
+{
+    const kproj_obj *po = kcache_get_key(cache(c, CTL_INF_POLICIES), pkey);
+    const pol_policy *p = policy_of(po);
+    ps->dirty = 0;
+    if (!p)
+        return;
+    char now[32];
+    rfc3339(wall_ms(c), now, sizeof now);
+    status_ctx x = {.c = c, .pkey = pkey, .p = p};
+    x.max_recs = c->o.max_status_recs ? c->o.max_status_recs : 20;
+    x.recs = cJSON_CreateArray();
+    x.conflicts = cJSON_CreateArray();
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->wstates);
+    while ((e = opmap_next(&it)) != NULL)
+        status_workload(&x, e->key, e->value);
+
+    if (p->valid) {
+        set_cond(ps, COND_READY, "True", "Valid", "the policy is valid and in use", now);
+    } else {
+        opbuf m;
+        opbuf_init(&m, 8192);
+        pol_errors_format(p, &m);
+        set_cond(ps, COND_READY, "False", "InvalidSpec", opbuf_str(&m), now);
+        if (ps->invalid_warned_gen != p->generation) {
+            ps->invalid_warned_gen = p->generation;
+            policy_event(c, pkey, KEVENTS_WARNING, "InvalidPolicy", "%s", opbuf_str(&m));
+        }
+        opbuf_release(&m);
+    }
+    if (x.conflict_msg[0])
+        set_cond(ps, COND_CONFLICT, "True", x.loop ? "GitOpsConflictLoop" : "SSAConflict",
+                 x.conflict_msg, now);
+    else if (x.nconflicts)
+        set_cond(ps, COND_CONFLICT, "True", "PolicyConflict",
+                 "another policy wins some selected workloads", now);
+    else
+        set_cond(ps, COND_CONFLICT, "False", "NoConflict", "no other manager or policy conflicts",
+                 now);
+    if (ps->metrics_state > 0)
+        set_cond(ps, COND_METRICS, "True", "ProviderAnswered", "the metrics provider answered",
+                 now);
+    else if (ps->metrics_state < 0)
+        set_cond(ps, COND_METRICS, "False", "MetricsUnavailable", ps->metrics_msg, now);
+    else
+        set_cond(ps, COND_METRICS, "Unknown", "NotQueried", "no usage was needed yet", now);
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON *st = cJSON_AddObjectToObject(root, "status");
+    cJSON_AddNumberToObject(st, "observedGeneration", (double)p->generation);
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    for (int i = 0; i < NCOND; i++) {
+        cJSON *cd = cJSON_CreateObject();
+        cJSON_AddStringToObject(cd, "type", cond_type[i]);
+        cJSON_AddStringToObject(cd, "status", ps->conds[i].status);
+        cJSON_AddNumberToObject(cd, "observedGeneration", (double)p->generation);
+        cJSON_AddStringToObject(cd, "lastTransitionTime", ps->conds[i].since);
+        cJSON_AddStringToObject(cd, "reason", ps->conds[i].reason);
+        cJSON_AddStringToObject(cd, "message", ps->conds[i].msg);
+        cJSON_AddItemToArray(conds, cd);
+    }
+    cJSON_AddNumberToObject(st, "workloadsMatched", x.matched);
+    cJSON_AddNumberToObject(st, "workloadsApplied", x.applied);
+    cJSON_AddNumberToObject(st, "workloadsConflicting", x.conflicting);
+    if (!p->valid)
+        cJSON_AddItemToObject(st, "validationErrors", pol_errors_to_json(p));
+    else
+        cJSON_AddItemToObject(st, "validationErrors", cJSON_CreateArray());
+    cJSON_AddItemToObject(st, "conflicts", x.conflicts);
+    cJSON_AddItemToObject(st, "recommendations", x.recs);
+    char *sig = cJSON_PrintUnformatted(root);
+    if (!sig || (ps->last_sig && strcmp(sig, ps->last_sig) == 0) || ps->writing) {
+        if (ps->writing && sig)
+            ps->dirty = 1; /* write again once the running one is done */
+        cJSON_free(sig);
+        cJSON_Delete(root);
+        return;
+    }
+    cJSON_AddStringToObject(st, "lastReconcileTime", now);
+    char *body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    status_req *sr = calloc(1, sizeof *sr);
+    opbuf path;
+    opbuf_init(&path, 2048);
+    int rc = !body || !sr ? -ENOMEM : 0;
+    if (!rc)
+        rc = write_path(c, &path, &KRES_POLICIES, po->ns, po->name, "status", 0, 0, 0);
+    if (!rc) {
+        sr->c = c;
+        snprintf(sr->pkey, sizeof sr->pkey, "%s", pkey);
+        sr->sig = strdup(sig);
+        rc = krest_call(c->rest, "PATCH", opbuf_str(&path), "application/merge-patch+json", body,
+                        strlen(body), on_status_done, sr, &ps->req);
+    }
+    if (!rc) {
+        ps->sr = sr;
+        ps->writing = 1;
+        c->st.writes++;
+        c->st.status_writes++;
+    } else {
+        if (sr)
+            status_req_release(sr);
+        OPLOG_W("policy %s: status write: %s", pkey, strerror(-rc));
+    }
+    opbuf_release(&path);
+    cJSON_free(body);
+    cJSON_free(sig);
+}
+
+static void on_status_done(const krest_reply *r, void *ud)
+{
+    status_req *sr = ud;
+    ctl_pstate *ps = pstate(sr->c, sr->pkey, 0);
+    if (!ps)
+        return;
+    ps->req = NULL;
+    ps->sr = NULL;
+    ps->writing = 0;
+    if (ok2xx(r)) {
+        free(ps->last_sig);
+        ps->last_sig = sr->sig;
+        sr->sig = NULL;
+    } else if (r->http_status != 404) {
+        OPLOG_W("policy %s: status write: HTTP %ld: %s", sr->pkey, r->http_status, reply_msg(r));
+        ps->dirty = 1;
+    }
+    status_req_release(sr);
+}
+
+/* ---- the tick: resyncs and status ---------------------------------------------------------- */
+
+typedef struct tick_ctx {
+    ctl *c;
+    uint64_t now;
+} tick_ctx;
+
+static int resync_policy(const kproj_obj *o, void *ud)
+{
+    tick_ctx *x = ud;
+    ctl *c = x->c;
+    const pol_policy *p = policy_of(o);
+    char pkey[KCACHE_KEY_MAX];
+    if (!p || kproj_key(pkey, sizeof pkey, o->ns, o->name) != 0)
+        return 0;
+    ctl_pstate *ps = pstate(c, pkey, 1);
+    if (!ps)
+        return 0;
+    if (x->now >= ps->next_resync_ms) {
+        uint64_t every = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
+        ps->next_resync_ms = x->now + (every ? every : 300000);
+        if (p->valid)
+            queue_workloads(c, NULL, p->has_namespace_sel ? NULL : p);
+        ps->dirty = 1;
+    }
+    return 0;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    ctl *c = t->data;
+    if (c->closing || !c->leader || !ctl_synced(c))
+        return;
+    if (kqueue_len(c->q))
+        pump(c); /* keys queued before the caches synced */
+    tick_ctx x = {c, uv_now(c->loop)};
+    if (x.now >= c->disc_next_ms) {
+        /* Ask again once a minute at most (kdisc itself keeps answers 10 min);
+         * a server without the API must not be asked on every tick. */
+        c->disc_next_ms = x.now + 60000;
+        kdisc_refresh(c->disc, x.now, 0, NULL, NULL);
+    }
+    kcache_foreach(cache(c, CTL_INF_POLICIES), resync_policy, &x);
+    /* status only once nothing is running, so counts describe whole passes */
+    if (c->running || kqueue_len(c->q))
+        return;
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->pstates);
+    while ((e = opmap_next(&it)) != NULL) {
+        ctl_pstate *ps = e->value;
+        if (ps->dirty && !ps->writing)
+            flush_status(c, e->key, ps);
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+const char *ctl_informer_name(enum ctl_inf i)
+{
+    return i < CTL_NINF ? inf_res[i]->resource : "";
+}
+
+kinf *ctl_informer(ctl *c, enum ctl_inf i)
+{
+    return i < CTL_NINF ? c->inf[i] : NULL;
+}
+
+int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr *err)
+{
+    *out = NULL;
+    ctl *c = calloc(1, sizeof *c);
+    if (!c) {
+        if (opts && opts->provider)
+            mprov_close(opts->provider);
+        return operr_set(err, -ENOMEM, "controller: out of memory");
+    }
+    int rc = 0;
+    c->loop = loop;
+    c->rest = rest;
+    if (opts)
+        c->o = *opts;
+    c->prov = c->o.provider;
+    c->leader = 1;
+    c->ns = c->o.ns && *c->o.ns ? strdup(c->o.ns) : NULL;
+    c->o.ns = c->ns;
+    opmap_init(&c->usage);
+    opmap_init(&c->wstates);
+    opmap_init(&c->pstates);
+    conflict_loop_cfg lc = c->o.loop;
+    conflict_loop_cfg_defaults(&lc);
+    conflict_tracker_init(&c->tracker, &lc);
+    if ((rc = kqueue_new(&c->q, NULL)) != 0 || (rc = kqueue_bind(c->q, loop, on_ready, c)) != 0) {
+        operr_set(err, rc, "controller: work queue: %s", strerror(-rc));
+        goto fail;
+    }
+    static const kcache_handlers none = {0};
+    for (int i = 0; i < CTL_NINF; i++) {
+        kcache_handlers h = none;
+        kinf_opts o = {.res = inf_res[i], .ns = i == CTL_INF_NAMESPACES ? NULL : c->ns};
+        h.ud = c;
+        switch ((enum ctl_inf)i) {
+        case CTL_INF_POLICIES:
+            o.extend = ext_policy;
+            h.on_add = on_policy_change;
+            h.on_update = on_policy_update;
+            h.on_delete = on_policy_delete;
+            break;
+        case CTL_INF_DEPLOYMENTS:
+        case CTL_INF_STATEFULSETS:
+        case CTL_INF_DAEMONSETS:
+            h.on_add = on_workload_add;
+            h.on_update = on_workload_update;
+            h.on_delete = on_workload_delete;
+            break;
+        case CTL_INF_PODS:
+            h.on_add = on_pod_add;
+            h.on_update = on_pod_update;
+            break;
+        case CTL_INF_NAMESPACES:
+            h.on_add = on_ns_add;
+            h.on_update = on_ns_update;
+            break;
+        case CTL_INF_HPAS:
+            o.extend = ext_hpa;
+            h.on_add = on_hpa_change;
+            h.on_update = on_hpa_update;
+            h.on_delete = on_hpa_change;
+            break;
+        default:
+            break;
+        }
+        if ((rc = kinf_new(&c->inf[i], loop, rest, &o, &h, err)) != 0)
+            goto fail;
+    }
+    if ((rc = kdisc_new(&c->disc, rest, 0)) != 0) {
+        operr_set(err, rc, "controller: discovery: %s", strerror(-rc));
+        goto fail;
+    }
+    if ((rc = uv_timer_init(loop, &c->tick)) != 0) {
+        operr_set(err, rc, "controller: timer: %s", uv_strerror(rc));
+        goto fail;
+    }
+    c->tick.data = c;
+    *out = c;
+    return 0;
+fail:
+    /* Nothing has run yet: informers close from the loop; the rest goes now. */
+    for (int i = 0; i < CTL_NINF; i++)
+        if (c->inf[i])
+            kinf_close(c->inf[i], NULL, NULL);
+    if (c->q)
+        kqueue_free(c->q);
+    kdisc_free(c->disc);
+    if (c->prov)
+        mprov_close(c->prov);
+    conflict_tracker_release(&c->tracker);
+    free(c->ns);
+    free(c);
+    return rc;
+}
+
+int ctl_start(ctl *c)
+{
+    if (c->started)
+        return -EALREADY;
+    c->started = 1;
+    for (int i = 0; i < CTL_NINF; i++)
+        kinf_start(c->inf[i]);
+    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+    kdisc_refresh(c->disc, uv_now(c->loop), 1, NULL, NULL);
+    c->disc_next_ms = uv_now(c->loop) + 60000;
+    pump(c);
+    return 0;
+}
+
+void ctl_set_leader(ctl *c, int leading)
+{
+    int was = c->leader;
+    c->leader = leading != 0;
+    if (c->leader && !was && !c->closing) {
+        OPLOG_I("controller: leading: reconciling every workload");
+        queue_workloads(c, NULL, NULL);
+        opmap_iter it;
+        opmap_entry *e;
+        opmap_iter_init(&it, &c->pstates);
+        while ((e = opmap_next(&it)) != NULL)
+            ((ctl_pstate *)e->value)->next_resync_ms = 0;
+        pump(c);
+    }
+}
+
+int ctl_synced(const ctl *c)
+{
+    for (int i = 0; i < CTL_NINF; i++)
+        if (!c->inf[i] || !kinf_has_synced(c->inf[i]))
+            return 0;
+    return 1;
+}
+
+void ctl_stats_get(const ctl *c, ctl_stats *out)
+{
+    *out = c->st;
+}
+
+size_t ctl_pending(const ctl *c)
+{
+    return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q);
+}
+
+static void ctl_maybe_free(ctl *c)
+{
+    if (c->ninf_closing > 0)
+        return;
+    void (*cb)(void *) = c->on_closed;
+    void *ud = c->closed_ud;
+    opmap_release(&c->usage, usage_free);
+    opmap_release(&c->wstates, free);
+    opmap_release(&c->pstates, pstate_free);
+    conflict_tracker_release(&c->tracker);
+    kqueue_free(c->q);
+    free(c->ns);
+    free(c);
+    if (cb)
+        cb(ud);
+}
+
+static void on_inf_closed(void *ud)
+{
+    ctl *c = ud;
+    c->ninf_closing--;
+    ctl_maybe_free(c);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    on_inf_closed(h->data);
+}
+
+void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
+{
+    c->closing = 1;
+    c->on_closed = on_closed;
+    c->closed_ud = ud;
+    /* Cancel first: no callback of ours runs after this. */
+    while (c->jobs) {
+        ctl_job *j = c->jobs;
+        if (j->req)
+            ophttp_cancel(j->req);
+        job_free(j);
+    }
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->pstates);
+    while ((e = opmap_next(&it)) != NULL) {
+        ctl_pstate *ps = e->value;
+        if (ps->req) {
+            ophttp_cancel(ps->req);
+            ps->req = NULL;
+            status_req_release(ps->sr);
+            ps->sr = NULL;
+        }
+    }
+    if (c->prov) {
+        mprov_close(c->prov);
+        c->prov = NULL;
+    }
+    kdisc_free(c->disc);
+    c->disc = NULL;
+    opmap_iter_init(&it, &c->usage);
+    while ((e = opmap_next(&it)) != NULL)
+        ((ctl_usage *)e->value)->waiting = NULL;
+    kqueue_shutdown(c->q);
+    c->ninf_closing = 1;
+    for (int i = 0; i < CTL_NINF; i++) {
+        if (c->inf[i]) {
+            c->ninf_closing++;
+            kinf_close(c->inf[i], on_inf_closed, c);
+            c->inf[i] = NULL;
+        }
+    }
+    uv_timer_stop(&c->tick);
+    uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+}

@@ -1,0 +1,119 @@
+/*
+ * ctl: the reconcile loop. It joins the informers (kinf/kcache), the work
+ * queue (kqueue), the metrics provider (mprov), the pure decision (ctlrec),
+ * the appliers (ssa builders over krest), conflict and loop detection
+ * (conflict_*), Events (kevents) and the policies' status.
+ *
+ * Watched: OptimizationPolicies (parsed once into pol_policy, attached to
+ * their projections), Deployments, StatefulSets, DaemonSets, ReplicaSets and
+ * Pods (owner mapping, OOM kills, resize state), Namespaces (labels, for
+ * namespaceSelector) and HPAs (scaleTargetRef, and whether they scale on
+ * CPU). A workload key "Kind/namespace/name" is queued when its spec, labels
+ * or optipod.io/ annotations change, when one of its pods is OOMKilled or
+ * changes resize state, when a policy or a namespace's labels or an HPA
+ * change, and on each policy's resync (spec.reconcileInterval).
+ *
+ * How values are written (see docs/gitops.md for the why):
+ *  - Recommend, and Auto with the webhook strategy: an apply
+ *    (fieldManager=optipod) of optipod.io/ annotations only, when they differ.
+ *  - Auto with the ssa strategy: read the live object (managedFields), find
+ *    other managers on the fields that change, run an unforced apply of only
+ *    those containers' resources with the live uid and dryRun=All; on 409
+ *    report SSAConflict (Event, Conflict condition) and continue only when
+ *    updateStrategy.forceConflicts; then write the values with a
+ *    strategic-merge PATCH under fieldManager=optipod (an Update operation,
+ *    which does not pin the container list items: a container removed in
+ *    Git can always be removed, kubernetes#128102) carrying the live uid and
+ *    resourceVersion as preconditions. A manager taking the values back
+ *    repeatedly stops the workload (GitOpsConflictLoop, with the remedy).
+ *  - Auto with updateStrategy.allowInPlaceResize, where discovery shows
+ *    pods/resize: running pods are resized through the subresource first,
+ *    one pod per pass, within their QoS class (resize_plan); a pod that
+ *    cannot be resized leaves the work to the strategy. With the ssa
+ *    strategy and rolloutStrategy onNextRestart the template is then left
+ *    alone (writing it would roll the pods out).
+ *  - --dry-run: every write carries dryRun=All.
+ * Only the leader (ctl_set_leader) reconciles; a follower keeps its caches.
+ * Steady state (nothing changed) makes no API writes at all.
+ *
+ * Ownership: ctl_new() borrows the loop, the krest and the kevents (all must
+ * outlive the controller) and takes ownership of the provider (closed by
+ * ctl_close). ctl_close() stops the informers, cancels in-flight requests
+ * (no callback runs afterwards) and frees everything from the loop, then
+ * calls on_closed. Loop thread only.
+ */
+#ifndef OPTIPOD_CONTROLLER_CONTROLLER_H
+#define OPTIPOD_CONTROLLER_CONTROLLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "apply/conflict.h"
+#include "kube/events.h"
+#include "kube/informer.h"
+#include "kube/rest.h"
+#include "metrics/provider.h"
+#include "util/err.h"
+
+/* Informers, in this order. */
+enum ctl_inf {
+    CTL_INF_POLICIES,
+    CTL_INF_DEPLOYMENTS,
+    CTL_INF_STATEFULSETS,
+    CTL_INF_DAEMONSETS,
+    CTL_INF_REPLICASETS,
+    CTL_INF_PODS,
+    CTL_INF_NAMESPACES,
+    CTL_INF_HPAS,
+    CTL_NINF
+};
+
+typedef struct ctl_opts {
+    const char *ns;         /* watch only this namespace; NULL = all */
+    int dry_run;            /* dryRun=All on every write */
+    mprov *provider;        /* owned from ctl_new on (even on failure); NULL = no usage */
+    kevents *events;        /* borrowed; NULL = no Events */
+    int workers;            /* reconciles in flight; 0 = 8 */
+    uint64_t resync_ms;     /* override every policy's reconcileInterval (tests); 0 = policy */
+    uint64_t usage_ttl_ms;  /* a namespace's usage is reused this long; 0 = 60 s */
+    size_t max_status_recs; /* status.recommendations entries per policy; 0 = 20 */
+    conflict_loop_cfg loop; /* zeros = conflict_loop_cfg_defaults() */
+    /* Wall clock in ms since the epoch (engine time, loop detection, status
+     * times); NULL = the real clock. */
+    int64_t (*clock_ms)(void *ud);
+    void *clock_ud;
+} ctl_opts;
+
+typedef struct ctl_stats {
+    uint64_t reconciles; /* finished reconciles */
+    uint64_t applied, unchanged, skipped, conflicts, errors;
+    uint64_t writes;          /* write requests sent (apply, patch, status), events excluded */
+    uint64_t dry_run_applies; /* conflict pre-checks (dryRun=All applies) */
+    uint64_t status_writes;
+    uint64_t loops_stopped; /* GitOpsConflictLoop entered */
+    uint64_t usage_requests;
+    uint64_t foreign_fields; /* applies after which optipod owned something it must not */
+} ctl_stats;
+
+typedef struct ctl ctl;
+
+int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr *err);
+/* Start the informers (handlers may be added to their caches before). */
+int ctl_start(ctl *c);
+/* Leadership: only a leader reconciles and writes. Becoming leader queues
+ * every workload. A new controller is a leader (call with 0 before
+ * ctl_start when electing). */
+void ctl_set_leader(ctl *c, int leading);
+/* Every informer has listed once. */
+int ctl_synced(const ctl *c);
+kinf *ctl_informer(ctl *c, enum ctl_inf i);
+const char *ctl_informer_name(enum ctl_inf i);
+void ctl_stats_get(const ctl *c, ctl_stats *out);
+/* Reconciles queued, running or delayed (0: idle). */
+size_t ctl_pending(const ctl *c);
+/* Queue one workload ("Deployment/ns/name") now. */
+int ctl_enqueue(ctl *c, const char *key);
+void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud);
+
+#endif

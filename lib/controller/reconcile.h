@@ -1,0 +1,127 @@
+/*
+ * ctlrec: the reconcile decision for one workload, as a pure function.
+ *
+ * Given the workload's projection, every known policy, its namespace's
+ * labels, whether an HPA scales it on CPU, the usage the metrics provider
+ * measured and the OOM kills seen on its pods, ctlrec_decide() answers:
+ *  - which policies match, ranked (pol_rank: winner first, then the losers
+ *    to report), and the winner's mode;
+ *  - per container, the engine's result (pol_engine_policy + eng_recommend)
+ *    and the values to write, as canonical quantity strings;
+ *  - ONE outcome with a reason: apply (something to write), unchanged
+ *    (within threshold), skipped (which rule), or error (metrics missing).
+ *    Conflicts are found later, against the live managedFields (the caller).
+ * No matching policy, a Disabled winner, or a workload that left its policy
+ * all end in skipped with release_annotations set when the workload still
+ * carries optipod.io/ annotations: the caller removes those (never requests).
+ *
+ * The desired-annotation helpers compute exactly what the annotation apply
+ * would write, so the caller writes only when it differs from the live
+ * annotations (steady state: zero writes).
+ *
+ * Ownership: ctlrec_out is a plain value; it borrows the policies and the
+ * workload given in the input (ssa[] points into out itself). Allocation is
+ * limited to temporary label objects for matching. No I/O.
+ */
+#ifndef OPTIPOD_CONTROLLER_RECONCILE_H
+#define OPTIPOD_CONTROLLER_RECONCILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apply/ssa.h"
+#include "engine/engine.h"
+#include "kube/project.h"
+#include "metrics/provider.h"
+#include "policy/policy.h"
+#include "util/buf.h"
+
+#define CTLREC_MAX_CONTAINERS 32
+#define CTLREC_MAX_LOSERS     16
+#define CTLREC_QTY            32
+#define CTLREC_REASON         256
+
+enum ctlrec_outcome {
+    CTLREC_APPLY,     /* values to write (resources or, in Recommend, annotations) */
+    CTLREC_UNCHANGED, /* every container within the threshold */
+    CTLREC_SKIPPED,   /* a rule says no: reason names it */
+    CTLREC_CONFLICT,  /* set by the caller: another manager owns the fields */
+    CTLREC_ERROR,     /* cannot decide now (metrics unavailable); retried */
+};
+
+/* OOM kills seen on the workload's pods, per container (from pod status). */
+typedef struct ctlrec_oom {
+    const char *container;
+    int64_t count;
+    int64_t last_s; /* Unix seconds */
+} ctlrec_oom;
+
+typedef struct ctlrec_input {
+    const kproj_obj *workload;
+    const pol_policy *const *policies;
+    size_t npolicies;
+    const kproj_obj *ns; /* the Namespace projection (labels); NULL = no labels */
+    int hpa_cpu;         /* an HPA scales this workload on CPU */
+    int metrics_error;   /* the provider failed for this namespace */
+    const char *metrics_msg;
+    const mprov_container_stats *usage; /* per container; may be NULL */
+    size_t nusage;
+    const ctlrec_oom *ooms;
+    size_t nooms;
+    int64_t now_s;
+} ctlrec_input;
+
+typedef struct ctlrec_container {
+    char name[MFIELDS_NAME_MAX + 1];
+    int init;
+    eng_result res;
+    /* what to write under the ssa strategy ("" = leave the field alone) */
+    char cpu_req[CTLREC_QTY], mem_req[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
+    /* the recommendation to publish (applied or kept value; "" = none) */
+    char rec_cpu_req[CTLREC_QTY], rec_mem_req[CTLREC_QTY], rec_cpu_lim[CTLREC_QTY],
+        rec_mem_lim[CTLREC_QTY];
+} ctlrec_container;
+
+typedef struct ctlrec_out {
+    const pol_policy *winner; /* NULL when no policy matches */
+    const pol_policy *losers[CTLREC_MAX_LOSERS];
+    size_t nlosers;
+    pol_mode mode;
+    enum ctlrec_outcome outcome;
+    char reason[CTLREC_REASON];
+    int release_annotations; /* optipod.io/ annotations to remove */
+    int allow_limits;
+    size_t ncontainers;
+    ctlrec_container containers[CTLREC_MAX_CONTAINERS];
+    /* views for the SSA builders: values to write / values to publish */
+    ssa_container ssa[CTLREC_MAX_CONTAINERS];
+    size_t nssa;
+    ssa_container rec[CTLREC_MAX_CONTAINERS];
+    size_t nrec;
+} ctlrec_out;
+
+const char *ctlrec_outcome_name(enum ctlrec_outcome o);
+
+/* Decide. Returns 0, or -ENOMEM (out then says error). */
+int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out);
+
+/* The workload kind as a pol_kind bit (0 for non-workloads). */
+pol_kind ctlrec_pol_kind(enum kproj_kind k);
+
+/* The value the annotations body sets for optipod.io/strategy: "webhook" for
+ * Auto with the webhook strategy (the webhook injects only then), "recommend"
+ * otherwise. */
+const char *ctlrec_strategy_value(const ctlrec_out *out);
+
+/* Does the live workload's optipod.io/ annotation set differ from what the
+ * annotation apply for `out` would leave (keys and values)? */
+int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live);
+
+/* The annotation apply body for `out`: ssa_build_annotations() of the
+ * recommendation, with optipod.io/strategy and optipod.io/webhook-enabled
+ * set for the mode (webhook injection only for Auto + webhook). With
+ * `release` every optipod.io/ annotation is dropped (an empty set). */
+int ctlrec_annotations_body(const ctlrec_out *out, const kproj_obj *live, int release, opbuf *body,
+                            operr *err);
+
+#endif

@@ -1,0 +1,906 @@
+/* The reconcile loop against the in-process fake API server: what it writes,
+ * as whom, when it must not, and how it meets other field managers. Usage
+ * comes from a canned provider (provider.h is an interface). */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "apply/fields.h"
+#include "controller/controller.h"
+#include "support/fakeapi.h"
+#include "http/http.h"
+#include "kube/config.h"
+#include "httpd/httpd.h"
+#include "kube/events.h"
+#include "support/loop.h"
+#include "test.h"
+
+static uv_loop_t loop;
+static fakeapi *fa;
+static kcfg cfg;
+static ophttp_client *http;
+static krest *rest;
+static char tmpdir[64];
+
+/* ---- a provider with canned usage --------------------------------------------------------- */
+
+typedef struct tprov {
+    mprov p;
+    int fail;
+    int calls;
+} tprov;
+
+static const mprov_container_stats use_app = {.container = "app",
+                                              .cpu_cores = 0.2,
+                                              .mem_bytes = 200.0 * 1024 * 1024,
+                                              .mem_peak_bytes = 210.0 * 1024 * 1024,
+                                              .cpu_samples = 5000,
+                                              .mem_samples = 5000,
+                                              .history_s = 3 * 86400};
+static const mprov_container_stats use_side = {.container = "sidecar",
+                                               .cpu_cores = 0.04,
+                                               .mem_bytes = 40.0 * 1024 * 1024,
+                                               .mem_peak_bytes = 41.0 * 1024 * 1024,
+                                               .cpu_samples = 5000,
+                                               .mem_samples = 5000,
+                                               .history_s = 3 * 86400};
+
+static int tp_request(void *state, const mprov_request *rq, mprov_cb cb, void *ud)
+{
+    tprov *t = state;
+    t->calls++;
+    mprov_workload_stats ws[16];
+    mprov_container_stats cs[16][2];
+    size_t n = rq->nworkloads < 16 ? rq->nworkloads : 16;
+    for (size_t i = 0; i < n; i++) {
+        cs[i][0] = use_app;
+        cs[i][1] = use_side;
+        ws[i] = (mprov_workload_stats){rq->workloads[i].kind, rq->workloads[i].name, 2, cs[i]};
+    }
+    mprov_result r = {.error = t->fail ? -ECONNREFUSED : 0,
+                      .error_msg = t->fail ? "test provider: connection refused" : "",
+                      .ns = rq->ns,
+                      .nworkloads = t->fail ? 0 : n,
+                      .workloads = ws,
+                      .queries = 1};
+    cb(&r, ud);
+    return 0;
+}
+
+static void tp_close(void *state)
+{
+    free(state);
+}
+
+static const mprov_ops tp_ops = {"test", tp_request, tp_close};
+
+static tprov *tprov_new(int fail)
+{
+    tprov *t = calloc(1, sizeof *t);
+    ASSERT_NOT_NULL(t);
+    t->p.ops = &tp_ops;
+    t->p.state = t;
+    t->fail = fail;
+    return t;
+}
+
+/* ---- environment -------------------------------------------------------------------------- */
+
+static void on_closed(void *ud)
+{
+    (*(int *)ud)++;
+}
+
+static void env_start(void)
+{
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    ASSERT_EQ_INT(fakeapi_start(&fa, &loop, NULL), 0);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_controller.XXXXXX");
+    ASSERT_NOT_NULL(mkdtemp(tmpdir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/kubeconfig", tmpdir);
+    ASSERT_EQ_INT(fakeapi_write_kubeconfig(fa, path, "tok"), 0);
+    operr err = {{0}};
+    kcfg_init(&cfg);
+    if (kcfg_load_file(&cfg, path, NULL, &err))
+        test_fail(__FILE__, __LINE__, "kcfg_load_file: %s", err.msg);
+    ASSERT_EQ_INT(ophttp_client_new(&http, &loop, NULL), 0);
+    ASSERT_EQ_INT(krest_new(&rest, http, &cfg, &err), 0);
+}
+
+static void env_stop(void)
+{
+    int hclosed = 0, fclosed = 0;
+    krest_free(rest);
+    ophttp_client_close(http, on_closed, &hclosed);
+    fakeapi_stop(fa, on_closed, &fclosed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(hclosed, 1);
+    ASSERT_EQ_INT(fclosed, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    kcfg_release(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+typedef struct run {
+    ctl *c;
+    kevents *ev;
+    tprov *prov;
+    const char *ns;
+} run;
+
+static void run_start(run *r, const char *ns, int fail_metrics, int dry_run)
+{
+    operr err = {{0}};
+    memset(r, 0, sizeof *r);
+    r->ns = ns;
+    ASSERT_EQ_INT(kevents_new(&r->ev, rest, NULL, &err), 0);
+    r->prov = tprov_new(fail_metrics);
+    ctl_opts o = {.ns = ns,
+                  .dry_run = dry_run,
+                  .provider = &r->prov->p,
+                  .events = r->ev,
+                  .resync_ms = 300,
+                  .usage_ttl_ms = 100};
+    if (ctl_new(&r->c, &loop, rest, &o, &err) != 0)
+        test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
+    ASSERT_EQ_INT(ctl_start(r->c), 0);
+}
+
+static void run_stop(run *r)
+{
+    int closed = 0;
+    ctl_close(r->c, on_closed, &closed);
+    ASSERT(tloop_until_flag(&loop, &closed, 5000));
+    kevents_free(r->ev);
+}
+
+static int pred_stat(void *ud)
+{
+    (void)ud;
+    return 0;
+}
+
+/* Run the loop for ms (no condition). */
+static void spin(unsigned ms)
+{
+    tloop_until(&loop, pred_stat, NULL, ms);
+}
+
+typedef struct wait_stat {
+    ctl *c;
+    size_t off; /* offset of a uint64_t in ctl_stats */
+    uint64_t at_least;
+} wait_stat;
+
+static int pred_wait(void *ud)
+{
+    wait_stat *w = ud;
+    ctl_stats st;
+    ctl_stats_get(w->c, &st);
+    return *(uint64_t *)((char *)&st + w->off) >= w->at_least;
+}
+
+#define WAIT_STAT(c, field, n)                                                                     \
+    do {                                                                                           \
+        wait_stat w_ = {(c), offsetof(ctl_stats, field), (n)};                                     \
+        if (!tloop_until(&loop, pred_wait, &w_, 8000))                                             \
+            test_fail(__FILE__, __LINE__, "waited for " #field " >= %llu", (unsigned long long)n); \
+    } while (0)
+
+/* ---- objects -------------------------------------------------------------------------------- */
+
+static void put_ns(const char *ns)
+{
+    char j[256];
+    snprintf(j, sizeof j,
+             "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns);
+    ASSERT_EQ_INT(fakeapi_put_json(fa, j), 0);
+}
+
+static void put_policy(const char *ns, const char *name, const char *spec)
+{
+    char j[2048];
+    snprintf(j, sizeof j,
+             "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationPolicy\","
+             "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},\"spec\":%s}",
+             name, ns, spec);
+    ASSERT_EQ_INT(fakeapi_put_json(fa, j), 0);
+}
+
+#define SEL "\"selector\":{\"workloadSelector\":{\"matchLabels\":{\"app\":\"web\"}}}"
+
+/* The Deployment as Git has it: two containers with requests. */
+static void deployment_json(char *buf, size_t cap, const char *ns, int sidecar)
+{
+    snprintf(buf, cap,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+             "\"namespace\":\"%s\",\"labels\":{\"app\":\"web\"}},\"spec\":{\"replicas\":1,"
+             "\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":"
+             "{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
+             "\"image\":\"registry.invalid/app:1\",\"resources\":{\"requests\":{\"cpu\":\"1\","
+             "\"memory\":\"1Gi\"}}}%s]}}}}",
+             ns,
+             sidecar ? ",{\"name\":\"sidecar\",\"image\":\"registry.invalid/sidecar:1\","
+                       "\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"128Mi\"}}}"
+                     : "");
+}
+
+typedef struct reply_flag {
+    int done;
+    long status;
+} reply_flag;
+
+static void on_reply(const krest_reply *r, void *ud)
+{
+    reply_flag *f = ud;
+    f->status = r->http_status;
+    f->done = 1;
+}
+
+/* Server-side apply as another field manager (a GitOps tool). */
+static long apply_as(const char *manager, int force, const char *ns, const char *body)
+{
+    reply_flag f = {0};
+    krest_write_opts o = {.field_manager = manager, .force = force};
+    ASSERT_EQ_INT(krest_patch(rest, &KRES_DEPLOYMENTS, ns, "web", NULL, KREST_PATCH_APPLY, body,
+                              strlen(body), &o, on_reply, &f),
+                  0);
+    ASSERT(tloop_until_flag(&loop, &f.done, 5000));
+    return f.status;
+}
+
+static const cJSON *live(const char *ns)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/deployments/web", ns);
+    const cJSON *o = fakeapi_get(fa, path);
+    ASSERT_NOT_NULL(o);
+    return o;
+}
+
+static const char *live_request(const char *ns, const char *container, const char *res)
+{
+    const cJSON *cs = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "spec"), "template"),
+                            "spec"),
+        "containers");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cs)
+    {
+        const cJSON *n = cJSON_GetObjectItem(c, "name");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, container) == 0) {
+            const cJSON *v = cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(c, "resources"), "requests"), res);
+            return cJSON_IsString(v) ? v->valuestring : NULL;
+        }
+    }
+    return NULL;
+}
+
+static int live_has_container(const char *ns, const char *container)
+{
+    const cJSON *cs = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "spec"), "template"),
+                            "spec"),
+        "containers");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cs)
+    {
+        const cJSON *n = cJSON_GetObjectItem(c, "name");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, container) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Requests in the log: method, a path substring, a query/body substring (NULL = any). */
+static size_t count_req(const char *method, const char *path, const char *in_path,
+                        const char *in_body)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+        if (method && strcmp(l->method, method) != 0)
+            continue;
+        if (path && !strstr(l->path, path))
+            continue;
+        if (in_path && !strstr(l->path, in_path))
+            continue;
+        if (in_body && !strstr(l->body, in_body))
+            continue;
+        n++;
+    }
+    return n;
+}
+
+static const fakeapi_logged *last_req(const char *method, const char *path, const char *in_path)
+{
+    const fakeapi_logged *found = NULL;
+    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+        if (strcmp(l->method, method) == 0 && strstr(l->path, path) &&
+            (!in_path || strstr(l->path, in_path)))
+            found = l;
+    }
+    return found;
+}
+
+/* The workload write requests (not events, not dry runs). */
+static size_t workload_writes(const char *ns)
+{
+    char p[256];
+    snprintf(p, sizeof p, "/namespaces/%s/deployments/web", ns);
+    size_t n = 0;
+    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+        if (strcmp(l->method, "GET") != 0 && strstr(l->path, p) &&
+            strstr(l->path, "fieldManager=optipod") && !strstr(l->path, "dryRun=All"))
+            n++;
+    }
+    return n;
+}
+
+static const cJSON *policy_status(const char *ns, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/apis/optipod.io/v1alpha1/namespaces/%s/optimizationpolicies/%s",
+             ns, name);
+    const cJSON *o = fakeapi_get(fa, path);
+    return o ? cJSON_GetObjectItem(o, "status") : NULL;
+}
+
+static const char *condition(const cJSON *status, const char *type, const char *field)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(status, "conditions"))
+    {
+        const cJSON *t = cJSON_GetObjectItem(c, "type");
+        if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0) {
+            const cJSON *v = cJSON_GetObjectItem(c, field);
+            return cJSON_IsString(v) ? v->valuestring : NULL;
+        }
+    }
+    return NULL;
+}
+
+typedef struct status_wait {
+    const char *ns, *name, *type, *want;
+} status_wait;
+
+static int pred_condition(void *ud)
+{
+    status_wait *w = ud;
+    const cJSON *st = policy_status(w->ns, w->name);
+    const char *s = st ? condition(st, w->type, "status") : NULL;
+    return s && strcmp(s, w->want) == 0;
+}
+
+#define WAIT_CONDITION(ns, name, type, want)                                                       \
+    do {                                                                                           \
+        status_wait sw_ = {ns, name, type, want};                                                  \
+        if (!tloop_until(&loop, pred_condition, &sw_, 8000))                                       \
+            test_fail(__FILE__, __LINE__, "condition %s never became %s", type, want);             \
+    } while (0)
+
+/* Events of a reason regarding anything in ns: POSTs (created) and PATCHes (series). */
+static size_t events_created(const char *ns, const char *reason)
+{
+    char p[128], r[128];
+    snprintf(p, sizeof p, "/namespaces/%s/events", ns);
+    snprintf(r, sizeof r, "\"reason\":\"%s\"", reason);
+    return count_req("POST", p, NULL, r);
+}
+
+static const char *event_note(const char *ns, const char *reason)
+{
+    char p[128], r[128];
+    snprintf(p, sizeof p, "/namespaces/%s/events", ns);
+    snprintf(r, sizeof r, "\"reason\":\"%s\"", reason);
+    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+        if (strcmp(l->method, "POST") == 0 && strstr(l->path, p) && strstr(l->body, r))
+            return l->body;
+    }
+    return NULL;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+/* SSA strategy: the pre-check body holds only resources and the uid; the
+ * write is optipod's alone; a steady state writes nothing more. */
+static void test_auto_ssa_writes_only_resources_as_optipod(void)
+{
+    const char *ns = "t-ssa";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 1);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    /* Git does not set the sidecar's requests in this test: nobody else owns them. */
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(r.c, applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    ASSERT_STR_EQ(live_request(ns, "app", "memory"), "512Mi");
+
+    /* the pre-check: unforced, dryRun=All, fieldManager=optipod, only resources + uid */
+    const fakeapi_logged *dry = last_req("PATCH", "/deployments/web", "dryRun=All");
+    ASSERT_NOT_NULL(dry);
+    ASSERT_STR_EQ(dry->content_type, "application/apply-patch+yaml");
+    ASSERT_STR_CONTAINS(dry->path, "fieldManager=optipod");
+    ASSERT(strstr(dry->path, "force=") == NULL);
+    cJSON *b = cJSON_Parse(dry->body);
+    ASSERT_NOT_NULL(b);
+    const cJSON *md = cJSON_GetObjectItem(b, "metadata");
+    ASSERT_STR_EQ(
+        cJSON_GetObjectItem(md, "uid")->valuestring,
+        cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "uid")->valuestring);
+    ASSERT_NULL(cJSON_GetObjectItem(md, "labels"));
+    ASSERT_NULL(cJSON_GetObjectItem(md, "annotations"));
+    const cJSON *spec = cJSON_GetObjectItem(b, "spec");
+    ASSERT_EQ_INT(cJSON_GetArraySize(spec), 1);
+    const cJSON *pspec = cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "template"), "spec");
+    ASSERT_EQ_INT(cJSON_GetArraySize(pspec), 1);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(pspec, "containers"))
+    {
+        ASSERT_EQ_INT(cJSON_GetArraySize(c), 2); /* name and resources */
+        ASSERT_NOT_NULL(cJSON_GetObjectItem(c, "resources"));
+        ASSERT_NULL(cJSON_GetObjectItem(c, "image"));
+    }
+    cJSON_Delete(b);
+
+    /* the write: strategic merge under optipod; optipod owns nothing else */
+    const fakeapi_logged *wr = last_req("PATCH", "/deployments/web", "fieldManager=optipod");
+    ASSERT_NOT_NULL(wr);
+    ASSERT_STR_EQ(wr->content_type, "application/strategic-merge-patch+json");
+    ASSERT(strstr(wr->path, "dryRun") == NULL);
+    ASSERT_STR_CONTAINS(wr->body, "\"resourceVersion\"");
+    mfields mf;
+    mfields_init(&mf);
+    ASSERT_EQ_INT(mfields_parse(&mf, live(ns), NULL), 0);
+    char path[512];
+    mfields_path_resource(path, sizeof path, MFIELDS_CONTAINERS, "app", "requests", "cpu");
+    ASSERT(mfields_manager_owns(&mf, MFIELDS_OPTIPOD, path));
+    ASSERT_EQ_INT((int)mfields_foreign(&mf, MFIELDS_OPTIPOD, 0, NULL), 0);
+    /* an Update owner: it never pins a container item (kubernetes#128102) */
+    ASSERT_EQ_INT(mfields_pins_item(&mf, MFIELDS_OPTIPOD, MFIELDS_CONTAINERS, "app"), 0);
+    mfields_release(&mf);
+    ASSERT_CMP_INT(events_created(ns, "ResourcesApplied"), >=, 1);
+    WAIT_CONDITION(ns, "auto", "Ready", "True");
+    const cJSON *st = policy_status(ns, "auto");
+    ASSERT_EQ_INT(cJSON_GetObjectItem(st, "workloadsMatched")->valueint, 1);
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(st, "lastReconcileTime"));
+    ASSERT_CMP_INT(cJSON_GetArraySize(cJSON_GetObjectItem(st, "recommendations")), >=, 1);
+
+    /* steady state: the next resyncs converge, then write nothing at all */
+    spin(2500);
+    size_t writes = workload_writes(ns),
+           all = count_req("PATCH", NULL, NULL, NULL) + count_req("POST", NULL, NULL, NULL);
+    ctl_stats s0, s1;
+    ctl_stats_get(r.c, &s0);
+    spin(1500);
+    ctl_stats_get(r.c, &s1);
+    ASSERT_CMP_INT(s1.reconciles, >, s0.reconciles); /* it kept reconciling */
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
+    ASSERT_EQ_INT(
+        (long long)(count_req("PATCH", NULL, NULL, NULL) + count_req("POST", NULL, NULL, NULL)),
+        (long long)all);
+    run_stop(&r);
+}
+
+/* argocd-controller owns the requests: one SSAConflict event (a series on
+ * repeats), a Conflict condition, and a forced write only when allowed. */
+static void conflict_case(const char *ns, int force)
+{
+    char d[2048], spec[512];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    snprintf(spec, sizeof spec,
+             "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"forceConflicts\":%s}}",
+             force ? "true" : "false");
+    put_policy(ns, "auto", spec);
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(r.c, dry_run_applies, 1);
+    WAIT_CONDITION(ns, "auto", "Conflict", "True");
+    ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 1);
+    const char *note = event_note(ns, "SSAConflict");
+    ASSERT_STR_CONTAINS(note, "argocd-controller");
+    ASSERT_STR_CONTAINS(note, "requests.cpu");
+    if (force) {
+        ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+        /* Argo CD self-heals once (forced): the conflict comes back, the same
+         * event becomes a series instead of a new object */
+        ASSERT_EQ_INT(apply_as("argocd-controller", 1, ns, d), 200);
+        WAIT_STAT(r.c, dry_run_applies, 2);
+        spin(800);
+        ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 1);
+        ASSERT_CMP_INT(count_req("PATCH", "/events/", NULL, "\"series\""), >=, 1);
+    } else {
+        spin(1000);
+        ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+        ASSERT_EQ_INT((long long)workload_writes(ns), 0);
+        ctl_stats st;
+        ctl_stats_get(r.c, &st);
+        ASSERT_CMP_INT(st.conflicts, >=, 1);
+        ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 1);
+    }
+    run_stop(&r);
+}
+
+static void test_conflict_with_argocd_forced_when_allowed(void)
+{
+    conflict_case("t-argo-force", 1);
+}
+
+static void test_conflict_with_argocd_yields_when_not_allowed(void)
+{
+    conflict_case("t-argo-yield", 0);
+}
+
+typedef struct flux {
+    const char *ns;
+    const char *body;
+    int reclaims;
+    const char *last_seen;
+} flux;
+
+/* Flux: whenever optipod's value is live, force Git's back (its interval). */
+static int pred_flux(void *ud)
+{
+    flux *f = ud;
+    const char *v = live_request(f->ns, "app", "cpu");
+    if (v && strcmp(v, "1") != 0) {
+        ASSERT_EQ_INT(apply_as("kustomize-controller", 1, f->ns, f->body), 200);
+        f->reclaims++;
+    }
+    return 0;
+}
+
+static void test_flux_forced_reclaim_stops_in_a_loop(void)
+{
+    const char *ns = "t-flux";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    flux f = {ns, d, 0, NULL};
+    tloop_until(&loop, pred_flux, &f, 6000);
+    ctl_stats st;
+    ctl_stats_get(r.c, &st);
+    ASSERT_EQ_INT((long long)st.loops_stopped, 1);
+    ASSERT_EQ_INT((long long)events_created(ns, "GitOpsConflictLoop"), 1);
+    const char *note = event_note(ns, "GitOpsConflictLoop");
+    ASSERT_STR_CONTAINS(note, "kustomize-controller");
+    ASSERT_STR_CONTAINS(note, "/spec/template/spec/containers/0/resources/requests/cpu");
+    /* stopped: no further applies while Flux keeps its values */
+    size_t writes = workload_writes(ns);
+    int reclaims = f.reclaims;
+    tloop_until(&loop, pred_flux, &f, 1500);
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
+    ASSERT_EQ_INT(f.reclaims, reclaims);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    WAIT_CONDITION(ns, "auto", "Conflict", "True");
+    ASSERT_STR_EQ(condition(policy_status(ns, "auto"), "Conflict", "reason"), "GitOpsConflictLoop");
+    run_stop(&r);
+}
+
+/* kubernetes#128102: the fake reproduces the 422 when optipod APPLIES
+ * container fields; optipod's release (an apply without that container)
+ * unblocks it; and optipod's own writes (Update operations) never block it,
+ * nor does it ever write a container Git removed. */
+static void test_container_removed_in_git_is_never_reapplied(void)
+{
+    const char *ns = "t-removal";
+    char two[2048], one[2048];
+    put_ns(ns);
+    deployment_json(two, sizeof two, ns, 1);
+    deployment_json(one, sizeof one, ns, 0);
+
+    /* 1. the problem, on the fake: an Apply owner pins the sidecar */
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, two), 201);
+    char pin[1024];
+    char uid[64];
+    snprintf(uid, sizeof uid, "%s",
+             cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "uid")->valuestring);
+    snprintf(pin, sizeof pin,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+             "\"namespace\":\"%s\",\"uid\":\"%s\"},\"spec\":{\"template\":{\"spec\":{"
+             "\"containers\":[{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":\"300m\"}}},"
+             "{\"name\":\"sidecar\",\"resources\":{\"requests\":{\"cpu\":\"50m\"}}}]}}}}",
+             ns, uid);
+    ASSERT_EQ_INT(apply_as("optipod", 1, ns, pin), 200);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 1, ns, one), 422);
+    ASSERT(live_has_container(ns, "sidecar"));
+    /* optipod's release: apply without the sidecar; Git's removal then passes */
+    snprintf(pin, sizeof pin,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+             "\"namespace\":\"%s\",\"uid\":\"%s\"},\"spec\":{\"template\":{\"spec\":{"
+             "\"containers\":[{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":\"300m\"}}}"
+             "]}}}}",
+             ns, uid);
+    ASSERT_EQ_INT(apply_as("optipod", 1, ns, pin), 200);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 1, ns, one), 200);
+    ASSERT(!live_has_container(ns, "sidecar"));
+
+    /* 2. the controller: start again from two containers, Git-owned */
+    char path[256];
+    snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/deployments/web", ns);
+    ASSERT_EQ_INT(fakeapi_delete(fa, path), 0);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, two), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(r.c, applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "sidecar", "cpu"), "50m"); /* optipod sized it */
+    /* Git removes the sidecar: accepted at once, nothing pins it */
+    ASSERT_EQ_INT(apply_as("argocd-controller", 1, ns, one), 200);
+    ASSERT(!live_has_container(ns, "sidecar"));
+    /* optipod keeps reconciling and never writes the sidecar back */
+    spin(1500);
+    ASSERT(!live_has_container(ns, "sidecar"));
+    ASSERT_EQ_INT(
+        (long long)count_req("PATCH", "/deployments/web", "fieldManager=optipod", "sidecar") -
+            (long long)count_req("PATCH", "/deployments/web", "fieldManager=optipod",
+                                 "\"name\":\"sidecar\""),
+        0);
+    size_t before = fakeapi_log_count(fa);
+    spin(800);
+    for (size_t i = before; i < fakeapi_log_count(fa); i++)
+        ASSERT(strstr(fakeapi_log_at(fa, i)->body, "sidecar") == NULL);
+    run_stop(&r);
+}
+
+/* Recommend: annotations only, never resources; written once. */
+static void test_recommend_never_writes_resources(void)
+{
+    const char *ns = "t-rec";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 1);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    put_policy(ns, "rec", "{\"mode\":\"Recommend\"," SEL "}");
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(r.c, applied, 1);
+    spin(1500);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    ASSERT_STR_EQ(live_request(ns, "sidecar", "memory"), "128Mi");
+    const cJSON *ann =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "500m");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/strategy")->valuestring, "recommend");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/webhook-enabled")->valuestring, "false");
+    /* every optipod write was an annotation apply without a spec */
+    ASSERT_EQ_INT(
+        (long long)count_req("PATCH", "/deployments/web", "fieldManager=optipod", "\"spec\""), 0);
+    ASSERT_EQ_INT((long long)workload_writes(ns), 1);
+    ASSERT_CMP_INT(events_created(ns, "RecommendationUpdated"), >=, 1);
+    run_stop(&r);
+}
+
+/* --dry-run: every write carries dryRun=All, nothing changes. */
+static void test_dry_run_writes_nothing(void)
+{
+    const char *ns = "t-dry";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    char *before = fakeapi_get_json(fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 1);
+    WAIT_STAT(r.c, applied, 1);
+    WAIT_STAT(r.c, status_writes, 1);
+    spin(300);
+    char *after = fakeapi_get_json(fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
+    ASSERT_STR_EQ(after, before);
+    ASSERT_NULL(policy_status(ns, "auto"));
+    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+        if (strcmp(l->method, "GET") == 0 || strstr(l->path, "/events"))
+            continue;
+        if (!strstr(l->path, "dryRun=All"))
+            test_fail(__FILE__, __LINE__, "a write without dryRun=All: %s %s", l->method, l->path);
+    }
+    ASSERT_CMP_INT(count_req("PATCH", "/deployments/web", "dryRun=All", NULL), >=, 2);
+    free(before);
+    free(after);
+    run_stop(&r);
+}
+
+/* An invalid policy: Ready=False with the errors, an InvalidPolicy event, no write. */
+static void test_invalid_policy_reports_and_never_applies(void)
+{
+    const char *ns = "t-invalid";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    put_policy(ns, "bad",
+               "{\"mode\":\"Auto\"," SEL ",\"resourceBounds\":{\"cpu\":{\"min\":\"lots\"}}}");
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_CONDITION(ns, "bad", "Ready", "False");
+    const cJSON *st = policy_status(ns, "bad");
+    ASSERT_STR_EQ(condition(st, "Ready", "reason"), "InvalidSpec");
+    ASSERT_STR_CONTAINS(condition(st, "Ready", "message"), "spec.resourceBounds.cpu.min");
+    ASSERT_CMP_INT(cJSON_GetArraySize(cJSON_GetObjectItem(st, "validationErrors")), >=, 1);
+    spin(500);
+    ASSERT_EQ_INT((long long)events_created(ns, "InvalidPolicy"), 1);
+    ASSERT_EQ_INT((long long)workload_writes(ns), 0);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    run_stop(&r);
+}
+
+/* Disabled: optipod's annotations go, the requests stay. */
+static void test_disabled_removes_annotations_and_leaves_values(void)
+{
+    const char *ns = "t-disabled";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Recommend\"," SEL "}");
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(r.c, applied, 1);
+    const cJSON *ann =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app"));
+    put_policy(ns, "p", "{\"mode\":\"Disabled\"," SEL "}");
+    WAIT_STAT(r.c, skipped, 1);
+    spin(800);
+    ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
+    ASSERT(!ann || !cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app"));
+    ASSERT(!ann || !cJSON_GetObjectItem(ann, "optipod.io/strategy"));
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    ASSERT_STR_EQ(live_request(ns, "app", "memory"), "1Gi");
+    size_t writes = workload_writes(ns);
+    spin(800);
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
+    run_stop(&r);
+}
+
+/* The provider is down: MetricsUnavailable, MetricsAvailable=False, no change. */
+static void test_metrics_unavailable(void)
+{
+    const char *ns = "t-nometrics";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 1, 0);
+    WAIT_STAT(r.c, errors, 1);
+    WAIT_CONDITION(ns, "auto", "MetricsAvailable", "False");
+    ASSERT_STR_CONTAINS(condition(policy_status(ns, "auto"), "MetricsAvailable", "message"),
+                        "connection refused");
+    ASSERT_EQ_INT((long long)events_created(ns, "MetricsUnavailable"), 1);
+    ASSERT_EQ_INT((long long)workload_writes(ns), 0);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    run_stop(&r);
+}
+
+/* ---- in-place resize ---------------------------------------------------------------------- */
+
+/* Discovery of a server that serves pods/resize (1.33+). */
+static int discovery_hook(fakeapi *f, ophttpd_req *req, void *ud)
+{
+    (void)f;
+    (void)ud;
+    if (strcmp(ophttpd_method(req), "GET") != 0 || strcmp(ophttpd_path(req), "/api/v1") != 0)
+        return 0;
+    static const char list[] =
+        "{\"kind\":\"APIResourceList\",\"groupVersion\":\"v1\",\"resources\":["
+        "{\"name\":\"pods\",\"singularName\":\"\",\"namespaced\":true,\"kind\":\"Pod\","
+        "\"verbs\":[\"create\",\"delete\",\"get\",\"list\",\"patch\",\"update\",\"watch\"]},"
+        "{\"name\":\"pods/resize\",\"singularName\":\"\",\"namespaced\":true,\"kind\":\"Pod\","
+        "\"verbs\":[\"get\",\"patch\",\"update\"]}]}";
+    ophttpd_respond(req, 200, "application/json", list, sizeof list - 1, NULL);
+    return 1;
+}
+
+static void put_pod(const char *ns, const char *name, const char *resources, const char *qos)
+{
+    char j[2048];
+    snprintf(j, sizeof j,
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+             "\"namespace\":\"%s\",\"labels\":{\"app\":\"web\"},\"ownerReferences\":[{"
+             "\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"web-5d8f\","
+             "\"uid\":\"rs-uid\",\"controller\":true}]},\"spec\":{\"containers\":[{\"name\":"
+             "\"app\",\"image\":\"registry.invalid/app:1\",\"resources\":%s}]},"
+             "\"status\":{\"phase\":\"Running\",\"qosClass\":\"%s\"}}",
+             name, ns, resources, qos);
+    ASSERT_EQ_INT(fakeapi_put_json(fa, j), 0);
+}
+
+/* allowInPlaceResize on a server with pods/resize: running pods are resized
+ * through the subresource, one at a time, the QoS guard refuses a pod whose
+ * class would change, and the webhook strategy's annotations follow. */
+static void test_in_place_resize_with_qos_guard(void)
+{
+    const char *ns = "t-resize";
+    char d[2048], rs[1024];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    const char *duid =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "uid")->valuestring;
+    snprintf(rs, sizeof rs,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":"
+             "\"web-5d8f\",\"namespace\":\"%s\",\"uid\":\"rs-uid\",\"ownerReferences\":[{"
+             "\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"web\",\"uid\":\"%s\","
+             "\"controller\":true}]},\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":{"
+             "\"app\":\"web\"}},\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\","
+             "\"image\":\"registry.invalid/app:1\"}]}}}}",
+             ns, duid);
+    ASSERT_EQ_INT(fakeapi_put_json(fa, rs), 0);
+    put_pod(ns, "web-5d8f-a", "{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}", "Burstable");
+    /* no requests at all: BestEffort; requests would make it Burstable */
+    put_pod(ns, "web-5d8f-b", "{}", "BestEffort");
+    put_policy(ns, "auto",
+               "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"strategy\":\"webhook\","
+               "\"allowInPlaceResize\":true}}");
+    fakeapi_set_hook(fa, discovery_hook, NULL);
+    fakeapi_log_clear(fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(r.c, applied, 2); /* the resize, then the annotations */
+    spin(500);
+    fakeapi_set_hook(fa, NULL, NULL);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, "500m"), 1);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-b", NULL, NULL), 0);
+    const cJSON *pod = fakeapi_get(fa, "/api/v1/namespaces/t-resize/pods/web-5d8f-a");
+    ASSERT_NOT_NULL(pod);
+    char *pj = cJSON_PrintUnformatted(pod);
+    ASSERT_STR_CONTAINS(pj, "\"cpu\":\"500m\"");
+    free(pj);
+    /* the template is untouched; the annotations carry the values for new pods */
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    const cJSON *ann =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "500m");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/strategy")->valuestring, "webhook");
+    ASSERT_CMP_INT(events_created(ns, "ResourcesResized"), >=, 1);
+    run_stop(&r);
+}
+
+int main(void)
+{
+    env_start();
+    TEST_RUN(test_auto_ssa_writes_only_resources_as_optipod);
+    TEST_RUN(test_conflict_with_argocd_forced_when_allowed);
+    TEST_RUN(test_conflict_with_argocd_yields_when_not_allowed);
+    TEST_RUN(test_flux_forced_reclaim_stops_in_a_loop);
+    TEST_RUN(test_container_removed_in_git_is_never_reapplied);
+    TEST_RUN(test_recommend_never_writes_resources);
+    TEST_RUN(test_dry_run_writes_nothing);
+    TEST_RUN(test_invalid_policy_reports_and_never_applies);
+    TEST_RUN(test_disabled_removes_annotations_and_leaves_values);
+    TEST_RUN(test_metrics_unavailable);
+    TEST_RUN(test_in_place_resize_with_qos_guard);
+    env_stop();
+    return test_summary();
+}
