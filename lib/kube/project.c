@@ -289,7 +289,13 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
     o->uid = kpb_str(b, jstr(md, "uid"));
     o->rv = kpb_str(b, jstr(md, "resourceVersion"));
     const cJSON *gen = jget(md, "generation");
-    o->generation = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
+    /* Casting a double outside int64's range is undefined: pin it instead. */
+    if (!cJSON_IsNumber(gen))
+        o->generation = 0;
+    else if (gen->valuedouble >= -9223372036854775808.0 && gen->valuedouble < 9223372036854775808.0)
+        o->generation = (int64_t)gen->valuedouble;
+    else
+        o->generation = INT64_MIN;
     o->labels = kpb_kv(b, jget(md, "labels"), NULL, &o->nlabels);
     o->annotations = kpb_kv(b, jget(md, "annotations"), KPROJ_ANNOTATION_PREFIX, &o->nannotations);
     o->owners = kpb_owners(b, jget(md, "ownerReferences"), &o->nowners);
@@ -307,6 +313,9 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
         o->qos_class = kpb_str(b, jstr(status, "qosClass"));
         o->resize_status = kpb_str(b, jstr(status, "resize"));
         const cJSON *conds = jget(status, "conditions"), *c;
+        /* A flag, not o->resize_pending: in the measuring pass kpb_str returns
+         * NULL, and every matching condition would be counted but one stored. */
+        int have_pending = 0;
         cJSON_ArrayForEach(c, jarr(conds))
         {
             const char *type = jstr(c, "type"), *st = jstr(c, "status");
@@ -314,8 +323,10 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
                 continue;
             if (strcmp(type, "PodResizePending") == 0 && st && strcmp(st, "True") == 0) {
                 const char *reason = jstr(c, "reason");
-                if (!o->resize_pending)
+                if (!have_pending) {
+                    have_pending = 1;
                     o->resize_pending = kpb_str(b, reason ? reason : "");
+                }
             } else if (strcmp(type, "PodResizeInProgress") == 0 && st && strcmp(st, "True") == 0) {
                 o->resize_in_progress = 1;
             }
