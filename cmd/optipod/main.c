@@ -6,7 +6,9 @@
  * It runs the controller (informers for policies, workloads, pods,
  * namespaces and HPAs; the reconcile loop; Events and policy status), the
  * optional leader election (only the leader reconciles; every replica may
- * serve the webhook), the optional mutating webhook, the health, readiness
+ * serve the webhook), the optional mutating webhook (its certificate kept in a
+ * Secret by the leader and rotated before expiry, or mounted files re-read on
+ * change: webhook/lifecycle.h), the health, readiness
  * and metrics endpoints, and a graceful shutdown on SIGTERM/SIGINT (watches
  * stopped, in-flight requests drained up to --shutdown-timeout, every handle
  * closed, exit 0).
@@ -32,6 +34,7 @@
 #include "util/flags.h"
 #include "util/log.h"
 #include "webhook/certs.h"
+#include "webhook/lifecycle.h"
 #include "webhook/server.h"
 
 #define NINF CTL_NINF
@@ -57,6 +60,11 @@ typedef struct app_flags {
     const char *lease_name;
     long webhook_port;
     const char *webhook_cert_dir;
+    const char *webhook_service;
+    const char *webhook_ns;
+    const char *webhook_secret;
+    const char *webhook_config;
+    const char *webhook_sans;
 } app_flags;
 
 typedef struct app {
@@ -70,6 +78,10 @@ typedef struct app {
     kevents *events;
     klease *lease;
     whsrv *webhook;
+    whlife *whlife;
+    char webhook_ns[254];
+    char webhook_secret[254];
+    int fatal; /* a failure after start-up (the webhook could not listen): exit 1 */
     probes *probe;
     probes *metrics;
     uv_signal_t sig_term, sig_int;
@@ -270,6 +282,10 @@ static void app_stop(app *a, const char *why)
     /* The controller first: its watches never finish on their own. */
     for (int i = 0; i < NINF; i++)
         a->inf[i] = NULL;
+    if (a->whlife) {
+        whlife_stop(a->whlife, NULL, NULL);
+        a->whlife = NULL;
+    }
     if (a->webhook) {
         whsrv_stop(a->webhook, NULL, NULL);
         a->webhook = NULL;
@@ -310,6 +326,7 @@ static void app_on_leading(void *ud)
     OPLOG_I("leader election: leading");
     if (a->ctl)
         ctl_set_leader(a->ctl, 1);
+    whlife_kick(a->whlife); /* the Secret may be waiting for a leader to write it */
 }
 
 static void app_on_not_leading(void *ud, int lost)
@@ -320,50 +337,122 @@ static void app_on_not_leading(void *ud, int lost)
         ctl_set_leader(a->ctl, 0);
 }
 
-/* Every replica serves the webhook from its own caches. Certificates from
- * --webhook-cert-dir (cert-manager) or generated for this process. */
-static int app_start_webhook(app *a)
+/* The webhook's namespace: the flag, else the pod's (POD_NAMESPACE from the downward API,
+ * else the service account's namespace file), else optipod-system. */
+static void app_webhook_ns(app *a)
 {
-    operr err = {{0}};
-    whcert_pems pems = {0};
-    ophttpd_cert gen = {0};
-    const char *cert = NULL, *key = NULL;
-    int rc = 1;
-    if (a->f.webhook_cert_dir && *a->f.webhook_cert_dir) {
-        whcert_stamp st;
-        if (whcert_load_dir(a->f.webhook_cert_dir, &pems, &st, &err) != 0) {
-            OPLOG_E("--webhook-cert-dir: %s", err.msg);
-            goto out;
+    const char *ns = a->f.webhook_ns;
+    char file[254] = "";
+    if (!ns || !*ns)
+        ns = getenv("POD_NAMESPACE");
+    if (!ns || !*ns) {
+        FILE *f = fopen("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "r");
+        if (f) {
+            if (fgets(file, sizeof file, f))
+                file[strcspn(file, "\r\n")] = '\0';
+            fclose(f);
         }
-        cert = pems.cert;
-        key = pems.key;
-    } else {
-        whcert_sans sans;
-        const char *const extra[] = {"127.0.0.1", "localhost", NULL};
-        if (whcert_sans_for_service(&sans, "optipod-webhook", "optipod-system", extra) != 0 ||
-            whcert_generate(&gen, &sans, 365) != 0) {
-            OPLOG_E("webhook: cannot generate a certificate");
-            goto out;
-        }
-        cert = gen.cert_pem;
-        key = gen.key_pem;
+        ns = file;
     }
-    whsrv_opts wo = {.port = (int)a->f.webhook_port, .cert_pem = cert, .key_pem = key};
+    snprintf(a->webhook_ns, sizeof a->webhook_ns, "%s", *ns ? ns : "optipod-system");
+}
+
+static int app_is_leader(void *ud)
+{
+    app *a = ud;
+    return !a->lease || klease_is_leader(a->lease);
+}
+
+/* Every replica serves the webhook from its own caches; it starts listening with the first
+ * certificate whlife delivers and takes each renewed one without a restart. */
+static void app_on_webhook_cert(const char *cert, const char *key, void *ud)
+{
+    app *a = ud;
+    operr err = {{0}};
+    if (a->stopping)
+        return;
+    if (a->webhook) {
+        if (whsrv_set_tls(a->webhook, cert, key) != 0)
+            OPLOG_E("webhook: the new certificate was refused; serving the previous one");
+        return;
+    }
+    const char *const exclude[] = {"kube-system", a->webhook_ns, NULL};
+    whsrv_opts wo = {.port = (int)a->f.webhook_port,
+                     .cert_pem = cert,
+                     .key_pem = key,
+                     .exclude_namespaces = exclude};
     wo.caches.replicasets = kinf_cache(ctl_informer(a->ctl, CTL_INF_REPLICASETS));
     wo.caches.deployments = kinf_cache(ctl_informer(a->ctl, CTL_INF_DEPLOYMENTS));
     wo.caches.statefulsets = kinf_cache(ctl_informer(a->ctl, CTL_INF_STATEFULSETS));
     wo.caches.daemonsets = kinf_cache(ctl_informer(a->ctl, CTL_INF_DAEMONSETS));
     if (whsrv_start(&a->webhook, &a->loop, &wo, &err) != 0) {
         OPLOG_E("--webhook-port: %s", err.msg);
-        goto out;
+        a->fatal = 1;
+        app_stop(a, "webhook failed");
+        return;
     }
-    OPLOG_I("webhook on https port %d%s", whsrv_port(a->webhook),
-            cert == gen.cert_pem ? " (self-signed certificate)" : "");
-    rc = 0;
-out:
-    whcert_pems_release(&pems);
-    ophttpd_cert_release(&gen);
-    return rc;
+    if (a->f.webhook_cert_dir && *a->f.webhook_cert_dir)
+        OPLOG_I("webhook on https port %d (certificate from %s, reloaded on change)",
+                whsrv_port(a->webhook), a->f.webhook_cert_dir);
+    else
+        OPLOG_I("webhook on https port %d (certificate from secret %s/%s)", whsrv_port(a->webhook),
+                a->webhook_ns, a->webhook_secret);
+}
+
+/* Certificates from --webhook-cert-dir (cert-manager; watched) or managed in a Secret. */
+static int app_start_webhook(app *a)
+{
+    operr err = {{0}};
+    app_webhook_ns(a);
+    snprintf(a->webhook_secret, sizeof a->webhook_secret, "%s",
+             a->f.webhook_secret && *a->f.webhook_secret ? a->f.webhook_secret : "");
+    if (!a->webhook_secret[0])
+        snprintf(a->webhook_secret, sizeof a->webhook_secret, "%s-tls", a->f.webhook_service);
+    /* Extra names: loopback, and --webhook-extra-sans (an address the API server dials when
+     * the webhook runs outside the cluster). */
+    char sans_buf[1024];
+    const char *extra[WHCERT_MAX_SANS] = {"127.0.0.1", "localhost"};
+    size_t nextra = 2;
+    snprintf(sans_buf, sizeof sans_buf, "%s", a->f.webhook_sans ? a->f.webhook_sans : "");
+    for (char *save = NULL, *t = strtok_r(sans_buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (!*t)
+            continue;
+        if (nextra + 1 >= WHCERT_MAX_SANS - 4) {
+            OPLOG_E("--webhook-extra-sans: too many names");
+            return 1;
+        }
+        extra[nextra++] = t;
+    }
+    extra[nextra] = NULL;
+    whlife_opts lo = {.cert_dir = a->f.webhook_cert_dir,
+                      .service = a->f.webhook_service,
+                      .ns = a->webhook_ns,
+                      .secret = a->webhook_secret,
+                      .config_name = a->f.webhook_config,
+                      .extra_sans = extra,
+                      .is_leader = app_is_leader,
+                      .on_cert = app_on_webhook_cert,
+                      .ud = a};
+    if (whlife_start(&a->whlife, &a->loop, a->rest, &lo, &err) != 0) {
+        OPLOG_E("%s%s",
+                a->f.webhook_cert_dir && *a->f.webhook_cert_dir ? "--webhook-cert-dir: " : "",
+                err.msg);
+        return 1;
+    }
+    if (a->fatal) { /* the first (mounted) pair was delivered, but listening failed */
+        whlife_stop(a->whlife, NULL, NULL);
+        a->whlife = NULL;
+        return 1;
+    }
+    if (!(a->f.webhook_cert_dir && *a->f.webhook_cert_dir))
+        OPLOG_I("webhook certificate: secret %s/%s for service %s.%s.svc%s%s", a->webhook_ns,
+                a->webhook_secret, a->f.webhook_service, a->webhook_ns,
+                a->f.webhook_config && *a->f.webhook_config
+                    ? ", caBundle of mutatingwebhookconfiguration "
+                    : " (no caBundle patched)",
+                a->f.webhook_config && *a->f.webhook_config ? a->f.webhook_config : "");
+    return 0;
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
@@ -470,6 +559,8 @@ int main(int argc, char **argv)
     a.f.stats_ms = 60000;
     a.f.lease_ns = "optipod-system";
     a.f.lease_name = "optipod-leader";
+    a.f.webhook_service = "optipod-webhook";
+    a.f.webhook_config = "optipod-webhook";
     const opflag flags[] = {
         {"kubeconfig", 0, OPFLAG_STRING, &a.f.kubeconfig,
          "path to a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)"},
@@ -500,7 +591,23 @@ int main(int argc, char **argv)
         {"webhook-port", 0, OPFLAG_INT, &a.f.webhook_port,
          "serve the mutating pod webhook over HTTPS on this port (default 0: off)"},
         {"webhook-cert-dir", 0, OPFLAG_STRING, &a.f.webhook_cert_dir,
-         "directory with tls.crt and tls.key (default: a self-signed certificate)"},
+         "directory with tls.crt and tls.key, re-read when they change (e.g. cert-manager); "
+         "default: a self-managed certificate in --webhook-secret"},
+        {"webhook-service", 0, OPFLAG_STRING, &a.f.webhook_service,
+         "Service the API server calls the webhook through: the certificate is for "
+         "<service>.<namespace>.svc (default optipod-webhook)"},
+        {"webhook-namespace", 0, OPFLAG_STRING, &a.f.webhook_ns,
+         "namespace of that Service and of the certificate Secret (default: $POD_NAMESPACE, "
+         "the in-cluster namespace, optipod-system)"},
+        {"webhook-secret", 0, OPFLAG_STRING, &a.f.webhook_secret,
+         "Secret holding the self-managed certificate; only the leader writes it "
+         "(default <webhook-service>-tls)"},
+        {"webhook-config-name", 0, OPFLAG_STRING, &a.f.webhook_config,
+         "MutatingWebhookConfiguration whose caBundle the leader patches; empty: none "
+         "(default optipod-webhook)"},
+        {"webhook-extra-sans", 0, OPFLAG_STRING, &a.f.webhook_sans,
+         "comma-separated extra DNS names or IPs for the self-managed certificate (a webhook "
+         "reached by URL from outside the cluster)"},
         {"v", 'v', OPFLAG_INT, &a.f.verbosity, "log verbosity (0-5)"},
         {"self-check", 0, OPFLAG_BOOL, &a.f.self_check,
          "check TLS, HTTP/2, the loop and the parsers on this machine, then exit"},
@@ -572,6 +679,8 @@ int main(int argc, char **argv)
     if (code != 0)
         app_stop(&a, "start-up failed");
     uv_run(&a.loop, UV_RUN_DEFAULT);
+    if (a.fatal && code == 0)
+        code = 1;
     if (a.rest)
         krest_free(a.rest);
     kcfg_release(&a.cfg);
