@@ -11,10 +11,12 @@ for bin in "$@"; do
   name=$(basename "$bin")
   echo "== $name"
   out=$(mktemp)
+  start=$EPOCHREALTIME
   # shellcheck disable=SC2086
   ${TEST_WRAPPER:-} "$bin" >"$out" 2>&1
   rc=$?
   cat "$out"
+  awk -v a="$start" -v b="$EPOCHREALTIME" -v n="$name" 'BEGIN { printf "   (%s: %.1f s)\n", n, b - a }'
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
   rm -f "$out"
   if [ -n "$line" ]; then

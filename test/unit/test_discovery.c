@@ -478,6 +478,12 @@ static void test_cache_failure_keeps_answers(void)
     teardown();
 }
 
+static int request_held(void *ud)
+{
+    (void)ud;
+    return srv.delayed != NULL;
+}
+
 static void test_cache_waiters_and_free_in_flight(void)
 {
     setup();
@@ -496,12 +502,13 @@ static void test_cache_waiters_and_free_in_flight(void)
     ASSERT_EQ_INT(b.calls, KDISC_MAX_WAITERS - 1);
     ASSERT_EQ_INT(fakeapi_count(fa, "GET", "/version"), 1);
 
-    /* Freed while /version is still being answered: no callback, nothing leaks. */
+    /* Freed while /version is still being answered: no callback, nothing leaks.
+     * The server holds it long enough that even a slow run sees it in flight. */
+    srv.delay_ms = 30000;
     done_ctx c = {0};
     ASSERT_EQ_INT(kdisc_refresh(d, 3, 1, on_done, &c), 0);
-    int never = 0;
-    tloop_until_flag(&loop, &never, 30); /* let the requests go out */
-    ASSERT_NOT_NULL(srv.delayed);
+    /* Let the requests go out: the server holds /version for delay_ms. */
+    ASSERT(tloop_until(&loop, request_held, NULL, 5000));
     kdisc_free(d);
     uv_run(&loop, UV_RUN_NOWAIT);
     ASSERT_EQ_INT(c.calls, 0);

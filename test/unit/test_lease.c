@@ -710,7 +710,7 @@ static void test_conflict_409_on_update(void)
                                        "\"kind\":\"Lease\",\"metadata\":{\"name\":"
                                        "\"optipod-leader\",\"namespace\":\"optipod-system\"},"
                                        "\"spec\":{\"holderIdentity\":\"intruder\","
-                                       "\"leaseDurationSeconds\":30,\"leaseTransitions\":7}}"),
+                                       "\"leaseDurationSeconds\":3600,\"leaseTransitions\":7}}"),
                   0);
     uint64_t t = now_ms();
     ASSERT(tloop_until_flag(&loop, &a.stopped, tloop_scaled(2000)));
