@@ -295,6 +295,12 @@ static int foreach_desired(const ctlrec_out *out, const kproj_obj *live,
                 return rc;
         }
     }
+    if (out->winner && out->ncontainers > 0) {
+        /* the value is only filled by the body builder (see ctlrec_explanation) */
+        int rc = fn(CTLREC_EXPLANATION_KEY, NULL, ud);
+        if (rc)
+            return rc;
+    }
     const char *strategy = ctlrec_strategy_value(out);
     int rc = fn(ANN_PREFIX "strategy", strategy, ud);
     return rc ? rc
@@ -312,7 +318,8 @@ static int cmp_one(const char *key, const char *value, void *ud)
     cmp_state *s = ud;
     const char *have = kproj_kv_get(s->live->annotations, s->live->nannotations, key);
     s->count++;
-    return !have || strcmp(have, value) != 0;
+    /* value NULL: the explanation, where presence is all that counts */
+    return !have || (value && strcmp(have, value) != 0);
 }
 
 int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live)
@@ -323,9 +330,17 @@ int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live)
     return s.count != live->nannotations;
 }
 
+typedef struct set_state {
+    cJSON *ann;
+    const char *explanation;
+} set_state;
+
 static int set_one(const char *key, const char *value, void *ud)
 {
-    cJSON *ann = ud;
+    set_state *st = ud;
+    cJSON *ann = st->ann;
+    if (!value)
+        value = st->explanation;
     cJSON *v = cJSON_CreateString(value);
     if (!v)
         return -ENOMEM;
@@ -358,9 +373,17 @@ int ctlrec_annotations_body(const ctlrec_out *out, const kproj_obj *live, int re
         /* Omitting every key from optipod's apply releases them; nobody else
          * owns them, so the server removes them. */
         cJSON_DeleteItemFromObjectCaseSensitive(md, "annotations");
-    } else if ((rc = foreach_desired(out, live, set_one, ann)) != 0) {
-        operr_set(err, rc, "annotations for '%s': out of memory", live->name);
-        goto out;
+    } else {
+        opbuf_reset(&tmp);
+        set_state st = {ann, ""};
+        if ((rc = ctlrec_explanation(out, &tmp)) == 0) {
+            st.explanation = opbuf_str(&tmp);
+            rc = foreach_desired(out, live, set_one, &st);
+        }
+        if (rc) {
+            operr_set(err, rc, "annotations for '%s': out of memory", live->name);
+            goto out;
+        }
     }
     char *s = cJSON_PrintUnformatted(root);
     if (!s) {
@@ -374,5 +397,80 @@ int ctlrec_annotations_body(const ctlrec_out *out, const kproj_obj *live, int re
 out:
     cJSON_Delete(root);
     opbuf_release(&tmp);
+    return rc;
+}
+
+/* ---- optipod.io/explanation ------------------------------------------------------------------ */
+
+static void drop_steps(cJSON *ctrs)
+{
+    cJSON *c;
+    cJSON_ArrayForEach(c, ctrs)
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "cpu"),
+                                                "steps");
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "memory"),
+                                                "steps");
+    }
+}
+
+static int print_capped(const cJSON *root, opbuf *json, int *fits)
+{
+    char *s = cJSON_PrintUnformatted(root);
+    if (!s)
+        return -ENOMEM;
+    size_t n = strlen(s);
+    *fits = n <= CTLREC_EXPLANATION_MAX;
+    int rc = *fits ? opbuf_append(json, s, n) : 0;
+    cJSON_free(s);
+    return rc;
+}
+
+int ctlrec_explanation(const ctlrec_out *out, opbuf *json)
+{
+    const pol_policy *p = out->winner;
+    int rc = -ENOMEM, fits = 0;
+    char buf[64];
+    cJSON *root = cJSON_CreateObject(), *ctrs = NULL;
+    if (!root)
+        return -ENOMEM;
+    if (p) {
+        snprintf(buf, sizeof buf, "%s/%s", p->namespace ? p->namespace : "",
+                 p->name ? p->name : "");
+        cJSON_AddStringToObject(root, "policy", buf);
+        cJSON_AddStringToObject(root, "mode", pol_mode_name(p->mode));
+        const char *prov = pol_provider_name(p->provider);
+        cJSON_AddStringToObject(root, "provider", prov[0] ? prov : "prometheus");
+        pol_format_duration(p->window_ms, buf, sizeof buf);
+        cJSON_AddStringToObject(root, "window", buf);
+        cJSON_AddNumberToObject(root, "percentile", p->percentile);
+        cJSON_AddNumberToObject(root, "safetyFactor", p->safety_factor);
+    }
+    if (!(ctrs = cJSON_AddArrayToObject(root, "containers")))
+        goto out;
+    for (size_t i = 0; i < out->ncontainers; i++) {
+        const ctlrec_container *c = &out->containers[i];
+        cJSON *cj = eng_result_json(&c->res, c->name);
+        if (!cj)
+            goto out;
+        if (c->init)
+            cJSON_AddTrueToObject(cj, "init");
+        cJSON_AddItemToArray(ctrs, cj);
+    }
+    if ((rc = print_capped(root, json, &fits)) || fits)
+        goto out;
+    drop_steps(ctrs);
+    cJSON_AddStringToObject(root, "truncated", "steps");
+    while (!(rc = print_capped(root, json, &fits)) && !fits) {
+        int n = cJSON_GetArraySize(ctrs);
+        if (n == 0) {
+            rc = opbuf_puts(json, "{\"truncated\":\"all\"}");
+            break;
+        }
+        cJSON_DeleteItemFromArray(ctrs, n - 1);
+        cJSON_ReplaceItemInObjectCaseSensitive(root, "truncated", cJSON_CreateString("containers"));
+    }
+out:
+    cJSON_Delete(root);
     return rc;
 }

@@ -117,6 +117,18 @@ const char *ctlrec_strategy_value(const ctlrec_out *out);
  * annotation apply for `out` would leave (keys and values)? */
 int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live);
 
+/* optipod.io/explanation: why each number, as compact JSON:
+ *   {"policy":"ns/name","mode":"Recommend","provider":"prometheus","window":"168h",
+ *    "percentile":95,"safetyFactor":1.15,"containers":[eng_result_json(...), ...]}
+ * At most CTLREC_EXPLANATION_MAX bytes: per-step detail is dropped first
+ * ("truncated":"steps"), then trailing containers ("truncated":"containers").
+ * It rides in the annotation apply with the others but never causes a write by
+ * itself: ctlrec_annotations_differ() only checks that it is present, so usage
+ * that drifts (sample counts grow every minute) costs no extra writes. */
+#define CTLREC_EXPLANATION_KEY "optipod.io/explanation"
+#define CTLREC_EXPLANATION_MAX 8192
+int ctlrec_explanation(const ctlrec_out *out, opbuf *json);
+
 /* The annotation apply body for `out`: ssa_build_annotations() of the
  * recommendation, with optipod.io/strategy and optipod.io/webhook-enabled
  * set for the mode (webhook injection only for Auto + webhook). With

@@ -1,0 +1,525 @@
+/*
+ * cli renderers: recommendations (table, json, yaml, csv), explain, savings.
+ * All output is a pure function of the cli_state, so it is golden-tested.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "engine/quantity.h"
+#include "plan/internal.h" /* plan_yaml_emit: the same YAML as `optipod plan -o yaml` */
+
+static const char *const slot_json[CLI_NV] = {"cpuRequest", "memoryRequest", "cpuLimit",
+                                              "memoryLimit"};
+
+int cli_fmt_parse(const char *s)
+{
+    static const char *const names[] = {"table", "json", "yaml", "csv"};
+    for (int i = 0; i < 4; i++)
+        if (s && !strcmp(s, names[i]))
+            return i;
+    return -1;
+}
+
+/* Value of a slot in millicores (CPU) or bytes (memory); 0 when unset. */
+static int slot_value(int v, const char *s, int64_t *out)
+{
+    *out = 0;
+    if (!s)
+        return -ENOENT;
+    return (v == CLI_CPU_REQ || v == CLI_CPU_LIM) ? kq_parse_cpu_milli(s, out, NULL)
+                                                  : kq_parse_bytes(s, out, NULL);
+}
+
+static void fmt_qty(int v, int64_t x, char *buf, size_t size)
+{
+    if (v == CLI_CPU_REQ || v == CLI_CPU_LIM)
+        kq_fmt_cpu_milli(x, buf, size);
+    else
+        kq_fmt_mem_bytes(x, buf, size);
+}
+
+/* "-250m (-50%)", "+64Mi", "0"; "" when there is no recommendation. */
+static void delta(const cli_ctr *c, int v, char *buf, size_t size, int pct)
+{
+    int64_t cur, rec;
+    buf[0] = '\0';
+    if (slot_value(v, c->rec[v], &rec))
+        return;
+    slot_value(v, c->cur[v], &cur);
+    int64_t d = rec - cur;
+    char q[KQ_STR_MAX];
+    fmt_qty(v, d < 0 ? -d : d, q, sizeof q);
+    if (d == 0) {
+        snprintf(buf, size, "0");
+        return;
+    }
+    if (pct && cur > 0)
+        snprintf(buf, size, "%c%s (%+.0f%%)", d < 0 ? '-' : '+', q,
+                 100.0 * (double)d / (double)cur);
+    else
+        snprintf(buf, size, "%c%s", d < 0 ? '-' : '+', q);
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+static const char *ns_of(const cli_workload *w)
+{
+    return w->proj->ns ? w->proj->ns : "";
+}
+
+/* ---- table -------------------------------------------------------------------------------- */
+
+enum { COLS = 14 };
+
+static int render_table(const cli_state *s, opbuf *out)
+{
+    static const char *const head[COLS] = {"NAMESPACE", "WORKLOAD",         "CONTAINER", "CPU REQ",
+                                           "CPU REC",   "CPU DELTA",        "MEM REQ",   "MEM REC",
+                                           "MEM DELTA", "LIMITS (CPU/MEM)", "SAMPLES",   "STRATEGY",
+                                           "APPLIED",   "CONFLICTS"};
+    size_t rows = 0;
+    for (size_t i = 0; i < s->nwl; i++)
+        rows += s->wl[i].nctrs;
+    char(*cell)[COLS][160] = calloc(rows + 1, sizeof *cell);
+    if (!cell)
+        return -ENOMEM;
+    size_t width[COLS] = {0}, r = 0;
+    for (int k = 0; k < COLS; k++)
+        snprintf(cell[0][k], sizeof cell[0][k], "%s", head[k]);
+    for (size_t i = 0; i < s->nwl; i++) {
+        const cli_workload *w = &s->wl[i];
+        for (size_t j = 0; j < w->nctrs; j++) {
+            const cli_ctr *c = &w->ctrs[j];
+            if (!c->has_rec)
+                continue;
+            char(*row)[160] = cell[++r];
+            snprintf(row[0], 160, "%s", ns_of(w));
+            snprintf(row[1], 160, "%s/%s", w->kind, w->proj->name);
+            snprintf(row[2], 160, "%s%s", c->name, c->init ? " (init)" : "");
+            snprintf(row[3], 160, "%s", c->cur[CLI_CPU_REQ] ? c->cur[CLI_CPU_REQ] : "-");
+            snprintf(row[4], 160, "%s", c->rec[CLI_CPU_REQ] ? c->rec[CLI_CPU_REQ] : "-");
+            delta(c, CLI_CPU_REQ, row[5], 160, 1);
+            snprintf(row[6], 160, "%s", c->cur[CLI_MEM_REQ] ? c->cur[CLI_MEM_REQ] : "-");
+            snprintf(row[7], 160, "%s", c->rec[CLI_MEM_REQ] ? c->rec[CLI_MEM_REQ] : "-");
+            delta(c, CLI_MEM_REQ, row[8], 160, 1);
+            if (c->rec[CLI_CPU_LIM] || c->rec[CLI_MEM_LIM])
+                snprintf(row[9], 160, "%s/%s -> %s/%s",
+                         c->cur[CLI_CPU_LIM] ? c->cur[CLI_CPU_LIM] : "-",
+                         c->cur[CLI_MEM_LIM] ? c->cur[CLI_MEM_LIM] : "-",
+                         c->rec[CLI_CPU_LIM] ? c->rec[CLI_CPU_LIM] : "-",
+                         c->rec[CLI_MEM_LIM] ? c->rec[CLI_MEM_LIM] : "-");
+            else
+                snprintf(row[9], 160, "%s/%s", c->cur[CLI_CPU_LIM] ? c->cur[CLI_CPU_LIM] : "-",
+                         c->cur[CLI_MEM_LIM] ? c->cur[CLI_MEM_LIM] : "-");
+            if (c->samples >= 0)
+                snprintf(row[10], 160, "%lld", (long long)c->samples);
+            else
+                snprintf(row[10], 160, "-");
+            snprintf(row[11], 160, "%s", w->strategy[0] ? w->strategy : "-");
+            snprintf(row[12], 160, "%s", c->applied ? "yes" : "no");
+            snprintf(row[13], 160, "%s", c->conflicts[0] ? c->conflicts : "-");
+        }
+    }
+    int rc = 0;
+    if (r == 0) {
+        rc = opbuf_puts(out, "No recommendations found.\n");
+        goto out;
+    }
+    for (size_t i = 0; i <= r; i++)
+        for (int k = 0; k < COLS; k++)
+            if (strlen(cell[i][k]) > width[k])
+                width[k] = strlen(cell[i][k]);
+    for (size_t i = 0; i <= r && !rc; i++) {
+        for (int k = 0; k < COLS && !rc; k++)
+            rc = k == COLS - 1 ? opbuf_printf(out, "%s\n", cell[i][k])
+                               : opbuf_printf(out, "%-*s   ", (int)width[k], cell[i][k]);
+    }
+out:
+    free(cell);
+    return rc;
+}
+
+/* ---- csv / json / yaml --------------------------------------------------------------------------
+ */
+
+static int csv_field(opbuf *out, const char *s, int last)
+{
+    int rc = 0;
+    if (strpbrk(s, ",\"\n")) {
+        rc = opbuf_puts(out, "\"");
+        for (const char *p = s; !rc && *p; p++)
+            rc = *p == '"' ? opbuf_puts(out, "\"\"") : opbuf_append(out, p, 1);
+        rc = rc ?: opbuf_puts(out, "\"");
+    } else {
+        rc = opbuf_puts(out, s);
+    }
+    return rc ?: opbuf_puts(out, last ? "\n" : ",");
+}
+
+static int render_csv(const cli_state *s, opbuf *out)
+{
+    int rc = opbuf_puts(out, "namespace,kind,name,container,init,replicas,cpu_request,"
+                             "cpu_request_recommended,cpu_request_delta,memory_request,"
+                             "memory_request_recommended,memory_request_delta,cpu_limit,"
+                             "cpu_limit_recommended,memory_limit,memory_limit_recommended,"
+                             "samples,strategy,applied,conflicting_managers\n");
+    for (size_t i = 0; !rc && i < s->nwl; i++) {
+        const cli_workload *w = &s->wl[i];
+        for (size_t j = 0; !rc && j < w->nctrs; j++) {
+            const cli_ctr *c = &w->ctrs[j];
+            if (!c->has_rec)
+                continue;
+            char dc[64], dm[64], rep[32], smp[32];
+            delta(c, CLI_CPU_REQ, dc, sizeof dc, 0);
+            delta(c, CLI_MEM_REQ, dm, sizeof dm, 0);
+            snprintf(rep, sizeof rep, "%lld", (long long)w->replicas);
+            if (c->samples >= 0)
+                snprintf(smp, sizeof smp, "%lld", (long long)c->samples);
+            else
+                smp[0] = '\0';
+            const char *f[] = {ns_of(w),
+                               w->kind,
+                               w->proj->name,
+                               c->name,
+                               c->init ? "true" : "false",
+                               rep,
+                               nz(c->cur[CLI_CPU_REQ]),
+                               nz(c->rec[CLI_CPU_REQ]),
+                               dc,
+                               nz(c->cur[CLI_MEM_REQ]),
+                               nz(c->rec[CLI_MEM_REQ]),
+                               dm,
+                               nz(c->cur[CLI_CPU_LIM]),
+                               nz(c->rec[CLI_CPU_LIM]),
+                               nz(c->cur[CLI_MEM_LIM]),
+                               nz(c->rec[CLI_MEM_LIM]),
+                               smp,
+                               w->strategy,
+                               c->applied ? "true" : "false",
+                               c->conflicts};
+            size_t n = sizeof f / sizeof f[0];
+            for (size_t k = 0; !rc && k < n; k++)
+                rc = csv_field(out, f[k], k == n - 1);
+        }
+    }
+    return rc;
+}
+
+static cJSON *slots_json(const char *const *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int k = 0; o && k < CLI_NV; k++)
+        if (v[k])
+            cJSON_AddStringToObject(o, slot_json[k], v[k]);
+    return o;
+}
+
+static cJSON *to_json(const cli_state *s)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "recommendations");
+    if (!arr) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    for (size_t i = 0; i < s->nwl; i++) {
+        const cli_workload *w = &s->wl[i];
+        for (size_t j = 0; j < w->nctrs; j++) {
+            const cli_ctr *c = &w->ctrs[j];
+            if (!c->has_rec)
+                continue;
+            cJSON *o = cJSON_CreateObject();
+            if (!o)
+                break;
+            cJSON_AddItemToArray(arr, o);
+            cJSON_AddStringToObject(o, "namespace", ns_of(w));
+            cJSON_AddStringToObject(o, "kind", w->kind);
+            cJSON_AddStringToObject(o, "name", w->proj->name);
+            cJSON_AddStringToObject(o, "container", c->name);
+            if (c->init)
+                cJSON_AddTrueToObject(o, "init");
+            cJSON_AddNumberToObject(o, "replicas", (double)w->replicas);
+            cJSON_AddItemToObject(o, "current", slots_json(c->cur));
+            cJSON_AddItemToObject(o, "recommended", slots_json(c->rec));
+            cJSON *d = cJSON_AddObjectToObject(o, "delta");
+            char b[64];
+            delta(c, CLI_CPU_REQ, b, sizeof b, 0);
+            if (d && b[0])
+                cJSON_AddStringToObject(d, "cpuRequest", b);
+            delta(c, CLI_MEM_REQ, b, sizeof b, 0);
+            if (d && b[0])
+                cJSON_AddStringToObject(d, "memoryRequest", b);
+            if (c->samples >= 0)
+                cJSON_AddNumberToObject(o, "samples", (double)c->samples);
+            else
+                cJSON_AddNullToObject(o, "samples");
+            cJSON_AddStringToObject(o, "strategy", w->strategy);
+            cJSON_AddBoolToObject(o, "applied", c->applied);
+            cJSON *m = cJSON_AddArrayToObject(o, "conflictingManagers");
+            char tmp[sizeof c->conflicts];
+            snprintf(tmp, sizeof tmp, "%s", c->conflicts);
+            for (char *save = NULL, *t = strtok_r(tmp, ", ", &save); m && t;
+                 t = strtok_r(NULL, ", ", &save))
+                cJSON_AddItemToArray(m, cJSON_CreateString(t));
+        }
+    }
+    return root;
+}
+
+int cli_render_recommendations(const cli_state *s, enum cli_fmt fmt, opbuf *out)
+{
+    if (fmt == CLI_FMT_TABLE)
+        return render_table(s, out);
+    if (fmt == CLI_FMT_CSV)
+        return render_csv(s, out);
+    cJSON *doc = to_json(s);
+    if (!doc)
+        return -ENOMEM;
+    int rc;
+    if (fmt == CLI_FMT_JSON) {
+        char *t = cJSON_Print(doc);
+        rc = t ? opbuf_puts(out, t) ?: opbuf_puts(out, "\n") : -ENOMEM;
+        free(t);
+    } else {
+        rc = plan_yaml_emit(doc, out);
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ---- explain -------------------------------------------------------------------------------- */
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+    return s ? s : "";
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static int has(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k) != NULL;
+}
+
+static int explain_step(const cJSON *st, opbuf *out)
+{
+    const char *k = jstr(st, "step");
+    if (!strcmp(k, "skip")) {
+        if (has(st, "samples"))
+            return opbuf_printf(out, "      skipped: %s (%.0f samples over %.1fh)\n",
+                                jstr(st, "reason"), jnum(st, "samples"),
+                                jnum(st, "historySeconds") / 3600);
+        return opbuf_printf(out, "      skipped: %s%s\n", jstr(st, "reason"),
+                            !strcmp(jstr(st, "reason"), "hpa-cpu")
+                                ? " (an HPA scales this workload on CPU; CPU is left to it)"
+                                : "");
+    }
+    if (!strcmp(k, "percentile"))
+        return opbuf_printf(out, "      %s of usage over %.0f samples: %s\n",
+                            jstr(st, "percentile"), jnum(st, "samples"), jstr(st, "value"));
+    if (!strcmp(k, "safety"))
+        return opbuf_printf(out, "      x safety factor %g: %s -> %s\n", jnum(st, "factor"),
+                            jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "peak-floor"))
+        return opbuf_printf(out, "      raised to the observed peak: %s -> %s\n", jstr(st, "from"),
+                            jstr(st, "to"));
+    if (!strcmp(k, "oom-bump"))
+        return opbuf_printf(
+            out, "      OOM history: %.0f OOMKilled (memory at the OOM %s): %s -> %s\n",
+            jnum(st, "ooms"), jstr(st, "oomMemory"), jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "round"))
+        return opbuf_printf(out, "      rounded up to %s: %s -> %s\n", jstr(st, "unit"),
+                            jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "clamp-min"))
+        return opbuf_printf(out, "      CLIPPED by the policy's min bound: %s -> %s\n",
+                            jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "clamp-max"))
+        return opbuf_printf(out, "      CLIPPED by the policy's max bound: %s -> %s\n",
+                            jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "oom-cooling"))
+        return opbuf_printf(out, "      OOM cooling: not lowered after a recent OOM (%s -> %s)\n",
+                            jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "decrease-cap"))
+        return opbuf_printf(
+            out, "      CLIPPED by the gradual-decrease rule (at most %.0f%% per step): %s -> %s\n",
+            jnum(st, "maxDecrease") * 100, jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "limit-cap"))
+        return opbuf_printf(out, "      CLIPPED to the existing limit (requests only): %s -> %s\n",
+                            jstr(st, "from"), jstr(st, "to"));
+    if (!strcmp(k, "threshold"))
+        return opbuf_printf(
+            out, "      change threshold %.0f%%: current %s, recommended %s (a %.1f%% change)%s\n",
+            jnum(st, "threshold") * 100, jstr(st, "current"), jstr(st, "recommended"),
+            jnum(st, "change") * 100,
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "within")) ? ": within it, kept"
+                                                                         : "");
+    if (!strcmp(k, "limit"))
+        return opbuf_printf(out, "      limit: %s from request %s (%s %g)\n", jstr(st, "limit"),
+                            jstr(st, "request"), has(st, "multiplier") ? "multiplier" : "ratio",
+                            has(st, "multiplier") ? jnum(st, "multiplier") : jnum(st, "ratio"));
+    return opbuf_printf(out, "      %s\n", k);
+}
+
+static int explain_res(const cJSON *r, const char *what, opbuf *out)
+{
+    int rc = opbuf_printf(out, "    %s: %s", what, jstr(r, "decision"));
+    if (!rc && has(r, "reason"))
+        rc = opbuf_printf(out, " (%s)", jstr(r, "reason"));
+    if (!rc && has(r, "request"))
+        rc = opbuf_printf(out, ", request %s", jstr(r, "request"));
+    if (!rc && has(r, "limit"))
+        rc = opbuf_printf(out, ", limit %s", jstr(r, "limit"));
+    rc = rc ?: opbuf_puts(out, "\n");
+    const cJSON *st;
+    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(r, "steps"))
+    {
+        if (!rc)
+            rc = explain_step(st, out);
+    }
+    return rc;
+}
+
+int cli_render_explain(const cli_workload *w, opbuf *out, operr *err)
+{
+    if (!w->explanation)
+        return operr_set(err, -ENOENT,
+                         "%s %s/%s: no optipod.io/explanation annotation (the controller "
+                         "publishes it with its recommendation; is it older than this CLI?)",
+                         w->kind, ns_of(w), w->proj->name);
+    cJSON *e = cJSON_Parse(w->explanation);
+    if (!e)
+        return operr_set(err, -EINVAL, "%s %s/%s: optipod.io/explanation is not JSON", w->kind,
+                         ns_of(w), w->proj->name);
+    int rc = opbuf_printf(out, "%s %s/%s\n", w->kind, ns_of(w), w->proj->name);
+    rc = rc
+             ?: opbuf_printf(out, "  policy:      %s (mode %s, strategy %s)\n", jstr(e, "policy"),
+                             jstr(e, "mode"), w->strategy[0] ? w->strategy : "-");
+    rc = rc
+             ?: opbuf_printf(out, "  provider:    %s, window %s\n", jstr(e, "provider"),
+                             jstr(e, "window"));
+    rc = rc
+             ?: opbuf_printf(out, "  percentile:  P%.0f, safety factor %g\n", jnum(e, "percentile"),
+                             jnum(e, "safetyFactor"));
+    if (!rc && has(e, "truncated"))
+        rc = opbuf_printf(out, "  (explanation truncated by the controller: %s dropped)\n",
+                          jstr(e, "truncated"));
+    const cJSON *c;
+    int hpa = 0, oom = 0;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(e, "containers"))
+    {
+        if (rc)
+            break;
+        const cli_ctr *cc = NULL;
+        for (size_t i = 0; i < w->nctrs; i++)
+            if (!strcmp(w->ctrs[i].name, jstr(c, "container")))
+                cc = &w->ctrs[i];
+        rc =
+            opbuf_printf(out, "  container %s%s: %s", jstr(c, "container"),
+                         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "init")) ? " (init)" : "",
+                         jstr(c, "decision"));
+        if (!rc && cc && cc->samples >= 0)
+            rc = opbuf_printf(out, " (%lld samples in the policy status)", (long long)cc->samples);
+        rc = rc ?: opbuf_puts(out, "\n");
+        rc = rc ?: explain_res(cJSON_GetObjectItemCaseSensitive(c, "cpu"), "cpu", out);
+        rc = rc ?: explain_res(cJSON_GetObjectItemCaseSensitive(c, "memory"), "memory", out);
+        if (!strcmp(jstr(cJSON_GetObjectItemCaseSensitive(c, "cpu"), "reason"), "hpa-cpu"))
+            hpa = 1;
+        char *t = cJSON_PrintUnformatted(c);
+        if (t && strstr(t, "\"oom-"))
+            oom = 1;
+        cJSON_free(t);
+    }
+    if (!rc)
+        rc = opbuf_printf(out, "  HPA:         %s\n",
+                          hpa ? "scales on CPU: CPU left alone, memory sized"
+                              : "none scaling on CPU");
+    if (!rc)
+        rc = opbuf_printf(out, "  OOM history: %s\n",
+                          oom ? "OOM kills shaped the memory value (see above)"
+                              : "none in the window");
+    cJSON_Delete(e);
+    return rc;
+}
+
+/* ---- savings -------------------------------------------------------------------------------- */
+
+typedef struct tot {
+    char ns[256];
+    int64_t cpu_cur, cpu_rec; /* millicores x replicas */
+    int64_t mem_cur, mem_rec; /* bytes x replicas */
+} tot;
+
+static int add_line(opbuf *out, const tot *t, double cp, double mp)
+{
+    double gib = 1024.0 * 1024 * 1024;
+    double cost_cur =
+        ((double)t->cpu_cur / 1000 * cp + (double)t->mem_cur / gib * mp) * CLI_HOURS_PER_MONTH;
+    double cost_rec =
+        ((double)t->cpu_rec / 1000 * cp + (double)t->mem_rec / gib * mp) * CLI_HOURS_PER_MONTH;
+    char a[KQ_STR_MAX], b[KQ_STR_MAX], c[KQ_STR_MAX], d[KQ_STR_MAX];
+    kq_fmt_cpu_milli(t->cpu_cur, a, sizeof a);
+    kq_fmt_cpu_milli(t->cpu_rec, b, sizeof b);
+    kq_fmt_mem_bytes(t->mem_cur, c, sizeof c);
+    kq_fmt_mem_bytes(t->mem_rec, d, sizeof d);
+    return opbuf_printf(out, "%-20s %10s %10s %10s %10s %12.2f %12.2f %12.2f\n", t->ns, a, b, c, d,
+                        cost_cur, cost_rec, cost_cur - cost_rec);
+}
+
+int cli_render_savings(const cli_state *s, double cp, double mp, opbuf *out)
+{
+    tot *t = calloc(s->nwl + 1, sizeof *t), all = {.ns = "TOTAL"};
+    size_t nt = 0;
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nwl; i++) {
+        const cli_workload *w = &s->wl[i];
+        if (nt == 0 || strcmp(t[nt - 1].ns, ns_of(w)))
+            snprintf(t[nt++].ns, sizeof t->ns, "%s", ns_of(w));
+        tot *x = &t[nt - 1];
+        for (size_t j = 0; j < w->nctrs; j++) {
+            const cli_ctr *c = &w->ctrs[j];
+            int64_t cc = 0, cr = 0, mc = 0, mr = 0;
+            slot_value(CLI_CPU_REQ, c->cur[CLI_CPU_REQ], &cc);
+            slot_value(CLI_MEM_REQ, c->cur[CLI_MEM_REQ], &mc);
+            /* without a recommendation the request stays what it is */
+            if (slot_value(CLI_CPU_REQ, c->rec[CLI_CPU_REQ], &cr))
+                cr = cc;
+            if (slot_value(CLI_MEM_REQ, c->rec[CLI_MEM_REQ], &mr))
+                mr = mc;
+            x->cpu_cur += cc * w->replicas;
+            x->cpu_rec += cr * w->replicas;
+            x->mem_cur += mc * w->replicas;
+            x->mem_rec += mr * w->replicas;
+        }
+    }
+    int rc = opbuf_printf(out,
+                          "Prices: $%g per core-hour, $%g per GiB-hour; a month is %.0f hours; "
+                          "requests x replicas.\n",
+                          cp, mp, CLI_HOURS_PER_MONTH);
+    rc = rc
+             ?: opbuf_printf(out, "%-20s %10s %10s %10s %10s %12s %12s %12s\n", "NAMESPACE",
+                             "CPU REQ", "CPU REC", "MEM REQ", "MEM REC", "$/MO NOW", "$/MO REC",
+                             "$/MO SAVED");
+    for (size_t i = 0; !rc && i < nt; i++) {
+        rc = add_line(out, &t[i], cp, mp);
+        all.cpu_cur += t[i].cpu_cur;
+        all.cpu_rec += t[i].cpu_rec;
+        all.mem_cur += t[i].mem_cur;
+        all.mem_rec += t[i].mem_rec;
+    }
+    rc = rc ?: add_line(out, &all, cp, mp);
+    free(t);
+    return rc;
+}

@@ -1,0 +1,719 @@
+/*
+ * kubectl-optipod's logic (lib/cli) against the fake API server: the
+ * recommendations in four formats (golden), scope and selector, explain from
+ * the controller's optipod.io/explanation (itself built by
+ * ctlrec_explanation), savings, export idempotence, the GitOps snippets, and
+ * release on the recorded container-removal sequence, after which the GitOps
+ * apply that drops the sidecar succeeds.
+ *
+ * UPDATE_GOLDEN=1 rewrites test/data/cli/golden/ from the current output.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "controller/reconcile.h"
+#include "support/fakeapi.h"
+#include "support/loop.h"
+#include "util/yaml2json.h"
+
+#define GOLDEN "test/data/cli/golden"
+
+static void check_golden(const char *name, const char *got, size_t len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, GOLDEN "/%s", name);
+    const char *upd = getenv("UPDATE_GOLDEN");
+    if (upd && *upd == '1') {
+        FILE *f = fopen(path, "w");
+        ASSERT_NOT_NULL(f);
+        ASSERT_EQ_INT(fwrite(got, 1, len, f), len);
+        fclose(f);
+    }
+    size_t glen = 0;
+    char *want = test_read_file(path, &glen);
+    if (glen != len || memcmp(want, got, len) != 0) {
+        size_t i = 0, line = 1;
+        while (i < len && i < glen && want[i] == got[i])
+            line += got[i++] == '\n';
+        free(want);
+        test_fail(__FILE__, __LINE__, "%s differs at line %zu (UPDATE_GOLDEN=1 rewrites it):\n%s",
+                  path, line, got);
+    }
+    free(want);
+}
+
+/* ---- the explanation the controller publishes --------------------------------------------- */
+
+static void policy_for_test(pol_policy *p)
+{
+    pol_init(p);
+    p->name = strdup("rightsize");
+    p->namespace = strdup("shop");
+    p->mode = POL_MODE_RECOMMEND;
+    p->provider = POL_PROVIDER_PROMETHEUS;
+    p->window_ms = 7 * 24 * 3600 * 1000LL;
+    p->percentile = 95;
+    p->safety_factor = 1.15;
+}
+
+/* An engine decision with a max bound and an OOM, as the controller makes it. */
+static void decide(ctlrec_out *out, const pol_policy *pol, size_t nctrs)
+{
+    memset(out, 0, sizeof *out);
+    out->winner = pol;
+    out->mode = pol->mode;
+    eng_policy ep;
+    eng_policy_defaults(&ep);
+    ep.cpu.max = 300;
+    eng_facts f = {.now = 2000000000};
+    for (size_t i = 0; i < nctrs; i++) {
+        ctlrec_container *c = &out->containers[out->ncontainers++];
+        snprintf(c->name, sizeof c->name, i == 0 ? "app" : "container-with-a-long-name-%zu", i);
+        eng_container ec = {.name = c->name};
+        ec.cpu = (eng_rl){.has_req = true, .req = 500};
+        ec.mem = (eng_rl){.has_req = true, .req = 512LL << 20};
+        ec.use = (eng_usage){.cpu_cores = 0.4,
+                             .mem_bytes = 300LL << 20,
+                             .mem_peak_bytes = 350LL << 20,
+                             .samples = 10080,
+                             .span_s = 7 * 86400,
+                             .oom_count = 1,
+                             .oom_last = f.now - 3600,
+                             .oom_mem_bytes = 400LL << 20};
+        eng_recommend(&ep, &f, &ec, &c->res);
+    }
+}
+
+static char *explanation_json(size_t nctrs)
+{
+    pol_policy pol;
+    policy_for_test(&pol);
+    static ctlrec_out out;
+    decide(&out, &pol, nctrs);
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    ASSERT_EQ_INT(ctlrec_explanation(&out, &b), 0);
+    pol_release(&pol);
+    size_t n;
+    return opbuf_detach(&b, &n);
+}
+
+static void test_explanation_annotation_is_capped(void)
+{
+    char *one = explanation_json(1);
+    cJSON *e = cJSON_Parse(one);
+    ASSERT_NOT_NULL(e);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(e, "policy")->valuestring, "shop/rightsize");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(e, "window")->valuestring, "168h");
+    ASSERT_STR_CONTAINS(one, "\"step\":\"clamp-max\"");
+    ASSERT_STR_CONTAINS(one, "\"step\":\"oom-bump\"");
+    ASSERT_NULL(cJSON_GetObjectItem(e, "truncated"));
+    cJSON_Delete(e);
+    free(one);
+    /* 32 containers do not fit 8 KiB: steps go first, every container stays */
+    char *many = explanation_json(32);
+    ASSERT_CMP_INT(strlen(many), <=, CTLREC_EXPLANATION_MAX);
+    e = cJSON_Parse(many);
+    ASSERT_NOT_NULL(e);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(e, "truncated")->valuestring, "steps");
+    ASSERT_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(e, "containers")), 32);
+    ASSERT(!strstr(many, "\"steps\":["));
+    cJSON_Delete(e);
+    free(many);
+}
+
+static void test_explanation_rides_in_the_annotation_apply(void)
+{
+    pol_policy pol;
+    policy_for_test(&pol);
+    static ctlrec_out out;
+    decide(&out, &pol, 1);
+    snprintf(out.containers[0].rec_cpu_req, CTLREC_QTY, "300m");
+    out.rec[0] = (ssa_container){.name = "app", .cpu_request = "300m"};
+    out.nrec = 1;
+    const char *wl = "{\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\",\"uid\":\"u1\","
+                     "\"annotations\":{\"optipod.io/cpu-request.app\":\"300m\","
+                     "\"optipod.io/strategy\":\"recommend\",\"optipod.io/webhook-enabled\":"
+                     "\"false\"}},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":"
+                     "\"app\"}]}}}}";
+    cJSON *j = cJSON_Parse(wl);
+    kproj_obj *live = NULL;
+    ASSERT_EQ_INT(kproj_from_json(j, KPROJ_DEPLOYMENT, &live), 0);
+    /* missing explanation: a write */
+    ASSERT_EQ_INT(ctlrec_annotations_differ(&out, live), 1);
+    opbuf body;
+    opbuf_init(&body, 1 << 20);
+    operr err;
+    ASSERT_EQ_INT(ctlrec_annotations_body(&out, live, 0, &body, &err), 0);
+    cJSON *b = cJSON_Parse(opbuf_str(&body));
+    cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "metadata"), "annotations");
+    const char *ex = cJSON_GetStringValue(cJSON_GetObjectItem(ann, CTLREC_EXPLANATION_KEY));
+    ASSERT_NOT_NULL(ex);
+    ASSERT_STR_CONTAINS(ex, "\"percentile\":\"P95\"");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "300m");
+    /* live with an explanation (even an older one): no write for it alone */
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "annotations"),
+                            CTLREC_EXPLANATION_KEY, "{\"containers\":[]}");
+    kproj_obj *live2 = NULL;
+    ASSERT_EQ_INT(kproj_from_json(j, KPROJ_DEPLOYMENT, &live2), 0);
+    ASSERT_EQ_INT(ctlrec_annotations_differ(&out, live2), 0);
+    kproj_free(live);
+    kproj_free(live2);
+    cJSON_Delete(b);
+    cJSON_Delete(j);
+    opbuf_release(&body);
+    pol_release(&pol);
+}
+
+/* ---- the seeded cluster -------------------------------------------------------------------- */
+
+typedef struct env {
+    uv_loop_t loop;
+    fakeapi *fa;
+    char kc[64];
+    cli_conn c;
+} env;
+
+static void put(env *e, const char *json)
+{
+    ASSERT_EQ_INT(fakeapi_put_json(e->fa, json), 0);
+}
+
+static char *web_json(void)
+{
+    char *ex = explanation_json(1);
+    cJSON *o = cJSON_Parse(
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+        "\"namespace\":\"shop\",\"labels\":{\"app\":\"web\"},\"annotations\":{"
+        "\"optipod.io/cpu-request.app\":\"250m\",\"optipod.io/memory-request.app\":\"384Mi\","
+        "\"optipod.io/cpu-limit.app\":\"500m\",\"optipod.io/memory-limit.app\":\"768Mi\","
+        "\"optipod.io/cpu-request.envoy\":\"100m\",\"optipod.io/memory-request.envoy\":"
+        "\"128Mi\",\"optipod.io/strategy\":\"recommend\",\"optipod.io/webhook-enabled\":"
+        "\"false\"},"
+        "\"managedFields\":[{\"manager\":\"argocd-controller\",\"operation\":\"Apply\","
+        "\"apiVersion\":\"apps/v1\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:spec\":{"
+        "\"f:template\":{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"app\\\"}\":{"
+        "\".\":{},\"f:name\":{},\"f:image\":{}},\"k:{\\\"name\\\":\\\"envoy\\\"}\":{\".\":{},"
+        "\"f:name\":{},\"f:image\":{},\"f:resources\":{\"f:requests\":{\"f:cpu\":{}}}}}}}}}},"
+        "{\"manager\":\"optipod\",\"operation\":\"Apply\",\"apiVersion\":\"apps/v1\","
+        "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:metadata\":{\"f:annotations\":{"
+        "\"f:optipod.io/strategy\":{}}}}}]},"
+        "\"spec\":{\"replicas\":3,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
+        "\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":["
+        "{\"name\":\"app\",\"image\":\"shop/web:1\",\"resources\":{\"requests\":{\"cpu\":"
+        "\"500m\",\"memory\":\"512Mi\"},\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}},"
+        "{\"name\":\"envoy\",\"image\":\"envoy:1\",\"resources\":{\"requests\":{\"cpu\":"
+        "\"0.1\",\"memory\":\"128Mi\"}}}]}}}}");
+    ASSERT_NOT_NULL(o);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "annotations"),
+                            CTLREC_EXPLANATION_KEY, ex);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    free(ex);
+    return s;
+}
+
+static void seed(env *e)
+{
+    char *web = web_json();
+    put(e, web);
+    free(web);
+    put(e, "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"db\","
+           "\"namespace\":\"shop\",\"labels\":{\"app\":\"db\"},\"annotations\":{"
+           "\"optipod.io/cpu-request.postgres\":\"600m\",\"optipod.io/memory-request.postgres\":"
+           "\"2560Mi\",\"optipod.io/strategy\":\"webhook\",\"optipod.io/webhook-enabled\":"
+           "\"true\"}},\"spec\":{\"replicas\":2,\"template\":{\"spec\":{\"initContainers\":[{"
+           "\"name\":\"migrate\",\"image\":\"m:1\"}],\"containers\":[{\"name\":\"postgres\","
+           "\"image\":\"pg:16\",\"resources\":{\"requests\":{\"cpu\":\"1\",\"memory\":\"2Gi\"}}}"
+           "]}}}}");
+    put(e, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"api\","
+           "\"namespace\":\"team-b\",\"labels\":{\"app\":\"api\"},\"annotations\":{"
+           "\"optipod.io/cpu-request.api\":\"300m\",\"optipod.io/memory-request.api\":\"256Mi\","
+           "\"optipod.io/strategy\":\"recommend\"}},\"spec\":{\"replicas\":1,\"template\":{"
+           "\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"api:1\",\"resources\":{"
+           "\"requests\":{\"cpu\":\"300m\",\"memory\":\"256Mi\"}}}]}}}}");
+    put(e, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"plain\","
+           "\"namespace\":\"shop\",\"annotations\":{\"other.io/x\":\"1\"}},\"spec\":{"
+           "\"replicas\":1,\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":"
+           "\"c:1\"}]}}}}");
+    put(e, "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationPolicy\",\"metadata\":"
+           "{\"name\":\"rightsize\",\"namespace\":\"shop\"},\"spec\":{\"selector\":{"
+           "\"workloadSelector\":{}}},\"status\":{\"recommendations\":["
+           "{\"kind\":\"Deployment\",\"namespace\":\"shop\",\"name\":\"web\",\"container\":\"app\","
+           "\"cpuRequest\":\"250m\",\"samples\":10080,\"applied\":false},"
+           "{\"kind\":\"Deployment\",\"namespace\":\"shop\",\"name\":\"web\",\"container\":"
+           "\"envoy\",\"cpuRequest\":\"100m\",\"samples\":10080,\"applied\":true},"
+           "{\"kind\":\"StatefulSet\",\"namespace\":\"shop\",\"name\":\"db\",\"container\":"
+           "\"postgres\",\"cpuRequest\":\"600m\",\"samples\":5000,\"applied\":false}]}}");
+}
+
+static void env_start(env *e, int seeded)
+{
+    memset(e, 0, sizeof *e);
+    ASSERT_EQ_INT(uv_loop_init(&e->loop), 0);
+    fakeapi_opts o = {.now = "2026-11-22T03:00:00Z"};
+    ASSERT_EQ_INT(fakeapi_start(&e->fa, &e->loop, &o), 0);
+    snprintf(e->kc, sizeof e->kc, "/tmp/optipod-cli-kc-%d", (int)getpid());
+    ASSERT_EQ_INT(fakeapi_write_kubeconfig(e->fa, e->kc, "tok"), 0);
+    if (seeded)
+        seed(e);
+    operr err;
+    if (cli_conn_open(&e->c, &e->loop, e->kc, NULL, &err))
+        test_fail(__FILE__, __LINE__, "open: %s", err.msg);
+}
+
+static void on_closed(void *ud)
+{
+    *(int *)ud = 1;
+}
+
+static void env_stop(env *e)
+{
+    cli_conn_close(&e->c);
+    int closed = 0;
+    fakeapi_stop(e->fa, on_closed, &closed);
+    while (!closed)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(uv_loop_close(&e->loop), 0);
+    unlink(e->kc);
+}
+
+static void fetch(env *e, const cli_scope *sc, cli_state *s)
+{
+    operr err;
+    cli_state_init(s);
+    if (cli_fetch(&e->c, sc, s, &err))
+        test_fail(__FILE__, __LINE__, "fetch: %s", err.msg);
+}
+
+static void test_recommendations_golden(void)
+{
+    env e;
+    env_start(&e, 1);
+    cli_state s;
+    cli_scope sc = {.all = 1};
+    fetch(&e, &sc, &s);
+    /* plain carries no recommendation: left out; sorted by namespace, kind, name */
+    ASSERT_EQ_INT(s.nwl, 3);
+    ASSERT_STR_EQ(s.wl[0].proj->name, "web");
+    ASSERT_STR_EQ(s.wl[1].proj->name, "db");
+    ASSERT_STR_EQ(s.wl[2].proj->name, "api");
+    const cli_workload *web = &s.wl[0];
+    ASSERT_EQ_INT(web->ctrs[0].applied, 0);
+    ASSERT_EQ_INT(web->ctrs[1].applied, 1); /* "0.1" == "100m" */
+    ASSERT_STR_EQ(web->ctrs[1].conflicts, "argocd-controller");
+    ASSERT_STR_EQ(web->ctrs[0].conflicts, "");
+    ASSERT_EQ_INT(web->ctrs[0].samples, 10080);
+    ASSERT_EQ_INT(s.wl[2].ctrs[0].samples, -1);
+    static const char *const names[] = {"recommendations.table", "recommendations.json",
+                                        "recommendations.yaml", "recommendations.csv"};
+    for (int f = 0; f < 4; f++) {
+        opbuf b;
+        opbuf_init(&b, 1 << 20);
+        ASSERT_EQ_INT(cli_render_recommendations(&s, (enum cli_fmt)f, &b), 0);
+        check_golden(names[f], opbuf_str(&b), b.len);
+        opbuf_release(&b);
+    }
+    /* the list calls went to every namespace */
+    ASSERT_EQ_INT(fakeapi_count(e.fa, "GET", "/apis/apps/v1/deployments"), 1);
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
+static void test_scope_and_selector(void)
+{
+    env e;
+    env_start(&e, 1);
+    cli_state s;
+    cli_scope sc = {.ns = "team-b"};
+    fetch(&e, &sc, &s);
+    ASSERT_EQ_INT(s.nwl, 1);
+    ASSERT_STR_EQ(s.wl[0].proj->name, "api");
+    cli_state_release(&s);
+    cli_scope sel = {.ns = "shop", .selector = "app=web"};
+    fetch(&e, &sel, &s);
+    ASSERT_EQ_INT(s.nwl, 1);
+    ASSERT_STR_EQ(s.wl[0].proj->name, "web");
+    ASSERT_NOT_NULL(fakeapi_log_last(e.fa, "GET", "labelSelector=app%3Dweb"));
+    ASSERT_NOT_NULL(cli_find(&s, "deploy/web", "shop"));
+    ASSERT_NOT_NULL(cli_find(&s, "deployments/web", NULL));
+    ASSERT_NULL(cli_find(&s, "sts/web", "shop"));
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
+static void test_missing_crd_is_named(void)
+{
+    env e;
+    env_start(&e, 1);
+    fakeapi_fault f = {.method = "GET",
+                       .path = "/optimizationpolicies",
+                       .watch = -1,
+                       .kind = FAKEAPI_FAULT_STATUS,
+                       .status = 404,
+                       .message = "the server could not find the requested resource"};
+    ASSERT_EQ_INT(fakeapi_add_fault(e.fa, &f), 0);
+    cli_state s;
+    cli_state_init(&s);
+    cli_scope sc = {.all = 1};
+    operr err;
+    ASSERT_EQ_INT(cli_fetch(&e.c, &sc, &s, &err), -ENOENT);
+    ASSERT_STR_CONTAINS(err.msg, "no OptimizationPolicy CRD installed (crds/");
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
+static void test_explain_and_savings(void)
+{
+    env e;
+    env_start(&e, 1);
+    cli_state s;
+    cli_scope sc = {.all = 1};
+    fetch(&e, &sc, &s);
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    operr err;
+    ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "deployment/web", "shop"), &b, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "provider:    prometheus, window 168h");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "CLIPPED by the policy's max bound");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "OOM history: 1 OOMKilled");
+    check_golden("explain.txt", opbuf_str(&b), b.len);
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "sts/db", "shop"), &b, &err), -ENOENT);
+    ASSERT_STR_CONTAINS(err.msg, "no optipod.io/explanation annotation");
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_savings(&s, 0.04, 0.005, &b), 0);
+    /* shop: cpu 3x(500m+100m) + 2x1 = 3.8 -> 3x(250m+100m) + 2x600m = 2.25 */
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "3800m");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "2250m");
+    check_golden("savings.txt", opbuf_str(&b), b.len);
+    opbuf_release(&b);
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    size_t n;
+    return test_read_file(p, &n);
+}
+
+static void test_export_is_idempotent(void)
+{
+    env e;
+    env_start(&e, 1);
+    cli_state s;
+    cli_scope sc = {.all = 1};
+    fetch(&e, &sc, &s);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/optipod-cli-export-%d", (int)getpid());
+    operr err;
+    size_t n = 0;
+    ASSERT_EQ_INT(cli_export(&s, CLI_EXPORT_KUSTOMIZE, dir, &n, &err), 0);
+    ASSERT_EQ_INT(n, 2); /* web and db change; api is applied */
+    char *k = slurp(dir, "kustomization.yaml");
+    char *w = slurp(dir, "deployment-shop-web.yaml");
+    ASSERT_STR_CONTAINS(k, "kind: Component");
+    ASSERT_STR_CONTAINS(k, "statefulset-shop-db.yaml");
+    check_golden("export-deployment-shop-web.yaml", w, strlen(w));
+    struct stat st1, st2;
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/deployment-shop-web.yaml", dir);
+    ASSERT_EQ_INT(stat(p, &st1), 0);
+    ASSERT_EQ_INT(cli_export(&s, CLI_EXPORT_KUSTOMIZE, dir, &n, &err), 0);
+    ASSERT_EQ_INT(stat(p, &st2), 0);
+    ASSERT_EQ_INT(st1.st_ino, st2.st_ino); /* not rewritten (rename would change it) */
+    char *k2 = slurp(dir, "kustomization.yaml"), *w2 = slurp(dir, "deployment-shop-web.yaml");
+    ASSERT_STR_EQ(k, k2);
+    ASSERT_STR_EQ(w, w2);
+    ASSERT_EQ_INT(cli_export(&s, CLI_EXPORT_HELM, dir, &n, &err), 0);
+    char *h = slurp(dir, "values-optipod.yaml");
+    ASSERT_STR_CONTAINS(h, "deployment-shop-web:");
+    ASSERT_STR_CONTAINS(h, "384Mi");
+    free(k);
+    free(w);
+    free(k2);
+    free(w2);
+    free(h);
+    const char *files[] = {"kustomization.yaml", "deployment-shop-web.yaml",
+                           "statefulset-shop-db.yaml", "values-optipod.yaml"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
+static void test_gitops_snippets(void)
+{
+    env e;
+    env_start(&e, 1);
+    cli_state s;
+    cli_scope sc = {.ns = "shop"};
+    fetch(&e, &sc, &s);
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    operr err;
+    ASSERT_EQ_INT(cli_render_gitops(&s, CLI_GITOPS_ARGOCD, &b, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "managedFieldsManagers");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "- optipod");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "RespectIgnoreDifferences=true");
+    check_golden("gitops-argocd.yaml", opbuf_str(&b), b.len);
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_gitops(&s, CLI_GITOPS_FLUX, &b, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "driftIgnoreRules");
+    /* envoy is the second container: its real index */
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "/spec/template/spec/containers/1/resources/requests/cpu");
+    check_golden("gitops-flux.yaml", opbuf_str(&b), b.len);
+    opbuf_release(&b);
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
+/* ---- release on the recorded container-removal sequence -------------------------------------- */
+
+static cJSON *fixture(const char *name)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", test_fixture_dir(), name);
+    size_t n;
+    char *s = test_read_file(p, &n);
+    cJSON *v = NULL;
+    if (strstr(name, ".yaml")) {
+        operr err;
+        ASSERT_EQ_INT(yaml2json_parse(s, n, &v, &err), 0);
+    } else {
+        v = cJSON_ParseWithLength(s, n);
+    }
+    free(s);
+    ASSERT_NOT_NULL(v);
+    return v;
+}
+
+#define TWOC "/apis/apps/v1/namespaces/default/deployments/twoc"
+
+/* The real API server takes metadata.managedFields from an Update request
+ * that sets them (fieldmanager decodes the new object's managedFields first;
+ * client-go's csaupgrade relies on it). The fake server keeps the live
+ * entries instead, so this hook plays the real server's part for the one
+ * request that does it: optipod-release's JSON patch (test resourceVersion,
+ * replace managedFields). */
+static int managed_fields_hook(fakeapi *fa, ophttpd_req *req, void *ud)
+{
+    (void)ud;
+    const char *ct = ophttpd_header(req, "Content-Type");
+    if (strcmp(ophttpd_method(req), "PATCH") ||
+        !strstr(ophttpd_target(req), "fieldManager=optipod-release") || !ct ||
+        strcmp(ct, "application/json-patch+json"))
+        return 0;
+    size_t n;
+    const char *body = ophttpd_body(req, &n);
+    cJSON *patch = cJSON_ParseWithLength(body, n);
+    const cJSON *live = fakeapi_get(fa, ophttpd_path(req));
+    const cJSON *test = cJSON_GetArrayItem(patch, 0), *repl = cJSON_GetArrayItem(patch, 1);
+    const char *rv = cJSON_GetStringValue(cJSON_GetObjectItem(test, "value"));
+    const char *lrv = live ? cJSON_GetStringValue(cJSON_GetObjectItem(
+                                 cJSON_GetObjectItem(live, "metadata"), "resourceVersion"))
+                           : NULL;
+    if (!live || !rv || !lrv || strcmp(rv, lrv) ||
+        strcmp(cJSON_GetObjectItem(repl, "path")->valuestring, "/metadata/managedFields")) {
+        cJSON_Delete(patch);
+        const char *st = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                         "\"reason\":\"Invalid\",\"code\":422,\"message\":\"test failed\"}";
+        ophttpd_respond(req, 422, "application/json", st, strlen(st), NULL);
+        return 1;
+    }
+    cJSON *copy = cJSON_Duplicate(live, 1);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(copy, "metadata"), "managedFields",
+                              cJSON_Duplicate(cJSON_GetObjectItem(repl, "value"), 1));
+    int dry = strstr(ophttpd_target(req), "dryRun=All") != NULL;
+    if (!dry)
+        ASSERT_EQ_INT(fakeapi_put(fa, copy), 0);
+    char *out = dry ? cJSON_PrintUnformatted(copy) : fakeapi_get_json(fa, ophttpd_path(req));
+    cJSON_Delete(copy);
+    cJSON_Delete(patch);
+    ophttpd_respond(req, 200, "application/json", out, strlen(out), NULL);
+    free(out);
+    return 1;
+}
+
+static void seed_twoc(env *e)
+{
+    cJSON *o = fixture("container-removal-state-before-release.json");
+    cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "annotations");
+    cJSON_AddStringToObject(ann, "optipod.io/cpu-request.app", "200m");
+    cJSON_AddStringToObject(ann, "optipod.io/cpu-request.sidecar", "50m");
+    cJSON_AddStringToObject(ann, "optipod.io/strategy", "recommend");
+    ASSERT_EQ_INT(fakeapi_put(e->fa, o), 0);
+    cJSON_Delete(o);
+    fakeapi_set_hook(e->fa, managed_fields_hook, NULL);
+}
+
+static long gitops_apply(env *e, char *msg, size_t cap)
+{
+    cJSON *y = fixture("deployment-sidecar-removed.yaml");
+    char *body = cJSON_PrintUnformatted(y);
+    cli_resp r;
+    operr err;
+    ASSERT_EQ_INT(cli_call(&e->c, "PATCH", TWOC "?fieldManager=argocd-controller&force=true",
+                           "application/apply-patch+yaml", body, strlen(body), &r, &err),
+                  0);
+    snprintf(msg, cap, "%s", r.msg);
+    opbuf_release(&r.body);
+    cJSON_free(body);
+    cJSON_Delete(y);
+    return r.status;
+}
+
+static const cJSON *ctr(const cJSON *obj, const char *name)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(
+        c, cJSON_GetObjectItem(
+               cJSON_GetObjectItem(
+                   cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "spec"), "template"), "spec"),
+               "containers"))
+    {
+        if (!strcmp(cJSON_GetObjectItem(c, "name")->valuestring, name))
+            return c;
+    }
+    return NULL;
+}
+
+static const char *cpu_of(const cJSON *c)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(c, "resources"), "requests"), "cpu"));
+}
+
+static void test_without_release_the_gitops_removal_is_rejected(void)
+{
+    env e;
+    env_start(&e, 0);
+    seed_twoc(&e);
+    char msg[1024];
+    ASSERT_EQ_INT(gitops_apply(&e, msg, sizeof msg), 422);
+    env_stop(&e);
+}
+
+static void test_release_container_unblocks_the_gitops_removal(void)
+{
+    env e;
+    env_start(&e, 0);
+    seed_twoc(&e);
+    opbuf rep;
+    opbuf_init(&rep, 1 << 20);
+    operr err;
+    cli_release_opts o = {.ns = "default", .ref = "deployment/twoc", .container = "sidecar"};
+    if (cli_release(&e.c, &o, &rep, &err))
+        test_fail(__FILE__, __LINE__, "release: %s", err.msg);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "kept container sidecar.requests.cpu=50m");
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "no value was deleted");
+    ASSERT(!strstr(opbuf_str(&rep), "WARNING"));
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "optipod no longer owns the released fields");
+    /* the neutral manager's patch, then optipod's apply */
+    const fakeapi_logged *h = fakeapi_log_last(e.fa, "PATCH", "fieldManager=optipod-release");
+    ASSERT_NOT_NULL(h);
+    ASSERT_STR_EQ(h->content_type, "application/json-patch+json");
+    ASSERT_STR_CONTAINS(h->body, "\"op\":\"test\",\"path\":\"/metadata/resourceVersion\"");
+    const fakeapi_logged *ap = fakeapi_log_last(e.fa, "PATCH", "fieldManager=optipod&force=true");
+    ASSERT_NOT_NULL(ap);
+    ASSERT(!strstr(ap->body, "sidecar"));
+    const cJSON *live = fakeapi_get(e.fa, TWOC);
+    ASSERT_STR_EQ(cpu_of(ctr(live, "sidecar")), "50m"); /* never deleted */
+    ASSERT_STR_EQ(cpu_of(ctr(live, "app")), "200m");
+    mfields mf;
+    mfields_init(&mf);
+    ASSERT_EQ_INT(mfields_parse(&mf, live, &err), 0);
+    ASSERT_EQ_INT(mfields_holds_container(&mf, MFIELDS_OPTIPOD, MFIELDS_CONTAINERS, "sidecar"), 0);
+    ASSERT_EQ_INT(mfields_holds_container(&mf, MFIELDS_OPTIPOD, MFIELDS_CONTAINERS, "app"), 1);
+    char path[MFIELDS_PATH_MAX];
+    mfields_path_resource(path, sizeof path, MFIELDS_CONTAINERS, "sidecar", "requests", "cpu");
+    const mfields_entry *own[4];
+    ASSERT_EQ_INT(mfields_owners(&mf, path, NULL, own, 4), 1);
+    ASSERT_STR_EQ(own[0]->manager, "optipod-release");
+    ASSERT_EQ_INT(own[0]->op, MFIELDS_OP_UPDATE);
+    ASSERT_EQ_INT(mfields_pins_item(&mf, "optipod-release", MFIELDS_CONTAINERS, "sidecar"), 0);
+    mfields_release(&mf);
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live, "metadata"), "annotations");
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.sidecar"));
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app"));
+    /* the GitOps tool's apply that drops the sidecar now succeeds */
+    char msg[1024];
+    long st = gitops_apply(&e, msg, sizeof msg);
+    if (st != 200)
+        test_fail(__FILE__, __LINE__, "gitops apply: HTTP %ld: %s", st, msg);
+    live = fakeapi_get(e.fa, TWOC);
+    ASSERT_NULL(ctr(live, "sidecar"));
+    ASSERT_STR_EQ(cpu_of(ctr(live, "app")), "200m");
+    opbuf_release(&rep);
+    env_stop(&e);
+}
+
+static void test_release_dry_run_and_whole_workload(void)
+{
+    env e;
+    env_start(&e, 0);
+    seed_twoc(&e);
+    char *before = fakeapi_get_json(e.fa, TWOC);
+    opbuf rep;
+    opbuf_init(&rep, 1 << 20);
+    operr err;
+    cli_release_opts o = {.ns = "default", .ref = "deploy/twoc", .dry_run = 1};
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "[dry run]");
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "would be removed");
+    char *after = fakeapi_get_json(e.fa, TWOC);
+    ASSERT_STR_EQ(before, after);
+    free(before);
+    free(after);
+    opbuf_reset(&rep);
+    o.dry_run = 0;
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0);
+    const cJSON *live = fakeapi_get(e.fa, TWOC);
+    ASSERT_STR_EQ(cpu_of(ctr(live, "sidecar")), "50m");
+    ASSERT_STR_EQ(cpu_of(ctr(live, "app")), "200m");
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live, "metadata"), "annotations");
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/strategy"));
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "deployment.kubernetes.io/revision"));
+    mfields mf;
+    mfields_init(&mf);
+    ASSERT_EQ_INT(mfields_parse(&mf, live, &err), 0);
+    ASSERT_EQ_INT(mfields_holds_container(&mf, MFIELDS_OPTIPOD, MFIELDS_CONTAINERS, "app"), 0);
+    mfields_release(&mf);
+    /* errors name the object */
+    cli_release_opts bad = {.ns = "default", .ref = "deploy/twoc", .container = "nope"};
+    ASSERT_EQ_INT(cli_release(&e.c, &bad, &rep, &err), -ENOENT);
+    ASSERT_STR_CONTAINS(err.msg, "has no container \"nope\"");
+    cli_release_opts gone = {.ns = "default", .ref = "deploy/missing"};
+    ASSERT_EQ_INT(cli_release(&e.c, &gone, &rep, &err), -ENOENT);
+    ASSERT_STR_CONTAINS(err.msg, "not found");
+    opbuf_release(&rep);
+    env_stop(&e);
+}
+
+int main(void)
+{
+    TEST_RUN(test_explanation_annotation_is_capped);
+    TEST_RUN(test_explanation_rides_in_the_annotation_apply);
+    TEST_RUN(test_recommendations_golden);
+    TEST_RUN(test_scope_and_selector);
+    TEST_RUN(test_missing_crd_is_named);
+    TEST_RUN(test_explain_and_savings);
+    TEST_RUN(test_export_is_idempotent);
+    TEST_RUN(test_gitops_snippets);
+    TEST_RUN(test_without_release_the_gitops_removal_is_rejected);
+    TEST_RUN(test_release_container_unblocks_the_gitops_removal);
+    TEST_RUN(test_release_dry_run_and_whole_workload);
+    return test_summary();
+}
