@@ -6,7 +6,7 @@
  * null, then JSCAN_EOF once the single top-level value and any whitespace after
  * it are consumed. Strings and keys come back as spans into the input between
  * the quotes; when `esc` is set they contain backslash escapes and are read with
- * the decoding helpers below (\uXXXX, surrogate pairs included, become UTF-8).
+ * the decoding helpers below (\u escapes, surrogate pairs included, become UTF-8).
  * jscan_skip() jumps over a whole subtree and widens the token to its bytes, so
  * a caller can keep the span of an object and scan it again later.
  *

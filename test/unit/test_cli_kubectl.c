@@ -5,6 +5,7 @@
  * a managed workload and a policy.
  */
 #include "test.h"
+#include "support/proc.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -17,89 +18,6 @@ static const char *build_dir(void)
 {
     const char *b = getenv("OPTIPOD_BUILD");
     return b && *b ? b : "build/rel";
-}
-
-typedef struct proc {
-    pid_t pid;
-    int out_fd; /* stdout+stderr, non-blocking */
-    char out[1 << 16];
-    size_t len;
-} proc;
-
-static void proc_start(proc *p, char *const argv[])
-{
-    int fds[2];
-    ASSERT_EQ_INT(pipe(fds), 0);
-    p->len = 0;
-    p->out[0] = '\0';
-    p->pid = fork();
-    ASSERT(p->pid >= 0);
-    if (p->pid == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    p->out_fd = fds[0];
-    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-}
-
-static void proc_drain(proc *p)
-{
-    for (;;) {
-        if (p->len + 1 >= sizeof p->out)
-            return;
-        ssize_t n = read(p->out_fd, p->out + p->len, sizeof p->out - 1 - p->len);
-        if (n <= 0)
-            return;
-        p->len += (size_t)n;
-        p->out[p->len] = '\0';
-    }
-}
-
-static double slow_factor(void)
-{
-    const char *s = getenv("OPTIPOD_SLOW");
-    double f = s ? atof(s) : 1.0;
-    return f >= 1.0 ? f : 1.0;
-}
-
-static void proc_wait_for(proc *p, const char *needle, double secs)
-{
-    struct timespec ts = {0, 20 * 1000 * 1000};
-    int rounds = (int)(secs * slow_factor() * 50);
-    for (int i = 0; i < rounds; i++) {
-        proc_drain(p);
-        if (strstr(p->out, needle))
-            return;
-        nanosleep(&ts, NULL);
-    }
-    test_fail(__FILE__, __LINE__, "no \"%s\" in output after %.0fs:\n%s", needle, secs, p->out);
-}
-
-static int proc_wait_exit(proc *p, double secs)
-{
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    int rounds = (int)(secs * slow_factor() * 100);
-    for (int i = 0; i < rounds; i++) {
-        proc_drain(p);
-        int st;
-        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-            proc_drain(p);
-            close(p->out_fd);
-            p->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        nanosleep(&ts, NULL);
-    }
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, NULL, 0);
-    close(p->out_fd);
-    p->pid = 0;
-    test_fail(__FILE__, __LINE__, "process did not exit within %.0fs:\n%s", secs, p->out);
 }
 
 static char bin[512], server[512];
