@@ -1,4 +1,5 @@
 #include "kube/cache.h"
+#include "kube/projscan.h"
 
 #include <errno.h>
 #include <string.h>
@@ -87,6 +88,19 @@ static int kcache_project(kcache *c, const cJSON *obj, kproj_obj **out)
     return rc;
 }
 
+/* The same from the object's JSON bytes (kube/projscan.h): no DOM is built.
+ * Only for caches without an extend hook, which needs the cJSON object. */
+static int kcache_project_raw(kcache *c, const char *json, size_t len, kproj_obj **out)
+{
+    int rc = c->extend ? -EINVAL : kprojs_from_valid(json, len, c->kind, out);
+    if (rc) {
+        c->skipped++;
+        OPLOG_W("cache %s: object skipped: cannot project it (%s)", kproj_kind_name(c->kind),
+                strerror(-rc));
+    }
+    return rc;
+}
+
 static int rv_equal(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
@@ -129,6 +143,13 @@ int kcache_upsert(kcache *c, const cJSON *obj)
     return rc ? rc : kcache_put(c, o);
 }
 
+int kcache_upsert_raw(kcache *c, const char *json, size_t len)
+{
+    kproj_obj *o;
+    int rc = kcache_project_raw(c, json, len, &o);
+    return rc ? rc : kcache_put(c, o);
+}
+
 int kcache_del(kcache *c, const char *ns, const char *name)
 {
     char key[KCACHE_KEY_MAX];
@@ -153,29 +174,53 @@ int kcache_remove(kcache *c, const cJSON *obj)
     return kcache_del(c, cJSON_IsString(ns) ? ns->valuestring : NULL, name->valuestring);
 }
 
+int kcache_remove_raw(kcache *c, const char *json, size_t len)
+{
+    kproj_obj *o;
+    int rc = kcache_project_raw(c, json, len, &o);
+    if (rc)
+        return rc;
+    rc = kcache_del(c, o->ns, o->name);
+    kproj_free(o);
+    return rc;
+}
+
 void kcache_replace_begin(kcache *c)
 {
     opmap_release(&c->staging, kcache_free_value);
     c->replacing = 1;
 }
 
-int kcache_replace_item(kcache *c, const cJSON *obj)
+/* Put a projection into the staged set (ownership taken). */
+static int kcache_stage(kcache *c, kproj_obj *o)
 {
     char key[KCACHE_KEY_MAX];
-    kproj_obj *o;
     void *prev = NULL;
-    if (!c->replacing)
-        return -EINVAL;
-    int rc = kcache_project(c, obj, &o);
-    if (rc)
-        return rc;
-    rc = kcache_key_of(o, key);
+    int rc = kcache_key_of(o, key);
     if (!rc)
         rc = opmap_put(&c->staging, key, o, &prev);
     if (rc)
         kproj_free(o);
     kproj_free(prev);
     return rc;
+}
+
+int kcache_replace_item(kcache *c, const cJSON *obj)
+{
+    kproj_obj *o;
+    if (!c->replacing)
+        return -EINVAL;
+    int rc = kcache_project(c, obj, &o);
+    return rc ? rc : kcache_stage(c, o);
+}
+
+int kcache_replace_item_raw(kcache *c, const char *json, size_t len)
+{
+    kproj_obj *o;
+    if (!c->replacing)
+        return -EINVAL;
+    int rc = kcache_project_raw(c, json, len, &o);
+    return rc ? rc : kcache_stage(c, o);
 }
 
 void kcache_replace_end(kcache *c)

@@ -66,6 +66,13 @@ int kcache_del(kcache *c, const char *ns, const char *name);
 /* Remove the object a DELETED event names. */
 int kcache_remove(kcache *c, const cJSON *obj);
 
+/* The same three from an object's JSON bytes (a span the caller validated, as
+ * kube/projscan.h's list and event parsers give): projected without building a
+ * DOM. Caches with an extend hook refuse them (-EINVAL): the hook wants cJSON. */
+int kcache_upsert_raw(kcache *c, const char *json, size_t len);
+int kcache_remove_raw(kcache *c, const char *json, size_t len);
+int kcache_replace_item_raw(kcache *c, const char *json, size_t len);
+
 void kcache_replace_begin(kcache *c);
 int kcache_replace_item(kcache *c, const cJSON *obj);
 void kcache_replace_end(kcache *c);

@@ -1,5 +1,7 @@
 #include "kube/watch.h"
 
+#include "kube/projscan.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -247,33 +249,35 @@ int kwatch_start(kwatch *w, uint64_t now_ms)
     return 0;
 }
 
-void kwatch_list_page(kwatch *w, uint64_t now_ms, const cJSON *items, const char *rv,
-                      const char *continue_token)
+/* Start (or continue) the replaced set; 0 when the machine is listing. */
+static int kwatch_page_begin(kwatch *w)
 {
     if (w->state != KWATCH_LISTING)
-        return;
+        return -1;
     if (!w->replacing) {
         w->replacing = 1;
         kwatch_simple(w, KWATCH_REPLACE_BEGIN);
     }
-    const cJSON *list = cJSON_IsArray(items) ? items : NULL, *it;
-    cJSON_ArrayForEach(it, list)
-    {
-        if (!cJSON_IsObject(it))
-            continue;
-        kwatch_action a = {.type = KWATCH_REPLACE_ITEM, .obj = it};
-        kwatch_do(w, &a);
-        if (w->state != KWATCH_LISTING)
-            return; /* stopped from the emit callback */
-    }
+    return 0;
+}
+
+/* A continue token we cannot hold: drop the set and list again. */
+static void kwatch_cont_too_long(kwatch *w, uint64_t now_ms)
+{
+    OPLOG_W("list: continue token longer than %zu bytes, restarting the list", sizeof w->cont - 1);
+    w->replacing = 0;
+    w->cont[0] = 0;
+    kwatch_simple(w, KWATCH_REPLACE_ABORT);
+    kwatch_backoff(w, now_ms, KWATCH_LISTING, -1);
+}
+
+/* After a page's items: the next page, or the end of the set and the watch. */
+static void kwatch_page_end(kwatch *w, uint64_t now_ms, const char *rv, const char *continue_token)
+{
     if (continue_token && *continue_token) {
         size_t n = strlen(continue_token);
         if (n >= sizeof w->cont) {
-            OPLOG_W("list: continue token of %zu bytes, restarting the list", n);
-            w->replacing = 0;
-            w->cont[0] = 0;
-            kwatch_simple(w, KWATCH_REPLACE_ABORT);
-            kwatch_backoff(w, now_ms, KWATCH_LISTING, -1);
+            kwatch_cont_too_long(w, now_ms);
             return;
         }
         memcpy(w->cont, continue_token, n + 1);
@@ -286,6 +290,24 @@ void kwatch_list_page(kwatch *w, uint64_t now_ms, const cJSON *items, const char
     w->synced = 1;
     kwatch_set_rv(w, rv);
     kwatch_issue_watch(w, now_ms);
+}
+
+void kwatch_list_page(kwatch *w, uint64_t now_ms, const cJSON *items, const char *rv,
+                      const char *continue_token)
+{
+    if (kwatch_page_begin(w))
+        return;
+    const cJSON *list = cJSON_IsArray(items) ? items : NULL, *it;
+    cJSON_ArrayForEach(it, list)
+    {
+        if (!cJSON_IsObject(it))
+            continue;
+        kwatch_action a = {.type = KWATCH_REPLACE_ITEM, .obj = it};
+        kwatch_do(w, &a);
+        if (w->state != KWATCH_LISTING)
+            return; /* stopped from the emit callback */
+    }
+    kwatch_page_end(w, now_ms, rv, continue_token);
 }
 
 int kwatch_list_body(kwatch *w, uint64_t now_ms, const char *body, size_t len)
@@ -303,6 +325,36 @@ int kwatch_list_body(kwatch *w, uint64_t now_ms, const char *body, size_t len)
     kwatch_list_page(w, now_ms, items, kwatch_str(md, "resourceVersion"),
                      kwatch_str(md, "continue"));
     cJSON_Delete(root);
+    return 0;
+}
+
+int kwatch_list_body_raw(kwatch *w, uint64_t now_ms, const char *body, size_t len)
+{
+    kprojs_list l;
+    if (kprojs_list_parse(body, len, &l) != 0) {
+        OPLOG_W("list: response body is not a list (%zu bytes)", len);
+        kwatch_list_error(w, now_ms, 0, -1);
+        return -EINVAL;
+    }
+    if (kwatch_page_begin(w))
+        return 0;
+    const char *item;
+    size_t n;
+    while (kprojs_list_next(&l, &item, &n) == 1) {
+        if (n == 0 || item[0] != '{')
+            continue; /* as the DOM path: non-objects are skipped */
+        kwatch_action a = {.type = KWATCH_REPLACE_ITEM, .raw = item, .raw_len = n};
+        kwatch_do(w, &a);
+        if (w->state != KWATCH_LISTING)
+            return 0;
+    }
+    char rv[KWATCH_RV_MAX * 4], cont[KWATCH_CONTINUE_MAX];
+    kprojs_str(&l.rv, rv, sizeof rv);
+    if (kprojs_str(&l.cont, cont, sizeof cont) == -E2BIG) {
+        kwatch_cont_too_long(w, now_ms);
+        return 0;
+    }
+    kwatch_page_end(w, now_ms, rv[0] ? rv : NULL, cont);
     return 0;
 }
 
@@ -327,7 +379,7 @@ void kwatch_event_in(kwatch *w, uint64_t now_ms, const kwatch_event *ev)
         return;
     w->stats.events[ev->type]++;
     w->watch_lines++;
-    kwatch_action a = {.obj = ev->object};
+    kwatch_action a = {.obj = ev->object, .raw = ev->raw, .raw_len = ev->raw_len};
     switch (ev->type) {
     case KWATCH_EV_ADDED:
         a.type = KWATCH_ADDED;
@@ -376,6 +428,32 @@ void kwatch_line(kwatch *w, uint64_t now_ms, const char *line, size_t len)
     }
     kwatch_event_in(w, now_ms, &ev);
     kwatch_event_release(&ev);
+}
+
+void kwatch_line_raw(kwatch *w, uint64_t now_ms, const char *line, size_t len)
+{
+    if (w->state != KWATCH_WATCHING)
+        return;
+    kprojs_event pe;
+    if (kprojs_event_parse(line, len, &pe) != 0) {
+        w->watch_lines++;
+        w->stats.malformed++;
+        OPLOG_W("watch: malformed event skipped (%zu bytes: %.*s%s)", len,
+                (int)(len < 80 ? len : 80), line, len > 80 ? "..." : "");
+        return;
+    }
+    char rv[KWATCH_RV_MAX * 4], reason[128], message[1024];
+    kwatch_event ev = {.type = pe.type,
+                       .raw = pe.object,
+                       .raw_len = pe.object_len,
+                       .code = pe.code,
+                       .reason = reason,
+                       .message = message,
+                       .retry_after_s = pe.retry_after_s};
+    ev.rv = kprojs_str(&pe.rv, rv, sizeof rv) == 0 ? rv : NULL;
+    kprojs_str(&pe.reason, reason, sizeof reason);
+    kprojs_str(&pe.message, message, sizeof message);
+    kwatch_event_in(w, now_ms, &ev);
 }
 
 void kwatch_stream_ended(kwatch *w, uint64_t now_ms)

@@ -77,7 +77,9 @@ typedef struct kwatch_action {
     const char *rv;             /* DO_WATCH */
     int timeout_s;              /* DO_WATCH */
     uint64_t wait_ms;           /* DO_WAIT */
-    const cJSON *obj;           /* REPLACE_ITEM, ADDED, MODIFIED, DELETED */
+    const cJSON *obj;           /* REPLACE_ITEM, ADDED, MODIFIED, DELETED (DOM input) */
+    const char *raw;            /* the same object's JSON bytes (raw input), obj NULL */
+    size_t raw_len;
 } kwatch_action;
 
 typedef void (*kwatch_emit_cb)(const kwatch_action *a, void *ud);
@@ -101,6 +103,8 @@ typedef struct kwatch_event {
     const char *reason;  /* ERROR: object.reason, or "" */
     const char *message; /* ERROR: object.message, or "" */
     long retry_after_s;  /* ERROR: object.details.retryAfterSeconds, -1 when absent */
+    const char *raw;     /* raw input (kwatch_line_raw): the object's bytes; root NULL */
+    size_t raw_len;
 } kwatch_event;
 
 /* Parse one line. Returns 0, or -EINVAL for anything that is not a well-formed
@@ -153,10 +157,15 @@ void kwatch_list_page(kwatch *w, uint64_t now_ms, const cJSON *items, const char
 /* Convenience: parse a whole LIST body; a body that is not a list is treated
  * as a failed list (backoff). Returns 0 or -EINVAL. */
 int kwatch_list_body(kwatch *w, uint64_t now_ms, const char *body, size_t len);
+/* The same without a DOM: the body is validated and split by kube/projscan.h
+ * and each item goes out as REPLACE_ITEM with .raw/.raw_len (obj NULL). */
+int kwatch_list_body_raw(kwatch *w, uint64_t now_ms, const char *body, size_t len);
 /* A LIST failed: http_status 0 for a transport error; retry_after_s < 0 when absent. */
 void kwatch_list_error(kwatch *w, uint64_t now_ms, long http_status, long retry_after_s);
 /* One line of the watch stream (parsed here; malformed lines are counted and skipped). */
 void kwatch_line(kwatch *w, uint64_t now_ms, const char *line, size_t len);
+/* The same without a DOM (kube/projscan.h): object events carry .raw/.raw_len. */
+void kwatch_line_raw(kwatch *w, uint64_t now_ms, const char *line, size_t len);
 /* An already-parsed event (borrowed). */
 void kwatch_event_in(kwatch *w, uint64_t now_ms, const kwatch_event *ev);
 /* The watch stream closed cleanly (timeoutSeconds, server restart with a clean end). */

@@ -1,3 +1,4 @@
+#include "kube/projscan.h"
 #include "kube/watch.h"
 #include "test.h"
 #include "util/log.h"
@@ -38,6 +39,10 @@ static void record(const kwatch_action *a, void *ud)
     const cJSON *nm = md ? cJSON_GetObjectItem(md, "name") : NULL;
     if (cJSON_IsString(nm))
         snprintf(x->name, sizeof x->name, "%s", nm->valuestring);
+    kproj_obj *o = NULL;
+    if (!a->obj && a->raw && kprojs_from_valid(a->raw, a->raw_len, KPROJ_DEPLOYMENT, &o) == 0)
+        snprintf(x->name, sizeof x->name, "%s", o->name);
+    kproj_free(o);
 }
 
 /* The actions since `from` as a compact string: "L(tok) W(rv) T(ms) C B I(name) E A +(n) ~(n)
@@ -459,6 +464,65 @@ static void test_watch_stop_ignores_everything(void)
     kwatch_release(&w);
 }
 
+/* The byte path (kwatch_list_body_raw, kwatch_line_raw) drives the machine
+ * exactly as the DOM path does: same actions, same names, same counters, on
+ * the recorded list page and watch stream plus a second page and bad lines. */
+static void test_raw_input_matches_dom(void)
+{
+    char path[1024];
+    size_t page_len, stream_len;
+    snprintf(path, sizeof path, "%s/list-deployments-limit1.json", test_fixture_dir());
+    char *page = test_read_file(path, &page_len);
+    snprintf(path, sizeof path, "%s/watch-deployments.jsonl", test_fixture_dir());
+    char *stream = test_read_file(path, &stream_len);
+    static const char last_page[] =
+        "{\"kind\":\"DeploymentList\",\"apiVersion\":\"apps/v1\",\"metadata\":{"
+        "\"resourceVersion\":\"249\"},\"items\":[{\"metadata\":{\"name\":\"web2\","
+        "\"namespace\":\"default\"}},7,null]}";
+    static rec dom, raw;
+    kwatch wd, wr;
+    dom.n = raw.n = 0;
+    kwatch_init(&wd, 1, 1, record, &dom);
+    kwatch_init(&wr, 1, 1, record, &raw);
+    kwatch_start(&wd, 0);
+    kwatch_start(&wr, 0);
+    ASSERT_EQ_INT(kwatch_list_body(&wd, 1, page, page_len), 0);
+    ASSERT_EQ_INT(kwatch_list_body_raw(&wr, 1, page, page_len), 0);
+    ASSERT_EQ_INT(kwatch_list_body(&wd, 2, last_page, sizeof last_page - 1), 0);
+    ASSERT_EQ_INT(kwatch_list_body_raw(&wr, 2, last_page, sizeof last_page - 1), 0);
+    const char *line = stream, *end = stream + stream_len;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        kwatch_line(&wd, 3, line, n);
+        kwatch_line_raw(&wr, 3, line, n);
+        line += n + 1;
+    }
+    static const char *const bad[] = {"{not json", "{\"type\":\"ADDED\"}", "[]",
+                                      "{\"type\":\"ADDED\",\"object\":{\"metadata\":{}}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kwatch_line(&wd, 4, bad[i], strlen(bad[i]));
+        kwatch_line_raw(&wr, 4, bad[i], strlen(bad[i]));
+    }
+    ASSERT_EQ_INT(raw.n, dom.n);
+    char dom_acts[8192];
+    snprintf(dom_acts, sizeof dom_acts, "%s", acts(&dom, 0));
+    ASSERT_STR_EQ(acts(&raw, 0), dom_acts);
+    ASSERT_STR_EQ(wr.rv, wd.rv);
+    ASSERT_EQ_INT(wr.stats.malformed, wd.stats.malformed);
+    ASSERT_EQ_INT(wr.stats.malformed, 4);
+    for (int t = 0; t < KWATCH_EV_NTYPES; t++)
+        ASSERT_EQ_INT(wr.stats.events[t], wd.stats.events[t]);
+    ASSERT_STR_CONTAINS(dom_acts, "I(web)");
+    ASSERT_STR_CONTAINS(dom_acts, "I(web2)");
+    kwatch_stop(&wd);
+    kwatch_stop(&wr);
+    kwatch_release(&wd);
+    kwatch_release(&wr);
+    free(page);
+    free(stream);
+}
+
 int main(void)
 {
     FILE *quiet = fopen("/dev/null", "w");
@@ -477,6 +541,7 @@ int main(void)
     TEST_RUN(test_watch_error_event_other_backs_off);
     TEST_RUN(test_watch_instant_empty_close_backs_off);
     TEST_RUN(test_watch_stop_ignores_everything);
+    TEST_RUN(test_raw_input_matches_dom);
     oplog_set_sink(NULL);
     fclose(quiet);
     return test_summary();
