@@ -203,6 +203,25 @@ static kproj_kv *kb_kv(kb *b, const jscan_tok *obj, const char *prefix, uint16_t
     return *n ? first : NULL;
 }
 
+/* The next object element of the array `s` is in, its fields `f` scanned into
+ * v (zeroed first); other elements are skipped. 1 for an object, 0 at the end
+ * of the array or on a scan error (either way the walk stops). */
+static int ks_next_obj(jscan *s, const kfield *f, int nf, jscan_tok *v)
+{
+    jscan_tok t;
+    while (jscan_next(s, &t) == 0 && t.type != JSCAN_ARR_END) {
+        if (t.type != JSCAN_OBJ) {
+            if (jscan_skip(s, &t))
+                return 0;
+            continue;
+        }
+        uint64_t seen = 0;
+        memset(v, 0, sizeof *v * (size_t)nf);
+        return kf_scan(s, f, nf, -1, v, &seen) == 0;
+    }
+    return 0;
+}
+
 static const kfield kst_fields[] = {
     KF("name", -1, 0),      KF("restartCount", -1, 0), KF("lastState", -1, 1),
     KF("terminated", 2, 1), KF("reason", 3, 0),        KF("finishedAt", 3, 0),
@@ -212,19 +231,10 @@ static const kfield kst_fields[] = {
 static void kb_status(kb *b, const jscan_tok *statuses, const jscan_tok *name, kproj_container *c)
 {
     jscan s;
-    jscan_tok t, v[6];
+    jscan_tok v[6];
     if (!ks_open(&s, statuses, JSCAN_ARR))
         return;
-    while (jscan_next(&s, &t) == 0 && t.type != JSCAN_ARR_END) {
-        uint64_t seen = 0;
-        if (t.type != JSCAN_OBJ) {
-            if (jscan_skip(&s, &t))
-                return;
-            continue;
-        }
-        memset(v, 0, sizeof v);
-        if (kf_scan(&s, kst_fields, 6, -1, v, &seen))
-            return;
+    while (ks_next_obj(&s, kst_fields, 6, v)) {
         if (v[0].type != JSCAN_STR || !jscan_streq_tok(&v[0], name))
             continue;
         if (v[1].type == JSCAN_NUM) {
@@ -245,20 +255,11 @@ static kproj_kv *kb_resize_policy(kb *b, const jscan_tok *arr, uint16_t *n)
     kproj_kv *first = NULL;
     size_t cnt = 0;
     jscan s;
-    jscan_tok t, v[2];
+    jscan_tok v[2];
     *n = 0;
     if (!ks_open(&s, arr, JSCAN_ARR))
         return NULL;
-    while (jscan_next(&s, &t) == 0 && t.type != JSCAN_ARR_END) {
-        uint64_t seen = 0;
-        if (t.type != JSCAN_OBJ) {
-            if (jscan_skip(&s, &t))
-                break;
-            continue;
-        }
-        memset(v, 0, sizeof v);
-        if (kf_scan(&s, krp_fields, 2, -1, v, &seen))
-            break;
+    while (ks_next_obj(&s, krp_fields, 2, v)) {
         kproj_kv *slot = kb_take(b, &b->a2, b->a2_end, sizeof *slot);
         if (!first)
             first = slot;
@@ -283,20 +284,11 @@ static kproj_container *kb_containers(kb *b, const jscan_tok *arr, const jscan_t
     kproj_container *first = NULL;
     size_t cnt = 0;
     jscan s;
-    jscan_tok t, v[6];
+    jscan_tok v[6];
     *n = 0;
     if (!ks_open(&s, arr, JSCAN_ARR))
         return NULL;
-    while (jscan_next(&s, &t) == 0 && t.type != JSCAN_ARR_END) {
-        uint64_t seen = 0;
-        if (t.type != JSCAN_OBJ) {
-            if (jscan_skip(&s, &t))
-                break;
-            continue;
-        }
-        memset(v, 0, sizeof v);
-        if (kf_scan(&s, kc_fields, 6, -1, v, &seen))
-            break;
+    while (ks_next_obj(&s, kc_fields, 6, v)) {
         kproj_container *slot = kb_take(b, &b->a1, b->a1_end, sizeof *slot);
         if (!first)
             first = slot;
@@ -326,20 +318,11 @@ static kproj_owner *kb_owners(kb *b, const jscan_tok *arr, uint16_t *n)
     kproj_owner *first = NULL;
     size_t cnt = 0;
     jscan s;
-    jscan_tok t, v[4];
+    jscan_tok v[4];
     *n = 0;
     if (!ks_open(&s, arr, JSCAN_ARR))
         return NULL;
-    while (jscan_next(&s, &t) == 0 && t.type != JSCAN_ARR_END) {
-        uint64_t seen = 0;
-        if (t.type != JSCAN_OBJ) {
-            if (jscan_skip(&s, &t))
-                break;
-            continue;
-        }
-        memset(v, 0, sizeof v);
-        if (kf_scan(&s, kown_fields, 4, -1, v, &seen))
-            break;
+    while (ks_next_obj(&s, kown_fields, 4, v)) {
         kproj_owner *slot = kb_take(b, &b->a2, b->a2_end, sizeof *slot);
         if (!first)
             first = slot;
@@ -392,20 +375,11 @@ static kproj_expr *kb_exprs(kb *b, const jscan_tok *arr, uint16_t *n)
     kproj_expr *first = NULL;
     size_t cnt = 0;
     jscan s;
-    jscan_tok t, v[3];
+    jscan_tok v[3];
     *n = 0;
     if (!ks_open(&s, arr, JSCAN_ARR))
         return NULL;
-    while (jscan_next(&s, &t) == 0 && t.type != JSCAN_ARR_END) {
-        uint64_t seen = 0;
-        if (t.type != JSCAN_OBJ) {
-            if (jscan_skip(&s, &t))
-                break;
-            continue;
-        }
-        memset(v, 0, sizeof v);
-        if (kf_scan(&s, kex_fields, 3, -1, v, &seen))
-            break;
+    while (ks_next_obj(&s, kex_fields, 3, v)) {
         kproj_expr *slot = kb_take(b, &b->a2, b->a2_end, sizeof *slot);
         if (!first)
             first = slot;
@@ -425,19 +399,10 @@ static void kb_conditions(kb *b, const jscan_tok *arr, kproj_obj *o)
 {
     int pending = 0;
     jscan s;
-    jscan_tok t, v[3];
+    jscan_tok v[3];
     if (!ks_open(&s, arr, JSCAN_ARR))
         return;
-    while (jscan_next(&s, &t) == 0 && t.type != JSCAN_ARR_END) {
-        uint64_t seen = 0;
-        if (t.type != JSCAN_OBJ) {
-            if (jscan_skip(&s, &t))
-                return;
-            continue;
-        }
-        memset(v, 0, sizeof v);
-        if (kf_scan(&s, kcond_fields, 3, -1, v, &seen))
-            return;
+    while (ks_next_obj(&s, kcond_fields, 3, v)) {
         if (v[0].type != JSCAN_STR || v[1].type != JSCAN_STR || !jscan_streq(&v[1], "True", 4))
             continue;
         if (jscan_streq(&v[0], "PodResizePending", 16)) {
