@@ -541,6 +541,17 @@ static int app_start(app *a)
     return 0;
 }
 
+/* A bind-address flag: "0" disables, anything else must be host:port. */
+static int app_bind_flag_bad(const char *flag, const char *addr)
+{
+    char host[256];
+    int port;
+    if (strcmp(addr, "0") == 0 || probes_parse_bind(addr, host, sizeof host, &port) == 0)
+        return 0;
+    fprintf(stderr, "optipod: flag --%s: \"%s\" is not host:port\n", flag, addr);
+    return 1;
+}
+
 static void app_usage(FILE *out, const opflag *flags, int n)
 {
     fprintf(out, "optipod right-sizes Kubernetes workloads' CPU and memory without fighting "
@@ -643,20 +654,9 @@ int main(int argc, char **argv)
                 a.f.webhook_port);
         return 2;
     }
-    char host[256];
-    int port;
-    if (strcmp(a.f.probe_addr, "0") != 0 &&
-        probes_parse_bind(a.f.probe_addr, host, sizeof host, &port) != 0) {
-        fprintf(stderr, "optipod: flag --health-probe-bind-address: \"%s\" is not host:port\n",
-                a.f.probe_addr);
+    if (app_bind_flag_bad("health-probe-bind-address", a.f.probe_addr) ||
+        app_bind_flag_bad("metrics-bind-address", a.f.metrics_addr))
         return 2;
-    }
-    if (strcmp(a.f.metrics_addr, "0") != 0 &&
-        probes_parse_bind(a.f.metrics_addr, host, sizeof host, &port) != 0) {
-        fprintf(stderr, "optipod: flag --metrics-bind-address: \"%s\" is not host:port\n",
-                a.f.metrics_addr);
-        return 2;
-    }
     oplog_set_verbosity((int)a.f.verbosity);
     if (a.f.self_check)
         return selfcheck_run();
