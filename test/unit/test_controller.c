@@ -17,13 +17,9 @@
 #include "kube/events.h"
 #include "support/loop.h"
 #include "test.h"
+#include "support/kenv.h"
 
-static uv_loop_t loop;
-static fakeapi *fa;
-static kcfg cfg;
-static ophttp_client *http;
-static krest *rest;
-static char tmpdir[64];
+static kenv env;
 
 /* ---- a provider with canned usage --------------------------------------------------------- */
 
@@ -96,35 +92,13 @@ static void on_closed(void *ud)
 
 static void env_start(void)
 {
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    ASSERT_EQ_INT(fakeapi_start(&fa, &loop, NULL), 0);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_controller.XXXXXX");
-    ASSERT_NOT_NULL(mkdtemp(tmpdir));
-    char path[128];
-    snprintf(path, sizeof path, "%s/kubeconfig", tmpdir);
-    ASSERT_EQ_INT(fakeapi_write_kubeconfig(fa, path, "tok"), 0);
-    operr err = {{0}};
-    kcfg_init(&cfg);
-    if (kcfg_load_file(&cfg, path, NULL, &err))
-        test_fail(__FILE__, __LINE__, "kcfg_load_file: %s", err.msg);
-    ASSERT_EQ_INT(ophttp_client_new(&http, &loop, NULL), 0);
-    ASSERT_EQ_INT(krest_new(&rest, http, &cfg, &err), 0);
+    kenv_start(&env, "test_controller");
 }
 
+/* Everything closes and the loop closes clean. */
 static void env_stop(void)
 {
-    int hclosed = 0, fclosed = 0;
-    krest_free(rest);
-    ophttp_client_close(http, on_closed, &hclosed);
-    fakeapi_stop(fa, on_closed, &fclosed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_EQ_INT(hclosed, 1);
-    ASSERT_EQ_INT(fclosed, 1);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    kcfg_release(&cfg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    kenv_stop(&env);
 }
 
 typedef struct run {
@@ -139,7 +113,7 @@ static void run_start(run *r, const char *ns, int fail_metrics, int dry_run)
     operr err = {{0}};
     memset(r, 0, sizeof *r);
     r->ns = ns;
-    ASSERT_EQ_INT(kevents_new(&r->ev, rest, NULL, &err), 0);
+    ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
     r->prov = tprov_new(fail_metrics);
     ctl_opts o = {.ns = ns,
                   .dry_run = dry_run,
@@ -147,7 +121,7 @@ static void run_start(run *r, const char *ns, int fail_metrics, int dry_run)
                   .events = r->ev,
                   .resync_ms = 300,
                   .usage_ttl_ms = 100};
-    if (ctl_new(&r->c, &loop, rest, &o, &err) != 0)
+    if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
         test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
     ASSERT_EQ_INT(ctl_start(r->c), 0);
 }
@@ -156,7 +130,7 @@ static void run_stop(run *r)
 {
     int closed = 0;
     ctl_close(r->c, on_closed, &closed);
-    ASSERT(tloop_until_flag(&loop, &closed, 5000));
+    ASSERT(tloop_until_flag(&env.loop, &closed, 5000));
     kevents_free(r->ev);
 }
 
@@ -169,7 +143,7 @@ static int pred_stat(void *ud)
 /* Run the loop for ms (no condition). */
 static void spin(unsigned ms)
 {
-    tloop_until(&loop, pred_stat, NULL, ms);
+    tloop_until(&env.loop, pred_stat, NULL, ms);
 }
 
 typedef struct wait_stat {
@@ -189,7 +163,7 @@ static int pred_wait(void *ud)
 #define WAIT_STAT(c, field, n)                                                                     \
     do {                                                                                           \
         wait_stat w_ = {(c), offsetof(ctl_stats, field), (n)};                                     \
-        if (!tloop_until(&loop, pred_wait, &w_, 8000))                                             \
+        if (!tloop_until(&env.loop, pred_wait, &w_, 8000))                                         \
             test_fail(__FILE__, __LINE__, "waited for " #field " >= %llu", (unsigned long long)n); \
     } while (0)
 
@@ -200,7 +174,7 @@ static void put_ns(const char *ns)
     char j[256];
     snprintf(j, sizeof j,
              "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns);
-    ASSERT_EQ_INT(fakeapi_put_json(fa, j), 0);
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa, j), 0);
 }
 
 static void put_policy(const char *ns, const char *name, const char *spec)
@@ -210,7 +184,7 @@ static void put_policy(const char *ns, const char *name, const char *spec)
              "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationPolicy\","
              "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},\"spec\":%s}",
              name, ns, spec);
-    ASSERT_EQ_INT(fakeapi_put_json(fa, j), 0);
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa, j), 0);
 }
 
 #define SEL "\"selector\":{\"workloadSelector\":{\"matchLabels\":{\"app\":\"web\"}}}"
@@ -248,10 +222,10 @@ static long apply_as(const char *manager, int force, const char *ns, const char 
 {
     reply_flag f = {0};
     krest_write_opts o = {.field_manager = manager, .force = force};
-    ASSERT_EQ_INT(krest_patch(rest, &KRES_DEPLOYMENTS, ns, "web", NULL, KREST_PATCH_APPLY, body,
+    ASSERT_EQ_INT(krest_patch(env.rest, &KRES_DEPLOYMENTS, ns, "web", NULL, KREST_PATCH_APPLY, body,
                               strlen(body), &o, on_reply, &f),
                   0);
-    ASSERT(tloop_until_flag(&loop, &f.done, 5000));
+    ASSERT(tloop_until_flag(&env.loop, &f.done, 5000));
     return f.status;
 }
 
@@ -259,7 +233,7 @@ static const cJSON *live(const char *ns)
 {
     char path[256];
     snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/deployments/web", ns);
-    const cJSON *o = fakeapi_get(fa, path);
+    const cJSON *o = fakeapi_get(env.fa, path);
     ASSERT_NOT_NULL(o);
     return o;
 }
@@ -304,8 +278,8 @@ static size_t count_req(const char *method, const char *path, const char *in_pat
                         const char *in_body)
 {
     size_t n = 0;
-    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
         if (method && strcmp(l->method, method) != 0)
             continue;
         if (path && !strstr(l->path, path))
@@ -322,8 +296,8 @@ static size_t count_req(const char *method, const char *path, const char *in_pat
 static const fakeapi_logged *last_req(const char *method, const char *path, const char *in_path)
 {
     const fakeapi_logged *found = NULL;
-    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
         if (strcmp(l->method, method) == 0 && strstr(l->path, path) &&
             (!in_path || strstr(l->path, in_path)))
             found = l;
@@ -337,8 +311,8 @@ static size_t workload_writes(const char *ns)
     char p[256];
     snprintf(p, sizeof p, "/namespaces/%s/deployments/web", ns);
     size_t n = 0;
-    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
         if (strcmp(l->method, "GET") != 0 && strstr(l->path, p) &&
             strstr(l->path, "fieldManager=optipod") && !strstr(l->path, "dryRun=All"))
             n++;
@@ -351,7 +325,7 @@ static const cJSON *policy_status(const char *ns, const char *name)
     char path[256];
     snprintf(path, sizeof path, "/apis/optipod.io/v1alpha1/namespaces/%s/optimizationpolicies/%s",
              ns, name);
-    const cJSON *o = fakeapi_get(fa, path);
+    const cJSON *o = fakeapi_get(env.fa, path);
     return o ? cJSON_GetObjectItem(o, "status") : NULL;
 }
 
@@ -384,7 +358,7 @@ static int pred_condition(void *ud)
 #define WAIT_CONDITION(ns, name, type, want)                                                       \
     do {                                                                                           \
         status_wait sw_ = {ns, name, type, want};                                                  \
-        if (!tloop_until(&loop, pred_condition, &sw_, 8000))                                       \
+        if (!tloop_until(&env.loop, pred_condition, &sw_, 8000))                                   \
             test_fail(__FILE__, __LINE__, "condition %s never became %s", type, want);             \
     } while (0)
 
@@ -402,8 +376,8 @@ static const char *event_note(const char *ns, const char *reason)
     char p[128], r[128];
     snprintf(p, sizeof p, "/namespaces/%s/events", ns);
     snprintf(r, sizeof r, "\"reason\":\"%s\"", reason);
-    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
         if (strcmp(l->method, "POST") == 0 && strstr(l->path, p) && strstr(l->body, r))
             return l->body;
     }
@@ -423,7 +397,7 @@ static void test_auto_ssa_writes_only_resources_as_optipod(void)
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
     /* Git does not set the sidecar's requests in this test: nobody else owns them. */
     put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
-    fakeapi_log_clear(fa);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(r.c, applied, 1);
@@ -508,7 +482,7 @@ static void conflict_case(const char *ns, int force)
              "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"forceConflicts\":%s}}",
              force ? "true" : "false");
     put_policy(ns, "auto", spec);
-    fakeapi_log_clear(fa);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(r.c, dry_run_applies, 1);
@@ -575,11 +549,11 @@ static void test_flux_forced_reclaim_stops_in_a_loop(void)
     deployment_json(d, sizeof d, ns, 0);
     ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
     put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
-    fakeapi_log_clear(fa);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
     flux f = {ns, d, 0, NULL};
-    tloop_until(&loop, pred_flux, &f, 6000);
+    tloop_until(&env.loop, pred_flux, &f, 6000);
     ctl_stats st;
     ctl_stats_get(r.c, &st);
     ASSERT_EQ_INT((long long)st.loops_stopped, 1);
@@ -590,7 +564,7 @@ static void test_flux_forced_reclaim_stops_in_a_loop(void)
     /* stopped: no further applies while Flux keeps its values */
     size_t writes = workload_writes(ns);
     int reclaims = f.reclaims;
-    tloop_until(&loop, pred_flux, &f, 1500);
+    tloop_until(&env.loop, pred_flux, &f, 1500);
     ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
     ASSERT_EQ_INT(f.reclaims, reclaims);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
@@ -640,10 +614,10 @@ static void test_container_removed_in_git_is_never_reapplied(void)
     /* 2. the controller: start again from two containers, Git-owned */
     char path[256];
     snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/deployments/web", ns);
-    ASSERT_EQ_INT(fakeapi_delete(fa, path), 0);
+    ASSERT_EQ_INT(fakeapi_delete(env.fa, path), 0);
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, two), 201);
     put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
-    fakeapi_log_clear(fa);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(r.c, applied, 1);
@@ -659,10 +633,10 @@ static void test_container_removed_in_git_is_never_reapplied(void)
             (long long)count_req("PATCH", "/deployments/web", "fieldManager=optipod",
                                  "\"name\":\"sidecar\""),
         0);
-    size_t before = fakeapi_log_count(fa);
+    size_t before = fakeapi_log_count(env.fa);
     spin(800);
-    for (size_t i = before; i < fakeapi_log_count(fa); i++)
-        ASSERT(strstr(fakeapi_log_at(fa, i)->body, "sidecar") == NULL);
+    for (size_t i = before; i < fakeapi_log_count(env.fa); i++)
+        ASSERT(strstr(fakeapi_log_at(env.fa, i)->body, "sidecar") == NULL);
     run_stop(&r);
 }
 
@@ -675,7 +649,7 @@ static void test_recommend_never_writes_resources(void)
     deployment_json(d, sizeof d, ns, 1);
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
     put_policy(ns, "rec", "{\"mode\":\"Recommend\"," SEL "}");
-    fakeapi_log_clear(fa);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(r.c, applied, 1);
@@ -704,18 +678,18 @@ static void test_dry_run_writes_nothing(void)
     deployment_json(d, sizeof d, ns, 0);
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
     put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
-    char *before = fakeapi_get_json(fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
-    fakeapi_log_clear(fa);
+    char *before = fakeapi_get_json(env.fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 1);
     WAIT_STAT(r.c, applied, 1);
     WAIT_STAT(r.c, status_writes, 1);
     spin(300);
-    char *after = fakeapi_get_json(fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
+    char *after = fakeapi_get_json(env.fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
     ASSERT_STR_EQ(after, before);
     ASSERT_NULL(policy_status(ns, "auto"));
-    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(fa, i);
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
         if (strcmp(l->method, "GET") == 0 || strstr(l->path, "/events"))
             continue;
         if (!strstr(l->path, "dryRun=All"))
@@ -737,7 +711,7 @@ static void test_invalid_policy_reports_and_never_applies(void)
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
     put_policy(ns, "bad",
                "{\"mode\":\"Auto\"," SEL ",\"resourceBounds\":{\"cpu\":{\"min\":\"lots\"}}}");
-    fakeapi_log_clear(fa);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_CONDITION(ns, "bad", "Ready", "False");
@@ -790,7 +764,7 @@ static void test_metrics_unavailable(void)
     deployment_json(d, sizeof d, ns, 0);
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
     put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
-    fakeapi_log_clear(fa);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 1, 0);
     WAIT_STAT(r.c, errors, 1);
@@ -833,7 +807,7 @@ static void put_pod(const char *ns, const char *name, const char *resources, con
              "\"app\",\"image\":\"registry.invalid/app:1\",\"resources\":%s}]},"
              "\"status\":{\"phase\":\"Running\",\"qosClass\":\"%s\"}}",
              name, ns, resources, qos);
-    ASSERT_EQ_INT(fakeapi_put_json(fa, j), 0);
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa, j), 0);
 }
 
 /* allowInPlaceResize on a server with pods/resize: running pods are resized
@@ -856,23 +830,23 @@ static void test_in_place_resize_with_qos_guard(void)
              "\"app\":\"web\"}},\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\","
              "\"image\":\"registry.invalid/app:1\"}]}}}}",
              ns, duid);
-    ASSERT_EQ_INT(fakeapi_put_json(fa, rs), 0);
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa, rs), 0);
     put_pod(ns, "web-5d8f-a", "{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}", "Burstable");
     /* no requests at all: BestEffort; requests would make it Burstable */
     put_pod(ns, "web-5d8f-b", "{}", "BestEffort");
     put_policy(ns, "auto",
                "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"strategy\":\"webhook\","
                "\"allowInPlaceResize\":true}}");
-    fakeapi_set_hook(fa, discovery_hook, NULL);
-    fakeapi_log_clear(fa);
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(r.c, applied, 2); /* the resize, then the annotations */
     spin(500);
-    fakeapi_set_hook(fa, NULL, NULL);
+    fakeapi_set_hook(env.fa, NULL, NULL);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, "500m"), 1);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-b", NULL, NULL), 0);
-    const cJSON *pod = fakeapi_get(fa, "/api/v1/namespaces/t-resize/pods/web-5d8f-a");
+    const cJSON *pod = fakeapi_get(env.fa, "/api/v1/namespaces/t-resize/pods/web-5d8f-a");
     ASSERT_NOT_NULL(pod);
     char *pj = cJSON_PrintUnformatted(pod);
     ASSERT_STR_CONTAINS(pj, "\"cpu\":\"500m\"");

@@ -4,6 +4,7 @@
 #include "kube/rest.h"
 #include "support/fakeapi.h"
 #include "test.h"
+#include "support/kenv.h"
 #include "support/loop.h"
 #include "util/log.h"
 
@@ -11,13 +12,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-static uv_loop_t loop;
-static fakeapi *fa;
-static kcfg cfg;
-static ophttp_client *http;
-static krest *rest;
+static kenv env;
 static kinf *inf;
-static char tmpdir[64];
 
 /* What the handlers saw. */
 static struct seen {
@@ -56,7 +52,7 @@ static int call_pred(void *ud)
 
 static int run_until(int (*pred)(void), unsigned ms)
 {
-    return tloop_until(&loop, call_pred, (void *)pred, ms);
+    return tloop_until(&env.loop, call_pred, (void *)pred, ms);
 }
 
 static int synced(void)
@@ -67,7 +63,7 @@ static int synced(void)
 static int watching(void)
 {
     return kinf_has_synced(inf) && kinf_state(inf) == KWATCH_WATCHING &&
-           fakeapi_count(fa, "GET", "watch=") >= 1;
+           fakeapi_count(env.fa, "GET", "watch=") >= 1;
 }
 
 static int backing_off(void)
@@ -86,14 +82,14 @@ static void put_deploy(const char *ns, const char *name, int replicas)
              "\"labels\":{\"app\":\"%s\"}},\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":"
              "\"img:1\",\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}}]}}}}",
              name, ns, name, replicas, name, name);
-    ASSERT_EQ_INT(fakeapi_put_json(fa, buf), 0);
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa, buf), 0);
 }
 
 static void del_deploy(const char *ns, const char *name)
 {
     char path[256];
     snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/deployments/%s", ns, name);
-    ASSERT_EQ_INT(fakeapi_delete(fa, path), 0);
+    ASSERT_EQ_INT(fakeapi_delete(env.fa, path), 0);
 }
 
 static void on_closed(void *ud)
@@ -105,43 +101,20 @@ static void on_closed(void *ud)
  * generation is slow under valgrind); each test works in its own namespace. */
 static void env_start(void)
 {
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    ASSERT_EQ_INT(fakeapi_start(&fa, &loop, NULL), 0);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_informer.XXXXXX");
-    ASSERT_NOT_NULL(mkdtemp(tmpdir));
-    char path[128];
-    snprintf(path, sizeof path, "%s/kubeconfig", tmpdir);
-    ASSERT_EQ_INT(fakeapi_write_kubeconfig(fa, path, "tok"), 0);
-    operr err = {{0}};
-    kcfg_init(&cfg);
-    if (kcfg_load_file(&cfg, path, NULL, &err))
-        test_fail(__FILE__, __LINE__, "kcfg_load_file: %s", err.msg);
-    ASSERT_EQ_INT(ophttp_client_new(&http, &loop, NULL), 0);
-    ASSERT_EQ_INT(krest_new(&rest, http, &cfg, &err), 0);
+    kenv_start(&env, "test_informer");
 }
 
 /* Everything closes and the loop closes clean. */
 static void env_stop(void)
 {
-    int hclosed = 0, fclosed = 0;
-    krest_free(rest);
-    ophttp_client_close(http, on_closed, &hclosed);
-    fakeapi_stop(fa, on_closed, &fclosed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_EQ_INT(hclosed, 1);
-    ASSERT_EQ_INT(fclosed, 1);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    kcfg_release(&cfg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    kenv_stop(&env);
 }
 
 static void setup(void)
 {
     memset(&seen, 0, sizeof seen);
-    fakeapi_clear_faults(fa);
-    fakeapi_log_clear(fa);
+    fakeapi_clear_faults(env.fa);
+    fakeapi_log_clear(env.fa);
 }
 
 static void new_informer_sel(const char *ns, int limit, const char *selector)
@@ -153,7 +126,7 @@ static void new_informer_sel(const char *ns, int limit, const char *selector)
                    .page_limit = limit,
                    .seed = 7};
     kcache_handlers h = {h_add, h_update, h_delete, NULL};
-    ASSERT_EQ_INT(kinf_new(&inf, &loop, rest, &o, &h, &err), 0);
+    ASSERT_EQ_INT(kinf_new(&inf, &env.loop, env.rest, &o, &h, &err), 0);
     ASSERT_EQ_INT(kinf_start(inf), 0);
     ASSERT_EQ_INT(kinf_start(inf), -EALREADY);
 }
@@ -181,7 +154,7 @@ static void teardown(void)
 
 static size_t list_requests(void)
 {
-    return fakeapi_count(fa, "GET", "limit=");
+    return fakeapi_count(env.fa, "GET", "limit=");
 }
 
 static int three_changes(void)
@@ -199,7 +172,7 @@ static void test_informer_pages_then_watches(void)
         put_deploy("default", name, i);
     }
     put_deploy("other", "x", 1);
-    uint64_t list_rv = fakeapi_rv(fa);
+    uint64_t list_rv = fakeapi_rv(env.fa);
     /* All namespaces, this suite's objects only, two per page. */
     new_informer_sel(NULL, 2, "suite=informer");
     ASSERT(run_until(watching, 15000));
@@ -207,14 +180,14 @@ static void test_informer_pages_then_watches(void)
     ASSERT_EQ_INT(kcache_count(c), 6);
     ASSERT_EQ_INT(seen.adds, 6);
     ASSERT_EQ_INT(list_requests(), 3);
-    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "continue="), 2);
-    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "labelSelector=suite%3Dinformer"), 4);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "GET", "continue="), 2);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "GET", "labelSelector=suite%3Dinformer"), 4);
     const kproj_obj *o = kcache_get(c, "default", "d3");
     ASSERT_NOT_NULL(o);
     ASSERT_EQ_INT(o->replicas, 3);
     ASSERT_STR_EQ(kproj_kv_get(o->containers[0].requests, o->containers[0].nrequests, "cpu"),
                   "100m");
-    const fakeapi_logged *w = fakeapi_log_last(fa, "GET", "watch=");
+    const fakeapi_logged *w = fakeapi_log_last(env.fa, "GET", "watch=");
     ASSERT_NOT_NULL(w);
     char want[64];
     snprintf(want, sizeof want, "resourceVersion=%llu", (unsigned long long)list_rv);
@@ -238,7 +211,7 @@ static void test_informer_pages_then_watches(void)
     ASSERT_EQ_INT(seen.deletes, 1);
     ASSERT_NULL(kcache_get(c, "default", "d2"));
     char rv[32];
-    snprintf(rv, sizeof rv, "%llu", (unsigned long long)fakeapi_rv(fa));
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)fakeapi_rv(env.fa));
     ASSERT_STR_EQ(kinf_rv(inf), rv);
     kinf_stats st;
     kinf_stats_get(inf, &st);
@@ -263,21 +236,21 @@ static void test_informer_dropped_stream_resumes_without_relist(void)
     new_informer("t-drop", 0);
     ASSERT(run_until(watching, 15000));
     ASSERT_EQ_INT(list_requests(), 1);
-    uint64_t t0 = uv_now(&loop);
-    fakeapi_drop_connections(fa);
+    uint64_t t0 = uv_now(&env.loop);
+    fakeapi_drop_connections(env.fa);
     ASSERT(run_until(backing_off, 15000));
     put_deploy("t-drop", "b", 1); /* while disconnected */
     ASSERT(run_until(saw_update, 15000));
-    ASSERT_CMP_INT(uv_now(&loop) - t0, >=, 800);
+    ASSERT_CMP_INT(uv_now(&env.loop) - t0, >=, 800);
     ASSERT_NOT_NULL(kcache_get(kinf_cache(inf), "t-drop", "b"));
     ASSERT_EQ_INT(list_requests(), 1); /* the proof: never relisted */
-    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "watch="), 2);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "GET", "watch="), 2);
     kinf_stats st;
     kinf_stats_get(inf, &st);
     ASSERT_EQ_INT(st.watch.reconnects, 1);
     ASSERT_EQ_INT(st.watch.relists, 0);
     /* A watch that ends normally is resumed at once, again without a LIST. */
-    fakeapi_end_watches(fa);
+    fakeapi_end_watches(env.fa);
     ASSERT(run_until(backing_off, 300) == 0);
     ASSERT(run_until(watching, 15000));
     kinf_stats_get(inf, &st);
@@ -301,11 +274,11 @@ static void test_informer_410_relists_with_deletions(void)
     new_informer("t-410", 0);
     ASSERT(run_until(watching, 15000));
     ASSERT_EQ_INT(kcache_count(kinf_cache(inf)), 2);
-    fakeapi_drop_connections(fa);
+    fakeapi_drop_connections(env.fa);
     ASSERT(run_until(backing_off, 15000));
     del_deploy("t-410", "gone");
     put_deploy("t-410", "keep", 5);
-    fakeapi_compact(fa);
+    fakeapi_compact(env.fa);
     ASSERT(run_until(saw_delete, 15000));
     ASSERT_STR_EQ(seen.last_delete, "t-410/gone");
     ASSERT_EQ_INT(seen.updates, 1);
@@ -322,8 +295,8 @@ static void test_informer_410_relists_with_deletions(void)
 static uint64_t t_watch2;
 static int second_watch(void)
 {
-    if (!t_watch2 && fakeapi_count(fa, "GET", "watch=") >= 2)
-        t_watch2 = uv_now(&loop);
+    if (!t_watch2 && fakeapi_count(env.fa, "GET", "watch=") >= 2)
+        t_watch2 = uv_now(&env.loop);
     return t_watch2 != 0;
 }
 
@@ -347,13 +320,13 @@ static void test_informer_429_retry_after_honoured(void)
                         .kind = FAKEAPI_FAULT_STATUS,
                         .status = 429,
                         .retry_after_s = 1};
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &lf), 0);
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &wf), 0);
-    uv_update_time(&loop);
-    uint64_t t0 = uv_now(&loop);
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &lf), 0);
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &wf), 0);
+    uv_update_time(&env.loop);
+    uint64_t t0 = uv_now(&env.loop);
     new_informer("t-429", 0);
     ASSERT(run_until(synced, 15000));
-    uint64_t t_synced = uv_now(&loop);
+    uint64_t t_synced = uv_now(&env.loop);
     ASSERT_CMP_INT(t_synced - t0, >=, 1000);
     ASSERT_EQ_INT(list_requests(), 2);
     t_watch2 = 0;
@@ -384,7 +357,7 @@ static void test_informer_malformed_event_skipped(void)
                        .count = 1,
                        .kind = FAKEAPI_FAULT_MALFORMED,
                        .after_events = 1};
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &f), 0);
     new_informer("t-bad", 0);
     ASSERT(run_until(watching, 15000));
     put_deploy("t-bad", "b", 1);
@@ -396,7 +369,7 @@ static void test_informer_malformed_event_skipped(void)
     ASSERT_EQ_INT(st.watch.malformed, 1);
     ASSERT_EQ_INT(st.watch.reconnects, 0);
     ASSERT_EQ_INT(st.watch.relists, 0);
-    ASSERT_EQ_INT(fakeapi_count(fa, "GET", "watch="), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "GET", "watch="), 1);
     teardown();
 }
 
@@ -418,18 +391,18 @@ static void test_informer_bookmarks(void)
     put_deploy("other", "z", 1);
     put_deploy("other", "y", 1);
     int adds = seen.adds;
-    fakeapi_bookmark(fa);
+    fakeapi_bookmark(env.fa);
     ASSERT(run_until(saw_bookmark, 15000));
     ASSERT_EQ_INT(seen.adds, adds);
     char rv[32];
-    snprintf(rv, sizeof rv, "%llu", (unsigned long long)fakeapi_rv(fa));
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)fakeapi_rv(env.fa));
     ASSERT_STR_EQ(kinf_rv(inf), rv);
-    fakeapi_end_watches(fa);
+    fakeapi_end_watches(env.fa);
     t_watch2 = 0;
     ASSERT(run_until(second_watch, 15000));
     char want[64];
     snprintf(want, sizeof want, "resourceVersion=%s&", rv);
-    ASSERT_STR_CONTAINS(fakeapi_log_last(fa, "GET", "watch=")->path, want);
+    ASSERT_STR_CONTAINS(fakeapi_log_last(env.fa, "GET", "watch=")->path, want);
     teardown();
 }
 
@@ -440,10 +413,10 @@ static void test_informer_close_in_flight(void)
     put_deploy("t-close", "a", 1);
     fakeapi_fault f = {
         .path = "limit=", .watch = 0, .count = 1, .kind = FAKEAPI_FAULT_DELAY, .delay_ms = 200};
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &f), 0);
     new_informer("t-close", 0);
     for (int i = 0; i < 5; i++)
-        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_run(&env.loop, UV_RUN_NOWAIT);
     ASSERT_EQ_INT(kinf_has_synced(inf), 0);
     teardown(); /* closes the informer first */
     ASSERT_EQ_INT(seen.adds, 0);
@@ -467,7 +440,7 @@ int main(void)
      * dropped; a daemon ignores SIGPIPE too. */
     signal(SIGPIPE, SIG_IGN);
     TEST_RUN(env_start);
-    if (!rest)
+    if (!env.rest)
         return test_summary();
     TEST_RUN(test_informer_pages_then_watches);
     TEST_RUN(test_informer_dropped_stream_resumes_without_relist);
