@@ -479,7 +479,13 @@ static int app_start(app *a)
         OPLOG_E("events: %s", err.msg);
         return 1;
     }
-    mprov *prov = NULL;
+    /* metrics-server always (it samples only namespaces a policy asks for);
+     * Prometheus, the default, when given. */
+    mprov *prov = NULL, *ms = NULL;
+    if (mms_new(&ms, &a->loop, a->rest, NULL, &err) != 0) {
+        OPLOG_E("metrics-server provider: %s", err.msg);
+        return 1;
+    }
     if (a->f.prom_url && *a->f.prom_url) {
         mprom_opts po = {.url = a->f.prom_url,
                          .bearer_token_file = a->f.prom_token_file,
@@ -487,15 +493,21 @@ static int app_start(app *a)
                          .max_retries = 2};
         if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
             OPLOG_E("--prometheus-url: %s", err.msg);
+            mprov_close(ms);
             return 1;
         }
-    } else if (mms_new(&prov, &a->loop, a->rest, NULL, &err) != 0) {
-        OPLOG_E("metrics-server provider: %s", err.msg);
-        return 1;
+    } else {
+        prov = ms;
+        ms = NULL;
     }
-    OPLOG_I("usage from %s%s", mprov_name(prov),
+    OPLOG_I("usage from %s%s%s", mprov_name(prov),
+            ms ? " (metrics-server for policies that ask for it)" : "",
             a->f.dry_run ? "; dry run: nothing is changed" : "");
-    ctl_opts co = {.ns = a->f.ns, .dry_run = a->f.dry_run, .provider = prov, .events = a->events};
+    ctl_opts co = {.ns = a->f.ns,
+                   .dry_run = a->f.dry_run,
+                   .provider = prov,
+                   .metrics_server = ms,
+                   .events = a->events};
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
         return 1;

@@ -101,6 +101,7 @@ struct ctl_job;
 
 typedef struct ctl_usage {
     struct ctl *c;
+    mprov *prov; /* borrowed from the controller */
     char ns[256];
     double pct;
     uint64_t window_s;
@@ -138,7 +139,8 @@ struct ctl {
     krest *rest;
     ctl_opts o;
     char *ns;
-    mprov *prov;
+    mprov *prov;    /* the default provider */
+    mprov *prov_ms; /* metrics-server for policies that name it, when prov is Prometheus */
     kinf *inf[CTL_NINF];
     kqueue *q;
     kdisc *disc; /* is pods/resize served? asked, never assumed */
@@ -600,16 +602,18 @@ static void usage_free(void *v)
     free(u);
 }
 
-static ctl_usage *usage_get(ctl *c, const char *ns, double pct, uint64_t window_s)
+static ctl_usage *usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s)
 {
     char key[400];
-    snprintf(key, sizeof key, "%s|%.3f|%llu", ns, pct, (unsigned long long)window_s);
+    snprintf(key, sizeof key, "%s|%s|%.3f|%llu", mprov_name(prov), ns, pct,
+             (unsigned long long)window_s);
     ctl_usage *u = opmap_get(&c->usage, key);
     if (!u) {
         u = calloc(1, sizeof *u);
         if (!u)
             return NULL;
         u->c = c;
+        u->prov = prov;
         snprintf(u->ns, sizeof u->ns, "%s", ns);
         u->pct = pct;
         u->window_s = window_s;
@@ -753,7 +757,7 @@ static void usage_fetch(ctl *c, ctl_usage *u)
                             .window_s = u->window_s};
         u->state = 1;
         c->st.usage_requests++;
-        rc = mprov_request_stats(c->prov, &rq, on_usage, u);
+        rc = mprov_request_stats(u->prov, &rq, on_usage, u);
     }
     for (size_t i = 0; m.pods && i < m.nw; i++)
         free(m.pods[i]);
@@ -766,7 +770,7 @@ static void usage_fetch(ctl *c, ctl_usage *u)
         u->state = 2;
         u->fetched_ms = uv_now(c->loop);
         u->error = rc;
-        snprintf(u->msg, sizeof u->msg, "%s: cannot query namespace %s: %s", mprov_name(c->prov),
+        snprintf(u->msg, sizeof u->msg, "%s: cannot query namespace %s: %s", mprov_name(u->prov),
                  u->ns, strerror(-rc));
         usage_wake(u);
     }
@@ -1572,6 +1576,34 @@ static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
         policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
 }
 
+/* The provider a policy's metricsConfig.provider names. Unset: the default
+ * (Prometheus when --prometheus-url was given, else metrics-server). A
+ * provider the controller does not run is a metrics error naming the flag,
+ * never a silent switch to another source. */
+static mprov *provider_for(const ctl *c, const pol_policy *p, char *why, size_t cap)
+{
+    const char *want = NULL;
+    switch (p->provider) {
+    case POL_PROVIDER_DEFAULT:
+        if (c->prov)
+            return c->prov;
+        return c->prov_ms;
+    case POL_PROVIDER_PROMETHEUS:
+        want = "prometheus";
+        break;
+    case POL_PROVIDER_METRICS_SERVER:
+        want = "metrics-server";
+        break;
+    }
+    if (c->prov && strcmp(mprov_name(c->prov), want) == 0)
+        return c->prov;
+    if (c->prov_ms && strcmp(mprov_name(c->prov_ms), want) == 0)
+        return c->prov_ms;
+    snprintf(why, cap, "metricsConfig.provider is %s, but optipod runs without it%s", want,
+             p->provider == POL_PROVIDER_PROMETHEUS ? " (start it with --prometheus-url)" : "");
+    return NULL;
+}
+
 static void job_decide(ctl_job *j)
 {
     ctl *c = j->c;
@@ -1618,31 +1650,38 @@ static void job_decide(ctl_job *j)
     kcache_foreach(cache(c, CTL_INF_PODS), collect_oom, &ox);
     in.ooms = ox.ooms;
     in.nooms = ox.n;
-    if (c->prov) {
-        ctl_usage *u = usage_get(c, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
-        if (!u) {
-            job_end(j, CTLREC_ERROR, "out of memory");
-            return;
+    if (c->prov || c->prov_ms) {
+        char why[256];
+        mprov *pv = provider_for(c, p, why, sizeof why);
+        ctl_usage *u = NULL;
+        if (pv) {
+            u = usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
+            if (!u) {
+                job_end(j, CTLREC_ERROR, "out of memory");
+                return;
+            }
+            uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
+            if (u->state != 2 || uv_now(c->loop) - u->fetched_ms > ttl) {
+                j->next_wait = u->waiting;
+                u->waiting = j;
+                if (u->state != 1)
+                    usage_fetch(c, u);
+                return; /* j may be gone now */
+            }
         }
-        uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
-        if (u->state != 2 || uv_now(c->loop) - u->fetched_ms > ttl) {
-            j->next_wait = u->waiting;
-            u->waiting = j;
-            if (u->state != 1)
-                usage_fetch(c, u);
-            return; /* j may be gone now */
-        }
-        char key[600];
-        snprintf(key, sizeof key, "%s/%s", kproj_kind_name(j->kind), j->name);
-        const ctl_ustats *s = opmap_get(&u->stats, key);
-        if (u->error) {
+        if (!u || u->error) {
             in.metrics_error = 1;
-            in.metrics_msg = u->msg;
-        } else if (s) {
-            in.usage = s->c;
-            in.nusage = s->n;
+            in.metrics_msg = u ? u->msg : why;
+        } else {
+            char key[600];
+            snprintf(key, sizeof key, "%s/%s", kproj_kind_name(j->kind), j->name);
+            const ctl_ustats *s = opmap_get(&u->stats, key);
+            if (s) {
+                in.usage = s->c;
+                in.nusage = s->n;
+            }
         }
-        metrics_state(c, j->pkey, !u->error, u->msg);
+        metrics_state(c, j->pkey, !in.metrics_error, in.metrics_msg ? in.metrics_msg : "");
         if (ctlrec_decide(&in, &j->out) != 0) {
             job_end(j, CTLREC_ERROR, "%s", j->out.reason);
             return;
@@ -2005,6 +2044,8 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     if (!c) {
         if (opts && opts->provider)
             mprov_close(opts->provider);
+        if (opts && opts->metrics_server)
+            mprov_close(opts->metrics_server);
         return operr_set(err, -ENOMEM, "controller: out of memory");
     }
     int rc = 0;
@@ -2013,6 +2054,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     if (opts)
         c->o = *opts;
     c->prov = c->o.provider;
+    c->prov_ms = c->o.metrics_server;
     c->leader = 1;
     c->ns = c->o.ns && *c->o.ns ? strdup(c->o.ns) : NULL;
     c->o.ns = c->ns;
@@ -2086,6 +2128,8 @@ fail:
     kdisc_free(c->disc);
     if (c->prov)
         mprov_close(c->prov);
+    if (c->prov_ms)
+        mprov_close(c->prov_ms);
     conflict_tracker_release(&c->tracker);
     free(c->ns);
     free(c);
@@ -2196,6 +2240,10 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     if (c->prov) {
         mprov_close(c->prov);
         c->prov = NULL;
+    }
+    if (c->prov_ms) {
+        mprov_close(c->prov_ms);
+        c->prov_ms = NULL;
     }
     kdisc_free(c->disc);
     c->disc = NULL;

@@ -70,9 +70,12 @@ enum ctl_inf {
 };
 
 typedef struct ctl_opts {
-    const char *ns;         /* watch only this namespace; NULL = all */
-    int dry_run;            /* dryRun=All on every write */
-    mprov *provider;        /* owned from ctl_new on (even on failure); NULL = no usage */
+    const char *ns;  /* watch only this namespace; NULL = all */
+    int dry_run;     /* dryRun=All on every write */
+    mprov *provider; /* owned from ctl_new on (even on failure); NULL = no usage */
+    /* Owned likewise: the metrics-server sampler for policies that ask for it
+     * (metricsConfig.provider) while `provider` is Prometheus; NULL = none. */
+    mprov *metrics_server;
     kevents *events;        /* borrowed; NULL = no Events */
     int workers;            /* reconciles in flight; 0 = 8 */
     uint64_t resync_ms;     /* override every policy's reconcileInterval (tests); 0 = policy */

@@ -72,15 +72,24 @@ static void tp_close(void *state)
 }
 
 static const mprov_ops tp_ops = {"test", tp_request, tp_close};
+/* The same canned answers under the names the controller matches
+ * metricsConfig.provider against. */
+static const mprov_ops tp_prom_ops = {"prometheus", tp_request, tp_close};
+static const mprov_ops tp_ms_ops = {"metrics-server", tp_request, tp_close};
 
-static tprov *tprov_new(int fail)
+static tprov *tprov_with(int fail, const mprov_ops *ops)
 {
     tprov *t = calloc(1, sizeof *t);
     ASSERT_NOT_NULL(t);
-    t->p.ops = &tp_ops;
+    t->p.ops = ops;
     t->p.state = t;
     t->fail = fail;
     return t;
+}
+
+static tprov *tprov_new(int fail)
+{
+    return tprov_with(fail, &tp_ops);
 }
 
 /* ---- environment -------------------------------------------------------------------------- */
@@ -108,22 +117,28 @@ typedef struct run {
     const char *ns;
 } run;
 
-static void run_start(run *r, const char *ns, int fail_metrics, int dry_run)
+/* A controller on namespace ns with the given options (providers owned by it
+ * from here on); Events, resync and usage TTL are the tests'. */
+static void run_start_opts(run *r, const char *ns, ctl_opts o)
 {
     operr err = {{0}};
     memset(r, 0, sizeof *r);
     r->ns = ns;
     ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
-    r->prov = tprov_new(fail_metrics);
-    ctl_opts o = {.ns = ns,
-                  .dry_run = dry_run,
-                  .provider = &r->prov->p,
-                  .events = r->ev,
-                  .resync_ms = 300,
-                  .usage_ttl_ms = 100};
+    o.ns = ns;
+    o.events = r->ev;
+    o.resync_ms = 300;
+    o.usage_ttl_ms = 100;
     if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
         test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
     ASSERT_EQ_INT(ctl_start(r->c), 0);
+}
+
+static void run_start(run *r, const char *ns, int fail_metrics, int dry_run)
+{
+    tprov *p = tprov_new(fail_metrics);
+    run_start_opts(r, ns, (ctl_opts){.dry_run = dry_run, .provider = &p->p});
+    r->prov = p;
 }
 
 static void run_stop(run *r)
@@ -382,6 +397,17 @@ static const char *event_note(const char *ns, const char *reason)
             return l->body;
     }
     return NULL;
+}
+
+/* Git's Deployment synced by Argo CD (Apply, not forced) into a new namespace,
+ * and a policy there. */
+static void git_synced(const char *ns, int sidecar, const char *policy, const char *spec)
+{
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, sidecar);
+    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
+    put_policy(ns, policy, spec);
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -644,11 +670,7 @@ static void test_container_removed_in_git_is_never_reapplied(void)
 static void test_recommend_never_writes_resources(void)
 {
     const char *ns = "t-rec";
-    char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 1);
-    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
-    put_policy(ns, "rec", "{\"mode\":\"Recommend\"," SEL "}");
+    git_synced(ns, 1, "rec", "{\"mode\":\"Recommend\"," SEL "}");
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
@@ -673,11 +695,7 @@ static void test_recommend_never_writes_resources(void)
 static void test_dry_run_writes_nothing(void)
 {
     const char *ns = "t-dry";
-    char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
-    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    git_synced(ns, 0, "auto", "{\"mode\":\"Auto\"," SEL "}");
     char *before = fakeapi_get_json(env.fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
     fakeapi_log_clear(env.fa);
     run r;
@@ -705,11 +723,7 @@ static void test_dry_run_writes_nothing(void)
 static void test_invalid_policy_reports_and_never_applies(void)
 {
     const char *ns = "t-invalid";
-    char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
-    put_policy(ns, "bad",
+    git_synced(ns, 0, "bad",
                "{\"mode\":\"Auto\"," SEL ",\"resourceBounds\":{\"cpu\":{\"min\":\"lots\"}}}");
     fakeapi_log_clear(env.fa);
     run r;
@@ -730,11 +744,7 @@ static void test_invalid_policy_reports_and_never_applies(void)
 static void test_disabled_removes_annotations_and_leaves_values(void)
 {
     const char *ns = "t-disabled";
-    char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
-    put_policy(ns, "p", "{\"mode\":\"Recommend\"," SEL "}");
+    git_synced(ns, 0, "p", "{\"mode\":\"Recommend\"," SEL "}");
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(r.c, applied, 1);
@@ -759,11 +769,7 @@ static void test_disabled_removes_annotations_and_leaves_values(void)
 static void test_metrics_unavailable(void)
 {
     const char *ns = "t-nometrics";
-    char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
-    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    git_synced(ns, 0, "auto", "{\"mode\":\"Auto\"," SEL "}");
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 1, 0);
@@ -775,6 +781,42 @@ static void test_metrics_unavailable(void)
     ASSERT_EQ_INT((long long)workload_writes(ns), 0);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
     run_stop(&r);
+}
+
+/* metricsConfig.provider picks the source: a policy naming metrics-server is
+ * served by it while Prometheus is the default; one naming Prometheus when
+ * optipod runs without it gets MetricsUnavailable naming the flag and no
+ * change, never another source's numbers. */
+static void test_policy_provider_selects_source(void)
+{
+    const char *ns = "t-provider";
+    git_synced(ns, 0, "auto",
+               "{\"mode\":\"Auto\",\"metricsConfig\":{\"provider\":\"metrics-server\"}," SEL "}");
+    tprov *prom = tprov_with(0, &tp_prom_ops), *ms = tprov_with(0, &tp_ms_ops);
+    run r;
+    run_start_opts(&r, ns, (ctl_opts){.provider = &prom->p, .metrics_server = &ms->p});
+    WAIT_STAT(r.c, applied, 1);
+    ASSERT(ms->calls > 0);
+    ASSERT_EQ_INT(prom->calls, 0);
+    WAIT_CONDITION(ns, "auto", "MetricsAvailable", "True");
+    run_stop(&r);
+
+    /* Only metrics-server runs; the policy asks for Prometheus. */
+    const char *ns2 = "t-provider-missing";
+    git_synced(ns2, 0, "auto",
+               "{\"mode\":\"Auto\",\"metricsConfig\":{\"provider\":\"prometheus\"}," SEL "}");
+    tprov *only_ms = tprov_with(0, &tp_ms_ops);
+    run r2;
+    run_start_opts(&r2, ns2, (ctl_opts){.provider = &only_ms->p});
+    WAIT_STAT(r2.c, errors, 1);
+    WAIT_CONDITION(ns2, "auto", "MetricsAvailable", "False");
+    ASSERT_STR_CONTAINS(condition(policy_status(ns2, "auto"), "MetricsAvailable", "message"),
+                        "--prometheus-url");
+    ASSERT_EQ_INT((long long)events_created(ns2, "MetricsUnavailable"), 1);
+    ASSERT_EQ_INT(only_ms->calls, 0);
+    ASSERT_EQ_INT((long long)workload_writes(ns2), 0);
+    ASSERT_STR_EQ(live_request(ns2, "app", "cpu"), "1");
+    run_stop(&r2);
 }
 
 /* ---- in-place resize ---------------------------------------------------------------------- */
@@ -874,6 +916,7 @@ int main(void)
     TEST_RUN(test_invalid_policy_reports_and_never_applies);
     TEST_RUN(test_disabled_removes_annotations_and_leaves_values);
     TEST_RUN(test_metrics_unavailable);
+    TEST_RUN(test_policy_provider_selects_source);
     TEST_RUN(test_in_place_resize_with_qos_guard);
     env_stop();
     return test_summary();
