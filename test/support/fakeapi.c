@@ -1350,12 +1350,6 @@ static int pod_resources_changed(const rpath *rp, const cJSON *live, const cJSON
     return 0;
 }
 
-static void strip_server_meta(cJSON *o)
-{
-    cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    cJSON_DeleteItemFromObjectCaseSensitive(m, "managedFields");
-}
-
 /*
  * Commit `next` (owned) as the new state of rp (live may be NULL), recording
  * managedFields through fakessa_update, unless dry-run. Fills the reply.
@@ -1453,7 +1447,6 @@ static void serve_create(fakeapi *fa, ophttpd_req *req, rpath *rp, cJSON *body, 
         reply_status(r, 409, "AlreadyExists", msg, rp, name);
         return;
     }
-    strip_server_meta(body);
     cJSON_DeleteItemFromObjectCaseSensitive(m, "resourceVersion");
     cJSON_DeleteItemFromObjectCaseSensitive(m, "uid");
     cJSON_DeleteItemFromObjectCaseSensitive(m, "creationTimestamp");
@@ -1491,7 +1484,6 @@ static void serve_update(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *li
         return;
     }
     cJSON *next = cJSON_Duplicate(body, 1);
-    strip_server_meta(next);
     commit_update(fa, req, rp, live, next, 200, r);
 }
 
@@ -1534,12 +1526,7 @@ static void serve_patch(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *liv
         conflict_modified(r, rp);
         return;
     }
-    strip_server_meta(next);
-    /* keep the live managedFields: fakessa maintains them */
-    const cJSON *lmf = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(live->json, "metadata"), "managedFields");
-    if (lmf)
-        cJSON_AddItemToObject(meta_of(next), "managedFields", cJSON_Duplicate(lmf, 1));
+    /* managedFields as patched (the live ones unless the patch set them): fakessa_update */
     commit_update(fa, req, rp, live, next, 200, r);
 }
 

@@ -1014,6 +1014,30 @@ static int fsentries_parse(fsentries *es, const cJSON *obj)
     return 0;
 }
 
+/*
+ * The entries a non-apply write starts from. As on the real server
+ * (fieldmanager's Update decodes the new object's managedFields first, which
+ * client-go's csaupgrade relies on), managedFields set in the written object
+ * replace the live ones when the write is to the main resource, the list is
+ * not empty and it decodes; otherwise the live ones stay, so a client that
+ * does not know about managedFields cannot drop them. One difference: the
+ * real server also takes `[{}]` (a way to clear them all); this one keeps the
+ * live entries then, since an entry without a manager does not decode here.
+ */
+static int fsentries_for_write(fsentries *es, const cJSON *live, const cJSON *updated,
+                               const char *subresource)
+{
+    const cJSON *mf = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(updated, "metadata"), "managedFields");
+    if (!subresource && cJSON_IsArray(mf) && cJSON_GetArraySize(mf) > 0) {
+        int rc = fsentries_parse(es, updated);
+        if (rc == 0 || rc == -ENOMEM)
+            return rc;
+        fsentries_release(es);
+    }
+    return fsentries_parse(es, live);
+}
+
 static long long days_from_civil(long long y, unsigned m, unsigned d)
 {
     y -= m <= 2;
@@ -1634,7 +1658,8 @@ int fakessa_update(const cJSON *live, const cJSON *updated, const char *manager,
     memset(out, 0, sizeof(*out));
     p.n = 0;
     rc = -EINVAL;
-    if ((live && !cJSON_IsObject(live)) || (rc = fsentries_parse(&es, live)) < 0)
+    if ((live && !cJSON_IsObject(live)) ||
+        (rc = fsentries_for_write(&es, live, updated, subresource)) < 0)
         goto fail;
     if ((rc = check_body(updated, 0, &st)) < 0 || st ||
         (rc = check_preconditions(live, updated, &st)) < 0 || st) {

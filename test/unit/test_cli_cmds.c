@@ -502,51 +502,6 @@ static cJSON *fixture(const char *name)
 
 #define TWOC "/apis/apps/v1/namespaces/default/deployments/twoc"
 
-/* The real API server takes metadata.managedFields from an Update request
- * that sets them (fieldmanager decodes the new object's managedFields first;
- * client-go's csaupgrade relies on it). The fake server keeps the live
- * entries instead, so this hook plays the real server's part for the one
- * request that does it: optipod-release's JSON patch (test resourceVersion,
- * replace managedFields). */
-static int managed_fields_hook(fakeapi *fa, ophttpd_req *req, void *ud)
-{
-    (void)ud;
-    const char *ct = ophttpd_header(req, "Content-Type");
-    if (strcmp(ophttpd_method(req), "PATCH") ||
-        !strstr(ophttpd_target(req), "fieldManager=optipod-release") || !ct ||
-        strcmp(ct, "application/json-patch+json"))
-        return 0;
-    size_t n;
-    const char *body = ophttpd_body(req, &n);
-    cJSON *patch = cJSON_ParseWithLength(body, n);
-    const cJSON *live = fakeapi_get(fa, ophttpd_path(req));
-    const cJSON *test = cJSON_GetArrayItem(patch, 0), *repl = cJSON_GetArrayItem(patch, 1);
-    const char *rv = cJSON_GetStringValue(cJSON_GetObjectItem(test, "value"));
-    const char *lrv = live ? cJSON_GetStringValue(cJSON_GetObjectItem(
-                                 cJSON_GetObjectItem(live, "metadata"), "resourceVersion"))
-                           : NULL;
-    if (!live || !rv || !lrv || strcmp(rv, lrv) ||
-        strcmp(cJSON_GetObjectItem(repl, "path")->valuestring, "/metadata/managedFields")) {
-        cJSON_Delete(patch);
-        const char *st = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
-                         "\"reason\":\"Invalid\",\"code\":422,\"message\":\"test failed\"}";
-        ophttpd_respond(req, 422, "application/json", st, strlen(st), NULL);
-        return 1;
-    }
-    cJSON *copy = cJSON_Duplicate(live, 1);
-    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(copy, "metadata"), "managedFields",
-                              cJSON_Duplicate(cJSON_GetObjectItem(repl, "value"), 1));
-    int dry = strstr(ophttpd_target(req), "dryRun=All") != NULL;
-    if (!dry)
-        ASSERT_EQ_INT(fakeapi_put(fa, copy), 0);
-    char *out = dry ? cJSON_PrintUnformatted(copy) : fakeapi_get_json(fa, ophttpd_path(req));
-    cJSON_Delete(copy);
-    cJSON_Delete(patch);
-    ophttpd_respond(req, 200, "application/json", out, strlen(out), NULL);
-    free(out);
-    return 1;
-}
-
 static void seed_twoc(env *e)
 {
     cJSON *o = fixture("container-removal-state-before-release.json");
@@ -556,7 +511,6 @@ static void seed_twoc(env *e)
     cJSON_AddStringToObject(ann, "optipod.io/strategy", "recommend");
     ASSERT_EQ_INT(fakeapi_put(e->fa, o), 0);
     cJSON_Delete(o);
-    fakeapi_set_hook(e->fa, managed_fields_hook, NULL);
 }
 
 static long gitops_apply(env *e, char *msg, size_t cap)

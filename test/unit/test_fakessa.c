@@ -646,6 +646,54 @@ static void test_update_create_owns_everything_set(void)
     cJSON_Delete(obj);
 }
 
+/* managedFields set by a write replace the live ones (the real server's
+ * fieldmanager decodes the new object's first: how ownership is handed over);
+ * an empty or undecodable list, or a subresource write, keeps the live ones. */
+static void test_update_takes_managed_fields_from_the_write(void)
+{
+    cJSON *obj = fixture_yaml("deployment-web-app.yaml", NULL, NULL);
+    cJSON *live = update_ok(NULL, obj, "kubectl-create", NULL, "2026-11-22T02:00:00Z", 201);
+    ASSERT_NOT_NULL(entry_of(live, "kubectl-create", "Update"));
+
+    /* hand everything kubectl-create owns to "new-owner" */
+    cJSON *w = cJSON_Duplicate(live, 1);
+    cJSON *mf = cJSON_GetObjectItem(cJSON_GetObjectItem(w, "metadata"), "managedFields");
+    cJSON *e = cJSON_GetArrayItem(mf, 0);
+    cJSON_ReplaceItemInObject(e, "manager", cJSON_CreateString("new-owner"));
+    cJSON *s = update_ok(live, w, "handover", NULL, "2026-11-22T02:00:01Z", 200);
+    ASSERT_NULL(entry_of(s, "kubectl-create", "Update"));
+    ASSERT_NOT_NULL(fields_at(entry_of(s, "new-owner", "Update"), IN_CONTAINERS,
+                              "k:{\"name\":\"nginx\"}", "f:resources", "f:requests", "f:cpu",
+                              NULL));
+    ASSERT_NULL(entry_of(s, "handover", "Update")); /* it changed no field */
+    cJSON_Delete(s);
+
+    /* an empty list, an undecodable one, a /status write: the live entries stay */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(w, "metadata"), "managedFields",
+                              cJSON_CreateArray());
+    s = update_ok(live, w, "m", NULL, "2026-11-22T02:00:02Z", 200);
+    ASSERT_NOT_NULL(entry_of(s, "kubectl-create", "Update"));
+    cJSON_Delete(s);
+    cJSON *bad = cJSON_CreateArray();
+    cJSON_AddItemToArray(bad, cJSON_CreateObject()); /* no manager */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(w, "metadata"), "managedFields", bad);
+    s = update_ok(live, w, "m", NULL, "2026-11-22T02:00:03Z", 200);
+    ASSERT_NOT_NULL(entry_of(s, "kubectl-create", "Update"));
+    cJSON_Delete(s);
+    cJSON_Delete(w);
+    w = cJSON_Duplicate(live, 1);
+    mf = cJSON_GetObjectItem(cJSON_GetObjectItem(w, "metadata"), "managedFields");
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(mf, 0), "manager",
+                              cJSON_CreateString("new-owner"));
+    s = update_ok(live, w, "m", "status", "2026-11-22T02:00:04Z", 200);
+    ASSERT_NOT_NULL(entry_of(s, "kubectl-create", "Update"));
+    ASSERT_NULL(entry_of(s, "new-owner", "Update"));
+    cJSON_Delete(s);
+    cJSON_Delete(w);
+    cJSON_Delete(live);
+    cJSON_Delete(obj);
+}
+
 static void test_rejections(void)
 {
     cJSON *yaml = fixture_yaml("deployment-web-app.yaml", NULL, NULL);
@@ -873,6 +921,7 @@ int main(void)
     TEST_RUN(test_keys_for_ports_env_and_finalizer_values);
     TEST_RUN(test_list_merge_order_and_co_owned_items);
     TEST_RUN(test_update_create_owns_everything_set);
+    TEST_RUN(test_update_takes_managed_fields_from_the_write);
     TEST_RUN(test_rejections);
     TEST_RUN(test_created_object_keeps_server_key_order);
     TEST_RUN(test_apply_to_missing_container_is_invalid);
