@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "kube/events.h"
 #include "kube/rest.h"
 #include "support/fakeapi.h"
+#include "support/kenv.h"
 #include "support/loop.h"
 #include "test.h"
 #include "util/log.h"
@@ -150,14 +150,8 @@ static void test_format_series_patch(void)
 
 /* ---- against the fake API server -------------------------------------------------------- */
 
-static uv_loop_t loop;
-static fakeapi *fa;
-static kcfg cfg;
-static ophttp_client *http;
-static krest *rest;
 static kevents *rec;
 static uint64_t fake_now;
-static char kcpath[64];
 
 static uint64_t fake_clock(void *ud)
 {
@@ -165,18 +159,12 @@ static uint64_t fake_clock(void *ud)
     return fake_now;
 }
 
+static kenv env;
+
 static void setup(const kevents_opts *extra)
 {
     operr err = {{0}};
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    ASSERT_EQ_INT(fakeapi_start(&fa, &loop, NULL), 0);
-    snprintf(kcpath, sizeof(kcpath), "/tmp/test_events.kc.%d", (int)getpid());
-    ASSERT_EQ_INT(fakeapi_write_kubeconfig(fa, kcpath, "tok"), 0);
-    kcfg_init(&cfg);
-    if (kcfg_load_file(&cfg, kcpath, NULL, &err))
-        test_fail(__FILE__, __LINE__, "kcfg_load_file: %s", err.msg);
-    ASSERT_EQ_INT(ophttp_client_new(&http, &loop, NULL), 0);
-    ASSERT_EQ_INT(krest_new(&rest, http, &cfg, &err), 0);
+    kenv_start(&env, "test_events");
     fake_now = T0_NS;
     kevents_opts o = {0};
     if (extra)
@@ -184,28 +172,14 @@ static void setup(const kevents_opts *extra)
     o.clock_ns = fake_clock;
     if (!o.reporting_instance)
         o.reporting_instance = "optipod-test-0";
-    ASSERT_EQ_INT(kevents_new(&rec, rest, &o, &err), 0);
-}
-
-static void on_closed(void *ud)
-{
-    (*(int *)ud)++;
+    ASSERT_EQ_INT(kevents_new(&rec, env.rest, &o, &err), 0);
 }
 
 static void teardown(void)
 {
-    int closed = 0, fclosed = 0;
     kevents_free(rec);
     rec = NULL;
-    krest_free(rest);
-    ophttp_client_close(http, on_closed, &closed);
-    fakeapi_stop(fa, on_closed, &fclosed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_EQ_INT(closed, 1);
-    ASSERT_EQ_INT(fclosed, 1);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    kcfg_release(&cfg);
-    unlink(kcpath);
+    kenv_stop(&env);
 }
 
 static int idle(void *ud)
@@ -219,7 +193,7 @@ static int idle(void *ud)
 /* Run until no write is in flight. */
 static void settle(void)
 {
-    ASSERT(tloop_until(&loop, idle, NULL, tloop_scaled(5000)));
+    ASSERT(tloop_until(&env.loop, idle, NULL, tloop_scaled(5000)));
 }
 
 static kevents_stats stats(void)
@@ -232,8 +206,8 @@ static kevents_stats stats(void)
 /* The only event stored under a collection; NULL unless exactly one. */
 static char *only_event_path(const char *collection)
 {
-    const fakeapi_logged *lg = fakeapi_log_last(fa, "POST", "/events");
-    if (!lg || fakeapi_object_count(fa, collection) != 1)
+    const fakeapi_logged *lg = fakeapi_log_last(env.fa, "POST", "/events");
+    if (!lg || fakeapi_object_count(env.fa, collection) != 1)
         return NULL;
     cJSON *b = cJSON_Parse(lg->body);
     const char *name =
@@ -265,7 +239,7 @@ static void test_create_has_every_field(void)
     ASSERT_EQ_INT(stats().created, 1);
     char *path = only_event_path(EVENTS_PROD);
     ASSERT_NOT_NULL(path);
-    const cJSON *ev = fakeapi_get(fa, path);
+    const cJSON *ev = fakeapi_get(env.fa, path);
     ASSERT_NOT_NULL(ev);
     ASSERT_STR_EQ(sget(ev, "apiVersion", NULL), "events.k8s.io/v1");
     ASSERT_STR_EQ(sget(ev, "kind", NULL), "Event");
@@ -284,7 +258,7 @@ static void test_create_has_every_field(void)
     ASSERT_STR_EQ(sget(ev, "regarding", "name"), "web");
     ASSERT_STR_EQ(sget(ev, "regarding", "uid"), web.uid);
     ASSERT(cJSON_GetObjectItem(ev, "series") == NULL);
-    const fakeapi_logged *lg = fakeapi_log_last(fa, "POST", "/events");
+    const fakeapi_logged *lg = fakeapi_log_last(env.fa, "POST", "/events");
     ASSERT_STR_EQ(lg->path, "/apis/events.k8s.io/v1/namespaces/prod/events");
     ASSERT_STR_EQ(lg->content_type, "application/json");
     free(path);
@@ -309,7 +283,7 @@ static void test_cluster_scoped_goes_to_default_and_truncates(void)
     ASSERT_EQ_INT(stats().created, 1);
     char *path = only_event_path(EVENTS_DEFAULT);
     ASSERT_NOT_NULL(path);
-    const cJSON *ev = fakeapi_get(fa, path);
+    const cJSON *ev = fakeapi_get(env.fa, path);
     const char *n = sget(ev, "note", NULL);
     ASSERT_NOT_NULL(n);
     ASSERT_EQ_INT(strlen(n), 1023); /* 'x' + 511 whole é; 1024 would split one */
@@ -331,11 +305,11 @@ static void test_repeats_patch_series(void)
     fake_now += 5ULL * 1000000000ULL;
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_WARNING, "SSAConflict", "Apply", "n"), 0);
     settle();
-    const cJSON *ev = fakeapi_get(fa, path);
+    const cJSON *ev = fakeapi_get(env.fa, path);
     const cJSON *series = cJSON_GetObjectItem(ev, "series");
     ASSERT_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(series, "count")), 2);
     ASSERT_STR_EQ(sget(series, "lastObservedTime", NULL), "2026-11-22T02:02:45.123456Z");
-    const fakeapi_logged *lg = fakeapi_log_last(fa, "PATCH", "/events/");
+    const fakeapi_logged *lg = fakeapi_log_last(env.fa, "PATCH", "/events/");
     ASSERT_NOT_NULL(lg);
     ASSERT_STR_EQ(lg->content_type, "application/merge-patch+json");
     ASSERT_STR_EQ(
@@ -345,21 +319,21 @@ static void test_repeats_patch_series(void)
     fake_now += 5ULL * 1000000000ULL;
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_WARNING, "SSAConflict", "Apply", "n"), 0);
     settle();
-    ev = fakeapi_get(fa, path);
+    ev = fakeapi_get(env.fa, path);
     series = cJSON_GetObjectItem(ev, "series");
     ASSERT_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(series, "count")), 3);
     ASSERT_STR_EQ(sget(series, "lastObservedTime", NULL), "2026-11-22T02:02:50.123456Z");
     /* The original eventTime stays; no second object. */
     ASSERT_STR_EQ(sget(ev, "eventTime", NULL), "2026-11-22T02:02:40.123456Z");
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 1);
-    ASSERT_EQ_INT(fakeapi_count(fa, "POST", "/events"), 1);
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 2);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "POST", "/events"), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 2);
     ASSERT_EQ_INT(stats().patched, 2);
 
     /* A different note is a different event. */
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_WARNING, "SSAConflict", "Apply", "other"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 2);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 2);
     free(path);
     teardown();
 }
@@ -372,12 +346,12 @@ static void test_repeats_while_in_flight_fold(void)
         ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "ResourcesApplied", "Apply", "x"), 0);
     }
     settle();
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 1);
-    ASSERT_EQ_INT(fakeapi_count(fa, "POST", "/events"), 1);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "POST", "/events"), 1);
     /* One create, then one patch carrying all five repeats. */
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 1);
     char *path = only_event_path(EVENTS_PROD);
-    const cJSON *ev = fakeapi_get(fa, path);
+    const cJSON *ev = fakeapi_get(env.fa, path);
     ASSERT_EQ_INT(
         cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "series"), "count")), 6);
     free(path);
@@ -402,18 +376,18 @@ static void test_rate_limit_per_object(void)
     kevents_ref api = {"apps/v1", "Deployment", "prod", "api", "uid-api"};
     ASSERT_EQ_INT(kevents_emit(rec, &api, KEVENTS_NORMAL, "Reason0", "Apply", "n"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 4);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 4);
     ASSERT_EQ_INT(stats().rate_limited, 2);
 
     /* A repeat without a token is counted, not written; the next allowed patch carries it. */
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "Reason0", "Apply", "n"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 0);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 0);
     fake_now += 60ULL * 1000000000ULL; /* one token back */
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "Reason0", "Apply", "n"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 1);
-    ASSERT_STR_CONTAINS(fakeapi_log_last(fa, "PATCH", "/events")->body, "\"count\":3");
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 1);
+    ASSERT_STR_CONTAINS(fakeapi_log_last(env.fa, "PATCH", "/events")->body, "\"count\":3");
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "Reason9", "Apply", "n"), -EAGAIN);
     teardown();
 }
@@ -436,7 +410,7 @@ static void test_inflight_cap_drops(void)
     ASSERT_EQ_INT(dropped, 3);
     ASSERT_EQ_INT(stats().dropped_inflight, 3);
     settle();
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 2);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 2);
     teardown();
 }
 
@@ -447,23 +421,23 @@ static void test_expired_event_404_recreates(void)
     settle();
     char *path = only_event_path(EVENTS_PROD);
     ASSERT_NOT_NULL(path);
-    ASSERT_EQ_INT(fakeapi_delete(fa, path), 0); /* the server's TTL removed it */
+    ASSERT_EQ_INT(fakeapi_delete(env.fa, path), 0); /* the server's TTL removed it */
     fake_now += 1000000000ULL;
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_WARNING, "GitOpsConflictLoop", "Apply", "n"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 1);
-    ASSERT_EQ_INT(fakeapi_count(fa, "POST", "/events"), 2);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "POST", "/events"), 2);
     ASSERT_EQ_INT(stats().recreated, 1);
     char *path2 = only_event_path(EVENTS_PROD);
     ASSERT_NOT_NULL(path2);
     ASSERT(strcmp(path, path2) != 0);
-    const cJSON *ev = fakeapi_get(fa, path2);
+    const cJSON *ev = fakeapi_get(env.fa, path2);
     ASSERT(cJSON_GetObjectItem(ev, "series") == NULL);
     ASSERT_STR_EQ(sget(ev, "eventTime", NULL), "2026-11-22T02:02:41.123456Z");
     /* The key now points at the new object: the next repeat patches it. */
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_WARNING, "GitOpsConflictLoop", "Apply", "n"), 0);
     settle();
-    ev = fakeapi_get(fa, path2);
+    ev = fakeapi_get(env.fa, path2);
     ASSERT_EQ_INT(
         cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "series"), "count")), 2);
     free(path);
@@ -484,14 +458,14 @@ static void test_server_error_is_logged_and_dropped(void)
                        .kind = FAKEAPI_FAULT_STATUS,
                        .status = 500,
                        .message = "etcd is sad"};
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &f), 0);
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "InsufficientData", "Recommend", "n"), 0);
     settle();
     oplog_set_sink(NULL);
     ASSERT_EQ_INT(stats().failed, 1);
     ASSERT_EQ_INT(stats().created, 0);
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 0);
-    ASSERT_EQ_INT(fakeapi_count(fa, "POST", "/events"), 1); /* not retried */
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 0);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "POST", "/events"), 1); /* not retried */
     char buf[1024] = {0};
     rewind(logf);
     size_t n = fread(buf, 1, sizeof(buf) - 1, logf);
@@ -503,12 +477,12 @@ static void test_server_error_is_logged_and_dropped(void)
     /* The key was forgotten: the same event is created afresh next time. */
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "InsufficientData", "Recommend", "n"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 1);
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 0);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 0);
 
     /* A 500 on a series patch drops that patch; the next repeat patches the full count. */
     f.method = "PATCH";
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &f), 0);
     FILE *quiet = fopen("/dev/null", "w");
     oplog_set_sink(quiet);
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "InsufficientData", "Recommend", "n"), 0);
@@ -518,8 +492,8 @@ static void test_server_error_is_logged_and_dropped(void)
     ASSERT_EQ_INT(stats().failed, 2);
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "InsufficientData", "Recommend", "n"), 0);
     settle();
-    ASSERT_STR_CONTAINS(fakeapi_log_last(fa, "PATCH", "/events")->body, "\"count\":3");
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 1);
+    ASSERT_STR_CONTAINS(fakeapi_log_last(env.fa, "PATCH", "/events")->body, "\"count\":3");
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 1);
     teardown();
 }
 
@@ -533,8 +507,8 @@ static void test_window_closes_series(void)
     ASSERT_EQ_INT(
         kevents_emit(rec, &web, KEVENTS_NORMAL, "RecommendationUpdated", "Recommend", "n"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 2);
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 0);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 2);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 0);
     teardown();
 }
 
@@ -551,8 +525,8 @@ static void test_lru_bounds_keys(void)
     settle();
     ASSERT_EQ_INT(kevents_emit(rec, &web, KEVENTS_NORMAL, "C", "Apply", "n"), 0);
     settle();
-    ASSERT_EQ_INT(fakeapi_object_count(fa, EVENTS_PROD), 4);
-    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/events"), 1);
+    ASSERT_EQ_INT(fakeapi_object_count(env.fa, EVENTS_PROD), 4);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PATCH", "/events"), 1);
     teardown();
 }
 
@@ -581,11 +555,11 @@ static void test_default_instance(void)
     ASSERT_STR_CONTAINS(err.msg, "events recorder");
     setup(NULL);
     setenv("POD_NAME", "optipod-5f7d8-abcde", 1);
-    ASSERT_EQ_INT(kevents_new(&r, rest, NULL, &err), 0);
+    ASSERT_EQ_INT(kevents_new(&r, env.rest, NULL, &err), 0);
     ASSERT_STR_EQ(kevents_instance(r), "optipod-5f7d8-abcde");
     kevents_free(r);
     unsetenv("POD_NAME");
-    ASSERT_EQ_INT(kevents_new(&r, rest, NULL, &err), 0);
+    ASSERT_EQ_INT(kevents_new(&r, env.rest, NULL, &err), 0);
     char host[256];
     ASSERT_EQ_INT(gethostname(host, sizeof(host)), 0);
     host[KEVENTS_FIELD_MAX] = '\0';

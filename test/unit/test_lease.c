@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "kube/events.h"
 #include "kube/lease.h"
 #include "support/fakeapi.h"
+#include "support/kenv.h"
 #include "support/loop.h"
 #include "test.h"
 #include "util/log.h"
@@ -404,12 +404,6 @@ static void test_format_and_parse(void)
 
 #define LEASE_PATH "/apis/coordination.k8s.io/v1/namespaces/optipod-system/leases/optipod-leader"
 
-static uv_loop_t loop;
-static fakeapi *fa;
-static kcfg cfg;
-static ophttp_client *http;
-static krest *rest;
-static char kcpath[64];
 static const klease_timing fast = {1000, 600, 100};
 
 typedef struct cand {
@@ -444,32 +438,16 @@ static void on_closed(void *ud)
     (*(int *)ud)++;
 }
 
+static kenv env;
+
 static void setup(void)
 {
-    operr err = {{0}};
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    ASSERT_EQ_INT(fakeapi_start(&fa, &loop, NULL), 0);
-    snprintf(kcpath, sizeof(kcpath), "/tmp/test_lease.kc.%d", (int)getpid());
-    ASSERT_EQ_INT(fakeapi_write_kubeconfig(fa, kcpath, "tok"), 0);
-    kcfg_init(&cfg);
-    if (kcfg_load_file(&cfg, kcpath, NULL, &err))
-        test_fail(__FILE__, __LINE__, "kcfg_load_file: %s", err.msg);
-    ASSERT_EQ_INT(ophttp_client_new(&http, &loop, NULL), 0);
-    ASSERT_EQ_INT(krest_new(&rest, http, &cfg, &err), 0);
+    kenv_start(&env, "test_lease");
 }
 
 static void teardown(void)
 {
-    int closed = 0, fclosed = 0;
-    krest_free(rest);
-    ophttp_client_close(http, on_closed, &closed);
-    fakeapi_stop(fa, on_closed, &fclosed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_EQ_INT(closed, 1);
-    ASSERT_EQ_INT(fclosed, 1);
-    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    kcfg_release(&cfg);
-    unlink(kcpath);
+    kenv_stop(&env);
 }
 
 static void cand_new(cand *c, const char *id)
@@ -483,7 +461,7 @@ static void cand_new(cand *c, const char *id)
                      .on_started_leading = on_started,
                      .on_stopped_leading = on_stopped,
                      .ud = c};
-    if (klease_new(&c->l, &loop, rest, &o, &err))
+    if (klease_new(&c->l, &env.loop, env.rest, &o, &err))
         test_fail(__FILE__, __LINE__, "klease_new: %s", err.msg);
     ASSERT_EQ_INT(klease_start(c->l), 0);
 }
@@ -493,14 +471,14 @@ static void cand_close(cand *c)
 {
     klease_close(c->l, on_closed, &c->closed);
     c->l = NULL;
-    ASSERT(tloop_until_flag(&loop, &c->closed, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &c->closed, tloop_scaled(2000)));
 }
 
 static void cand_stop(cand *c)
 {
     klease_stop(c->l, on_closed, &c->closed);
     c->l = NULL;
-    ASSERT(tloop_until_flag(&loop, &c->closed, tloop_scaled(3000)));
+    ASSERT(tloop_until_flag(&env.loop, &c->closed, tloop_scaled(3000)));
 }
 
 static int either_started(void *ud)
@@ -513,7 +491,7 @@ static int either_started(void *ud)
 static void run_for(unsigned ms)
 {
     int never = 0;
-    tloop_until_flag(&loop, &never, ms);
+    tloop_until_flag(&env.loop, &never, ms);
 }
 
 static const char *spec_str(const cJSON *lease, const char *k)
@@ -532,10 +510,10 @@ static void test_acquire_from_empty_and_renew(void)
     cand a;
     cand_new(&a, "pod-a");
     ASSERT_STR_EQ(klease_identity(a.l), "pod-a");
-    ASSERT(tloop_until_flag(&loop, &a.started, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.started, tloop_scaled(2000)));
     ASSERT_EQ_INT(klease_is_leader(a.l), 1);
     ASSERT_EQ_INT(klease_leader_starts(a.l), 1);
-    const cJSON *lease = fakeapi_get(fa, LEASE_PATH);
+    const cJSON *lease = fakeapi_get(env.fa, LEASE_PATH);
     ASSERT_NOT_NULL(lease);
     ASSERT_STR_EQ(spec_str(lease, "holderIdentity"), "pod-a");
     ASSERT_EQ_INT(spec_num(lease, "leaseDurationSeconds"), 1);
@@ -545,16 +523,16 @@ static void test_acquire_from_empty_and_renew(void)
     uint64_t ns;
     ASSERT_EQ_INT(strlen(acquire), KEVENTS_MICRO_TIME_LEN);
     ASSERT_EQ_INT(kevents_parse_time(acquire, &ns), 0);
-    ASSERT_EQ_INT(fakeapi_count(fa, "POST", "/leases"), 1);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "POST", "/leases"), 1);
     /* Renewals: PUTs every ~100 ms, renewTime moves, acquireTime stays. */
     run_for(tloop_scaled(450));
-    ASSERT_CMP_INT(fakeapi_count(fa, "PUT", "/leases/optipod-leader"), >=, 2);
-    lease = fakeapi_get(fa, LEASE_PATH);
+    ASSERT_CMP_INT(fakeapi_count(env.fa, "PUT", "/leases/optipod-leader"), >=, 2);
+    lease = fakeapi_get(env.fa, LEASE_PATH);
     ASSERT_STR_EQ(spec_str(lease, "acquireTime"), acquire);
     ASSERT(strcmp(spec_str(lease, "renewTime"), acquire) > 0);
     ASSERT_EQ_INT(a.stopped, 0);
     ASSERT_EQ_INT(klease_is_leader(a.l), 1);
-    const fakeapi_logged *put = fakeapi_log_last(fa, "PUT", "/leases/");
+    const fakeapi_logged *put = fakeapi_log_last(env.fa, "PUT", "/leases/");
     ASSERT_STR_CONTAINS(put->body, "\"resourceVersion\":\"");
     cand_close(&a);
     teardown();
@@ -566,13 +544,13 @@ static void test_two_candidates_one_leader(void)
     cand c[2];
     cand_new(&c[0], "pod-a");
     cand_new(&c[1], "pod-b");
-    ASSERT(tloop_until(&loop, either_started, c, tloop_scaled(2000)));
+    ASSERT(tloop_until(&env.loop, either_started, c, tloop_scaled(2000)));
     run_for(tloop_scaled(1500)); /* longer than the lease: nobody may take over */
     ASSERT_EQ_INT(c[0].started + c[1].started, 1);
     ASSERT_EQ_INT(c[0].stopped + c[1].stopped, 0);
     ASSERT_EQ_INT(klease_is_leader(c[0].l) + klease_is_leader(c[1].l), 1);
     cand *leader = c[0].started ? &c[0] : &c[1];
-    ASSERT_STR_EQ(spec_str(fakeapi_get(fa, LEASE_PATH), "holderIdentity"),
+    ASSERT_STR_EQ(spec_str(fakeapi_get(env.fa, LEASE_PATH), "holderIdentity"),
                   klease_identity(leader->l));
     cand_close(&c[0]);
     cand_close(&c[1]);
@@ -584,16 +562,16 @@ static void test_takeover_after_expiry(void)
     setup();
     cand a, b;
     cand_new(&a, "pod-a");
-    ASSERT(tloop_until_flag(&loop, &a.started, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.started, tloop_scaled(2000)));
     cand_new(&b, "pod-b");
     run_for(tloop_scaled(300));
     ASSERT_EQ_INT(b.started, 0);
     uint64_t crashed = now_ms();
     cand_close(&a); /* dies without releasing */
-    ASSERT(tloop_until_flag(&loop, &b.started, tloop_scaled(4000)));
+    ASSERT(tloop_until_flag(&env.loop, &b.started, tloop_scaled(4000)));
     /* b waited out the 1 s lease on its own clock (it last saw a change just before the crash). */
     ASSERT_CMP_INT(b.started_ms - crashed, >=, 700);
-    const cJSON *lease = fakeapi_get(fa, LEASE_PATH);
+    const cJSON *lease = fakeapi_get(env.fa, LEASE_PATH);
     ASSERT_STR_EQ(spec_str(lease, "holderIdentity"), "pod-b");
     ASSERT_EQ_INT(spec_num(lease, "leaseTransitions"), 1);
     ASSERT_EQ_INT(klease_is_leader(b.l), 1);
@@ -606,7 +584,7 @@ static void test_renew_failure_loses_before_expiry(void)
     setup();
     cand a, b;
     cand_new(&a, "pod-a");
-    ASSERT(tloop_until_flag(&loop, &a.started, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.started, tloop_scaled(2000)));
     cand_new(&b, "pod-b");
     run_for(tloop_scaled(250));
     FILE *quiet = fopen("/dev/null", "w");
@@ -617,9 +595,9 @@ static void test_renew_failure_loses_before_expiry(void)
                        .count = 0,
                        .kind = FAKEAPI_FAULT_STATUS,
                        .status = 500};
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &f), 0);
     uint64_t broke = now_ms();
-    ASSERT(tloop_until_flag(&loop, &a.stopped, tloop_scaled(3000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.stopped, tloop_scaled(3000)));
     uint64_t lost_after = a.stopped_ms - broke;
     ASSERT_EQ_INT(a.lost, 1);
     ASSERT_EQ_INT(klease_is_leader(a.l), 0);
@@ -631,13 +609,13 @@ static void test_renew_failure_loses_before_expiry(void)
     /* a exits on loss (as controller-runtime does); the API recovers; b takes
      * over only after a stepped down, once the lease has expired on b's clock. */
     cand_close(&a);
-    fakeapi_clear_faults(fa);
-    ASSERT(tloop_until_flag(&loop, &b.started, tloop_scaled(4000)));
+    fakeapi_clear_faults(env.fa);
+    ASSERT(tloop_until_flag(&env.loop, &b.started, tloop_scaled(4000)));
     oplog_set_sink(NULL);
     fclose(quiet);
     ASSERT_CMP_INT(b.started_ms, >, a.stopped_ms);
     ASSERT_CMP_INT(b.started_ms - broke, >=, 700);
-    ASSERT_EQ_INT(spec_num(fakeapi_get(fa, LEASE_PATH), "leaseTransitions"), 1);
+    ASSERT_EQ_INT(spec_num(fakeapi_get(env.fa, LEASE_PATH), "leaseTransitions"), 1);
     cand_close(&b);
     teardown();
 }
@@ -646,8 +624,8 @@ static void test_renew_failure_loses_before_expiry(void)
 static size_t puts_with(const char *needle)
 {
     size_t n = 0;
-    for (size_t i = 0; i < fakeapi_log_count(fa); i++) {
-        const fakeapi_logged *lg = fakeapi_log_at(fa, i);
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *lg = fakeapi_log_at(env.fa, i);
         if (strcmp(lg->method, "PUT") == 0 && strstr(lg->body, needle))
             n++;
     }
@@ -659,7 +637,7 @@ static void test_release_on_stop_hands_over_at_once(void)
     setup();
     cand a, b;
     cand_new(&a, "pod-a");
-    ASSERT(tloop_until_flag(&loop, &a.started, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.started, tloop_scaled(2000)));
     cand_new(&b, "pod-b");
     run_for(tloop_scaled(250));
     klease *al = a.l;
@@ -669,18 +647,18 @@ static void test_release_on_stop_hands_over_at_once(void)
     ASSERT_EQ_INT(a.stopped, 1);
     ASSERT_EQ_INT(a.lost, 0);
     uint64_t stopped = now_ms();
-    ASSERT(tloop_until_flag(&loop, &a.closed, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.closed, tloop_scaled(2000)));
     /* The release PUT (b's acquiring PUT may already have followed it). */
     ASSERT_EQ_INT(puts_with("\"holderIdentity\":\"\",\"leaseDurationSeconds\":1,"), 1);
-    ASSERT(tloop_until_flag(&loop, &b.started, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &b.started, tloop_scaled(2000)));
     /* At b's next try, not after waiting out the 1 s lease. */
     ASSERT_CMP_INT(b.started_ms - stopped, <, 900);
-    const cJSON *lease = fakeapi_get(fa, LEASE_PATH);
+    const cJSON *lease = fakeapi_get(env.fa, LEASE_PATH);
     ASSERT_STR_EQ(spec_str(lease, "holderIdentity"), "pod-b");
     ASSERT_EQ_INT(spec_num(lease, "leaseTransitions"), 1);
     cand_stop(&b);
     ASSERT_EQ_INT(puts_with("\"holderIdentity\":\"\",\"leaseDurationSeconds\":1,"), 2);
-    lease = fakeapi_get(fa, LEASE_PATH);
+    lease = fakeapi_get(env.fa, LEASE_PATH);
     ASSERT_STR_EQ(spec_str(lease, "holderIdentity"), "");
     teardown();
 }
@@ -690,7 +668,7 @@ static void test_conflict_409_on_update(void)
     setup();
     cand a;
     cand_new(&a, "pod-a");
-    ASSERT(tloop_until_flag(&loop, &a.started, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.started, tloop_scaled(2000)));
     /* One injected 409 on a renew: a re-reads, sees itself and stays leader. */
     fakeapi_fault f = {.method = "PUT",
                        .path = "/leases/",
@@ -698,32 +676,33 @@ static void test_conflict_409_on_update(void)
                        .count = 1,
                        .kind = FAKEAPI_FAULT_STATUS,
                        .status = 409};
-    ASSERT_EQ_INT(fakeapi_add_fault(fa, &f), 0);
-    size_t gets = fakeapi_count(fa, "GET", "/leases/");
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &f), 0);
+    size_t gets = fakeapi_count(env.fa, "GET", "/leases/");
     run_for(tloop_scaled(400));
-    ASSERT_CMP_INT(fakeapi_count(fa, "GET", "/leases/"), >, gets);
+    ASSERT_CMP_INT(fakeapi_count(env.fa, "GET", "/leases/"), >, gets);
     ASSERT_EQ_INT(a.stopped, 0);
     ASSERT_EQ_INT(klease_is_leader(a.l), 1);
     /* Someone else writes the lease behind our back: the next renew gets a real
      * 409, the re-read shows a live holder, and a steps down at once. */
-    ASSERT_EQ_INT(fakeapi_put_json(fa, "{\"apiVersion\":\"coordination.k8s.io/v1\","
-                                       "\"kind\":\"Lease\",\"metadata\":{\"name\":"
-                                       "\"optipod-leader\",\"namespace\":\"optipod-system\"},"
-                                       "\"spec\":{\"holderIdentity\":\"intruder\","
-                                       "\"leaseDurationSeconds\":3600,\"leaseTransitions\":7}}"),
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa,
+                                   "{\"apiVersion\":\"coordination.k8s.io/v1\","
+                                   "\"kind\":\"Lease\",\"metadata\":{\"name\":"
+                                   "\"optipod-leader\",\"namespace\":\"optipod-system\"},"
+                                   "\"spec\":{\"holderIdentity\":\"intruder\","
+                                   "\"leaseDurationSeconds\":3600,\"leaseTransitions\":7}}"),
                   0);
     uint64_t t = now_ms();
-    ASSERT(tloop_until_flag(&loop, &a.stopped, tloop_scaled(2000)));
+    ASSERT(tloop_until_flag(&env.loop, &a.stopped, tloop_scaled(2000)));
     ASSERT_EQ_INT(a.lost, 1);
     ASSERT_CMP_INT(a.stopped_ms - t, <, 550);
     ASSERT_EQ_INT(klease_is_leader(a.l), 0);
     /* It stays a candidate and leaves the intruder's lease alone. */
-    size_t puts = fakeapi_count(fa, "PUT", "/leases/");
+    size_t puts = fakeapi_count(env.fa, "PUT", "/leases/");
     run_for(tloop_scaled(400));
-    ASSERT_EQ_INT(fakeapi_count(fa, "PUT", "/leases/"), puts);
-    ASSERT_STR_EQ(spec_str(fakeapi_get(fa, LEASE_PATH), "holderIdentity"), "intruder");
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PUT", "/leases/"), puts);
+    ASSERT_STR_EQ(spec_str(fakeapi_get(env.fa, LEASE_PATH), "holderIdentity"), "intruder");
     cand_stop(&a); /* holds nothing: no release write */
-    ASSERT_EQ_INT(fakeapi_count(fa, "PUT", "/leases/"), puts);
+    ASSERT_EQ_INT(fakeapi_count(env.fa, "PUT", "/leases/"), puts);
     teardown();
 }
 
@@ -750,7 +729,7 @@ static void test_default_identity_and_stop_unstarted(void)
     klease *l = NULL;
     operr err = {{0}};
     klease_opts o = {.namespace = "optipod-system", .name = "optipod-leader"};
-    ASSERT_EQ_INT(klease_new(&l, &loop, rest, &o, &err), 0);
+    ASSERT_EQ_INT(klease_new(&l, &env.loop, env.rest, &o, &err), 0);
     char host[200];
     ASSERT_EQ_INT(gethostname(host, sizeof(host)), 0);
     const char *id = klease_identity(l);
@@ -760,8 +739,8 @@ static void test_default_identity_and_stop_unstarted(void)
     ASSERT_EQ_INT(klease_is_leader(l), 0);
     int closed = 0;
     klease_stop(l, on_closed, &closed);
-    ASSERT(tloop_until_flag(&loop, &closed, tloop_scaled(1000)));
-    ASSERT_EQ_INT(fakeapi_log_count(fa), 0);
+    ASSERT(tloop_until_flag(&env.loop, &closed, tloop_scaled(1000)));
+    ASSERT_EQ_INT(fakeapi_log_count(env.fa), 0);
     teardown();
 }
 
