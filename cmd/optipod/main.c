@@ -65,6 +65,7 @@ typedef struct app_flags {
     const char *webhook_secret;
     const char *webhook_config;
     const char *webhook_sans;
+    int webhook_only;
 } app_flags;
 
 typedef struct app {
@@ -73,7 +74,9 @@ typedef struct app {
     kcfg cfg;
     ophttp_client *http;
     krest *rest;
-    kinf *inf[NINF]; /* the controller's informers (borrowed) */
+    /* The controller's informers (borrowed), or with --webhook-only the four the webhook
+     * resolves owners from (owned; the others NULL). */
+    kinf *inf[NINF];
     ctl *ctl;
     kevents *events;
     klease *lease;
@@ -125,6 +128,8 @@ static int app_ready(opbuf *why, void *ud)
     if (a->stopping)
         opbuf_puts(why, "shutting down");
     for (int i = 0; i < NINF; i++) {
+        if (a->f.webhook_only && !a->inf[i])
+            continue; /* not watched in this mode */
         if (!a->inf[i] || !kinf_has_synced(a->inf[i])) {
             opbuf_printf(why, "%s%s not synced", why->len ? "; " : "", app_kind(i));
             ready = 0;
@@ -215,6 +220,8 @@ static void app_on_stats(uv_timer_t *t)
         opbuf_init(&line, 4096);
         for (int i = 0; i < NINF; i++) {
             kinf_stats st;
+            if (!a->inf[i])
+                continue;
             kinf_stats_get(a->inf[i], &st);
             opbuf_printf(
                 &line, "%s%s=%zu (events %llu, relists %llu, reconnects %llu)", i ? ", " : "",
@@ -280,8 +287,11 @@ static void app_stop(app *a, const char *why)
     uv_timer_stop(&a->stats_timer);
     uv_close((uv_handle_t *)&a->stats_timer, app_handle_closed);
     /* The controller first: its watches never finish on their own. */
-    for (int i = 0; i < NINF; i++)
+    for (int i = 0; i < NINF; i++) {
+        if (a->f.webhook_only && a->inf[i])
+            kinf_close(a->inf[i], NULL, NULL);
         a->inf[i] = NULL;
+    }
     if (a->whlife) {
         whlife_stop(a->whlife, NULL, NULL);
         a->whlife = NULL;
@@ -381,10 +391,10 @@ static void app_on_webhook_cert(const char *cert, const char *key, void *ud)
                      .cert_pem = cert,
                      .key_pem = key,
                      .exclude_namespaces = exclude};
-    wo.caches.replicasets = kinf_cache(ctl_informer(a->ctl, CTL_INF_REPLICASETS));
-    wo.caches.deployments = kinf_cache(ctl_informer(a->ctl, CTL_INF_DEPLOYMENTS));
-    wo.caches.statefulsets = kinf_cache(ctl_informer(a->ctl, CTL_INF_STATEFULSETS));
-    wo.caches.daemonsets = kinf_cache(ctl_informer(a->ctl, CTL_INF_DAEMONSETS));
+    wo.caches.replicasets = kinf_cache(a->inf[CTL_INF_REPLICASETS]);
+    wo.caches.deployments = kinf_cache(a->inf[CTL_INF_DEPLOYMENTS]);
+    wo.caches.statefulsets = kinf_cache(a->inf[CTL_INF_STATEFULSETS]);
+    wo.caches.daemonsets = kinf_cache(a->inf[CTL_INF_DAEMONSETS]);
     if (whsrv_start(&a->webhook, &a->loop, &wo, &err) != 0) {
         OPLOG_E("--webhook-port: %s", err.msg);
         a->fatal = 1;
@@ -457,6 +467,77 @@ static int app_start_webhook(app *a)
 
 /* ---- start ------------------------------------------------------------------------------- */
 
+/* The controller, its usage providers and its informers (the app borrows them). */
+static int app_start_controller(app *a)
+{
+    operr err = {{0}};
+    mprov *prov = NULL, *ms = NULL;
+    if (mms_new(&ms, &a->loop, a->rest, NULL, &err) != 0) {
+        OPLOG_E("metrics-server provider: %s", err.msg);
+        return -1;
+    }
+    if (a->f.prom_url && *a->f.prom_url) {
+        mprom_opts po = {.url = a->f.prom_url,
+                         .bearer_token_file = a->f.prom_token_file,
+                         .ca_file = a->f.prom_ca_file,
+                         .max_retries = 2};
+        if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
+            OPLOG_E("--prometheus-url: %s", err.msg);
+            mprov_close(ms);
+            return -1;
+        }
+    } else {
+        prov = ms;
+        ms = NULL;
+    }
+    OPLOG_I("usage from %s%s%s", mprov_name(prov),
+            ms ? " (metrics-server for policies that ask for it)" : "",
+            a->f.dry_run ? "; dry run: nothing is changed" : "");
+    ctl_opts co = {.ns = a->f.ns,
+                   .dry_run = a->f.dry_run,
+                   .provider = prov,
+                   .metrics_server = ms,
+                   .events = a->events};
+    if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
+        OPLOG_E("controller: %s", err.msg);
+        return -1;
+    }
+    for (int i = 0; i < NINF; i++) {
+        kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
+        a->inf[i] = ctl_informer(a->ctl, (enum ctl_inf)i);
+        kcache_add_handlers(kinf_cache(a->inf[i]), &h);
+    }
+    if (a->f.leader_elect)
+        ctl_set_leader(a->ctl, 0); /* until the lease is ours */
+    return 0;
+}
+
+/* --webhook-only: just the informers the webhook resolves a pod's owner from (no Pods,
+ * no policies, no reconcile), owned by the app. */
+static int app_start_webhook_caches(app *a)
+{
+    static const enum ctl_inf want[] = {CTL_INF_DEPLOYMENTS, CTL_INF_STATEFULSETS,
+                                        CTL_INF_DAEMONSETS, CTL_INF_REPLICASETS};
+    static const kres *const res[] = {&KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS,
+                                      &KRES_REPLICASETS};
+    operr err = {{0}};
+    if (a->f.prom_url && *a->f.prom_url)
+        OPLOG_W("--prometheus-url is not used with --webhook-only");
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        enum ctl_inf i = want[k];
+        kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
+        kinf_opts o = {.res = res[k], .ns = a->f.ns};
+        if (kinf_new(&a->inf[i], &a->loop, a->rest, &o, &h, &err) != 0) {
+            OPLOG_E("%s informer: %s", app_kind(i), err.msg);
+            return -1;
+        }
+        kinf_start(a->inf[i]);
+    }
+    OPLOG_I("webhook only: no reconcile here; watching %s for owners",
+            a->f.ns && *a->f.ns ? a->f.ns : "all namespaces");
+    return 0;
+}
+
 static int app_start(app *a)
 {
     operr err = {{0}};
@@ -481,44 +562,9 @@ static int app_start(app *a)
     }
     /* metrics-server always (it samples only namespaces a policy asks for);
      * Prometheus, the default, when given. */
-    mprov *prov = NULL, *ms = NULL;
-    if (mms_new(&ms, &a->loop, a->rest, NULL, &err) != 0) {
-        OPLOG_E("metrics-server provider: %s", err.msg);
+    if (a->f.webhook_only ? app_start_webhook_caches(a) != 0 : app_start_controller(a) != 0)
         return 1;
-    }
-    if (a->f.prom_url && *a->f.prom_url) {
-        mprom_opts po = {.url = a->f.prom_url,
-                         .bearer_token_file = a->f.prom_token_file,
-                         .ca_file = a->f.prom_ca_file,
-                         .max_retries = 2};
-        if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
-            OPLOG_E("--prometheus-url: %s", err.msg);
-            mprov_close(ms);
-            return 1;
-        }
-    } else {
-        prov = ms;
-        ms = NULL;
-    }
-    OPLOG_I("usage from %s%s%s", mprov_name(prov),
-            ms ? " (metrics-server for policies that ask for it)" : "",
-            a->f.dry_run ? "; dry run: nothing is changed" : "");
-    ctl_opts co = {.ns = a->f.ns,
-                   .dry_run = a->f.dry_run,
-                   .provider = prov,
-                   .metrics_server = ms,
-                   .events = a->events};
-    if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
-        OPLOG_E("controller: %s", err.msg);
-        return 1;
-    }
-    for (int i = 0; i < NINF; i++) {
-        kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
-        a->inf[i] = ctl_informer(a->ctl, (enum ctl_inf)i);
-        kcache_add_handlers(kinf_cache(a->inf[i]), &h);
-    }
     if (a->f.leader_elect) {
-        ctl_set_leader(a->ctl, 0);
         klease_opts lo = {.namespace = a->f.lease_ns,
                           .name = a->f.lease_name,
                           .on_started_leading = app_on_leading,
@@ -529,10 +575,12 @@ static int app_start(app *a)
             return 1;
         }
         klease_start(a->lease);
-        OPLOG_I("leader election: lease %s/%s as %s", a->f.lease_ns, a->f.lease_name,
-                klease_identity(a->lease));
+        OPLOG_I("leader election: lease %s/%s as %s%s", a->f.lease_ns, a->f.lease_name,
+                klease_identity(a->lease),
+                a->f.webhook_only ? " (the leader writes the webhook certificate)" : "");
     }
-    ctl_start(a->ctl);
+    if (a->ctl)
+        ctl_start(a->ctl);
     if (a->f.webhook_port > 0 && app_start_webhook(a) != 0)
         return 1;
     probes_opts po = {.bind = a->f.probe_addr, .ready = app_ready, .ud = a};
@@ -581,7 +629,6 @@ int main(int argc, char **argv)
     a.f.shutdown_ms = 10000;
     a.f.stats_ms = 60000;
     a.f.lease_ns = "optipod-system";
-    a.f.lease_name = "optipod-leader";
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
     const opflag flags[] = {
@@ -610,7 +657,8 @@ int main(int argc, char **argv)
         {"leader-election-namespace", 0, OPFLAG_STRING, &a.f.lease_ns,
          "namespace of the leader Lease (default optipod-system)"},
         {"leader-election-id", 0, OPFLAG_STRING, &a.f.lease_name,
-         "name of the leader Lease (default optipod-leader)"},
+         "name of the leader Lease (default optipod-leader; optipod-webhook-leader with "
+         "--webhook-only, so webhook replicas never take the controller's lease)"},
         {"webhook-port", 0, OPFLAG_INT, &a.f.webhook_port,
          "serve the mutating pod webhook over HTTPS on this port (default 0: off)"},
         {"webhook-cert-dir", 0, OPFLAG_STRING, &a.f.webhook_cert_dir,
@@ -628,6 +676,9 @@ int main(int argc, char **argv)
         {"webhook-config-name", 0, OPFLAG_STRING, &a.f.webhook_config,
          "MutatingWebhookConfiguration whose caBundle the leader patches; empty: none "
          "(default optipod-webhook)"},
+        {"webhook-only", 0, OPFLAG_BOOL, &a.f.webhook_only,
+         "serve only the webhook (needs --webhook-port): watch the workloads and ReplicaSets it "
+         "resolves owners from, never reconcile; run the controller in another Deployment"},
         {"webhook-extra-sans", 0, OPFLAG_STRING, &a.f.webhook_sans,
          "comma-separated extra DNS names or IPs for the self-managed certificate (a webhook "
          "reached by URL from outside the cluster)"},
@@ -666,6 +717,12 @@ int main(int argc, char **argv)
                 a.f.webhook_port);
         return 2;
     }
+    if (a.f.webhook_only && a.f.webhook_port == 0) {
+        fprintf(stderr, "optipod: flag --webhook-only: needs --webhook-port\n");
+        return 2;
+    }
+    if (!a.f.lease_name || !*a.f.lease_name)
+        a.f.lease_name = a.f.webhook_only ? "optipod-webhook-leader" : "optipod-leader";
     if (app_bind_flag_bad("health-probe-bind-address", a.f.probe_addr) ||
         app_bind_flag_bad("metrics-bind-address", a.f.metrics_addr))
         return 2;

@@ -6,6 +6,11 @@
  */
 #include "test.h"
 #include "support/proc.h"
+#include "httpd/httpd.h"
+#include "util/buf.h"
+
+#include <cJSON.h>
+#include <curl/curl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +74,9 @@ static void test_bad_flags_exit_2_with_a_reason(void)
     char *a4[] = {optipod, "extra", NULL};
     ASSERT_EQ_INT(run(&p, a4), 2);
     ASSERT_STR_CONTAINS(p.out, "unexpected argument \"extra\"");
+    char *a5[] = {optipod, "--webhook-only", NULL};
+    ASSERT_EQ_INT(run(&p, a5), 2);
+    ASSERT_STR_CONTAINS(p.out, "flag --webhook-only: needs --webhook-port");
 }
 
 static void test_bad_kubeconfig_is_a_clear_error(void)
@@ -231,6 +239,159 @@ static void test_survives_server_loss(void)
     ASSERT_STR_CONTAINS(op.out, "shutdown complete");
 }
 
+/* ---- --webhook-only --------------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    ASSERT_EQ_INT(fputs(text, f) >= 0, 1);
+    ASSERT_EQ_INT(fclose(f), 0);
+}
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t n = sizeof a;
+    ASSERT_EQ_INT(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ_INT(getsockname(s, (struct sockaddr *)&a, &n), 0);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    opbuf *b = ud;
+    return opbuf_append(b, p, size * n) == 0 ? size * n : 0;
+}
+
+/* A Deployment annotated for the webhook, its ReplicaSet, and the pod the
+ * ReplicaSet would create. */
+static const char seed_json[] =
+    "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+    "\"namespace\":\"shop\",\"uid\":\"d-uid\",\"annotations\":{"
+    "\"optipod.io/cpu-request.app\":\"250m\",\"optipod.io/memory-request.app\":\"300Mi\","
+    "\"optipod.io/strategy\":\"webhook\",\"optipod.io/webhook-enabled\":\"true\"}},"
+    "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{"
+    "\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
+    "\"image\":\"registry.invalid/app:1\"}]}}}},"
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"web-5d8f\","
+    "\"namespace\":\"shop\",\"uid\":\"rs-uid\",\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
+    "\"kind\":\"Deployment\",\"name\":\"web\",\"uid\":\"d-uid\",\"controller\":true}]},"
+    "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{"
+    "\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
+    "\"image\":\"registry.invalid/app:1\"}]}}}}]";
+
+static const char review_json[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+    "\"uid\":\"6f1c-review\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+    "\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+    "\"namespace\":\"shop\",\"operation\":\"CREATE\",\"object\":{\"apiVersion\":\"v1\","
+    "\"kind\":\"Pod\",\"metadata\":{\"generateName\":\"web-5d8f-\",\"namespace\":\"shop\","
+    "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":"
+    "\"web-5d8f\",\"uid\":\"rs-uid\",\"controller\":true}]},\"spec\":{\"containers\":[{"
+    "\"name\":\"app\",\"image\":\"registry.invalid/app:1\",\"resources\":{}}]}}}}";
+
+/* --webhook-only serves admissions from its own caches of the workloads and
+ * ReplicaSets, never lists pods or policies and never reconciles (no writes:
+ * its Events or applies would show in the log), and stops cleanly. */
+static void test_webhook_only_serves_without_reconciling(void)
+{
+    paths();
+    char dir[] = "/tmp/optipod-cli-wh-XXXXXX", kc[600], seed[600], crt[600], key[600];
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    snprintf(kc, sizeof kc, "%s/kubeconfig", dir);
+    snprintf(seed, sizeof seed, "%s/seed.json", dir);
+    snprintf(crt, sizeof crt, "%s/tls.crt", dir);
+    snprintf(key, sizeof key, "%s/tls.key", dir);
+    ophttpd_cert cert = {0};
+    const char *sans[] = {"127.0.0.1", NULL};
+    ASSERT_EQ_INT(ophttpd_cert_generate(&cert, "optipod-cli", sans, 1), 0);
+    write_file(crt, cert.cert_pem);
+    write_file(key, cert.key_pem);
+    write_file(seed, seed_json);
+
+    static proc srv, op;
+    char *sa[] = {fakeapi_server, "--kubeconfig-out", kc, "--seed", seed, NULL};
+    proc_start(&srv, sa);
+    proc_wait_for(&srv, "ready https://", 10);
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    char *oa[] = {optipod,
+                  "--kubeconfig",
+                  kc,
+                  "-v",
+                  "3",
+                  "--webhook-only",
+                  "--webhook-port",
+                  port,
+                  "--webhook-cert-dir",
+                  dir,
+                  "--health-probe-bind-address",
+                  "127.0.0.1:0",
+                  "--metrics-bind-address",
+                  "0",
+                  NULL};
+    proc_start(&op, oa);
+    proc_wait_for(&op, "apps/v1 replicasets: 1 objects listed", 10);
+    proc_wait_for(&op, "webhook on https port", 10);
+    static char resp[1 << 14];
+    http_get(port_from(op.out, "health probes on"), "/readyz", resp, sizeof resp);
+    ASSERT_STR_CONTAINS(resp, "HTTP/1.1 200");
+
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%s/mutate-pods?timeout=5s", port);
+    CURL *h = curl_easy_init();
+    ASSERT_NOT_NULL(h);
+    struct curl_blob ca = {cert.ca_pem, strlen(cert.ca_pem), CURL_BLOB_COPY};
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    opbuf body;
+    opbuf_init(&body, 1 << 16);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, review_json);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    CURLcode cc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    ASSERT_EQ_INT(cc, CURLE_OK);
+    ASSERT_EQ_INT(code, 200);
+    cJSON *rv = cJSON_Parse(opbuf_str(&body));
+    opbuf_release(&body);
+    cJSON *r = cJSON_GetObjectItem(rv, "response");
+    ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(r, "uid")), "6f1c-review");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(r, "allowed")));
+    ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(r, "patchType")), "JSONPatch");
+    ASSERT_NOT_NULL(cJSON_GetStringValue(cJSON_GetObjectItem(r, "patch")));
+    cJSON_Delete(rv);
+
+    kill(op.pid, SIGTERM);
+    int rc = proc_wait_exit(&op, 15);
+    kill(srv.pid, SIGTERM);
+    ASSERT_EQ_INT(proc_wait_exit(&srv, 10), 0);
+    ophttpd_cert_release(&cert);
+    unlink(kc);
+    unlink(seed);
+    unlink(crt);
+    unlink(key);
+    rmdir(dir);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_STR_CONTAINS(op.out, "webhook only: no reconcile here");
+    ASSERT(strstr(op.out, "v1 pods") == NULL);
+    ASSERT(strstr(op.out, "optimizationpolicies") == NULL);
+    ASSERT(strstr(op.out, "reconcile Deployment/") == NULL);
+    ASSERT(strstr(op.out, "usage from") == NULL);
+    ASSERT(strstr(op.out, "\nE1") == NULL);
+    ASSERT_STR_CONTAINS(op.out, "shutdown complete");
+}
+
 int main(void)
 {
     TEST_RUN(test_help_and_version);
@@ -240,5 +401,6 @@ int main(void)
     TEST_RUN(test_runs_against_fake_server_and_stops_on_sigterm);
     TEST_RUN(test_stops_on_sigint);
     TEST_RUN(test_survives_server_loss);
+    TEST_RUN(test_webhook_only_serves_without_reconciling);
     return test_summary();
 }
