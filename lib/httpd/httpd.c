@@ -522,16 +522,36 @@ char *ophttpd_query_param(const ophttpd_req *req, const char *name)
 
 /* ---- responding ---------------------------------------------------------------------- */
 
+static int put_dec(opbuf *h, size_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do
+        tmp[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    return opbuf_append(h, tmp + i, sizeof tmp - i);
+}
+
+/* Plain appends, no printf: the head is built once per response. */
 static int head_build(opbuf *h, const ophttpd_req *req, int status, const char *content_type,
                       const char *extra, int chunked, size_t len)
 {
-    int rc = opbuf_printf(h, "HTTP/1.1 %d %s\r\n", status, ophttpd_status_text(status));
-    if (!rc && content_type)
-        rc = opbuf_printf(h, "Content-Type: %s\r\n", content_type);
+    int rc = opbuf_puts(h, "HTTP/1.1 ");
+    if (!rc)
+        rc = put_dec(h, status < 0 ? 0 : (size_t)status);
+    if (!rc)
+        rc = opbuf_puts(h, " ");
+    if (!rc)
+        rc = opbuf_puts(h, ophttpd_status_text(status));
+    if (!rc && content_type) {
+        rc = opbuf_puts(h, "\r\nContent-Type: ");
+        if (!rc)
+            rc = opbuf_puts(h, content_type);
+    }
     if (!rc && chunked)
-        rc = opbuf_puts(h, "Transfer-Encoding: chunked\r\n");
-    else if (!rc)
-        rc = opbuf_printf(h, "Content-Length: %zu\r\n", len);
+        rc = opbuf_puts(h, "\r\nTransfer-Encoding: chunked\r\n");
+    else if (!rc && !(rc = opbuf_puts(h, "\r\nContent-Length: ")) && !(rc = put_dec(h, len)))
+        rc = opbuf_puts(h, "\r\n");
     if (!rc && extra)
         rc = opbuf_puts(h, extra);
     if (!rc && (!req->keep_alive || req->srv->closing))
