@@ -26,6 +26,8 @@ BUILD_DEBS := gcc make pkg-config libc6-dev libuv1-dev libcurl4-openssl-dev libc
               libyaml-dev libssl-dev
 TEST_DEBS  := prometheus openssl nghttp2-server
 DEV_DEBS   := valgrind clang clang-format clang-tidy
+# bench_webhook's second, independent load generator.
+BENCH_DEBS := wrk
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -145,6 +147,7 @@ valgrind: deps
 	  --track-fds=no" OPTIPOD_SLOW=10 test/run.sh $(VALGRIND_BIN)
 
 bench: deps
+	$(call install_debs,$(BENCH_DEBS))
 	@$(MAKE) --no-print-directory -j$(NPROC) $(BENCH_BIN) $(TOOL_BIN) $(BINS)
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
 

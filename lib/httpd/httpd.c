@@ -32,6 +32,7 @@ struct ophttpd {
     ophttpd_opts opts;
     char *bind;
     SSL_CTX *ctx; /* NULL: plain HTTP */
+    char *rbuf;   /* READ_CHUNK bytes: every read lands here and is consumed in on_read */
     int port;
     conn *conns;
     size_t nconns;
@@ -249,12 +250,26 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
 }
 
+/* Write what the socket takes now (uv_try_write: no allocation, no copy, one syscall in the
+ * common case of an empty send queue) and queue only the rest, copied, behind it. */
 static int raw_write(conn *c, const char *data, size_t len)
 {
     if (c->closing)
         return -EPIPE;
     if (len == 0)
         return 0;
+    if (c->writes_pending == 0) {
+        uv_buf_t now = uv_buf_init((char *)data, (unsigned int)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+        if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS)
+            return n;
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        }
+        if (len == 0)
+            return 0;
+    }
     wreq *wr = malloc(sizeof(*wr) + len);
     if (!wr)
         return -ENOMEM;
@@ -270,7 +285,8 @@ static int raw_write(conn *c, const char *data, size_t len)
     return 0;
 }
 
-/* Move whatever OpenSSL wrote into the write BIO onto the socket. */
+/* Move whatever OpenSSL wrote into the write BIO onto the socket. (Not straight from the
+ * BIO's buffer: emptying a memory BIO with BIO_reset zeroes its whole allocation.) */
 static int flush_tls(conn *c)
 {
     char tmp[16384];
@@ -308,18 +324,7 @@ static int conn_write(conn *c, const char *data, size_t len)
 static void req_free(ophttpd_req *r)
 {
     ophttpd *srv = r->srv;
-    for (size_t i = 0; i < r->nh; i++) {
-        free(r->hname[i]);
-        free(r->hval[i]);
-    }
-    free(r->hname);
-    free(r->hval);
-    free(r->method);
-    free(r->path);
-    free(r->query);
-    free(r->target);
-    free(r->body);
-    free(r);
+    free(r); /* strings and arrays live in the same block (req_new) */
     srv->live_reqs--;
     srv_maybe_free(srv);
 }
@@ -335,6 +340,9 @@ static void req_finish(ophttpd_req *r, int keep)
             c->close_when_flushed = 1;
             if (c->writes_pending == 0)
                 conn_close(c);
+        } else if (!c->closing && c->in.len == 0) {
+            /* nothing buffered: the next request must arrive within the idle timeout */
+            uv_timer_start(&c->timer, on_timer, c->srv->opts.idle_timeout_ms, 0);
         } else if (!c->closing) {
             /* process buffered bytes from the loop, not from inside the handler */
             c->kick = 1;
@@ -352,48 +360,52 @@ static void req_gone(ophttpd_req *r)
         r->on_gone(r, r->ud);
 }
 
-static char *dupn(const char *p, size_t n)
+/* Copy n bytes at *at and NUL-terminate; advance *at. */
+static char *put_str(char **at, const char *p, size_t n)
 {
-    char *s = malloc(n + 1);
-    if (s) {
+    char *s = *at;
+    if (n)
         memcpy(s, p, n);
-        s[n] = '\0';
-    }
+    s[n] = '\0';
+    *at += n + 1;
     return s;
 }
 
+/* One allocation per request: the struct, the header arrays, then every string. */
 static ophttpd_req *req_new(conn *c, const ophttpd_parsed *p, const char *body, size_t body_len)
 {
-    ophttpd_req *r = calloc(1, sizeof(*r));
+    if (!body)
+        body_len = 0;
+    size_t nh = p->nheaders;
+    size_t strs = p->method.n + p->path.n + p->query.n + p->target.n + body_len + 5;
+    for (size_t i = 0; i < nh; i++)
+        strs += p->headers[i].name.n + p->headers[i].value.n + 2;
+    size_t arrays = 2 * (nh + 1) * sizeof(char *);
+    ophttpd_req *r = malloc(sizeof(*r) + arrays + strs);
     if (!r)
         return NULL;
+    memset(r, 0, sizeof(*r));
     r->c = c;
     r->srv = c->srv;
     c->srv->live_reqs++;
-    r->method = dupn(p->method.p, p->method.n);
-    r->path = dupn(p->path.p, p->path.n);
-    r->query = dupn(p->query.p, p->query.n);
-    r->target = dupn(p->target.p, p->target.n);
-    r->body = dupn(body ? body : "", body ? body_len : 0);
-    r->body_len = body ? body_len : 0;
-    r->hname = calloc(p->nheaders + 1, sizeof(char *));
-    r->hval = calloc(p->nheaders + 1, sizeof(char *));
-    r->keep_alive = p->keep_alive;
-    if (!r->method || !r->path || !r->query || !r->target || !r->body || !r->hname || !r->hval)
-        goto fail;
-    for (size_t i = 0; i < p->nheaders; i++) {
-        r->hname[i] = dupn(p->headers[i].name.p, p->headers[i].name.n);
-        r->hval[i] = dupn(p->headers[i].value.p, p->headers[i].value.n);
-        r->nh = i + 1;
-        if (!r->hname[i] || !r->hval[i])
-            goto fail;
+    r->hname = (char **)(void *)(r + 1);
+    r->hval = r->hname + nh + 1;
+    char *at = (char *)(r->hval + nh + 1);
+    r->method = put_str(&at, p->method.p, p->method.n);
+    r->path = put_str(&at, p->path.p, p->path.n);
+    r->query = put_str(&at, p->query.p, p->query.n);
+    r->target = put_str(&at, p->target.p, p->target.n);
+    r->body = put_str(&at, body, body_len);
+    r->body_len = body_len;
+    for (size_t i = 0; i < nh; i++) {
+        r->hname[i] = put_str(&at, p->headers[i].name.p, p->headers[i].name.n);
+        r->hval[i] = put_str(&at, p->headers[i].value.p, p->headers[i].value.n);
     }
+    r->hname[nh] = r->hval[nh] = NULL;
+    r->nh = nh;
+    r->keep_alive = p->keep_alive;
     r->head = strcmp(r->method, "HEAD") == 0;
     return r;
-fail:
-    r->c = NULL;
-    req_free(r);
-    return NULL;
 }
 
 const char *ophttpd_method(const ophttpd_req *req)
@@ -510,16 +522,36 @@ char *ophttpd_query_param(const ophttpd_req *req, const char *name)
 
 /* ---- responding ---------------------------------------------------------------------- */
 
+static int put_dec(opbuf *h, size_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do
+        tmp[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    return opbuf_append(h, tmp + i, sizeof tmp - i);
+}
+
+/* Plain appends, no printf: the head is built once per response. */
 static int head_build(opbuf *h, const ophttpd_req *req, int status, const char *content_type,
                       const char *extra, int chunked, size_t len)
 {
-    int rc = opbuf_printf(h, "HTTP/1.1 %d %s\r\n", status, ophttpd_status_text(status));
-    if (!rc && content_type)
-        rc = opbuf_printf(h, "Content-Type: %s\r\n", content_type);
+    int rc = opbuf_puts(h, "HTTP/1.1 ");
+    if (!rc)
+        rc = put_dec(h, status < 0 ? 0 : (size_t)status);
+    if (!rc)
+        rc = opbuf_puts(h, " ");
+    if (!rc)
+        rc = opbuf_puts(h, ophttpd_status_text(status));
+    if (!rc && content_type) {
+        rc = opbuf_puts(h, "\r\nContent-Type: ");
+        if (!rc)
+            rc = opbuf_puts(h, content_type);
+    }
     if (!rc && chunked)
-        rc = opbuf_puts(h, "Transfer-Encoding: chunked\r\n");
-    else if (!rc)
-        rc = opbuf_printf(h, "Content-Length: %zu\r\n", len);
+        rc = opbuf_puts(h, "\r\nTransfer-Encoding: chunked\r\n");
+    else if (!rc && !(rc = opbuf_puts(h, "\r\nContent-Length: ")) && !(rc = put_dec(h, len)))
+        rc = opbuf_puts(h, "\r\n");
     if (!rc && extra)
         rc = opbuf_puts(h, extra);
     if (!rc && (!req->keep_alive || req->srv->closing))
@@ -738,12 +770,14 @@ static void on_timer(uv_timer_t *t)
         conn_close(c); /* idle */
 }
 
+/* One buffer per server: libuv calls on_read right after each on_alloc, and on_read copies
+ * the bytes out (into the TLS read BIO or c->in) before returning. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    (void)h;
     (void)hint;
-    buf->base = malloc(READ_CHUNK);
-    buf->len = buf->base ? READ_CHUNK : 0;
+    conn *c = h->data;
+    buf->base = c->srv->rbuf;
+    buf->len = READ_CHUNK;
 }
 
 static size_t in_cap(const ophttpd *srv)
@@ -804,20 +838,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = s->data;
     if (nread < 0) {
-        free(buf->base);
         conn_close(c);
         return;
     }
-    if (nread == 0 || c->closing) {
-        free(buf->base);
+    if (nread == 0 || c->closing)
         return;
-    }
     int rc;
     if (c->ssl)
         rc = feed_tls(c, buf->base, (size_t)nread);
     else
         rc = feed_plain(c, buf->base, (size_t)nread);
-    free(buf->base);
     if (rc == -1) {
         /* the peer closed (close_notify) or spoke garbage TLS: answer what we have first */
         conn_process(c);
@@ -895,7 +925,10 @@ int ophttpd_new(ophttpd **out, uv_loop_t *loop, const ophttpd_opts *opts)
     srv->loop = loop;
     srv->opts = *opts;
     srv->bind = strdup(opts->bind ? opts->bind : "127.0.0.1");
-    if (!srv->bind) {
+    srv->rbuf = malloc(READ_CHUNK);
+    if (!srv->bind || !srv->rbuf) {
+        free(srv->bind);
+        free(srv->rbuf);
         free(srv);
         return -ENOMEM;
     }
@@ -938,6 +971,7 @@ int ophttpd_new(ophttpd **out, uv_loop_t *loop, const ophttpd_opts *opts)
 fail:
     SSL_CTX_free(srv->ctx);
     free(srv->bind);
+    free(srv->rbuf);
     free(srv);
     return rc;
 }
@@ -966,6 +1000,7 @@ static void srv_maybe_free(ophttpd *srv)
     void *ud = srv->closed_ud;
     SSL_CTX_free(srv->ctx);
     free(srv->bind);
+    free(srv->rbuf);
     free(srv);
     if (cb)
         cb(ud);

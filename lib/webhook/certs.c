@@ -64,6 +64,7 @@ void whcert_pems_release(whcert_pems *p)
     free(p->cert);
     free(p->key);
     free(p->ca);
+    free(p->prev_ca);
     memset(p, 0, sizeof *p);
 }
 
@@ -93,8 +94,17 @@ static int print_into(opbuf *out, const cJSON *j)
 int whcert_secret_json(opbuf *out, const char *name, const char *ns, const char *cert_pem,
                        const char *key_pem, const char *ca_pem)
 {
+    whcert_pems p = {.cert = (char *)cert_pem, .key = (char *)key_pem, .ca = (char *)ca_pem};
+    return whcert_secret_json_pems(out, name, ns, &p);
+}
+
+int whcert_secret_json_pems(opbuf *out, const char *name, const char *ns, const whcert_pems *p)
+{
+    const char *cert_pem = p->cert, *key_pem = p->key, *ca_pem = p->ca;
     if (!name || !ns || !cert_pem || !key_pem)
         return -EINVAL;
+    char until[32];
+    whcert_time_format(p->prev_until, until, sizeof until);
     int rc = -ENOMEM;
     cJSON *j = cJSON_CreateObject();
     cJSON *meta = j ? cJSON_AddObjectToObject(j, "metadata") : NULL;
@@ -105,6 +115,8 @@ int whcert_secret_json(opbuf *out, const char *name, const char *ns, const char 
         !cJSON_AddStringToObject(meta, "name", name) ||
         !cJSON_AddStringToObject(meta, "namespace", ns) ||
         !cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "optipod") ||
+        (p->prev_ca && !cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "annotations"),
+                                                WHCERT_PREV_UNTIL_ANN, until)) ||
         !cJSON_AddStringToObject(j, "type", "kubernetes.io/tls") ||
         !(data = cJSON_AddObjectToObject(j, "data")))
         goto out;
@@ -113,6 +125,8 @@ int whcert_secret_json(opbuf *out, const char *name, const char *ns, const char 
         rc = add_b64(data, "tls.key", key_pem);
     if (!rc && ca_pem)
         rc = add_b64(data, "ca.crt", ca_pem);
+    if (!rc && p->prev_ca)
+        rc = add_b64(data, WHCERT_PREV_CA_KEY, p->prev_ca);
     if (!rc)
         rc = print_into(out, j);
 out:
@@ -171,6 +185,34 @@ static int unbase64(const char *s, char **out)
     return 0;
 }
 
+/* The previous CA and its until-annotation: anything wrong is reported in prev_err and the
+ * previous CA dropped, never an error of the whole Secret. Only -ENOMEM fails. */
+static int read_prev(whcert_pems *out, const cJSON *meta, const cJSON *v)
+{
+    if (!v)
+        return 0;
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(ann, WHCERT_PREV_UNTIL_ANN);
+    time_t nb;
+    int rc = cJSON_IsString(v) ? unbase64(v->valuestring, &out->prev_ca) : -EINVAL;
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc)
+        snprintf(out->prev_err, sizeof out->prev_err, "data.%s is not base64", WHCERT_PREV_CA_KEY);
+    else if (whcert_validity(out->prev_ca, &nb, &out->prev_not_after) != 0)
+        snprintf(out->prev_err, sizeof out->prev_err, "data.%s is not a PEM certificate",
+                 WHCERT_PREV_CA_KEY);
+    else if (!cJSON_IsString(u) || whcert_time_parse(u->valuestring, &out->prev_until) != 0)
+        snprintf(out->prev_err, sizeof out->prev_err,
+                 "annotation %s is missing or not an RFC 3339 UTC time", WHCERT_PREV_UNTIL_ANN);
+    if (out->prev_err[0]) {
+        free(out->prev_ca);
+        out->prev_ca = NULL;
+        out->prev_until = out->prev_not_after = 0;
+    }
+    return 0;
+}
+
 int whcert_from_secret_json(const char *json, size_t len, whcert_pems *out, operr *err)
 {
     memset(out, 0, sizeof *out);
@@ -197,6 +239,8 @@ int whcert_from_secret_json(const char *json, size_t len, whcert_pems *out, oper
         if (rc == -EINVAL)
             operr_set(err, rc, "secret '%s': data.%s is not base64", name, keys[i]);
     }
+    if (!rc)
+        rc = read_prev(out, meta, cJSON_GetObjectItemCaseSensitive(data, WHCERT_PREV_CA_KEY));
     cJSON_Delete(j);
     if (rc)
         whcert_pems_release(out);
@@ -290,6 +334,35 @@ static int asn1_to_time(const ASN1_TIME *t, time_t *out)
     struct tm tm;
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
         return -EINVAL;
+    *out = timegm(&tm);
+    return 0;
+}
+
+void whcert_time_format(time_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, cap, "1970-01-01T00:00:00Z");
+}
+
+int whcert_time_parse(const char *s, time_t *out)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    for (size_t i = 0; s && i < sizeof shape; i++)
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return -EINVAL; /* also catches a shorter string at its NUL */
+    struct tm tm = {0};
+    int n = 0;
+    if (!s ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n != 20 || s[n] != '\0')
+        return -EINVAL;
+    if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -EINVAL;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
     *out = timegm(&tm);
     return 0;
 }

@@ -11,7 +11,11 @@
  *    wanted SANs changed, or when the certificate is unreadable or not signed
  *    by the CA. On rotation the caBundle should carry the old and the new CA
  *    (whcert_ca_bundle) until every API server has seen the new one, so no
- *    handshake fails in between.
+ *    handshake fails in between. The previous CA's certificate (never its key)
+ *    is kept in the Secret too, as data ca-previous.crt with the time it stops
+ *    being trusted in annotation optipod.io/ca-previous-until (RFC 3339, UTC),
+ *    so a restarted leader rebuilds the same caBundle. A malformed previous CA
+ *    is reported (whcert_pems.prev_err) and ignored: it never blocks serving.
  *  - mounted files (cert-manager): tls.crt/tls.key in a directory, re-read
  *    when they change (stat polling follows the kubelet's ..data symlink
  *    swap), validated as a matching pair before use; a half-updated pair is
@@ -39,6 +43,9 @@
 #define WHCERT_MAX_PEM (256 * 1024)
 /* Content type of whcert_cabundle_patch's body. */
 #define WHCERT_CABUNDLE_PATCH_TYPE "application/strategic-merge-patch+json"
+/* Where the Secret keeps the previous CA and until when it stays in the caBundle. */
+#define WHCERT_PREV_CA_KEY    "ca-previous.crt"
+#define WHCERT_PREV_UNTIL_ANN "optipod.io/ca-previous-until"
 
 typedef struct whcert_sans {
     const char *v[WHCERT_MAX_SANS + 1]; /* NULL-terminated, points into store */
@@ -56,6 +63,11 @@ int whcert_generate(ophttpd_cert *out, const whcert_sans *s, int days);
 
 typedef struct whcert_pems {
     char *cert, *key, *ca; /* malloc'd, NUL-terminated; ca may be NULL */
+    /* The previous CA (certificate only) kept through a rotation's overlap, or NULL. */
+    char *prev_ca;
+    time_t prev_until;     /* drop it from the caBundle at this time */
+    time_t prev_not_after; /* its own expiry (whcert_from_secret_json fills it) */
+    char prev_err[160];    /* why a previous CA in the Secret was ignored, "" when not */
 } whcert_pems;
 void whcert_pems_release(whcert_pems *p);
 
@@ -63,8 +75,13 @@ void whcert_pems_release(whcert_pems *p);
  * create or for a server-side apply. ca_pem may be NULL. */
 int whcert_secret_json(opbuf *out, const char *name, const char *ns, const char *cert_pem,
                        const char *key_pem, const char *ca_pem);
+/* The same with p->cert/key/ca, plus ca-previous.crt and its until-annotation when
+ * p->prev_ca is set. */
+int whcert_secret_json_pems(opbuf *out, const char *name, const char *ns, const whcert_pems *p);
 /* Read a Secret fetched from the API back into PEMs. -EINVAL (err says which key) when
- * tls.crt or tls.key is missing or not base64. */
+ * tls.crt or tls.key is missing or not base64. A previous CA that is not base64, not a
+ * certificate or without a valid until-annotation leaves prev_ca NULL and prev_err set
+ * (the call still succeeds). */
 int whcert_from_secret_json(const char *json, size_t len, whcert_pems *out, operr *err);
 
 /* The caBundle for the configuration: new CA first, then the old one when different. */
@@ -101,6 +118,10 @@ typedef struct whcert_decision {
 int whcert_decide(const char *cert_pem, const char *ca_pem, const char *const *want_sans,
                   time_t now, whcert_decision *d);
 const char *whcert_action_name(enum whcert_action a);
+
+/* RFC 3339 UTC ("2026-11-22T06:00:00Z") to and from a time_t; parse: 0 or -EINVAL. */
+void whcert_time_format(time_t t, char *out, size_t cap);
+int whcert_time_parse(const char *s, time_t *out);
 
 /* notBefore/notAfter of the first certificate in a PEM; 0 or -EINVAL. */
 int whcert_validity(const char *cert_pem, time_t *not_before, time_t *not_after);

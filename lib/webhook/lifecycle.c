@@ -22,7 +22,9 @@ enum whlife_do whlife_decide(const whlife_view *v)
     if (!v->found)
         return v->leader ? WHLIFE_CREATE : WHLIFE_WAIT;
     if (v->readable && v->action == WHCERT_KEEP)
-        return WHLIFE_USE;
+        return v->leader && (v->prev == WHLIFE_PREV_OVER || v->prev == WHLIFE_PREV_BAD)
+                   ? WHLIFE_TIDY
+                   : WHLIFE_USE;
     if (v->leader)
         return WHLIFE_REPLACE;
     /* Not ours to fix: keep serving what still verifies until the leader rotates it. */
@@ -40,6 +42,8 @@ const char *whlife_do_name(enum whlife_do d)
         return "replace";
     case WHLIFE_WAIT:
         return "wait";
+    case WHLIFE_TIDY:
+        return "tidy";
     }
     return "?";
 }
@@ -53,6 +57,30 @@ static void read_rv(const char *json, size_t len, char *rv, size_t cap)
     if (cJSON_IsString(r))
         snprintf(rv, cap, "%s", r->valuestring);
     cJSON_Delete(j);
+}
+
+/* Whether the previous CA stays in the caBundle; pems keeps it only when it does. */
+static void examine_prev(whlife_view *v, whcert_pems *pems, time_t now)
+{
+    if (pems->prev_err[0]) {
+        v->prev = WHLIFE_PREV_BAD;
+        snprintf(v->prev_why, sizeof v->prev_why, "%s", pems->prev_err);
+        return;
+    }
+    if (!pems->prev_ca)
+        return;
+    if (now < pems->prev_until && now < pems->prev_not_after &&
+        strcmp(pems->prev_ca, pems->ca) != 0) {
+        v->prev = WHLIFE_PREV_LIVE;
+        return;
+    }
+    v->prev = WHLIFE_PREV_OVER;
+    snprintf(v->prev_why, sizeof v->prev_why, "%s",
+             strcmp(pems->prev_ca, pems->ca) == 0 ? "the same as ca.crt"
+             : now >= pems->prev_until            ? "its overlap is over"
+                                                  : "it expired");
+    free(pems->prev_ca);
+    pems->prev_ca = NULL;
 }
 
 int whlife_examine(const char *json, size_t len, const char *const *want_sans, time_t now,
@@ -94,6 +122,7 @@ int whlife_examine(const char *json, size_t len, const char *const *want_sans, t
     v->action = d.action;
     v->expired = d.not_after <= now || d.not_before > now;
     snprintf(v->why, sizeof v->why, "%s", d.why);
+    examine_prev(v, pems, now);
     return 0;
 unreadable:
     whcert_pems_release(pems);
@@ -120,7 +149,7 @@ struct whlife {
     size_t nnames;
     whcert_sans sans;
     int days;
-    unsigned interval_ms, retry_ms;
+    unsigned interval_ms, retry_ms, overlap_s;
     int (*is_leader)(void *ud);
     time_t (*now)(void *ud);
     whlife_cert_cb on_cert;
@@ -133,9 +162,9 @@ struct whlife {
     char *served_cert;    /* what on_cert last got (compare before re-delivering) */
     char *served_ca;      /* CA of the served pair (self-managed) */
     char *patched_bundle; /* caBundle last patched by this process */
-    whcert_pems pending;  /* generated, being written */
-    char *pending_old_ca; /* CA in the Secret before the write (kept in the bundle) */
-    char *bundle_old_ca;  /* the previous CA to keep in the next bundle patch */
+    whcert_pems pending;  /* being written (its prev_ca is the previous CA it records) */
+    char *bundle_old_ca;  /* the previous CA to keep in the next bundle patch (from the Secret) */
+    int prev_warned;      /* a malformed previous CA was logged (once until it changes) */
 
     whlife_stats st;
     void (*on_closed)(void *ud);
@@ -297,7 +326,6 @@ static void on_written(const krest_reply *r, void *ud)
                 "reading it",
                 l->ns, l->secret);
         whcert_pems_release(&l->pending);
-        set_str(&l->pending_old_ca, NULL);
         if (l->conflicts_in_row > MAX_CONFLICTS_IN_ROW)
             fail_retry(l);
         else
@@ -308,17 +336,19 @@ static void on_written(const krest_reply *r, void *ud)
         OPLOG_E("webhook certificate: writing secret '%s/%s': %ld %s", l->ns, l->secret,
                 r->http_status, reply_what(r));
         whcert_pems_release(&l->pending);
-        set_str(&l->pending_old_ca, NULL);
         fail_retry(l);
         return;
     }
     l->st.secret_writes++;
     l->conflicts_in_row = 0;
-    OPLOG_I("webhook certificate: secret '%s/%s' written with a new certificate", l->ns, l->secret);
+    OPLOG_I("webhook certificate: secret '%s/%s' written%s", l->ns, l->secret,
+            l->served_cert && strcmp(l->served_cert, l->pending.cert) == 0
+                ? " without the previous CA"
+                : " with a new certificate");
     deliver(l, l->pending.cert, l->pending.key, l->pending.ca);
     free(l->bundle_old_ca);
-    l->bundle_old_ca = l->pending_old_ca;
-    l->pending_old_ca = NULL;
+    l->bundle_old_ca = l->pending.prev_ca;
+    l->pending.prev_ca = NULL;
     whcert_pems_release(&l->pending);
     after_use(l);
 }
@@ -328,8 +358,7 @@ static int secret_body(whlife *l, opbuf *out, const char *rv)
 {
     opbuf raw;
     opbuf_init(&raw, WHCERT_MAX_PEM * 4);
-    int rc =
-        whcert_secret_json(&raw, l->secret, l->ns, l->pending.cert, l->pending.key, l->pending.ca);
+    int rc = whcert_secret_json_pems(&raw, l->secret, l->ns, &l->pending);
     if (!rc && rv && rv[0]) {
         rc = -ENOMEM;
         cJSON *j = cJSON_ParseWithLength(raw.data, raw.len);
@@ -347,38 +376,67 @@ static int secret_body(whlife *l, opbuf *out, const char *rv)
     return rc;
 }
 
-static void write_new(whlife *l, enum whlife_do what, const whlife_view *v, const whcert_pems *old)
+/* The old CA becomes the previous one: kept until now + overlap, or its own expiry if
+ * sooner. An old CA that does not parse or has expired is not worth keeping. */
+static int keep_prev(whlife *l, const whcert_pems *old)
+{
+    time_t nb, na, now = now_of(l);
+    if (!old->ca || whcert_validity(old->ca, &nb, &na) != 0 || na <= now)
+        return 0;
+    if (!(l->pending.prev_ca = strdup(old->ca)))
+        return -ENOMEM;
+    time_t until = now + (time_t)l->overlap_s;
+    l->pending.prev_until = until < na ? until : na;
+    return 0;
+}
+
+/* CREATE/REPLACE: a new pair (the old CA kept as the previous one); TIDY: the read pair
+ * again, without the previous CA. */
+static void write_secret(whlife *l, enum whlife_do what, const whlife_view *v,
+                         const whcert_pems *old)
 {
     ophttpd_cert gen = {0};
     opbuf body, path;
     opbuf_init(&body, WHCERT_MAX_PEM * 4);
     opbuf_init(&path, 1024);
     const char *q[] = {"fieldManager", FIELD_MANAGER, NULL};
-    int rc = whcert_generate(&gen, &l->sans, l->days);
-    if (rc) {
-        OPLOG_E("webhook certificate: cannot generate: %s", strerror(-rc));
-        goto out;
-    }
-    l->st.generated++;
+    int update = what != WHLIFE_CREATE;
+    int rc = 0;
     whcert_pems_release(&l->pending);
-    l->pending.cert = strdup(gen.cert_pem);
-    l->pending.key = strdup(gen.key_pem);
-    l->pending.ca = strdup(gen.ca_pem);
-    rc = set_str(&l->pending_old_ca, old->ca);
+    if (what == WHLIFE_TIDY) {
+        l->pending.cert = strdup(old->cert);
+        l->pending.key = strdup(old->key);
+        l->pending.ca = strdup(old->ca);
+    } else {
+        rc = whcert_generate(&gen, &l->sans, l->days);
+        if (rc) {
+            OPLOG_E("webhook certificate: cannot generate: %s", strerror(-rc));
+            goto out;
+        }
+        l->st.generated++;
+        l->pending.cert = strdup(gen.cert_pem);
+        l->pending.key = strdup(gen.key_pem);
+        l->pending.ca = strdup(gen.ca_pem);
+        rc = keep_prev(l, old);
+    }
     if (!rc && (!l->pending.cert || !l->pending.key || !l->pending.ca))
         rc = -ENOMEM;
     if (!rc)
-        rc = secret_body(l, &body, what == WHLIFE_REPLACE ? v->rv : NULL);
+        rc = secret_body(l, &body, update ? v->rv : NULL);
     if (!rc)
-        rc = kpath(&path, &KRES_SECRETS, l->ns, what == WHLIFE_REPLACE ? l->secret : NULL, NULL);
+        rc = kpath(&path, &KRES_SECRETS, l->ns, update ? l->secret : NULL, NULL);
     if (!rc)
         rc = kpath_query(&path, q);
     if (!rc) {
-        OPLOG_I("webhook certificate: %s secret '%s/%s' (%s)",
-                what == WHLIFE_CREATE ? "creating" : "rotating", l->ns, l->secret, v->why);
+        if (what == WHLIFE_TIDY)
+            OPLOG_I("webhook certificate: removing the previous CA from secret '%s/%s' (%s)", l->ns,
+                    l->secret, v->prev_why);
+        else
+            OPLOG_I("webhook certificate: %s secret '%s/%s' (%s)",
+                    what == WHLIFE_CREATE ? "creating" : "rotating", l->ns, l->secret, v->why);
         l->waiting = W_WRITE;
-        rc = krest_call(l->rest, what == WHLIFE_CREATE ? "POST" : "PUT", opbuf_str(&path),
-                        "application/json", body.data, body.len, on_written, l, &l->req);
+        rc = krest_call(l->rest, update ? "PUT" : "POST", opbuf_str(&path), "application/json",
+                        body.data, body.len, on_written, l, &l->req);
     }
     if (rc)
         OPLOG_E("webhook certificate: secret '%s/%s': %s", l->ns, l->secret, strerror(-rc));
@@ -386,7 +444,6 @@ out:
     if (rc) {
         l->waiting = W_NONE;
         whcert_pems_release(&l->pending);
-        set_str(&l->pending_old_ca, NULL);
         fail_retry(l);
     }
     ophttpd_cert_release(&gen);
@@ -419,11 +476,29 @@ static void on_read(const krest_reply *r, void *ud)
     enum whlife_do d = whlife_decide(&v);
     OPLOG_V(2, "webhook certificate: secret '%s/%s': %s → %s", l->ns, l->secret, v.why,
             whlife_do_name(d));
+    if (v.readable && v.prev == WHLIFE_PREV_BAD) {
+        l->st.prev_ignored++;
+        if (!l->prev_warned)
+            OPLOG_W("webhook certificate: secret '%s/%s': previous CA ignored: %s", l->ns,
+                    l->secret, v.prev_why);
+        l->prev_warned = 1;
+    } else if (v.readable) {
+        l->prev_warned = 0;
+    }
     switch (d) {
     case WHLIFE_USE:
+    case WHLIFE_TIDY:
         l->conflicts_in_row = 0;
         deliver(l, pems.cert, pems.key, pems.ca);
-        after_use(l);
+        /* The bundle is rebuilt from the Secret: the previous CA only while it is live. */
+        if (set_str(&l->bundle_old_ca, pems.prev_ca) != 0) {
+            fail_retry(l);
+            break;
+        }
+        if (d == WHLIFE_TIDY && !l->stopping)
+            write_secret(l, d, &v, &pems);
+        else
+            after_use(l);
         break;
     case WHLIFE_WAIT:
         if (!l->served_cert)
@@ -433,7 +508,7 @@ static void on_read(const krest_reply *r, void *ud)
         break;
     case WHLIFE_CREATE:
     case WHLIFE_REPLACE:
-        write_new(l, d, &v, &pems);
+        write_secret(l, d, &v, &pems);
         break;
     }
     whcert_pems_release(&pems);
@@ -481,7 +556,6 @@ static void free_life(whlife *l)
     free(l->served_cert);
     free(l->served_ca);
     free(l->patched_bundle);
-    free(l->pending_old_ca);
     free(l->bundle_old_ca);
     whcert_pems_release(&l->pending);
     free(l);
@@ -558,6 +632,7 @@ int whlife_start(whlife **out, uv_loop_t *loop, krest *rest, const whlife_opts *
     l->days = o->days > 0 ? o->days : WHLIFE_DEFAULT_DAYS;
     l->interval_ms = o->interval_ms ? o->interval_ms : WHLIFE_DEFAULT_INTERVAL_MS;
     l->retry_ms = o->retry_ms ? o->retry_ms : WHLIFE_DEFAULT_RETRY_MS;
+    l->overlap_s = o->overlap_s ? o->overlap_s : WHLIFE_DEFAULT_OVERLAP_S;
     *out = l;
     check(l);
     return 0;

@@ -22,6 +22,19 @@
  *    (whcert_ca_bundle), so replicas still serving the old pair until their
  *    next poll keep passing the API server's verification.
  *
+ * The previous CA lives in the Secret, not in memory: a rotation writes the
+ * old CA's certificate as ca-previous.crt with an until-time (the earlier of
+ * now + overlap_s and the old CA's own expiry). Every read rebuilds the bundle
+ * from the Secret (current CA, plus the previous one while before its
+ * until-time and expiry), so a leader restarted during the overlap patches the
+ * same bundle as the one that rotated, instead of dropping the old CA while
+ * replicas still serve certificates it signed. Once the overlap is over the
+ * bundle loses it at the next check, and the leader removes it from the
+ * Secret (TIDY, an update with the resourceVersion precondition, same pair).
+ * A malformed previous CA (not base64, not a certificate, bad until-time) is
+ * logged, counted in prev_ignored, left out of the bundle and tidied away by
+ * the leader; the current pair is served regardless.
+ *
  * One request is in flight at a time; every failure is logged and retried
  * after retry_ms. The caBundle is written with a strategic merge patch (the
  * webhooks list merges by name, other webhooks untouched; a missing
@@ -50,6 +63,7 @@
 #define WHLIFE_DEFAULT_DAYS        365
 #define WHLIFE_DEFAULT_INTERVAL_MS 60000u
 #define WHLIFE_DEFAULT_RETRY_MS    5000u
+#define WHLIFE_DEFAULT_OVERLAP_S   86400u
 
 typedef void (*whlife_cert_cb)(const char *cert_pem, const char *key_pem, void *ud);
 
@@ -64,6 +78,7 @@ typedef struct whlife_opts {
     int days;                          /* validity of generated certs; 0 = default */
     unsigned interval_ms;              /* Secret check period; 0 = default */
     unsigned retry_ms;                 /* after a failure; 0 = default */
+    unsigned overlap_s;                /* previous CA kept in the caBundle; 0 = default */
     int (*is_leader)(void *ud);        /* NULL = this process always writes */
     time_t (*now)(void *ud);           /* wall clock for the rotation rule; NULL = time() */
 
@@ -73,7 +88,16 @@ typedef struct whlife_opts {
 
 /* ---- the pure core ---------------------------------------------------------------------- */
 
-enum whlife_do { WHLIFE_USE = 0, WHLIFE_CREATE, WHLIFE_REPLACE, WHLIFE_WAIT };
+/* TIDY: USE, and the leader also rewrites the Secret without a previous CA that is over or
+ * malformed. */
+enum whlife_do { WHLIFE_USE = 0, WHLIFE_CREATE, WHLIFE_REPLACE, WHLIFE_WAIT, WHLIFE_TIDY };
+
+enum whlife_prev {
+    WHLIFE_PREV_NONE = 0, /* no ca-previous.crt */
+    WHLIFE_PREV_LIVE,     /* kept in the caBundle */
+    WHLIFE_PREV_OVER,     /* past its until-time or its own expiry, or the same as ca.crt */
+    WHLIFE_PREV_BAD,      /* malformed: ignored (prev_why says why) */
+};
 
 typedef struct whlife_view {
     int leader;
@@ -81,15 +105,18 @@ typedef struct whlife_view {
     int readable; /* tls.crt, tls.key and ca.crt decode, and key matches cert */
     int expired;  /* notAfter passed (or not yet valid) */
     enum whcert_action action;
-    char rv[64]; /* metadata.resourceVersion */
+    enum whlife_prev prev; /* only looked at when readable */
+    char rv[64];           /* metadata.resourceVersion */
     char why[256];
+    char prev_why[160];
 } whlife_view;
 
 enum whlife_do whlife_decide(const whlife_view *v);
 const char *whlife_do_name(enum whlife_do d);
 
 /* Fill *v (but v->leader) from a Secret body: pems gets the pair when readable (caller
- * releases). found=0 when json is NULL. Returns 0 or -ENOMEM. */
+ * releases), and prev_ca only when the previous CA is LIVE at `now`. found=0 when json is
+ * NULL. Returns 0 or -ENOMEM. */
 int whlife_examine(const char *json, size_t len, const char *const *want_sans, time_t now,
                    whlife_view *v, whcert_pems *pems);
 
@@ -103,6 +130,7 @@ typedef struct whlife_stats {
     uint64_t secret_writes;  /* successful creates and updates */
     uint64_t conflicts;      /* 409 on a Secret write: another replica won */
     uint64_t bundle_patches; /* successful caBundle patches */
+    uint64_t prev_ignored;   /* reads that found a malformed previous CA */
     uint64_t delivered;      /* on_cert calls */
     uint64_t errors;
 } whlife_stats;

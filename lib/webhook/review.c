@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/quantity.h"
+#include "util/jscan.h"
 
 static const char *str_item(const cJSON *o, const char *key)
 {
@@ -24,28 +26,274 @@ void admrev_release(admrev_req *r)
     if (!r)
         return;
     cJSON_Delete(r->root);
+    free(r->strs);
     memset(r, 0, sizeof *r);
 }
 
-/* The pod's controller ownerReference (the one the ReplicaSet controller sets). */
-static void find_owner(admrev_req *r)
+/* ---- the byte-level scan of the review --------------------------------------------------
+ *
+ * One validating jscan pass over the whole body picks the few members admrev_req names;
+ * only request.object.spec.containers becomes a cJSON tree (what admrev_patch walks). Each
+ * member is the FIRST one with its name and must have the type cJSON_Get*Item + Is* would
+ * accept (a later duplicate never stands in), so the result is the one the full cJSON parse
+ * gave; test_admrev and fuzz_admission_review check that against it. */
+
+typedef struct slot {
+    int seen;    /* the member was met (its first occurrence is in t) */
+    jscan_tok t; /* its value token (JSCAN_OBJ/ARR widened to the subtree) */
+} slot;
+
+typedef struct owner {
+    slot controller, kind, name, uid;
+} owner;
+
+typedef struct scan {
+    jscan s;
+    slot api, kind, request;
+    slot uid, ns, op, dry, rkindobj, rname, object;
+    slot group, version, rkind;
+    slot metadata, mname, owners, spec, containers;
+    int have_owner; /* the first element with controller: true was met */
+    owner own;
+} scan;
+
+static int key_is(const jscan_tok *k, const char *name)
 {
-    const cJSON *meta = obj_item(r->pod, "metadata");
-    const cJSON *owners = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
-    if (!cJSON_IsArray(owners))
-        return;
-    const cJSON *o;
-    cJSON_ArrayForEach(o, owners)
-    {
-        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "controller")))
-            continue;
-        r->owner_kind = str_item(o, "kind");
-        r->owner_name = str_item(o, "name");
-        r->owner_uid = str_item(o, "uid");
-        if (!r->owner_kind || !r->owner_name)
-            r->owner_kind = r->owner_name = r->owner_uid = NULL;
-        return;
+    return jscan_streq(k, name, strlen(name));
+}
+
+/* The value after a key: scalars as they are, containers skipped (and widened). */
+static int value(scan *sc, jscan_tok *t)
+{
+    int rc = jscan_next(&sc->s, t);
+    if (!rc && (t->type == JSCAN_OBJ || t->type == JSCAN_ARR))
+        rc = jscan_skip(&sc->s, t);
+    return rc;
+}
+
+/* Read the value of a member into slot x when it is its first occurrence, else skip it. */
+static int take(scan *sc, slot *x)
+{
+    jscan_tok t;
+    int rc = value(sc, &t);
+    if (!rc && !x->seen) {
+        x->seen = 1;
+        x->t = t;
     }
+    return rc;
+}
+
+typedef int (*member_fn)(scan *sc, const jscan_tok *key, void *ud);
+
+/* The members of the object whose '{' was just read, each handed to fn (which consumes its
+ * value), up to and including the '}'. */
+static int members(scan *sc, member_fn fn, void *ud)
+{
+    for (;;) {
+        jscan_tok k;
+        int rc = jscan_next(&sc->s, &k);
+        if (rc)
+            return rc;
+        if (k.type == JSCAN_OBJ_END)
+            return 0;
+        if (k.type != JSCAN_KEY)
+            return -EINVAL;
+        if ((rc = fn(sc, &k, ud)))
+            return rc;
+    }
+}
+
+/* A member whose value is descended into when it is the first occurrence and an object. */
+static int descend(scan *sc, slot *x, member_fn fn, void *ud)
+{
+    if (x->seen)
+        return take(sc, x);
+    jscan_tok t;
+    int rc = jscan_next(&sc->s, &t);
+    if (rc)
+        return rc;
+    x->seen = 1;
+    x->t = t;
+    if (t.type == JSCAN_OBJ)
+        return members(sc, fn, ud);
+    if (t.type == JSCAN_ARR)
+        return jscan_skip(&sc->s, &x->t);
+    return 0;
+}
+
+static int m_owner(scan *sc, const jscan_tok *k, void *ud)
+{
+    owner *o = ud;
+    if (key_is(k, "controller"))
+        return take(sc, &o->controller);
+    if (key_is(k, "kind"))
+        return take(sc, &o->kind);
+    if (key_is(k, "name"))
+        return take(sc, &o->name);
+    if (key_is(k, "uid"))
+        return take(sc, &o->uid);
+    jscan_tok t;
+    return value(sc, &t);
+}
+
+/* ownerReferences: the first object element whose controller is true. */
+static int owners(scan *sc)
+{
+    for (;;) {
+        jscan_tok t;
+        int rc = jscan_next(&sc->s, &t);
+        if (rc || t.type == JSCAN_ARR_END)
+            return rc;
+        if (t.type != JSCAN_OBJ || sc->have_owner) {
+            if (t.type == JSCAN_OBJ || t.type == JSCAN_ARR)
+                rc = jscan_skip(&sc->s, &t);
+            if (rc)
+                return rc;
+            continue;
+        }
+        owner o = {0};
+        if ((rc = members(sc, m_owner, &o)))
+            return rc;
+        if (o.controller.seen && o.controller.t.type == JSCAN_TRUE) {
+            sc->have_owner = 1;
+            sc->own = o;
+        }
+    }
+}
+
+static int m_metadata(scan *sc, const jscan_tok *k, void *ud)
+{
+    (void)ud;
+    if (key_is(k, "name"))
+        return take(sc, &sc->mname);
+    if (key_is(k, "ownerReferences") && !sc->owners.seen) {
+        int rc = jscan_next(&sc->s, &sc->owners.t);
+        sc->owners.seen = 1;
+        if (rc)
+            return rc;
+        if (sc->owners.t.type == JSCAN_ARR)
+            return owners(sc);
+        if (sc->owners.t.type == JSCAN_OBJ)
+            return jscan_skip(&sc->s, &sc->owners.t);
+        return 0;
+    }
+    jscan_tok t;
+    return value(sc, &t);
+}
+
+static int m_spec(scan *sc, const jscan_tok *k, void *ud)
+{
+    (void)ud;
+    if (key_is(k, "containers"))
+        return take(sc, &sc->containers);
+    jscan_tok t;
+    return value(sc, &t);
+}
+
+static int m_object(scan *sc, const jscan_tok *k, void *ud)
+{
+    (void)ud;
+    if (key_is(k, "metadata"))
+        return descend(sc, &sc->metadata, m_metadata, NULL);
+    if (key_is(k, "spec"))
+        return descend(sc, &sc->spec, m_spec, NULL);
+    jscan_tok t;
+    return value(sc, &t);
+}
+
+static int m_rkind(scan *sc, const jscan_tok *k, void *ud)
+{
+    (void)ud;
+    if (key_is(k, "group"))
+        return take(sc, &sc->group);
+    if (key_is(k, "version"))
+        return take(sc, &sc->version);
+    if (key_is(k, "kind"))
+        return take(sc, &sc->rkind);
+    jscan_tok t;
+    return value(sc, &t);
+}
+
+static int m_request(scan *sc, const jscan_tok *k, void *ud)
+{
+    (void)ud;
+    if (key_is(k, "uid"))
+        return take(sc, &sc->uid);
+    if (key_is(k, "namespace"))
+        return take(sc, &sc->ns);
+    if (key_is(k, "operation"))
+        return take(sc, &sc->op);
+    if (key_is(k, "dryRun"))
+        return take(sc, &sc->dry);
+    if (key_is(k, "name"))
+        return take(sc, &sc->rname);
+    if (key_is(k, "kind"))
+        return descend(sc, &sc->rkindobj, m_rkind, NULL);
+    if (key_is(k, "object"))
+        return descend(sc, &sc->object, m_object, NULL);
+    jscan_tok t;
+    return value(sc, &t);
+}
+
+static int m_top(scan *sc, const jscan_tok *k, void *ud)
+{
+    (void)ud;
+    if (key_is(k, "apiVersion"))
+        return take(sc, &sc->api);
+    if (key_is(k, "kind"))
+        return take(sc, &sc->kind);
+    if (key_is(k, "request"))
+        return descend(sc, &sc->request, m_request, NULL);
+    jscan_tok t;
+    return value(sc, &t);
+}
+
+/* The whole body: 0 (valid JSON; top_obj says whether it is an object) or an error. */
+static int scan_body(scan *sc, const char *body, size_t len, int *top_obj)
+{
+    jscan_init(&sc->s, body, len);
+    jscan_tok t;
+    int rc = jscan_next(&sc->s, &t);
+    if (rc)
+        return rc;
+    *top_obj = t.type == JSCAN_OBJ;
+    if (t.type == JSCAN_OBJ)
+        rc = members(sc, m_top, NULL);
+    else if (t.type == JSCAN_ARR)
+        rc = jscan_skip(&sc->s, &t);
+    if (!rc)
+        rc = jscan_next(&sc->s, &t);
+    return rc ? rc : t.type == JSCAN_EOF ? 0 : -EINVAL;
+}
+
+static int is_str(const slot *x)
+{
+    return x->seen && x->t.type == JSCAN_STR;
+}
+
+static int is_obj(const slot *x)
+{
+    return x->seen && x->t.type == JSCAN_OBJ;
+}
+
+/* String slots whose C-string value the request keeps, copied into one block. */
+static int copy_strs(admrev_req *r, const slot *const *src, const char **const *dst, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (is_str(src[i]))
+            total += jscan_strlen0(&src[i]->t) + 1;
+    if (!(r->strs = malloc(total ? total : 1)))
+        return -ENOMEM;
+    char *at = r->strs;
+    for (size_t i = 0; i < n; i++) {
+        *dst[i] = NULL;
+        if (is_str(src[i])) {
+            *dst[i] = at;
+            at += jscan_strcpy0(&src[i]->t, at) + 1;
+        }
+    }
+    return 0;
 }
 
 int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
@@ -56,15 +304,32 @@ int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
                          len, ADMREV_MAX_BODY);
     if (!body || len == 0)
         return operr_set(err, -EINVAL, "AdmissionReview: empty body");
-    r->root = cJSON_ParseWithLength(body, len);
-    if (!r->root)
-        return operr_set(err, -EINVAL, "AdmissionReview: body is not JSON");
-    int rc = -EINVAL;
-    if (!cJSON_IsObject(r->root)) {
+    scan *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return operr_set(err, -ENOMEM, "AdmissionReview: out of memory");
+    int top_obj = 0, rc = scan_body(sc, body, len, &top_obj);
+    const char *api, *kind, *group, *version, *rkind, *mname;
+    const slot *const src[] = {&sc->api,      &sc->kind,     &sc->uid,    &sc->ns,    &sc->op,
+                               &sc->group,    &sc->version,  &sc->rkind,  &sc->rname, &sc->mname,
+                               &sc->own.kind, &sc->own.name, &sc->own.uid};
+    const char **const dst[] = {
+        &api,   &kind,    &r->uid, &r->ns,         &r->operation,  &group,       &version,
+        &rkind, &r->name, &mname,  &r->owner_kind, &r->owner_name, &r->owner_uid};
+    if (rc) {
+        rc = operr_set(err, rc == -ENOMEM ? -ENOMEM : -EINVAL, "AdmissionReview: body is not JSON");
+        goto out;
+    }
+    /* Members below an object that is not the first of its name, or not an object, were
+     * never collected: the slots of request/object/metadata/spec/kind stay unseen. */
+    if ((rc = copy_strs(r, src, dst, sizeof src / sizeof src[0]))) {
+        operr_set(err, rc, "AdmissionReview: out of memory");
+        goto out;
+    }
+    rc = -EINVAL;
+    if (!top_obj) {
         operr_set(err, rc, "AdmissionReview: body is not a JSON object");
         goto out;
     }
-    const char *api = str_item(r->root, "apiVersion"), *kind = str_item(r->root, "kind");
     if (!api || strcmp(api, "admission.k8s.io/v1") != 0) {
         operr_set(err, rc, "AdmissionReview: apiVersion \"%.64s\" is not admission.k8s.io/v1",
                   api ? api : "");
@@ -75,48 +340,46 @@ int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
                   kind ? kind : "");
         goto out;
     }
-    const cJSON *req = obj_item(r->root, "request");
-    if (!req) {
+    if (!is_obj(&sc->request)) {
         operr_set(err, rc, "AdmissionReview: request is missing");
         goto out;
     }
-    r->uid = str_item(req, "uid");
     if (!r->uid || !r->uid[0] || strlen(r->uid) > 128) {
         operr_set(err, rc, "AdmissionReview: request.uid is missing or invalid");
         goto out;
     }
-    r->ns = str_item(req, "namespace");
     if (!r->ns || !r->ns[0]) {
         operr_set(err, rc, "AdmissionReview '%s': request.namespace is missing", r->uid);
         goto out;
     }
-    r->operation = str_item(req, "operation");
     if (!r->operation) {
         operr_set(err, rc, "AdmissionReview '%s': request.operation is missing", r->uid);
         goto out;
     }
-    r->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "dryRun"));
-    const cJSON *k = obj_item(req, "kind");
-    const char *group = str_item(k, "group"), *version = str_item(k, "version");
-    const char *rkind = str_item(k, "kind");
-    r->pod = obj_item(req, "object");
+    r->dry_run = sc->dry.seen && sc->dry.t.type == JSCAN_TRUE;
+    int pod = is_obj(&sc->object);
     r->is_pod_create = group && !group[0] && version && strcmp(version, "v1") == 0 && rkind &&
-                       strcmp(rkind, "Pod") == 0 && strcmp(r->operation, "CREATE") == 0 && r->pod;
-    const cJSON *meta = obj_item(r->pod, "metadata");
-    r->name = str_item(req, "name");
+                       strcmp(rkind, "Pod") == 0 && strcmp(r->operation, "CREATE") == 0 && pod;
     if (!r->name || !r->name[0])
-        r->name = str_item(meta, "name");
+        r->name = mname;
     if (!r->name)
         r->name = "";
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(obj_item(r->pod, "spec"), "containers");
-    r->containers = cJSON_IsArray(c) ? c : NULL;
-    find_owner(r);
+    /* The controller ownerReference needs a kind and a name (else: none at all). */
+    if (!r->owner_kind || !r->owner_name)
+        r->owner_kind = r->owner_name = r->owner_uid = NULL;
+    if (sc->containers.seen && sc->containers.t.type == JSCAN_ARR) {
+        r->root = cJSON_ParseWithLength(sc->containers.t.p, sc->containers.t.n);
+        if (!r->root) {
+            rc = operr_set(err, -ENOMEM, "AdmissionReview '%s': out of memory", r->uid);
+            goto out;
+        }
+        r->containers = r->root;
+    }
     rc = 0;
 out:
-    if (rc < 0) {
-        cJSON_Delete(r->root);
-        memset(r, 0, sizeof *r);
-    }
+    free(sc);
+    if (rc < 0)
+        admrev_release(r);
     return rc;
 }
 

@@ -2,7 +2,13 @@
  * admrev: the AdmissionReview v1 exchange of the mutating pod webhook, pure.
  *
  * admrev_parse() validates a request body (size-capped, apiVersion/kind,
- * request.uid, request.namespace) and keeps the cJSON tree; admrev_patch()
+ * request.uid, request.namespace) in one byte-level pass (util/jscan: the whole
+ * body must be valid JSON, as strict as jscan is) and builds a cJSON tree of
+ * request.object.spec.containers only: a full cJSON parse of the pod was most
+ * of a review's CPU cost. Members are read as cJSON_GetObjectItemCaseSensitive
+ * would (first of a name, of the expected type), so the result is what parsing
+ * the whole body with cJSON gave (test_admrev and fuzz_admission_review hold it
+ * to test/fuzz/admrev_oracle.h, that reference). admrev_patch()
  * turns the wanted per-container resources into an RFC 6902 JSON Patch over
  * request.object; admrev_response() writes the AdmissionReview answer (always
  * allowed, with the base64 patch when there is one). No I/O; allocation is
@@ -26,8 +32,9 @@
  *    (reason "bad-quantity"). Containers without wants are not touched;
  *    wants naming containers the pod does not have are ignored.
  *
- * Ownership: admrev_req owns its tree: admrev_release() frees it (safe on a
- * zeroed or failed struct). Strings inside point into the tree.
+ * Ownership: admrev_req owns the containers tree and one block of strings:
+ * admrev_release() frees both (safe on a zeroed or failed struct). Strings and
+ * containers point into them.
  */
 #ifndef OPTIPOD_WEBHOOK_REVIEW_H
 #define OPTIPOD_WEBHOOK_REVIEW_H
@@ -44,14 +51,14 @@
 #define ADMREV_MAX_CONTAINERS 64
 
 typedef struct admrev_req {
-    cJSON *root;           /* owned */
+    cJSON *root;           /* owned: the containers array, or NULL */
+    char *strs;            /* owned: the strings below */
     const char *uid;       /* request.uid */
     const char *ns;        /* request.namespace (generateName pods have no name) */
     const char *name;      /* request.name or metadata.name, "" when generated */
     const char *operation; /* "CREATE", ... */
     int is_pod_create;     /* request.kind is core/v1 Pod and operation is CREATE */
     int dry_run;
-    const cJSON *pod;        /* request.object, NULL when absent */
     const cJSON *containers; /* request.object.spec.containers (array) or NULL */
     /* The pod's controller ownerReference, NULL when none. */
     const char *owner_kind, *owner_name, *owner_uid;

@@ -1,3 +1,4 @@
+#include "fuzz/admrev_oracle.h"
 #include "support/fakeapi.h"
 #include "support/fakeapi_client.h"
 #include "test.h"
@@ -343,6 +344,146 @@ static int fa_patch(uv_loop_t *loop, fakeapi *fa, const char *path, const char *
     return status;
 }
 
+/* The byte-level scan against the full cJSON parse it replaced (fuzz/admrev_oracle.h): the
+ * fixture, the corpus and hand-made bodies aimed at the places a member picker can slip. */
+#define HDR       "\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+#define KIND      "\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+#define REQ(rest) "{" HDR "\"request\":{\"uid\":\"u1\",\"namespace\":\"prod\"," rest "}}"
+#define POD(meta, spec)                                                                            \
+    REQ("\"operation\":\"CREATE\"," KIND "\"object\":{\"metadata\":" meta ",\"spec\":" spec "}")
+
+static void diff_ok(const char *body, size_t len)
+{
+    char why[512];
+    if (admrev_oracle_diff(body, len, why, sizeof why))
+        test_fail(__FILE__, __LINE__, "%.*s: %s", (int)(len > 300 ? 300 : len), body, why);
+}
+
+static void test_scan_matches_cjson(void)
+{
+    size_t n;
+    char *body = fixture(&n);
+    diff_ok(body, n);
+    /* every prefix and a few single-byte changes of the fixture */
+    for (size_t i = 0; i < n; i += 7)
+        diff_ok(body, i);
+    for (size_t i = 0; i < n; i += 11) {
+        char saved = body[i];
+        static const char subs[] = "\"{}[],:0a\\ \x01";
+        for (const char *c = subs; *c; c++) {
+            body[i] = *c;
+            diff_ok(body, n);
+        }
+        body[i] = saved;
+    }
+    free(body);
+
+    static const char *const cases[] = {
+        /* the shapes admrev_parse must read */
+        POD("{\"name\":\"p\",\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"rs\","
+            "\"uid\":\"x\",\"controller\":true}]}",
+            "{\"containers\":[{\"name\":\"a\",\"resources\":{\"requests\":{\"cpu\":\"1\"}}}]}"),
+        /* duplicates: the first of a name wins, whatever its type */
+        "{" HDR "\"request\":5,\"request\":{\"uid\":\"u\",\"namespace\":\"n\","
+        "\"operation\":\"CREATE\"}}",
+        "{" HDR "\"request\":{\"uid\":\"u\",\"uid\":\"v\",\"namespace\":\"n\",\"namespace\":\"m\","
+        "\"operation\":\"CREATE\",\"operation\":\"DELETE\"}}",
+        "{\"apiVersion\":1,\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
+        "{\"kind\":\"X\"," HDR "\"request\":{}}",
+        REQ("\"operation\":\"CREATE\"," KIND
+            "\"object\":[],\"object\":{\"spec\":{\"containers\":[]}}"),
+        POD("[]", "{\"containers\":{}}"),
+        POD("{\"name\":1,\"name\":\"b\"}", "{\"containers\":[1,\"x\",null,[],{}]}"),
+        POD("{}", "{\"containers\":[],\"containers\":[{\"name\":\"later\"}]}"),
+        REQ("\"operation\":\"CREATE\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\","
+            "\"kind\":\"X\"},\"kind\":{},\"object\":{}"),
+        REQ("\"operation\":\"CREATE\",\"kind\":[],\"object\":{}"),
+        /* ownerReferences: only an object whose controller is literally true counts, the first
+         * one ends the search even when it lacks a name */
+        POD("{\"ownerReferences\":[1,[],{\"controller\":\"true\",\"kind\":\"A\",\"name\":\"a\"},"
+            "{\"kind\":\"B\",\"name\":\"b\",\"controller\":true,\"controller\":false}]}",
+            "{}"),
+        POD("{\"ownerReferences\":[{\"controller\":true,\"kind\":\"A\"},"
+            "{\"controller\":true,\"kind\":\"B\",\"name\":\"b\"}]}",
+            "{}"),
+        POD("{\"ownerReferences\":{\"controller\":true},\"ownerReferences\":[{\"controller\":true,"
+            "\"kind\":\"A\",\"name\":\"a\"}]}",
+            "{}"),
+        POD("{\"ownerReferences\":[{\"controller\":true,\"kind\":\"A\",\"name\":\"a\",\"uid\":7}]}",
+            "{}"),
+        /* escapes: in keys (cJSON matches the C string, so "uid\u0000x" is "uid") and values */
+        "{" HDR "\"request\":{\"u\\u0069d\":\"u\\u00e9\\ud83d\\ude00\",\"uid\\u0000x\":\"no\","
+        "\"namespace\":\"n\\u0000hidden\",\"operation\":\"CRE\\u0041TE\"}}",
+        "{" HDR "\"request\":{\"uid\":\"\\u0000\",\"namespace\":\"n\",\"operation\":\"X\"}}",
+        /* flags and names */
+        REQ("\"operation\":\"CREATE\",\"dryRun\":true,\"name\":\"\"," KIND
+            "\"object\":{\"metadata\":{\"name\":\"from-meta\"}}"),
+        REQ("\"operation\":\"CREATE\",\"dryRun\":\"true\",\"name\":\"req\"," KIND "\"object\":{}"),
+        REQ("\"operation\":\"UPDATE\",\"dryRun\":false," KIND "\"object\":{}"),
+        /* refusals, in the reference's order */
+        "[]",
+        "\"s\"",
+        "1",
+        "null",
+        "{}",
+        "{\"apiVersion\":\"v1\"}",
+        "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Other\"}",
+        "{" HDR "\"request\":[]}",
+        "{" HDR "\"request\":{\"uid\":\"\"}}",
+        "{" HDR "\"request\":{\"uid\":\"u\",\"namespace\":5}}",
+        "{" HDR "\"request\":{\"uid\":\"u\",\"namespace\":\"n\"}}",
+        "{" HDR "\"request\":{\"uid\":\"0123456789012345678901234567890123456789012345678901234567"
+        "890123456789012345678901234567890123456789012345678901234567890123456789\"}}",
+        /* cJSON takes these, the strict scan does not (and must say "not JSON") */
+        REQ("\"operation\":\"CREATE\"") " trailing",
+        REQ("\"operation\":\"CREATE\",\"n\":01"),
+        REQ("\"operation\":\"CRE\x01TE\""),
+        "{" HDR "\"request\":{\"uid\":\"u\",\"namespace\":\"n\",\"operation\":\"C\"}",
+        "\xef\xbb\xbf{}",
+        "",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        diff_ok(cases[i], strlen(cases[i]));
+
+    /* What the scan reads on two of them, spelled out. */
+    admrev_req r;
+    operr err = {{0}};
+    const char *c0 = cases[0];
+    ASSERT_EQ_INT(admrev_parse(&r, c0, strlen(c0), &err), 0);
+    ASSERT_STR_EQ(r.owner_kind, "ReplicaSet");
+    ASSERT_STR_EQ(r.owner_uid, "x");
+    ASSERT_STR_EQ(r.name, "p");
+    ASSERT(r.is_pod_create);
+    ASSERT_EQ_INT(cJSON_GetArraySize(r.containers), 1);
+    admrev_release(&r);
+    const char *esc = cases[15];
+    ASSERT_EQ_INT(admrev_parse(&r, esc, strlen(esc), &err), 0);
+    ASSERT_STR_EQ(r.uid, "u\xc3\xa9\xf0\x9f\x98\x80");
+    ASSERT_STR_EQ(r.ns, "n");
+    ASSERT_STR_EQ(r.operation, "CREATE");
+    admrev_release(&r);
+    const char *trailing = REQ("\"operation\":\"CREATE\"") " trailing";
+    ASSERT_EQ_INT(admrev_parse(&r, trailing, strlen(trailing), &err), -EINVAL);
+    ASSERT_STR_EQ(err.msg, "AdmissionReview: body is not JSON");
+    ASSERT_NULL(r.root);
+    ASSERT_NULL(r.strs);
+
+    /* Deep nesting in a member nobody reads: at the cap both take it, past it both refuse. */
+    for (int depth = JSCAN_DEPTH_MAX - 2; depth <= JSCAN_DEPTH_MAX + 1; depth++) {
+        opbuf b;
+        opbuf_init(&b, 1 << 20);
+        opbuf_puts(&b, "{" HDR "\"request\":{\"uid\":\"u\",\"namespace\":\"n\",\"operation\":\"X\","
+                       "\"deep\":");
+        for (int i = 0; i < depth; i++)
+            opbuf_puts(&b, "[");
+        for (int i = 0; i < depth; i++)
+            opbuf_puts(&b, "]");
+        opbuf_puts(&b, "}}");
+        diff_ok(b.data, b.len);
+        opbuf_release(&b);
+    }
+}
+
 /* Seed the fixture's pod under a name, patch it with what admrev builds, read it back. */
 static void test_patches_apply_on_fake_server(void)
 {
@@ -353,8 +494,10 @@ static void test_patches_apply_on_fake_server(void)
     size_t n;
     char *body = fixture(&n);
     admrev_req r;
-    ASSERT_EQ_INT(admrev_parse(&r, body, n, NULL), 0);
-    cJSON *pod = cJSON_Duplicate(r.pod, 1);
+    cJSON *whole = cJSON_ParseWithLength(body, n);
+    cJSON *pod = cJSON_DetachItemFromObject(cJSON_GetObjectItem(whole, "request"), "object");
+    ASSERT_NOT_NULL(pod);
+    cJSON_Delete(whole);
     cJSON *meta = cJSON_GetObjectItem(pod, "metadata");
     cJSON_AddStringToObject(meta, "name", "web-app-d6d4b97cf-abcde");
     /* stored as a look-alike kind: pods themselves are immutable after creation (the fake
@@ -366,7 +509,6 @@ static void test_patches_apply_on_fake_server(void)
     cJSON *cs = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers");
     cJSON_AddItemToArray(cs, cJSON_Parse("{\"name\":\"side\",\"image\":\"busybox\"}"));
     ASSERT_EQ_INT(fakeapi_put(fa, pod), 0);
-    admrev_release(&r);
     /* parse the seeded pod as a review object again so indexes match */
     opbuf review;
     opbuf_init(&review, 1 << 20);
@@ -424,5 +566,6 @@ int main(void)
     TEST_RUN(test_malformed);
     TEST_RUN(test_not_pod_create);
     TEST_RUN(test_patches_apply_on_fake_server);
+    TEST_RUN(test_scan_matches_cjson);
     return test_summary();
 }

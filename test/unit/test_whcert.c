@@ -167,6 +167,105 @@ static void test_secret_round_trip(void)
     ophttpd_cert_release(&c);
 }
 
+/* The previous CA and its until-time survive the Secret round trip; a broken one is reported
+ * and dropped, never failing the read. */
+static void test_secret_previous_ca(void)
+{
+    ophttpd_cert c, old;
+    whcert_sans s;
+    gen(&c, &s, 30);
+    gen(&old, &s, 30);
+    time_t until = 1795000000; /* 2026-11-18T11:06:40Z */
+    char ts[32];
+    whcert_time_format(until, ts, sizeof ts);
+    ASSERT_STR_EQ(ts, "2026-11-18T11:06:40Z");
+    time_t back = 0;
+    ASSERT_EQ_INT(whcert_time_parse(ts, &back), 0);
+    ASSERT_EQ_INT(back, until);
+    static const char *const bad_times[] = {"",
+                                            "2026-11-18",
+                                            "2026-11-18T09:46:40",
+                                            "2026-11-18T09:46:40+00:00",
+                                            "2026-13-18T09:46:40Z",
+                                            "2026-11-18T24:00:00Z",
+                                            "2026-11- 8T09:46:40Z",
+                                            "2026-11-18T11:06:40Zx",
+                                            NULL};
+    for (size_t i = 0; bad_times[i]; i++)
+        if (whcert_time_parse(bad_times[i], &back) != -EINVAL)
+            test_fail(__FILE__, __LINE__, "'%s' parsed", bad_times[i]);
+
+    whcert_pems in = {.cert = c.cert_pem,
+                      .key = c.key_pem,
+                      .ca = c.ca_pem,
+                      .prev_ca = old.ca_pem,
+                      .prev_until = until};
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    ASSERT_EQ_INT(whcert_secret_json_pems(&b, "t", "ns", &in), 0);
+    cJSON *j = cJSON_Parse(b.data);
+    cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "annotations");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/ca-previous-until")->valuestring, ts);
+    ASSERT_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "data")), 4);
+    ASSERT_NULL(strstr(b.data, old.ca_key_pem)); /* only the certificate */
+    whcert_pems p;
+    operr err = {{0}};
+    ASSERT_EQ_INT(whcert_from_secret_json(b.data, b.len, &p, &err), 0);
+    ASSERT_STR_EQ(p.prev_ca, old.ca_pem);
+    ASSERT_EQ_INT(p.prev_until, until);
+    time_t nb, na;
+    ASSERT_EQ_INT(whcert_validity(old.ca_pem, &nb, &na), 0);
+    ASSERT_EQ_INT(p.prev_not_after, na);
+    ASSERT_STR_EQ(p.prev_err, "");
+    whcert_pems_release(&p);
+
+    /* Each way of being broken: the pair still reads, the previous CA is dropped. */
+    static const struct {
+        const char *data, *until, *why;
+    } bad[] = {
+        {"bm90IGEgY2VydA==", NULL, "data.ca-previous.crt is not a PEM certificate"},
+        {"***", NULL, "data.ca-previous.crt is not base64"},
+        {NULL, "soon", "annotation optipod.io/ca-previous-until is missing or not an RFC 3339"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *k = cJSON_Duplicate(j, 1);
+        if (bad[i].data)
+            cJSON_SetValuestring(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(k, "data"), "ca-previous.crt"),
+                bad[i].data);
+        if (bad[i].until)
+            cJSON_SetValuestring(
+                cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(k, "metadata"), "annotations"),
+                    "optipod.io/ca-previous-until"),
+                bad[i].until);
+        char *txt = cJSON_PrintUnformatted(k);
+        ASSERT_EQ_INT(whcert_from_secret_json(txt, strlen(txt), &p, &err), 0);
+        ASSERT_STR_EQ(p.cert, c.cert_pem);
+        ASSERT_STR_EQ(p.ca, c.ca_pem);
+        ASSERT_NULL(p.prev_ca);
+        ASSERT_EQ_INT(p.prev_until, 0);
+        ASSERT_STR_CONTAINS(p.prev_err, bad[i].why);
+        whcert_pems_release(&p);
+        cJSON_free(txt);
+        cJSON_Delete(k);
+    }
+    /* No annotation at all. */
+    cJSON *k = cJSON_Duplicate(j, 1);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(k, "metadata"), "annotations");
+    char *txt = cJSON_PrintUnformatted(k);
+    ASSERT_EQ_INT(whcert_from_secret_json(txt, strlen(txt), &p, &err), 0);
+    ASSERT_NULL(p.prev_ca);
+    ASSERT_STR_CONTAINS(p.prev_err, "is missing");
+    whcert_pems_release(&p);
+    cJSON_free(txt);
+    cJSON_Delete(k);
+    cJSON_Delete(j);
+    opbuf_release(&b);
+    ophttpd_cert_release(&c);
+    ophttpd_cert_release(&old);
+}
+
 static void test_cabundle_patch(void)
 {
     opbuf bundle, b;
@@ -447,6 +546,7 @@ int main(void)
     TEST_RUN(test_generate_and_keep);
     TEST_RUN(test_rotation_decision_table);
     TEST_RUN(test_secret_round_trip);
+    TEST_RUN(test_secret_previous_ca);
     TEST_RUN(test_cabundle_patch);
     TEST_RUN(test_cabundle_patch_merges_into_fixture);
     TEST_RUN(test_fixture_cabundle_readable);

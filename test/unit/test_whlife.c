@@ -286,6 +286,32 @@ static void test_decide_table(void)
             test_fail(__FILE__, __LINE__, "row %zu: %s, want %s", i,
                       whlife_do_name(whlife_decide(&v)), whlife_do_name(rows[i].want));
     }
+    /* The previous CA: a live one is simply used; one that is over or malformed is tidied
+     * away by the leader only, and never stands in the way of a rotation. */
+    static const struct {
+        int leader;
+        enum whlife_prev prev;
+        enum whcert_action action;
+        enum whlife_do want;
+    } prows[] = {
+        {1, WHLIFE_PREV_LIVE, WHCERT_KEEP, WHLIFE_USE},
+        {1, WHLIFE_PREV_OVER, WHCERT_KEEP, WHLIFE_TIDY},
+        {1, WHLIFE_PREV_BAD, WHCERT_KEEP, WHLIFE_TIDY},
+        {0, WHLIFE_PREV_OVER, WHCERT_KEEP, WHLIFE_USE},
+        {0, WHLIFE_PREV_BAD, WHCERT_KEEP, WHLIFE_USE},
+        {1, WHLIFE_PREV_BAD, WHCERT_RENEW_EXPIRING, WHLIFE_REPLACE},
+    };
+    for (size_t i = 0; i < sizeof prows / sizeof prows[0]; i++) {
+        whlife_view v = {.leader = prows[i].leader,
+                         .found = 1,
+                         .readable = 1,
+                         .prev = prows[i].prev,
+                         .action = prows[i].action};
+        if (whlife_decide(&v) != prows[i].want)
+            test_fail(__FILE__, __LINE__, "prev row %zu: %s, want %s", i,
+                      whlife_do_name(whlife_decide(&v)), whlife_do_name(prows[i].want));
+    }
+    ASSERT_STR_EQ(whlife_do_name(WHLIFE_TIDY), "tidy");
 }
 
 static void test_examine(void)
@@ -584,6 +610,217 @@ static void test_non_leader_waits_then_leads(void)
     teardown();
 }
 
+/* ---- the previous CA in the Secret ------------------------------------------------------- */
+
+/* The stored caBundle of pods.optipod.io replaced by `pem` alone (what an earlier process left). */
+static void clobber_bundle(const char *pem)
+{
+    cJSON *mwc = cJSON_Duplicate(fakeapi_get(fa, CONFIG_PATH), 1);
+    ASSERT_NOT_NULL(mwc);
+    opbuf b64;
+    opbuf_init(&b64, 1 << 17);
+    ASSERT_EQ_INT(admrev_base64(&b64, pem, strlen(pem)), 0);
+    const cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(mwc, "webhooks"))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(w, "name");
+        if (strcmp(n->valuestring, "pods.optipod.io") == 0)
+            ASSERT_NOT_NULL(cJSON_SetValuestring(
+                cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(w, "clientConfig"), "caBundle"),
+                opbuf_str(&b64)));
+    }
+    ASSERT_EQ_INT(fakeapi_put(fa, mwc), 0);
+    cJSON_Delete(mwc);
+    opbuf_release(&b64);
+}
+
+/* A Secret with a fresh pair in `c` and, when prev_ca is set, a previous CA until `until`. */
+static void put_secret_with_prev(ophttpd_cert *c, const char *prev_ca, time_t until)
+{
+    whcert_sans s;
+    ASSERT_EQ_INT(whcert_sans_for_service(&s, "optipod-webhook", NS, k_extra), 0);
+    ASSERT_EQ_INT(whcert_generate(c, &s, 30), 0);
+    whcert_pems p = {.cert = c->cert_pem,
+                     .key = c->key_pem,
+                     .ca = c->ca_pem,
+                     .prev_ca = (char *)prev_ca,
+                     .prev_until = until};
+    opbuf j;
+    opbuf_init(&j, 1 << 17);
+    ASSERT_EQ_INT(whcert_secret_json_pems(&j, SECRET, NS, &p), 0);
+    ASSERT_EQ_INT(fakeapi_put_json(fa, opbuf_str(&j)), 0);
+    opbuf_release(&j);
+}
+
+static void test_restart_during_overlap_keeps_both(void)
+{
+    setup();
+    replica a;
+    rep_start(&a, 1, 0);
+    wait_stats(&a, 1, 1, 1);
+    whcert_pems old;
+    stored_secret(&old);
+    rep_stop(&a);
+    /* 25 days on, a leader rotates: the old CA goes into the Secret as the previous one. */
+    replica b;
+    rep_start(&b, 1, 25 * 86400);
+    time_t rotated_at = time(NULL) + 25 * 86400;
+    wait_stats(&b, 1, 1, 1);
+    whcert_pems cur;
+    stored_secret(&cur);
+    ASSERT(strcmp(cur.ca, old.ca) != 0);
+    ASSERT_STR_EQ(cur.prev_ca, old.ca);
+    ASSERT_STR_EQ(cur.prev_err, "");
+    /* Until now + the default overlap (a day), before the old CA's own expiry (day 30). */
+    ASSERT(cur.prev_until >= rotated_at + 86400 - 60 && cur.prev_until <= rotated_at + 86400 + 60);
+    ASSERT(cur.prev_until < cur.prev_not_after);
+    const fakeapi_logged *put = fakeapi_log_last(fa, "PUT", SECRET_PATH);
+    ASSERT_STR_CONTAINS(put->body, "\"ca-previous.crt\":");
+    ASSERT_STR_CONTAINS(put->body, "\"optipod.io/ca-previous-until\":\"");
+    ASSERT_NULL(strstr(put->body, "BEGIN EC PRIVATE")); /* base64 anyway; never a CA key */
+    assert_bundle_is(cur.ca, old.ca);
+    /* The leader dies before (or after) its patch landed: the stored bundle holds the old CA
+     * alone, as it did before the rotation. */
+    rep_stop(&b);
+    clobber_bundle(old.ca);
+    /* A new leader (still inside the overlap) rebuilds the bundle from the Secret: both CAs,
+     * so replicas still serving certificates of the old CA keep passing verification. */
+    replica c;
+    rep_start(&c, 1, 0); /* b's clock ran 25 days ahead: c is well inside b's overlap */
+    wait_stats(&c, 1, 1, 1);
+    whlife_stats st;
+    whlife_stats_get(c.l, &st);
+    ASSERT_EQ_INT(st.generated, 0);
+    ASSERT_EQ_INT(st.secret_writes, 0);
+    assert_bundle_is(cur.ca, old.ca);
+    ASSERT_STR_EQ(c.cert, cur.cert);
+    ASSERT_EQ_INT(fakeapi_count(fa, "PUT", SECRET_PATH), 1);
+    rep_stop(&c);
+    whcert_pems_release(&old);
+    whcert_pems_release(&cur);
+    teardown();
+}
+
+static void test_after_overlap_old_ca_goes(void)
+{
+    setup();
+    ophttpd_cert prev, cur;
+    whcert_sans s;
+    ASSERT_EQ_INT(whcert_sans_for_service(&s, "optipod-webhook", NS, k_extra), 0);
+    ASSERT_EQ_INT(whcert_generate(&prev, &s, 30), 0);
+    time_t until = time(NULL) + 3600;
+    put_secret_with_prev(&cur, prev.ca_pem, until);
+    /* Inside the overlap: both in the bundle, the Secret left alone. */
+    replica a;
+    rep_start(&a, 1, 0);
+    wait_stats(&a, 1, 1, 1);
+    assert_bundle_is(cur.ca_pem, prev.ca_pem);
+    ASSERT_EQ_INT(fakeapi_count(fa, "PUT", NULL), 0);
+    /* A follower past the overlap serves and writes nothing. */
+    replica f;
+    rep_start(&f, 0, 7200);
+    wait_stats(&f, 1, 0, 2);
+    ASSERT_EQ_INT(fakeapi_count(fa, "PUT", NULL), 0);
+    rep_stop(&f);
+    /* The leader's clock passes the until-time: the next check drops the old CA from the
+     * bundle and the Secret (same pair, one update). */
+    a.skew = 7200;
+    whlife_kick(a.l);
+    wait_stats(&a, 1, 2, 0);
+    assert_bundle_is(cur.ca_pem, NULL);
+    ASSERT_EQ_INT(fakeapi_count(fa, "PUT", SECRET_PATH), 1);
+    whcert_pems st;
+    stored_secret(&st);
+    ASSERT_STR_EQ(st.cert, cur.cert_pem);
+    ASSERT_NULL(st.prev_ca);
+    ASSERT_STR_EQ(st.prev_err, "");
+    ASSERT_STR_EQ(a.cert, cur.cert_pem);
+    ASSERT(served_with(&a, cur.ca_pem));
+    char *log = log_take();
+    ASSERT_STR_CONTAINS(log, "removing the previous CA from secret "
+                             "'optipod-system/optipod-webhook-tls' (its overlap is over)");
+    free(log);
+    /* Steady again: nothing more written. */
+    whlife_stats stt;
+    whlife_stats_get(a.l, &stt);
+    wait_stats(&a, 1, 2, stt.checks + 3);
+    ASSERT_EQ_INT(fakeapi_count(fa, "PUT", NULL), 1);
+    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", NULL), 2);
+    rep_stop(&a);
+    whcert_pems_release(&st);
+    ophttpd_cert_release(&prev);
+    ophttpd_cert_release(&cur);
+    teardown();
+}
+
+static void test_malformed_prev_ignored(void)
+{
+    setup();
+    static const char *const bad[][2] = {
+        {"bm90IGEgY2VydA==", "2099-01-01T00:00:00Z"}, /* "not a cert" */
+        {"%%%", "2099-01-01T00:00:00Z"},              /* not base64 */
+        {NULL, "tomorrow"},                           /* a good CA, a bad until */
+    };
+    static const char *const why[] = {"not a PEM certificate", "not base64",
+                                      "not an RFC 3339 UTC time"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ophttpd_cert cur, other;
+        whcert_sans s;
+        ASSERT_EQ_INT(whcert_sans_for_service(&s, "optipod-webhook", NS, k_extra), 0);
+        ASSERT_EQ_INT(whcert_generate(&other, &s, 30), 0);
+        put_secret_with_prev(&cur, other.ca_pem, time(NULL) + 3600);
+        cJSON *sec = cJSON_Duplicate(fakeapi_get(fa, SECRET_PATH), 1);
+        cJSON *data = cJSON_GetObjectItemCaseSensitive(sec, "data");
+        cJSON *ann = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(sec, "metadata"), "annotations");
+        if (bad[i][0])
+            cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(data, "ca-previous.crt"),
+                                 bad[i][0]);
+        cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(ann, "optipod.io/ca-previous-until"),
+                             bad[i][1]);
+        ASSERT_EQ_INT(fakeapi_put(fa, sec), 0);
+        cJSON_Delete(sec);
+        size_t puts = fakeapi_count(fa, "PUT", SECRET_PATH);
+
+        /* A follower serves the pair and reports the previous CA, once. */
+        replica f;
+        rep_start(&f, 0, 0);
+        wait_stats(&f, 1, 0, 3);
+        whlife_stats st;
+        whlife_stats_get(f.l, &st);
+        ASSERT(st.prev_ignored >= 3);
+        ASSERT_STR_EQ(f.cert, cur.cert_pem);
+        ASSERT(served_with(&f, cur.ca_pem));
+        ASSERT_EQ_INT(fakeapi_count(fa, "PUT", SECRET_PATH), puts);
+        char *log = log_take();
+        ASSERT_STR_CONTAINS(log, "previous CA ignored");
+        ASSERT_STR_CONTAINS(log, why[i]);
+        ASSERT_EQ_INT(strstr(strstr(log, "previous CA ignored") + 1, "previous CA ignored") == NULL,
+                      1);
+        free(log);
+        rep_stop(&f);
+        /* The leader serves it too, keeps it out of the bundle and tidies it away. */
+        replica a;
+        rep_start(&a, 1, 0);
+        wait_stats(&a, 1, 1, 1);
+        assert_bundle_is(cur.ca_pem, NULL);
+        ASSERT_STR_EQ(a.cert, cur.cert_pem);
+        ASSERT_EQ_INT(fakeapi_count(fa, "PUT", SECRET_PATH), puts + 1);
+        whcert_pems p;
+        stored_secret(&p);
+        ASSERT_NULL(p.prev_ca);
+        ASSERT_STR_EQ(p.prev_err, "");
+        ASSERT_STR_EQ(p.cert, cur.cert_pem);
+        whcert_pems_release(&p);
+        rep_stop(&a);
+        free(log_take());
+        ophttpd_cert_release(&cur);
+        ophttpd_cert_release(&other);
+    }
+    teardown();
+}
+
 static void test_bad_options(void)
 {
     uv_loop_t l;
@@ -679,6 +916,9 @@ int main(void)
     TEST_RUN(test_conflict_on_create_uses_winner);
     TEST_RUN(test_conflict_on_rotation_uses_winner);
     TEST_RUN(test_non_leader_waits_then_leads);
+    TEST_RUN(test_restart_during_overlap_keeps_both);
+    TEST_RUN(test_after_overlap_old_ca_goes);
+    TEST_RUN(test_malformed_prev_ignored);
     TEST_RUN(test_bad_options);
     TEST_RUN(test_mounted_change_served);
     return test_summary();
