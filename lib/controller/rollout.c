@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/quantity.h"
 #include "policy/selector.h"
 #include "util/err.h"
 
@@ -247,6 +248,40 @@ int rollout_gate(const rollout_in *in, rollout_out *out)
     }
     out->verdict = ROLLOUT_GO;
     out->retry_ms = 0;
+    return 0;
+}
+
+/* want "" or NULL: not compared; otherwise the pod's value must equal it. */
+static int qty_differs(const kproj_kv *kv, size_t n, const char *res, const char *want)
+{
+    if (!want || !*want)
+        return 0;
+    const char *have = kproj_kv_get(kv, n, res);
+    kq a, b;
+    if (!have || kq_parse_str(&a, have, NULL) != 0 || kq_parse_str(&b, want, NULL) != 0)
+        return 1;
+    return kq_cmp(&a, &b) != 0;
+}
+
+int rollout_pod_differs(const kproj_obj *pod, const ssa_container *want, size_t nwant,
+                        int allow_limits)
+{
+    for (size_t i = 0; pod && i < nwant; i++) {
+        if (want[i].init || !want[i].name)
+            continue;
+        const kproj_container *c = NULL;
+        for (size_t k = 0; k < pod->ncontainers && !c; k++)
+            if (pod->containers[k].name && strcmp(pod->containers[k].name, want[i].name) == 0)
+                c = &pod->containers[k];
+        if (!c)
+            continue; /* a container the pod does not run: nothing to restart for */
+        if (qty_differs(c->requests, c->nrequests, "cpu", want[i].cpu_request) ||
+            qty_differs(c->requests, c->nrequests, "memory", want[i].memory_request))
+            return 1;
+        if (allow_limits && (qty_differs(c->limits, c->nlimits, "cpu", want[i].cpu_limit) ||
+                             qty_differs(c->limits, c->nlimits, "memory", want[i].memory_limit)))
+            return 1;
+    }
     return 0;
 }
 

@@ -23,6 +23,9 @@
  * out->release, that it is free again (the caller then clears it). A slot
  * with generation 0 is reserved by a write still in flight.
  *
+ * rollout_pod_differs() tells whether a running pod still has other values than
+ * the recommendation (the webhook strategy restarts only then).
+ *
  * Ownership: plain values; rollout_in borrows its projections. Allocation is
  * limited to temporary selector objects for matching. No I/O, no clock.
  */
@@ -32,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apply/ssa.h"
 #include "kube/project.h"
 
 #define ROLLOUT_KEY_MAX    600
@@ -99,6 +103,13 @@ int rollout_pdb_selects(const kproj_obj *pdb, const kproj_obj *w);
 
 /* The gate. Returns 0, or -EINVAL (no workload or key). */
 int rollout_gate(const rollout_in *in, rollout_out *out);
+
+/* Does a pod run with values other than `want` (the recommendation; init
+ * containers and empty values are not compared, limits only with
+ * allow_limits)? Values are compared as quantities ("1" == "1000m"); a value
+ * missing from the pod, or unreadable, differs. 1/0. */
+int rollout_pod_differs(const kproj_obj *pod, const ssa_container *want, size_t nwant,
+                        int allow_limits);
 
 const char *rollout_release_name(enum rollout_release r);
 

@@ -3,7 +3,8 @@
  * the way the informers build them. Workload completeness per kind, PDBs
  * (blocking, stale, selector misses, null and empty selectors, other
  * namespaces), the one-at-a-time slot (in flight, in progress, completed,
- * not yet observed, gone, stuck past its bound) and OnDelete.
+ * not yet observed, gone, stuck past its bound), OnDelete, and whether a
+ * pod still runs with other values than the recommendation.
  */
 #include <cJSON.h>
 #include <errno.h>
@@ -313,6 +314,27 @@ static void test_stuck_rollout_releases_the_slot(void)
     pool_free();
 }
 
+static void test_pod_differs(void)
+{
+    const kproj_obj *pod =
+        proj(KPROJ_POD,
+             "{\"metadata\":{\"name\":\"web-1\",\"namespace\":\"shop\"},\"spec\":{\"containers\":"
+             "[{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},"
+             "\"limits\":{\"memory\":\"2Gi\"}}},{\"name\":\"side\"}]}}");
+    ssa_container same[] = {{"app", 0, "1000m", "1024Mi", NULL, "4Gi"},
+                            {"init", 1, "5", "5Gi", NULL, NULL},
+                            {"gone", 0, "5", "5Gi", NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_differs(pod, same, 3, 0), 0);
+    ASSERT_EQ_INT(rollout_pod_differs(pod, same, 3, 1), 1); /* the memory limit differs */
+    ssa_container cpu[] = {{"app", 0, "500m", "", NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_differs(pod, cpu, 1, 0), 1);
+    ssa_container side[] = {{"side", 0, "", "64Mi", NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_differs(pod, side, 1, 0), 1); /* missing on the pod */
+    ssa_container bad[] = {{"app", 0, "lots", NULL, NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_differs(pod, bad, 1, 0), 1);
+    pool_free();
+}
+
 int main(void)
 {
     TEST_RUN(test_available_workload_goes);
@@ -323,5 +345,6 @@ int main(void)
     TEST_RUN(test_pdb_selector_rules);
     TEST_RUN(test_other_rollout_in_progress_waits);
     TEST_RUN(test_stuck_rollout_releases_the_slot);
+    TEST_RUN(test_pod_differs);
     return test_summary();
 }
