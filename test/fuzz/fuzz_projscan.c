@@ -3,8 +3,9 @@
  *  - strict JSON (fuzz/jsoracle.h says valid): kprojs_from_bytes() and
  *    kproj_from_json(cJSON_ParseWithLength()) return the same code and, on
  *    success, equal projections (kprojs_diff), for a pod, two workload kinds
- *    (their rollout status slots differ), a metadata-only kind and a PDB; kprojs_from_valid() agrees; kprojs_event_parse()
- *    and kprojs_event_project() agree with kwatch_event_parse() (+ the
+ *    (their rollout status slots differ), a metadata-only kind and a PDB;
+ *    kprojs_from_valid() agrees; kprojs_event_parse() and
+ *    kprojs_event_project() agree with kwatch_event_parse() (+ the
  *    object's projection); kprojs_list_parse() accepts exactly the
  *    shapes kwatch_list_body() accepts;
  *  - anything else: the kprojs parsers refuse it (-EINVAL) and
