@@ -555,7 +555,7 @@ static void on_workload_update(const kproj_obj *old, const kproj_obj *cur, void 
         !kv_equal(old->annotations, old->nannotations, cur->annotations, cur->nannotations) ||
         !containers_equal(old, cur))
         enqueue_obj(ud, cur);
-    else if (rollout_status_changed(old, cur))
+    if (rollout_status_changed(old, cur))
         on_workload_status(ud, cur);
 }
 
@@ -571,6 +571,11 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
         free(w);
     }
     conflict_tracker_forget(&c->tracker, key);
+    if (strcmp(c->slot.key, key) == 0 && c->slot.generation != 0) {
+        /* the workload rolling out is gone: the others need not wait for it */
+        memset(&c->slot, 0, sizeof c->slot);
+        wake_deferred(c, NULL, NULL);
+    }
 }
 
 static void on_pod_add(const kproj_obj *o, void *ud)

@@ -20,6 +20,7 @@
 #include "support/kenv.h"
 #include "support/loop.h"
 #include "test.h"
+#include "util/log.h"
 
 static kenv env;
 
@@ -499,6 +500,64 @@ static void test_dry_run_restart(void)
     run_stop(&r);
 }
 
+/* A StatefulSet with updateStrategy OnDelete: its owner chose manual
+ * updates; pods that differ are reported, never restarted. */
+static void test_on_delete_statefulset_is_not_restarted(void)
+{
+    const char *ns = "t-ondelete";
+    put_env(ns, "immediate", "webhook");
+    put("{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"db\","
+        "\"namespace\":\"%s\",\"uid\":\"db-uid\",\"generation\":1,\"labels\":{\"opt\":\"in\"}},"
+        "\"spec\":{\"replicas\":1,\"updateStrategy\":{\"type\":\"OnDelete\"},\"selector\":{"
+        "\"matchLabels\":{\"app\":\"db\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":"
+        "\"db\"}},\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.invalid/db:1\","
+        "\"resources\":{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}}},\"status\":{"
+        "\"observedGeneration\":1,\"replicas\":1,\"readyReplicas\":1,\"currentRevision\":\"db-1\","
+        "\"updateRevision\":\"db-1\"}}",
+        ns);
+    put("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"db-0\",\"namespace\":"
+        "\"%s\",\"labels\":{\"app\":\"db\"},\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
+        "\"kind\":\"StatefulSet\",\"name\":\"db\",\"uid\":\"db-uid\",\"controller\":true}]},"
+        "\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.invalid/db:1\","
+        "\"resources\":{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]},\"status\":{"
+        "\"phase\":\"Running\",\"qosClass\":\"Burstable\"}}",
+        ns);
+    fakeapi_log_clear(env.fa);
+    /* the outcome's reason is in the verbose log */
+    FILE *logf = tmpfile();
+    ASSERT_NOT_NULL(logf);
+    int verbosity = oplog_verbosity();
+    oplog_set_sink(logf);
+    oplog_set_verbosity(2);
+    run r;
+    run_start(&r, ns, 0);
+    WAIT_EVENTS(ns, "RecommendationUpdated", 1);
+    spin(1500);
+    oplog_set_verbosity(verbosity);
+    oplog_set_sink(NULL);
+    char buf[1 << 16];
+    size_t got = (rewind(logf), fread(buf, 1, sizeof buf - 1, logf));
+    buf[got] = 0;
+    fclose(logf);
+    ASSERT_STR_CONTAINS(buf, "reconcile StatefulSet/t-ondelete/db: skipped: 1 of 1 pods (db-0) run "
+                             "other values than the recommendation; updateStrategy OnDelete: the "
+                             "owner chose manual updates");
+    size_t n = 0;
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
+        if (strcmp(l->method, "PATCH") == 0 && strstr(l->path, "/statefulsets/db?") &&
+            strstr(l->body, "optipod.io/restartedAt"))
+            n++;
+    }
+    ASSERT_EQ_INT((long long)n, 0);
+    ASSERT_EQ_INT((long long)events(ns, "RolloutTriggered", NULL), 0);
+    ASSERT_EQ_INT((long long)events(ns, "RolloutDeferred", NULL), 0);
+    ctl_stats st;
+    ctl_stats_get(r.c, &st);
+    ASSERT_CMP_INT(st.skipped, >=, 1);
+    run_stop(&r);
+}
+
 int main(void)
 {
     kenv_start(&env, "test_controller_rollout");
@@ -508,6 +567,7 @@ int main(void)
     TEST_RUN(test_one_rollout_at_a_time);
     TEST_RUN(test_on_next_restart_never_restarts);
     TEST_RUN(test_dry_run_restart);
+    TEST_RUN(test_on_delete_statefulset_is_not_restarted);
     kenv_stop(&env);
     return test_summary();
 }
