@@ -73,6 +73,7 @@ allow list pods -A
 allow patch pods --subresource=resize -n default
 allow watch namespaces
 allow list horizontalpodautoscalers.autoscaling -A
+allow watch poddisruptionbudgets.policy -A
 allow list optimizationpolicies.optipod.io -A
 allow patch optimizationpolicies.optipod.io --subresource=status -n default
 allow create events.events.k8s.io -n default
@@ -88,6 +89,8 @@ deny list secrets -n "$E2E_NS"
 deny get secrets/other -n "$E2E_NS"
 deny update leases.coordination.k8s.io -n default
 deny delete deployments.apps -n default
+deny patch poddisruptionbudgets.policy -n default
+deny create pods --subresource=eviction -n default
 deny update deployments.apps -n default
 deny create pods -n default
 deny delete pods -n default

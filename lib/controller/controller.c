@@ -19,6 +19,7 @@
 #include "apply/resize.h"
 #include "apply/ssa.h"
 #include "controller/reconcile.h"
+#include "controller/rollout.h"
 #include "kube/discovery.h"
 #include "kube/queue.h"
 #include "util/log.h"
@@ -31,10 +32,12 @@
 #define TICK_MS      100
 #define WRITTEN_MAX  1024
 #define SEP          "\x1f"
+#define MAX_PDBS     64 /* PDBs of one namespace the gate looks at */
+#define RESTARTED_AT "optipod.io/restartedAt"
 
 static const kres *const inf_res[CTL_NINF] = {
-    &KRES_POLICIES,    &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS,
-    &KRES_REPLICASETS, &KRES_PODS,        &KRES_NAMESPACES,   &KRES_HPAS};
+    &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
+    &KRES_PODS,     &KRES_NAMESPACES,  &KRES_HPAS,         &KRES_PDBS};
 
 /* ---- state -------------------------------------------------------------------------------- */
 
@@ -67,6 +70,7 @@ typedef struct ctl_wstate {
     uint64_t ann_hash;         /* ... with this body */
     ctl_rec recs[STATUS_RECS];
     int nrecs;
+    int deferred; /* the last reconcile waited at the rollout gate */
 } ctl_wstate;
 
 typedef struct ctl_cond {
@@ -132,6 +136,9 @@ typedef struct ctl_job {
     char patch_path[2048];
     opbuf body;
     int forced;
+    int restart;   /* webhook + immediate + allowRecreate: restart pods that differ */
+    int slot_held; /* the rollout slot is reserved for this job's write */
+    int deferred;  /* ended waiting at the rollout gate */
 } ctl_job;
 
 struct ctl {
@@ -147,9 +154,10 @@ struct ctl {
     uint64_t disc_next_ms;
     uv_timer_t tick;
     conflict_tracker tracker;
-    opmap usage;   /* "ns|pct|window" → ctl_usage* */
-    opmap wstates; /* workload key → ctl_wstate* */
-    opmap pstates; /* policy "ns/name" → ctl_pstate* */
+    rollout_slot slot; /* the one optipod rollout in progress */
+    opmap usage;       /* "ns|pct|window" → ctl_usage* */
+    opmap wstates;     /* workload key → ctl_wstate* */
+    opmap pstates;     /* policy "ns/name" → ctl_pstate* */
     ctl_job *jobs;
     int running;
     int leader;
@@ -480,6 +488,62 @@ static int containers_equal(const kproj_obj *a, const kproj_obj *b)
     return 1;
 }
 
+/* Queue the workloads that wait at the rollout gate (in ns; NULL = all),
+ * except `self` (being reconciled). */
+static void wake_deferred(ctl *c, const char *ns, const char *self)
+{
+    opmap_iter it;
+    opmap_entry *e;
+    enum kproj_kind k;
+    char wns[256], name[256];
+    opmap_iter_init(&it, &c->wstates);
+    while ((e = opmap_next(&it)) != NULL) {
+        const ctl_wstate *ws = e->value;
+        if (!ws->deferred || (self && strcmp(e->key, self) == 0) ||
+            parse_wkey(e->key, &k, wns, name) != 0 || (ns && strcmp(ns, wns) != 0))
+            continue;
+        ctl_enqueue(c, e->key);
+    }
+}
+
+static int rollout_status_changed(const kproj_obj *a, const kproj_obj *b)
+{
+    const kproj_rollout *x = &a->rollout, *y = &b->rollout;
+    return x->observed_generation != y->observed_generation || x->replicas != y->replicas ||
+           x->updated != y->updated || x->ready != y->ready || x->available != y->available ||
+           (x->update_revision == NULL) != (y->update_revision == NULL) ||
+           (x->current_revision == NULL) != (y->current_revision == NULL) ||
+           (x->update_revision && strcmp(x->update_revision, y->update_revision) != 0) ||
+           (x->current_revision && strcmp(x->current_revision, y->current_revision) != 0);
+}
+
+/* A workload's rollout progressed: it may pass the gate now, and so may the
+ * others when it holds the slot. */
+static void on_workload_status(ctl *c, const kproj_obj *w)
+{
+    char key[KEY_MAX];
+    if (wkey(key, sizeof key, w->kind, w->ns, w->name))
+        return;
+    const ctl_wstate *ws = wstate(c, key, 0);
+    if (ws && ws->deferred)
+        ctl_enqueue(c, key);
+    if (strcmp(c->slot.key, key) == 0)
+        wake_deferred(c, NULL, key);
+}
+
+/* A budget changed: the workloads of its namespace waiting at the gate ask again. */
+static void on_pdb_change(const kproj_obj *o, void *ud)
+{
+    if (o->ns)
+        wake_deferred(ud, o->ns, NULL);
+}
+
+static void on_pdb_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    (void)old;
+    on_pdb_change(cur, ud);
+}
+
 static void on_workload_add(const kproj_obj *o, void *ud)
 {
     enqueue_obj(ud, o);
@@ -493,6 +557,8 @@ static void on_workload_update(const kproj_obj *old, const kproj_obj *cur, void 
         !kv_equal(old->annotations, old->nannotations, cur->annotations, cur->nannotations) ||
         !containers_equal(old, cur))
         enqueue_obj(ud, cur);
+    if (rollout_status_changed(old, cur))
+        on_workload_status(ud, cur);
 }
 
 static void on_workload_delete(const kproj_obj *o, void *ud)
@@ -507,6 +573,11 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
         free(w);
     }
     conflict_tracker_forget(&c->tracker, key);
+    if (strcmp(c->slot.key, key) == 0 && c->slot.generation != 0) {
+        /* the workload rolling out is gone: the others need not wait for it */
+        memset(&c->slot, 0, sizeof c->slot);
+        wake_deferred(c, NULL, NULL);
+    }
 }
 
 static void on_pod_add(const kproj_obj *o, void *ud)
@@ -884,7 +955,13 @@ static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
+    if (j->slot_held && strcmp(c->slot.key, j->key) == 0 && c->slot.generation == 0) {
+        /* reserved for a write that did not roll anything: free it */
+        memset(&c->slot, 0, sizeof c->slot);
+        wake_deferred(c, NULL, j->key);
+    }
     if (ws) {
+        ws->deferred = j->deferred;
         ws->outcome = oc;
         snprintf(ws->reason, sizeof ws->reason, "%s", reason);
         mark_policy_dirty(c, ws->policy);
@@ -961,6 +1038,8 @@ static int ok2xx(const krest_reply *r)
 
 /* ---- annotations (Recommend, webhook strategy, release) ---------------------------------- */
 
+static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
+
 static void on_annotations_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
@@ -982,6 +1061,12 @@ static void on_annotations_done(const krest_reply *r, void *ud)
     event(j->c, &ref, KEVENTS_NORMAL, "RecommendationUpdated", "Recommend",
           "recommendation published to optipod.io/ annotations by policy %s%s", j->pkey,
           j->c->o.dry_run ? " (dry run)" : "");
+    /* A dry run never sees its annotations land: show the restart that would follow now. */
+    const kproj_obj *w = j->c->o.dry_run && j->restart && ws
+                             ? kcache_get(cache(j->c, inf_for_kind(j->kind)), j->ns, j->name)
+                             : NULL;
+    if (w && maybe_restart(j, w, ws))
+        return;
     job_end(j, CTLREC_APPLY, "recommendation published to annotations%s",
             j->c->o.dry_run ? " (dry run)" : "");
 }
@@ -1024,6 +1109,8 @@ static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
 
 /* ---- the ssa strategy ---------------------------------------------------------------------- */
 
+static void slot_commit(ctl_job *j, const krest_reply *r);
+
 static void on_write_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
@@ -1048,6 +1135,7 @@ static void on_write_done(const krest_reply *r, void *ud)
         OPLOG_W("reconcile %s: optipod owns a field outside its lane: %s", j->key, first);
     }
     mfields_release(&mf);
+    slot_commit(j, r);
     ctl_wstate *ws = wstate(c, j->key, 1);
     if (ws && !c->o.dry_run) {
         snprintf(ws->written, sizeof ws->written, "%s", j->changes);
@@ -1345,6 +1433,227 @@ out:
         job_end(j, oc, "%s", why);
 }
 
+/* ---- the rollout gate and the webhook strategy's restart ------------------------------------ */
+
+typedef struct pdb_ctx {
+    const char *ns;
+    const kproj_obj *pdbs[MAX_PDBS];
+    size_t n;
+} pdb_ctx;
+
+static int collect_pdb(const kproj_obj *o, void *ud)
+{
+    pdb_ctx *x = ud;
+    if (o->ns && strcmp(o->ns, x->ns) == 0 && x->n < MAX_PDBS)
+        x->pdbs[x->n++] = o;
+    return 0;
+}
+
+static void key_ref(const char *key, const char *uid, kevents_ref *ref, char *ns, char *name)
+{
+    enum kproj_kind k = KPROJ_UNKNOWN;
+    if (parse_wkey(key, &k, ns, name) != 0)
+        ns[0] = name[0] = 0;
+    *ref = (kevents_ref){ssa_api_version(k), kproj_kind_name(k), ns, name, uid};
+}
+
+/* Before a write that rolls w's pods: 1 = go (the slot is reserved for this
+ * job); 0 = the job has ended (deferred, Event RolloutDeferred, requeued). */
+static int gate_rollout(ctl_job *j, const kproj_obj *w)
+{
+    ctl *c = j->c;
+    if (!rollout_rolls_pods(w))
+        return 1; /* OnDelete: a template change replaces nothing */
+    pdb_ctx px = {.ns = j->ns};
+    kcache_foreach(cache(c, CTL_INF_PDBS), collect_pdb, &px);
+    const kproj_obj *holder = NULL;
+    enum kproj_kind hk;
+    char hns[256], hname[256];
+    if (c->slot.key[0] && parse_wkey(c->slot.key, &hk, hns, hname) == 0)
+        holder = kcache_get(cache(c, inf_for_kind(hk)), hns, hname);
+    rollout_in in = {.key = j->key,
+                     .workload = w,
+                     .slot = &c->slot,
+                     .slot_workload = holder,
+                     .pdbs = px.pdbs,
+                     .npdbs = px.n,
+                     .now_ms = wall_ms(c)};
+    rollout_out out;
+    if (rollout_gate(&in, &out) != 0) {
+        job_end(j, CTLREC_ERROR, "rollout gate: bad input");
+        return 0;
+    }
+    if (out.release != ROLLOUT_KEEP) {
+        if (out.release == ROLLOUT_STUCK) {
+            kevents_ref ref;
+            key_ref(c->slot.key, holder ? holder->uid : NULL, &ref, hns, hname);
+            event(c, &ref, KEVENTS_WARNING, "RolloutStuck", "Rollout", "%s", out.stuck);
+            OPLOG_W("rollout: %s", out.stuck);
+        } else {
+            OPLOG_V(2, "rollout: %s %s", c->slot.key, rollout_release_name(out.release));
+        }
+        memset(&c->slot, 0, sizeof c->slot);
+        wake_deferred(c, NULL, j->key);
+    }
+    if (out.verdict == ROLLOUT_WAIT) {
+        kevents_ref ref;
+        workload_ref(j, w->uid, &ref);
+        event(c, &ref, KEVENTS_NORMAL, "RolloutDeferred", "Rollout", "%s", out.reason);
+        j->deferred = 1;
+        kqueue_add_after(c->q, j->key, out.retry_ms, kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
+        return 0;
+    }
+    memset(&c->slot, 0, sizeof c->slot);
+    snprintf(c->slot.key, sizeof c->slot.key, "%s", j->key);
+    j->slot_held = 1;
+    return 1;
+}
+
+/* A write that rolls pods was answered: the slot now waits for the
+ * generation it produced (a dry run rolls nothing: job_end frees it). */
+static void slot_commit(ctl_job *j, const krest_reply *r)
+{
+    ctl *c = j->c;
+    if (!j->slot_held || c->o.dry_run || strcmp(c->slot.key, j->key) != 0)
+        return;
+    const kproj_obj *w = kcache_get(cache(c, inf_for_kind(j->kind)), j->ns, j->name);
+    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "generation");
+    int64_t g = cJSON_IsNumber(gen) && gen->valuedouble >= 1 ? (int64_t)gen->valuedouble : 0;
+    if (g == 0)
+        g = w ? w->generation + 1 : 1;
+    cJSON_Delete(obj);
+    c->slot.generation = g;
+    c->slot.started_ms = wall_ms(c);
+    c->slot.bound_ms = rollout_bound_ms(w);
+}
+
+static void on_restart_done(const krest_reply *r, void *ud)
+{
+    ctl_job *j = ud;
+    ctl *c = j->c;
+    j->req = NULL;
+    if (r->http_status == 409) {
+        job_end(j, CTLREC_ERROR, "restart: the workload changed meanwhile (%s); retrying",
+                reply_msg(r));
+        return;
+    }
+    if (!ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, reply_msg(r));
+        return;
+    }
+    slot_commit(j, r);
+    ctl_wstate *ws = wstate(c, j->key, 1);
+    if (ws && !c->o.dry_run)
+        ws->last_apply_ms = uv_now(c->loop);
+    kevents_ref ref;
+    workload_ref(j, NULL, &ref);
+    event(c, &ref, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
+          "%s a rollout through the workload: %s (policy %s)%s",
+          c->o.dry_run ? "would trigger" : "triggered", j->changes, j->pkey,
+          c->o.dry_run ? " (dry run)" : "");
+    job_end(j, CTLREC_APPLY, "%s: %s%s", c->o.dry_run ? "dry run: would roll out" : "rolled out",
+            j->changes, c->o.dry_run ? " (dry run)" : "");
+}
+
+typedef struct differ_ctx {
+    ctl *c;
+    const ctl_job *j;
+    int npods, ndiffer;
+    char first[256];
+} differ_ctx;
+
+static int count_differing(const kproj_obj *pod, void *ud)
+{
+    differ_ctx *x = ud;
+    char key[600], want[600];
+    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 || !pod->phase ||
+        (strcmp(pod->phase, "Running") != 0 && strcmp(pod->phase, "Pending") != 0) ||
+        pod_owner(x->c, pod, key, sizeof key) != 0)
+        return 0;
+    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
+    if (strcmp(key, want) != 0)
+        return 0;
+    x->npods++;
+    if (rollout_pod_differs(pod, x->j->out.rec, x->j->out.nrec, x->j->out.allow_limits)) {
+        if (!x->ndiffer++)
+            snprintf(x->first, sizeof x->first, "%s", pod->name ? pod->name : "");
+    }
+    return 0;
+}
+
+/* The strategic-merge body: only the template annotation, with the live uid
+ * and resourceVersion as preconditions. */
+static int restart_body(const kproj_obj *w, const char *at, opbuf *out)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(root, "metadata");
+    cJSON_AddStringToObject(md, "uid", w->uid ? w->uid : "");
+    cJSON_AddStringToObject(md, "resourceVersion", w->rv ? w->rv : "");
+    cJSON *tmd = cJSON_AddObjectToObject(
+        cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "spec"), "template"), "metadata");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(tmd, "annotations"), RESTARTED_AT, at);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!s)
+        return -ENOMEM;
+    int rc = opbuf_puts(out, s);
+    cJSON_free(s);
+    return rc;
+}
+
+/* Webhook strategy, immediate + allowRecreate, annotations current: replace
+ * the pods that still run other values. 1 = handled (the job ended or a
+ * request is out); 0 = nothing to restart. */
+static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
+{
+    ctl *c = j->c;
+    differ_ctx x = {.c = c, .j = j};
+    kcache_foreach(cache(c, CTL_INF_PODS), count_differing, &x);
+    if (x.ndiffer == 0)
+        return 0;
+    snprintf(j->changes, sizeof j->changes,
+             "%d of %d pods (%s%s) run other values than the "
+             "recommendation",
+             x.ndiffer, x.npods, x.first, x.ndiffer > 1 ? ", ..." : "");
+    if (!rollout_rolls_pods(w)) {
+        job_end(j, CTLREC_SKIPPED,
+                "%s; updateStrategy OnDelete: the owner chose manual updates, optipod restarts "
+                "nothing",
+                j->changes);
+        return 1;
+    }
+    uint64_t now = uv_now(c->loop);
+    if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
+        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
+        return 1;
+    }
+    if (!gate_rollout(j, w))
+        return 1;
+    char at[32];
+    rfc3339(wall_ms(c), at, sizeof at);
+    opbuf p;
+    opbuf_init(&p, sizeof j->patch_path);
+    opbuf_release(&j->body); /* may hold the annotations body of a dry run */
+    opbuf_init(&j->body, BODY_MAX);
+    int rc = restart_body(w, at, &j->body);
+    if (!rc)
+        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
+    snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
+    opbuf_release(&p);
+    if (!rc)
+        rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
+                      on_restart_done);
+    if (rc)
+        job_end(j, CTLREC_ERROR, "restart: %s", strerror(-rc));
+    else
+        c->st.writes++;
+    return 1;
+}
+
 /* ---- the decision and what follows -------------------------------------------------------- */
 
 static void record_decision(ctl_job *j, ctl_wstate *ws)
@@ -1529,11 +1838,16 @@ static void act(ctl_job *j, const kproj_obj *w)
         }
     }
     int annotations = o->mode == POL_MODE_RECOMMEND || p->strategy == POL_STRATEGY_WEBHOOK;
+    j->restart = o->mode == POL_MODE_AUTO && p->strategy == POL_STRATEGY_WEBHOOK &&
+                 p->rollout == POL_ROLLOUT_IMMEDIATE && p->allow_recreate &&
+                 o->outcome != CTLREC_SKIPPED;
     if (annotations) {
         if (ctlrec_annotations_differ(o, w)) {
             send_annotations(j, w, 0);
             return;
         }
+        if (j->restart && maybe_restart(j, w, ws))
+            return;
         if (o->outcome == CTLREC_APPLY)
             job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
         else
@@ -1551,6 +1865,8 @@ static void act(ctl_job *j, const kproj_obj *w)
         job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
         return;
     }
+    if (!gate_rollout(j, w))
+        return;
     char path[2048];
     opbuf pb;
     opbuf_init(&pb, sizeof path);
@@ -2100,6 +2416,11 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
             h.on_add = on_hpa_change;
             h.on_update = on_hpa_update;
             h.on_delete = on_hpa_change;
+            break;
+        case CTL_INF_PDBS:
+            h.on_add = on_pdb_change;
+            h.on_update = on_pdb_update;
+            h.on_delete = on_pdb_change;
             break;
         default:
             break;

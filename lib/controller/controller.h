@@ -7,9 +7,9 @@
  * Watched: OptimizationPolicies (parsed once into pol_policy, attached to
  * their projections), Deployments, StatefulSets, DaemonSets, ReplicaSets and
  * Pods (owner mapping, OOM kills, resize state), Namespaces (labels, for
- * namespaceSelector) and HPAs (scaleTargetRef, and whether they scale on
- * CPU). A workload key "Kind/namespace/name" is queued when its spec, labels
- * or optipod.io/ annotations change, when one of its pods is OOMKilled or
+ * namespaceSelector), HPAs (scaleTargetRef, and whether they scale on
+ * CPU) and PodDisruptionBudgets (the rollout gate). A workload key "Kind/namespace/name" is queued
+ * when its spec, labels or optipod.io/ annotations change, when one of its pods is OOMKilled or
  * changes resize state, when a policy or a namespace's labels or an HPA
  * change, and on each policy's resync (spec.reconcileInterval).
  *
@@ -32,6 +32,19 @@
  *    cannot be resized leaves the work to the strategy. With the ssa
  *    strategy and rolloutStrategy onNextRestart the template is then left
  *    alone (writing it would roll the pods out).
+ *  - Auto with the webhook strategy, rolloutStrategy immediate and
+ *    allowRecreate: once the annotations hold the recommendation, running
+ *    pods that still differ from it are replaced through the workload: a
+ *    strategic-merge PATCH (fieldManager=optipod, live uid and
+ *    resourceVersion as preconditions) of only the pod template annotation
+ *    optipod.io/restartedAt (Event RolloutTriggered). Never for a
+ *    StatefulSet or DaemonSet with updateStrategy OnDelete. onNextRestart
+ *    never restarts, deletes or evicts a pod.
+ *  - Every write that rolls pods (that restart, and the ssa template write)
+ *    passes the rollout gate first (controller/rollout.h): one optipod rollout
+ *    at a time cluster-wide, the workload fully available, and every
+ *    PodDisruptionBudget selecting its pods current with a disruption to
+ *    spare; otherwise Event RolloutDeferred, outcome skipped, retried.
  *  - --dry-run: every write carries dryRun=All.
  * Only the leader (ctl_set_leader) reconciles; a follower keeps its caches.
  * Steady state (nothing changed) makes no API writes at all.
@@ -66,6 +79,7 @@ enum ctl_inf {
     CTL_INF_PODS,
     CTL_INF_NAMESPACES,
     CTL_INF_HPAS,
+    CTL_INF_PDBS,
     CTL_NINF
 };
 

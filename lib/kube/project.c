@@ -84,6 +84,24 @@ static const char *jqty(const cJSON *v, char *tmp, size_t cap)
     return NULL;
 }
 
+/* Casting a double outside int64's range is undefined: pin it instead. */
+static int64_t jint64(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v))
+        return 0;
+    if (v->valuedouble >= -9223372036854775808.0 && v->valuedouble < 9223372036854775808.0)
+        return (int64_t)v->valuedouble;
+    return INT64_MIN;
+}
+
+/* A count or a number of seconds: `absent` unless a number in [0, 2e9). */
+static int32_t jint32(const cJSON *v, int32_t absent)
+{
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 2e9)
+        return (int32_t)v->valuedouble;
+    return absent;
+}
+
 static uint16_t kpb_count(kpb *b, size_t n)
 {
     if (n > KPROJ_ARRAY_MAX) {
@@ -276,6 +294,36 @@ static kproj_expr *kpb_exprs(kpb *b, const cJSON *arr, uint16_t *n)
     return es;
 }
 
+/* Rollout state: status counts by kind, revisions, update strategy. */
+static void kpb_rollout(kpb *b, const cJSON *spec, const cJSON *status, enum kproj_kind kind,
+                        kproj_rollout *r)
+{
+    r->observed_generation = jint64(jget(status, "observedGeneration"));
+    r->has_selector = cJSON_IsObject(jget(spec, "selector"));
+    r->progress_deadline_s = -1;
+    if (kind == KPROJ_PDB) {
+        r->disruptions_allowed = jint32(jget(status, "disruptionsAllowed"), 0);
+        return;
+    }
+    if (kind == KPROJ_DAEMONSET) {
+        r->replicas = jint32(jget(status, "desiredNumberScheduled"), 0);
+        r->updated = jint32(jget(status, "updatedNumberScheduled"), 0);
+        r->ready = jint32(jget(status, "numberReady"), 0);
+        r->available = jint32(jget(status, "numberAvailable"), 0);
+    } else {
+        r->replicas = jint32(jget(status, "replicas"), 0);
+        r->updated = jint32(jget(status, "updatedReplicas"), 0);
+        r->ready = jint32(jget(status, "readyReplicas"), 0);
+        r->available = jint32(jget(status, "availableReplicas"), 0);
+    }
+    r->progress_deadline_s = jint32(jget(spec, "progressDeadlineSeconds"), -1);
+    r->update_strategy = kpb_str(b, jstr(jget(spec, "updateStrategy"), "type"));
+    r->current_revision = kpb_str(b, jstr(status, "currentRevision"));
+    r->update_revision = kpb_str(b, jstr(status, "updateRevision"));
+    r->template_labels = kpb_kv(b, jget(jget(jget(spec, "template"), "metadata"), "labels"), NULL,
+                                &r->ntemplate_labels);
+}
+
 static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj **out)
 {
     kproj_obj scratch, *o = kpb_alloc(b, sizeof *o, _Alignof(kproj_obj));
@@ -288,14 +336,7 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
     o->name = kpb_str(b, jstr(md, "name"));
     o->uid = kpb_str(b, jstr(md, "uid"));
     o->rv = kpb_str(b, jstr(md, "resourceVersion"));
-    const cJSON *gen = jget(md, "generation");
-    /* Casting a double outside int64's range is undefined: pin it instead. */
-    if (!cJSON_IsNumber(gen))
-        o->generation = 0;
-    else if (gen->valuedouble >= -9223372036854775808.0 && gen->valuedouble < 9223372036854775808.0)
-        o->generation = (int64_t)gen->valuedouble;
-    else
-        o->generation = INT64_MIN;
+    o->generation = jint64(jget(md, "generation"));
     o->labels = kpb_kv(b, jget(md, "labels"), NULL, &o->nlabels);
     o->annotations = kpb_kv(b, jget(md, "annotations"), KPROJ_ANNOTATION_PREFIX, &o->nannotations);
     o->owners = kpb_owners(b, jget(md, "ownerReferences"), &o->nowners);
@@ -332,9 +373,7 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
             }
         }
     } else if (kind <= KPROJ_REPLICASET) {
-        const cJSON *rep = jget(spec, "replicas");
-        if (cJSON_IsNumber(rep) && rep->valuedouble >= 0 && rep->valuedouble < 2e9)
-            o->replicas = (int32_t)rep->valuedouble;
+        o->replicas = jint32(jget(spec, "replicas"), -1);
         const cJSON *sel = jget(spec, "selector");
         o->selector = kpb_kv(b, jget(sel, "matchLabels"), NULL, &o->nselector);
         o->selector_exprs = kpb_exprs(b, jget(sel, "matchExpressions"), &o->nselector_exprs);
@@ -342,6 +381,12 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
         o->containers = kpb_containers(b, jget(pspec, "containers"), NULL, &o->ncontainers);
         o->init_containers =
             kpb_containers(b, jget(pspec, "initContainers"), NULL, &o->ninit_containers);
+        kpb_rollout(b, spec, status, kind, &o->rollout);
+    } else if (kind == KPROJ_PDB) {
+        const cJSON *sel = jget(spec, "selector");
+        o->selector = kpb_kv(b, jget(sel, "matchLabels"), NULL, &o->nselector);
+        o->selector_exprs = kpb_exprs(b, jget(sel, "matchExpressions"), &o->nselector_exprs);
+        kpb_rollout(b, spec, status, kind, &o->rollout);
     }
     *out = o == &scratch ? NULL : o;
 }
@@ -390,7 +435,8 @@ enum kproj_kind kproj_kind_for_resource(const char *resource)
                {"pods", KPROJ_POD},
                {"namespaces", KPROJ_NAMESPACE},
                {"horizontalpodautoscalers", KPROJ_HPA},
-               {"optimizationpolicies", KPROJ_POLICY}};
+               {"optimizationpolicies", KPROJ_POLICY},
+               {"poddisruptionbudgets", KPROJ_PDB}};
     for (size_t i = 0; resource && i < sizeof map / sizeof map[0]; i++) {
         if (strcmp(resource, map[i].res) == 0)
             return map[i].kind;
@@ -417,6 +463,8 @@ const char *kproj_kind_name(enum kproj_kind k)
         return "HorizontalPodAutoscaler";
     case KPROJ_POLICY:
         return "OptimizationPolicy";
+    case KPROJ_PDB:
+        return "PodDisruptionBudget";
     case KPROJ_UNKNOWN:
         break;
     }

@@ -10,7 +10,9 @@
  *  - pods: identity, owners (the controller ref), node, phase, qosClass,
  *    containers' requests/limits and resizePolicy, the last termination of
  *    each container when it was OOMKilled (and when), the in-place resize
- *    state (conditions PodResizePending/PodResizeInProgress, status.resize).
+ *    state (conditions PodResizePending/PodResizeInProgress, status.resize);
+ *  - for the rollout gate: a workload's pod template labels, update strategy
+ *    and rollout status; a PodDisruptionBudget's selector and budget.
  * managedFields and everything else are dropped.
  *
  * A projection is ONE malloc'd block (struct, arrays and strings packed
@@ -37,6 +39,9 @@ enum kproj_kind {
     KPROJ_NAMESPACE,
     KPROJ_HPA,
     KPROJ_POLICY,
+    /* policy/v1 PodDisruptionBudget: identity, generation, selector (with
+     * has_selector) and the budget's status (rollout below). */
+    KPROJ_PDB,
 };
 
 typedef struct kproj_kv {
@@ -67,6 +72,26 @@ typedef struct kproj_container {
     const char *oom_killed_at; /* lastState.terminated.finishedAt when reason was OOMKilled */
 } kproj_container;
 
+/* Rollout state from spec and status; counts absent from the object are 0
+ * (the API server omits zero values). Meaning per kind:
+ *  - Deployment, StatefulSet: status.replicas, updatedReplicas, readyReplicas,
+ *    availableReplicas;
+ *  - DaemonSet: desiredNumberScheduled, updatedNumberScheduled, numberReady,
+ *    numberAvailable in the same four slots;
+ *  - PodDisruptionBudget: disruptions_allowed (status.disruptionsAllowed). */
+typedef struct kproj_rollout {
+    int64_t observed_generation; /* status.observedGeneration, 0 when absent */
+    int32_t replicas, updated, ready, available;
+    int32_t disruptions_allowed;
+    int32_t progress_deadline_s;  /* spec.progressDeadlineSeconds, -1 when absent */
+    const char *update_strategy;  /* spec.updateStrategy.type (OnDelete, RollingUpdate), or NULL */
+    const char *current_revision; /* StatefulSet status.currentRevision, or NULL */
+    const char *update_revision;  /* StatefulSet status.updateRevision, or NULL */
+    kproj_kv *template_labels;    /* spec.template.metadata.labels */
+    uint16_t ntemplate_labels;
+    uint16_t has_selector; /* spec.selector is an object (a PDB's null selector selects nothing) */
+} kproj_rollout;
+
 typedef struct kproj_obj {
     size_t size; /* bytes of this block */
     enum kproj_kind kind;
@@ -88,6 +113,8 @@ typedef struct kproj_obj {
     const char *resize_status;  /* status.resize (1.27-1.32 alpha field), or NULL */
     const char *resize_pending; /* PodResizePending reason (Deferred, Infeasible), or NULL */
     int resize_in_progress;     /* PodResizeInProgress condition is True */
+    /* workloads and PDBs */
+    kproj_rollout rollout;
     /* An owned value attached by a kproj_extend_fn (a parsed policy, an HPA's
      * target); freed by kproj_free() through ext_free. NULL when none. */
     void *ext;

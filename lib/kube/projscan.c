@@ -432,19 +432,36 @@ static void kb_conditions(kb *b, const jscan_tok *arr, kproj_obj *o)
     X(KR_MATCH_LABELS, "matchLabels", KR_SEL, 0)                                                   \
     X(KR_MATCH_EXPRS, "matchExpressions", KR_SEL, 0)                                               \
     X(KR_TMPL, "template", KR_SPEC, 1)                                                             \
+    X(KR_TMD, "metadata", KR_TMPL, 1)                                                              \
+    X(KR_TLABELS, "labels", KR_TMD, 0)                                                             \
     X(KR_TSPEC, "spec", KR_TMPL, 1)                                                                \
     X(KR_TCONTAINERS, "containers", KR_TSPEC, 0)                                                   \
     X(KR_TINIT, "initContainers", KR_TSPEC, 0)                                                     \
     X(KR_CONTAINERS, "containers", KR_SPEC, 0)                                                     \
     X(KR_INIT, "initContainers", KR_SPEC, 0)                                                       \
     X(KR_NODE, "nodeName", KR_SPEC, 0)                                                             \
+    X(KR_PDS, "progressDeadlineSeconds", KR_SPEC, 0)                                               \
+    X(KR_USTRAT, "updateStrategy", KR_SPEC, 1)                                                     \
+    X(KR_USTRAT_TYPE, "type", KR_USTRAT, 0)                                                        \
     X(KR_STATUS, "status", -1, 1)                                                                  \
     X(KR_PHASE, "phase", KR_STATUS, 0)                                                             \
     X(KR_QOS, "qosClass", KR_STATUS, 0)                                                            \
     X(KR_RESIZE, "resize", KR_STATUS, 0)                                                           \
     X(KR_CONDS, "conditions", KR_STATUS, 0)                                                        \
     X(KR_CSTATUS, "containerStatuses", KR_STATUS, 0)                                               \
-    X(KR_ICSTATUS, "initContainerStatuses", KR_STATUS, 0)
+    X(KR_ICSTATUS, "initContainerStatuses", KR_STATUS, 0)                                          \
+    X(KR_OBSGEN, "observedGeneration", KR_STATUS, 0)                                               \
+    X(KR_SREPLICAS, "replicas", KR_STATUS, 0)                                                      \
+    X(KR_SUPDATED, "updatedReplicas", KR_STATUS, 0)                                                \
+    X(KR_SREADY, "readyReplicas", KR_STATUS, 0)                                                    \
+    X(KR_SAVAIL, "availableReplicas", KR_STATUS, 0)                                                \
+    X(KR_DDESIRED, "desiredNumberScheduled", KR_STATUS, 0)                                         \
+    X(KR_DUPDATED, "updatedNumberScheduled", KR_STATUS, 0)                                         \
+    X(KR_DREADY, "numberReady", KR_STATUS, 0)                                                      \
+    X(KR_DAVAIL, "numberAvailable", KR_STATUS, 0)                                                  \
+    X(KR_CURREV, "currentRevision", KR_STATUS, 0)                                                  \
+    X(KR_UPDREV, "updateRevision", KR_STATUS, 0)                                                   \
+    X(KR_DALLOWED, "disruptionsAllowed", KR_STATUS, 0)
 
 #define KR_ENUM(id, key, parent, nested) id,
 enum { KR_FIELDS(KR_ENUM) KR_N };
@@ -458,6 +475,37 @@ static int64_t ks_int64(double d)
     if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
         return INT64_MIN;
     return (int64_t)d;
+}
+
+/* A count or a number of seconds: `absent` unless a number in [0, 2e9). */
+static int32_t ks_int32(const jscan_tok *t, int32_t absent)
+{
+    if (t->type != JSCAN_NUM)
+        return absent;
+    double d = ks_num(t);
+    return d >= 0 && d < 2e9 ? (int32_t)d : absent;
+}
+
+/* Rollout state, as kpb_rollout() in project.c. */
+static void kb_rollout(kb *b, const jscan_tok *v, enum kproj_kind kind, kproj_rollout *r)
+{
+    r->observed_generation = v[KR_OBSGEN].type == JSCAN_NUM ? ks_int64(ks_num(&v[KR_OBSGEN])) : 0;
+    r->has_selector = v[KR_SEL].type == JSCAN_OBJ;
+    r->progress_deadline_s = -1;
+    if (kind == KPROJ_PDB) {
+        r->disruptions_allowed = ks_int32(&v[KR_DALLOWED], 0);
+        return;
+    }
+    int ds = kind == KPROJ_DAEMONSET;
+    r->replicas = ks_int32(&v[ds ? KR_DDESIRED : KR_SREPLICAS], 0);
+    r->updated = ks_int32(&v[ds ? KR_DUPDATED : KR_SUPDATED], 0);
+    r->ready = ks_int32(&v[ds ? KR_DREADY : KR_SREADY], 0);
+    r->available = ks_int32(&v[ds ? KR_DAVAIL : KR_SAVAIL], 0);
+    r->progress_deadline_s = ks_int32(&v[KR_PDS], -1);
+    r->update_strategy = kb_tokstr(b, &v[KR_USTRAT_TYPE]);
+    r->current_revision = kb_tokstr(b, &v[KR_CURREV]);
+    r->update_revision = kb_tokstr(b, &v[KR_UPDREV]);
+    r->template_labels = kb_kv(b, &v[KR_TLABELS], NULL, &r->ntemplate_labels);
 }
 
 static void kb_fill(kb *b, const jscan_tok *v, enum kproj_kind kind, kproj_obj *o)
@@ -482,15 +530,16 @@ static void kb_fill(kb *b, const jscan_tok *v, enum kproj_kind kind, kproj_obj *
         o->resize_status = kb_tokstr(b, &v[KR_RESIZE]);
         kb_conditions(b, &v[KR_CONDS], o);
     } else if (kind <= KPROJ_REPLICASET) {
-        if (v[KR_REPLICAS].type == JSCAN_NUM) {
-            double d = ks_num(&v[KR_REPLICAS]);
-            if (d >= 0 && d < 2e9)
-                o->replicas = (int32_t)d;
-        }
+        o->replicas = ks_int32(&v[KR_REPLICAS], -1);
         o->selector = kb_kv(b, &v[KR_MATCH_LABELS], NULL, &o->nselector);
         o->selector_exprs = kb_exprs(b, &v[KR_MATCH_EXPRS], &o->nselector_exprs);
         o->containers = kb_containers(b, &v[KR_TCONTAINERS], NULL, &o->ncontainers);
         o->init_containers = kb_containers(b, &v[KR_TINIT], NULL, &o->ninit_containers);
+        kb_rollout(b, v, kind, &o->rollout);
+    } else if (kind == KPROJ_PDB) {
+        o->selector = kb_kv(b, &v[KR_MATCH_LABELS], NULL, &o->nselector);
+        o->selector_exprs = kb_exprs(b, &v[KR_MATCH_EXPRS], &o->nselector_exprs);
+        kb_rollout(b, v, kind, &o->rollout);
     }
 }
 
@@ -819,6 +868,21 @@ int kprojs_diff(const kproj_obj *a, const kproj_obj *b, char *why, size_t cap)
     KD_S("resize", a->resize_status, b->resize_status);
     KD_S("PodResizePending", a->resize_pending, b->resize_pending);
     KD_I("PodResizeInProgress", a->resize_in_progress, b->resize_in_progress);
+    const kproj_rollout *ra = &a->rollout, *rb = &b->rollout;
+    KD_I("status.observedGeneration", ra->observed_generation, rb->observed_generation);
+    KD_I("status.replicas", ra->replicas, rb->replicas);
+    KD_I("status.updated", ra->updated, rb->updated);
+    KD_I("status.ready", ra->ready, rb->ready);
+    KD_I("status.available", ra->available, rb->available);
+    KD_I("status.disruptionsAllowed", ra->disruptions_allowed, rb->disruptions_allowed);
+    KD_I("spec.progressDeadlineSeconds", ra->progress_deadline_s, rb->progress_deadline_s);
+    KD_I("spec.selector present", ra->has_selector, rb->has_selector);
+    KD_S("spec.updateStrategy.type", ra->update_strategy, rb->update_strategy);
+    KD_S("status.currentRevision", ra->current_revision, rb->current_revision);
+    KD_S("status.updateRevision", ra->update_revision, rb->update_revision);
+    if (kd_kv("template labels", ra->template_labels, ra->ntemplate_labels, rb->template_labels,
+              rb->ntemplate_labels, why, cap))
+        return 1;
     if (a->ext != b->ext || a->ext_free != b->ext_free)
         KD_FAIL("ext differs");
     if (kd_kv("labels", a->labels, a->nlabels, b->labels, b->nlabels, why, cap) ||

@@ -2,9 +2,10 @@
  * Differential fuzzing of kprojs against the DOM path. For any input:
  *  - strict JSON (fuzz/jsoracle.h says valid): kprojs_from_bytes() and
  *    kproj_from_json(cJSON_ParseWithLength()) return the same code and, on
- *    success, equal projections (kprojs_diff), for a pod, a workload and a
- *    metadata-only kind; kprojs_from_valid() agrees; kprojs_event_parse()
- *    and kprojs_event_project() agree with kwatch_event_parse() (+ the
+ *    success, equal projections (kprojs_diff), for a pod, two workload kinds
+ *    (their rollout status slots differ), a metadata-only kind and a PDB;
+ *    kprojs_from_valid() agrees; kprojs_event_parse() and
+ *    kprojs_event_project() agree with kwatch_event_parse() (+ the
  *    object's projection); kprojs_list_parse() accepts exactly the
  *    shapes kwatch_list_body() accepts;
  *  - anything else: the kprojs parsers refuse it (-EINVAL) and
@@ -98,7 +99,8 @@ static void check_list(const char *json, size_t size, const cJSON *root)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const enum kproj_kind kinds[] = {KPROJ_POD, KPROJ_DEPLOYMENT, KPROJ_NAMESPACE};
+    static const enum kproj_kind kinds[] = {KPROJ_POD, KPROJ_DEPLOYMENT, KPROJ_DAEMONSET,
+                                            KPROJ_NAMESPACE, KPROJ_PDB};
     const char *json = (const char *)data;
     int valid = jsoracle_valid(data, size);
     cJSON *root = valid ? cJSON_ParseWithLength(json, size) : NULL;

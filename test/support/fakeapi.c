@@ -112,6 +112,7 @@ struct fakeapi {
     size_t accepted, handshakes;
     fakeapi_hook hook;
     void *hook_ud;
+    int rollouts_done;
     int stopping, pending_closes;
     void (*on_closed)(void *ud);
     void *closed_ud;
@@ -201,6 +202,7 @@ static const struct {
     {"apps/v1", "StatefulSet", "statefulsets", 1},
     {"apps/v1", "DaemonSet", "daemonsets", 1},
     {"apps/v1", "ReplicaSet", "replicasets", 1},
+    {"policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", 1},
     {"batch/v1", "Job", "jobs", 1},
     {"batch/v1", "CronJob", "cronjobs", 1},
     {"coordination.k8s.io/v1", "Lease", "leases", 1},
@@ -621,6 +623,47 @@ static void assign_uid(fakeapi *fa, char out[40])
     snprintf(out, 40, "f4ce0000-0000-4000-8000-%012" PRIx64, fa->uid_seq);
 }
 
+/* Play the workload controllers (fakeapi_set_rollouts_done): the status of a
+ * Deployment, StatefulSet or DaemonSet shows its generation rolled out. */
+static void complete_rollout(const rpath *rp, cJSON *json)
+{
+    int ds = strcmp(rp->resource, "daemonsets") == 0;
+    if (strcmp(rp->prefix, "/apis/apps/v1") != 0 || rp->sub[0] ||
+        (!ds && strcmp(rp->resource, "deployments") != 0 &&
+         strcmp(rp->resource, "statefulsets") != 0))
+        return;
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta_of(json), "generation");
+    const cJSON *rep = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(json, "spec"), "replicas");
+    double g = cJSON_IsNumber(gen) ? gen->valuedouble : 1;
+    double n = cJSON_IsNumber(rep) ? rep->valuedouble : 1;
+    char rev[64];
+    snprintf(rev, sizeof rev, "%s-%.0f", rp->name, g);
+    cJSON *st = cJSON_CreateObject();
+    cJSON_AddNumberToObject(st, "observedGeneration", g);
+    if (ds) {
+        static const char *const f[] = {"desiredNumberScheduled", "updatedNumberScheduled",
+                                        "numberReady", "numberAvailable"};
+        for (size_t i = 0; i < 4; i++)
+            cJSON_AddNumberToObject(st, f[i], 1);
+    } else {
+        static const char *const f[] = {"replicas", "updatedReplicas", "readyReplicas",
+                                        "availableReplicas"};
+        for (size_t i = 0; i < 4; i++)
+            cJSON_AddNumberToObject(st, f[i], n);
+        if (strcmp(rp->resource, "statefulsets") == 0) {
+            cJSON_AddStringToObject(st, "currentRevision", rev);
+            cJSON_AddStringToObject(st, "updateRevision", rev);
+        }
+    }
+    set_item(json, "status", st);
+}
+
+void fakeapi_set_rollouts_done(fakeapi *fa, int on)
+{
+    fa->rollouts_done = on != 0;
+}
+
 /*
  * Store `json` (ownership taken) at rp (name set), stamping metadata like the
  * real server: fresh RV always; uid/creationTimestamp kept from `live` or
@@ -660,6 +703,8 @@ static obj *store_put(fakeapi *fa, const rpath *rp, cJSON *json, int keep_given_
         if (!cJSON_GetObjectItemCaseSensitive(m, "generation"))
             set_item(m, "generation", cJSON_CreateNumber(1));
     }
+    if (fa->rollouts_done)
+        complete_rollout(rp, json);
     set_str(m, "name", rp->name);
     if (rp->ns[0])
         set_str(m, "namespace", rp->ns);

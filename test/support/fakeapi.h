@@ -221,6 +221,12 @@ size_t fakeapi_handshakes(const fakeapi *fa);
  * Return 1 when the hook took the request (it must answer it with ophttpd_respond,
  * a stream or ophttpd_abort, at the latest before fakeapi_stop() is called; it is
  * logged with status 200), 0 to continue with the built-in handling. */
+/* Play the workload controllers: from now on every stored Deployment,
+ * StatefulSet and DaemonSet gets a status showing its current generation
+ * fully rolled out and available (spec.replicas pods, 1 for a DaemonSet).
+ * Off by default: then status is only what the test writes. */
+void fakeapi_set_rollouts_done(fakeapi *fa, int on);
+
 typedef int (*fakeapi_hook)(fakeapi *fa, ophttpd_req *req, void *ud);
 void fakeapi_set_hook(fakeapi *fa, fakeapi_hook hook, void *ud);
 

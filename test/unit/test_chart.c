@@ -325,6 +325,8 @@ static const need NEEDS[] = {
     {"cluster", "", "namespaces", "get list watch", NULL, 0},
     /* KRES_HPAS: workloads an HPA scales on CPU are skipped. */
     {"cluster", "autoscaling", "horizontalpodautoscalers", "get list watch", NULL, 0},
+    /* KRES_PDBS: the rollout gate's informer (selector, disruptionsAllowed); never written. */
+    {"cluster", "policy", "poddisruptionbudgets", "list watch", NULL, 0},
     /* KRES_POD_METRICS: the metrics-server provider. */
     {"cluster", "metrics.k8s.io", "pods", "get list", NULL, 0},
     /* KRES_POLICIES: the OptimizationPolicies themselves, read only... */

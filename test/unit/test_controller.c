@@ -102,6 +102,8 @@ static void on_closed(void *ud)
 static void env_start(void)
 {
     kenv_start(&env, "test_controller");
+    /* workloads roll out at once: the rollout gate is tested on its own */
+    fakeapi_set_rollouts_done(env.fa, 1);
 }
 
 /* Everything closes and the loop closes clean. */

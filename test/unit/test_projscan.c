@@ -18,7 +18,7 @@
 
 static const enum kproj_kind all_kinds[] = {
     KPROJ_UNKNOWN, KPROJ_DEPLOYMENT, KPROJ_STATEFULSET, KPROJ_DAEMONSET, KPROJ_REPLICASET,
-    KPROJ_POD,     KPROJ_NAMESPACE,  KPROJ_HPA,         KPROJ_POLICY,
+    KPROJ_POD,     KPROJ_NAMESPACE,  KPROJ_HPA,         KPROJ_POLICY,    KPROJ_PDB,
 };
 
 /* Both paths on the same bytes; returns the common result code. */
@@ -382,6 +382,83 @@ static void test_edge_cases(void)
                   -EINVAL);
 }
 
+/* Rollout state (workloads) and budgets (PDBs): both paths, every kind's slots pinned. */
+static const char *const rollout_objs[] = {
+    "{\"metadata\":{\"name\":\"web\",\"generation\":4},\"spec\":{\"replicas\":3,"
+    "\"progressDeadlineSeconds\":120,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
+    "\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\",\"tier\":\"fe\"}},\"spec\":{}}},"
+    "\"status\":{\"observedGeneration\":3,\"replicas\":4,\"updatedReplicas\":2,"
+    "\"readyReplicas\":3,\"availableReplicas\":3}}",
+    "{\"metadata\":{\"name\":\"db\",\"generation\":2},\"spec\":{\"updateStrategy\":{\"type\":"
+    "\"OnDelete\"},\"template\":{\"metadata\":{\"labels\":{\"app\":\"db\"}}}},\"status\":{"
+    "\"observedGeneration\":2,\"replicas\":2,\"readyReplicas\":2,\"currentRevision\":\"db-1\","
+    "\"updateRevision\":\"db-2\",\"updatedReplicas\":1}}",
+    "{\"metadata\":{\"name\":\"agent\"},\"spec\":{\"updateStrategy\":{\"type\":7},\"template\":"
+    "{\"metadata\":{\"labels\":null}}},\"status\":{\"desiredNumberScheduled\":5,"
+    "\"updatedNumberScheduled\":5,\"numberReady\":4,\"numberAvailable\":4,\"replicas\":99}}",
+    "{\"metadata\":{\"name\":\"pdb\",\"generation\":3},\"spec\":{\"minAvailable\":1,"
+    "\"selector\":{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{\"key\":\"tier\","
+    "\"operator\":\"In\",\"values\":[\"fe\",\"be\"]}]}},\"status\":{\"observedGeneration\":3,"
+    "\"disruptionsAllowed\":1,\"currentHealthy\":3}}",
+    "{\"metadata\":{\"name\":\"pdb2\"},\"spec\":{\"selector\":null},\"status\":{"
+    "\"disruptionsAllowed\":-1,\"observedGeneration\":1e300}}",
+    "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"updateStrategy\":\"OnDelete\",\"template\":7,"
+    "\"progressDeadlineSeconds\":3e9},\"status\":[]}",
+};
+
+static void test_rollout_status(void)
+{
+    for (size_t i = 0; i < sizeof rollout_objs / sizeof rollout_objs[0]; i++)
+        same_all_kinds(rollout_objs[i]);
+    kproj_obj *o;
+    ASSERT_EQ_INT(kprojs_from_bytes(rollout_objs[0], strlen(rollout_objs[0]), KPROJ_DEPLOYMENT, &o),
+                  0);
+    ASSERT_EQ_INT(o->rollout.observed_generation, 3);
+    ASSERT_EQ_INT(o->rollout.replicas, 4);
+    ASSERT_EQ_INT(o->rollout.updated, 2);
+    ASSERT_EQ_INT(o->rollout.ready, 3);
+    ASSERT_EQ_INT(o->rollout.available, 3);
+    ASSERT_EQ_INT(o->rollout.progress_deadline_s, 120);
+    ASSERT_EQ_INT(o->rollout.has_selector, 1);
+    ASSERT_EQ_INT(o->rollout.ntemplate_labels, 2);
+    ASSERT_STR_EQ(kproj_kv_get(o->rollout.template_labels, 2, "tier"), "fe");
+    kproj_free(o);
+    ASSERT_EQ_INT(
+        kprojs_from_bytes(rollout_objs[1], strlen(rollout_objs[1]), KPROJ_STATEFULSET, &o), 0);
+    ASSERT_STR_EQ(o->rollout.update_strategy, "OnDelete");
+    ASSERT_STR_EQ(o->rollout.current_revision, "db-1");
+    ASSERT_STR_EQ(o->rollout.update_revision, "db-2");
+    ASSERT_EQ_INT(o->rollout.progress_deadline_s, -1);
+    ASSERT_EQ_INT(o->rollout.available, 0);
+    kproj_free(o);
+    ASSERT_EQ_INT(kprojs_from_bytes(rollout_objs[2], strlen(rollout_objs[2]), KPROJ_DAEMONSET, &o),
+                  0);
+    ASSERT_EQ_INT(o->rollout.replicas, 5);
+    ASSERT_EQ_INT(o->rollout.updated, 5);
+    ASSERT_EQ_INT(o->rollout.ready, 4);
+    ASSERT_EQ_INT(o->rollout.available, 4);
+    ASSERT_NULL(o->rollout.update_strategy);
+    ASSERT_EQ_INT(o->rollout.ntemplate_labels, 0);
+    kproj_free(o);
+    ASSERT_EQ_INT(kprojs_from_bytes(rollout_objs[3], strlen(rollout_objs[3]), KPROJ_PDB, &o), 0);
+    ASSERT_EQ_INT(o->generation, 3);
+    ASSERT_EQ_INT(o->rollout.observed_generation, 3);
+    ASSERT_EQ_INT(o->rollout.disruptions_allowed, 1);
+    ASSERT_EQ_INT(o->rollout.has_selector, 1);
+    ASSERT_EQ_INT(o->nselector, 1);
+    ASSERT_EQ_INT(o->nselector_exprs, 1);
+    ASSERT_STR_EQ(o->selector_exprs[0].values, "fe,be");
+    ASSERT_EQ_INT(o->ncontainers, 0);
+    kproj_free(o);
+    ASSERT_EQ_INT(kprojs_from_bytes(rollout_objs[4], strlen(rollout_objs[4]), KPROJ_PDB, &o), 0);
+    ASSERT_EQ_INT(o->rollout.has_selector, 0);
+    ASSERT_EQ_INT(o->rollout.disruptions_allowed, 0);
+    ASSERT(o->rollout.observed_generation == INT64_MIN);
+    kproj_free(o);
+    ASSERT_EQ_INT(kproj_kind_for_resource("poddisruptionbudgets"), KPROJ_PDB);
+    ASSERT_STR_EQ(kproj_kind_name(KPROJ_PDB), "PodDisruptionBudget");
+}
+
 /* Arrays past the uint16_t counts: -EINVAL on both paths; exactly at the cap: fine. */
 static void test_array_caps(void)
 {
@@ -615,6 +692,7 @@ int main(void)
     TEST_RUN(test_generated_deployments);
     TEST_RUN(test_pod_oom_resize);
     TEST_RUN(test_edge_cases);
+    TEST_RUN(test_rollout_status);
     TEST_RUN(test_array_caps);
     TEST_RUN(test_stricter_than_cjson);
     TEST_RUN(test_depth);

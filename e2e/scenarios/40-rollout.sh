@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# rolloutStrategy immediate + allowRecreate with the webhook strategy, behind a
+# PodDisruptionBudget, against a real API server:
+#  1. install the CRD; Git (argocd-controller) applies a two-replica Deployment
+#     whose pods request cpu 1 / memory 1Gi; it must become available (the
+#     rollout gate waits for a fully available workload: this needs a kubelet,
+#     as kind and k3d have; without one the scenario skips with exit 77);
+#  2. a PodDisruptionBudget minAvailable 2 selects its pods: disruptionsAllowed 0;
+#  3. a real Prometheus on loopback, backfilled with usage for those pods
+#     (far above their requests, so the recommendation differs);
+#  4. an Auto / webhook / immediate / allowRecreate policy: optipod publishes the
+#     annotations, then defers the restart (Event RolloutDeferred naming the
+#     PDB): no template change, no new generation;
+#  5. the PDB is relaxed (minAvailable 1): optipod restarts through the
+#     workload: spec.template.metadata.annotations["optipod.io/restartedAt"]
+#     appears, the generation moves, Event RolloutTriggered, and the
+#     annotation is owned by field manager optipod as an Update; the requests
+#     in the template are untouched.
+# No MutatingWebhookConfiguration is installed: what the new pods receive is
+# 30-webhook's subject, not this one's.
+here=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+
+PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
+PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
+[ -x "$PROMETHEUS" ] && [ -x "$PROMTOOL" ] ||
+  e2e_fail "needs Prometheus and promtool ($PROMETHEUS, $PROMTOOL; apt-get install prometheus) for usage data"
+command -v python3 >/dev/null || e2e_fail "needs python3 (a free port, managedFields)"
+
+kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
+kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null
+kubectl create namespace "$E2E_NS" >/dev/null
+
+kubectl apply --server-side --field-manager=argocd-controller -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: $E2E_NS, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: registry.k8s.io/pause:3.9
+        resources: {requests: {cpu: 10m, memory: 16Mi}}
+EOF
+# Small requests, so the pods fit any node and become available; the usage
+# below is far above them, so the recommendation differs from what they run.
+if ! kubectl -n "$E2E_NS" rollout status deployment/web --timeout=180s >/dev/null 2>&1; then
+  echo "e2e: SKIPPED 40-rollout: deployment web never became available (no kubelet or no image pull?); the rollout gate waits for that"
+  exit 77
+fi
+pods=$(kubectl -n "$E2E_NS" get pods -l app=web -o jsonpath='{.items[*].metadata.name}')
+[ "$(echo "$pods" | wc -w)" -eq 2 ] || e2e_fail "expected 2 pods, got: $pods"
+
+kubectl apply --server-side --field-manager=optipod-e2e -f - >/dev/null <<EOF
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web-pdb, namespace: $E2E_NS}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: web}}
+EOF
+pdb_allowed() { kubectl -n "$E2E_NS" get pdb web-pdb -o jsonpath='{.status.disruptionsAllowed}'; }
+pdb_current() {
+  [ "$(kubectl -n "$E2E_NS" get pdb web-pdb -o jsonpath='{.status.observedGeneration}')" = \
+    "$(kubectl -n "$E2E_NS" get pdb web-pdb -o jsonpath='{.metadata.generation}')" ]
+}
+for _ in $(seq 300); do
+  pdb_current && [ "$(pdb_allowed)" = 0 ] && break
+  sleep 0.1
+done
+[ "$(pdb_allowed)" = 0 ] || e2e_fail "PDB web-pdb: disruptionsAllowed '$(pdb_allowed)', want 0"
+
+# ---- usage: 3 h of samples for the app container (0.2 cores, 200 MiB) ----------------------------
+om="$E2E_TMP/usage.om"
+now=$(date +%s)
+start=$((now - 3 * 3600 - 900))
+{
+  for p in $pods; do
+    for k in $(seq 0 330); do
+      echo "container_cpu_usage_seconds_total{namespace=\"$E2E_NS\",pod=\"$p\",container=\"app\"} $(awk "BEGIN{print 0.2*$k*30}") $((start + k * 30))"
+    done
+  done
+  for p in $pods; do
+    for k in $(seq 0 330); do
+      echo "container_memory_working_set_bytes{namespace=\"$E2E_NS\",pod=\"$p\",container=\"app\"} 209715200 $((start + k * 30))"
+    done
+  done
+  echo "# EOF"
+} >"$om"
+mkdir -p "$E2E_TMP/tsdb"
+"$PROMTOOL" tsdb create-blocks-from openmetrics "$om" "$E2E_TMP/tsdb" >"$E2E_TMP/promtool.log" 2>&1 ||
+  { cat "$E2E_TMP/promtool.log" >&2; e2e_fail "promtool could not backfill"; }
+printf 'global:\n  scrape_interval: 1h\n' >"$E2E_TMP/prometheus.yml"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PROMETHEUS" --config.file="$E2E_TMP/prometheus.yml" --storage.tsdb.path="$E2E_TMP/tsdb" \
+  --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=30d --log.level=warn \
+  >"$E2E_TMP/prometheus.log" 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq 300); do
+  curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null || e2e_fail "Prometheus did not become ready"
+
+# ---- the policy and the controller ----------------------------------------------------------------
+kubectl apply --server-side --field-manager=optipod-e2e -f - >/dev/null <<EOF
+apiVersion: optipod.io/v1alpha1
+kind: OptimizationPolicy
+metadata: {name: web, namespace: $E2E_NS}
+spec:
+  mode: Auto
+  selector: {workloadSelector: {matchLabels: {app: web}}}
+  metricsConfig: {provider: prometheus, rollingWindow: 3h, percentile: P90}
+  minHistory: {samples: 10, duration: 1h}
+  reconcileInterval: 10s
+  updateStrategy: {strategy: webhook, rolloutStrategy: immediate, allowRecreate: true}
+EOF
+
+gen0=$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.metadata.generation}')
+restarted_at() {
+  kubectl -n "$E2E_NS" get deployment web \
+    -o jsonpath='{.spec.template.metadata.annotations.optipod\.io/restartedAt}'
+}
+event_note() { # reason
+  kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector "reason=$1" \
+    -o jsonpath='{range .items[*]}{.note}{"\n"}{end}' 2>/dev/null
+}
+
+log="$E2E_TMP/optipod.log"
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "http://127.0.0.1:$port" \
+  --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
+E2E_PIDS+=("$!")
+
+# ---- the PDB allows nothing: deferred ---------------------------------------------------------------
+e2e_wait_log "$log" "reconcile Deployment/$E2E_NS/web: skipped: rollout deferred: PodDisruptionBudget $E2E_NS/web-pdb" 90
+for _ in $(seq 100); do
+  event_note RolloutDeferred | grep -q "web-pdb" && break
+  sleep 0.1
+done
+event_note RolloutDeferred | grep -q "PodDisruptionBudget $E2E_NS/web-pdb allows no disruption" ||
+  e2e_fail "no RolloutDeferred Event naming the PDB"
+[ -z "$(restarted_at)" ] || e2e_fail "restarted although the PDB allows no disruption"
+[ "$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.metadata.generation}')" = "$gen0" ] ||
+  e2e_fail "the Deployment's spec changed while the rollout was deferred"
+
+# ---- the PDB allows one: the restart goes through the workload ------------------------------------
+kubectl -n "$E2E_NS" patch pdb web-pdb --type=merge -p '{"spec":{"minAvailable":1}}' >/dev/null
+for _ in $(seq 600); do
+  [ -n "$(restarted_at)" ] && break
+  sleep 0.1
+done
+at=$(restarted_at)
+[ -n "$at" ] || { tail -n 40 "$log" >&2; e2e_fail "no restart after the PDB allowed one"; }
+echo "$at" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' ||
+  e2e_fail "optipod.io/restartedAt '$at' is not an RFC 3339 UTC time"
+gen1=$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.metadata.generation}')
+[ "$gen1" -gt "$gen0" ] || e2e_fail "the generation did not move ($gen0 -> $gen1)"
+for _ in $(seq 100); do
+  event_note RolloutTriggered | grep -q . && break
+  sleep 0.1
+done
+event_note RolloutTriggered | grep -q "triggered a rollout through the workload" ||
+  e2e_fail "no RolloutTriggered Event"
+[ "$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[0].resources.requests.cpu}')" = "10m" ] ||
+  e2e_fail "the restart changed the template's requests"
+kubectl -n "$E2E_NS" get deployment web --show-managed-fields -o json | python3 -c '
+import json, sys
+entries = json.load(sys.stdin)["metadata"].get("managedFields", [])
+ok = any(e["manager"] == "optipod" and e["operation"] == "Update" and
+         "f:optipod.io/restartedAt" in json.dumps(e.get("fieldsV1", {})) for e in entries)
+sys.exit(0 if ok else 1)' || e2e_fail "optipod.io/restartedAt is not owned by optipod as an Update"
