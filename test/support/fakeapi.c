@@ -112,6 +112,7 @@ struct fakeapi {
     size_t accepted, handshakes;
     fakeapi_hook hook;
     void *hook_ud;
+    int pod_patch_resize; /* a plain pod PATCH may change container resources */
     int stopping, pending_closes;
     void (*on_closed)(void *ud);
     void *closed_ud;
@@ -1327,10 +1328,13 @@ static void restrict_to_subresource(const rpath *rp, const cJSON *live, cJSON *n
         cJSON_DeleteItemFromObjectCaseSensitive(next, "status");
 }
 
-/* A pod's container resources may change only through pods/resize (1.33 semantics). */
-static int pod_resources_changed(const rpath *rp, const cJSON *live, const cJSON *next)
+/* A pod's container resources may change only through pods/resize (1.33
+ * semantics), or through the pod itself on a 1.27-1.31 server with the
+ * InPlacePodVerticalScaling gate (fakeapi_set_pod_patch_resize). */
+static int pod_resources_changed(const fakeapi *fa, const rpath *rp, const cJSON *live,
+                                 const cJSON *next)
 {
-    if (rp->group[0] || strcmp(rp->resource, "pods") || rp->sub[0] || !live)
+    if (fa->pod_patch_resize || rp->group[0] || strcmp(rp->resource, "pods") || rp->sub[0] || !live)
         return 0;
     const cJSON *lc = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(live, "spec"), "containers");
@@ -1368,7 +1372,7 @@ static void commit_update(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *l
     timestamp(fa, ts);
     if (live)
         restrict_to_subresource(rp, live->json, next);
-    if (pod_resources_changed(rp, live ? live->json : NULL, next)) {
+    if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         char msg[512];
         snprintf(msg, sizeof(msg),
                  "Pod \"%s\" is invalid: spec: Forbidden: pod updates may not change fields other "
@@ -1534,6 +1538,22 @@ static void serve_patch(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *liv
         conflict_modified(r, rp);
         return;
     }
+    /* so is a uid: the patch must not land on an object re-created under the name */
+    const char *puid = cJSON_IsObject(body)
+                           ? jstr(cJSON_GetObjectItemCaseSensitive(body, "metadata"), "uid")
+                           : NULL;
+    const char *luid = jstr(cJSON_GetObjectItemCaseSensitive(live->json, "metadata"), "uid");
+    if (puid && *puid && luid && strcmp(puid, luid) != 0) {
+        char q[300], msg[900];
+        cJSON_Delete(next);
+        qualified(rp, q, sizeof(q));
+        snprintf(msg, sizeof(msg),
+                 "Operation cannot be fulfilled on %s \"%s\": Precondition failed: UID in "
+                 "precondition: %s, UID in object meta: %s",
+                 q, rp->name, puid, luid);
+        reply_status(r, 409, "Conflict", msg, rp, rp->name);
+        return;
+    }
     strip_server_meta(next);
     /* keep the live managedFields: fakessa maintains them */
     const cJSON *lmf = cJSON_GetObjectItemCaseSensitive(
@@ -1616,7 +1636,7 @@ static void serve_apply(fakeapi *fa, ophttpd_req *req, rpath *rp, obj *live, cJS
     res.object = NULL;
     if (live)
         restrict_to_subresource(rp, live->json, next);
-    if (pod_resources_changed(rp, live ? live->json : NULL, next)) {
+    if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         cJSON_Delete(next);
         reply_status(r, 422, "Invalid", "pod updates may not change container resources", rp,
                      rp->name);
@@ -2187,6 +2207,11 @@ size_t fakeapi_connections_accepted(const fakeapi *fa)
 size_t fakeapi_handshakes(const fakeapi *fa)
 {
     return fa->handshakes;
+}
+
+void fakeapi_set_pod_patch_resize(fakeapi *fa, int on)
+{
+    fa->pod_patch_resize = on != 0;
 }
 
 void fakeapi_set_hook(fakeapi *fa, fakeapi_hook hook, void *ud)
