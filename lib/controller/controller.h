@@ -27,11 +27,18 @@
  *    resourceVersion as preconditions. A manager taking the values back
  *    repeatedly stops the workload (GitOpsConflictLoop, with the remedy).
  *  - Auto with updateStrategy.allowInPlaceResize, where discovery shows
- *    pods/resize: running pods are resized through the subresource first,
- *    one pod per pass, within their QoS class (resize_plan); a pod that
- *    cannot be resized leaves the work to the strategy. With the ssa
- *    strategy and rolloutStrategy onNextRestart the template is then left
- *    alone (writing it would roll the pods out).
+ *    pods/resize (or a 1.27-1.31 server, through a pod PATCH with the uid
+ *    precondition): running pods are resized in place first, within their
+ *    QoS class (resize_plan), ONE pod in flight per workload: each resize is
+ *    followed (resize_track, fed by the pod informer) until the kubelet
+ *    reports the new values (Event ResourcesResized, then the next pod), or
+ *    it fails (Infeasible, Deferred or stalled too long, Error: Warning
+ *    ResizeInfeasible/ResizeFailed; that pod and those targets are not
+ *    tried again) or the pod goes away. A 422 "may not change fields other
+ *    than" to a pod PATCH turns the pod-PATCH mode off for the process. A
+ *    pod that cannot be resized leaves the work to the strategy. With the
+ *    ssa strategy and rolloutStrategy onNextRestart the template is then
+ *    left alone (writing it would roll the pods out).
  *  - --dry-run: every write carries dryRun=All.
  * Only the leader (ctl_set_leader) reconciles; a follower keeps its caches.
  * Steady state (nothing changed) makes no API writes at all.
@@ -83,6 +90,9 @@ typedef struct ctl_opts {
      * times); NULL = the real clock. */
     int64_t (*clock_ms)(void *ud);
     void *clock_ud;
+    /* in-place resize bounds (tests): not done this long after acceptance,
+     * or Deferred this long → fall back to the strategy; 0 = 5 / 10 min */
+    uint64_t resize_stall_ms, resize_deferred_ms;
 } ctl_opts;
 
 typedef struct ctl_stats {
