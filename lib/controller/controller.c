@@ -548,9 +548,16 @@ static int pod_resize_differs(const kproj_obj *a, const kproj_obj *b)
     return 0;
 }
 
+static int pod_followed(ctl *c, const kproj_obj *pod);
+
+/* Resize state changes of any pod (someone's resize may be over), and every
+ * change a followed resize reads; not each phase change of every pod. */
 static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
 {
-    if (pod_resize_differs(old, cur) || !containers_equal(old, cur))
+    int resize = (old->resize_in_progress != cur->resize_in_progress) ||
+                 ((old->resize_pending == NULL) != (cur->resize_pending == NULL));
+    if (resize || !containers_equal(old, cur) ||
+        (pod_resize_differs(old, cur) && pod_followed(ud, cur)))
         queue_owner_of(ud, cur);
 }
 
@@ -1492,12 +1499,21 @@ static void describe_resize(const resize_plan *pl, char *buf, size_t cap)
         for (int r = 0; r < 2 && n < cap; r++) {
             const char *res = r == RESIZE_CPU ? "cpu" : "memory";
             const char *unit = r == RESIZE_CPU ? "m" : "";
-            if (it->set_req[r] && n < cap)
-                n += (size_t)snprintf(buf + n, cap - n, " requests.%s=%lld%s", res,
-                                      (long long)it->req[r], unit);
-            if (it->set_lim[r] && n < cap)
-                n += (size_t)snprintf(buf + n, cap - n, " limits.%s=%lld%s", res,
-                                      (long long)it->lim[r], unit);
+            for (int l = 0; l < 2 && n < cap; l++) {
+                if (!(l ? it->set_lim[r] : it->set_req[r]))
+                    continue;
+                long long v = l ? it->lim[r] : it->req[r];
+                const char *u = unit;
+                if (r == RESIZE_MEM && v % (1LL << 30) == 0) {
+                    v >>= 30;
+                    u = "Gi";
+                } else if (r == RESIZE_MEM && v % (1LL << 20) == 0) {
+                    v >>= 20;
+                    u = "Mi";
+                }
+                n += (size_t)snprintf(buf + n, cap - n, " %s.%s=%lld%s", l ? "limits" : "requests",
+                                      res, v, u);
+            }
         }
     }
 }

@@ -999,7 +999,9 @@ static void test_in_place_resize_with_qos_guard(void)
     ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "500m");
     ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/strategy")->valuestring, "webhook");
     ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 1);
-    ASSERT_STR_CONTAINS(event_note(ns, "ResourcesResized"), "resized pod web-5d8f-a in place");
+    ASSERT_STR_CONTAINS(event_note(ns, "ResourcesResized"),
+                        "resized pod web-5d8f-a in place: app: requests.cpu=500m "
+                        "requests.memory=512Mi");
     resize_done(&r);
 }
 
