@@ -1426,9 +1426,9 @@ enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
 #define RESIZE_FAILED_MAX 16
 
 /* One workload's resize in flight (at most one pod at a time) and the
- * resizes that failed, remembered as hashes of pod uid + targets so the same
- * resize is never tried again on that pod. Kept in c->resizes, freed with the
- * workload. */
+ * resizes that failed (or were only dry-run), remembered as hashes of pod
+ * uid + targets so the same resize is never sent again to that pod. Kept in
+ * c->resizes, freed with the workload. */
 typedef struct ctl_resize {
     int active;    /* t is being followed */
     char pod[256]; /* its pod's name */
@@ -1488,7 +1488,7 @@ static int resize_failed_before(const ctl_resize *rz, const resize_track *t)
     return 0;
 }
 
-/* "app cpu 250m→500m memory →256Mi" style, from a plan's items. */
+/* "app: requests.cpu=500m requests.memory=512Mi" from a plan's items, for Events. */
 static void describe_resize(const resize_plan *pl, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -1556,7 +1556,8 @@ static int plan_pod(const kproj_obj *pod, void *ud)
         resize_track_init(&x->tmp, &x->plan, x->mode, pod->uid, 0);
         if (resize_failed_before(x->rz, &x->tmp)) {
             x->nrefused++;
-            snprintf(x->detail, sizeof x->detail, "pod %s: this resize failed before", pod->name);
+            snprintf(x->detail, sizeof x->detail, "pod %s: the same resize was tried before",
+                     pod->name);
             return 0;
         }
         snprintf(x->pod, sizeof x->pod, "%s", pod->name);
