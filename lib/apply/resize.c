@@ -717,6 +717,43 @@ int resize_observe(const cJSON *pod, resize_obs *o)
     return 0;
 }
 
+int resize_observe_pod(const kproj_obj *pod, resize_obs *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (!pod || pod->kind != KPROJ_POD)
+        return -EINVAL;
+    copy(o->uid, sizeof(o->uid), pod->uid);
+    o->deleting = pod->deleting;
+    o->running = pod->phase && strcmp(pod->phase, "Running") == 0;
+    copy(o->alpha_status, sizeof(o->alpha_status), pod->resize_status);
+    if (pod->resize_pending)
+        copy(o->pending, sizeof(o->pending),
+             *pod->resize_pending ? pod->resize_pending : "Pending");
+    o->in_progress = pod->resize_in_progress;
+    copy(o->in_progress_reason, sizeof(o->in_progress_reason), pod->resize_in_progress_reason);
+    for (size_t i = 0; i < pod->ncontainers && o->nstatus < RESIZE_MAX_CONTAINERS; i++) {
+        const kproj_container *c = &pod->containers[i];
+        if (!c->name)
+            continue;
+        size_t k = o->nstatus++;
+        copy(o->status[k].name, sizeof(o->status[k].name), c->name);
+        for (int r = 0; r < 2; r++) {
+            int64_t v;
+            if (parse_res(r, kproj_kv_get(c->status_requests, c->nstatus_requests, res_name[r]),
+                          &v) == 0) {
+                o->status[k].req[r] = v;
+                o->status[k].has_req[r] = 1;
+            }
+            if (parse_res(r, kproj_kv_get(c->status_limits, c->nstatus_limits, res_name[r]), &v) ==
+                0) {
+                o->status[k].lim[r] = v;
+                o->status[k].has_lim[r] = 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* ---- tracking ---------------------------------------------------------------------------- */
 
 #define RESIZE_DEFERRED_MS (10u * 60u * 1000u)

@@ -206,6 +206,10 @@ typedef struct resize_obs {
 /* Parse a pod object (cJSON) into an observation. Returns 0 or -EINVAL (not an
  * object). Unparseable quantities count as absent. */
 int resize_observe(const cJSON *pod, resize_obs *out);
+/* The same from a KPROJ_POD projection (what the informer keeps): statuses
+ * come in spec order, one per spec container (without values when it has no
+ * status). Returns 0 or -EINVAL (not a pod projection). */
+int resize_observe_pod(const kproj_obj *pod, resize_obs *out);
 
 enum resize_state {
     RESIZE_ST_SENT = 0, /* PATCH sent, no answer yet */

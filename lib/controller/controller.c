@@ -152,6 +152,11 @@ struct ctl {
     kqueue *q;
     kdisc *disc; /* is pods/resize served? asked, never assumed */
     uint64_t disc_next_ms;
+    opmap resizes;       /* workload key → ctl_resize* (in-place resize followed) */
+    int pod_patch_off;   /* a pod PATCH may not resize here (the 422 seen once) */
+    int pod_patch_ok;    /* ... it may (a 2xx seen) */
+    int pod_patch_probe; /* the first pod-PATCH resize is in flight: others wait */
+    int subresource_off; /* pods/resize listed but not served */
     uv_timer_t tick;
     conflict_tracker tracker;
     rollout_slot slot; /* the one optipod rollout in progress */
@@ -567,6 +572,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     char key[KEY_MAX];
     if (wkey(key, sizeof key, o->kind, o->ns, o->name))
         return;
+    free(opmap_del(&c->resizes, key));
     ctl_wstate *w = opmap_del(&c->wstates, key);
     if (w) {
         mark_policy_dirty(c, w->policy);
@@ -589,11 +595,42 @@ static void on_pod_add(const kproj_obj *o, void *ud)
         }
 }
 
+static int str_differ(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* What a followed resize reads (resize_observe_pod): its conditions, the
+ * alpha status.resize, phase, deletion, uid and the resources the kubelet
+ * reports per container. */
+static int pod_resize_differs(const kproj_obj *a, const kproj_obj *b)
+{
+    if (a->resize_in_progress != b->resize_in_progress || a->deleting != b->deleting ||
+        str_differ(a->resize_pending, b->resize_pending) ||
+        str_differ(a->resize_in_progress_reason, b->resize_in_progress_reason) ||
+        str_differ(a->resize_status, b->resize_status) || str_differ(a->phase, b->phase) ||
+        str_differ(a->uid, b->uid) || a->ncontainers != b->ncontainers)
+        return 1;
+    for (size_t i = 0; i < a->ncontainers; i++) {
+        const kproj_container *x = &a->containers[i], *y = &b->containers[i];
+        if (!kv_equal(x->status_requests, x->nstatus_requests, y->status_requests,
+                      y->nstatus_requests) ||
+            !kv_equal(x->status_limits, x->nstatus_limits, y->status_limits, y->nstatus_limits))
+            return 1;
+    }
+    return 0;
+}
+
+static int pod_followed(ctl *c, const kproj_obj *pod);
+
+/* Resize state changes of any pod (someone's resize may be over), and every
+ * change a followed resize reads; not each phase change of every pod. */
 static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
 {
     int resize = (old->resize_in_progress != cur->resize_in_progress) ||
                  ((old->resize_pending == NULL) != (cur->resize_pending == NULL));
-    if (resize || !containers_equal(old, cur))
+    if (resize || !containers_equal(old, cur) ||
+        (pod_resize_differs(old, cur) && pod_followed(ud, cur)))
         queue_owner_of(ud, cur);
 }
 
@@ -1699,16 +1736,120 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
 
 enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
 
+#define RESIZE_FAILED_MAX 16
+
+/* One workload's resize in flight (at most one pod at a time) and the
+ * resizes that failed (or were only dry-run), remembered as hashes of pod
+ * uid + targets so the same resize is never sent again to that pod. Kept in
+ * c->resizes, freed with the workload. */
+typedef struct ctl_resize {
+    int active;    /* t is being followed */
+    char pod[256]; /* its pod's name */
+    char what[WRITTEN_MAX];
+    resize_track t;
+    uint64_t failed[RESIZE_FAILED_MAX];
+    size_t nfailed;
+} ctl_resize;
+
 typedef struct resize_ctx {
     ctl *c;
     ctl_job *j;
+    ctl_resize *rz;
+    enum resize_mode mode;
     resize_want wants[CTLREC_MAX_CONTAINERS];
     size_t nwants;
     int npods, ndone, nrefused;
-    char pod[256];
+    char pod[256], uid[64];
     resize_plan plan; /* of the first pod to resize */
+    resize_track tmp; /* scratch: the signature of a plan */
     char detail[256];
 } resize_ctx;
+
+/* pod uid + targets, as one hash */
+static uint64_t resize_sig(const resize_track *t)
+{
+    char s[WRITTEN_MAX];
+    size_t n = (size_t)snprintf(s, sizeof s, "%s", t->uid);
+    for (size_t i = 0; i < t->nitems && n < sizeof s; i++)
+        n += (size_t)snprintf(s + n, sizeof s - n, "|%s:%d%d%d%d:%lld,%lld,%lld,%lld",
+                              t->items[i].name, t->items[i].set_req[0], t->items[i].set_req[1],
+                              t->items[i].set_lim[0], t->items[i].set_lim[1],
+                              (long long)t->items[i].req[0], (long long)t->items[i].req[1],
+                              (long long)t->items[i].lim[0], (long long)t->items[i].lim[1]);
+    return opmap_hash(s);
+}
+
+static void resize_remember(ctl_resize *rz)
+{
+    uint64_t h = resize_sig(&rz->t);
+    for (size_t i = 0; i < rz->nfailed; i++)
+        if (rz->failed[i] == h)
+            return;
+    if (rz->nfailed == RESIZE_FAILED_MAX) { /* forget the oldest */
+        memmove(rz->failed, rz->failed + 1, (RESIZE_FAILED_MAX - 1) * sizeof rz->failed[0]);
+        rz->nfailed--;
+    }
+    rz->failed[rz->nfailed++] = h;
+}
+
+static int resize_failed_before(const ctl_resize *rz, const resize_track *t)
+{
+    uint64_t h = resize_sig(t);
+    for (size_t i = 0; rz && i < rz->nfailed; i++)
+        if (rz->failed[i] == h)
+            return 1;
+    return 0;
+}
+
+/* "app: requests.cpu=500m requests.memory=512Mi" from a plan's items, for Events. */
+static void describe_resize(const resize_plan *pl, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < pl->nitems && n < cap; i++) {
+        const resize_item *it = &pl->items[i];
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s:", n ? "; " : "", it->name);
+        for (int r = 0; r < 2 && n < cap; r++) {
+            const char *res = r == RESIZE_CPU ? "cpu" : "memory";
+            const char *unit = r == RESIZE_CPU ? "m" : "";
+            for (int l = 0; l < 2 && n < cap; l++) {
+                if (!(l ? it->set_lim[r] : it->set_req[r]))
+                    continue;
+                long long v = l ? it->lim[r] : it->req[r];
+                const char *u = unit;
+                if (r == RESIZE_MEM && v % (1LL << 30) == 0) {
+                    v >>= 30;
+                    u = "Gi";
+                } else if (r == RESIZE_MEM && v % (1LL << 20) == 0) {
+                    v >>= 20;
+                    u = "Mi";
+                }
+                n += (size_t)snprintf(buf + n, cap - n, " %s.%s=%lld%s", l ? "limits" : "requests",
+                                      res, v, u);
+            }
+        }
+    }
+}
+
+/* A pod whose resize is followed went away: its workload moves on. */
+static int pod_followed(ctl *c, const kproj_obj *pod)
+{
+    char owner[600], key[KEY_MAX];
+    if (!pod->ns || !pod->name || pod_owner(c, pod, owner, sizeof owner) != 0)
+        return 0;
+    const char *slash = strchr(owner, '/');
+    if (!slash || snprintf(key, sizeof key, "%.*s/%s/%s", (int)(slash - owner), owner, pod->ns,
+                           slash + 1) >= (int)sizeof key)
+        return 0;
+    const ctl_resize *rz = opmap_get(&c->resizes, key);
+    return rz && rz->active && strcmp(rz->pod, pod->name) == 0;
+}
+
+static void on_pod_delete(const kproj_obj *o, void *ud)
+{
+    if (pod_followed(ud, o))
+        queue_owner_of(ud, o);
+}
 
 static int plan_pod(const kproj_obj *pod, void *ud)
 {
@@ -1723,44 +1864,175 @@ static int plan_pod(const kproj_obj *pod, void *ud)
     x->npods++;
     resize_opts ro;
     resize_opts_defaults(&ro);
-    resize_plan_make(pod, 0, x->wants, x->nwants, &ro, &x->plan);
-    if (x->plan.outcome == RESIZE_PATCH)
+    resize_plan_make(pod, pod->deleting, x->wants, x->nwants, &ro, &x->plan);
+    if (x->plan.outcome == RESIZE_PATCH) {
+        resize_track_init(&x->tmp, &x->plan, x->mode, pod->uid, 0);
+        if (resize_failed_before(x->rz, &x->tmp)) {
+            x->nrefused++;
+            snprintf(x->detail, sizeof x->detail, "pod %s: the same resize was tried before",
+                     pod->name);
+            return 0;
+        }
         snprintf(x->pod, sizeof x->pod, "%s", pod->name);
-    else if (x->plan.outcome == RESIZE_UNCHANGED)
+        snprintf(x->uid, sizeof x->uid, "%s", pod->uid ? pod->uid : "");
+    } else if (x->plan.outcome == RESIZE_UNCHANGED) {
         x->ndone++;
-    else {
+    } else {
         x->nrefused++;
         snprintf(x->detail, sizeof x->detail, "pod %s: %s", pod->name, x->plan.detail);
     }
     return 0;
 }
 
+/* ms until the track's next deadline (the requeue while waiting). */
+static uint64_t resize_due_ms(const resize_track *t, uint64_t now)
+{
+    uint64_t at = t->state == RESIZE_ST_DEFERRED ? t->deferred_since_ms + t->deferred_ms
+                  : t->state == RESIZE_ST_SENT   ? t->sent_ms + t->stall_ms
+                                                 : t->accepted_ms + t->stall_ms;
+    return at > now ? at - now + 1 : 1;
+}
+
+/* A resize ended without completing: tell, and never try it on that pod again. */
+static void resize_fell_back(ctl_job *j, ctl_resize *rz)
+{
+    ctl *c = j->c;
+    kevents_ref ref;
+    workload_ref(j, NULL, &ref);
+    int infeasible = strstr(rz->t.detail, "infeasible") != NULL;
+    event(c, &ref, KEVENTS_WARNING, infeasible ? "ResizeInfeasible" : "ResizeFailed", "Resize",
+          "in-place resize of pod %s (%s) did not complete: %s; the update strategy takes over",
+          rz->pod, rz->what, rz->t.detail);
+    resize_remember(rz);
+    rz->active = 0;
+}
+
+/* Step the followed resize with what the pod informer shows. Returns
+ * RESIZE_SENT when the job ended (still waiting), else RESIZE_NOT_USED (the
+ * track is over: plan the next pod). */
+static int follow_resize(ctl_job *j, ctl_resize *rz)
+{
+    ctl *c = j->c;
+    uint64_t now = uv_now(c->loop);
+    const kproj_obj *pod = kcache_get(cache(c, CTL_INF_PODS), j->ns, rz->pod);
+    enum resize_action a;
+    if (!pod) {
+        a = RESIZE_ACT_GONE;
+        snprintf(rz->t.detail, sizeof rz->t.detail, "pod deleted");
+    } else {
+        resize_obs obs;
+        resize_observe_pod(pod, &obs);
+        a = resize_track_step(&rz->t, &obs, now);
+    }
+    kevents_ref ref;
+    switch (a) {
+    case RESIZE_ACT_WAIT:
+        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED, "waiting for pod %s's resize (%s)", rz->pod,
+                resize_state_name(rz->t.state));
+        return RESIZE_SENT;
+    case RESIZE_ACT_DONE:
+        workload_ref(j, NULL, &ref);
+        event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize", "resized pod %s in place: %s",
+              rz->pod, rz->what);
+        OPLOG_V(1, "reconcile %s: pod %s resized in place", j->key, rz->pod);
+        rz->active = 0;
+        break;
+    case RESIZE_ACT_FALLBACK:
+        resize_fell_back(j, rz);
+        break;
+    default: /* GONE (RETRY and UNSUPPORTED only answer a PATCH) */
+        OPLOG_V(2, "reconcile %s: resize of pod %s dropped: %s", j->key, rz->pod, rz->t.detail);
+        rz->active = 0;
+        break;
+    }
+    return RESIZE_NOT_USED;
+}
+
 static void on_resize_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
+    ctl *c = j->c;
     j->req = NULL;
-    if (!ok2xx(r)) {
-        /* The strategy takes over on the next pass. */
-        job_end(j, CTLREC_ERROR, "in-place resize: HTTP %ld: %s", r->http_status, reply_msg(r));
+    ctl_resize *rz = opmap_get(&c->resizes, j->key);
+    if (!rz) {
+        job_end(j, CTLREC_ERROR, "in-place resize: state lost");
         return;
     }
+    uint64_t now = uv_now(c->loop);
+    enum resize_action a = resize_track_sent(&rz->t, r->http_status, r->status, now);
     kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    event(j->c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize", "resized pod %s in place%s",
-          j->changes, j->c->o.dry_run ? " (dry run)" : "");
-    /* one pod at a time: the next one on the next pass */
-    kqueue_add_after(j->c->q, j->key, 1000, kqueue_now(j->c->q));
-    job_end(j, CTLREC_APPLY, "resized pod %s in place%s", j->changes,
-            j->c->o.dry_run ? " (dry run)" : "");
+    if (rz->t.mode == RESIZE_MODE_POD_PATCH) {
+        c->pod_patch_probe = 0;
+        if (a == RESIZE_ACT_WAIT)
+            c->pod_patch_ok = 1;
+    }
+    switch (a) {
+    case RESIZE_ACT_WAIT:
+        if (c->o.dry_run) {
+            /* nothing changes on a dry run: do not send it again */
+            resize_remember(rz);
+            rz->active = 0;
+            workload_ref(j, NULL, &ref);
+            event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize",
+                  "would resize pod %s in place: %s (dry run)", rz->pod, rz->what);
+            kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+            job_end(j, CTLREC_APPLY, "dry run: would resize pod %s in place", rz->pod);
+            return;
+        }
+        /* The pod's watch events step the track; the deadline comes anyway. */
+        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
+        job_end(j, CTLREC_APPLY, "in-place resize of pod %s accepted (%s); following it", rz->pod,
+                rz->what);
+        return;
+    case RESIZE_ACT_UNSUPPORTED:
+        rz->active = 0;
+        if (rz->t.mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_off) {
+            c->pod_patch_off = 1;
+            OPLOG_I("in-place resize through a pod PATCH is not enabled on this API server (%s); "
+                    "the update strategy is used from now on",
+                    rz->t.detail);
+        } else if (rz->t.mode == RESIZE_MODE_SUBRESOURCE && !c->subresource_off) {
+            c->subresource_off = 1;
+            OPLOG_I("pods/resize is listed but not served (%s); the update strategy is used from "
+                    "now on",
+                    rz->t.detail);
+        }
+        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED,
+                "in-place resize not supported by the server; the strategy "
+                "follows");
+        return;
+    case RESIZE_ACT_GONE:
+        rz->active = 0;
+        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED, "pod %s went away before its resize: %s", rz->pod, rz->t.detail);
+        return;
+    case RESIZE_ACT_FALLBACK:
+        resize_fell_back(j, rz);
+        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED, "in-place resize of pod %s refused: %s", rz->pod, rz->t.detail);
+        return;
+    default: /* RETRY: plan and send again after the rate limit */
+        rz->active = 0;
+        job_end(j, CTLREC_ERROR, "in-place resize of pod %s: %s", rz->pod, rz->t.detail);
+        return;
+    }
 }
 
-/* Resize the first running pod that differs from the recommendation. */
+/* Follow the workload's resize in flight; when none, resize the first running
+ * pod that differs from the recommendation. */
 static int try_resize(ctl_job *j)
 {
     ctl *c = j->c;
+    ctl_resize *rz = opmap_get(&c->resizes, j->key);
+    if (rz && rz->active && follow_resize(j, rz) == RESIZE_SENT)
+        return RESIZE_SENT;
     kdisc_info di;
     kdisc_get(c->disc, &di);
-    enum resize_mode mode = resize_mode_for(&di, 0);
+    enum resize_mode mode = resize_mode_for(&di, !c->pod_patch_off);
+    if (mode == RESIZE_MODE_SUBRESOURCE && c->subresource_off)
+        mode = RESIZE_MODE_NONE;
     if (mode == RESIZE_MODE_NONE)
         return RESIZE_NOT_USED;
     resize_ctx *x = calloc(1, sizeof *x);
@@ -1768,6 +2040,8 @@ static int try_resize(ctl_job *j)
         return RESIZE_NOT_USED;
     x->c = c;
     x->j = j;
+    x->rz = rz;
+    x->mode = mode;
     for (size_t i = 0; i < j->out.nrec; i++) {
         const ssa_container *r = &j->out.rec[i];
         if (r->init)
@@ -1781,7 +2055,22 @@ static int try_resize(ctl_job *j)
     if (x->nrefused)
         OPLOG_V(2, "reconcile %s: in-place resize not possible (%s); using the strategy", j->key,
                 x->detail);
-    if (x->pod[0]) {
+    if (x->pod[0] && !rz) {
+        rz = calloc(1, sizeof *rz);
+        if (rz && opmap_put(&c->resizes, j->key, rz, NULL) != 0) {
+            free(rz);
+            rz = NULL;
+        }
+    }
+    if (x->pod[0] && mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok && c->pod_patch_probe) {
+        /* Whether the gate is on is learnt from the first answer: one request. */
+        free(x);
+        kqueue_add_after(c->q, j->key, 1000, kqueue_now(c->q));
+        job_end(j, CTLREC_SKIPPED,
+                "waiting for the API server's first answer to an in-place resize");
+        return RESIZE_SENT;
+    }
+    if (x->pod[0] && rz) {
         opbuf path, body;
         opbuf_init(&path, 2048);
         opbuf_init(&body, BODY_MAX);
@@ -1791,12 +2080,24 @@ static int try_resize(ctl_job *j)
         if (!e)
             e = kpath_query(&path, kv);
         if (!e)
-            e = resize_body(&x->plan, mode, NULL, &body);
-        snprintf(j->changes, sizeof j->changes, "%s", x->pod);
+            e = resize_body(&x->plan, mode, x->uid, &body);
+        if (!e) {
+            resize_track_init(&rz->t, &x->plan, mode, x->uid, uv_now(c->loop));
+            if (c->o.resize_stall_ms)
+                rz->t.stall_ms = c->o.resize_stall_ms;
+            if (c->o.resize_deferred_ms)
+                rz->t.deferred_ms = c->o.resize_deferred_ms;
+            snprintf(rz->pod, sizeof rz->pod, "%s", x->pod);
+            describe_resize(&x->plan, rz->what, sizeof rz->what);
+            snprintf(j->changes, sizeof j->changes, "%s", x->pod);
+        }
         if (!e &&
             krest_call(c->rest, "PATCH", opbuf_str(&path), "application/strategic-merge-patch+json",
                        body.data, body.len, on_resize_done, j, &j->req) == 0) {
             c->st.writes++;
+            rz->active = 1;
+            if (mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok)
+                c->pod_patch_probe = 1;
             rc = RESIZE_SENT;
         }
         opbuf_release(&path);
@@ -1865,7 +2166,10 @@ static void act(ctl_job *j, const kproj_obj *w)
         job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
         return;
     }
-    if (!gate_rollout(j, w))
+    /* Under immediate optipod paces the rollouts its writes cause; under
+     * onNextRestart the template write is the strategy's own change, paced by
+     * the workload's updateStrategy (and the once-per-period rule above). */
+    if (p->rollout == POL_ROLLOUT_IMMEDIATE && !gate_rollout(j, w))
         return;
     char path[2048];
     opbuf pb;
@@ -2376,6 +2680,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     c->o.ns = c->ns;
     opmap_init(&c->usage);
     opmap_init(&c->wstates);
+    opmap_init(&c->resizes);
     opmap_init(&c->pstates);
     conflict_loop_cfg lc = c->o.loop;
     conflict_loop_cfg_defaults(&lc);
@@ -2406,6 +2711,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
         case CTL_INF_PODS:
             h.on_add = on_pod_add;
             h.on_update = on_pod_update;
+            h.on_delete = on_pod_delete;
             break;
         case CTL_INF_NAMESPACES:
             h.on_add = on_ns_add;
@@ -2513,6 +2819,7 @@ static void ctl_maybe_free(ctl *c)
     void *ud = c->closed_ud;
     opmap_release(&c->usage, usage_free);
     opmap_release(&c->wstates, free);
+    opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);
     conflict_tracker_release(&c->tracker);
     kqueue_free(c->q);

@@ -27,11 +27,18 @@
  *    resourceVersion as preconditions. A manager taking the values back
  *    repeatedly stops the workload (GitOpsConflictLoop, with the remedy).
  *  - Auto with updateStrategy.allowInPlaceResize, where discovery shows
- *    pods/resize: running pods are resized through the subresource first,
- *    one pod per pass, within their QoS class (resize_plan); a pod that
- *    cannot be resized leaves the work to the strategy. With the ssa
- *    strategy and rolloutStrategy onNextRestart the template is then left
- *    alone (writing it would roll the pods out).
+ *    pods/resize (or a 1.27-1.31 server, through a pod PATCH with the uid
+ *    precondition): running pods are resized in place first, within their
+ *    QoS class (resize_plan), ONE pod in flight per workload: each resize is
+ *    followed (resize_track, fed by the pod informer) until the kubelet
+ *    reports the new values (Event ResourcesResized, then the next pod), or
+ *    it fails (Infeasible, Deferred or stalled too long, Error: Warning
+ *    ResizeInfeasible/ResizeFailed; that pod and those targets are not
+ *    tried again) or the pod goes away. A 422 "may not change fields other
+ *    than" to a pod PATCH turns the pod-PATCH mode off for the process. A
+ *    pod that cannot be resized leaves the work to the strategy. With the
+ *    ssa strategy and rolloutStrategy onNextRestart the template is then
+ *    left alone (writing it would roll the pods out).
  *  - Auto with the webhook strategy, rolloutStrategy immediate and
  *    allowRecreate: once the annotations hold the recommendation, running
  *    pods that still differ from it are replaced through the workload: a
@@ -40,8 +47,10 @@
  *    optipod.io/restartedAt (Event RolloutTriggered). Never for a
  *    StatefulSet or DaemonSet with updateStrategy OnDelete. onNextRestart
  *    never restarts, deletes or evicts a pod.
- *  - Every write that rolls pods (that restart, and the ssa template write)
- *    passes the rollout gate first (controller/rollout.h): one optipod rollout
+ *  - Every write optipod makes under rolloutStrategy immediate that rolls
+ *    pods (that restart, and the ssa template write; under onNextRestart the
+ *    ssa write is the strategy's own change, paced by the workload's
+ *    updateStrategy) passes the rollout gate first (controller/rollout.h): one optipod rollout
  *    at a time cluster-wide, the workload fully available, and every
  *    PodDisruptionBudget selecting its pods current with a disruption to
  *    spare; otherwise Event RolloutDeferred, outcome skipped, retried.
@@ -100,6 +109,9 @@ typedef struct ctl_opts {
      * times); NULL = the real clock. */
     int64_t (*clock_ms)(void *ud);
     void *clock_ud;
+    /* in-place resize bounds (tests): not done this long after acceptance,
+     * or Deferred this long → fall back to the strategy; 0 = 5 / 10 min */
+    uint64_t resize_stall_ms, resize_deferred_ms;
 } ctl_opts;
 
 typedef struct ctl_stats {

@@ -221,6 +221,9 @@ static kproj_container *kpb_containers(kpb *b, const cJSON *arr, const cJSON *st
                 const char *at = jstr(term, "finishedAt");
                 c.oom_killed_at = kpb_str(b, at ? at : "");
             }
+            const cJSON *sres = jget(st, "resources");
+            c.status_requests = kpb_kv(b, jget(sres, "requests"), NULL, &c.nstatus_requests);
+            c.status_limits = kpb_kv(b, jget(sres, "limits"), NULL, &c.nstatus_limits);
         }
         if (cs)
             cs[i] = c;
@@ -353,10 +356,11 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
         o->phase = kpb_str(b, jstr(status, "phase"));
         o->qos_class = kpb_str(b, jstr(status, "qosClass"));
         o->resize_status = kpb_str(b, jstr(status, "resize"));
+        o->deleting = jstr(md, "deletionTimestamp") != NULL;
         const cJSON *conds = jget(status, "conditions"), *c;
         /* A flag, not o->resize_pending: in the measuring pass kpb_str returns
          * NULL, and every matching condition would be counted but one stored. */
-        int have_pending = 0;
+        int have_pending = 0, have_progress = 0;
         cJSON_ArrayForEach(c, jarr(conds))
         {
             const char *type = jstr(c, "type"), *st = jstr(c, "status");
@@ -369,7 +373,12 @@ static void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kproj_obj *
                     o->resize_pending = kpb_str(b, reason ? reason : "");
                 }
             } else if (strcmp(type, "PodResizeInProgress") == 0 && st && strcmp(st, "True") == 0) {
+                const char *reason = jstr(c, "reason");
                 o->resize_in_progress = 1;
+                if (!have_progress) {
+                    have_progress = 1;
+                    o->resize_in_progress_reason = kpb_str(b, reason);
+                }
             }
         }
     } else if (kind <= KPROJ_REPLICASET) {

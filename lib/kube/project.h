@@ -10,7 +10,8 @@
  *  - pods: identity, owners (the controller ref), node, phase, qosClass,
  *    containers' requests/limits and resizePolicy, the last termination of
  *    each container when it was OOMKilled (and when), the in-place resize
- *    state (conditions PodResizePending/PodResizeInProgress, status.resize);
+ *    state (conditions PodResizePending/PodResizeInProgress with its reason,
+ *    status.resize, containerStatuses[].resources, deletionTimestamp set);
  *  - for the rollout gate: a workload's pod template labels, update strategy
  *    and rollout status; a PodDisruptionBudget's selector and budget.
  * managedFields and everything else are dropped.
@@ -66,7 +67,10 @@ typedef struct kproj_container {
     kproj_kv *requests; /* resource name → quantity string ("250m", "512Mi") */
     kproj_kv *limits;
     kproj_kv *resize_policy; /* resourceName → restartPolicy */
-    uint16_t nrequests, nlimits, nresize_policy;
+    /* pods only: status.containerStatuses[].resources, what the kubelet
+     * actually applied (followed after an in-place resize) */
+    kproj_kv *status_requests, *status_limits;
+    uint16_t nrequests, nlimits, nresize_policy, nstatus_requests, nstatus_limits;
     /* pods only, from status.containerStatuses[] */
     int32_t restart_count;
     const char *oom_killed_at; /* lastState.terminated.finishedAt when reason was OOMKilled */
@@ -113,6 +117,8 @@ typedef struct kproj_obj {
     const char *resize_status;  /* status.resize (1.27-1.32 alpha field), or NULL */
     const char *resize_pending; /* PodResizePending reason (Deferred, Infeasible), or NULL */
     int resize_in_progress;     /* PodResizeInProgress condition is True */
+    int deleting;               /* metadata.deletionTimestamp is set */
+    const char *resize_in_progress_reason; /* its reason ("Error" on 1.33+ failures), or NULL */
     /* workloads and PDBs */
     kproj_rollout rollout;
     /* An owned value attached by a kproj_extend_fn (a parsed policy, an HPA's

@@ -225,16 +225,18 @@ static int ks_next_obj(jscan *s, const kfield *f, int nf, jscan_tok *v)
 static const kfield kst_fields[] = {
     KF("name", -1, 0),      KF("restartCount", -1, 0), KF("lastState", -1, 1),
     KF("terminated", 2, 1), KF("reason", 3, 0),        KF("finishedAt", 3, 0),
+    KF("resources", -1, 1), KF("requests", 6, 0),      KF("limits", 6, 0),
 };
 
-/* The first status object whose name equals the container's: restartCount and OOMKilled. */
+/* The first status object whose name equals the container's: restartCount,
+ * OOMKilled and the resources the kubelet applied. */
 static void kb_status(kb *b, const jscan_tok *statuses, const jscan_tok *name, kproj_container *c)
 {
     jscan s;
-    jscan_tok v[6];
+    jscan_tok v[9];
     if (!ks_open(&s, statuses, JSCAN_ARR))
         return;
-    while (ks_next_obj(&s, kst_fields, 6, v)) {
+    while (ks_next_obj(&s, kst_fields, 9, v)) {
         if (v[0].type != JSCAN_STR || !jscan_streq_tok(&v[0], name))
             continue;
         if (v[1].type == JSCAN_NUM) {
@@ -244,6 +246,8 @@ static void kb_status(kb *b, const jscan_tok *statuses, const jscan_tok *name, k
         }
         if (v[4].type == JSCAN_STR && jscan_streq(&v[4], "OOMKilled", 9))
             c->oom_killed_at = v[5].type == JSCAN_STR ? kb_tokstr(b, &v[5]) : kb_cstr(b, "");
+        c->status_requests = kb_kv(b, &v[7], NULL, &c->nstatus_requests);
+        c->status_limits = kb_kv(b, &v[8], NULL, &c->nstatus_limits);
         return;
     }
 }
@@ -397,7 +401,7 @@ static const kfield kcond_fields[] = {KF("type", -1, 0), KF("status", -1, 0), KF
 /* status.conditions: PodResizePending (first True one's reason), PodResizeInProgress. */
 static void kb_conditions(kb *b, const jscan_tok *arr, kproj_obj *o)
 {
-    int pending = 0;
+    int pending = 0, progress = 0;
     jscan s;
     jscan_tok v[3];
     if (!ks_open(&s, arr, JSCAN_ARR))
@@ -411,6 +415,9 @@ static void kb_conditions(kb *b, const jscan_tok *arr, kproj_obj *o)
             pending = 1;
         } else if (jscan_streq(&v[0], "PodResizeInProgress", 19)) {
             o->resize_in_progress = 1;
+            if (!progress)
+                o->resize_in_progress_reason = kb_tokstr(b, &v[2]);
+            progress = 1;
         }
     }
 }
@@ -426,6 +433,7 @@ static void kb_conditions(kb *b, const jscan_tok *arr, kproj_obj *o)
     X(KR_LABELS, "labels", KR_MD, 0)                                                               \
     X(KR_ANN, "annotations", KR_MD, 0)                                                             \
     X(KR_OWNERS, "ownerReferences", KR_MD, 0)                                                      \
+    X(KR_DELETION, "deletionTimestamp", KR_MD, 0)                                                  \
     X(KR_SPEC, "spec", -1, 1)                                                                      \
     X(KR_REPLICAS, "replicas", KR_SPEC, 0)                                                         \
     X(KR_SEL, "selector", KR_SPEC, 1)                                                              \
@@ -528,6 +536,7 @@ static void kb_fill(kb *b, const jscan_tok *v, enum kproj_kind kind, kproj_obj *
         o->phase = kb_tokstr(b, &v[KR_PHASE]);
         o->qos_class = kb_tokstr(b, &v[KR_QOS]);
         o->resize_status = kb_tokstr(b, &v[KR_RESIZE]);
+        o->deleting = v[KR_DELETION].type == JSCAN_STR;
         kb_conditions(b, &v[KR_CONDS], o);
     } else if (kind <= KPROJ_REPLICASET) {
         o->replicas = ks_int32(&v[KR_REPLICAS], -1);
@@ -836,6 +845,11 @@ static int kd_containers(const char *what, const kproj_container *a, size_t na,
         KD_S(what, a[i].image, b[i].image);
         KD_S(what, a[i].oom_killed_at, b[i].oom_killed_at);
         KD_I(what, a[i].restart_count, b[i].restart_count);
+        if (kd_kv("status.requests", a[i].status_requests, a[i].nstatus_requests,
+                  b[i].status_requests, b[i].nstatus_requests, why, cap) ||
+            kd_kv("status.limits", a[i].status_limits, a[i].nstatus_limits, b[i].status_limits,
+                  b[i].nstatus_limits, why, cap))
+            return 1;
         if (kd_kv("requests", a[i].requests, a[i].nrequests, b[i].requests, b[i].nrequests, why,
                   cap) ||
             kd_kv("limits", a[i].limits, a[i].nlimits, b[i].limits, b[i].nlimits, why, cap) ||
@@ -883,6 +897,8 @@ int kprojs_diff(const kproj_obj *a, const kproj_obj *b, char *why, size_t cap)
     if (kd_kv("template labels", ra->template_labels, ra->ntemplate_labels, rb->template_labels,
               rb->ntemplate_labels, why, cap))
         return 1;
+    KD_S("PodResizeInProgress.reason", a->resize_in_progress_reason, b->resize_in_progress_reason);
+    KD_I("deletionTimestamp", a->deleting, b->deleting);
     if (a->ext != b->ext || a->ext_free != b->ext_free)
         KD_FAIL("ext differs");
     if (kd_kv("labels", a->labels, a->nlabels, b->labels, b->nlabels, why, cap) ||

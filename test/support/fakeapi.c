@@ -113,6 +113,7 @@ struct fakeapi {
     fakeapi_hook hook;
     void *hook_ud;
     int rollouts_done;
+    int pod_patch_resize; /* a plain pod PATCH may change container resources */
     int stopping, pending_closes;
     void (*on_closed)(void *ud);
     void *closed_ud;
@@ -1372,10 +1373,13 @@ static void restrict_to_subresource(const rpath *rp, const cJSON *live, cJSON *n
         cJSON_DeleteItemFromObjectCaseSensitive(next, "status");
 }
 
-/* A pod's container resources may change only through pods/resize (1.33 semantics). */
-static int pod_resources_changed(const rpath *rp, const cJSON *live, const cJSON *next)
+/* A pod's container resources may change only through pods/resize (1.33
+ * semantics), or through the pod itself on a 1.27-1.31 server with the
+ * InPlacePodVerticalScaling gate (fakeapi_set_pod_patch_resize). */
+static int pod_resources_changed(const fakeapi *fa, const rpath *rp, const cJSON *live,
+                                 const cJSON *next)
 {
-    if (rp->group[0] || strcmp(rp->resource, "pods") || rp->sub[0] || !live)
+    if (fa->pod_patch_resize || rp->group[0] || strcmp(rp->resource, "pods") || rp->sub[0] || !live)
         return 0;
     const cJSON *lc = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(live, "spec"), "containers");
@@ -1407,7 +1411,7 @@ static void commit_update(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *l
     timestamp(fa, ts);
     if (live)
         restrict_to_subresource(rp, live->json, next);
-    if (pod_resources_changed(rp, live ? live->json : NULL, next)) {
+    if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         char msg[512];
         snprintf(msg, sizeof(msg),
                  "Pod \"%s\" is invalid: spec: Forbidden: pod updates may not change fields other "
@@ -1571,6 +1575,22 @@ static void serve_patch(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *liv
         conflict_modified(r, rp);
         return;
     }
+    /* so is a uid: the patch must not land on an object re-created under the name */
+    const char *puid = cJSON_IsObject(body)
+                           ? jstr(cJSON_GetObjectItemCaseSensitive(body, "metadata"), "uid")
+                           : NULL;
+    const char *luid = jstr(cJSON_GetObjectItemCaseSensitive(live->json, "metadata"), "uid");
+    if (puid && *puid && luid && strcmp(puid, luid) != 0) {
+        char q[300], msg[900];
+        cJSON_Delete(next);
+        qualified(rp, q, sizeof(q));
+        snprintf(msg, sizeof(msg),
+                 "Operation cannot be fulfilled on %s \"%s\": Precondition failed: UID in "
+                 "precondition: %s, UID in object meta: %s",
+                 q, rp->name, puid, luid);
+        reply_status(r, 409, "Conflict", msg, rp, rp->name);
+        return;
+    }
     /* managedFields as patched (the live ones unless the patch set them): fakessa_update */
     commit_update(fa, req, rp, live, next, 200, r);
 }
@@ -1648,7 +1668,7 @@ static void serve_apply(fakeapi *fa, ophttpd_req *req, rpath *rp, obj *live, cJS
     res.object = NULL;
     if (live)
         restrict_to_subresource(rp, live->json, next);
-    if (pod_resources_changed(rp, live ? live->json : NULL, next)) {
+    if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         cJSON_Delete(next);
         reply_status(r, 422, "Invalid", "pod updates may not change container resources", rp,
                      rp->name);
@@ -2219,6 +2239,11 @@ size_t fakeapi_connections_accepted(const fakeapi *fa)
 size_t fakeapi_handshakes(const fakeapi *fa)
 {
     return fa->handshakes;
+}
+
+void fakeapi_set_pod_patch_resize(fakeapi *fa, int on)
+{
+    fa->pod_patch_resize = on != 0;
 }
 
 void fakeapi_set_hook(fakeapi *fa, fakeapi_hook hook, void *ud)

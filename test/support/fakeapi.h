@@ -31,6 +31,11 @@
  *    "unknown-manager" – the real server derives it from the user agent);
  *  - subresources: .../status (only status changes; main-resource writes keep
  *    the live status), pods/resize (only containers[].resources change);
+ *  - a pod write that changes containers[].resources outside pods/resize →
+ *    v1.24's 422 Forbidden "pod updates may not change fields other than ..."
+ *    (unless fakeapi_set_pod_patch_resize); a metadata.uid in a merge or
+ *    strategic-merge patch is a precondition (409 "Precondition failed: UID
+ *    in precondition: ..." when it differs);
  *  - a global resourceVersion counter (like etcd's) assigned on every write,
  *    uid, creationTimestamp and generation (bumped when anything outside
  *    metadata and status changes).
@@ -214,6 +219,11 @@ size_t fakeapi_count(const fakeapi *fa, const char *method, const char *path);
 /* TCP connections accepted and TLS handshakes completed since start. */
 size_t fakeapi_connections_accepted(const fakeapi *fa);
 size_t fakeapi_handshakes(const fakeapi *fa);
+
+/* Behave like a 1.27-1.31 server with the InPlacePodVerticalScaling gate on:
+ * a plain pod PATCH may change spec.containers[].resources (default off: the
+ * v1.24 422). */
+void fakeapi_set_pod_patch_resize(fakeapi *fa, int on);
 
 /* ---- escape hatch ---------------------------------------------------------------------- */
 

@@ -823,44 +823,69 @@ static void test_policy_provider_selects_source(void)
 
 /* ---- in-place resize ---------------------------------------------------------------------- */
 
-/* Discovery of a server that serves pods/resize (1.33+). */
+/* What discovery sees: the server's minor version and whether /api/v1 lists
+ * pods/resize (1.32+). */
+static struct {
+    int minor;
+    int subresource;
+} disc = {33, 1};
+
 static int discovery_hook(fakeapi *f, ophttpd_req *req, void *ud)
 {
     (void)f;
     (void)ud;
-    if (strcmp(ophttpd_method(req), "GET") != 0 || strcmp(ophttpd_path(req), "/api/v1") != 0)
+    if (strcmp(ophttpd_method(req), "GET") != 0)
         return 0;
-    static const char list[] =
-        "{\"kind\":\"APIResourceList\",\"groupVersion\":\"v1\",\"resources\":["
-        "{\"name\":\"pods\",\"singularName\":\"\",\"namespaced\":true,\"kind\":\"Pod\","
-        "\"verbs\":[\"create\",\"delete\",\"get\",\"list\",\"patch\",\"update\",\"watch\"]},"
-        "{\"name\":\"pods/resize\",\"singularName\":\"\",\"namespaced\":true,\"kind\":\"Pod\","
-        "\"verbs\":[\"get\",\"patch\",\"update\"]}]}";
-    ophttpd_respond(req, 200, "application/json", list, sizeof list - 1, NULL);
+    char body[1024];
+    if (strcmp(ophttpd_path(req), "/version") == 0) {
+        snprintf(body, sizeof body,
+                 "{\"major\":\"1\",\"minor\":\"%d\",\"gitVersion\":\"v1.%d.3\","
+                 "\"platform\":\"linux/amd64\"}",
+                 disc.minor, disc.minor);
+    } else if (strcmp(ophttpd_path(req), "/api/v1") == 0) {
+        snprintf(body, sizeof body,
+                 "{\"kind\":\"APIResourceList\",\"groupVersion\":\"v1\",\"resources\":["
+                 "{\"name\":\"pods\",\"singularName\":\"\",\"namespaced\":true,\"kind\":\"Pod\","
+                 "\"verbs\":[\"create\",\"delete\",\"get\",\"list\",\"patch\",\"update\","
+                 "\"watch\"]}%s]}",
+                 disc.subresource
+                     ? ",{\"name\":\"pods/resize\",\"singularName\":\"\",\"namespaced\":true,"
+                       "\"kind\":\"Pod\",\"verbs\":[\"get\",\"patch\",\"update\"]}"
+                     : "");
+    } else {
+        return 0;
+    }
+    ophttpd_respond(req, 200, "application/json", body, strlen(body), NULL);
     return 1;
 }
 
-static void put_pod(const char *ns, const char *name, const char *resources, const char *qos)
+static void put_pod_owned(const char *ns, const char *name, const char *owner_kind,
+                          const char *owner, const char *resources, const char *qos)
 {
     char j[2048];
     snprintf(j, sizeof j,
              "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
              "\"namespace\":\"%s\",\"labels\":{\"app\":\"web\"},\"ownerReferences\":[{"
-             "\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"web-5d8f\","
-             "\"uid\":\"rs-uid\",\"controller\":true}]},\"spec\":{\"containers\":[{\"name\":"
+             "\"apiVersion\":\"apps/v1\",\"kind\":\"%s\",\"name\":\"%s\","
+             "\"uid\":\"owner-uid\",\"controller\":true}]},\"spec\":{\"containers\":[{\"name\":"
              "\"app\",\"image\":\"registry.invalid/app:1\",\"resources\":%s}]},"
              "\"status\":{\"phase\":\"Running\",\"qosClass\":\"%s\"}}",
-             name, ns, resources, qos);
+             name, ns, owner_kind, owner, resources, qos);
     ASSERT_EQ_INT(fakeapi_put_json(env.fa, j), 0);
 }
 
-/* allowInPlaceResize on a server with pods/resize: running pods are resized
- * through the subresource, one at a time, the QoS guard refuses a pod whose
- * class would change, and the webhook strategy's annotations follow. */
-static void test_in_place_resize_with_qos_guard(void)
+static void put_pod(const char *ns, const char *name, const char *resources, const char *qos)
 {
-    const char *ns = "t-resize";
-    char d[2048], rs[1024];
+    put_pod_owned(ns, name, "ReplicaSet", "web-5d8f", resources, qos);
+}
+
+#define BURSTABLE "{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}"
+
+/* The Deployment "web" (as Argo CD applied it), its ReplicaSet web-5d8f and a
+ * policy with allowInPlaceResize and `strategy`. */
+static void resize_setup(const char *ns, const char *strategy)
+{
+    char d[2048], rs[1024], spec[512];
     put_ns(ns);
     deployment_json(d, sizeof d, ns, 0);
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
@@ -875,22 +900,138 @@ static void test_in_place_resize_with_qos_guard(void)
              "\"image\":\"registry.invalid/app:1\"}]}}}}",
              ns, duid);
     ASSERT_EQ_INT(fakeapi_put_json(env.fa, rs), 0);
-    put_pod(ns, "web-5d8f-a", "{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}", "Burstable");
+    snprintf(spec, sizeof spec,
+             "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"strategy\":\"%s\","
+             "\"allowInPlaceResize\":true}}",
+             strategy);
+    put_policy(ns, "auto", spec);
+}
+
+static char pod_path[256];
+
+static const char *pod_at(const char *ns, const char *name)
+{
+    snprintf(pod_path, sizeof pod_path, "/api/v1/namespaces/%s/pods/%s", ns, name);
+    return pod_path;
+}
+
+/* What the kubelet would write: the pod's status members (JSON object body)
+ * replace its status; the spec (with the resize) is kept. */
+static void kubelet_reports(const char *ns, const char *name, const char *status_members)
+{
+    const cJSON *cur = fakeapi_get(env.fa, pod_at(ns, name));
+    ASSERT_NOT_NULL(cur);
+    cJSON *pod = cJSON_Duplicate(cur, 1);
+    char st[2048];
+    snprintf(st, sizeof st, "{\"phase\":\"Running\",\"qosClass\":\"Burstable\"%s%s}",
+             status_members[0] ? "," : "", status_members);
+    cJSON *status = cJSON_Parse(st);
+    ASSERT_NOT_NULL(status);
+    cJSON_ReplaceItemInObject(pod, "status", status);
+    ASSERT_EQ_INT(fakeapi_put(env.fa, pod), 0);
+    cJSON_Delete(pod);
+}
+
+#define IN_PROGRESS "\"conditions\":[{\"type\":\"PodResizeInProgress\",\"status\":\"True\"}]"
+#define PENDING(r)                                                                                 \
+    "\"conditions\":[{\"type\":\"PodResizePending\",\"status\":\"True\",\"reason\":\"" r "\"}]"
+/* the recommendation for the canned usage: 500m / 512Mi (what the resize body sets) */
+#define APPLIED                                                                                    \
+    "\"containerStatuses\":[{\"name\":\"app\",\"ready\":true,\"restartCount\":0,\"resources\":{"   \
+    "\"requests\":{\"cpu\":\"500m\",\"memory\":\"512Mi\"}}}]"
+
+typedef struct wait_req {
+    const char *method, *path, *in_body;
+    size_t n;
+} wait_req;
+
+static int pred_req(void *ud)
+{
+    wait_req *w = ud;
+    return count_req(w->method, w->path, NULL, w->in_body) >= w->n;
+}
+
+#define WAIT_REQ(method, path, in_body, n)                                                         \
+    do {                                                                                           \
+        wait_req wr_ = {method, path, in_body, n};                                                 \
+        if (!tloop_until(&env.loop, pred_req, &wr_, 8000))                                         \
+            test_fail(__FILE__, __LINE__, "waited for %zu %s %s", (size_t)(n), method, path);      \
+    } while (0)
+
+typedef struct wait_ev {
+    const char *ns, *reason;
+    size_t n;
+} wait_ev;
+
+static int pred_ev(void *ud)
+{
+    wait_ev *w = ud;
+    return events_created(w->ns, w->reason) >= w->n;
+}
+
+#define WAIT_EVENT(ns, reason, n)                                                                  \
+    do {                                                                                           \
+        wait_ev we_ = {ns, reason, n};                                                             \
+        if (!tloop_until(&env.loop, pred_ev, &we_, 8000))                                          \
+            test_fail(__FILE__, __LINE__, "waited for Event %s", reason);                          \
+    } while (0)
+
+static uint64_t resize_bound_ms; /* run_resize: both resize bounds; 0 = defaults */
+
+static void run_resize(run *r, const char *ns)
+{
+    operr err = {{0}};
+    memset(r, 0, sizeof *r);
+    r->ns = ns;
+    ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
+    r->prov = tprov_new(0);
+    ctl_opts o = {.ns = ns,
+                  .provider = &r->prov->p,
+                  .events = r->ev,
+                  .resync_ms = 300,
+                  .usage_ttl_ms = 100,
+                  .resize_stall_ms = resize_bound_ms,
+                  .resize_deferred_ms = resize_bound_ms};
+    if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
+        test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
+    ASSERT_EQ_INT(ctl_start(r->c), 0);
+}
+
+static void resize_done(run *r)
+{
+    run_stop(r);
+    fakeapi_set_hook(env.fa, NULL, NULL);
+    fakeapi_set_pod_patch_resize(env.fa, 0);
+    resize_bound_ms = 0;
+    disc.minor = 33;
+    disc.subresource = 1;
+}
+
+/* allowInPlaceResize on a server with pods/resize: a running pod is resized
+ * through the subresource, and only when the kubelet reports the new values
+ * is it done (Event ResourcesResized); the QoS guard refuses the BestEffort
+ * pod, so the webhook strategy's annotations follow. */
+static void test_in_place_resize_with_qos_guard(void)
+{
+    const char *ns = "t-resize";
+    resize_setup(ns, "webhook");
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
     /* no requests at all: BestEffort; requests would make it Burstable */
     put_pod(ns, "web-5d8f-b", "{}", "BestEffort");
-    put_policy(ns, "auto",
-               "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"strategy\":\"webhook\","
-               "\"allowInPlaceResize\":true}}");
     fakeapi_set_hook(env.fa, discovery_hook, NULL);
     fakeapi_log_clear(env.fa);
     run r;
-    run_start(&r, ns, 0, 0);
-    WAIT_STAT(r.c, applied, 2); /* the resize, then the annotations */
-    spin(500);
-    fakeapi_set_hook(env.fa, NULL, NULL);
+    run_resize(&r, ns);
+    WAIT_STAT(r.c, applied, 1); /* the resize, accepted */
+    spin(400);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, "500m"), 1);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
+    ASSERT_NULL(live_request(ns, "app", "cpu") ? NULL : "template changed");
+    kubelet_reports(ns, "web-5d8f-a", APPLIED);
+    WAIT_STAT(r.c, applied, 2); /* then the annotations */
+    spin(300);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-b", NULL, NULL), 0);
-    const cJSON *pod = fakeapi_get(env.fa, "/api/v1/namespaces/t-resize/pods/web-5d8f-a");
+    const cJSON *pod = fakeapi_get(env.fa, pod_at(ns, "web-5d8f-a"));
     ASSERT_NOT_NULL(pod);
     char *pj = cJSON_PrintUnformatted(pod);
     ASSERT_STR_CONTAINS(pj, "\"cpu\":\"500m\"");
@@ -901,8 +1042,231 @@ static void test_in_place_resize_with_qos_guard(void)
         cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
     ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "500m");
     ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/strategy")->valuestring, "webhook");
-    ASSERT_CMP_INT(events_created(ns, "ResourcesResized"), >=, 1);
-    run_stop(&r);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 1);
+    ASSERT_STR_CONTAINS(event_note(ns, "ResourcesResized"),
+                        "resized pod web-5d8f-a in place: app: requests.cpu=500m "
+                        "requests.memory=512Mi");
+    resize_done(&r);
+}
+
+/* One pod in flight per workload: the second pod waits while the first one's
+ * resize is accepted and in progress, and goes once the first is done. */
+static void test_resize_one_pod_at_a_time(void)
+{
+    const char *ns = "t-resize-seq";
+    resize_setup(ns, "webhook");
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
+    put_pod(ns, "web-5d8f-b", BURSTABLE, "Burstable");
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_resize(&r, ns);
+    WAIT_REQ("PATCH", "/pods/web-5d8f-", NULL, 1);
+    spin(700); /* resyncs every 300 ms: still one in flight */
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-", NULL, NULL), 1);
+    const char *first =
+        count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, NULL) ? "web-5d8f-a" : "web-5d8f-b";
+    const char *second = first[9] == 'a' ? "web-5d8f-b" : "web-5d8f-a";
+    kubelet_reports(ns, first, IN_PROGRESS);
+    spin(700);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-", NULL, NULL), 1);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/deployments/web", NULL, NULL), 0);
+    kubelet_reports(ns, first, APPLIED);
+    char p[64];
+    snprintf(p, sizeof p, "/pods/%s/resize", second);
+    WAIT_REQ("PATCH", p, "500m", 1);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 1);
+    kubelet_reports(ns, second, APPLIED);
+    WAIT_EVENT(ns, "ResourcesResized", 2);
+    spin(700);
+    /* each completion told once; each pod resized once */
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 2);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-", NULL, NULL), 2);
+    ctl_stats st;
+    ctl_stats_get(r.c, &st);
+    ASSERT_EQ_INT((long long)st.errors, 0);
+    resize_done(&r);
+}
+
+/* Infeasible on the node: ResizeInfeasible names the pod, the resize is not
+ * tried again on it, and the ssa strategy writes the template. */
+static void test_resize_infeasible_falls_back_to_ssa(void)
+{
+    const char *ns = "t-resize-inf";
+    resize_setup(ns, "ssa");
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_resize(&r, ns);
+    WAIT_REQ("PATCH", "/pods/web-5d8f-a/resize", NULL, 1);
+    spin(400);
+    ASSERT_EQ_INT((long long)workload_writes(ns), 0);
+    kubelet_reports(ns, "web-5d8f-a", PENDING("Infeasible"));
+    WAIT_EVENT(ns, "ResizeInfeasible", 1);
+    ASSERT_STR_CONTAINS(event_note(ns, "ResizeInfeasible"), "pod web-5d8f-a");
+    ASSERT_STR_CONTAINS(event_note(ns, "ResizeInfeasible"), "infeasible");
+    WAIT_STAT(r.c, applied, 2); /* the resize, then the template write */
+    spin(700);
+    ASSERT(strcmp(live_request(ns, "app", "cpu"), "1") != 0); /* the strategy's value */
+    const fakeapi_logged *w = last_req("PATCH", "/deployments/web", "fieldManager=optipod");
+    ASSERT_NOT_NULL(w);
+    ASSERT_STR_EQ(w->content_type, "application/strategic-merge-patch+json");
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, NULL), 1);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResizeInfeasible"), 1);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
+    resize_done(&r);
+}
+
+/* Deferred past its bound: ResizeFailed, and the strategy takes over. */
+static void test_resize_deferred_too_long(void)
+{
+    const char *ns = "t-resize-def";
+    resize_setup(ns, "webhook");
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_log_clear(env.fa);
+    resize_bound_ms = 1500;
+    run r;
+    run_resize(&r, ns);
+    WAIT_REQ("PATCH", "/pods/web-5d8f-a/resize", NULL, 1);
+    kubelet_reports(ns, "web-5d8f-a", PENDING("Deferred"));
+    spin(600);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResizeFailed"), 0);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/deployments/web", NULL, NULL), 0);
+    WAIT_EVENT(ns, "ResizeFailed", 1);
+    ASSERT_STR_CONTAINS(event_note(ns, "ResizeFailed"), "deferred");
+    WAIT_STAT(r.c, applied, 2); /* the resize, then the annotations */
+    const cJSON *ann =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "500m");
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, NULL), 1);
+    resize_done(&r);
+}
+
+/* The pod deleted mid-resize: forgotten without an error; the next pod goes. */
+static void test_resize_pod_deleted_midway(void)
+{
+    const char *ns = "t-resize-del";
+    resize_setup(ns, "webhook");
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
+    put_pod(ns, "web-5d8f-b", BURSTABLE, "Burstable");
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_resize(&r, ns);
+    WAIT_REQ("PATCH", "/pods/web-5d8f-", NULL, 1);
+    const char *first =
+        count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, NULL) ? "web-5d8f-a" : "web-5d8f-b";
+    const char *second = first[9] == 'a' ? "web-5d8f-b" : "web-5d8f-a";
+    spin(300);
+    ASSERT_EQ_INT(fakeapi_delete(env.fa, pod_at(ns, first)), 0);
+    char p[64];
+    snprintf(p, sizeof p, "/pods/%s/resize", second);
+    WAIT_REQ("PATCH", p, NULL, 1);
+    spin(300);
+    ctl_stats st;
+    ctl_stats_get(r.c, &st);
+    ASSERT_EQ_INT((long long)st.errors, 0);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResizeFailed"), 0);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
+    resize_done(&r);
+}
+
+/* 1.29 without pods/resize, the gate on: the pod itself is PATCHed, with its
+ * uid as a precondition, and followed like a subresource resize. */
+static void test_resize_pod_patch_on_1_29(void)
+{
+    const char *ns = "t-resize-129";
+    resize_setup(ns, "webhook");
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
+    disc.minor = 29;
+    disc.subresource = 0;
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_set_pod_patch_resize(env.fa, 1);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_resize(&r, ns);
+    WAIT_REQ("PATCH", "/pods/web-5d8f-a?", NULL, 1);
+    WAIT_STAT(r.c, applied, 1);
+    const fakeapi_logged *l = last_req("PATCH", "/pods/web-5d8f-a?", NULL);
+    const char *uid =
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(fakeapi_get(env.fa, pod_at(ns, "web-5d8f-a")), "metadata"), "uid")
+            ->valuestring;
+    char pre[128];
+    snprintf(pre, sizeof pre, "{\"metadata\":{\"uid\":\"%s\"},\"spec\":", uid);
+    ASSERT(strncmp(l->body, pre, strlen(pre)) == 0);
+    ASSERT_STR_CONTAINS(l->body, "\"cpu\":\"500m\"");
+    ASSERT_EQ_INT(l->status, 200);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/resize", NULL, NULL), 0);
+    kubelet_reports(ns, "web-5d8f-a", "\"resize\":\"InProgress\"");
+    spin(400);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
+    kubelet_reports(ns, "web-5d8f-a", APPLIED);
+    WAIT_EVENT(ns, "ResourcesResized", 1);
+    resize_done(&r);
+}
+
+static void put_statefulset(const char *ns)
+{
+    char j[2048];
+    snprintf(j, sizeof j,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"db\","
+             "\"namespace\":\"%s\",\"labels\":{\"app\":\"web\"}},\"spec\":{\"replicas\":1,"
+             "\"selector\":{\"matchLabels\":{\"app\":\"db\"}},\"template\":{\"metadata\":"
+             "{\"labels\":{\"app\":\"db\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
+             "\"image\":\"registry.invalid/db:1\",\"resources\":{\"requests\":{\"cpu\":\"1\","
+             "\"memory\":\"1Gi\"}}}]}}}}",
+             ns);
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa, j), 0);
+}
+
+/* 1.29 with the gate off answers a pod PATCH with v1.24's 422: one pod PATCH
+ * in all, none for the next workload, and the ssa strategy writes both. */
+static void test_resize_pod_patch_unsupported_once(void)
+{
+    const char *ns = "t-resize-422";
+    resize_setup(ns, "ssa");
+    put_statefulset(ns);
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
+    put_pod_owned(ns, "db-0", "StatefulSet", "db", BURSTABLE, "Burstable");
+    disc.minor = 29;
+    disc.subresource = 0;
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_resize(&r, ns);
+    WAIT_REQ("PATCH", "/statefulsets/db", "requests", 2); /* dry run + write */
+    WAIT_REQ("PATCH", "/deployments/web", "requests", 2);
+    spin(700);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/", NULL, NULL), 1);
+    const fakeapi_logged *l = last_req("PATCH", "/pods/", NULL);
+    ASSERT_EQ_INT(l->status, 422);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/resize", NULL, NULL), 0);
+    ASSERT(strcmp(live_request(ns, "app", "cpu"), "1") != 0);
+    ASSERT_EQ_INT((long long)events_created(ns, "ResizeFailed"), 0);
+    resize_done(&r);
+}
+
+/* v1.24 (the fixtures' server): no in-place resize at all, the strategy only. */
+static void test_resize_not_on_1_24(void)
+{
+    const char *ns = "t-resize-124";
+    resize_setup(ns, "ssa");
+    put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
+    disc.minor = 24;
+    disc.subresource = 0;
+    fakeapi_set_hook(env.fa, discovery_hook, NULL);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_resize(&r, ns);
+    WAIT_REQ("PATCH", "/deployments/web", "requests", 2);
+    spin(300);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/", NULL, NULL), 0);
+    ASSERT(strcmp(live_request(ns, "app", "cpu"), "1") != 0);
+    resize_done(&r);
 }
 
 int main(void)
@@ -920,6 +1284,13 @@ int main(void)
     TEST_RUN(test_metrics_unavailable);
     TEST_RUN(test_policy_provider_selects_source);
     TEST_RUN(test_in_place_resize_with_qos_guard);
+    TEST_RUN(test_resize_one_pod_at_a_time);
+    TEST_RUN(test_resize_infeasible_falls_back_to_ssa);
+    TEST_RUN(test_resize_deferred_too_long);
+    TEST_RUN(test_resize_pod_deleted_midway);
+    TEST_RUN(test_resize_pod_patch_on_1_29);
+    TEST_RUN(test_resize_pod_patch_unsupported_once);
+    TEST_RUN(test_resize_not_on_1_24);
     env_stop();
     return test_summary();
 }

@@ -406,11 +406,13 @@ static void test_pdb_defers_the_restart_until_it_allows_one(void)
     run_stop(&r);
 }
 
-/* The ssa template write passes the same gate. */
-static void test_pdb_defers_the_ssa_write(void)
+/* The ssa template write passes the same gate under immediate; under
+ * onNextRestart it is the strategy's own change (like a Git commit), paced by
+ * the workload's updateStrategy and the once-per-period rule, not the gate. */
+static void test_pdb_defers_the_ssa_write_when_immediate(void)
 {
     const char *ns = "t-pdb-ssa";
-    put_env(ns, "onNextRestart", "ssa");
+    put_env(ns, "immediate", "ssa");
     put_workload(ns, "web");
     put_pdb(ns, 0);
     fakeapi_log_clear(env.fa);
@@ -422,6 +424,15 @@ static void test_pdb_defers_the_ssa_write(void)
     put_pdb(ns, 1);
     WAIT_EVENTS(ns, "ResourcesApplied", 1);
     ASSERT_EQ_INT((long long)restarts("web"), 0);
+    run_stop(&r);
+
+    const char *ns2 = "t-pdb-ssa-next";
+    put_env(ns2, "onNextRestart", "ssa");
+    put_workload(ns2, "web");
+    put_pdb(ns2, 0);
+    run_start(&r, ns2, 0);
+    WAIT_EVENTS(ns2, "ResourcesApplied", 1);
+    ASSERT_EQ_INT((long long)events(ns2, "RolloutDeferred", NULL), 0);
     run_stop(&r);
 }
 
@@ -563,7 +574,7 @@ int main(void)
     kenv_start(&env, "test_controller_rollout");
     TEST_RUN(test_webhook_immediate_restarts_through_the_workload);
     TEST_RUN(test_pdb_defers_the_restart_until_it_allows_one);
-    TEST_RUN(test_pdb_defers_the_ssa_write);
+    TEST_RUN(test_pdb_defers_the_ssa_write_when_immediate);
     TEST_RUN(test_one_rollout_at_a_time);
     TEST_RUN(test_on_next_restart_never_restarts);
     TEST_RUN(test_dry_run_restart);

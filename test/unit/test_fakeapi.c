@@ -850,7 +850,29 @@ static void test_merge_patch_status_and_resize(void)
     ASSERT_STR_EQ(at_str(j, "spec.containers.0.resources.requests.cpu"), "500m");
     ASSERT_STR_EQ(at_str(j, "spec.containers.0.image"), "i");
     ASSERT_STR_EQ(at_str(j, "spec.containers.1.name"), "side");
+    const char *uid = at_str(j, "metadata.uid");
+    ASSERT_NOT_NULL(uid);
+    char body[512];
+    /* a 1.27-1.31 server with the gate on takes resources through the pod; a
+     * uid in the patch is a precondition */
+    fakeapi_set_pod_patch_resize(FA, 1);
+    snprintf(body, sizeof body,
+             "{\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"containers\":[{\"name\":\"app\","
+             "\"resources\":{\"requests\":{\"cpu\":\"400m\"}}}]}}",
+             uid);
     cJSON_Delete(j);
+    j = call_json("PATCH", "/api/v1/namespaces/default/pods/p1",
+                  "application/strategic-merge-patch+json", body, 200);
+    ASSERT_STR_EQ(at_str(j, "spec.containers.0.resources.requests.cpu"), "400m");
+    cJSON_Delete(j);
+    j = call_json("PATCH", "/api/v1/namespaces/default/pods/p1",
+                  "application/strategic-merge-patch+json",
+                  "{\"metadata\":{\"uid\":\"another\"},\"spec\":{\"containers\":[{\"name\":"
+                  "\"app\",\"resources\":{\"requests\":{\"cpu\":\"300m\"}}}]}}",
+                  409);
+    ASSERT_STR_CONTAINS(at_str(j, "message"), "Precondition failed: UID in precondition: another");
+    cJSON_Delete(j);
+    fakeapi_set_pod_patch_resize(FA, 0);
 
     /* strategic merge: $patch delete and a merge-key list */
     j = call_json("PATCH", "/api/v1/namespaces/default/pods/p1",

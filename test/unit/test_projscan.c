@@ -289,6 +289,44 @@ static void test_pod_oom_resize(void)
     kproj_free(o);
 }
 
+/* What the controller follows after an in-place resize: the resources the
+ * kubelet reports per container (first status of a name wins, numbers are
+ * quantities), the InProgress reason and a set deletionTimestamp. */
+static const char pod_resized[] =
+    "{\"metadata\":{\"name\":\"web-2\",\"uid\":\"u2\",\"deletionTimestamp\":"
+    "\"2026-11-22T03:00:00Z\"},\"spec\":{\"containers\":[{\"name\":\"app\",\"resources\":{"
+    "\"requests\":{\"cpu\":\"500m\"}}},{\"name\":\"side\"}]},\"status\":{\"phase\":"
+    "\"Running\",\"conditions\":[{\"type\":\"PodResizeInProgress\",\"status\":\"True\","
+    "\"reason\":\"Error\"},{\"type\":\"PodResizeInProgress\",\"status\":\"True\",\"reason\":"
+    "\"Other\"}],\"containerStatuses\":[{\"name\":\"app\",\"resources\":{\"requests\":{"
+    "\"cpu\":\"250m\",\"memory\":268435456},\"limits\":{\"memory\":\"512Mi\"}}},{\"name\":"
+    "\"app\",\"resources\":{\"requests\":{\"cpu\":\"9\"}}},{\"name\":\"side\",\"resources\":"
+    "null}]}}";
+
+static void test_pod_status_resources(void)
+{
+    same_all_kinds(pod_resized);
+    kproj_obj *o;
+    ASSERT_EQ_INT(kprojs_from_bytes(pod_resized, sizeof pod_resized - 1, KPROJ_POD, &o), 0);
+    ASSERT_EQ_INT(o->deleting, 1);
+    ASSERT_EQ_INT(o->resize_in_progress, 1);
+    ASSERT_STR_EQ(o->resize_in_progress_reason, "Error");
+    const kproj_container *app = kproj_container_get(o, "app");
+    ASSERT_EQ_INT(app->nstatus_requests, 2);
+    ASSERT_STR_EQ(kproj_kv_get(app->status_requests, app->nstatus_requests, "cpu"), "250m");
+    ASSERT_STR_EQ(kproj_kv_get(app->status_requests, app->nstatus_requests, "memory"), "268435456");
+    ASSERT_STR_EQ(kproj_kv_get(app->status_limits, app->nstatus_limits, "memory"), "512Mi");
+    const kproj_container *side = kproj_container_get(o, "side");
+    ASSERT_EQ_INT(side->nstatus_requests, 0);
+    ASSERT_NULL(side->status_requests);
+    kproj_free(o);
+    /* neither field on a pod without them */
+    ASSERT_EQ_INT(kprojs_from_bytes(pod_oom, sizeof pod_oom - 1, KPROJ_POD, &o), 0);
+    ASSERT_EQ_INT(o->deleting, 0);
+    ASSERT_NULL(o->resize_in_progress_reason);
+    kproj_free(o);
+}
+
 /* Objects a hand or a buggy client could produce; each is checked for every kind. */
 static const char *const edge_cases[] = {
     "{\"metadata\":{\"name\":\"a\"}}",
@@ -691,6 +729,7 @@ int main(void)
     TEST_RUN(test_admission_pod);
     TEST_RUN(test_generated_deployments);
     TEST_RUN(test_pod_oom_resize);
+    TEST_RUN(test_pod_status_resources);
     TEST_RUN(test_edge_cases);
     TEST_RUN(test_rollout_status);
     TEST_RUN(test_array_caps);

@@ -510,6 +510,79 @@ static void track_setup(resize_track *t, kproj_obj **pod)
     ASSERT_EQ_INT(t->state, RESIZE_ST_SENT);
 }
 
+/* The projection the controller keeps observes what the JSON observes, and a
+ * track driven by it completes on the same status. */
+static void test_observe_from_projection(void)
+{
+    static const char *const statuses[] = {
+        CSTAT("250m", "256Mi"),
+        CSTAT("100m", "128Mi") ",\"resize\":\"InProgress\"",
+        "\"conditions\":[{\"type\":\"PodResizePending\",\"status\":\"True\",\"reason\":"
+        "\"Infeasible\"}]," CSTAT("100m", "128Mi"),
+        "\"conditions\":[{\"type\":\"PodResizePending\",\"status\":\"True\"},{\"type\":"
+        "\"PodResizeInProgress\",\"status\":\"True\",\"reason\":\"Error\"}]",
+        "\"containerStatuses\":[{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":"
+        "\"0.25\",\"memory\":\"268435456\"}}}]",
+    };
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        observe(statuses[i]);
+        resize_obs from_json = obs;
+        kproj_obj *pod = mkpod(CT("app", RL("250m", "256Mi", "500m", "512Mi")), NULL, statuses[i]);
+        resize_obs from_proj;
+        ASSERT_EQ_INT(resize_observe_pod(pod, &from_proj), 0);
+        kproj_free(pod);
+        ASSERT_STR_EQ(from_proj.uid, from_json.uid);
+        ASSERT_EQ_INT(from_proj.running, from_json.running);
+        ASSERT_EQ_INT(from_proj.deleting, 0);
+        ASSERT_STR_EQ(from_proj.pending, from_json.pending);
+        ASSERT_STR_EQ(from_proj.alpha_status, from_json.alpha_status);
+        ASSERT_EQ_INT(from_proj.in_progress, from_json.in_progress);
+        ASSERT_STR_EQ(from_proj.in_progress_reason, from_json.in_progress_reason);
+        ASSERT_EQ_INT(from_proj.nstatus, 1);
+        ASSERT_STR_EQ(from_proj.status[0].name, "app");
+        for (int r = 0; r < 2; r++) {
+            ASSERT_EQ_INT(from_proj.status[0].has_req[r],
+                          (from_json.nstatus ? from_json.status[0].has_req[r] : 0));
+            ASSERT_EQ_INT(from_proj.status[0].has_lim[r],
+                          (from_json.nstatus ? from_json.status[0].has_lim[r] : 0));
+            if (from_proj.status[0].has_req[r])
+                ASSERT_EQ_INT(from_proj.status[0].req[r], from_json.status[0].req[r]);
+        }
+    }
+    /* deletionTimestamp and a non-pod projection */
+    kproj_obj *pod = mkpod(CT("app", ""), NULL, NULL);
+    resize_obs o;
+    ASSERT_EQ_INT(resize_observe_pod(pod, &o), 0);
+    ASSERT_EQ_INT(o.nstatus, 1);
+    ASSERT_EQ_INT(o.status[0].has_req[0], 0);
+    pod->kind = KPROJ_DEPLOYMENT;
+    ASSERT_EQ_INT(resize_observe_pod(pod, &o), -EINVAL);
+    kproj_free(pod);
+    ASSERT_EQ_INT(resize_observe_pod(NULL, &o), -EINVAL);
+    cJSON *j = cJSON_Parse(pod_json(CT("app", ""), NULL, NULL));
+    cJSON_AddItemToObject(cJSON_GetObjectItem(j, "metadata"), "deletionTimestamp",
+                          cJSON_CreateString("2026-11-22T05:00:00Z"));
+    ASSERT_EQ_INT(kproj_from_json(j, KPROJ_POD, &pod), 0);
+    cJSON_Delete(j);
+    ASSERT_EQ_INT(resize_observe_pod(pod, &o), 0);
+    ASSERT_EQ_INT(o.deleting, 1);
+    kproj_free(pod);
+
+    /* a track completes from the projection of the kubelet's report */
+    resize_track t;
+    track_setup(&t, &pod);
+    kproj_free(pod);
+    ASSERT_EQ_INT(resize_track_sent(&t, 200, NULL, 1100), RESIZE_ACT_WAIT);
+    pod = mkpod(CT("app", RL("250m", "256Mi", "500m", "512Mi")), NULL, CSTAT("100m", "128Mi"));
+    ASSERT_EQ_INT(resize_observe_pod(pod, &o), 0);
+    kproj_free(pod);
+    ASSERT_EQ_INT(resize_track_step(&t, &o, 1200), RESIZE_ACT_WAIT);
+    pod = mkpod(CT("app", RL("250m", "256Mi", "500m", "512Mi")), NULL, CSTAT("250m", "256Mi"));
+    ASSERT_EQ_INT(resize_observe_pod(pod, &o), 0);
+    kproj_free(pod);
+    ASSERT_EQ_INT(resize_track_step(&t, &o, 1300), RESIZE_ACT_DONE);
+}
+
 static void test_track_happy_path(void)
 {
     resize_track t;
@@ -866,6 +939,7 @@ int main(void)
     TEST_RUN(test_plan_skip_reasons);
     TEST_RUN(test_plan_never_init_containers);
     TEST_RUN(test_paths_and_modes);
+    TEST_RUN(test_observe_from_projection);
     TEST_RUN(test_track_happy_path);
     TEST_RUN(test_track_pending_and_deadlines);
     TEST_RUN(test_track_patch_answers);
