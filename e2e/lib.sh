@@ -25,3 +25,32 @@ e2e_wait_log() {
   echo "--- log ($file) ---" >&2; tail -n 40 "$file" >&2
   e2e_fail "timed out after ${secs}s waiting for /$re/"
 }
+
+# Usage data for a scenario: a real Prometheus on loopback.
+PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
+PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
+e2e_need_prometheus() {
+  [ -x "$PROMETHEUS" ] && [ -x "$PROMTOOL" ] ||
+    e2e_fail "needs Prometheus and promtool ($PROMETHEUS, $PROMTOOL; apt-get install prometheus) for usage data"
+}
+
+# e2e_prometheus FILE: backfill the OpenMetrics FILE into a new TSDB with promtool, start
+# Prometheus on it on a free loopback port (stopped on exit) and set E2E_PROM_URL.
+e2e_prometheus() {
+  local om=$1 port
+  mkdir -p "$E2E_TMP/tsdb"
+  "$PROMTOOL" tsdb create-blocks-from openmetrics "$om" "$E2E_TMP/tsdb" >"$E2E_TMP/promtool.log" 2>&1 ||
+    { cat "$E2E_TMP/promtool.log" >&2; e2e_fail "promtool could not backfill"; }
+  printf 'global:\n  scrape_interval: 1h\n' >"$E2E_TMP/prometheus.yml"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$PROMETHEUS" --config.file="$E2E_TMP/prometheus.yml" --storage.tsdb.path="$E2E_TMP/tsdb" \
+    --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=30d --log.level=warn \
+    >"$E2E_TMP/prometheus.log" 2>&1 &
+  E2E_PIDS+=("$!")
+  for _ in $(seq 300); do
+    curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null || e2e_fail "Prometheus did not become ready"
+  E2E_PROM_URL="http://127.0.0.1:$port"
+}

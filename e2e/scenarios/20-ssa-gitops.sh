@@ -17,10 +17,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
-PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
-PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
-[ -x "$PROMETHEUS" ] && [ -x "$PROMTOOL" ] ||
-  e2e_fail "needs Prometheus and promtool ($PROMETHEUS, $PROMTOOL; apt-get install prometheus) for usage data"
+e2e_need_prometheus
 command -v python3 >/dev/null || e2e_fail "needs python3 to read managedFields"
 
 kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
@@ -92,20 +89,7 @@ start=$((now - 3 * 3600 - 900))
   done
   echo "# EOF"
 } >"$om"
-mkdir -p "$E2E_TMP/tsdb"
-"$PROMTOOL" tsdb create-blocks-from openmetrics "$om" "$E2E_TMP/tsdb" >"$E2E_TMP/promtool.log" 2>&1 ||
-  { cat "$E2E_TMP/promtool.log" >&2; e2e_fail "promtool could not backfill"; }
-printf 'global:\n  scrape_interval: 1h\n' >"$E2E_TMP/prometheus.yml"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$PROMETHEUS" --config.file="$E2E_TMP/prometheus.yml" --storage.tsdb.path="$E2E_TMP/tsdb" \
-  --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=30d --log.level=warn \
-  >"$E2E_TMP/prometheus.log" 2>&1 &
-E2E_PIDS+=("$!")
-for _ in $(seq 300); do
-  curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null || e2e_fail "Prometheus did not become ready"
+e2e_prometheus "$om"
 
 # ---- the policy and the controller -------------------------------------------------------------
 kubectl apply --server-side --field-manager=optipod-e2e -f - >/dev/null <<EOF
@@ -121,7 +105,7 @@ spec:
 EOF
 
 log="$E2E_TMP/optipod.log"
-"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "http://127.0.0.1:$port" \
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
   --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
 pid=$!
 E2E_PIDS+=("$pid")

@@ -18,79 +18,27 @@
 #include "support/loop.h"
 #include "test.h"
 #include "support/kenv.h"
+#include "support/tprov.h"
 
 static kenv env;
 
 /* ---- a provider with canned usage --------------------------------------------------------- */
 
-typedef struct tprov {
-    mprov p;
-    int fail;
-    int calls;
-} tprov;
-
-static const mprov_container_stats use_app = {.container = "app",
-                                              .cpu_cores = 0.2,
-                                              .mem_bytes = 200.0 * 1024 * 1024,
-                                              .mem_peak_bytes = 210.0 * 1024 * 1024,
-                                              .cpu_samples = 5000,
-                                              .mem_samples = 5000,
-                                              .history_s = 3 * 86400};
-static const mprov_container_stats use_side = {.container = "sidecar",
-                                               .cpu_cores = 0.04,
-                                               .mem_bytes = 40.0 * 1024 * 1024,
-                                               .mem_peak_bytes = 41.0 * 1024 * 1024,
-                                               .cpu_samples = 5000,
-                                               .mem_samples = 5000,
-                                               .history_s = 3 * 86400};
-
-static int tp_request(void *state, const mprov_request *rq, mprov_cb cb, void *ud)
-{
-    tprov *t = state;
-    t->calls++;
-    mprov_workload_stats ws[16];
-    mprov_container_stats cs[16][2];
-    size_t n = rq->nworkloads < 16 ? rq->nworkloads : 16;
-    for (size_t i = 0; i < n; i++) {
-        cs[i][0] = use_app;
-        cs[i][1] = use_side;
-        ws[i] = (mprov_workload_stats){rq->workloads[i].kind, rq->workloads[i].name, 2, cs[i]};
-    }
-    mprov_result r = {.error = t->fail ? -ECONNREFUSED : 0,
-                      .error_msg = t->fail ? "test provider: connection refused" : "",
-                      .ns = rq->ns,
-                      .nworkloads = t->fail ? 0 : n,
-                      .workloads = ws,
-                      .queries = 1};
-    cb(&r, ud);
-    return 0;
-}
-
-static void tp_close(void *state)
-{
-    free(state);
-}
-
-static const mprov_ops tp_ops = {"test", tp_request, tp_close};
-/* The same canned answers under the names the controller matches
- * metricsConfig.provider against. */
-static const mprov_ops tp_prom_ops = {"prometheus", tp_request, tp_close};
-static const mprov_ops tp_ms_ops = {"metrics-server", tp_request, tp_close};
-
-static tprov *tprov_with(int fail, const mprov_ops *ops)
-{
-    tprov *t = calloc(1, sizeof *t);
-    ASSERT_NOT_NULL(t);
-    t->p.ops = ops;
-    t->p.state = t;
-    t->fail = fail;
-    return t;
-}
-
-static tprov *tprov_new(int fail)
-{
-    return tprov_with(fail, &tp_ops);
-}
+/* app: 0.2 cores, 200 MiB; sidecar: 0.04 cores, 40 MiB; three days of samples. */
+static const mprov_container_stats use_both[] = {{.container = "app",
+                                                  .cpu_cores = 0.2,
+                                                  .mem_bytes = 200.0 * 1024 * 1024,
+                                                  .mem_peak_bytes = 210.0 * 1024 * 1024,
+                                                  .cpu_samples = 5000,
+                                                  .mem_samples = 5000,
+                                                  .history_s = 3 * 86400},
+                                                 {.container = "sidecar",
+                                                  .cpu_cores = 0.04,
+                                                  .mem_bytes = 40.0 * 1024 * 1024,
+                                                  .mem_peak_bytes = 41.0 * 1024 * 1024,
+                                                  .cpu_samples = 5000,
+                                                  .mem_samples = 5000,
+                                                  .history_s = 3 * 86400}};
 
 /* ---- environment -------------------------------------------------------------------------- */
 
@@ -138,7 +86,7 @@ static void run_start_opts(run *r, const char *ns, ctl_opts o)
 
 static void run_start(run *r, const char *ns, int fail_metrics, int dry_run)
 {
-    tprov *p = tprov_new(fail_metrics);
+    tprov *p = tprov_new("test", fail_metrics, use_both, 2);
     run_start_opts(r, ns, (ctl_opts){.dry_run = dry_run, .provider = &p->p});
     r->prov = p;
 }
@@ -794,7 +742,8 @@ static void test_policy_provider_selects_source(void)
     const char *ns = "t-provider";
     git_synced(ns, 0, "auto",
                "{\"mode\":\"Auto\",\"metricsConfig\":{\"provider\":\"metrics-server\"}," SEL "}");
-    tprov *prom = tprov_with(0, &tp_prom_ops), *ms = tprov_with(0, &tp_ms_ops);
+    tprov *prom = tprov_new("prometheus", 0, use_both, 2),
+          *ms = tprov_new("metrics-server", 0, use_both, 2);
     run r;
     run_start_opts(&r, ns, (ctl_opts){.provider = &prom->p, .metrics_server = &ms->p});
     WAIT_STAT(r.c, applied, 1);
@@ -807,7 +756,7 @@ static void test_policy_provider_selects_source(void)
     const char *ns2 = "t-provider-missing";
     git_synced(ns2, 0, "auto",
                "{\"mode\":\"Auto\",\"metricsConfig\":{\"provider\":\"prometheus\"}," SEL "}");
-    tprov *only_ms = tprov_with(0, &tp_ms_ops);
+    tprov *only_ms = tprov_new("metrics-server", 0, use_both, 2);
     run r2;
     run_start_opts(&r2, ns2, (ctl_opts){.provider = &only_ms->p});
     WAIT_STAT(r2.c, errors, 1);
@@ -984,7 +933,7 @@ static void run_resize(run *r, const char *ns)
     memset(r, 0, sizeof *r);
     r->ns = ns;
     ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
-    r->prov = tprov_new(0);
+    r->prov = tprov_new("test", 0, use_both, 2);
     ctl_opts o = {.ns = ns,
                   .provider = &r->prov->p,
                   .events = r->ev,

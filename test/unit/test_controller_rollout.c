@@ -19,6 +19,7 @@
 #include "support/fakeapi.h"
 #include "support/kenv.h"
 #include "support/loop.h"
+#include "support/tprov.h"
 #include "test.h"
 #include "util/log.h"
 
@@ -26,34 +27,15 @@ static kenv env;
 
 /* ---- a provider: the app container uses 0.2 cores and 200 MiB -------------------------------- */
 
-static int tp_request(void *state, const mprov_request *rq, mprov_cb cb, void *ud)
-{
-    (void)state;
-    static const mprov_container_stats app = {.container = "app",
+static const mprov_container_stats use_app = {.container = "app",
                                               .cpu_cores = 0.2,
                                               .mem_bytes = 200.0 * 1024 * 1024,
                                               .mem_peak_bytes = 210.0 * 1024 * 1024,
                                               .cpu_samples = 5000,
                                               .mem_samples = 5000,
                                               .history_s = 3 * 86400};
-    mprov_workload_stats ws[16];
-    size_t n = rq->nworkloads < 16 ? rq->nworkloads : 16;
-    for (size_t i = 0; i < n; i++)
-        ws[i] = (mprov_workload_stats){rq->workloads[i].kind, rq->workloads[i].name, 1, &app};
-    mprov_result r = {.ns = rq->ns, .nworkloads = n, .workloads = ws, .queries = 1};
-    cb(&r, ud);
-    return 0;
-}
 
-static void tp_close(void *state)
-{
-    free(state);
-}
-
-static const mprov_ops tp_ops = {"test", tp_request, tp_close};
-
-/* ---- environment ------------------------------------------------------------------------------
- */
+/* ---- environment ---------------------------------------------------------------------------- */
 
 typedef struct run {
     ctl *c;
@@ -65,15 +47,12 @@ static void run_start(run *r, const char *ns, int dry_run)
     operr err = {{0}};
     memset(r, 0, sizeof *r);
     ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
-    mprov *p = calloc(1, sizeof *p);
-    ASSERT_NOT_NULL(p);
-    p->ops = &tp_ops;
-    p->state = p;
+    tprov *p = tprov_new("test", 0, &use_app, 1);
     /* A long period: one rollout per workload per period, so the pods the
      * fake server never replaces are not restarted again within a test. */
     ctl_opts o = {.ns = ns,
                   .dry_run = dry_run,
-                  .provider = p,
+                  .provider = &p->p,
                   .events = r->ev,
                   .resync_ms = 60000,
                   .usage_ttl_ms = 100};
@@ -106,8 +85,7 @@ static void spin(unsigned ms)
     tloop_until(&env.loop, pred_none, NULL, ms);
 }
 
-/* ---- objects ----------------------------------------------------------------------------------
- */
+/* ---- objects -------------------------------------------------------------------------------- */
 
 static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
