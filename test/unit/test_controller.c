@@ -1076,7 +1076,7 @@ static void test_resize_deferred_too_long(void)
     put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
     fakeapi_set_hook(env.fa, discovery_hook, NULL);
     fakeapi_log_clear(env.fa);
-    resize_bound_ms = 1500;
+    resize_bound_ms = tloop_scaled(1500); /* spins below scale with OPTIPOD_SLOW too */
     run r;
     run_resize(&r, ns);
     WAIT_REQ("PATCH", "/pods/web-5d8f-a/resize", NULL, 1);
