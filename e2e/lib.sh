@@ -34,6 +34,34 @@ e2e_need_prometheus() {
     e2e_fail "needs Prometheus and promtool ($PROMETHEUS, $PROMTOOL; apt-get install prometheus) for usage data"
 }
 
+# e2e_usage FILE CONTAINER:CORES:BYTES...: OpenMetrics for every pod in $pods, 3 h of samples
+# every 30 s ending 15 min ago: a CPU counter rising at CORES and a constant working set of
+# BYTES per container (each metric family's samples together, as OpenMetrics requires).
+e2e_usage() {
+  local om=$1 start p spec c rate mem k
+  shift
+  start=$(($(date +%s) - 3 * 3600 - 900))
+  {
+    for p in $pods; do
+      for spec in "$@"; do
+        IFS=: read -r c rate mem <<<"$spec"
+        for k in $(seq 0 330); do
+          echo "container_cpu_usage_seconds_total{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $(awk "BEGIN{print $rate*$k*30}") $((start + k * 30))"
+        done
+      done
+    done
+    for p in $pods; do
+      for spec in "$@"; do
+        IFS=: read -r c rate mem <<<"$spec"
+        for k in $(seq 0 330); do
+          echo "container_memory_working_set_bytes{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $mem $((start + k * 30))"
+        done
+      done
+    done
+    echo "# EOF"
+  } >"$om"
+}
+
 # e2e_prometheus FILE: backfill the OpenMetrics FILE into a new TSDB with promtool, start
 # Prometheus on it on a free loopback port (stopped on exit) and set E2E_PROM_URL.
 e2e_prometheus() {

@@ -66,30 +66,8 @@ done
 [ "$(echo "$pods" | wc -w)" -ge 2 ] || e2e_fail "no pods for the Deployment (is kube-controller-manager running?)"
 
 # ---- usage: backfill 3 h of samples (every 30 s, ending 15 min ago) --------------------------
-om="$E2E_TMP/usage.om"
-now=$(date +%s)
-start=$((now - 3 * 3600 - 900))
-{
-  for p in $pods; do
-    for c in app sidecar; do
-      rate=0.2; [ "$c" = sidecar ] && rate=0.02
-      for k in $(seq 0 330); do
-        t=$((start + k * 30))
-        echo "container_cpu_usage_seconds_total{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $(awk "BEGIN{print $rate*$k*30}") $t"
-      done
-    done
-  done
-  for p in $pods; do
-    for c in app sidecar; do
-      mem=209715200; [ "$c" = sidecar ] && mem=41943040
-      for k in $(seq 0 330); do
-        echo "container_memory_working_set_bytes{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $mem $((start + k * 30))"
-      done
-    done
-  done
-  echo "# EOF"
-} >"$om"
-e2e_prometheus "$om"
+e2e_usage "$E2E_TMP/usage.om" app:0.2:209715200 sidecar:0.02:41943040
+e2e_prometheus "$E2E_TMP/usage.om"
 
 # ---- the policy and the controller -------------------------------------------------------------
 kubectl apply --server-side --field-manager=optipod-e2e -f - >/dev/null <<EOF

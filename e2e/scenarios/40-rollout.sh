@@ -73,23 +73,8 @@ done
 [ "$(pdb_allowed)" = 0 ] || e2e_fail "PDB web-pdb: disruptionsAllowed '$(pdb_allowed)', want 0"
 
 # ---- usage: 3 h of samples for the app container (0.2 cores, 200 MiB) ----------------------------
-om="$E2E_TMP/usage.om"
-now=$(date +%s)
-start=$((now - 3 * 3600 - 900))
-{
-  for p in $pods; do
-    for k in $(seq 0 330); do
-      echo "container_cpu_usage_seconds_total{namespace=\"$E2E_NS\",pod=\"$p\",container=\"app\"} $(awk "BEGIN{print 0.2*$k*30}") $((start + k * 30))"
-    done
-  done
-  for p in $pods; do
-    for k in $(seq 0 330); do
-      echo "container_memory_working_set_bytes{namespace=\"$E2E_NS\",pod=\"$p\",container=\"app\"} 209715200 $((start + k * 30))"
-    done
-  done
-  echo "# EOF"
-} >"$om"
-e2e_prometheus "$om"
+e2e_usage "$E2E_TMP/usage.om" app:0.2:209715200
+e2e_prometheus "$E2E_TMP/usage.om"
 
 # ---- the policy and the controller ----------------------------------------------------------------
 kubectl apply --server-side --field-manager=optipod-e2e -f - >/dev/null <<EOF
