@@ -519,7 +519,8 @@ static int rollout_status_changed(const kproj_obj *a, const kproj_obj *b)
            (x->update_revision == NULL) != (y->update_revision == NULL) ||
            (x->current_revision == NULL) != (y->current_revision == NULL) ||
            (x->update_revision && strcmp(x->update_revision, y->update_revision) != 0) ||
-           (x->current_revision && strcmp(x->current_revision, y->current_revision) != 0);
+           (x->current_revision && strcmp(x->current_revision, y->current_revision) != 0) ||
+           x->paused != y->paused;
 }
 
 /* A workload's rollout progressed: it may pass the gate now, and so may the

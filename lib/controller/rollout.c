@@ -195,6 +195,12 @@ static int check_slot(const rollout_in *in, rollout_out *out)
         out->release = ROLLOUT_COMPLETED;
         return 0;
     }
+    if (in->slot_workload->rollout.paused) {
+        /* Someone paused our rollout on purpose: it resumes when they say,
+         * not within any bound, and must not hold every other workload. */
+        out->release = ROLLOUT_PAUSED;
+        return 0;
+    }
     int64_t age = in->now_ms - s->started_ms;
     if (age >= s->bound_ms) {
         out->release = ROLLOUT_STUCK;
@@ -217,10 +223,18 @@ int rollout_gate(const rollout_in *in, rollout_out *out)
     out->verdict = ROLLOUT_WAIT;
     if (!in || !in->workload || !in->key)
         return -EINVAL;
-    if (check_slot(in, out))
-        return 0;
+    int busy = check_slot(in, out);
     char why[256];
     const kproj_obj *w = in->workload;
+    if (w->rollout.paused) {
+        /* A paused Deployment rolls nothing until resumed, and a rollout
+         * resumed by its owner is theirs to pace: wait for the resume (and
+         * say so rather than name another rollout). */
+        wait(out, ROLLOUT_RETRY_MS, "the Deployment is paused (spec.paused)");
+        return 0;
+    }
+    if (busy)
+        return 0;
     if (!rollout_complete(w, 0, why, sizeof why)) {
         wait(out, ROLLOUT_RETRY_MS, "the workload is mid-rollout or not fully available: %s", why);
         return 0;
@@ -296,6 +310,8 @@ const char *rollout_release_name(enum rollout_release r)
         return "gone";
     case ROLLOUT_STUCK:
         return "stuck";
+    case ROLLOUT_PAUSED:
+        return "paused";
     }
     return "?";
 }

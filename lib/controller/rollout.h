@@ -9,7 +9,10 @@
  *    once that workload's status shows the rollout complete
  *    (rollout_complete()), once it is gone, or once the rollout has taken
  *    longer than its bound (rollout_bound_ms(); `stuck` is then set so the
- *    caller warns: one stuck workload cannot stop all others);
+ *    caller warns: one stuck workload cannot stop all others), or once its
+ *    Deployment is paused (its owner paces that rollout now);
+ *  - the workload is a paused Deployment (spec.paused: a template change
+ *    rolls nothing until it is resumed, and the resume is its owner's);
  *  - the workload itself is not fully available or is mid-rollout;
  *  - a PodDisruptionBudget in its namespace selecting its pod template labels
  *    allows no disruption (status.disruptionsAllowed < 1) or has a status
@@ -69,6 +72,7 @@ enum rollout_release {
     ROLLOUT_COMPLETED, /* the holder's rollout completed */
     ROLLOUT_GONE,      /* the holder was deleted */
     ROLLOUT_STUCK,     /* the holder exceeded its bound: release and warn */
+    ROLLOUT_PAUSED,    /* the holder's Deployment was paused mid-rollout */
 };
 
 typedef struct rollout_out {

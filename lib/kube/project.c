@@ -320,6 +320,7 @@ static void kpb_rollout(kpb *b, const cJSON *spec, const cJSON *status, enum kpr
         r->available = jint32(jget(status, "availableReplicas"), 0);
     }
     r->progress_deadline_s = jint32(jget(spec, "progressDeadlineSeconds"), -1);
+    r->paused = kind == KPROJ_DEPLOYMENT && cJSON_IsTrue(jget(spec, "paused"));
     r->update_strategy = kpb_str(b, jstr(jget(spec, "updateStrategy"), "type"));
     r->current_revision = kpb_str(b, jstr(status, "currentRevision"));
     r->update_revision = kpb_str(b, jstr(status, "updateRevision"));

@@ -94,6 +94,7 @@ typedef struct kproj_rollout {
     kproj_kv *template_labels;    /* spec.template.metadata.labels */
     uint16_t ntemplate_labels;
     uint16_t has_selector; /* spec.selector is an object (a PDB's null selector selects nothing) */
+    uint16_t paused;       /* Deployment spec.paused is true: a template change rolls nothing */
 } kproj_rollout;
 
 typedef struct kproj_obj {

@@ -449,6 +449,7 @@ static void kb_conditions(kb *b, const jscan_tok *arr, kproj_obj *o)
     X(KR_INIT, "initContainers", KR_SPEC, 0)                                                       \
     X(KR_NODE, "nodeName", KR_SPEC, 0)                                                             \
     X(KR_PDS, "progressDeadlineSeconds", KR_SPEC, 0)                                               \
+    X(KR_PAUSED, "paused", KR_SPEC, 0)                                                             \
     X(KR_USTRAT, "updateStrategy", KR_SPEC, 1)                                                     \
     X(KR_USTRAT_TYPE, "type", KR_USTRAT, 0)                                                        \
     X(KR_STATUS, "status", -1, 1)                                                                  \
@@ -510,6 +511,7 @@ static void kb_rollout(kb *b, const jscan_tok *v, enum kproj_kind kind, kproj_ro
     r->ready = ks_int32(&v[ds ? KR_DREADY : KR_SREADY], 0);
     r->available = ks_int32(&v[ds ? KR_DAVAIL : KR_SAVAIL], 0);
     r->progress_deadline_s = ks_int32(&v[KR_PDS], -1);
+    r->paused = kind == KPROJ_DEPLOYMENT && v[KR_PAUSED].type == JSCAN_TRUE;
     r->update_strategy = kb_tokstr(b, &v[KR_USTRAT_TYPE]);
     r->current_revision = kb_tokstr(b, &v[KR_CURREV]);
     r->update_revision = kb_tokstr(b, &v[KR_UPDREV]);
@@ -891,6 +893,7 @@ int kprojs_diff(const kproj_obj *a, const kproj_obj *b, char *why, size_t cap)
     KD_I("status.disruptionsAllowed", ra->disruptions_allowed, rb->disruptions_allowed);
     KD_I("spec.progressDeadlineSeconds", ra->progress_deadline_s, rb->progress_deadline_s);
     KD_I("spec.selector present", ra->has_selector, rb->has_selector);
+    KD_I("spec.paused", ra->paused, rb->paused);
     KD_S("spec.updateStrategy.type", ra->update_strategy, rb->update_strategy);
     KD_S("status.currentRevision", ra->current_revision, rb->current_revision);
     KD_S("status.updateRevision", ra->update_revision, rb->update_revision);

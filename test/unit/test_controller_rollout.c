@@ -298,6 +298,32 @@ static void complete_rollout(const char *ns, const char *name)
     cJSON_Delete(copy);
 }
 
+/* The test plays a user pausing or resuming Deployment `name` (a new
+ * generation) and its controller observing it: with `rolled` every replica is
+ * updated, otherwise none is (a paused rollout stops where it was). */
+static void set_paused(const char *ns, const char *name, int paused, int rolled)
+{
+    char p[256];
+    const cJSON *d = fakeapi_get(env.fa, path_of(p, sizeof p, ns, name));
+    ASSERT_NOT_NULL(d);
+    cJSON *copy = cJSON_Duplicate(d, 1);
+    double gen = live_generation(ns, name) + 1;
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(copy, "metadata"), "generation",
+                              cJSON_CreateNumber(gen));
+    cJSON *spec = cJSON_GetObjectItem(copy, "spec");
+    cJSON_DeleteItemFromObject(spec, "paused");
+    cJSON_AddBoolToObject(spec, "paused", paused);
+    cJSON *st = cJSON_CreateObject();
+    cJSON_AddNumberToObject(st, "observedGeneration", gen);
+    cJSON_AddNumberToObject(st, "replicas", 2);
+    cJSON_AddNumberToObject(st, "updatedReplicas", rolled ? 2 : 0);
+    cJSON_AddNumberToObject(st, "readyReplicas", 2);
+    cJSON_AddNumberToObject(st, "availableReplicas", 2);
+    cJSON_ReplaceItemInObject(copy, "status", st);
+    ASSERT_EQ_INT(fakeapi_put(env.fa, copy), 0);
+    cJSON_Delete(copy);
+}
+
 /* ---- tests ------------------------------------------------------------------------------------
  */
 
@@ -447,6 +473,40 @@ static void test_one_rollout_at_a_time(void)
     run_stop(&r);
 }
 
+/* A paused Deployment is not rolled (a template change would wait for the
+ * resume, and the resume is its owner's): RolloutDeferred says so. A rollout
+ * of ours paused midway gives up the one-at-a-time slot at once, so the next
+ * workload does not wait for that rollout's bound. */
+static void test_paused_deployment_is_not_rolled(void)
+{
+    const char *ns = "t-paused";
+    put_env(ns, "immediate", "webhook");
+    put_workload(ns, "web");
+    put_workload(ns, "api");
+    set_paused(ns, "web", 1, 1);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start(&r, ns, 0);
+    WAIT_RESTARTS("api", 1);
+    WAIT_EVENTS(ns, "RolloutDeferred", 1);
+    spin(800);
+    ASSERT_EQ_INT((long long)restarts("web"), 0);
+    const char *note = NULL;
+    events(ns, "RolloutDeferred", &note);
+    ASSERT_STR_CONTAINS(note, "the Deployment is paused");
+    ASSERT_STR_CONTAINS(note, "\"name\":\"web\"");
+    /* api's rollout is paused halfway and web resumed: web rolls now, with
+     * api neither complete nor past its bound */
+    set_paused(ns, "api", 1, 0);
+    set_paused(ns, "web", 0, 1);
+    WAIT_RESTARTS("web", 1);
+    spin(300);
+    ASSERT_EQ_INT((long long)restarts("api"), 1);
+    ASSERT_EQ_INT((long long)restarts("web"), 1);
+    ASSERT_EQ_INT((long long)events(ns, "RolloutStuck", NULL), 0);
+    run_stop(&r);
+}
+
 /* onNextRestart: the annotations are written, pods still differ, nothing restarts. */
 static void test_on_next_restart_never_restarts(void)
 {
@@ -554,6 +614,7 @@ int main(void)
     TEST_RUN(test_pdb_defers_the_restart_until_it_allows_one);
     TEST_RUN(test_pdb_defers_the_ssa_write_when_immediate);
     TEST_RUN(test_one_rollout_at_a_time);
+    TEST_RUN(test_paused_deployment_is_not_rolled);
     TEST_RUN(test_on_next_restart_never_restarts);
     TEST_RUN(test_dry_run_restart);
     TEST_RUN(test_on_delete_statefulset_is_not_restarted);

@@ -423,7 +423,8 @@ static void test_edge_cases(void)
 /* Rollout state (workloads) and budgets (PDBs): both paths, every kind's slots pinned. */
 static const char *const rollout_objs[] = {
     "{\"metadata\":{\"name\":\"web\",\"generation\":4},\"spec\":{\"replicas\":3,"
-    "\"progressDeadlineSeconds\":120,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
+    "\"progressDeadlineSeconds\":120,\"paused\":true,\"selector\":{\"matchLabels\":{\"app\":"
+    "\"web\"}},"
     "\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\",\"tier\":\"fe\"}},\"spec\":{}}},"
     "\"status\":{\"observedGeneration\":3,\"replicas\":4,\"updatedReplicas\":2,"
     "\"readyReplicas\":3,\"availableReplicas\":3}}",
@@ -441,7 +442,8 @@ static const char *const rollout_objs[] = {
     "{\"metadata\":{\"name\":\"pdb2\"},\"spec\":{\"selector\":null},\"status\":{"
     "\"disruptionsAllowed\":-1,\"observedGeneration\":1e300}}",
     "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"updateStrategy\":\"OnDelete\",\"template\":7,"
-    "\"progressDeadlineSeconds\":3e9},\"status\":[]}",
+    "\"progressDeadlineSeconds\":3e9,\"paused\":\"true\"},\"status\":[]}",
+    "{\"metadata\":{\"name\":\"y\"},\"spec\":{\"paused\":1}}",
 };
 
 static void test_rollout_status(void)
@@ -457,6 +459,7 @@ static void test_rollout_status(void)
     ASSERT_EQ_INT(o->rollout.ready, 3);
     ASSERT_EQ_INT(o->rollout.available, 3);
     ASSERT_EQ_INT(o->rollout.progress_deadline_s, 120);
+    ASSERT_EQ_INT(o->rollout.paused, 1);
     ASSERT_EQ_INT(o->rollout.has_selector, 1);
     ASSERT_EQ_INT(o->rollout.ntemplate_labels, 2);
     ASSERT_STR_EQ(kproj_kv_get(o->rollout.template_labels, 2, "tier"), "fe");
@@ -467,6 +470,7 @@ static void test_rollout_status(void)
     ASSERT_STR_EQ(o->rollout.current_revision, "db-1");
     ASSERT_STR_EQ(o->rollout.update_revision, "db-2");
     ASSERT_EQ_INT(o->rollout.progress_deadline_s, -1);
+    ASSERT_EQ_INT(o->rollout.paused, 0);
     ASSERT_EQ_INT(o->rollout.available, 0);
     kproj_free(o);
     ASSERT_EQ_INT(kprojs_from_bytes(rollout_objs[2], strlen(rollout_objs[2]), KPROJ_DAEMONSET, &o),

@@ -314,6 +314,45 @@ static void test_stuck_rollout_releases_the_slot(void)
     pool_free();
 }
 
+/* A paused Deployment rolls nothing on a template change, and a resume is its
+ * owner's: the gate waits for the resume, and a holder paused mid-rollout
+ * gives the slot up at once instead of holding everyone for its bound. */
+static void test_paused_deployment(void)
+{
+    const kproj_obj *w = ready_deploy("shop", "web");
+    const kproj_obj *paused = deploy("shop", "web", 2, 2, 3, 3, 3, "\"paused\":true,");
+    ASSERT_EQ_INT(paused->rollout.paused, 1);
+    ASSERT_EQ_INT(w->rollout.paused, 0);
+    rollout_out o = gate(KEY, paused, NULL, NULL, NULL, 0, 1000);
+    ASSERT_EQ_INT(o.verdict, ROLLOUT_WAIT);
+    ASSERT_EQ_INT(o.retry_ms, ROLLOUT_RETRY_MS);
+    ASSERT_STR_CONTAINS(o.reason, "the Deployment is paused");
+    /* paused is named even while another rollout holds the slot */
+    rollout_slot busy = slot_of("Deployment/shop/api", 0, 0, 0);
+    o = gate(KEY, paused, &busy, NULL, NULL, 0, 1000);
+    ASSERT_EQ_INT(o.verdict, ROLLOUT_WAIT);
+    ASSERT_STR_CONTAINS(o.reason, "the Deployment is paused");
+    /* "paused": false is not paused */
+    const kproj_obj *unpaused = deploy("shop", "web", 2, 2, 3, 3, 3, "\"paused\":false,");
+    ASSERT_EQ_INT(gate(KEY, unpaused, NULL, NULL, NULL, 0, 1000).verdict, ROLLOUT_GO);
+    /* the holder was paused with 1 of 3 updated, long before its bound */
+    rollout_slot s = slot_of("Deployment/shop/api", 4, 1000, 600000);
+    const kproj_obj *api = deploy("shop", "api", 4, 4, 4, 1, 3, "\"paused\":true,");
+    o = gate(KEY, w, &s, api, NULL, 0, 2000);
+    ASSERT_EQ_INT(o.verdict, ROLLOUT_GO);
+    ASSERT_EQ_INT(o.release, ROLLOUT_PAUSED);
+    ASSERT_STR_EQ(rollout_release_name(ROLLOUT_PAUSED), "paused");
+    /* paused, but already complete: that is a completion */
+    const kproj_obj *done = deploy("shop", "api", 4, 4, 3, 3, 3, "\"paused\":true,");
+    ASSERT_EQ_INT(gate(KEY, w, &s, done, NULL, 0, 2000).release, ROLLOUT_COMPLETED);
+    /* only Deployments have spec.paused */
+    const kproj_obj *sts =
+        proj(KPROJ_STATEFULSET, "{\"metadata\":{\"name\":\"db\",\"namespace\":\"shop\"},"
+                                "\"spec\":{\"paused\":true}}");
+    ASSERT_EQ_INT(sts->rollout.paused, 0);
+    pool_free();
+}
+
 static void test_pod_differs(void)
 {
     const kproj_obj *pod =
@@ -338,6 +377,7 @@ static void test_pod_differs(void)
 int main(void)
 {
     TEST_RUN(test_available_workload_goes);
+    TEST_RUN(test_paused_deployment);
     TEST_RUN(test_deployment_mid_rollout_waits);
     TEST_RUN(test_statefulset_and_daemonset_completion);
     TEST_RUN(test_pdb_without_budget_waits);
