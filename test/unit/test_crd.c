@@ -466,6 +466,8 @@ static void test_status_schema(void)
         "\"2024-05-01T10:00:00Z\",\"reason\":\"NotQueried\",\"message\":\"\"}],"
         "\"workloadsMatched\":2,\"workloadsApplied\":1,\"workloadsConflicting\":1,"
         "\"lastReconcileTime\":\"2024-05-01T10:00:00Z\",\"validationErrors\":[\"spec.mode: x\"],"
+        "\"rollout\":{\"kind\":\"Deployment\",\"namespace\":\"prod\",\"name\":\"web\","
+        "\"generation\":7,\"startedAt\":\"2024-05-01T09:58:00Z\"},"
         "\"conflicts\":[{\"kind\":\"Deployment\",\"namespace\":\"prod\",\"name\":\"web\","
         "\"winner\":\"prod/heavy\"}],\"recommendations\":[{\"kind\":\"Deployment\",\"namespace\":"
         "\"prod\",\"name\":\"web\",\"container\":\"nginx\",\"cpuRequest\":\"250m\","
@@ -484,6 +486,12 @@ static void test_status_schema(void)
     ASSERT_EQ_INT(at(s, "properties.validationErrors.maxItems")->valueint, POL_MAX_ERRORS);
     cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "conditions"), 0), "type",
                               cJSON_CreateString("Healthy"));
+    ASSERT_EQ_INT(tsch_validate(s, j, "status", &errs), 1);
+    /* a rollout record names its workload and generation */
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "conditions"), 0), "type",
+                              cJSON_CreateString("Ready"));
+    ASSERT_EQ_INT(tsch_validate(s, j, "status", &errs), 0);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(j, "rollout"), "generation");
     ASSERT_EQ_INT(tsch_validate(s, j, "status", &errs), 1);
     cJSON_Delete(j);
     opbuf_release(&errs);
