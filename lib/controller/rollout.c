@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/quantity.h"
+#include "kube/events.h"
 #include "policy/selector.h"
 #include "util/err.h"
 
@@ -314,4 +315,92 @@ const char *rollout_release_name(enum rollout_release r)
         return "paused";
     }
     return "?";
+}
+
+/* ---- the slot on record ------------------------------------------------------------------- */
+
+static const enum kproj_kind slot_kinds[] = {KPROJ_DEPLOYMENT, KPROJ_STATEFULSET, KPROJ_DAEMONSET};
+
+cJSON *rollout_slot_to_json(const rollout_slot *s)
+{
+    if (!s || !s->key[0] || s->generation < 1)
+        return NULL;
+    /* "Kind/namespace/name": names cannot hold '/' */
+    const char *a = strchr(s->key, '/');
+    const char *b = a ? strchr(a + 1, '/') : NULL;
+    if (!a || !b || strchr(b + 1, '/'))
+        return NULL;
+    char kind[32], ns[ROLLOUT_KEY_MAX], at[KEVENTS_MICRO_TIME_LEN + 1];
+    if ((size_t)(a - s->key) >= sizeof kind ||
+        kevents_micro_time((uint64_t)(s->started_ms > 0 ? s->started_ms : 0) * 1000000ull, at,
+                           sizeof at) != 0)
+        return NULL;
+    snprintf(kind, sizeof kind, "%.*s", (int)(a - s->key), s->key);
+    snprintf(ns, sizeof ns, "%.*s", (int)(b - a - 1), a + 1);
+    /* whole seconds, as every other time in the status */
+    char *dot = strchr(at, '.');
+    if (dot)
+        strcpy(dot, "Z");
+    cJSON *j = cJSON_CreateObject();
+    if (!j || !cJSON_AddStringToObject(j, "kind", kind) ||
+        !cJSON_AddStringToObject(j, "namespace", ns) ||
+        !cJSON_AddStringToObject(j, "name", b + 1) ||
+        !cJSON_AddNumberToObject(j, "generation", (double)s->generation) ||
+        !cJSON_AddStringToObject(j, "startedAt", at)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+static int bad_record(char *why, size_t cap, const char *field, const char *what)
+{
+    if (cap)
+        snprintf(why, cap, "status.rollout.%s: %s", field, what);
+    return -EINVAL;
+}
+
+/* A namespace or object name as the API server allows: 1-253 bytes, no '/'. */
+static int name_ok(const cJSON *v)
+{
+    return cJSON_IsString(v) && v->valuestring[0] && strlen(v->valuestring) <= 253 &&
+           !strchr(v->valuestring, '/');
+}
+
+int rollout_slot_from_json(const cJSON *rec, rollout_slot *out, char *why, size_t cap)
+{
+    memset(out, 0, sizeof *out);
+    if (cap)
+        why[0] = 0;
+    if (!cJSON_IsObject(rec))
+        return bad_record(why, cap, "", "not an object");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(rec, "kind");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(rec, "namespace");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(rec, "name");
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(rec, "generation");
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(rec, "startedAt");
+    const char *kn = NULL;
+    for (size_t i = 0; cJSON_IsString(kind) && i < sizeof slot_kinds / sizeof slot_kinds[0]; i++)
+        if (strcmp(kind->valuestring, kproj_kind_name(slot_kinds[i])) == 0)
+            kn = kind->valuestring;
+    if (!kn)
+        return bad_record(why, cap, "kind", "not Deployment, StatefulSet or DaemonSet");
+    if (!name_ok(ns))
+        return bad_record(why, cap, "namespace", "missing or not a name");
+    if (!name_ok(name))
+        return bad_record(why, cap, "name", "missing or not a name");
+    if (!cJSON_IsNumber(gen) || !(gen->valuedouble >= 1 && gen->valuedouble < 9e15) ||
+        gen->valuedouble != (double)(int64_t)gen->valuedouble)
+        return bad_record(why, cap, "generation", "not a whole number >= 1");
+    uint64_t ns_since = 0;
+    if (!cJSON_IsString(at) || kevents_parse_time(at->valuestring, &ns_since) != 0)
+        return bad_record(why, cap, "startedAt", "not an RFC 3339 time");
+    int n = snprintf(out->key, sizeof out->key, "%s/%s/%s", kn, ns->valuestring, name->valuestring);
+    if (n < 0 || (size_t)n >= sizeof out->key) {
+        memset(out, 0, sizeof *out);
+        return bad_record(why, cap, "name", "too long");
+    }
+    out->generation = (int64_t)gen->valuedouble;
+    out->started_ms = (int64_t)(ns_since / 1000000ull);
+    return 0;
 }

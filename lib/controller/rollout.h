@@ -30,13 +30,16 @@
  * the recommendation (the webhook strategy restarts only then).
  *
  * Ownership: plain values; rollout_in borrows its projections. Allocation is
- * limited to temporary selector objects for matching. No I/O, no clock.
+ * limited to temporary selector objects for matching and the record that
+ * rollout_slot_to_json() returns. No I/O, no clock.
  */
 #ifndef OPTIPOD_CONTROLLER_ROLLOUT_H
 #define OPTIPOD_CONTROLLER_ROLLOUT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cjson/cJSON.h>
 
 #include "apply/ssa.h"
 #include "kube/project.h"
@@ -116,5 +119,20 @@ int rollout_pod_differs(const kproj_obj *pod, const ssa_container *want, size_t 
                         int allow_limits);
 
 const char *rollout_release_name(enum rollout_release r);
+
+/* ---- the slot on record (a policy's status.rollout) ------------------------------------------
+ * The slot outlives the process that took it: it is written into the status
+ * of the policy whose workload holds it, so that a restarted or newly elected
+ * controller follows that rollout instead of starting a second one. */
+
+/* The slot as {"kind","namespace","name","generation","startedAt"} (caller
+ * deletes); NULL for a free slot, one whose write is still in flight
+ * (generation 0), a malformed key or no memory. */
+cJSON *rollout_slot_to_json(const rollout_slot *s);
+
+/* A status.rollout record back into a slot, its bound left 0 for the caller
+ * to set from the workload (rollout_bound_ms()). Returns 0, or -EINVAL with
+ * why (cap bytes) naming the field that is missing or wrong. */
+int rollout_slot_from_json(const cJSON *rec, rollout_slot *out, char *why, size_t cap);
 
 #endif

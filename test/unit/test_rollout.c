@@ -353,6 +353,68 @@ static void test_paused_deployment(void)
     pool_free();
 }
 
+/* The slot on record in a policy's status: what is written reads back as the
+ * same slot; a free or in-flight slot writes nothing; a damaged record is
+ * refused naming the field. */
+static void test_slot_record(void)
+{
+    rollout_slot s = slot_of("StatefulSet/shop/db", 12, 1779415360123LL, 90000), back;
+    cJSON *j = rollout_slot_to_json(&s);
+    ASSERT_NOT_NULL(j);
+    char *txt = cJSON_PrintUnformatted(j);
+    ASSERT_STR_EQ(txt, "{\"kind\":\"StatefulSet\",\"namespace\":\"shop\",\"name\":\"db\","
+                       "\"generation\":12,\"startedAt\":\"2026-05-22T02:02:40Z\"}");
+    cJSON_free(txt);
+    char why[256];
+    ASSERT_EQ_INT(rollout_slot_from_json(j, &back, why, sizeof why), 0);
+    ASSERT_STR_EQ(back.key, "StatefulSet/shop/db");
+    ASSERT_EQ_INT(back.generation, 12);
+    ASSERT_EQ_INT(back.started_ms, 1779415360000LL); /* whole seconds */
+    ASSERT_EQ_INT(back.bound_ms, 0);                 /* the caller's, from the workload */
+    cJSON_Delete(j);
+    /* nothing to record */
+    rollout_slot none = {0}, flight = slot_of(KEY, 0, 0, 0), odd = slot_of("web", 3, 1, 1);
+    ASSERT_NULL(rollout_slot_to_json(&none));
+    ASSERT_NULL(rollout_slot_to_json(&flight));
+    ASSERT_NULL(rollout_slot_to_json(&odd));
+    ASSERT_NULL(rollout_slot_to_json(NULL));
+    /* damaged records, each naming its field */
+    static const struct {
+        const char *json, *field;
+    } bad[] = {
+        {"[]", "status.rollout.: not an object"},
+        {"{\"kind\":\"Pod\",\"namespace\":\"a\",\"name\":\"b\",\"generation\":1,"
+         "\"startedAt\":\"2026-01-01T00:00:00Z\"}",
+         "status.rollout.kind"},
+        {"{\"kind\":\"Deployment\",\"namespace\":\"a/b\",\"name\":\"b\",\"generation\":1,"
+         "\"startedAt\":\"2026-01-01T00:00:00Z\"}",
+         "status.rollout.namespace"},
+        {"{\"kind\":\"Deployment\",\"namespace\":\"a\",\"name\":\"\",\"generation\":1,"
+         "\"startedAt\":\"2026-01-01T00:00:00Z\"}",
+         "status.rollout.name"},
+        {"{\"kind\":\"Deployment\",\"namespace\":\"a\",\"name\":\"b\",\"generation\":1.5,"
+         "\"startedAt\":\"2026-01-01T00:00:00Z\"}",
+         "status.rollout.generation"},
+        {"{\"kind\":\"Deployment\",\"namespace\":\"a\",\"name\":\"b\",\"generation\":0,"
+         "\"startedAt\":\"2026-01-01T00:00:00Z\"}",
+         "status.rollout.generation"},
+        {"{\"kind\":\"Deployment\",\"namespace\":\"a\",\"name\":\"b\",\"generation\":2,"
+         "\"startedAt\":\"yesterday\"}",
+         "status.rollout.startedAt"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *b = cJSON_Parse(bad[i].json);
+        ASSERT_NOT_NULL(b);
+        back.generation = 99;
+        ASSERT_EQ_INT(rollout_slot_from_json(b, &back, why, sizeof why), -EINVAL);
+        ASSERT_STR_CONTAINS(why, bad[i].field);
+        ASSERT_EQ_INT(back.generation, 0);
+        ASSERT_EQ_INT(back.key[0], 0);
+        cJSON_Delete(b);
+    }
+    ASSERT_EQ_INT(rollout_slot_from_json(NULL, &back, why, sizeof why), -EINVAL);
+}
+
 static void test_pod_differs(void)
 {
     const kproj_obj *pod =
@@ -386,5 +448,6 @@ int main(void)
     TEST_RUN(test_other_rollout_in_progress_waits);
     TEST_RUN(test_stuck_rollout_releases_the_slot);
     TEST_RUN(test_pod_differs);
+    TEST_RUN(test_slot_record);
     return test_summary();
 }
