@@ -4,8 +4,16 @@
  * write), each one request at a time, and ends in exactly one outcome.
  * Nothing borrowed from a cache is kept across a step: a job keeps keys and
  * copies, and looks objects up again.
+ *
+ * This file: the informers' hooks and what they queue, a job from its
+ * start through its decision (act: where it goes next) to its end, the
+ * tick (resyncs, status flushes) and the lifecycle. The steps that talk
+ * to the API server or the metrics provider have a file each, over the
+ * state in ctl_int.h (private to lib/controller):
+ *   ctl_status.c  the policies' status
+ * reconcile.c and rollout.c are the pure decisions (no I/O).
  */
-#include "controller/controller.h"
+#include "controller/ctl_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -24,13 +32,9 @@
 #include "kube/queue.h"
 #include "util/log.h"
 
-#define KEY_MAX      600
 #define MAX_POLICIES 256
-#define BODY_MAX     ((size_t)1 << 20)
 #define REPLY_MAX    ((size_t)8 << 20)
-#define STATUS_RECS  8 /* containers remembered per workload for status */
 #define TICK_MS      100
-#define WRITTEN_MAX  1024
 #define SEP          "\x1f"
 #define MAX_PDBS     64 /* PDBs of one namespace the gate looks at */
 #define RESTARTED_AT "optipod.io/restartedAt"
@@ -47,140 +51,12 @@ typedef struct ctl_hpa {
     int cpu;
 } ctl_hpa;
 
-typedef struct ctl_rec {
-    char container[MFIELDS_NAME_MAX + 1];
-    char cpu[CTLREC_QTY], mem[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
-    int applied;
-} ctl_rec;
-
-/* What the controller remembers of one workload between reconciles. */
-typedef struct ctl_wstate {
-    char policy[KCACHE_KEY_MAX]; /* winner "ns/name", "" when none */
-    char loser_of[4][KCACHE_KEY_MAX];
-    int nlosers;
-    enum ctlrec_outcome outcome;
-    char reason[CTLREC_REASON];
-    char conflict[512]; /* "argocd-controller" etc. while in conflict */
-    int loop_stopped;
-    int insufficient;
-    char written[WRITTEN_MAX]; /* our last values: "c/requests.cpu=500m;..." */
-    uint64_t last_apply_ms;    /* loop time of our last resource write */
-    char released_rv[32];      /* annotations released at this resourceVersion */
-    char ann_base_rv[32];      /* annotations written over this resourceVersion ... */
-    uint64_t ann_hash;         /* ... with this body */
-    ctl_rec recs[STATUS_RECS];
-    int nrecs;
-    int deferred; /* the last reconcile waited at the rollout gate */
-} ctl_wstate;
-
-typedef struct ctl_cond {
-    char status[8];
-    char reason[64];
-    char msg[1024];
-    char since[32];
-} ctl_cond;
-
-enum { COND_READY, COND_CONFLICT, COND_METRICS, NCOND };
-static const char *const cond_type[NCOND] = {"Ready", "Conflict", "MetricsAvailable"};
-
-typedef struct ctl_pstate {
-    uint64_t next_resync_ms;
-    int64_t invalid_warned_gen; /* InvalidPolicy Event emitted for this generation */
-    int metrics_state;          /* 0 unknown, 1 ok, -1 failing */
-    char metrics_msg[256];
-    char *last_sig; /* the status last written, without its time */
-    ctl_cond conds[NCOND];
-    int dirty;
-    int writing;
-    ophttp_req *req;
-    struct status_req *sr; /* the write in flight */
-} ctl_pstate;
-
-typedef struct ctl_ustats {
-    size_t n;
-    mprov_container_stats c[];
-} ctl_ustats;
-
-struct ctl_job;
-
-typedef struct ctl_usage {
-    struct ctl *c;
-    mprov *prov; /* borrowed from the controller */
-    char ns[256];
-    double pct;
-    uint64_t window_s;
-    int state; /* 0 idle, 1 pending, 2 answered */
-    uint64_t fetched_ms;
-    int error;
-    char msg[256];
-    opmap stats; /* "Kind/name" → ctl_ustats* */
-    struct ctl_job *waiting;
-} ctl_usage;
-
-typedef struct ctl_job {
-    struct ctl *c;
-    struct ctl_job *next, *prev; /* in-flight list */
-    struct ctl_job *next_wait;
-    char key[KEY_MAX];
-    enum kproj_kind kind;
-    char ns[256], name[256];
-    ophttp_req *req;
-    ctlrec_out out;
-    /* the winner, copied (the cache may replace it while we wait) */
-    char pkey[KCACHE_KEY_MAX];
-    int force_conflicts;
-    uint64_t period_ms;
-    /* the SSA path */
-    conflict_set cs;
-    char changes[WRITTEN_MAX];
-    char patch_path[2048];
-    opbuf body;
-    int forced;
-    int restart;   /* webhook + immediate + allowRecreate: restart pods that differ */
-    int slot_held; /* the rollout slot is reserved for this job's write */
-    int deferred;  /* ended waiting at the rollout gate */
-} ctl_job;
-
-struct ctl {
-    uv_loop_t *loop;
-    krest *rest;
-    ctl_opts o;
-    char *ns;
-    mprov *prov;    /* the default provider */
-    mprov *prov_ms; /* metrics-server for policies that name it, when prov is Prometheus */
-    kinf *inf[CTL_NINF];
-    kqueue *q;
-    kdisc *disc; /* is pods/resize served? asked, never assumed */
-    uint64_t disc_next_ms;
-    opmap resizes;       /* workload key → ctl_resize* (in-place resize followed) */
-    int pod_patch_off;   /* a pod PATCH may not resize here (the 422 seen once) */
-    int pod_patch_ok;    /* ... it may (a 2xx seen) */
-    int pod_patch_probe; /* the first pod-PATCH resize is in flight: others wait */
-    int subresource_off; /* pods/resize listed but not served */
-    uv_timer_t tick;
-    conflict_tracker tracker;
-    rollout_slot slot; /* the one optipod rollout in progress */
-    opmap usage;       /* "ns|pct|window" → ctl_usage* */
-    opmap wstates;     /* workload key → ctl_wstate* */
-    opmap pstates;     /* policy "ns/name" → ctl_pstate* */
-    ctl_job *jobs;
-    int running;
-    int leader;
-    int started;
-    int closing;
-    int ninf_closing;
-    int pumping, repump;
-    ctl_stats st;
-    void (*on_closed)(void *ud);
-    void *closed_ud;
-};
-
 static void pump(ctl *c);
 static void job_decide(ctl_job *j);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static int64_t wall_ms(const ctl *c)
+int64_t ctl__wall_ms(const ctl *c)
 {
     if (c->o.clock_ms)
         return c->o.clock_ms(c->o.clock_ud);
@@ -189,7 +65,7 @@ static int64_t wall_ms(const ctl *c)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void rfc3339(int64_t ms, char *buf, size_t cap)
+void ctl__rfc3339(int64_t ms, char *buf, size_t cap)
 {
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
@@ -197,7 +73,7 @@ static void rfc3339(int64_t ms, char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static kcache *cache(ctl *c, enum ctl_inf i)
+kcache *ctl__cache(ctl *c, enum ctl_inf i)
 {
     return c->inf[i] ? kinf_cache(c->inf[i]) : NULL;
 }
@@ -228,7 +104,7 @@ static int wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const 
     return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
 }
 
-static int parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
+int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
 {
     const char *a = strchr(key, '/');
     const char *b = a ? strchr(a + 1, '/') : NULL;
@@ -262,7 +138,7 @@ static ctl_wstate *wstate(ctl *c, const char *key, int create)
     return w;
 }
 
-static ctl_pstate *pstate(ctl *c, const char *pkey, int create)
+ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create)
 {
     ctl_pstate *p = opmap_get(&c->pstates, pkey);
     if (!p && create) {
@@ -277,14 +153,12 @@ static ctl_pstate *pstate(ctl *c, const char *pkey, int create)
     return p;
 }
 
-static void status_req_release(struct status_req *sr);
-
 static void pstate_free(void *v)
 {
     ctl_pstate *p = v;
     if (p->req)
         ophttp_cancel(p->req);
-    status_req_release(p->sr);
+    ctl__status_req_release(p->sr);
     free(p->last_sig);
     free(p);
 }
@@ -296,16 +170,34 @@ static void pstate_free_key(ctl *c, const char *pkey)
         pstate_free(p);
 }
 
-static const pol_policy *policy_of(const kproj_obj *o)
+const pol_policy *ctl__policy_of(const kproj_obj *o)
 {
     return o && o->ext ? (const pol_policy *)o->ext : NULL;
 }
 
 static void mark_policy_dirty(ctl *c, const char *pkey)
 {
-    ctl_pstate *p = pkey && *pkey ? pstate(c, pkey, 1) : NULL;
+    ctl_pstate *p = pkey && *pkey ? ctl__pstate(c, pkey, 1) : NULL;
     if (p)
         p->dirty = 1;
+}
+
+/* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
+static int pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
+{
+    const kproj_owner *own = kproj_controller(pod);
+    if (!own || !own->kind || !own->name)
+        return -ENOENT;
+    if (strcmp(own->kind, "ReplicaSet") == 0) {
+        const kproj_obj *rs = kcache_get(ctl__cache(c, CTL_INF_REPLICASETS), pod->ns, own->name);
+        const kproj_owner *d = rs ? kproj_controller(rs) : NULL;
+        if (!d || !d->kind || strcmp(d->kind, "Deployment") != 0 || !d->name)
+            return -ENOENT;
+        snprintf(key, cap, "Deployment/%s", d->name);
+        return 0;
+    }
+    snprintf(key, cap, "%s/%s", own->kind, own->name);
+    return 0;
 }
 
 static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
@@ -326,13 +218,10 @@ static void workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
     *ref = (kevents_ref){ssa_api_version(j->kind), kproj_kind_name(j->kind), j->ns, j->name, uid};
 }
 
-static void policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
-                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
-                         const char *fmt, ...)
+void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
+                       const char *fmt, ...)
 {
-    const kproj_obj *po = kcache_get_key(cache(c, CTL_INF_POLICIES), pkey);
+    const kproj_obj *po = kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey);
     if (!po || !c->o.events)
         return;
     kevents_ref ref = {KRES_POLICIES.group_version, "OptimizationPolicy", po->ns, po->name,
@@ -436,8 +325,8 @@ static void queue_workloads(ctl *c, const char *ns, const pol_policy *p)
 {
     match_ctx m = {c, ns, p};
     for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; i <= CTL_INF_DAEMONSETS; i++)
-        if (cache(c, i))
-            kcache_foreach(cache(c, i), queue_if, &m);
+        if (ctl__cache(c, i))
+            kcache_foreach(ctl__cache(c, i), queue_if, &m);
 }
 
 /* Queue the workload a pod or ReplicaSet belongs to. */
@@ -447,7 +336,7 @@ static void queue_owner_of(ctl *c, const kproj_obj *o)
     if (!own || !own->kind || !own->name)
         return;
     if (strcmp(own->kind, "ReplicaSet") == 0) {
-        const kproj_obj *rs = kcache_get(cache(c, CTL_INF_REPLICASETS), o->ns, own->name);
+        const kproj_obj *rs = kcache_get(ctl__cache(c, CTL_INF_REPLICASETS), o->ns, own->name);
         if (rs)
             queue_owner_of(c, rs);
         return;
@@ -505,7 +394,7 @@ static void wake_deferred(ctl *c, const char *ns, const char *self)
     while ((e = opmap_next(&it)) != NULL) {
         const ctl_wstate *ws = e->value;
         if (!ws->deferred || (self && strcmp(e->key, self) == 0) ||
-            parse_wkey(e->key, &k, wns, name) != 0 || (ns && strcmp(ns, wns) != 0))
+            ctl__parse_wkey(e->key, &k, wns, name) != 0 || (ns && strcmp(ns, wns) != 0))
             continue;
         ctl_enqueue(c, e->key);
     }
@@ -635,13 +524,19 @@ static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
         queue_owner_of(ud, cur);
 }
 
+static void on_pod_delete(const kproj_obj *o, void *ud)
+{
+    if (pod_followed(ud, o))
+        queue_owner_of(ud, o);
+}
+
 static void on_policy_change(const kproj_obj *o, void *ud)
 {
     ctl *c = ud;
-    const pol_policy *p = policy_of(o);
+    const pol_policy *p = ctl__policy_of(o);
     char pkey[KCACHE_KEY_MAX];
     if (kproj_key(pkey, sizeof pkey, o->ns, o->name) == 0) {
-        ctl_pstate *ps = pstate(c, pkey, 1);
+        ctl_pstate *ps = ctl__pstate(c, pkey, 1);
         if (ps) {
             ps->dirty = 1;
             ps->next_resync_ms = 0; /* resync at the next tick */
@@ -800,24 +695,6 @@ static int collect_workload(const kproj_obj *o, void *ud)
     return opmap_put(&m->idx, key, (void *)(uintptr_t)m->nw, NULL);
 }
 
-/* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
-static int pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
-{
-    const kproj_owner *own = kproj_controller(pod);
-    if (!own || !own->kind || !own->name)
-        return -ENOENT;
-    if (strcmp(own->kind, "ReplicaSet") == 0) {
-        const kproj_obj *rs = kcache_get(cache(c, CTL_INF_REPLICASETS), pod->ns, own->name);
-        const kproj_owner *d = rs ? kproj_controller(rs) : NULL;
-        if (!d || !d->kind || strcmp(d->kind, "Deployment") != 0 || !d->name)
-            return -ENOENT;
-        snprintf(key, cap, "Deployment/%s", d->name);
-        return 0;
-    }
-    snprintf(key, cap, "%s/%s", own->kind, own->name);
-    return 0;
-}
-
 static int collect_pod(const kproj_obj *o, void *ud)
 {
     pod_map *m = ud;
@@ -846,13 +723,14 @@ static void usage_fetch(ctl *c, ctl_usage *u)
     opmap_init(&m.idx);
     int rc = 0;
     for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; !rc && i <= CTL_INF_DAEMONSETS; i++)
-        rc = kcache_foreach(cache(c, i), collect_workload, &m);
+        rc = kcache_foreach(ctl__cache(c, i), collect_workload, &m);
     if (!rc && m.nw) {
         m.pods = calloc(m.nw, sizeof *m.pods);
         m.npods = calloc(m.nw, sizeof *m.npods);
         m.cap = calloc(m.nw, sizeof *m.cap);
-        rc = m.pods && m.npods && m.cap ? kcache_foreach(cache(c, CTL_INF_PODS), collect_pod, &m)
-                                        : -ENOMEM;
+        rc = m.pods && m.npods && m.cap
+                 ? kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_pod, &m)
+                 : -ENOMEM;
         for (size_t i = 0; !rc && i < m.nw; i++) {
             m.w[i].pods = m.pods[i];
             m.w[i].npods = m.npods[i];
@@ -960,7 +838,7 @@ typedef struct pol_ctx {
 static int collect_policy(const kproj_obj *o, void *ud)
 {
     pol_ctx *x = ud;
-    const pol_policy *p = policy_of(o);
+    const pol_policy *p = ctl__policy_of(o);
     if (p && x->n < MAX_POLICIES)
         x->pols[x->n++] = p;
     return 0;
@@ -1047,8 +925,8 @@ static int job_send(ctl_job *j, const char *method, const char *path, const char
                       body ? body->len : 0, cb, j, &j->req);
 }
 
-static int write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
-                      const char *sub, int apply, int force, int dry_run)
+int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
+                    const char *sub, int apply, int force, int dry_run)
 {
     const char *kv[] = {"fieldManager",
                         MFIELDS_OPTIPOD,
@@ -1062,14 +940,14 @@ static int write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const cha
     return rc ? rc : kpath_query(p, kv);
 }
 
-static const char *reply_msg(const krest_reply *r)
+const char *ctl__reply_msg(const krest_reply *r)
 {
     if (r->status && r->status->message[0])
         return r->status->message;
     return r->error_msg ? r->error_msg : "no response";
 }
 
-static int ok2xx(const krest_reply *r)
+int ctl__ok2xx(const krest_reply *r)
 {
     return r->http_status >= 200 && r->http_status < 300;
 }
@@ -1082,8 +960,9 @@ static void on_annotations_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
     j->req = NULL;
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "annotations apply: HTTP %ld: %s", r->http_status, reply_msg(r));
+    if (!ctl__ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "annotations apply: HTTP %ld: %s", r->http_status,
+                ctl__reply_msg(r));
         return;
     }
     ctl_wstate *ws = wstate(j->c, j->key, 1);
@@ -1101,7 +980,7 @@ static void on_annotations_done(const krest_reply *r, void *ud)
           j->c->o.dry_run ? " (dry run)" : "");
     /* A dry run never sees its annotations land: show the restart that would follow now. */
     const kproj_obj *w = j->c->o.dry_run && j->restart && ws
-                             ? kcache_get(cache(j->c, inf_for_kind(j->kind)), j->ns, j->name)
+                             ? kcache_get(ctl__cache(j->c, inf_for_kind(j->kind)), j->ns, j->name)
                              : NULL;
     if (w && maybe_restart(j, w, ws))
         return;
@@ -1131,7 +1010,7 @@ static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
         snprintf(ws->ann_base_rv, sizeof ws->ann_base_rv, "%s", w->rv ? w->rv : "");
     }
     if (!rc)
-        rc = write_path(j->c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 1, 0);
+        rc = ctl__write_path(j->c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 1, 0);
     if (!rc) {
         snprintf(path, sizeof path, "%s", opbuf_str(&p));
         snprintf(j->changes, sizeof j->changes, "%s", w->rv ? w->rv : "");
@@ -1156,11 +1035,11 @@ static void on_write_done(const krest_reply *r, void *ud)
     j->req = NULL;
     if (r->http_status == 409) {
         job_end(j, CTLREC_ERROR, "write: the workload changed meanwhile (%s); retrying",
-                reply_msg(r));
+                ctl__reply_msg(r));
         return;
     }
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "write: HTTP %ld: %s", r->http_status, reply_msg(r));
+    if (!ctl__ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "write: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
         return;
     }
     /* Verify from the object returned that optipod keeps to its lane. */
@@ -1181,7 +1060,7 @@ static void on_write_done(const krest_reply *r, void *ud)
     }
     conflict_loop_out lo;
     if (!c->o.dry_run)
-        conflict_tracker_step(&c->tracker, j->key, wall_ms(c), CONFLICT_EV_APPLIED, NULL, &lo);
+        conflict_tracker_step(&c->tracker, j->key, ctl__wall_ms(c), CONFLICT_EV_APPLIED, NULL, &lo);
     kevents_ref ref;
     workload_ref(j, NULL, &ref);
     event(c, &ref, KEVENTS_NORMAL, "ResourcesApplied", "Apply", "%s %s (policy %s)",
@@ -1220,8 +1099,9 @@ static void on_dry_run_done(const krest_reply *r, void *ud)
     if (r->http_status == 409 && r->status) {
         conflict_add_status(&j->cs, r->status);
         drop_self(&j->cs);
-    } else if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "conflict pre-check: HTTP %ld: %s", r->http_status, reply_msg(r));
+    } else if (!ctl__ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "conflict pre-check: HTTP %ld: %s", r->http_status,
+                ctl__reply_msg(r));
         return;
     }
     if (j->cs.n > 0) {
@@ -1362,8 +1242,8 @@ static void on_live(const krest_reply *r, void *ud)
         job_end(j, CTLREC_SKIPPED, "the workload is gone");
         return;
     }
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "GET: HTTP %ld: %s", r->http_status, reply_msg(r));
+    if (!ctl__ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "GET: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
         return;
     }
     cJSON *live = cJSON_ParseWithLength(r->body, r->body_len);
@@ -1405,7 +1285,7 @@ static void on_live(const krest_reply *r, void *ud)
             reclaimer = owners[0]->manager;
     }
     conflict_loop_out lo = {0};
-    if (conflict_tracker_step(&c->tracker, j->key, wall_ms(c),
+    if (conflict_tracker_step(&c->tracker, j->key, ctl__wall_ms(c),
                               reclaimer ? CONFLICT_EV_RECLAIMED : CONFLICT_EV_QUIET, reclaimer,
                               &lo) == 0 &&
         lo.action == CONFLICT_STOP_LOOP) {
@@ -1443,11 +1323,11 @@ static void on_live(const krest_reply *r, void *ud)
     opbuf_init(&p, sizeof j->patch_path);
     int rc = ssa_build(&rq, &dry, NULL, &err);
     if (!rc)
-        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 0, 1);
+        rc = ctl__write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 0, 1);
     char dry_path[sizeof j->patch_path];
     snprintf(dry_path, sizeof dry_path, "%s", opbuf_str(&p));
     if (!rc)
-        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
+        rc = ctl__write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
     snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
     opbuf_release(&p);
     opbuf_init(&j->body, BODY_MAX);
@@ -1490,7 +1370,7 @@ static int collect_pdb(const kproj_obj *o, void *ud)
 static void key_ref(const char *key, const char *uid, kevents_ref *ref, char *ns, char *name)
 {
     enum kproj_kind k = KPROJ_UNKNOWN;
-    if (parse_wkey(key, &k, ns, name) != 0)
+    if (ctl__parse_wkey(key, &k, ns, name) != 0)
         ns[0] = name[0] = 0;
     *ref = (kevents_ref){ssa_api_version(k), kproj_kind_name(k), ns, name, uid};
 }
@@ -1503,19 +1383,19 @@ static int gate_rollout(ctl_job *j, const kproj_obj *w)
     if (!rollout_rolls_pods(w))
         return 1; /* OnDelete: a template change replaces nothing */
     pdb_ctx px = {.ns = j->ns};
-    kcache_foreach(cache(c, CTL_INF_PDBS), collect_pdb, &px);
+    kcache_foreach(ctl__cache(c, CTL_INF_PDBS), collect_pdb, &px);
     const kproj_obj *holder = NULL;
     enum kproj_kind hk;
     char hns[256], hname[256];
-    if (c->slot.key[0] && parse_wkey(c->slot.key, &hk, hns, hname) == 0)
-        holder = kcache_get(cache(c, inf_for_kind(hk)), hns, hname);
+    if (c->slot.key[0] && ctl__parse_wkey(c->slot.key, &hk, hns, hname) == 0)
+        holder = kcache_get(ctl__cache(c, inf_for_kind(hk)), hns, hname);
     rollout_in in = {.key = j->key,
                      .workload = w,
                      .slot = &c->slot,
                      .slot_workload = holder,
                      .pdbs = px.pdbs,
                      .npdbs = px.n,
-                     .now_ms = wall_ms(c)};
+                     .now_ms = ctl__wall_ms(c)};
     rollout_out out;
     if (rollout_gate(&in, &out) != 0) {
         job_end(j, CTLREC_ERROR, "rollout gate: bad input");
@@ -1555,7 +1435,7 @@ static void slot_commit(ctl_job *j, const krest_reply *r)
     ctl *c = j->c;
     if (!j->slot_held || c->o.dry_run || strcmp(c->slot.key, j->key) != 0)
         return;
-    const kproj_obj *w = kcache_get(cache(c, inf_for_kind(j->kind)), j->ns, j->name);
+    const kproj_obj *w = kcache_get(ctl__cache(c, inf_for_kind(j->kind)), j->ns, j->name);
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "generation");
@@ -1564,7 +1444,7 @@ static void slot_commit(ctl_job *j, const krest_reply *r)
         g = w ? w->generation + 1 : 1;
     cJSON_Delete(obj);
     c->slot.generation = g;
-    c->slot.started_ms = wall_ms(c);
+    c->slot.started_ms = ctl__wall_ms(c);
     c->slot.bound_ms = rollout_bound_ms(w);
 }
 
@@ -1575,11 +1455,11 @@ static void on_restart_done(const krest_reply *r, void *ud)
     j->req = NULL;
     if (r->http_status == 409) {
         job_end(j, CTLREC_ERROR, "restart: the workload changed meanwhile (%s); retrying",
-                reply_msg(r));
+                ctl__reply_msg(r));
         return;
     }
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, reply_msg(r));
+    if (!ctl__ok2xx(r)) {
+        job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
         return;
     }
     slot_commit(j, r);
@@ -1649,7 +1529,7 @@ static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
 {
     ctl *c = j->c;
     differ_ctx x = {.c = c, .j = j};
-    kcache_foreach(cache(c, CTL_INF_PODS), count_differing, &x);
+    kcache_foreach(ctl__cache(c, CTL_INF_PODS), count_differing, &x);
     if (x.ndiffer == 0)
         return 0;
     snprintf(j->changes, sizeof j->changes,
@@ -1672,14 +1552,14 @@ static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
     if (!gate_rollout(j, w))
         return 1;
     char at[32];
-    rfc3339(wall_ms(c), at, sizeof at);
+    ctl__rfc3339(ctl__wall_ms(c), at, sizeof at);
     opbuf p;
     opbuf_init(&p, sizeof j->patch_path);
     opbuf_release(&j->body); /* may hold the annotations body of a dry run */
     opbuf_init(&j->body, BODY_MAX);
     int rc = restart_body(w, at, &j->body);
     if (!rc)
-        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
+        rc = ctl__write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
     snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
     opbuf_release(&p);
     if (!rc)
@@ -1846,12 +1726,6 @@ static int pod_followed(ctl *c, const kproj_obj *pod)
     return rz && rz->active && strcmp(rz->pod, pod->name) == 0;
 }
 
-static void on_pod_delete(const kproj_obj *o, void *ud)
-{
-    if (pod_followed(ud, o))
-        queue_owner_of(ud, o);
-}
-
 static int plan_pod(const kproj_obj *pod, void *ud)
 {
     resize_ctx *x = ud;
@@ -1915,7 +1789,7 @@ static int follow_resize(ctl_job *j, ctl_resize *rz)
 {
     ctl *c = j->c;
     uint64_t now = uv_now(c->loop);
-    const kproj_obj *pod = kcache_get(cache(c, CTL_INF_PODS), j->ns, rz->pod);
+    const kproj_obj *pod = kcache_get(ctl__cache(c, CTL_INF_PODS), j->ns, rz->pod);
     enum resize_action a;
     if (!pod) {
         a = RESIZE_ACT_GONE;
@@ -2051,7 +1925,7 @@ static int try_resize(ctl_job *j)
                                               j->out.allow_limits ? r->cpu_limit : NULL,
                                               j->out.allow_limits ? r->memory_limit : NULL};
     }
-    kcache_foreach(cache(c, CTL_INF_PODS), plan_pod, x);
+    kcache_foreach(ctl__cache(c, CTL_INF_PODS), plan_pod, x);
     int rc = RESIZE_NOT_USED;
     if (x->nrefused)
         OPLOG_V(2, "reconcile %s: in-place resize not possible (%s); using the strategy", j->key,
@@ -2186,7 +2060,7 @@ static void act(ctl_job *j, const kproj_obj *w)
 
 static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
 {
-    ctl_pstate *ps = pstate(c, pkey, 1);
+    ctl_pstate *ps = ctl__pstate(c, pkey, 1);
     int st = ok ? 1 : -1;
     if (!ps || ps->metrics_state == st)
         return;
@@ -2194,7 +2068,7 @@ static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
     snprintf(ps->metrics_msg, sizeof ps->metrics_msg, "%s", msg ? msg : "");
     ps->dirty = 1;
     if (!ok)
-        policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
+        ctl__policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
 }
 
 /* The provider a policy's metricsConfig.provider names. Unset: the default
@@ -2228,22 +2102,22 @@ static mprov *provider_for(const ctl *c, const pol_policy *p, char *why, size_t 
 static void job_decide(ctl_job *j)
 {
     ctl *c = j->c;
-    const kproj_obj *w = kcache_get(cache(c, inf_for_kind(j->kind)), j->ns, j->name);
+    const kproj_obj *w = kcache_get(ctl__cache(c, inf_for_kind(j->kind)), j->ns, j->name);
     if (!w) {
         job_end(j, CTLREC_SKIPPED, "the workload is gone");
         return;
     }
     const pol_policy *pols[MAX_POLICIES];
     pol_ctx px = {pols, 0};
-    kcache_foreach(cache(c, CTL_INF_POLICIES), collect_policy, &px);
+    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), collect_policy, &px);
     hpa_ctx hx = {j, 0};
-    kcache_foreach(cache(c, CTL_INF_HPAS), check_hpa, &hx);
+    kcache_foreach(ctl__cache(c, CTL_INF_HPAS), check_hpa, &hx);
     ctlrec_input in = {.workload = w,
                        .policies = pols,
                        .npolicies = px.n,
-                       .ns = kcache_get(cache(c, CTL_INF_NAMESPACES), NULL, j->ns),
+                       .ns = kcache_get(ctl__cache(c, CTL_INF_NAMESPACES), NULL, j->ns),
                        .hpa_cpu = hx.cpu,
-                       .now_s = wall_ms(c) / 1000};
+                       .now_s = ctl__wall_ms(c) / 1000};
     if (ctlrec_decide(&in, &j->out) != 0) {
         job_end(j, CTLREC_ERROR, "%s", j->out.reason);
         return;
@@ -2268,7 +2142,7 @@ static void job_decide(ctl_job *j)
     j->force_conflicts = p->force_conflicts;
     j->period_ms = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
     oom_ctx ox = {.c = c, .j = j};
-    kcache_foreach(cache(c, CTL_INF_PODS), collect_oom, &ox);
+    kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_oom, &ox);
     in.ooms = ox.ooms;
     in.nooms = ox.n;
     if (c->prov || c->prov_ms) {
@@ -2328,7 +2202,7 @@ static void job_start(ctl *c, const char *key)
         c->jobs->prev = j;
     c->jobs = j;
     c->running++;
-    if (parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
+    if (ctl__parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
         job_end(j, CTLREC_SKIPPED, "not a workload key");
         return;
     }
@@ -2363,233 +2237,6 @@ static void on_ready(kqueue *q, void *ud)
     pump(ud);
 }
 
-/* ---- policy status ----------------------------------------------------------------------- */
-
-typedef struct status_ctx {
-    ctl *c;
-    const char *pkey;
-    const pol_policy *p;
-    int matched, applied, conflicting;
-    int loop;
-    char conflict_msg[1024];
-    cJSON *recs, *conflicts;
-    size_t nrecs, nconflicts, max_recs;
-} status_ctx;
-
-static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws)
-{
-    enum kproj_kind k;
-    char ns[256], name[256];
-    if (parse_wkey(key, &k, ns, name) != 0)
-        return;
-    for (int i = 0; i < ws->nlosers; i++) {
-        if (strcmp(ws->loser_of[i], x->pkey) != 0)
-            continue;
-        x->conflicting++;
-        if (x->nconflicts < 50) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
-            cJSON_AddStringToObject(e, "namespace", ns);
-            cJSON_AddStringToObject(e, "name", name);
-            cJSON_AddStringToObject(e, "winner", ws->policy);
-            cJSON_AddItemToArray(x->conflicts, e);
-            x->nconflicts++;
-        }
-    }
-    if (strcmp(ws->policy, x->pkey) != 0)
-        return;
-    x->matched++;
-    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->written[0]))
-        x->applied++;
-    if (ws->conflict[0]) {
-        x->conflicting++;
-        x->loop |= ws->loop_stopped;
-        size_t l = strlen(x->conflict_msg);
-        if (l < 700)
-            snprintf(x->conflict_msg + l, sizeof x->conflict_msg - l, "%s%s: %s", l ? "; " : "",
-                     key, ws->conflict);
-    }
-    for (int i = 0; i < ws->nrecs && x->nrecs < x->max_recs; i++) {
-        const ctl_rec *r = &ws->recs[i];
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
-        cJSON_AddStringToObject(e, "namespace", ns);
-        cJSON_AddStringToObject(e, "name", name);
-        cJSON_AddStringToObject(e, "container", r->container);
-        if (r->cpu[0])
-            cJSON_AddStringToObject(e, "cpuRequest", r->cpu);
-        if (r->mem[0])
-            cJSON_AddStringToObject(e, "memoryRequest", r->mem);
-        if (r->cpu_lim[0])
-            cJSON_AddStringToObject(e, "cpuLimit", r->cpu_lim);
-        if (r->mem_lim[0])
-            cJSON_AddStringToObject(e, "memoryLimit", r->mem_lim);
-        cJSON_AddBoolToObject(e, "applied", r->applied);
-        cJSON_AddItemToArray(x->recs, e);
-        x->nrecs++;
-    }
-}
-
-static void set_cond(ctl_pstate *ps, int i, const char *status, const char *reason, const char *msg,
-                     const char *now)
-{
-    ctl_cond *c = &ps->conds[i];
-    if (strcmp(c->status, status) != 0 || !c->since[0])
-        snprintf(c->since, sizeof c->since, "%s", now);
-    snprintf(c->status, sizeof c->status, "%s", status);
-    snprintf(c->reason, sizeof c->reason, "%s", reason);
-    snprintf(c->msg, sizeof c->msg, "%s", msg);
-}
-
-static void on_status_done(const krest_reply *r, void *ud);
-
-typedef struct status_req {
-    ctl *c;
-    char pkey[KCACHE_KEY_MAX];
-    char *sig;
-} status_req;
-
-static void status_req_release(struct status_req *s)
-{
-    if (!s)
-        return;
-    free(s->sig);
-    free(s);
-}
-
-/* Build the status; write it when it differs from the last one written
- * (lastReconcileTime aside: a steady state writes nothing). */
-static void flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
-{
-    const kproj_obj *po = kcache_get_key(cache(c, CTL_INF_POLICIES), pkey);
-    const pol_policy *p = policy_of(po);
-    ps->dirty = 0;
-    if (!p)
-        return;
-    char now[32];
-    rfc3339(wall_ms(c), now, sizeof now);
-    status_ctx x = {.c = c, .pkey = pkey, .p = p};
-    x.max_recs = c->o.max_status_recs ? c->o.max_status_recs : 20;
-    x.recs = cJSON_CreateArray();
-    x.conflicts = cJSON_CreateArray();
-    opmap_iter it;
-    opmap_entry *e;
-    opmap_iter_init(&it, &c->wstates);
-    while ((e = opmap_next(&it)) != NULL)
-        status_workload(&x, e->key, e->value);
-
-    if (p->valid) {
-        set_cond(ps, COND_READY, "True", "Valid", "the policy is valid and in use", now);
-    } else {
-        opbuf m;
-        opbuf_init(&m, 8192);
-        pol_errors_format(p, &m);
-        set_cond(ps, COND_READY, "False", "InvalidSpec", opbuf_str(&m), now);
-        if (ps->invalid_warned_gen != p->generation) {
-            ps->invalid_warned_gen = p->generation;
-            policy_event(c, pkey, KEVENTS_WARNING, "InvalidPolicy", "%s", opbuf_str(&m));
-        }
-        opbuf_release(&m);
-    }
-    if (x.conflict_msg[0])
-        set_cond(ps, COND_CONFLICT, "True", x.loop ? "GitOpsConflictLoop" : "SSAConflict",
-                 x.conflict_msg, now);
-    else if (x.nconflicts)
-        set_cond(ps, COND_CONFLICT, "True", "PolicyConflict",
-                 "another policy wins some selected workloads", now);
-    else
-        set_cond(ps, COND_CONFLICT, "False", "NoConflict", "no other manager or policy conflicts",
-                 now);
-    if (ps->metrics_state > 0)
-        set_cond(ps, COND_METRICS, "True", "ProviderAnswered", "the metrics provider answered",
-                 now);
-    else if (ps->metrics_state < 0)
-        set_cond(ps, COND_METRICS, "False", "MetricsUnavailable", ps->metrics_msg, now);
-    else
-        set_cond(ps, COND_METRICS, "Unknown", "NotQueried", "no usage was needed yet", now);
-
-    cJSON *root = cJSON_CreateObject();
-    cJSON *st = cJSON_AddObjectToObject(root, "status");
-    cJSON_AddNumberToObject(st, "observedGeneration", (double)p->generation);
-    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
-    for (int i = 0; i < NCOND; i++) {
-        cJSON *cd = cJSON_CreateObject();
-        cJSON_AddStringToObject(cd, "type", cond_type[i]);
-        cJSON_AddStringToObject(cd, "status", ps->conds[i].status);
-        cJSON_AddNumberToObject(cd, "observedGeneration", (double)p->generation);
-        cJSON_AddStringToObject(cd, "lastTransitionTime", ps->conds[i].since);
-        cJSON_AddStringToObject(cd, "reason", ps->conds[i].reason);
-        cJSON_AddStringToObject(cd, "message", ps->conds[i].msg);
-        cJSON_AddItemToArray(conds, cd);
-    }
-    cJSON_AddNumberToObject(st, "workloadsMatched", x.matched);
-    cJSON_AddNumberToObject(st, "workloadsApplied", x.applied);
-    cJSON_AddNumberToObject(st, "workloadsConflicting", x.conflicting);
-    if (!p->valid)
-        cJSON_AddItemToObject(st, "validationErrors", pol_errors_to_json(p));
-    else
-        cJSON_AddItemToObject(st, "validationErrors", cJSON_CreateArray());
-    cJSON_AddItemToObject(st, "conflicts", x.conflicts);
-    cJSON_AddItemToObject(st, "recommendations", x.recs);
-    char *sig = cJSON_PrintUnformatted(root);
-    if (!sig || (ps->last_sig && strcmp(sig, ps->last_sig) == 0) || ps->writing) {
-        if (ps->writing && sig)
-            ps->dirty = 1; /* write again once the running one is done */
-        cJSON_free(sig);
-        cJSON_Delete(root);
-        return;
-    }
-    cJSON_AddStringToObject(st, "lastReconcileTime", now);
-    char *body = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    status_req *sr = calloc(1, sizeof *sr);
-    opbuf path;
-    opbuf_init(&path, 2048);
-    int rc = !body || !sr ? -ENOMEM : 0;
-    if (!rc)
-        rc = write_path(c, &path, &KRES_POLICIES, po->ns, po->name, "status", 0, 0, 0);
-    if (!rc) {
-        sr->c = c;
-        snprintf(sr->pkey, sizeof sr->pkey, "%s", pkey);
-        sr->sig = strdup(sig);
-        rc = krest_call(c->rest, "PATCH", opbuf_str(&path), "application/merge-patch+json", body,
-                        strlen(body), on_status_done, sr, &ps->req);
-    }
-    if (!rc) {
-        ps->sr = sr;
-        ps->writing = 1;
-        c->st.writes++;
-        c->st.status_writes++;
-    } else {
-        if (sr)
-            status_req_release(sr);
-        OPLOG_W("policy %s: status write: %s", pkey, strerror(-rc));
-    }
-    opbuf_release(&path);
-    cJSON_free(body);
-    cJSON_free(sig);
-}
-
-static void on_status_done(const krest_reply *r, void *ud)
-{
-    status_req *sr = ud;
-    ctl_pstate *ps = pstate(sr->c, sr->pkey, 0);
-    if (!ps)
-        return;
-    ps->req = NULL;
-    ps->sr = NULL;
-    ps->writing = 0;
-    if (ok2xx(r)) {
-        free(ps->last_sig);
-        ps->last_sig = sr->sig;
-        sr->sig = NULL;
-    } else if (r->http_status != 404) {
-        OPLOG_W("policy %s: status write: HTTP %ld: %s", sr->pkey, r->http_status, reply_msg(r));
-        ps->dirty = 1;
-    }
-    status_req_release(sr);
-}
-
 /* ---- the tick: resyncs and status ---------------------------------------------------------- */
 
 typedef struct tick_ctx {
@@ -2601,11 +2248,11 @@ static int resync_policy(const kproj_obj *o, void *ud)
 {
     tick_ctx *x = ud;
     ctl *c = x->c;
-    const pol_policy *p = policy_of(o);
+    const pol_policy *p = ctl__policy_of(o);
     char pkey[KCACHE_KEY_MAX];
     if (!p || kproj_key(pkey, sizeof pkey, o->ns, o->name) != 0)
         return 0;
-    ctl_pstate *ps = pstate(c, pkey, 1);
+    ctl_pstate *ps = ctl__pstate(c, pkey, 1);
     if (!ps)
         return 0;
     if (x->now >= ps->next_resync_ms) {
@@ -2632,7 +2279,7 @@ static void on_tick(uv_timer_t *t)
         c->disc_next_ms = x.now + 60000;
         kdisc_refresh(c->disc, x.now, 0, NULL, NULL);
     }
-    kcache_foreach(cache(c, CTL_INF_POLICIES), resync_policy, &x);
+    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), resync_policy, &x);
     /* status only once nothing is running, so counts describe whole passes */
     if (c->running || kqueue_len(c->q))
         return;
@@ -2642,7 +2289,7 @@ static void on_tick(uv_timer_t *t)
     while ((e = opmap_next(&it)) != NULL) {
         ctl_pstate *ps = e->value;
         if (ps->dirty && !ps->writing)
-            flush_status(c, e->key, ps);
+            ctl__flush_status(c, e->key, ps);
     }
 }
 
@@ -2862,7 +2509,7 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
         if (ps->req) {
             ophttp_cancel(ps->req);
             ps->req = NULL;
-            status_req_release(ps->sr);
+            ctl__status_req_release(ps->sr);
             ps->sr = NULL;
         }
     }
