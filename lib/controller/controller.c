@@ -10,6 +10,7 @@
  * tick (resyncs, status flushes) and the lifecycle. The steps that talk
  * to the API server or the metrics provider have a file each, over the
  * state in ctl_int.h (private to lib/controller):
+ *   ctl_usage.c   usage: one provider request per namespace, percentile and window
  *   ctl_status.c  the policies' status
  * reconcile.c and rollout.c are the pure decisions (no I/O).
  */
@@ -52,7 +53,6 @@ typedef struct ctl_hpa {
 } ctl_hpa;
 
 static void pump(ctl *c);
-static void job_decide(ctl_job *j);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -183,7 +183,7 @@ static void mark_policy_dirty(ctl *c, const char *pkey)
 }
 
 /* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
-static int pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
+int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
 {
     const kproj_owner *own = kproj_controller(pod);
     if (!own || !own->kind || !own->name)
@@ -597,172 +597,6 @@ static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     on_hpa_change(cur, ud);
 }
 
-/* ---- usage: one provider request per namespace (and percentile, window) per TTL -------------- */
-
-static void usage_free(void *v)
-{
-    ctl_usage *u = v;
-    opmap_release(&u->stats, free);
-    free(u);
-}
-
-static ctl_usage *usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s)
-{
-    char key[400];
-    snprintf(key, sizeof key, "%s|%s|%.3f|%llu", mprov_name(prov), ns, pct,
-             (unsigned long long)window_s);
-    ctl_usage *u = opmap_get(&c->usage, key);
-    if (!u) {
-        u = calloc(1, sizeof *u);
-        if (!u)
-            return NULL;
-        u->c = c;
-        u->prov = prov;
-        snprintf(u->ns, sizeof u->ns, "%s", ns);
-        u->pct = pct;
-        u->window_s = window_s;
-        opmap_init(&u->stats);
-        if (opmap_put(&c->usage, key, u, NULL) != 0) {
-            usage_free(u);
-            return NULL;
-        }
-    }
-    return u;
-}
-
-static void usage_wake(ctl_usage *u)
-{
-    ctl_job *w = u->waiting;
-    u->waiting = NULL;
-    while (w) {
-        ctl_job *next = w->next_wait;
-        w->next_wait = NULL;
-        job_decide(w);
-        w = next;
-    }
-}
-
-static void on_usage(const mprov_result *res, void *ud)
-{
-    ctl_usage *u = ud;
-    u->state = 2;
-    u->fetched_ms = uv_now(u->c->loop);
-    u->error = res->error;
-    snprintf(u->msg, sizeof u->msg, "%s", res->error_msg ? res->error_msg : "");
-    opmap_release(&u->stats, free);
-    opmap_init(&u->stats);
-    for (size_t i = 0; !res->error && i < res->nworkloads; i++) {
-        const mprov_workload_stats *ws = &res->workloads[i];
-        ctl_ustats *s = malloc(sizeof *s + ws->ncontainers * sizeof s->c[0]);
-        char key[600];
-        snprintf(key, sizeof key, "%s/%s", ws->kind, ws->name);
-        if (!s)
-            continue;
-        s->n = ws->ncontainers;
-        memcpy(s->c, ws->containers, ws->ncontainers * sizeof s->c[0]);
-        void *old = NULL;
-        if (opmap_put(&u->stats, key, s, &old) != 0)
-            free(s);
-        free(old);
-    }
-    usage_wake(u);
-}
-
-typedef struct pod_map {
-    ctl *c;
-    const char *ns;
-    opmap idx; /* "Kind/name" → index + 1 */
-    mprov_workload *w;
-    size_t nw;
-    const char ***pods;
-    size_t *npods, *cap;
-    int oom;
-} pod_map;
-
-static int collect_workload(const kproj_obj *o, void *ud)
-{
-    pod_map *m = ud;
-    if (!o->ns || strcmp(o->ns, m->ns) != 0)
-        return 0;
-    char key[600];
-    snprintf(key, sizeof key, "%s/%s", kproj_kind_name(o->kind), o->name);
-    mprov_workload *nw = realloc(m->w, (m->nw + 1) * sizeof *nw);
-    if (!nw)
-        return -ENOMEM;
-    m->w = nw;
-    m->w[m->nw] = (mprov_workload){kproj_kind_name(o->kind), o->name, NULL, 0};
-    m->nw++;
-    return opmap_put(&m->idx, key, (void *)(uintptr_t)m->nw, NULL);
-}
-
-static int collect_pod(const kproj_obj *o, void *ud)
-{
-    pod_map *m = ud;
-    char key[600];
-    if (!o->ns || strcmp(o->ns, m->ns) != 0 || pod_owner(m->c, o, key, sizeof key) != 0)
-        return 0;
-    uintptr_t i = (uintptr_t)opmap_get(&m->idx, key);
-    if (!i)
-        return 0;
-    i--;
-    if (m->npods[i] == m->cap[i]) {
-        size_t ncap = m->cap[i] ? m->cap[i] * 2 : 8;
-        const char **np = realloc(m->pods[i], ncap * sizeof *np);
-        if (!np)
-            return -ENOMEM;
-        m->pods[i] = np;
-        m->cap[i] = ncap;
-    }
-    m->pods[i][m->npods[i]++] = o->name;
-    return 0;
-}
-
-static void usage_fetch(ctl *c, ctl_usage *u)
-{
-    pod_map m = {.c = c, .ns = u->ns};
-    opmap_init(&m.idx);
-    int rc = 0;
-    for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; !rc && i <= CTL_INF_DAEMONSETS; i++)
-        rc = kcache_foreach(ctl__cache(c, i), collect_workload, &m);
-    if (!rc && m.nw) {
-        m.pods = calloc(m.nw, sizeof *m.pods);
-        m.npods = calloc(m.nw, sizeof *m.npods);
-        m.cap = calloc(m.nw, sizeof *m.cap);
-        rc = m.pods && m.npods && m.cap
-                 ? kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_pod, &m)
-                 : -ENOMEM;
-        for (size_t i = 0; !rc && i < m.nw; i++) {
-            m.w[i].pods = m.pods[i];
-            m.w[i].npods = m.npods[i];
-        }
-    }
-    if (!rc) {
-        mprov_request rq = {.ns = u->ns,
-                            .workloads = m.w,
-                            .nworkloads = m.nw,
-                            .percentile = u->pct,
-                            .window_s = u->window_s};
-        u->state = 1;
-        c->st.usage_requests++;
-        rc = mprov_request_stats(u->prov, &rq, on_usage, u);
-    }
-    for (size_t i = 0; m.pods && i < m.nw; i++)
-        free(m.pods[i]);
-    free(m.pods);
-    free(m.npods);
-    free(m.cap);
-    free(m.w);
-    opmap_release(&m.idx, NULL);
-    if (rc) {
-        u->state = 2;
-        u->fetched_ms = uv_now(c->loop);
-        u->error = rc;
-        snprintf(u->msg, sizeof u->msg, "%s: cannot query namespace %s: %s", mprov_name(u->prov),
-                 u->ns, strerror(-rc));
-        usage_wake(u);
-    }
-}
-
 /* ---- OOM kills and HPAs from the caches --------------------------------------------------- */
 
 static int64_t parse_time_s(const char *s)
@@ -788,7 +622,8 @@ static int collect_oom(const kproj_obj *pod, void *ud)
 {
     oom_ctx *x = ud;
     char key[600], want[600];
-    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 || pod_owner(x->c, pod, key, sizeof key) != 0)
+    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
+        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
         return 0;
     snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
     if (strcmp(key, want) != 0)
@@ -1489,7 +1324,7 @@ static int count_differing(const kproj_obj *pod, void *ud)
     char key[600], want[600];
     if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 || !pod->phase ||
         (strcmp(pod->phase, "Running") != 0 && strcmp(pod->phase, "Pending") != 0) ||
-        pod_owner(x->c, pod, key, sizeof key) != 0)
+        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
         return 0;
     snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
     if (strcmp(key, want) != 0)
@@ -1716,7 +1551,7 @@ static void describe_resize(const resize_plan *pl, char *buf, size_t cap)
 static int pod_followed(ctl *c, const kproj_obj *pod)
 {
     char owner[600], key[KEY_MAX];
-    if (!pod->ns || !pod->name || pod_owner(c, pod, owner, sizeof owner) != 0)
+    if (!pod->ns || !pod->name || ctl__pod_owner(c, pod, owner, sizeof owner) != 0)
         return 0;
     const char *slash = strchr(owner, '/');
     if (!slash || snprintf(key, sizeof key, "%.*s/%s/%s", (int)(slash - owner), owner, pod->ns,
@@ -1731,7 +1566,7 @@ static int plan_pod(const kproj_obj *pod, void *ud)
     resize_ctx *x = ud;
     char key[600], want[600];
     if (x->pod[0] || !pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
-        pod_owner(x->c, pod, key, sizeof key) != 0)
+        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
         return 0;
     snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
     if (strcmp(key, want) != 0 || !pod->phase || strcmp(pod->phase, "Running") != 0)
@@ -2099,7 +1934,7 @@ static mprov *provider_for(const ctl *c, const pol_policy *p, char *why, size_t 
     return NULL;
 }
 
-static void job_decide(ctl_job *j)
+void ctl__job_decide(ctl_job *j)
 {
     ctl *c = j->c;
     const kproj_obj *w = kcache_get(ctl__cache(c, inf_for_kind(j->kind)), j->ns, j->name);
@@ -2150,7 +1985,7 @@ static void job_decide(ctl_job *j)
         mprov *pv = provider_for(c, p, why, sizeof why);
         ctl_usage *u = NULL;
         if (pv) {
-            u = usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
+            u = ctl__usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
             if (!u) {
                 job_end(j, CTLREC_ERROR, "out of memory");
                 return;
@@ -2160,7 +1995,7 @@ static void job_decide(ctl_job *j)
                 j->next_wait = u->waiting;
                 u->waiting = j;
                 if (u->state != 1)
-                    usage_fetch(c, u);
+                    ctl__usage_fetch(c, u);
                 return; /* j may be gone now */
             }
         }
@@ -2206,7 +2041,7 @@ static void job_start(ctl *c, const char *key)
         job_end(j, CTLREC_SKIPPED, "not a workload key");
         return;
     }
-    job_decide(j);
+    ctl__job_decide(j);
 }
 
 static void pump(ctl *c)
@@ -2465,7 +2300,7 @@ static void ctl_maybe_free(ctl *c)
         return;
     void (*cb)(void *) = c->on_closed;
     void *ud = c->closed_ud;
-    opmap_release(&c->usage, usage_free);
+    opmap_release(&c->usage, ctl__usage_free);
     opmap_release(&c->wstates, free);
     opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);

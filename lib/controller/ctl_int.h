@@ -166,12 +166,19 @@ kcache *ctl__cache(ctl *c, enum ctl_inf i);
 int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name);
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create);
 const pol_policy *ctl__policy_of(const kproj_obj *o);
+int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap);
 void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
                     const char *sub, int apply, int force, int dry_run);
 const char *ctl__reply_msg(const krest_reply *r);
 int ctl__ok2xx(const krest_reply *r);
+void ctl__job_decide(ctl_job *j);
+
+/* ctl_usage.c */
+void ctl__usage_free(void *v);
+ctl_usage *ctl__usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s);
+void ctl__usage_fetch(ctl *c, ctl_usage *u);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);
