@@ -11,6 +11,7 @@
  * to the API server or the metrics provider have a file each, over the
  * state in ctl_int.h (private to lib/controller):
  *   ctl_usage.c   usage: one provider request per namespace, percentile and window
+ *   ctl_resize.c  in-place resize, one pod at a time, followed to its end
  *   ctl_status.c  the policies' status
  * reconcile.c and rollout.c are the pure decisions (no I/O).
  */
@@ -25,7 +26,6 @@
 
 #include "apply/fields.h"
 #include "apply/remedy.h"
-#include "apply/resize.h"
 #include "apply/ssa.h"
 #include "controller/reconcile.h"
 #include "controller/rollout.h"
@@ -200,11 +200,8 @@ int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
     return 0;
 }
 
-static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
-                  const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
-                  const char *action, const char *fmt, ...)
+void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
+                const char *action, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -213,7 +210,7 @@ static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char 
     va_end(ap);
 }
 
-static void workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
+void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
 {
     *ref = (kevents_ref){ssa_api_version(j->kind), kproj_kind_name(j->kind), j->ns, j->name, uid};
 }
@@ -511,8 +508,6 @@ static int pod_resize_differs(const kproj_obj *a, const kproj_obj *b)
     return 0;
 }
 
-static int pod_followed(ctl *c, const kproj_obj *pod);
-
 /* Resize state changes of any pod (someone's resize may be over), and every
  * change a followed resize reads; not each phase change of every pod. */
 static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
@@ -520,13 +515,13 @@ static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     int resize = (old->resize_in_progress != cur->resize_in_progress) ||
                  ((old->resize_pending == NULL) != (cur->resize_pending == NULL));
     if (resize || !containers_equal(old, cur) ||
-        (pod_resize_differs(old, cur) && pod_followed(ud, cur)))
+        (pod_resize_differs(old, cur) && ctl__pod_followed(ud, cur)))
         queue_owner_of(ud, cur);
 }
 
 static void on_pod_delete(const kproj_obj *o, void *ud)
 {
-    if (pod_followed(ud, o))
+    if (ctl__pod_followed(ud, o))
         queue_owner_of(ud, o);
 }
 
@@ -694,10 +689,7 @@ static void job_free(ctl_job *j)
     free(j);
 }
 
-static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
+void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
 {
     ctl *c = j->c;
     ctl_wstate *ws = wstate(c, j->key, 1);
@@ -796,31 +788,31 @@ static void on_annotations_done(const krest_reply *r, void *ud)
     ctl_job *j = ud;
     j->req = NULL;
     if (!ctl__ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "annotations apply: HTTP %ld: %s", r->http_status,
-                ctl__reply_msg(r));
+        ctl__job_end(j, CTLREC_ERROR, "annotations apply: HTTP %ld: %s", r->http_status,
+                     ctl__reply_msg(r));
         return;
     }
     ctl_wstate *ws = wstate(j->c, j->key, 1);
     if (!j->out.winner && !j->pkey[0]) {
         if (ws)
             snprintf(ws->released_rv, sizeof ws->released_rv, "%s", j->changes);
-        job_end(j, CTLREC_SKIPPED, "%s; optipod.io/ annotations removed%s", j->out.reason,
-                j->c->o.dry_run ? " (dry run)" : "");
+        ctl__job_end(j, CTLREC_SKIPPED, "%s; optipod.io/ annotations removed%s", j->out.reason,
+                     j->c->o.dry_run ? " (dry run)" : "");
         return;
     }
     kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    event(j->c, &ref, KEVENTS_NORMAL, "RecommendationUpdated", "Recommend",
-          "recommendation published to optipod.io/ annotations by policy %s%s", j->pkey,
-          j->c->o.dry_run ? " (dry run)" : "");
+    ctl__workload_ref(j, NULL, &ref);
+    ctl__event(j->c, &ref, KEVENTS_NORMAL, "RecommendationUpdated", "Recommend",
+               "recommendation published to optipod.io/ annotations by policy %s%s", j->pkey,
+               j->c->o.dry_run ? " (dry run)" : "");
     /* A dry run never sees its annotations land: show the restart that would follow now. */
     const kproj_obj *w = j->c->o.dry_run && j->restart && ws
                              ? kcache_get(ctl__cache(j->c, inf_for_kind(j->kind)), j->ns, j->name)
                              : NULL;
     if (w && maybe_restart(j, w, ws))
         return;
-    job_end(j, CTLREC_APPLY, "recommendation published to annotations%s",
-            j->c->o.dry_run ? " (dry run)" : "");
+    ctl__job_end(j, CTLREC_APPLY, "recommendation published to annotations%s",
+                 j->c->o.dry_run ? " (dry run)" : "");
 }
 
 static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
@@ -837,7 +829,7 @@ static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
         /* The same write over the same version: the cache has not seen our
          * last one yet (its watch event queues the workload again). */
         opbuf_release(&p);
-        job_end(j, CTLREC_UNCHANGED, "annotations written, waiting for the watch to catch up");
+        ctl__job_end(j, CTLREC_UNCHANGED, "annotations written, waiting for the watch to catch up");
         return;
     }
     if (!rc && ws) {
@@ -856,7 +848,8 @@ static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
     }
     opbuf_release(&p);
     if (rc)
-        job_end(j, CTLREC_ERROR, "annotations apply: %s", err.msg[0] ? err.msg : strerror(-rc));
+        ctl__job_end(j, CTLREC_ERROR, "annotations apply: %s",
+                     err.msg[0] ? err.msg : strerror(-rc));
 }
 
 /* ---- the ssa strategy ---------------------------------------------------------------------- */
@@ -869,12 +862,12 @@ static void on_write_done(const krest_reply *r, void *ud)
     ctl *c = j->c;
     j->req = NULL;
     if (r->http_status == 409) {
-        job_end(j, CTLREC_ERROR, "write: the workload changed meanwhile (%s); retrying",
-                ctl__reply_msg(r));
+        ctl__job_end(j, CTLREC_ERROR, "write: the workload changed meanwhile (%s); retrying",
+                     ctl__reply_msg(r));
         return;
     }
     if (!ctl__ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "write: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
+        ctl__job_end(j, CTLREC_ERROR, "write: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
         return;
     }
     /* Verify from the object returned that optipod keeps to its lane. */
@@ -897,11 +890,11 @@ static void on_write_done(const krest_reply *r, void *ud)
     if (!c->o.dry_run)
         conflict_tracker_step(&c->tracker, j->key, ctl__wall_ms(c), CONFLICT_EV_APPLIED, NULL, &lo);
     kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    event(c, &ref, KEVENTS_NORMAL, "ResourcesApplied", "Apply", "%s %s (policy %s)",
-          c->o.dry_run ? "would set" : "set", j->changes, j->pkey);
-    job_end(j, CTLREC_APPLY, "%s%s%s", c->o.dry_run ? "dry run: would apply " : "applied ",
-            j->changes, j->forced ? " (forced over another manager)" : "");
+    ctl__workload_ref(j, NULL, &ref);
+    ctl__event(c, &ref, KEVENTS_NORMAL, "ResourcesApplied", "Apply", "%s %s (policy %s)",
+               c->o.dry_run ? "would set" : "set", j->changes, j->pkey);
+    ctl__job_end(j, CTLREC_APPLY, "%s%s%s", c->o.dry_run ? "dry run: would apply " : "applied ",
+                 j->changes, j->forced ? " (forced over another manager)" : "");
 }
 
 static void send_write(ctl_job *j)
@@ -910,7 +903,7 @@ static void send_write(ctl_job *j)
     int rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
                       on_write_done);
     if (rc)
-        job_end(j, CTLREC_ERROR, "write: %s", strerror(-rc));
+        ctl__job_end(j, CTLREC_ERROR, "write: %s", strerror(-rc));
     else
         j->c->st.writes++;
 }
@@ -935,8 +928,8 @@ static void on_dry_run_done(const krest_reply *r, void *ud)
         conflict_add_status(&j->cs, r->status);
         drop_self(&j->cs);
     } else if (!ctl__ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "conflict pre-check: HTTP %ld: %s", r->http_status,
-                ctl__reply_msg(r));
+        ctl__job_end(j, CTLREC_ERROR, "conflict pre-check: HTTP %ld: %s", r->http_status,
+                     ctl__reply_msg(r));
         return;
     }
     if (j->cs.n > 0) {
@@ -944,8 +937,8 @@ static void on_dry_run_done(const krest_reply *r, void *ud)
         char note[CONFLICT_NOTE_MAX + 1];
         conflict_note(&j->cs, d, note, sizeof note);
         kevents_ref ref;
-        workload_ref(j, NULL, &ref);
-        event(c, &ref, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
+        ctl__workload_ref(j, NULL, &ref);
+        ctl__event(c, &ref, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
         ctl_wstate *ws = wstate(c, j->key, 1);
         if (ws) {
             ws->conflict[0] = 0;
@@ -958,9 +951,9 @@ static void on_dry_run_done(const krest_reply *r, void *ud)
             }
         }
         if (d == CONFLICT_YIELD) {
-            job_end(j, CTLREC_CONFLICT,
-                    "fields owned by %s; updateStrategy.forceConflicts is false: left to them",
-                    ws ? ws->conflict : "another manager");
+            ctl__job_end(j, CTLREC_CONFLICT,
+                         "fields owned by %s; updateStrategy.forceConflicts is false: left to them",
+                         ws ? ws->conflict : "another manager");
             return;
         }
         j->forced = 1;
@@ -1074,11 +1067,11 @@ static void on_live(const krest_reply *r, void *ud)
     ctl *c = j->c;
     j->req = NULL;
     if (r->http_status == 404) {
-        job_end(j, CTLREC_SKIPPED, "the workload is gone");
+        ctl__job_end(j, CTLREC_SKIPPED, "the workload is gone");
         return;
     }
     if (!ctl__ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "GET: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
+        ctl__job_end(j, CTLREC_ERROR, "GET: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
         return;
     }
     cJSON *live = cJSON_ParseWithLength(r->body, r->body_len);
@@ -1130,8 +1123,8 @@ static void on_live(const krest_reply *r, void *ud)
             char note[REMEDY_NOTE_MAX + 1];
             loop_remedy(j, lp, ch, n, lo.manager, note, sizeof note);
             kevents_ref ref;
-            workload_ref(j, lp->uid, &ref);
-            event(c, &ref, KEVENTS_WARNING, "GitOpsConflictLoop", "Apply", "%s", note);
+            ctl__workload_ref(j, lp->uid, &ref);
+            ctl__event(c, &ref, KEVENTS_WARNING, "GitOpsConflictLoop", "Apply", "%s", note);
             c->st.loops_stopped++;
         }
         if (ws)
@@ -1183,7 +1176,7 @@ out:
     kproj_free(lp);
     cJSON_Delete(live);
     if ((int)oc >= 0)
-        job_end(j, oc, "%s", why);
+        ctl__job_end(j, oc, "%s", why);
 }
 
 /* ---- the rollout gate and the webhook strategy's restart ------------------------------------ */
@@ -1233,14 +1226,14 @@ static int gate_rollout(ctl_job *j, const kproj_obj *w)
                      .now_ms = ctl__wall_ms(c)};
     rollout_out out;
     if (rollout_gate(&in, &out) != 0) {
-        job_end(j, CTLREC_ERROR, "rollout gate: bad input");
+        ctl__job_end(j, CTLREC_ERROR, "rollout gate: bad input");
         return 0;
     }
     if (out.release != ROLLOUT_KEEP) {
         if (out.release == ROLLOUT_STUCK) {
             kevents_ref ref;
             key_ref(c->slot.key, holder ? holder->uid : NULL, &ref, hns, hname);
-            event(c, &ref, KEVENTS_WARNING, "RolloutStuck", "Rollout", "%s", out.stuck);
+            ctl__event(c, &ref, KEVENTS_WARNING, "RolloutStuck", "Rollout", "%s", out.stuck);
             OPLOG_W("rollout: %s", out.stuck);
         } else {
             OPLOG_V(2, "rollout: %s %s", c->slot.key, rollout_release_name(out.release));
@@ -1250,11 +1243,11 @@ static int gate_rollout(ctl_job *j, const kproj_obj *w)
     }
     if (out.verdict == ROLLOUT_WAIT) {
         kevents_ref ref;
-        workload_ref(j, w->uid, &ref);
-        event(c, &ref, KEVENTS_NORMAL, "RolloutDeferred", "Rollout", "%s", out.reason);
+        ctl__workload_ref(j, w->uid, &ref);
+        ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutDeferred", "Rollout", "%s", out.reason);
         j->deferred = 1;
         kqueue_add_after(c->q, j->key, out.retry_ms, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
+        ctl__job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
         return 0;
     }
     memset(&c->slot, 0, sizeof c->slot);
@@ -1264,7 +1257,7 @@ static int gate_rollout(ctl_job *j, const kproj_obj *w)
 }
 
 /* A write that rolls pods was answered: the slot now waits for the
- * generation it produced (a dry run rolls nothing: job_end frees it). */
+ * generation it produced (a dry run rolls nothing: ctl__job_end frees it). */
 static void slot_commit(ctl_job *j, const krest_reply *r)
 {
     ctl *c = j->c;
@@ -1289,12 +1282,12 @@ static void on_restart_done(const krest_reply *r, void *ud)
     ctl *c = j->c;
     j->req = NULL;
     if (r->http_status == 409) {
-        job_end(j, CTLREC_ERROR, "restart: the workload changed meanwhile (%s); retrying",
-                ctl__reply_msg(r));
+        ctl__job_end(j, CTLREC_ERROR, "restart: the workload changed meanwhile (%s); retrying",
+                     ctl__reply_msg(r));
         return;
     }
     if (!ctl__ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
+        ctl__job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
         return;
     }
     slot_commit(j, r);
@@ -1302,13 +1295,14 @@ static void on_restart_done(const krest_reply *r, void *ud)
     if (ws && !c->o.dry_run)
         ws->last_apply_ms = uv_now(c->loop);
     kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    event(c, &ref, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
-          "%s a rollout through the workload: %s (policy %s)%s",
-          c->o.dry_run ? "would trigger" : "triggered", j->changes, j->pkey,
-          c->o.dry_run ? " (dry run)" : "");
-    job_end(j, CTLREC_APPLY, "%s: %s%s", c->o.dry_run ? "dry run: would roll out" : "rolled out",
-            j->changes, c->o.dry_run ? " (dry run)" : "");
+    ctl__workload_ref(j, NULL, &ref);
+    ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
+               "%s a rollout through the workload: %s (policy %s)%s",
+               c->o.dry_run ? "would trigger" : "triggered", j->changes, j->pkey,
+               c->o.dry_run ? " (dry run)" : "");
+    ctl__job_end(j, CTLREC_APPLY, "%s: %s%s",
+                 c->o.dry_run ? "dry run: would roll out" : "rolled out", j->changes,
+                 c->o.dry_run ? " (dry run)" : "");
 }
 
 typedef struct differ_ctx {
@@ -1372,16 +1366,17 @@ static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
              "recommendation",
              x.ndiffer, x.npods, x.first, x.ndiffer > 1 ? ", ..." : "");
     if (!rollout_rolls_pods(w)) {
-        job_end(j, CTLREC_SKIPPED,
-                "%s; updateStrategy OnDelete: the owner chose manual updates, optipod restarts "
-                "nothing",
-                j->changes);
+        ctl__job_end(
+            j, CTLREC_SKIPPED,
+            "%s; updateStrategy OnDelete: the owner chose manual updates, optipod restarts "
+            "nothing",
+            j->changes);
         return 1;
     }
     uint64_t now = uv_now(c->loop);
     if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
         kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
+        ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
         return 1;
     }
     if (!gate_rollout(j, w))
@@ -1401,7 +1396,7 @@ static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
         rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
                       on_restart_done);
     if (rc)
-        job_end(j, CTLREC_ERROR, "restart: %s", strerror(-rc));
+        ctl__job_end(j, CTLREC_ERROR, "restart: %s", strerror(-rc));
     else
         c->st.writes++;
     return 1;
@@ -1442,381 +1437,10 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
     int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
     if (insufficient && !ws->insufficient) {
         kevents_ref ref;
-        workload_ref(j, NULL, &ref);
-        event(c, &ref, KEVENTS_NORMAL, "InsufficientData", "Recommend", "%s", o->reason);
+        ctl__workload_ref(j, NULL, &ref);
+        ctl__event(c, &ref, KEVENTS_NORMAL, "InsufficientData", "Recommend", "%s", o->reason);
     }
     ws->insufficient = insufficient;
-}
-
-/* ---- in-place resize ------------------------------------------------------------------------ */
-
-enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
-
-#define RESIZE_FAILED_MAX 16
-
-/* One workload's resize in flight (at most one pod at a time) and the
- * resizes that failed (or were only dry-run), remembered as hashes of pod
- * uid + targets so the same resize is never sent again to that pod. Kept in
- * c->resizes, freed with the workload. */
-typedef struct ctl_resize {
-    int active;    /* t is being followed */
-    char pod[256]; /* its pod's name */
-    char what[WRITTEN_MAX];
-    resize_track t;
-    uint64_t failed[RESIZE_FAILED_MAX];
-    size_t nfailed;
-} ctl_resize;
-
-typedef struct resize_ctx {
-    ctl *c;
-    ctl_job *j;
-    ctl_resize *rz;
-    enum resize_mode mode;
-    resize_want wants[CTLREC_MAX_CONTAINERS];
-    size_t nwants;
-    int npods, ndone, nrefused;
-    char pod[256], uid[64];
-    resize_plan plan; /* of the first pod to resize */
-    resize_track tmp; /* scratch: the signature of a plan */
-    char detail[256];
-} resize_ctx;
-
-/* pod uid + targets, as one hash */
-static uint64_t resize_sig(const resize_track *t)
-{
-    char s[WRITTEN_MAX];
-    size_t n = (size_t)snprintf(s, sizeof s, "%s", t->uid);
-    for (size_t i = 0; i < t->nitems && n < sizeof s; i++)
-        n += (size_t)snprintf(s + n, sizeof s - n, "|%s:%d%d%d%d:%lld,%lld,%lld,%lld",
-                              t->items[i].name, t->items[i].set_req[0], t->items[i].set_req[1],
-                              t->items[i].set_lim[0], t->items[i].set_lim[1],
-                              (long long)t->items[i].req[0], (long long)t->items[i].req[1],
-                              (long long)t->items[i].lim[0], (long long)t->items[i].lim[1]);
-    return opmap_hash(s);
-}
-
-static void resize_remember(ctl_resize *rz)
-{
-    uint64_t h = resize_sig(&rz->t);
-    for (size_t i = 0; i < rz->nfailed; i++)
-        if (rz->failed[i] == h)
-            return;
-    if (rz->nfailed == RESIZE_FAILED_MAX) { /* forget the oldest */
-        memmove(rz->failed, rz->failed + 1, (RESIZE_FAILED_MAX - 1) * sizeof rz->failed[0]);
-        rz->nfailed--;
-    }
-    rz->failed[rz->nfailed++] = h;
-}
-
-static int resize_failed_before(const ctl_resize *rz, const resize_track *t)
-{
-    uint64_t h = resize_sig(t);
-    for (size_t i = 0; rz && i < rz->nfailed; i++)
-        if (rz->failed[i] == h)
-            return 1;
-    return 0;
-}
-
-/* "app: requests.cpu=500m requests.memory=512Mi" from a plan's items, for Events. */
-static void describe_resize(const resize_plan *pl, char *buf, size_t cap)
-{
-    size_t n = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < pl->nitems && n < cap; i++) {
-        const resize_item *it = &pl->items[i];
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s:", n ? "; " : "", it->name);
-        for (int r = 0; r < 2 && n < cap; r++) {
-            const char *res = r == RESIZE_CPU ? "cpu" : "memory";
-            const char *unit = r == RESIZE_CPU ? "m" : "";
-            for (int l = 0; l < 2 && n < cap; l++) {
-                if (!(l ? it->set_lim[r] : it->set_req[r]))
-                    continue;
-                long long v = l ? it->lim[r] : it->req[r];
-                const char *u = unit;
-                if (r == RESIZE_MEM && v % (1LL << 30) == 0) {
-                    v >>= 30;
-                    u = "Gi";
-                } else if (r == RESIZE_MEM && v % (1LL << 20) == 0) {
-                    v >>= 20;
-                    u = "Mi";
-                }
-                n += (size_t)snprintf(buf + n, cap - n, " %s.%s=%lld%s", l ? "limits" : "requests",
-                                      res, v, u);
-            }
-        }
-    }
-}
-
-/* A pod whose resize is followed went away: its workload moves on. */
-static int pod_followed(ctl *c, const kproj_obj *pod)
-{
-    char owner[600], key[KEY_MAX];
-    if (!pod->ns || !pod->name || ctl__pod_owner(c, pod, owner, sizeof owner) != 0)
-        return 0;
-    const char *slash = strchr(owner, '/');
-    if (!slash || snprintf(key, sizeof key, "%.*s/%s/%s", (int)(slash - owner), owner, pod->ns,
-                           slash + 1) >= (int)sizeof key)
-        return 0;
-    const ctl_resize *rz = opmap_get(&c->resizes, key);
-    return rz && rz->active && strcmp(rz->pod, pod->name) == 0;
-}
-
-static int plan_pod(const kproj_obj *pod, void *ud)
-{
-    resize_ctx *x = ud;
-    char key[600], want[600];
-    if (x->pod[0] || !pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
-        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
-        return 0;
-    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
-    if (strcmp(key, want) != 0 || !pod->phase || strcmp(pod->phase, "Running") != 0)
-        return 0;
-    x->npods++;
-    resize_opts ro;
-    resize_opts_defaults(&ro);
-    resize_plan_make(pod, pod->deleting, x->wants, x->nwants, &ro, &x->plan);
-    if (x->plan.outcome == RESIZE_PATCH) {
-        resize_track_init(&x->tmp, &x->plan, x->mode, pod->uid, 0);
-        if (resize_failed_before(x->rz, &x->tmp)) {
-            x->nrefused++;
-            snprintf(x->detail, sizeof x->detail, "pod %s: the same resize was tried before",
-                     pod->name);
-            return 0;
-        }
-        snprintf(x->pod, sizeof x->pod, "%s", pod->name);
-        snprintf(x->uid, sizeof x->uid, "%s", pod->uid ? pod->uid : "");
-    } else if (x->plan.outcome == RESIZE_UNCHANGED) {
-        x->ndone++;
-    } else {
-        x->nrefused++;
-        snprintf(x->detail, sizeof x->detail, "pod %s: %s", pod->name, x->plan.detail);
-    }
-    return 0;
-}
-
-/* ms until the track's next deadline (the requeue while waiting). */
-static uint64_t resize_due_ms(const resize_track *t, uint64_t now)
-{
-    uint64_t at = t->state == RESIZE_ST_DEFERRED ? t->deferred_since_ms + t->deferred_ms
-                  : t->state == RESIZE_ST_SENT   ? t->sent_ms + t->stall_ms
-                                                 : t->accepted_ms + t->stall_ms;
-    return at > now ? at - now + 1 : 1;
-}
-
-/* A resize ended without completing: tell, and never try it on that pod again. */
-static void resize_fell_back(ctl_job *j, ctl_resize *rz)
-{
-    ctl *c = j->c;
-    kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    int infeasible = strstr(rz->t.detail, "infeasible") != NULL;
-    event(c, &ref, KEVENTS_WARNING, infeasible ? "ResizeInfeasible" : "ResizeFailed", "Resize",
-          "in-place resize of pod %s (%s) did not complete: %s; the update strategy takes over",
-          rz->pod, rz->what, rz->t.detail);
-    resize_remember(rz);
-    rz->active = 0;
-}
-
-/* Step the followed resize with what the pod informer shows. Returns
- * RESIZE_SENT when the job ended (still waiting), else RESIZE_NOT_USED (the
- * track is over: plan the next pod). */
-static int follow_resize(ctl_job *j, ctl_resize *rz)
-{
-    ctl *c = j->c;
-    uint64_t now = uv_now(c->loop);
-    const kproj_obj *pod = kcache_get(ctl__cache(c, CTL_INF_PODS), j->ns, rz->pod);
-    enum resize_action a;
-    if (!pod) {
-        a = RESIZE_ACT_GONE;
-        snprintf(rz->t.detail, sizeof rz->t.detail, "pod deleted");
-    } else {
-        resize_obs obs;
-        resize_observe_pod(pod, &obs);
-        a = resize_track_step(&rz->t, &obs, now);
-    }
-    kevents_ref ref;
-    switch (a) {
-    case RESIZE_ACT_WAIT:
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "waiting for pod %s's resize (%s)", rz->pod,
-                resize_state_name(rz->t.state));
-        return RESIZE_SENT;
-    case RESIZE_ACT_DONE:
-        workload_ref(j, NULL, &ref);
-        event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize", "resized pod %s in place: %s",
-              rz->pod, rz->what);
-        OPLOG_V(1, "reconcile %s: pod %s resized in place", j->key, rz->pod);
-        rz->active = 0;
-        break;
-    case RESIZE_ACT_FALLBACK:
-        resize_fell_back(j, rz);
-        break;
-    default: /* GONE (RETRY and UNSUPPORTED only answer a PATCH) */
-        OPLOG_V(2, "reconcile %s: resize of pod %s dropped: %s", j->key, rz->pod, rz->t.detail);
-        rz->active = 0;
-        break;
-    }
-    return RESIZE_NOT_USED;
-}
-
-static void on_resize_done(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    ctl *c = j->c;
-    j->req = NULL;
-    ctl_resize *rz = opmap_get(&c->resizes, j->key);
-    if (!rz) {
-        job_end(j, CTLREC_ERROR, "in-place resize: state lost");
-        return;
-    }
-    uint64_t now = uv_now(c->loop);
-    enum resize_action a = resize_track_sent(&rz->t, r->http_status, r->status, now);
-    kevents_ref ref;
-    if (rz->t.mode == RESIZE_MODE_POD_PATCH) {
-        c->pod_patch_probe = 0;
-        if (a == RESIZE_ACT_WAIT)
-            c->pod_patch_ok = 1;
-    }
-    switch (a) {
-    case RESIZE_ACT_WAIT:
-        if (c->o.dry_run) {
-            /* nothing changes on a dry run: do not send it again */
-            resize_remember(rz);
-            rz->active = 0;
-            workload_ref(j, NULL, &ref);
-            event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize",
-                  "would resize pod %s in place: %s (dry run)", rz->pod, rz->what);
-            kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-            job_end(j, CTLREC_APPLY, "dry run: would resize pod %s in place", rz->pod);
-            return;
-        }
-        /* The pod's watch events step the track; the deadline comes anyway. */
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
-        job_end(j, CTLREC_APPLY, "in-place resize of pod %s accepted (%s); following it", rz->pod,
-                rz->what);
-        return;
-    case RESIZE_ACT_UNSUPPORTED:
-        rz->active = 0;
-        if (rz->t.mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_off) {
-            c->pod_patch_off = 1;
-            OPLOG_I("in-place resize through a pod PATCH is not enabled on this API server (%s); "
-                    "the update strategy is used from now on",
-                    rz->t.detail);
-        } else if (rz->t.mode == RESIZE_MODE_SUBRESOURCE && !c->subresource_off) {
-            c->subresource_off = 1;
-            OPLOG_I("pods/resize is listed but not served (%s); the update strategy is used from "
-                    "now on",
-                    rz->t.detail);
-        }
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED,
-                "in-place resize not supported by the server; the strategy "
-                "follows");
-        return;
-    case RESIZE_ACT_GONE:
-        rz->active = 0;
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "pod %s went away before its resize: %s", rz->pod, rz->t.detail);
-        return;
-    case RESIZE_ACT_FALLBACK:
-        resize_fell_back(j, rz);
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "in-place resize of pod %s refused: %s", rz->pod, rz->t.detail);
-        return;
-    default: /* RETRY: plan and send again after the rate limit */
-        rz->active = 0;
-        job_end(j, CTLREC_ERROR, "in-place resize of pod %s: %s", rz->pod, rz->t.detail);
-        return;
-    }
-}
-
-/* Follow the workload's resize in flight; when none, resize the first running
- * pod that differs from the recommendation. */
-static int try_resize(ctl_job *j)
-{
-    ctl *c = j->c;
-    ctl_resize *rz = opmap_get(&c->resizes, j->key);
-    if (rz && rz->active && follow_resize(j, rz) == RESIZE_SENT)
-        return RESIZE_SENT;
-    kdisc_info di;
-    kdisc_get(c->disc, &di);
-    enum resize_mode mode = resize_mode_for(&di, !c->pod_patch_off);
-    if (mode == RESIZE_MODE_SUBRESOURCE && c->subresource_off)
-        mode = RESIZE_MODE_NONE;
-    if (mode == RESIZE_MODE_NONE)
-        return RESIZE_NOT_USED;
-    resize_ctx *x = calloc(1, sizeof *x);
-    if (!x)
-        return RESIZE_NOT_USED;
-    x->c = c;
-    x->j = j;
-    x->rz = rz;
-    x->mode = mode;
-    for (size_t i = 0; i < j->out.nrec; i++) {
-        const ssa_container *r = &j->out.rec[i];
-        if (r->init)
-            continue;
-        x->wants[x->nwants++] = (resize_want){r->name, r->cpu_request, r->memory_request,
-                                              j->out.allow_limits ? r->cpu_limit : NULL,
-                                              j->out.allow_limits ? r->memory_limit : NULL};
-    }
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), plan_pod, x);
-    int rc = RESIZE_NOT_USED;
-    if (x->nrefused)
-        OPLOG_V(2, "reconcile %s: in-place resize not possible (%s); using the strategy", j->key,
-                x->detail);
-    if (x->pod[0] && !rz) {
-        rz = calloc(1, sizeof *rz);
-        if (rz && opmap_put(&c->resizes, j->key, rz, NULL) != 0) {
-            free(rz);
-            rz = NULL;
-        }
-    }
-    if (x->pod[0] && mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok && c->pod_patch_probe) {
-        /* Whether the gate is on is learnt from the first answer: one request. */
-        free(x);
-        kqueue_add_after(c->q, j->key, 1000, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED,
-                "waiting for the API server's first answer to an in-place resize");
-        return RESIZE_SENT;
-    }
-    if (x->pod[0] && rz) {
-        opbuf path, body;
-        opbuf_init(&path, 2048);
-        opbuf_init(&body, BODY_MAX);
-        const char *kv[] = {"fieldManager", MFIELDS_OPTIPOD, "dryRun", c->o.dry_run ? "All" : NULL,
-                            NULL};
-        int e = resize_path(mode, j->ns, x->pod, &path);
-        if (!e)
-            e = kpath_query(&path, kv);
-        if (!e)
-            e = resize_body(&x->plan, mode, x->uid, &body);
-        if (!e) {
-            resize_track_init(&rz->t, &x->plan, mode, x->uid, uv_now(c->loop));
-            if (c->o.resize_stall_ms)
-                rz->t.stall_ms = c->o.resize_stall_ms;
-            if (c->o.resize_deferred_ms)
-                rz->t.deferred_ms = c->o.resize_deferred_ms;
-            snprintf(rz->pod, sizeof rz->pod, "%s", x->pod);
-            describe_resize(&x->plan, rz->what, sizeof rz->what);
-            snprintf(j->changes, sizeof j->changes, "%s", x->pod);
-        }
-        if (!e &&
-            krest_call(c->rest, "PATCH", opbuf_str(&path), "application/strategic-merge-patch+json",
-                       body.data, body.len, on_resize_done, j, &j->req) == 0) {
-            c->st.writes++;
-            rz->active = 1;
-            if (mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok)
-                c->pod_patch_probe = 1;
-            rc = RESIZE_SENT;
-        }
-        opbuf_release(&path);
-        opbuf_release(&body);
-    } else if (x->npods > 0 && x->ndone == x->npods) {
-        rc = RESIZE_ALL_DONE;
-    }
-    free(x);
-    return rc;
 }
 
 static void act(ctl_job *j, const kproj_obj *w)
@@ -1825,26 +1449,26 @@ static void act(ctl_job *j, const kproj_obj *w)
     ctlrec_out *o = &j->out;
     ctl_wstate *ws = wstate(c, j->key, 1);
     if (!ws) {
-        job_end(j, CTLREC_ERROR, "out of memory");
+        ctl__job_end(j, CTLREC_ERROR, "out of memory");
         return;
     }
     record_decision(j, ws);
     const pol_policy *p = o->winner;
     if (o->outcome == CTLREC_ERROR) {
-        job_end(j, CTLREC_ERROR, "%s", o->reason);
+        ctl__job_end(j, CTLREC_ERROR, "%s", o->reason);
         return;
     }
     if (o->mode == POL_MODE_AUTO && p->allow_in_place_resize) {
-        int r = try_resize(j);
+        int r = ctl__try_resize(j);
         if (r == RESIZE_SENT)
             return;
         if (r == RESIZE_ALL_DONE && p->strategy == POL_STRATEGY_SSA &&
             p->rollout == POL_ROLLOUT_ON_NEXT_RESTART) {
             /* The pods run with the values; a template write now would roll
              * them out, which onNextRestart never does. */
-            job_end(j, CTLREC_UNCHANGED,
-                    "running pods resized in place; the pod template is left to the next "
-                    "rollout");
+            ctl__job_end(j, CTLREC_UNCHANGED,
+                         "running pods resized in place; the pod template is left to the next "
+                         "rollout");
             return;
         }
     }
@@ -1860,20 +1484,20 @@ static void act(ctl_job *j, const kproj_obj *w)
         if (j->restart && maybe_restart(j, w, ws))
             return;
         if (o->outcome == CTLREC_APPLY)
-            job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
+            ctl__job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
         else
-            job_end(j, o->outcome, "%s", o->reason);
+            ctl__job_end(j, o->outcome, "%s", o->reason);
         return;
     }
     if (o->outcome != CTLREC_APPLY) {
-        job_end(j, o->outcome, "%s", o->reason);
+        ctl__job_end(j, o->outcome, "%s", o->reason);
         return;
     }
     /* At most one rollout per reconcile period. */
     uint64_t now = uv_now(c->loop);
     if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
         kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
+        ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
         return;
     }
     /* Under immediate optipod paces the rollouts its writes cause; under
@@ -1890,7 +1514,7 @@ static void act(ctl_job *j, const kproj_obj *w)
     if (!rc)
         rc = krest_call(c->rest, "GET", path, NULL, NULL, 0, on_live, j, &j->req);
     if (rc)
-        job_end(j, CTLREC_ERROR, "GET: %s", strerror(-rc));
+        ctl__job_end(j, CTLREC_ERROR, "GET: %s", strerror(-rc));
 }
 
 static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
@@ -1939,7 +1563,7 @@ void ctl__job_decide(ctl_job *j)
     ctl *c = j->c;
     const kproj_obj *w = kcache_get(ctl__cache(c, inf_for_kind(j->kind)), j->ns, j->name);
     if (!w) {
-        job_end(j, CTLREC_SKIPPED, "the workload is gone");
+        ctl__job_end(j, CTLREC_SKIPPED, "the workload is gone");
         return;
     }
     const pol_policy *pols[MAX_POLICIES];
@@ -1954,7 +1578,7 @@ void ctl__job_decide(ctl_job *j)
                        .hpa_cpu = hx.cpu,
                        .now_s = ctl__wall_ms(c) / 1000};
     if (ctlrec_decide(&in, &j->out) != 0) {
-        job_end(j, CTLREC_ERROR, "%s", j->out.reason);
+        ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
         return;
     }
     const pol_policy *p = j->out.winner;
@@ -1970,7 +1594,7 @@ void ctl__job_decide(ctl_job *j)
         if (j->out.release_annotations && ws && (!w->rv || strcmp(ws->released_rv, w->rv) != 0))
             send_annotations(j, w, 1);
         else
-            job_end(j, CTLREC_SKIPPED, "%s", j->out.reason);
+            ctl__job_end(j, CTLREC_SKIPPED, "%s", j->out.reason);
         return;
     }
     kproj_key(j->pkey, sizeof j->pkey, p->namespace, p->name);
@@ -1987,7 +1611,7 @@ void ctl__job_decide(ctl_job *j)
         if (pv) {
             u = ctl__usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
             if (!u) {
-                job_end(j, CTLREC_ERROR, "out of memory");
+                ctl__job_end(j, CTLREC_ERROR, "out of memory");
                 return;
             }
             uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
@@ -2013,7 +1637,7 @@ void ctl__job_decide(ctl_job *j)
         }
         metrics_state(c, j->pkey, !in.metrics_error, in.metrics_msg ? in.metrics_msg : "");
         if (ctlrec_decide(&in, &j->out) != 0) {
-            job_end(j, CTLREC_ERROR, "%s", j->out.reason);
+            ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
             return;
         }
     }
@@ -2038,7 +1662,7 @@ static void job_start(ctl *c, const char *key)
     c->jobs = j;
     c->running++;
     if (ctl__parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
-        job_end(j, CTLREC_SKIPPED, "not a workload key");
+        ctl__job_end(j, CTLREC_SKIPPED, "not a workload key");
         return;
     }
     ctl__job_decide(j);

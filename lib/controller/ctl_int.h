@@ -159,6 +159,9 @@ struct ctl {
     void *closed_ud;
 };
 
+/* ctl__try_resize()'s answers */
+enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
+
 /* controller.c: helpers, queueing, the end of a job, requests, the decision */
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
@@ -167,8 +170,13 @@ int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name);
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create);
 const pol_policy *ctl__policy_of(const kproj_obj *o);
 int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap);
+void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
+                const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref);
 void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
                     const char *sub, int apply, int force, int dry_run);
 const char *ctl__reply_msg(const krest_reply *r);
@@ -179,6 +187,10 @@ void ctl__job_decide(ctl_job *j);
 void ctl__usage_free(void *v);
 ctl_usage *ctl__usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s);
 void ctl__usage_fetch(ctl *c, ctl_usage *u);
+
+/* ctl_resize.c */
+int ctl__pod_followed(ctl *c, const kproj_obj *pod);
+int ctl__try_resize(ctl_job *j);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);
