@@ -10,9 +10,10 @@
  * tick (resyncs, status flushes) and the lifecycle. The steps that talk
  * to the API server or the metrics provider have a file each, over the
  * state in ctl_int.h (private to lib/controller):
- *   ctl_usage.c   usage: one provider request per namespace, percentile and window
- *   ctl_resize.c  in-place resize, one pod at a time, followed to its end
- *   ctl_status.c  the policies' status
+ *   ctl_usage.c    usage: one provider request per namespace, percentile and window
+ *   ctl_rollout.c  the rollout gate's I/O and the slot; the webhook restart
+ *   ctl_resize.c   in-place resize, one pod at a time, followed to its end
+ *   ctl_status.c   the policies' status
  * reconcile.c and rollout.c are the pure decisions (no I/O).
  */
 #include "controller/ctl_int.h"
@@ -28,7 +29,6 @@
 #include "apply/remedy.h"
 #include "apply/ssa.h"
 #include "controller/reconcile.h"
-#include "controller/rollout.h"
 #include "kube/discovery.h"
 #include "kube/queue.h"
 #include "util/log.h"
@@ -37,8 +37,6 @@
 #define REPLY_MAX    ((size_t)8 << 20)
 #define TICK_MS      100
 #define SEP          "\x1f"
-#define MAX_PDBS     64 /* PDBs of one namespace the gate looks at */
-#define RESTARTED_AT "optipod.io/restartedAt"
 
 static const kres *const inf_res[CTL_NINF] = {
     &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
@@ -78,7 +76,7 @@ kcache *ctl__cache(ctl *c, enum ctl_inf i)
     return c->inf[i] ? kinf_cache(c->inf[i]) : NULL;
 }
 
-static enum ctl_inf inf_for_kind(enum kproj_kind k)
+enum ctl_inf ctl__inf_for_kind(enum kproj_kind k)
 {
     switch (k) {
     case KPROJ_DEPLOYMENT:
@@ -92,9 +90,9 @@ static enum ctl_inf inf_for_kind(enum kproj_kind k)
     }
 }
 
-static const kres *res_for_kind(enum kproj_kind k)
+const kres *ctl__res_for_kind(enum kproj_kind k)
 {
-    enum ctl_inf i = inf_for_kind(k);
+    enum ctl_inf i = ctl__inf_for_kind(k);
     return i == CTL_NINF ? NULL : inf_res[i];
 }
 
@@ -125,7 +123,7 @@ int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
     return 0;
 }
 
-static ctl_wstate *wstate(ctl *c, const char *key, int create)
+ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
 {
     ctl_wstate *w = opmap_get(&c->wstates, key);
     if (!w && create) {
@@ -381,7 +379,7 @@ static int containers_equal(const kproj_obj *a, const kproj_obj *b)
 
 /* Queue the workloads that wait at the rollout gate (in ns; NULL = all),
  * except `self` (being reconciled). */
-static void wake_deferred(ctl *c, const char *ns, const char *self)
+void ctl__wake_deferred(ctl *c, const char *ns, const char *self)
 {
     opmap_iter it;
     opmap_entry *e;
@@ -416,18 +414,18 @@ static void on_workload_status(ctl *c, const kproj_obj *w)
     char key[KEY_MAX];
     if (wkey(key, sizeof key, w->kind, w->ns, w->name))
         return;
-    const ctl_wstate *ws = wstate(c, key, 0);
+    const ctl_wstate *ws = ctl__wstate(c, key, 0);
     if (ws && ws->deferred)
         ctl_enqueue(c, key);
     if (strcmp(c->slot.key, key) == 0)
-        wake_deferred(c, NULL, key);
+        ctl__wake_deferred(c, NULL, key);
 }
 
 /* A budget changed: the workloads of its namespace waiting at the gate ask again. */
 static void on_pdb_change(const kproj_obj *o, void *ud)
 {
     if (o->ns)
-        wake_deferred(ud, o->ns, NULL);
+        ctl__wake_deferred(ud, o->ns, NULL);
 }
 
 static void on_pdb_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
@@ -469,7 +467,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     if (strcmp(c->slot.key, key) == 0 && c->slot.generation != 0) {
         /* the workload rolling out is gone: the others need not wait for it */
         memset(&c->slot, 0, sizeof c->slot);
-        wake_deferred(c, NULL, NULL);
+        ctl__wake_deferred(c, NULL, NULL);
     }
 }
 
@@ -692,7 +690,7 @@ static void job_free(ctl_job *j)
 void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
 {
     ctl *c = j->c;
-    ctl_wstate *ws = wstate(c, j->key, 1);
+    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     char reason[CTLREC_REASON];
     va_list ap;
     va_start(ap, fmt);
@@ -701,7 +699,7 @@ void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
     if (j->slot_held && strcmp(c->slot.key, j->key) == 0 && c->slot.generation == 0) {
         /* reserved for a write that did not roll anything: free it */
         memset(&c->slot, 0, sizeof c->slot);
-        wake_deferred(c, NULL, j->key);
+        ctl__wake_deferred(c, NULL, j->key);
     }
     if (ws) {
         ws->deferred = j->deferred;
@@ -745,8 +743,8 @@ void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
-static int job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
-                    const opbuf *body, krest_cb cb)
+int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
+                  const opbuf *body, krest_cb cb)
 {
     return krest_call(j->c->rest, method, path, ctype, body ? body->data : NULL,
                       body ? body->len : 0, cb, j, &j->req);
@@ -781,8 +779,6 @@ int ctl__ok2xx(const krest_reply *r)
 
 /* ---- annotations (Recommend, webhook strategy, release) ---------------------------------- */
 
-static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
-
 static void on_annotations_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
@@ -792,7 +788,7 @@ static void on_annotations_done(const krest_reply *r, void *ud)
                      ctl__reply_msg(r));
         return;
     }
-    ctl_wstate *ws = wstate(j->c, j->key, 1);
+    ctl_wstate *ws = ctl__wstate(j->c, j->key, 1);
     if (!j->out.winner && !j->pkey[0]) {
         if (ws)
             snprintf(ws->released_rv, sizeof ws->released_rv, "%s", j->changes);
@@ -806,10 +802,11 @@ static void on_annotations_done(const krest_reply *r, void *ud)
                "recommendation published to optipod.io/ annotations by policy %s%s", j->pkey,
                j->c->o.dry_run ? " (dry run)" : "");
     /* A dry run never sees its annotations land: show the restart that would follow now. */
-    const kproj_obj *w = j->c->o.dry_run && j->restart && ws
-                             ? kcache_get(ctl__cache(j->c, inf_for_kind(j->kind)), j->ns, j->name)
-                             : NULL;
-    if (w && maybe_restart(j, w, ws))
+    const kproj_obj *w =
+        j->c->o.dry_run && j->restart && ws
+            ? kcache_get(ctl__cache(j->c, ctl__inf_for_kind(j->kind)), j->ns, j->name)
+            : NULL;
+    if (w && ctl__maybe_restart(j, w, ws))
         return;
     ctl__job_end(j, CTLREC_APPLY, "recommendation published to annotations%s",
                  j->c->o.dry_run ? " (dry run)" : "");
@@ -823,7 +820,7 @@ static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
     opbuf_init(&p, sizeof path);
     opbuf_init(&j->body, BODY_MAX);
     int rc = ctlrec_annotations_body(&j->out, w, release, &j->body, &err);
-    ctl_wstate *ws = wstate(j->c, j->key, 1);
+    ctl_wstate *ws = ctl__wstate(j->c, j->key, 1);
     uint64_t h = opmap_hash(opbuf_str(&j->body));
     if (!rc && ws && w->rv && ws->ann_hash == h && strcmp(ws->ann_base_rv, w->rv) == 0) {
         /* The same write over the same version: the cache has not seen our
@@ -837,12 +834,12 @@ static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
         snprintf(ws->ann_base_rv, sizeof ws->ann_base_rv, "%s", w->rv ? w->rv : "");
     }
     if (!rc)
-        rc = ctl__write_path(j->c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 1, 0);
+        rc = ctl__write_path(j->c, &p, ctl__res_for_kind(j->kind), j->ns, j->name, NULL, 1, 1, 0);
     if (!rc) {
         snprintf(path, sizeof path, "%s", opbuf_str(&p));
         snprintf(j->changes, sizeof j->changes, "%s", w->rv ? w->rv : "");
-        rc = job_send(j, "PATCH", path, "application/apply-patch+yaml", &j->body,
-                      on_annotations_done);
+        rc = ctl__job_send(j, "PATCH", path, "application/apply-patch+yaml", &j->body,
+                           on_annotations_done);
         if (!rc)
             j->c->st.writes++;
     }
@@ -853,8 +850,6 @@ static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
 }
 
 /* ---- the ssa strategy ---------------------------------------------------------------------- */
-
-static void slot_commit(ctl_job *j, const krest_reply *r);
 
 static void on_write_done(const krest_reply *r, void *ud)
 {
@@ -880,8 +875,8 @@ static void on_write_done(const krest_reply *r, void *ud)
         OPLOG_W("reconcile %s: optipod owns a field outside its lane: %s", j->key, first);
     }
     mfields_release(&mf);
-    slot_commit(j, r);
-    ctl_wstate *ws = wstate(c, j->key, 1);
+    ctl__slot_commit(j, r);
+    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     if (ws && !c->o.dry_run) {
         snprintf(ws->written, sizeof ws->written, "%s", j->changes);
         ws->last_apply_ms = uv_now(c->loop);
@@ -900,8 +895,8 @@ static void on_write_done(const krest_reply *r, void *ud)
 static void send_write(ctl_job *j)
 {
     /* the strategic-merge body was built next to the dry-run body */
-    int rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
-                      on_write_done);
+    int rc = ctl__job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json",
+                           &j->body, on_write_done);
     if (rc)
         ctl__job_end(j, CTLREC_ERROR, "write: %s", strerror(-rc));
     else
@@ -939,7 +934,7 @@ static void on_dry_run_done(const krest_reply *r, void *ud)
         kevents_ref ref;
         ctl__workload_ref(j, NULL, &ref);
         ctl__event(c, &ref, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
-        ctl_wstate *ws = wstate(c, j->key, 1);
+        ctl_wstate *ws = ctl__wstate(c, j->key, 1);
         if (ws) {
             ws->conflict[0] = 0;
             for (int i = 0; i < j->cs.n; i++) {
@@ -958,7 +953,7 @@ static void on_dry_run_done(const krest_reply *r, void *ud)
         }
         j->forced = 1;
     } else {
-        ctl_wstate *ws = wstate(c, j->key, 0);
+        ctl_wstate *ws = ctl__wstate(c, j->key, 0);
         if (ws && !ws->loop_stopped)
             ws->conflict[0] = 0; /* nobody else holds these fields any more */
     }
@@ -1102,7 +1097,7 @@ static void on_live(const krest_reply *r, void *ud)
         goto out;
     }
     /* Reclaim: a value we wrote was replaced, and another manager owns it now. */
-    ctl_wstate *ws = wstate(c, j->key, 1);
+    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     const char *reclaimer = NULL;
     for (size_t i = 0; ws && i < n && !reclaimer; i++) {
         char ours[CTLREC_QTY];
@@ -1151,11 +1146,11 @@ static void on_live(const krest_reply *r, void *ud)
     opbuf_init(&p, sizeof j->patch_path);
     int rc = ssa_build(&rq, &dry, NULL, &err);
     if (!rc)
-        rc = ctl__write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 0, 1);
+        rc = ctl__write_path(c, &p, ctl__res_for_kind(j->kind), j->ns, j->name, NULL, 1, 0, 1);
     char dry_path[sizeof j->patch_path];
     snprintf(dry_path, sizeof dry_path, "%s", opbuf_str(&p));
     if (!rc)
-        rc = ctl__write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
+        rc = ctl__write_path(c, &p, ctl__res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
     snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
     opbuf_release(&p);
     opbuf_init(&j->body, BODY_MAX);
@@ -1177,229 +1172,6 @@ out:
     cJSON_Delete(live);
     if ((int)oc >= 0)
         ctl__job_end(j, oc, "%s", why);
-}
-
-/* ---- the rollout gate and the webhook strategy's restart ------------------------------------ */
-
-typedef struct pdb_ctx {
-    const char *ns;
-    const kproj_obj *pdbs[MAX_PDBS];
-    size_t n;
-} pdb_ctx;
-
-static int collect_pdb(const kproj_obj *o, void *ud)
-{
-    pdb_ctx *x = ud;
-    if (o->ns && strcmp(o->ns, x->ns) == 0 && x->n < MAX_PDBS)
-        x->pdbs[x->n++] = o;
-    return 0;
-}
-
-static void key_ref(const char *key, const char *uid, kevents_ref *ref, char *ns, char *name)
-{
-    enum kproj_kind k = KPROJ_UNKNOWN;
-    if (ctl__parse_wkey(key, &k, ns, name) != 0)
-        ns[0] = name[0] = 0;
-    *ref = (kevents_ref){ssa_api_version(k), kproj_kind_name(k), ns, name, uid};
-}
-
-/* Before a write that rolls w's pods: 1 = go (the slot is reserved for this
- * job); 0 = the job has ended (deferred, Event RolloutDeferred, requeued). */
-static int gate_rollout(ctl_job *j, const kproj_obj *w)
-{
-    ctl *c = j->c;
-    if (!rollout_rolls_pods(w))
-        return 1; /* OnDelete: a template change replaces nothing */
-    pdb_ctx px = {.ns = j->ns};
-    kcache_foreach(ctl__cache(c, CTL_INF_PDBS), collect_pdb, &px);
-    const kproj_obj *holder = NULL;
-    enum kproj_kind hk;
-    char hns[256], hname[256];
-    if (c->slot.key[0] && ctl__parse_wkey(c->slot.key, &hk, hns, hname) == 0)
-        holder = kcache_get(ctl__cache(c, inf_for_kind(hk)), hns, hname);
-    rollout_in in = {.key = j->key,
-                     .workload = w,
-                     .slot = &c->slot,
-                     .slot_workload = holder,
-                     .pdbs = px.pdbs,
-                     .npdbs = px.n,
-                     .now_ms = ctl__wall_ms(c)};
-    rollout_out out;
-    if (rollout_gate(&in, &out) != 0) {
-        ctl__job_end(j, CTLREC_ERROR, "rollout gate: bad input");
-        return 0;
-    }
-    if (out.release != ROLLOUT_KEEP) {
-        if (out.release == ROLLOUT_STUCK) {
-            kevents_ref ref;
-            key_ref(c->slot.key, holder ? holder->uid : NULL, &ref, hns, hname);
-            ctl__event(c, &ref, KEVENTS_WARNING, "RolloutStuck", "Rollout", "%s", out.stuck);
-            OPLOG_W("rollout: %s", out.stuck);
-        } else {
-            OPLOG_V(2, "rollout: %s %s", c->slot.key, rollout_release_name(out.release));
-        }
-        memset(&c->slot, 0, sizeof c->slot);
-        wake_deferred(c, NULL, j->key);
-    }
-    if (out.verdict == ROLLOUT_WAIT) {
-        kevents_ref ref;
-        ctl__workload_ref(j, w->uid, &ref);
-        ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutDeferred", "Rollout", "%s", out.reason);
-        j->deferred = 1;
-        kqueue_add_after(c->q, j->key, out.retry_ms, kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
-        return 0;
-    }
-    memset(&c->slot, 0, sizeof c->slot);
-    snprintf(c->slot.key, sizeof c->slot.key, "%s", j->key);
-    j->slot_held = 1;
-    return 1;
-}
-
-/* A write that rolls pods was answered: the slot now waits for the
- * generation it produced (a dry run rolls nothing: ctl__job_end frees it). */
-static void slot_commit(ctl_job *j, const krest_reply *r)
-{
-    ctl *c = j->c;
-    if (!j->slot_held || c->o.dry_run || strcmp(c->slot.key, j->key) != 0)
-        return;
-    const kproj_obj *w = kcache_get(ctl__cache(c, inf_for_kind(j->kind)), j->ns, j->name);
-    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "generation");
-    int64_t g = cJSON_IsNumber(gen) && gen->valuedouble >= 1 ? (int64_t)gen->valuedouble : 0;
-    if (g == 0)
-        g = w ? w->generation + 1 : 1;
-    cJSON_Delete(obj);
-    c->slot.generation = g;
-    c->slot.started_ms = ctl__wall_ms(c);
-    c->slot.bound_ms = rollout_bound_ms(w);
-}
-
-static void on_restart_done(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    ctl *c = j->c;
-    j->req = NULL;
-    if (r->http_status == 409) {
-        ctl__job_end(j, CTLREC_ERROR, "restart: the workload changed meanwhile (%s); retrying",
-                     ctl__reply_msg(r));
-        return;
-    }
-    if (!ctl__ok2xx(r)) {
-        ctl__job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
-        return;
-    }
-    slot_commit(j, r);
-    ctl_wstate *ws = wstate(c, j->key, 1);
-    if (ws && !c->o.dry_run)
-        ws->last_apply_ms = uv_now(c->loop);
-    kevents_ref ref;
-    ctl__workload_ref(j, NULL, &ref);
-    ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
-               "%s a rollout through the workload: %s (policy %s)%s",
-               c->o.dry_run ? "would trigger" : "triggered", j->changes, j->pkey,
-               c->o.dry_run ? " (dry run)" : "");
-    ctl__job_end(j, CTLREC_APPLY, "%s: %s%s",
-                 c->o.dry_run ? "dry run: would roll out" : "rolled out", j->changes,
-                 c->o.dry_run ? " (dry run)" : "");
-}
-
-typedef struct differ_ctx {
-    ctl *c;
-    const ctl_job *j;
-    int npods, ndiffer;
-    char first[256];
-} differ_ctx;
-
-static int count_differing(const kproj_obj *pod, void *ud)
-{
-    differ_ctx *x = ud;
-    char key[600], want[600];
-    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 || !pod->phase ||
-        (strcmp(pod->phase, "Running") != 0 && strcmp(pod->phase, "Pending") != 0) ||
-        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
-        return 0;
-    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
-    if (strcmp(key, want) != 0)
-        return 0;
-    x->npods++;
-    if (rollout_pod_differs(pod, x->j->out.rec, x->j->out.nrec, x->j->out.allow_limits)) {
-        if (!x->ndiffer++)
-            snprintf(x->first, sizeof x->first, "%s", pod->name ? pod->name : "");
-    }
-    return 0;
-}
-
-/* The strategic-merge body: only the template annotation, with the live uid
- * and resourceVersion as preconditions. */
-static int restart_body(const kproj_obj *w, const char *at, opbuf *out)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *md = cJSON_AddObjectToObject(root, "metadata");
-    cJSON_AddStringToObject(md, "uid", w->uid ? w->uid : "");
-    cJSON_AddStringToObject(md, "resourceVersion", w->rv ? w->rv : "");
-    cJSON *tmd = cJSON_AddObjectToObject(
-        cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "spec"), "template"), "metadata");
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(tmd, "annotations"), RESTARTED_AT, at);
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (!s)
-        return -ENOMEM;
-    int rc = opbuf_puts(out, s);
-    cJSON_free(s);
-    return rc;
-}
-
-/* Webhook strategy, immediate + allowRecreate, annotations current: replace
- * the pods that still run other values. 1 = handled (the job ended or a
- * request is out); 0 = nothing to restart. */
-static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
-{
-    ctl *c = j->c;
-    differ_ctx x = {.c = c, .j = j};
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), count_differing, &x);
-    if (x.ndiffer == 0)
-        return 0;
-    snprintf(j->changes, sizeof j->changes,
-             "%d of %d pods (%s%s) run other values than the "
-             "recommendation",
-             x.ndiffer, x.npods, x.first, x.ndiffer > 1 ? ", ..." : "");
-    if (!rollout_rolls_pods(w)) {
-        ctl__job_end(
-            j, CTLREC_SKIPPED,
-            "%s; updateStrategy OnDelete: the owner chose manual updates, optipod restarts "
-            "nothing",
-            j->changes);
-        return 1;
-    }
-    uint64_t now = uv_now(c->loop);
-    if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
-        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
-        return 1;
-    }
-    if (!gate_rollout(j, w))
-        return 1;
-    char at[32];
-    ctl__rfc3339(ctl__wall_ms(c), at, sizeof at);
-    opbuf p;
-    opbuf_init(&p, sizeof j->patch_path);
-    opbuf_release(&j->body); /* may hold the annotations body of a dry run */
-    opbuf_init(&j->body, BODY_MAX);
-    int rc = restart_body(w, at, &j->body);
-    if (!rc)
-        rc = ctl__write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
-    snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
-    opbuf_release(&p);
-    if (!rc)
-        rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
-                      on_restart_done);
-    if (rc)
-        ctl__job_end(j, CTLREC_ERROR, "restart: %s", strerror(-rc));
-    else
-        c->st.writes++;
-    return 1;
 }
 
 /* ---- the decision and what follows -------------------------------------------------------- */
@@ -1447,7 +1219,7 @@ static void act(ctl_job *j, const kproj_obj *w)
 {
     ctl *c = j->c;
     ctlrec_out *o = &j->out;
-    ctl_wstate *ws = wstate(c, j->key, 1);
+    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     if (!ws) {
         ctl__job_end(j, CTLREC_ERROR, "out of memory");
         return;
@@ -1481,7 +1253,7 @@ static void act(ctl_job *j, const kproj_obj *w)
             send_annotations(j, w, 0);
             return;
         }
-        if (j->restart && maybe_restart(j, w, ws))
+        if (j->restart && ctl__maybe_restart(j, w, ws))
             return;
         if (o->outcome == CTLREC_APPLY)
             ctl__job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
@@ -1503,12 +1275,12 @@ static void act(ctl_job *j, const kproj_obj *w)
     /* Under immediate optipod paces the rollouts its writes cause; under
      * onNextRestart the template write is the strategy's own change, paced by
      * the workload's updateStrategy (and the once-per-period rule above). */
-    if (p->rollout == POL_ROLLOUT_IMMEDIATE && !gate_rollout(j, w))
+    if (p->rollout == POL_ROLLOUT_IMMEDIATE && !ctl__gate_rollout(j, w))
         return;
     char path[2048];
     opbuf pb;
     opbuf_init(&pb, sizeof path);
-    int rc = kpath(&pb, res_for_kind(j->kind), j->ns, j->name, NULL);
+    int rc = kpath(&pb, ctl__res_for_kind(j->kind), j->ns, j->name, NULL);
     snprintf(path, sizeof path, "%s", opbuf_str(&pb));
     opbuf_release(&pb);
     if (!rc)
@@ -1561,7 +1333,7 @@ static mprov *provider_for(const ctl *c, const pol_policy *p, char *why, size_t 
 void ctl__job_decide(ctl_job *j)
 {
     ctl *c = j->c;
-    const kproj_obj *w = kcache_get(ctl__cache(c, inf_for_kind(j->kind)), j->ns, j->name);
+    const kproj_obj *w = kcache_get(ctl__cache(c, ctl__inf_for_kind(j->kind)), j->ns, j->name);
     if (!w) {
         ctl__job_end(j, CTLREC_SKIPPED, "the workload is gone");
         return;
@@ -1583,7 +1355,7 @@ void ctl__job_decide(ctl_job *j)
     }
     const pol_policy *p = j->out.winner;
     if (!p || j->out.mode == POL_MODE_DISABLED) {
-        ctl_wstate *ws = wstate(c, j->key, 1);
+        ctl_wstate *ws = ctl__wstate(c, j->key, 1);
         if (ws) {
             record_decision(j, ws);
             ws->conflict[0] = 0;

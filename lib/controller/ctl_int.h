@@ -166,7 +166,10 @@ enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
 kcache *ctl__cache(ctl *c, enum ctl_inf i);
+enum ctl_inf ctl__inf_for_kind(enum kproj_kind k);
+const kres *ctl__res_for_kind(enum kproj_kind k);
 int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name);
+ctl_wstate *ctl__wstate(ctl *c, const char *key, int create);
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create);
 const pol_policy *ctl__policy_of(const kproj_obj *o);
 int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap);
@@ -175,8 +178,11 @@ void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *r
 void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref);
 void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ctl__wake_deferred(ctl *c, const char *ns, const char *self);
 void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
+                  const opbuf *body, krest_cb cb);
 int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
                     const char *sub, int apply, int force, int dry_run);
 const char *ctl__reply_msg(const krest_reply *r);
@@ -187,6 +193,11 @@ void ctl__job_decide(ctl_job *j);
 void ctl__usage_free(void *v);
 ctl_usage *ctl__usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s);
 void ctl__usage_fetch(ctl *c, ctl_usage *u);
+
+/* ctl_rollout.c */
+int ctl__gate_rollout(ctl_job *j, const kproj_obj *w);
+void ctl__slot_commit(ctl_job *j, const krest_reply *r);
+int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
 
 /* ctl_resize.c */
 int ctl__pod_followed(ctl *c, const kproj_obj *pod);
