@@ -194,6 +194,10 @@ void ctl__usage_free(void *v);
 ctl_usage *ctl__usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s);
 void ctl__usage_fetch(ctl *c, ctl_usage *u);
 
+/* ctl_ssa.c */
+void ctl__send_annotations(ctl_job *j, const kproj_obj *w, int release);
+void ctl__on_live(const krest_reply *r, void *ud);
+
 /* ctl_rollout.c */
 int ctl__gate_rollout(ctl_job *j, const kproj_obj *w);
 void ctl__slot_commit(ctl_job *j, const krest_reply *r);

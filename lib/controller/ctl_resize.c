@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply/fields.h"
 #include "apply/resize.h"
+#include "apply/ssa.h"
 #include "kube/discovery.h"
 #include "kube/queue.h"
 #include "util/log.h"
