@@ -162,7 +162,7 @@ struct ctl {
 /* ctl__try_resize()'s answers */
 enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
 
-/* controller.c: helpers, queueing, the end of a job, requests, the decision */
+/* controller.c: small helpers */
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
 kcache *ctl__cache(ctl *c, enum ctl_inf i);
@@ -178,15 +178,23 @@ void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *r
 void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref);
 void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* controller.c: queueing */
 void ctl__wake_deferred(ctl *c, const char *ns, const char *self);
+
+/* controller.c: the end of a reconcile: one outcome per job */
 void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* controller.c: requests */
 int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
                   const opbuf *body, krest_cb cb);
 int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
                     const char *sub, int apply, int force, int dry_run);
 const char *ctl__reply_msg(const krest_reply *r);
 int ctl__ok2xx(const krest_reply *r);
+
+/* controller.c: the decision (again, once a job's usage is answered) */
 void ctl__job_decide(ctl_job *j);
 
 /* ctl_usage.c */
@@ -196,6 +204,7 @@ void ctl__usage_fetch(ctl *c, ctl_usage *u);
 
 /* ctl_ssa.c */
 void ctl__send_annotations(ctl_job *j, const kproj_obj *w, int release);
+/* the answer to act()'s GET of the live object */
 void ctl__on_live(const krest_reply *r, void *ud);
 
 /* ctl_rollout.c */
