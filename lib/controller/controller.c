@@ -4,8 +4,20 @@
  * write), each one request at a time, and ends in exactly one outcome.
  * Nothing borrowed from a cache is kept across a step: a job keeps keys and
  * copies, and looks objects up again.
+ *
+ * This file: the informers' hooks and what they queue, a job from its
+ * start through its decision (act: where it goes next) to its end, the
+ * tick (resyncs, status flushes) and the lifecycle. The steps that talk
+ * to the API server or the metrics provider have a file each, over the
+ * state in ctl_int.h (private to lib/controller):
+ *   ctl_usage.c    usage: one provider request per namespace, percentile and window
+ *   ctl_ssa.c      the annotations apply; the ssa strategy (GET, pre-check, PATCH)
+ *   ctl_rollout.c  the rollout gate's I/O and the slot; the webhook restart
+ *   ctl_resize.c   in-place resize, one pod at a time, followed to its end
+ *   ctl_status.c   the policies' status
+ * reconcile.c and rollout.c are the pure decisions (no I/O).
  */
-#include "controller/controller.h"
+#include "controller/ctl_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,25 +27,16 @@
 #include <time.h>
 
 #include "apply/fields.h"
-#include "apply/remedy.h"
-#include "apply/resize.h"
 #include "apply/ssa.h"
 #include "controller/reconcile.h"
-#include "controller/rollout.h"
 #include "kube/discovery.h"
 #include "kube/queue.h"
 #include "util/log.h"
 
-#define KEY_MAX      600
 #define MAX_POLICIES 256
-#define BODY_MAX     ((size_t)1 << 20)
 #define REPLY_MAX    ((size_t)8 << 20)
-#define STATUS_RECS  8 /* containers remembered per workload for status */
 #define TICK_MS      100
-#define WRITTEN_MAX  1024
 #define SEP          "\x1f"
-#define MAX_PDBS     64 /* PDBs of one namespace the gate looks at */
-#define RESTARTED_AT "optipod.io/restartedAt"
 
 static const kres *const inf_res[CTL_NINF] = {
     &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
@@ -47,140 +50,11 @@ typedef struct ctl_hpa {
     int cpu;
 } ctl_hpa;
 
-typedef struct ctl_rec {
-    char container[MFIELDS_NAME_MAX + 1];
-    char cpu[CTLREC_QTY], mem[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
-    int applied;
-} ctl_rec;
-
-/* What the controller remembers of one workload between reconciles. */
-typedef struct ctl_wstate {
-    char policy[KCACHE_KEY_MAX]; /* winner "ns/name", "" when none */
-    char loser_of[4][KCACHE_KEY_MAX];
-    int nlosers;
-    enum ctlrec_outcome outcome;
-    char reason[CTLREC_REASON];
-    char conflict[512]; /* "argocd-controller" etc. while in conflict */
-    int loop_stopped;
-    int insufficient;
-    char written[WRITTEN_MAX]; /* our last values: "c/requests.cpu=500m;..." */
-    uint64_t last_apply_ms;    /* loop time of our last resource write */
-    char released_rv[32];      /* annotations released at this resourceVersion */
-    char ann_base_rv[32];      /* annotations written over this resourceVersion ... */
-    uint64_t ann_hash;         /* ... with this body */
-    ctl_rec recs[STATUS_RECS];
-    int nrecs;
-    int deferred; /* the last reconcile waited at the rollout gate */
-} ctl_wstate;
-
-typedef struct ctl_cond {
-    char status[8];
-    char reason[64];
-    char msg[1024];
-    char since[32];
-} ctl_cond;
-
-enum { COND_READY, COND_CONFLICT, COND_METRICS, NCOND };
-static const char *const cond_type[NCOND] = {"Ready", "Conflict", "MetricsAvailable"};
-
-typedef struct ctl_pstate {
-    uint64_t next_resync_ms;
-    int64_t invalid_warned_gen; /* InvalidPolicy Event emitted for this generation */
-    int metrics_state;          /* 0 unknown, 1 ok, -1 failing */
-    char metrics_msg[256];
-    char *last_sig; /* the status last written, without its time */
-    ctl_cond conds[NCOND];
-    int dirty;
-    int writing;
-    ophttp_req *req;
-    struct status_req *sr; /* the write in flight */
-} ctl_pstate;
-
-typedef struct ctl_ustats {
-    size_t n;
-    mprov_container_stats c[];
-} ctl_ustats;
-
-struct ctl_job;
-
-typedef struct ctl_usage {
-    struct ctl *c;
-    mprov *prov; /* borrowed from the controller */
-    char ns[256];
-    double pct;
-    uint64_t window_s;
-    int state; /* 0 idle, 1 pending, 2 answered */
-    uint64_t fetched_ms;
-    int error;
-    char msg[256];
-    opmap stats; /* "Kind/name" → ctl_ustats* */
-    struct ctl_job *waiting;
-} ctl_usage;
-
-typedef struct ctl_job {
-    struct ctl *c;
-    struct ctl_job *next, *prev; /* in-flight list */
-    struct ctl_job *next_wait;
-    char key[KEY_MAX];
-    enum kproj_kind kind;
-    char ns[256], name[256];
-    ophttp_req *req;
-    ctlrec_out out;
-    /* the winner, copied (the cache may replace it while we wait) */
-    char pkey[KCACHE_KEY_MAX];
-    int force_conflicts;
-    uint64_t period_ms;
-    /* the SSA path */
-    conflict_set cs;
-    char changes[WRITTEN_MAX];
-    char patch_path[2048];
-    opbuf body;
-    int forced;
-    int restart;   /* webhook + immediate + allowRecreate: restart pods that differ */
-    int slot_held; /* the rollout slot is reserved for this job's write */
-    int deferred;  /* ended waiting at the rollout gate */
-} ctl_job;
-
-struct ctl {
-    uv_loop_t *loop;
-    krest *rest;
-    ctl_opts o;
-    char *ns;
-    mprov *prov;    /* the default provider */
-    mprov *prov_ms; /* metrics-server for policies that name it, when prov is Prometheus */
-    kinf *inf[CTL_NINF];
-    kqueue *q;
-    kdisc *disc; /* is pods/resize served? asked, never assumed */
-    uint64_t disc_next_ms;
-    opmap resizes;       /* workload key → ctl_resize* (in-place resize followed) */
-    int pod_patch_off;   /* a pod PATCH may not resize here (the 422 seen once) */
-    int pod_patch_ok;    /* ... it may (a 2xx seen) */
-    int pod_patch_probe; /* the first pod-PATCH resize is in flight: others wait */
-    int subresource_off; /* pods/resize listed but not served */
-    uv_timer_t tick;
-    conflict_tracker tracker;
-    rollout_slot slot; /* the one optipod rollout in progress */
-    opmap usage;       /* "ns|pct|window" → ctl_usage* */
-    opmap wstates;     /* workload key → ctl_wstate* */
-    opmap pstates;     /* policy "ns/name" → ctl_pstate* */
-    ctl_job *jobs;
-    int running;
-    int leader;
-    int started;
-    int closing;
-    int ninf_closing;
-    int pumping, repump;
-    ctl_stats st;
-    void (*on_closed)(void *ud);
-    void *closed_ud;
-};
-
 static void pump(ctl *c);
-static void job_decide(ctl_job *j);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static int64_t wall_ms(const ctl *c)
+int64_t ctl__wall_ms(const ctl *c)
 {
     if (c->o.clock_ms)
         return c->o.clock_ms(c->o.clock_ud);
@@ -189,7 +63,7 @@ static int64_t wall_ms(const ctl *c)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void rfc3339(int64_t ms, char *buf, size_t cap)
+void ctl__rfc3339(int64_t ms, char *buf, size_t cap)
 {
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
@@ -197,12 +71,12 @@ static void rfc3339(int64_t ms, char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static kcache *cache(ctl *c, enum ctl_inf i)
+kcache *ctl__cache(ctl *c, enum ctl_inf i)
 {
     return c->inf[i] ? kinf_cache(c->inf[i]) : NULL;
 }
 
-static enum ctl_inf inf_for_kind(enum kproj_kind k)
+enum ctl_inf ctl__inf_for_kind(enum kproj_kind k)
 {
     switch (k) {
     case KPROJ_DEPLOYMENT:
@@ -216,9 +90,9 @@ static enum ctl_inf inf_for_kind(enum kproj_kind k)
     }
 }
 
-static const kres *res_for_kind(enum kproj_kind k)
+const kres *ctl__res_for_kind(enum kproj_kind k)
 {
-    enum ctl_inf i = inf_for_kind(k);
+    enum ctl_inf i = ctl__inf_for_kind(k);
     return i == CTL_NINF ? NULL : inf_res[i];
 }
 
@@ -228,7 +102,7 @@ static int wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const 
     return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
 }
 
-static int parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
+int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
 {
     const char *a = strchr(key, '/');
     const char *b = a ? strchr(a + 1, '/') : NULL;
@@ -249,7 +123,7 @@ static int parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
     return 0;
 }
 
-static ctl_wstate *wstate(ctl *c, const char *key, int create)
+ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
 {
     ctl_wstate *w = opmap_get(&c->wstates, key);
     if (!w && create) {
@@ -262,7 +136,7 @@ static ctl_wstate *wstate(ctl *c, const char *key, int create)
     return w;
 }
 
-static ctl_pstate *pstate(ctl *c, const char *pkey, int create)
+ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create)
 {
     ctl_pstate *p = opmap_get(&c->pstates, pkey);
     if (!p && create) {
@@ -277,14 +151,12 @@ static ctl_pstate *pstate(ctl *c, const char *pkey, int create)
     return p;
 }
 
-static void status_req_release(struct status_req *sr);
-
 static void pstate_free(void *v)
 {
     ctl_pstate *p = v;
     if (p->req)
         ophttp_cancel(p->req);
-    status_req_release(p->sr);
+    ctl__status_req_release(p->sr);
     free(p->last_sig);
     free(p);
 }
@@ -296,23 +168,38 @@ static void pstate_free_key(ctl *c, const char *pkey)
         pstate_free(p);
 }
 
-static const pol_policy *policy_of(const kproj_obj *o)
+const pol_policy *ctl__policy_of(const kproj_obj *o)
 {
     return o && o->ext ? (const pol_policy *)o->ext : NULL;
 }
 
 static void mark_policy_dirty(ctl *c, const char *pkey)
 {
-    ctl_pstate *p = pkey && *pkey ? pstate(c, pkey, 1) : NULL;
+    ctl_pstate *p = pkey && *pkey ? ctl__pstate(c, pkey, 1) : NULL;
     if (p)
         p->dirty = 1;
 }
 
-static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
-                  const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
+int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
+{
+    const kproj_owner *own = kproj_controller(pod);
+    if (!own || !own->kind || !own->name)
+        return -ENOENT;
+    if (strcmp(own->kind, "ReplicaSet") == 0) {
+        const kproj_obj *rs = kcache_get(ctl__cache(c, CTL_INF_REPLICASETS), pod->ns, own->name);
+        const kproj_owner *d = rs ? kproj_controller(rs) : NULL;
+        if (!d || !d->kind || strcmp(d->kind, "Deployment") != 0 || !d->name)
+            return -ENOENT;
+        snprintf(key, cap, "Deployment/%s", d->name);
+        return 0;
+    }
+    snprintf(key, cap, "%s/%s", own->kind, own->name);
+    return 0;
+}
 
-static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
-                  const char *action, const char *fmt, ...)
+void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
+                const char *action, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -321,18 +208,15 @@ static void event(ctl *c, const kevents_ref *ref, kevents_type type, const char 
     va_end(ap);
 }
 
-static void workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
+void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
 {
     *ref = (kevents_ref){ssa_api_version(j->kind), kproj_kind_name(j->kind), j->ns, j->name, uid};
 }
 
-static void policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
-                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
-                         const char *fmt, ...)
+void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
+                       const char *fmt, ...)
 {
-    const kproj_obj *po = kcache_get_key(cache(c, CTL_INF_POLICIES), pkey);
+    const kproj_obj *po = kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey);
     if (!po || !c->o.events)
         return;
     kevents_ref ref = {KRES_POLICIES.group_version, "OptimizationPolicy", po->ns, po->name,
@@ -436,8 +320,8 @@ static void queue_workloads(ctl *c, const char *ns, const pol_policy *p)
 {
     match_ctx m = {c, ns, p};
     for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; i <= CTL_INF_DAEMONSETS; i++)
-        if (cache(c, i))
-            kcache_foreach(cache(c, i), queue_if, &m);
+        if (ctl__cache(c, i))
+            kcache_foreach(ctl__cache(c, i), queue_if, &m);
 }
 
 /* Queue the workload a pod or ReplicaSet belongs to. */
@@ -447,7 +331,7 @@ static void queue_owner_of(ctl *c, const kproj_obj *o)
     if (!own || !own->kind || !own->name)
         return;
     if (strcmp(own->kind, "ReplicaSet") == 0) {
-        const kproj_obj *rs = kcache_get(cache(c, CTL_INF_REPLICASETS), o->ns, own->name);
+        const kproj_obj *rs = kcache_get(ctl__cache(c, CTL_INF_REPLICASETS), o->ns, own->name);
         if (rs)
             queue_owner_of(c, rs);
         return;
@@ -495,7 +379,7 @@ static int containers_equal(const kproj_obj *a, const kproj_obj *b)
 
 /* Queue the workloads that wait at the rollout gate (in ns; NULL = all),
  * except `self` (being reconciled). */
-static void wake_deferred(ctl *c, const char *ns, const char *self)
+void ctl__wake_deferred(ctl *c, const char *ns, const char *self)
 {
     opmap_iter it;
     opmap_entry *e;
@@ -505,7 +389,7 @@ static void wake_deferred(ctl *c, const char *ns, const char *self)
     while ((e = opmap_next(&it)) != NULL) {
         const ctl_wstate *ws = e->value;
         if (!ws->deferred || (self && strcmp(e->key, self) == 0) ||
-            parse_wkey(e->key, &k, wns, name) != 0 || (ns && strcmp(ns, wns) != 0))
+            ctl__parse_wkey(e->key, &k, wns, name) != 0 || (ns && strcmp(ns, wns) != 0))
             continue;
         ctl_enqueue(c, e->key);
     }
@@ -530,18 +414,18 @@ static void on_workload_status(ctl *c, const kproj_obj *w)
     char key[KEY_MAX];
     if (wkey(key, sizeof key, w->kind, w->ns, w->name))
         return;
-    const ctl_wstate *ws = wstate(c, key, 0);
+    const ctl_wstate *ws = ctl__wstate(c, key, 0);
     if (ws && ws->deferred)
         ctl_enqueue(c, key);
     if (strcmp(c->slot.key, key) == 0)
-        wake_deferred(c, NULL, key);
+        ctl__wake_deferred(c, NULL, key);
 }
 
 /* A budget changed: the workloads of its namespace waiting at the gate ask again. */
 static void on_pdb_change(const kproj_obj *o, void *ud)
 {
     if (o->ns)
-        wake_deferred(ud, o->ns, NULL);
+        ctl__wake_deferred(ud, o->ns, NULL);
 }
 
 static void on_pdb_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
@@ -583,7 +467,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     if (strcmp(c->slot.key, key) == 0 && c->slot.generation != 0) {
         /* the workload rolling out is gone: the others need not wait for it */
         memset(&c->slot, 0, sizeof c->slot);
-        wake_deferred(c, NULL, NULL);
+        ctl__wake_deferred(c, NULL, NULL);
     }
 }
 
@@ -622,8 +506,6 @@ static int pod_resize_differs(const kproj_obj *a, const kproj_obj *b)
     return 0;
 }
 
-static int pod_followed(ctl *c, const kproj_obj *pod);
-
 /* Resize state changes of any pod (someone's resize may be over), and every
  * change a followed resize reads; not each phase change of every pod. */
 static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
@@ -631,17 +513,23 @@ static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     int resize = (old->resize_in_progress != cur->resize_in_progress) ||
                  ((old->resize_pending == NULL) != (cur->resize_pending == NULL));
     if (resize || !containers_equal(old, cur) ||
-        (pod_resize_differs(old, cur) && pod_followed(ud, cur)))
+        (pod_resize_differs(old, cur) && ctl__pod_followed(ud, cur)))
         queue_owner_of(ud, cur);
+}
+
+static void on_pod_delete(const kproj_obj *o, void *ud)
+{
+    if (ctl__pod_followed(ud, o))
+        queue_owner_of(ud, o);
 }
 
 static void on_policy_change(const kproj_obj *o, void *ud)
 {
     ctl *c = ud;
-    const pol_policy *p = policy_of(o);
+    const pol_policy *p = ctl__policy_of(o);
     char pkey[KCACHE_KEY_MAX];
     if (kproj_key(pkey, sizeof pkey, o->ns, o->name) == 0) {
-        ctl_pstate *ps = pstate(c, pkey, 1);
+        ctl_pstate *ps = ctl__pstate(c, pkey, 1);
         if (ps) {
             ps->dirty = 1;
             ps->next_resync_ms = 0; /* resync at the next tick */
@@ -702,189 +590,6 @@ static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     on_hpa_change(cur, ud);
 }
 
-/* ---- usage: one provider request per namespace (and percentile, window) per TTL -------------- */
-
-static void usage_free(void *v)
-{
-    ctl_usage *u = v;
-    opmap_release(&u->stats, free);
-    free(u);
-}
-
-static ctl_usage *usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s)
-{
-    char key[400];
-    snprintf(key, sizeof key, "%s|%s|%.3f|%llu", mprov_name(prov), ns, pct,
-             (unsigned long long)window_s);
-    ctl_usage *u = opmap_get(&c->usage, key);
-    if (!u) {
-        u = calloc(1, sizeof *u);
-        if (!u)
-            return NULL;
-        u->c = c;
-        u->prov = prov;
-        snprintf(u->ns, sizeof u->ns, "%s", ns);
-        u->pct = pct;
-        u->window_s = window_s;
-        opmap_init(&u->stats);
-        if (opmap_put(&c->usage, key, u, NULL) != 0) {
-            usage_free(u);
-            return NULL;
-        }
-    }
-    return u;
-}
-
-static void usage_wake(ctl_usage *u)
-{
-    ctl_job *w = u->waiting;
-    u->waiting = NULL;
-    while (w) {
-        ctl_job *next = w->next_wait;
-        w->next_wait = NULL;
-        job_decide(w);
-        w = next;
-    }
-}
-
-static void on_usage(const mprov_result *res, void *ud)
-{
-    ctl_usage *u = ud;
-    u->state = 2;
-    u->fetched_ms = uv_now(u->c->loop);
-    u->error = res->error;
-    snprintf(u->msg, sizeof u->msg, "%s", res->error_msg ? res->error_msg : "");
-    opmap_release(&u->stats, free);
-    opmap_init(&u->stats);
-    for (size_t i = 0; !res->error && i < res->nworkloads; i++) {
-        const mprov_workload_stats *ws = &res->workloads[i];
-        ctl_ustats *s = malloc(sizeof *s + ws->ncontainers * sizeof s->c[0]);
-        char key[600];
-        snprintf(key, sizeof key, "%s/%s", ws->kind, ws->name);
-        if (!s)
-            continue;
-        s->n = ws->ncontainers;
-        memcpy(s->c, ws->containers, ws->ncontainers * sizeof s->c[0]);
-        void *old = NULL;
-        if (opmap_put(&u->stats, key, s, &old) != 0)
-            free(s);
-        free(old);
-    }
-    usage_wake(u);
-}
-
-typedef struct pod_map {
-    ctl *c;
-    const char *ns;
-    opmap idx; /* "Kind/name" → index + 1 */
-    mprov_workload *w;
-    size_t nw;
-    const char ***pods;
-    size_t *npods, *cap;
-    int oom;
-} pod_map;
-
-static int collect_workload(const kproj_obj *o, void *ud)
-{
-    pod_map *m = ud;
-    if (!o->ns || strcmp(o->ns, m->ns) != 0)
-        return 0;
-    char key[600];
-    snprintf(key, sizeof key, "%s/%s", kproj_kind_name(o->kind), o->name);
-    mprov_workload *nw = realloc(m->w, (m->nw + 1) * sizeof *nw);
-    if (!nw)
-        return -ENOMEM;
-    m->w = nw;
-    m->w[m->nw] = (mprov_workload){kproj_kind_name(o->kind), o->name, NULL, 0};
-    m->nw++;
-    return opmap_put(&m->idx, key, (void *)(uintptr_t)m->nw, NULL);
-}
-
-/* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
-static int pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
-{
-    const kproj_owner *own = kproj_controller(pod);
-    if (!own || !own->kind || !own->name)
-        return -ENOENT;
-    if (strcmp(own->kind, "ReplicaSet") == 0) {
-        const kproj_obj *rs = kcache_get(cache(c, CTL_INF_REPLICASETS), pod->ns, own->name);
-        const kproj_owner *d = rs ? kproj_controller(rs) : NULL;
-        if (!d || !d->kind || strcmp(d->kind, "Deployment") != 0 || !d->name)
-            return -ENOENT;
-        snprintf(key, cap, "Deployment/%s", d->name);
-        return 0;
-    }
-    snprintf(key, cap, "%s/%s", own->kind, own->name);
-    return 0;
-}
-
-static int collect_pod(const kproj_obj *o, void *ud)
-{
-    pod_map *m = ud;
-    char key[600];
-    if (!o->ns || strcmp(o->ns, m->ns) != 0 || pod_owner(m->c, o, key, sizeof key) != 0)
-        return 0;
-    uintptr_t i = (uintptr_t)opmap_get(&m->idx, key);
-    if (!i)
-        return 0;
-    i--;
-    if (m->npods[i] == m->cap[i]) {
-        size_t ncap = m->cap[i] ? m->cap[i] * 2 : 8;
-        const char **np = realloc(m->pods[i], ncap * sizeof *np);
-        if (!np)
-            return -ENOMEM;
-        m->pods[i] = np;
-        m->cap[i] = ncap;
-    }
-    m->pods[i][m->npods[i]++] = o->name;
-    return 0;
-}
-
-static void usage_fetch(ctl *c, ctl_usage *u)
-{
-    pod_map m = {.c = c, .ns = u->ns};
-    opmap_init(&m.idx);
-    int rc = 0;
-    for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; !rc && i <= CTL_INF_DAEMONSETS; i++)
-        rc = kcache_foreach(cache(c, i), collect_workload, &m);
-    if (!rc && m.nw) {
-        m.pods = calloc(m.nw, sizeof *m.pods);
-        m.npods = calloc(m.nw, sizeof *m.npods);
-        m.cap = calloc(m.nw, sizeof *m.cap);
-        rc = m.pods && m.npods && m.cap ? kcache_foreach(cache(c, CTL_INF_PODS), collect_pod, &m)
-                                        : -ENOMEM;
-        for (size_t i = 0; !rc && i < m.nw; i++) {
-            m.w[i].pods = m.pods[i];
-            m.w[i].npods = m.npods[i];
-        }
-    }
-    if (!rc) {
-        mprov_request rq = {.ns = u->ns,
-                            .workloads = m.w,
-                            .nworkloads = m.nw,
-                            .percentile = u->pct,
-                            .window_s = u->window_s};
-        u->state = 1;
-        c->st.usage_requests++;
-        rc = mprov_request_stats(u->prov, &rq, on_usage, u);
-    }
-    for (size_t i = 0; m.pods && i < m.nw; i++)
-        free(m.pods[i]);
-    free(m.pods);
-    free(m.npods);
-    free(m.cap);
-    free(m.w);
-    opmap_release(&m.idx, NULL);
-    if (rc) {
-        u->state = 2;
-        u->fetched_ms = uv_now(c->loop);
-        u->error = rc;
-        snprintf(u->msg, sizeof u->msg, "%s: cannot query namespace %s: %s", mprov_name(u->prov),
-                 u->ns, strerror(-rc));
-        usage_wake(u);
-    }
-}
-
 /* ---- OOM kills and HPAs from the caches --------------------------------------------------- */
 
 static int64_t parse_time_s(const char *s)
@@ -910,7 +615,8 @@ static int collect_oom(const kproj_obj *pod, void *ud)
 {
     oom_ctx *x = ud;
     char key[600], want[600];
-    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 || pod_owner(x->c, pod, key, sizeof key) != 0)
+    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
+        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
         return 0;
     snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
     if (strcmp(key, want) != 0)
@@ -960,7 +666,7 @@ typedef struct pol_ctx {
 static int collect_policy(const kproj_obj *o, void *ud)
 {
     pol_ctx *x = ud;
-    const pol_policy *p = policy_of(o);
+    const pol_policy *p = ctl__policy_of(o);
     if (p && x->n < MAX_POLICIES)
         x->pols[x->n++] = p;
     return 0;
@@ -981,13 +687,10 @@ static void job_free(ctl_job *j)
     free(j);
 }
 
-static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
+void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
 {
     ctl *c = j->c;
-    ctl_wstate *ws = wstate(c, j->key, 1);
+    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     char reason[CTLREC_REASON];
     va_list ap;
     va_start(ap, fmt);
@@ -996,7 +699,7 @@ static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
     if (j->slot_held && strcmp(c->slot.key, j->key) == 0 && c->slot.generation == 0) {
         /* reserved for a write that did not roll anything: free it */
         memset(&c->slot, 0, sizeof c->slot);
-        wake_deferred(c, NULL, j->key);
+        ctl__wake_deferred(c, NULL, j->key);
     }
     if (ws) {
         ws->deferred = j->deferred;
@@ -1040,15 +743,15 @@ static void job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
-static int job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
-                    const opbuf *body, krest_cb cb)
+int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
+                  const opbuf *body, krest_cb cb)
 {
     return krest_call(j->c->rest, method, path, ctype, body ? body->data : NULL,
                       body ? body->len : 0, cb, j, &j->req);
 }
 
-static int write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
-                      const char *sub, int apply, int force, int dry_run)
+int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
+                    const char *sub, int apply, int force, int dry_run)
 {
     const char *kv[] = {"fieldManager",
                         MFIELDS_OPTIPOD,
@@ -1062,634 +765,16 @@ static int write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const cha
     return rc ? rc : kpath_query(p, kv);
 }
 
-static const char *reply_msg(const krest_reply *r)
+const char *ctl__reply_msg(const krest_reply *r)
 {
     if (r->status && r->status->message[0])
         return r->status->message;
     return r->error_msg ? r->error_msg : "no response";
 }
 
-static int ok2xx(const krest_reply *r)
+int ctl__ok2xx(const krest_reply *r)
 {
     return r->http_status >= 200 && r->http_status < 300;
-}
-
-/* ---- annotations (Recommend, webhook strategy, release) ---------------------------------- */
-
-static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
-
-static void on_annotations_done(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    j->req = NULL;
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "annotations apply: HTTP %ld: %s", r->http_status, reply_msg(r));
-        return;
-    }
-    ctl_wstate *ws = wstate(j->c, j->key, 1);
-    if (!j->out.winner && !j->pkey[0]) {
-        if (ws)
-            snprintf(ws->released_rv, sizeof ws->released_rv, "%s", j->changes);
-        job_end(j, CTLREC_SKIPPED, "%s; optipod.io/ annotations removed%s", j->out.reason,
-                j->c->o.dry_run ? " (dry run)" : "");
-        return;
-    }
-    kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    event(j->c, &ref, KEVENTS_NORMAL, "RecommendationUpdated", "Recommend",
-          "recommendation published to optipod.io/ annotations by policy %s%s", j->pkey,
-          j->c->o.dry_run ? " (dry run)" : "");
-    /* A dry run never sees its annotations land: show the restart that would follow now. */
-    const kproj_obj *w = j->c->o.dry_run && j->restart && ws
-                             ? kcache_get(cache(j->c, inf_for_kind(j->kind)), j->ns, j->name)
-                             : NULL;
-    if (w && maybe_restart(j, w, ws))
-        return;
-    job_end(j, CTLREC_APPLY, "recommendation published to annotations%s",
-            j->c->o.dry_run ? " (dry run)" : "");
-}
-
-static void send_annotations(ctl_job *j, const kproj_obj *w, int release)
-{
-    operr err = {{0}};
-    char path[2048];
-    opbuf p;
-    opbuf_init(&p, sizeof path);
-    opbuf_init(&j->body, BODY_MAX);
-    int rc = ctlrec_annotations_body(&j->out, w, release, &j->body, &err);
-    ctl_wstate *ws = wstate(j->c, j->key, 1);
-    uint64_t h = opmap_hash(opbuf_str(&j->body));
-    if (!rc && ws && w->rv && ws->ann_hash == h && strcmp(ws->ann_base_rv, w->rv) == 0) {
-        /* The same write over the same version: the cache has not seen our
-         * last one yet (its watch event queues the workload again). */
-        opbuf_release(&p);
-        job_end(j, CTLREC_UNCHANGED, "annotations written, waiting for the watch to catch up");
-        return;
-    }
-    if (!rc && ws) {
-        ws->ann_hash = h;
-        snprintf(ws->ann_base_rv, sizeof ws->ann_base_rv, "%s", w->rv ? w->rv : "");
-    }
-    if (!rc)
-        rc = write_path(j->c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 1, 0);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s", opbuf_str(&p));
-        snprintf(j->changes, sizeof j->changes, "%s", w->rv ? w->rv : "");
-        rc = job_send(j, "PATCH", path, "application/apply-patch+yaml", &j->body,
-                      on_annotations_done);
-        if (!rc)
-            j->c->st.writes++;
-    }
-    opbuf_release(&p);
-    if (rc)
-        job_end(j, CTLREC_ERROR, "annotations apply: %s", err.msg[0] ? err.msg : strerror(-rc));
-}
-
-/* ---- the ssa strategy ---------------------------------------------------------------------- */
-
-static void slot_commit(ctl_job *j, const krest_reply *r);
-
-static void on_write_done(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    ctl *c = j->c;
-    j->req = NULL;
-    if (r->http_status == 409) {
-        job_end(j, CTLREC_ERROR, "write: the workload changed meanwhile (%s); retrying",
-                reply_msg(r));
-        return;
-    }
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "write: HTTP %ld: %s", r->http_status, reply_msg(r));
-        return;
-    }
-    /* Verify from the object returned that optipod keeps to its lane. */
-    mfields mf;
-    mfields_init(&mf);
-    const char *first = NULL;
-    if (mfields_parse_json(&mf, r->body, r->body_len, NULL) == 0 &&
-        mfields_foreign(&mf, MFIELDS_OPTIPOD, MFIELDS_ALLOW_ANNOTATIONS, &first) > 0) {
-        c->st.foreign_fields++;
-        OPLOG_W("reconcile %s: optipod owns a field outside its lane: %s", j->key, first);
-    }
-    mfields_release(&mf);
-    slot_commit(j, r);
-    ctl_wstate *ws = wstate(c, j->key, 1);
-    if (ws && !c->o.dry_run) {
-        snprintf(ws->written, sizeof ws->written, "%s", j->changes);
-        ws->last_apply_ms = uv_now(c->loop);
-    }
-    conflict_loop_out lo;
-    if (!c->o.dry_run)
-        conflict_tracker_step(&c->tracker, j->key, wall_ms(c), CONFLICT_EV_APPLIED, NULL, &lo);
-    kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    event(c, &ref, KEVENTS_NORMAL, "ResourcesApplied", "Apply", "%s %s (policy %s)",
-          c->o.dry_run ? "would set" : "set", j->changes, j->pkey);
-    job_end(j, CTLREC_APPLY, "%s%s%s", c->o.dry_run ? "dry run: would apply " : "applied ",
-            j->changes, j->forced ? " (forced over another manager)" : "");
-}
-
-static void send_write(ctl_job *j)
-{
-    /* the strategic-merge body was built next to the dry-run body */
-    int rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
-                      on_write_done);
-    if (rc)
-        job_end(j, CTLREC_ERROR, "write: %s", strerror(-rc));
-    else
-        j->c->st.writes++;
-}
-
-/* optipod's own Update entry conflicts with optipod's apply (a different
- * manager to the server); it is not someone else's claim. */
-static void drop_self(conflict_set *cs)
-{
-    int k = 0;
-    for (int i = 0; i < cs->n; i++)
-        if (strcmp(cs->items[i].manager, MFIELDS_OPTIPOD) != 0)
-            cs->items[k++] = cs->items[i];
-    cs->n = k;
-}
-
-static void on_dry_run_done(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    ctl *c = j->c;
-    j->req = NULL;
-    if (r->http_status == 409 && r->status) {
-        conflict_add_status(&j->cs, r->status);
-        drop_self(&j->cs);
-    } else if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "conflict pre-check: HTTP %ld: %s", r->http_status, reply_msg(r));
-        return;
-    }
-    if (j->cs.n > 0) {
-        enum conflict_decision d = conflict_decide(&j->cs, j->force_conflicts);
-        char note[CONFLICT_NOTE_MAX + 1];
-        conflict_note(&j->cs, d, note, sizeof note);
-        kevents_ref ref;
-        workload_ref(j, NULL, &ref);
-        event(c, &ref, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
-        ctl_wstate *ws = wstate(c, j->key, 1);
-        if (ws) {
-            ws->conflict[0] = 0;
-            for (int i = 0; i < j->cs.n; i++) {
-                if (strstr(ws->conflict, j->cs.items[i].manager))
-                    continue;
-                size_t l = strlen(ws->conflict);
-                snprintf(ws->conflict + l, sizeof ws->conflict - l, "%s%s", l ? ", " : "",
-                         j->cs.items[i].manager);
-            }
-        }
-        if (d == CONFLICT_YIELD) {
-            job_end(j, CTLREC_CONFLICT,
-                    "fields owned by %s; updateStrategy.forceConflicts is false: left to them",
-                    ws ? ws->conflict : "another manager");
-            return;
-        }
-        j->forced = 1;
-    } else {
-        ctl_wstate *ws = wstate(c, j->key, 0);
-        if (ws && !ws->loop_stopped)
-            ws->conflict[0] = 0; /* nobody else holds these fields any more */
-    }
-    send_write(j);
-}
-
-/* Append "container/field=value;" for each change. */
-static void describe_changes(const ssa_change *ch, size_t n, char *buf, size_t cap)
-{
-    buf[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(buf);
-        snprintf(buf + l, cap - l, "%s/%s=%s;", ch[i].container, ch[i].field,
-                 ch[i].to ? ch[i].to : "");
-    }
-}
-
-/* The value we last wrote for container/field, from "c/f=v;..." (into val). */
-static int written_value(const char *written, const char *container, const char *field, char *val,
-                         size_t cap)
-{
-    char needle[512];
-    snprintf(needle, sizeof needle, "%s/%s=", container, field);
-    const char *p = written;
-    while ((p = strstr(p, needle)) != NULL) {
-        if (p == written || p[-1] == ';') {
-            p += strlen(needle);
-            size_t l = strcspn(p, ";");
-            snprintf(val, cap, "%.*s", (int)(l < cap ? l : cap - 1), p);
-            return 1;
-        }
-        p++;
-    }
-    return 0;
-}
-
-/* The strategic-merge body: only the changed fields, with the live uid and
- * resourceVersion as preconditions. */
-static int build_patch(const ctl_job *j, const kproj_obj *live, const ssa_change *ch, size_t n,
-                       opbuf *out)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *md = cJSON_AddObjectToObject(root, "metadata");
-    cJSON_AddStringToObject(md, "uid", live->uid ? live->uid : "");
-    cJSON_AddStringToObject(md, "resourceVersion", live->rv ? live->rv : "");
-    cJSON *pspec = cJSON_AddObjectToObject(
-        cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "spec"), "template"), "spec");
-    for (size_t i = 0; pspec && i < n; i++) {
-        const char *list = ch[i].init ? "initContainers" : "containers";
-        cJSON *arr = cJSON_GetObjectItemCaseSensitive(pspec, list);
-        if (!arr)
-            arr = cJSON_AddArrayToObject(pspec, list);
-        cJSON *item = NULL, *it;
-        cJSON_ArrayForEach(it, arr)
-        {
-            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
-            if (cJSON_IsString(nm) && strcmp(nm->valuestring, ch[i].container) == 0)
-                item = it;
-        }
-        if (!item) {
-            item = cJSON_CreateObject();
-            cJSON_AddItemToArray(arr, item);
-            cJSON_AddStringToObject(item, "name", ch[i].container);
-        }
-        cJSON *res = cJSON_GetObjectItemCaseSensitive(item, "resources");
-        if (!res)
-            res = cJSON_AddObjectToObject(item, "resources");
-        char kind[16];
-        const char *dot = strchr(ch[i].field, '.');
-        if (!dot || (size_t)(dot - ch[i].field) >= sizeof kind)
-            continue;
-        snprintf(kind, sizeof kind, "%.*s", (int)(dot - ch[i].field), ch[i].field);
-        cJSON *grp = cJSON_GetObjectItemCaseSensitive(res, kind);
-        if (!grp)
-            grp = cJSON_AddObjectToObject(res, kind);
-        cJSON_AddStringToObject(grp, dot + 1, ch[i].to ? ch[i].to : "");
-    }
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    (void)j;
-    if (!s)
-        return -ENOMEM;
-    int rc = opbuf_puts(out, s);
-    cJSON_free(s);
-    return rc;
-}
-
-static void loop_remedy(ctl_job *j, const kproj_obj *live, const ssa_change *ch, size_t n,
-                        const char *reclaimer, char *note, size_t cap)
-{
-    remedy_field fields[16];
-    size_t nf = 0;
-    for (size_t i = 0; i < n && nf < 16; i++)
-        fields[nf++] = (remedy_field){ch[i].container, ch[i].init, ch[i].field};
-    remedy_request rq = {.live = live, .reclaimer = reclaimer, .fields = fields, .nfields = nf};
-    if (remedy_note(remedy_tool_for_manager(reclaimer), &rq, note, cap) < 0)
-        snprintf(note, cap,
-                 "%s keeps taking back the resources optipod sets on %s/%s; exclude them from "
-                 "its sync or set the policy to Recommend",
-                 reclaimer, j->ns, j->name);
-}
-
-static void on_live(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    ctl *c = j->c;
-    j->req = NULL;
-    if (r->http_status == 404) {
-        job_end(j, CTLREC_SKIPPED, "the workload is gone");
-        return;
-    }
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "GET: HTTP %ld: %s", r->http_status, reply_msg(r));
-        return;
-    }
-    cJSON *live = cJSON_ParseWithLength(r->body, r->body_len);
-    kproj_obj *lp = NULL;
-    mfields mf;
-    mfields_init(&mf);
-    operr err = {{0}};
-    enum ctlrec_outcome oc = CTLREC_ERROR;
-    char why[CTLREC_REASON] = "";
-    const char *targets[CTLREC_MAX_CONTAINERS * 4];
-    ssa_change ch[CTLREC_MAX_CONTAINERS * 4];
-    opbuf dry;
-    opbuf_init(&dry, BODY_MAX);
-    if (!live || kproj_from_json(live, j->kind, &lp) != 0 || mfields_parse(&mf, live, &err)) {
-        snprintf(why, sizeof why, "GET: unreadable object %s", err.msg);
-        goto out;
-    }
-    ssa_request rq = {.live = lp,
-                      .containers = j->out.ssa,
-                      .ncontainers = j->out.nssa,
-                      .allow_limits = j->out.allow_limits};
-    size_t n = ssa_changes(&rq, ch, sizeof ch / sizeof ch[0]);
-    if (n > sizeof ch / sizeof ch[0])
-        n = sizeof ch / sizeof ch[0];
-    if (n == 0) {
-        oc = CTLREC_UNCHANGED;
-        snprintf(why, sizeof why, "the live object already has the recommended values");
-        goto out;
-    }
-    /* Reclaim: a value we wrote was replaced, and another manager owns it now. */
-    ctl_wstate *ws = wstate(c, j->key, 1);
-    const char *reclaimer = NULL;
-    for (size_t i = 0; ws && i < n && !reclaimer; i++) {
-        char ours[CTLREC_QTY];
-        const mfields_entry *owners[4];
-        if (written_value(ws->written, ch[i].container, ch[i].field, ours, sizeof ours) &&
-            (!ch[i].from || strcmp(ch[i].from, ours) != 0) &&
-            mfields_owners(&mf, ch[i].path, MFIELDS_OPTIPOD, owners, 4) > 0)
-            reclaimer = owners[0]->manager;
-    }
-    conflict_loop_out lo = {0};
-    if (conflict_tracker_step(&c->tracker, j->key, wall_ms(c),
-                              reclaimer ? CONFLICT_EV_RECLAIMED : CONFLICT_EV_QUIET, reclaimer,
-                              &lo) == 0 &&
-        lo.action == CONFLICT_STOP_LOOP) {
-        if (ws)
-            ws->loop_stopped = 1;
-        if (lo.entered) {
-            char note[REMEDY_NOTE_MAX + 1];
-            loop_remedy(j, lp, ch, n, lo.manager, note, sizeof note);
-            kevents_ref ref;
-            workload_ref(j, lp->uid, &ref);
-            event(c, &ref, KEVENTS_WARNING, "GitOpsConflictLoop", "Apply", "%s", note);
-            c->st.loops_stopped++;
-        }
-        if (ws)
-            snprintf(ws->conflict, sizeof ws->conflict, "%s (GitOpsConflictLoop)", lo.manager);
-        oc = CTLREC_CONFLICT;
-        snprintf(why, sizeof why,
-                 "GitOpsConflictLoop: %s took the fields back %d times; not applying until it "
-                 "stops",
-                 lo.manager, lo.reclaims);
-        goto out;
-    }
-    if (ws && lo.resumed)
-        ws->loop_stopped = 0;
-    if (ws && !lo.resumed && ws->loop_stopped == 0)
-        ws->loop_stopped = 0;
-    for (size_t i = 0; i < n; i++)
-        targets[i] = ch[i].path;
-    conflict_set_init(&j->cs);
-    conflict_add_fields(&j->cs, &mf, MFIELDS_OPTIPOD, targets, n);
-    describe_changes(ch, n, j->changes, sizeof j->changes);
-
-    /* The pre-check: an unforced apply of only these resources, never persisted. */
-    opbuf p;
-    opbuf_init(&p, sizeof j->patch_path);
-    int rc = ssa_build(&rq, &dry, NULL, &err);
-    if (!rc)
-        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 1, 0, 1);
-    char dry_path[sizeof j->patch_path];
-    snprintf(dry_path, sizeof dry_path, "%s", opbuf_str(&p));
-    if (!rc)
-        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
-    snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
-    opbuf_release(&p);
-    opbuf_init(&j->body, BODY_MAX);
-    if (!rc)
-        rc = build_patch(j, lp, ch, n, &j->body);
-    if (!rc)
-        rc = krest_call(c->rest, "PATCH", dry_path, "application/apply-patch+yaml", dry.data,
-                        dry.len, on_dry_run_done, j, &j->req);
-    if (rc) {
-        snprintf(why, sizeof why, "apply: %s", err.msg[0] ? err.msg : strerror(-rc));
-        goto out;
-    }
-    c->st.dry_run_applies++;
-    oc = (enum ctlrec_outcome) - 1; /* in flight */
-out:
-    opbuf_release(&dry);
-    mfields_release(&mf);
-    kproj_free(lp);
-    cJSON_Delete(live);
-    if ((int)oc >= 0)
-        job_end(j, oc, "%s", why);
-}
-
-/* ---- the rollout gate and the webhook strategy's restart ------------------------------------ */
-
-typedef struct pdb_ctx {
-    const char *ns;
-    const kproj_obj *pdbs[MAX_PDBS];
-    size_t n;
-} pdb_ctx;
-
-static int collect_pdb(const kproj_obj *o, void *ud)
-{
-    pdb_ctx *x = ud;
-    if (o->ns && strcmp(o->ns, x->ns) == 0 && x->n < MAX_PDBS)
-        x->pdbs[x->n++] = o;
-    return 0;
-}
-
-static void key_ref(const char *key, const char *uid, kevents_ref *ref, char *ns, char *name)
-{
-    enum kproj_kind k = KPROJ_UNKNOWN;
-    if (parse_wkey(key, &k, ns, name) != 0)
-        ns[0] = name[0] = 0;
-    *ref = (kevents_ref){ssa_api_version(k), kproj_kind_name(k), ns, name, uid};
-}
-
-/* Before a write that rolls w's pods: 1 = go (the slot is reserved for this
- * job); 0 = the job has ended (deferred, Event RolloutDeferred, requeued). */
-static int gate_rollout(ctl_job *j, const kproj_obj *w)
-{
-    ctl *c = j->c;
-    if (!rollout_rolls_pods(w))
-        return 1; /* OnDelete: a template change replaces nothing */
-    pdb_ctx px = {.ns = j->ns};
-    kcache_foreach(cache(c, CTL_INF_PDBS), collect_pdb, &px);
-    const kproj_obj *holder = NULL;
-    enum kproj_kind hk;
-    char hns[256], hname[256];
-    if (c->slot.key[0] && parse_wkey(c->slot.key, &hk, hns, hname) == 0)
-        holder = kcache_get(cache(c, inf_for_kind(hk)), hns, hname);
-    rollout_in in = {.key = j->key,
-                     .workload = w,
-                     .slot = &c->slot,
-                     .slot_workload = holder,
-                     .pdbs = px.pdbs,
-                     .npdbs = px.n,
-                     .now_ms = wall_ms(c)};
-    rollout_out out;
-    if (rollout_gate(&in, &out) != 0) {
-        job_end(j, CTLREC_ERROR, "rollout gate: bad input");
-        return 0;
-    }
-    if (out.release != ROLLOUT_KEEP) {
-        if (out.release == ROLLOUT_STUCK) {
-            kevents_ref ref;
-            key_ref(c->slot.key, holder ? holder->uid : NULL, &ref, hns, hname);
-            event(c, &ref, KEVENTS_WARNING, "RolloutStuck", "Rollout", "%s", out.stuck);
-            OPLOG_W("rollout: %s", out.stuck);
-        } else {
-            OPLOG_V(2, "rollout: %s %s", c->slot.key, rollout_release_name(out.release));
-        }
-        memset(&c->slot, 0, sizeof c->slot);
-        wake_deferred(c, NULL, j->key);
-    }
-    if (out.verdict == ROLLOUT_WAIT) {
-        kevents_ref ref;
-        workload_ref(j, w->uid, &ref);
-        event(c, &ref, KEVENTS_NORMAL, "RolloutDeferred", "Rollout", "%s", out.reason);
-        j->deferred = 1;
-        kqueue_add_after(c->q, j->key, out.retry_ms, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
-        return 0;
-    }
-    memset(&c->slot, 0, sizeof c->slot);
-    snprintf(c->slot.key, sizeof c->slot.key, "%s", j->key);
-    j->slot_held = 1;
-    return 1;
-}
-
-/* A write that rolls pods was answered: the slot now waits for the
- * generation it produced (a dry run rolls nothing: job_end frees it). */
-static void slot_commit(ctl_job *j, const krest_reply *r)
-{
-    ctl *c = j->c;
-    if (!j->slot_held || c->o.dry_run || strcmp(c->slot.key, j->key) != 0)
-        return;
-    const kproj_obj *w = kcache_get(cache(c, inf_for_kind(j->kind)), j->ns, j->name);
-    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "generation");
-    int64_t g = cJSON_IsNumber(gen) && gen->valuedouble >= 1 ? (int64_t)gen->valuedouble : 0;
-    if (g == 0)
-        g = w ? w->generation + 1 : 1;
-    cJSON_Delete(obj);
-    c->slot.generation = g;
-    c->slot.started_ms = wall_ms(c);
-    c->slot.bound_ms = rollout_bound_ms(w);
-}
-
-static void on_restart_done(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    ctl *c = j->c;
-    j->req = NULL;
-    if (r->http_status == 409) {
-        job_end(j, CTLREC_ERROR, "restart: the workload changed meanwhile (%s); retrying",
-                reply_msg(r));
-        return;
-    }
-    if (!ok2xx(r)) {
-        job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, reply_msg(r));
-        return;
-    }
-    slot_commit(j, r);
-    ctl_wstate *ws = wstate(c, j->key, 1);
-    if (ws && !c->o.dry_run)
-        ws->last_apply_ms = uv_now(c->loop);
-    kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    event(c, &ref, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
-          "%s a rollout through the workload: %s (policy %s)%s",
-          c->o.dry_run ? "would trigger" : "triggered", j->changes, j->pkey,
-          c->o.dry_run ? " (dry run)" : "");
-    job_end(j, CTLREC_APPLY, "%s: %s%s", c->o.dry_run ? "dry run: would roll out" : "rolled out",
-            j->changes, c->o.dry_run ? " (dry run)" : "");
-}
-
-typedef struct differ_ctx {
-    ctl *c;
-    const ctl_job *j;
-    int npods, ndiffer;
-    char first[256];
-} differ_ctx;
-
-static int count_differing(const kproj_obj *pod, void *ud)
-{
-    differ_ctx *x = ud;
-    char key[600], want[600];
-    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 || !pod->phase ||
-        (strcmp(pod->phase, "Running") != 0 && strcmp(pod->phase, "Pending") != 0) ||
-        pod_owner(x->c, pod, key, sizeof key) != 0)
-        return 0;
-    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
-    if (strcmp(key, want) != 0)
-        return 0;
-    x->npods++;
-    if (rollout_pod_differs(pod, x->j->out.rec, x->j->out.nrec, x->j->out.allow_limits)) {
-        if (!x->ndiffer++)
-            snprintf(x->first, sizeof x->first, "%s", pod->name ? pod->name : "");
-    }
-    return 0;
-}
-
-/* The strategic-merge body: only the template annotation, with the live uid
- * and resourceVersion as preconditions. */
-static int restart_body(const kproj_obj *w, const char *at, opbuf *out)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *md = cJSON_AddObjectToObject(root, "metadata");
-    cJSON_AddStringToObject(md, "uid", w->uid ? w->uid : "");
-    cJSON_AddStringToObject(md, "resourceVersion", w->rv ? w->rv : "");
-    cJSON *tmd = cJSON_AddObjectToObject(
-        cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "spec"), "template"), "metadata");
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(tmd, "annotations"), RESTARTED_AT, at);
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (!s)
-        return -ENOMEM;
-    int rc = opbuf_puts(out, s);
-    cJSON_free(s);
-    return rc;
-}
-
-/* Webhook strategy, immediate + allowRecreate, annotations current: replace
- * the pods that still run other values. 1 = handled (the job ended or a
- * request is out); 0 = nothing to restart. */
-static int maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
-{
-    ctl *c = j->c;
-    differ_ctx x = {.c = c, .j = j};
-    kcache_foreach(cache(c, CTL_INF_PODS), count_differing, &x);
-    if (x.ndiffer == 0)
-        return 0;
-    snprintf(j->changes, sizeof j->changes,
-             "%d of %d pods (%s%s) run other values than the "
-             "recommendation",
-             x.ndiffer, x.npods, x.first, x.ndiffer > 1 ? ", ..." : "");
-    if (!rollout_rolls_pods(w)) {
-        job_end(j, CTLREC_SKIPPED,
-                "%s; updateStrategy OnDelete: the owner chose manual updates, optipod restarts "
-                "nothing",
-                j->changes);
-        return 1;
-    }
-    uint64_t now = uv_now(c->loop);
-    if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
-        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
-        return 1;
-    }
-    if (!gate_rollout(j, w))
-        return 1;
-    char at[32];
-    rfc3339(wall_ms(c), at, sizeof at);
-    opbuf p;
-    opbuf_init(&p, sizeof j->patch_path);
-    opbuf_release(&j->body); /* may hold the annotations body of a dry run */
-    opbuf_init(&j->body, BODY_MAX);
-    int rc = restart_body(w, at, &j->body);
-    if (!rc)
-        rc = write_path(c, &p, res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
-    snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
-    opbuf_release(&p);
-    if (!rc)
-        rc = job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json", &j->body,
-                      on_restart_done);
-    if (rc)
-        job_end(j, CTLREC_ERROR, "restart: %s", strerror(-rc));
-    else
-        c->st.writes++;
-    return 1;
 }
 
 /* ---- the decision and what follows -------------------------------------------------------- */
@@ -1727,415 +812,38 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
     int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
     if (insufficient && !ws->insufficient) {
         kevents_ref ref;
-        workload_ref(j, NULL, &ref);
-        event(c, &ref, KEVENTS_NORMAL, "InsufficientData", "Recommend", "%s", o->reason);
+        ctl__workload_ref(j, NULL, &ref);
+        ctl__event(c, &ref, KEVENTS_NORMAL, "InsufficientData", "Recommend", "%s", o->reason);
     }
     ws->insufficient = insufficient;
-}
-
-/* ---- in-place resize ------------------------------------------------------------------------ */
-
-enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
-
-#define RESIZE_FAILED_MAX 16
-
-/* One workload's resize in flight (at most one pod at a time) and the
- * resizes that failed (or were only dry-run), remembered as hashes of pod
- * uid + targets so the same resize is never sent again to that pod. Kept in
- * c->resizes, freed with the workload. */
-typedef struct ctl_resize {
-    int active;    /* t is being followed */
-    char pod[256]; /* its pod's name */
-    char what[WRITTEN_MAX];
-    resize_track t;
-    uint64_t failed[RESIZE_FAILED_MAX];
-    size_t nfailed;
-} ctl_resize;
-
-typedef struct resize_ctx {
-    ctl *c;
-    ctl_job *j;
-    ctl_resize *rz;
-    enum resize_mode mode;
-    resize_want wants[CTLREC_MAX_CONTAINERS];
-    size_t nwants;
-    int npods, ndone, nrefused;
-    char pod[256], uid[64];
-    resize_plan plan; /* of the first pod to resize */
-    resize_track tmp; /* scratch: the signature of a plan */
-    char detail[256];
-} resize_ctx;
-
-/* pod uid + targets, as one hash */
-static uint64_t resize_sig(const resize_track *t)
-{
-    char s[WRITTEN_MAX];
-    size_t n = (size_t)snprintf(s, sizeof s, "%s", t->uid);
-    for (size_t i = 0; i < t->nitems && n < sizeof s; i++)
-        n += (size_t)snprintf(s + n, sizeof s - n, "|%s:%d%d%d%d:%lld,%lld,%lld,%lld",
-                              t->items[i].name, t->items[i].set_req[0], t->items[i].set_req[1],
-                              t->items[i].set_lim[0], t->items[i].set_lim[1],
-                              (long long)t->items[i].req[0], (long long)t->items[i].req[1],
-                              (long long)t->items[i].lim[0], (long long)t->items[i].lim[1]);
-    return opmap_hash(s);
-}
-
-static void resize_remember(ctl_resize *rz)
-{
-    uint64_t h = resize_sig(&rz->t);
-    for (size_t i = 0; i < rz->nfailed; i++)
-        if (rz->failed[i] == h)
-            return;
-    if (rz->nfailed == RESIZE_FAILED_MAX) { /* forget the oldest */
-        memmove(rz->failed, rz->failed + 1, (RESIZE_FAILED_MAX - 1) * sizeof rz->failed[0]);
-        rz->nfailed--;
-    }
-    rz->failed[rz->nfailed++] = h;
-}
-
-static int resize_failed_before(const ctl_resize *rz, const resize_track *t)
-{
-    uint64_t h = resize_sig(t);
-    for (size_t i = 0; rz && i < rz->nfailed; i++)
-        if (rz->failed[i] == h)
-            return 1;
-    return 0;
-}
-
-/* "app: requests.cpu=500m requests.memory=512Mi" from a plan's items, for Events. */
-static void describe_resize(const resize_plan *pl, char *buf, size_t cap)
-{
-    size_t n = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < pl->nitems && n < cap; i++) {
-        const resize_item *it = &pl->items[i];
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s:", n ? "; " : "", it->name);
-        for (int r = 0; r < 2 && n < cap; r++) {
-            const char *res = r == RESIZE_CPU ? "cpu" : "memory";
-            const char *unit = r == RESIZE_CPU ? "m" : "";
-            for (int l = 0; l < 2 && n < cap; l++) {
-                if (!(l ? it->set_lim[r] : it->set_req[r]))
-                    continue;
-                long long v = l ? it->lim[r] : it->req[r];
-                const char *u = unit;
-                if (r == RESIZE_MEM && v % (1LL << 30) == 0) {
-                    v >>= 30;
-                    u = "Gi";
-                } else if (r == RESIZE_MEM && v % (1LL << 20) == 0) {
-                    v >>= 20;
-                    u = "Mi";
-                }
-                n += (size_t)snprintf(buf + n, cap - n, " %s.%s=%lld%s", l ? "limits" : "requests",
-                                      res, v, u);
-            }
-        }
-    }
-}
-
-/* A pod whose resize is followed went away: its workload moves on. */
-static int pod_followed(ctl *c, const kproj_obj *pod)
-{
-    char owner[600], key[KEY_MAX];
-    if (!pod->ns || !pod->name || pod_owner(c, pod, owner, sizeof owner) != 0)
-        return 0;
-    const char *slash = strchr(owner, '/');
-    if (!slash || snprintf(key, sizeof key, "%.*s/%s/%s", (int)(slash - owner), owner, pod->ns,
-                           slash + 1) >= (int)sizeof key)
-        return 0;
-    const ctl_resize *rz = opmap_get(&c->resizes, key);
-    return rz && rz->active && strcmp(rz->pod, pod->name) == 0;
-}
-
-static void on_pod_delete(const kproj_obj *o, void *ud)
-{
-    if (pod_followed(ud, o))
-        queue_owner_of(ud, o);
-}
-
-static int plan_pod(const kproj_obj *pod, void *ud)
-{
-    resize_ctx *x = ud;
-    char key[600], want[600];
-    if (x->pod[0] || !pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
-        pod_owner(x->c, pod, key, sizeof key) != 0)
-        return 0;
-    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
-    if (strcmp(key, want) != 0 || !pod->phase || strcmp(pod->phase, "Running") != 0)
-        return 0;
-    x->npods++;
-    resize_opts ro;
-    resize_opts_defaults(&ro);
-    resize_plan_make(pod, pod->deleting, x->wants, x->nwants, &ro, &x->plan);
-    if (x->plan.outcome == RESIZE_PATCH) {
-        resize_track_init(&x->tmp, &x->plan, x->mode, pod->uid, 0);
-        if (resize_failed_before(x->rz, &x->tmp)) {
-            x->nrefused++;
-            snprintf(x->detail, sizeof x->detail, "pod %s: the same resize was tried before",
-                     pod->name);
-            return 0;
-        }
-        snprintf(x->pod, sizeof x->pod, "%s", pod->name);
-        snprintf(x->uid, sizeof x->uid, "%s", pod->uid ? pod->uid : "");
-    } else if (x->plan.outcome == RESIZE_UNCHANGED) {
-        x->ndone++;
-    } else {
-        x->nrefused++;
-        snprintf(x->detail, sizeof x->detail, "pod %s: %s", pod->name, x->plan.detail);
-    }
-    return 0;
-}
-
-/* ms until the track's next deadline (the requeue while waiting). */
-static uint64_t resize_due_ms(const resize_track *t, uint64_t now)
-{
-    uint64_t at = t->state == RESIZE_ST_DEFERRED ? t->deferred_since_ms + t->deferred_ms
-                  : t->state == RESIZE_ST_SENT   ? t->sent_ms + t->stall_ms
-                                                 : t->accepted_ms + t->stall_ms;
-    return at > now ? at - now + 1 : 1;
-}
-
-/* A resize ended without completing: tell, and never try it on that pod again. */
-static void resize_fell_back(ctl_job *j, ctl_resize *rz)
-{
-    ctl *c = j->c;
-    kevents_ref ref;
-    workload_ref(j, NULL, &ref);
-    int infeasible = strstr(rz->t.detail, "infeasible") != NULL;
-    event(c, &ref, KEVENTS_WARNING, infeasible ? "ResizeInfeasible" : "ResizeFailed", "Resize",
-          "in-place resize of pod %s (%s) did not complete: %s; the update strategy takes over",
-          rz->pod, rz->what, rz->t.detail);
-    resize_remember(rz);
-    rz->active = 0;
-}
-
-/* Step the followed resize with what the pod informer shows. Returns
- * RESIZE_SENT when the job ended (still waiting), else RESIZE_NOT_USED (the
- * track is over: plan the next pod). */
-static int follow_resize(ctl_job *j, ctl_resize *rz)
-{
-    ctl *c = j->c;
-    uint64_t now = uv_now(c->loop);
-    const kproj_obj *pod = kcache_get(cache(c, CTL_INF_PODS), j->ns, rz->pod);
-    enum resize_action a;
-    if (!pod) {
-        a = RESIZE_ACT_GONE;
-        snprintf(rz->t.detail, sizeof rz->t.detail, "pod deleted");
-    } else {
-        resize_obs obs;
-        resize_observe_pod(pod, &obs);
-        a = resize_track_step(&rz->t, &obs, now);
-    }
-    kevents_ref ref;
-    switch (a) {
-    case RESIZE_ACT_WAIT:
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "waiting for pod %s's resize (%s)", rz->pod,
-                resize_state_name(rz->t.state));
-        return RESIZE_SENT;
-    case RESIZE_ACT_DONE:
-        workload_ref(j, NULL, &ref);
-        event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize", "resized pod %s in place: %s",
-              rz->pod, rz->what);
-        OPLOG_V(1, "reconcile %s: pod %s resized in place", j->key, rz->pod);
-        rz->active = 0;
-        break;
-    case RESIZE_ACT_FALLBACK:
-        resize_fell_back(j, rz);
-        break;
-    default: /* GONE (RETRY and UNSUPPORTED only answer a PATCH) */
-        OPLOG_V(2, "reconcile %s: resize of pod %s dropped: %s", j->key, rz->pod, rz->t.detail);
-        rz->active = 0;
-        break;
-    }
-    return RESIZE_NOT_USED;
-}
-
-static void on_resize_done(const krest_reply *r, void *ud)
-{
-    ctl_job *j = ud;
-    ctl *c = j->c;
-    j->req = NULL;
-    ctl_resize *rz = opmap_get(&c->resizes, j->key);
-    if (!rz) {
-        job_end(j, CTLREC_ERROR, "in-place resize: state lost");
-        return;
-    }
-    uint64_t now = uv_now(c->loop);
-    enum resize_action a = resize_track_sent(&rz->t, r->http_status, r->status, now);
-    kevents_ref ref;
-    if (rz->t.mode == RESIZE_MODE_POD_PATCH) {
-        c->pod_patch_probe = 0;
-        if (a == RESIZE_ACT_WAIT)
-            c->pod_patch_ok = 1;
-    }
-    switch (a) {
-    case RESIZE_ACT_WAIT:
-        if (c->o.dry_run) {
-            /* nothing changes on a dry run: do not send it again */
-            resize_remember(rz);
-            rz->active = 0;
-            workload_ref(j, NULL, &ref);
-            event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize",
-                  "would resize pod %s in place: %s (dry run)", rz->pod, rz->what);
-            kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-            job_end(j, CTLREC_APPLY, "dry run: would resize pod %s in place", rz->pod);
-            return;
-        }
-        /* The pod's watch events step the track; the deadline comes anyway. */
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
-        job_end(j, CTLREC_APPLY, "in-place resize of pod %s accepted (%s); following it", rz->pod,
-                rz->what);
-        return;
-    case RESIZE_ACT_UNSUPPORTED:
-        rz->active = 0;
-        if (rz->t.mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_off) {
-            c->pod_patch_off = 1;
-            OPLOG_I("in-place resize through a pod PATCH is not enabled on this API server (%s); "
-                    "the update strategy is used from now on",
-                    rz->t.detail);
-        } else if (rz->t.mode == RESIZE_MODE_SUBRESOURCE && !c->subresource_off) {
-            c->subresource_off = 1;
-            OPLOG_I("pods/resize is listed but not served (%s); the update strategy is used from "
-                    "now on",
-                    rz->t.detail);
-        }
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED,
-                "in-place resize not supported by the server; the strategy "
-                "follows");
-        return;
-    case RESIZE_ACT_GONE:
-        rz->active = 0;
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "pod %s went away before its resize: %s", rz->pod, rz->t.detail);
-        return;
-    case RESIZE_ACT_FALLBACK:
-        resize_fell_back(j, rz);
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "in-place resize of pod %s refused: %s", rz->pod, rz->t.detail);
-        return;
-    default: /* RETRY: plan and send again after the rate limit */
-        rz->active = 0;
-        job_end(j, CTLREC_ERROR, "in-place resize of pod %s: %s", rz->pod, rz->t.detail);
-        return;
-    }
-}
-
-/* Follow the workload's resize in flight; when none, resize the first running
- * pod that differs from the recommendation. */
-static int try_resize(ctl_job *j)
-{
-    ctl *c = j->c;
-    ctl_resize *rz = opmap_get(&c->resizes, j->key);
-    if (rz && rz->active && follow_resize(j, rz) == RESIZE_SENT)
-        return RESIZE_SENT;
-    kdisc_info di;
-    kdisc_get(c->disc, &di);
-    enum resize_mode mode = resize_mode_for(&di, !c->pod_patch_off);
-    if (mode == RESIZE_MODE_SUBRESOURCE && c->subresource_off)
-        mode = RESIZE_MODE_NONE;
-    if (mode == RESIZE_MODE_NONE)
-        return RESIZE_NOT_USED;
-    resize_ctx *x = calloc(1, sizeof *x);
-    if (!x)
-        return RESIZE_NOT_USED;
-    x->c = c;
-    x->j = j;
-    x->rz = rz;
-    x->mode = mode;
-    for (size_t i = 0; i < j->out.nrec; i++) {
-        const ssa_container *r = &j->out.rec[i];
-        if (r->init)
-            continue;
-        x->wants[x->nwants++] = (resize_want){r->name, r->cpu_request, r->memory_request,
-                                              j->out.allow_limits ? r->cpu_limit : NULL,
-                                              j->out.allow_limits ? r->memory_limit : NULL};
-    }
-    kcache_foreach(cache(c, CTL_INF_PODS), plan_pod, x);
-    int rc = RESIZE_NOT_USED;
-    if (x->nrefused)
-        OPLOG_V(2, "reconcile %s: in-place resize not possible (%s); using the strategy", j->key,
-                x->detail);
-    if (x->pod[0] && !rz) {
-        rz = calloc(1, sizeof *rz);
-        if (rz && opmap_put(&c->resizes, j->key, rz, NULL) != 0) {
-            free(rz);
-            rz = NULL;
-        }
-    }
-    if (x->pod[0] && mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok && c->pod_patch_probe) {
-        /* Whether the gate is on is learnt from the first answer: one request. */
-        free(x);
-        kqueue_add_after(c->q, j->key, 1000, kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED,
-                "waiting for the API server's first answer to an in-place resize");
-        return RESIZE_SENT;
-    }
-    if (x->pod[0] && rz) {
-        opbuf path, body;
-        opbuf_init(&path, 2048);
-        opbuf_init(&body, BODY_MAX);
-        const char *kv[] = {"fieldManager", MFIELDS_OPTIPOD, "dryRun", c->o.dry_run ? "All" : NULL,
-                            NULL};
-        int e = resize_path(mode, j->ns, x->pod, &path);
-        if (!e)
-            e = kpath_query(&path, kv);
-        if (!e)
-            e = resize_body(&x->plan, mode, x->uid, &body);
-        if (!e) {
-            resize_track_init(&rz->t, &x->plan, mode, x->uid, uv_now(c->loop));
-            if (c->o.resize_stall_ms)
-                rz->t.stall_ms = c->o.resize_stall_ms;
-            if (c->o.resize_deferred_ms)
-                rz->t.deferred_ms = c->o.resize_deferred_ms;
-            snprintf(rz->pod, sizeof rz->pod, "%s", x->pod);
-            describe_resize(&x->plan, rz->what, sizeof rz->what);
-            snprintf(j->changes, sizeof j->changes, "%s", x->pod);
-        }
-        if (!e &&
-            krest_call(c->rest, "PATCH", opbuf_str(&path), "application/strategic-merge-patch+json",
-                       body.data, body.len, on_resize_done, j, &j->req) == 0) {
-            c->st.writes++;
-            rz->active = 1;
-            if (mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok)
-                c->pod_patch_probe = 1;
-            rc = RESIZE_SENT;
-        }
-        opbuf_release(&path);
-        opbuf_release(&body);
-    } else if (x->npods > 0 && x->ndone == x->npods) {
-        rc = RESIZE_ALL_DONE;
-    }
-    free(x);
-    return rc;
 }
 
 static void act(ctl_job *j, const kproj_obj *w)
 {
     ctl *c = j->c;
     ctlrec_out *o = &j->out;
-    ctl_wstate *ws = wstate(c, j->key, 1);
+    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     if (!ws) {
-        job_end(j, CTLREC_ERROR, "out of memory");
+        ctl__job_end(j, CTLREC_ERROR, "out of memory");
         return;
     }
     record_decision(j, ws);
     const pol_policy *p = o->winner;
     if (o->outcome == CTLREC_ERROR) {
-        job_end(j, CTLREC_ERROR, "%s", o->reason);
+        ctl__job_end(j, CTLREC_ERROR, "%s", o->reason);
         return;
     }
     if (o->mode == POL_MODE_AUTO && p->allow_in_place_resize) {
-        int r = try_resize(j);
+        int r = ctl__try_resize(j);
         if (r == RESIZE_SENT)
             return;
         if (r == RESIZE_ALL_DONE && p->strategy == POL_STRATEGY_SSA &&
             p->rollout == POL_ROLLOUT_ON_NEXT_RESTART) {
             /* The pods run with the values; a template write now would roll
              * them out, which onNextRestart never does. */
-            job_end(j, CTLREC_UNCHANGED,
-                    "running pods resized in place; the pod template is left to the next "
-                    "rollout");
+            ctl__job_end(j, CTLREC_UNCHANGED,
+                         "running pods resized in place; the pod template is left to the next "
+                         "rollout");
             return;
         }
     }
@@ -2145,48 +853,48 @@ static void act(ctl_job *j, const kproj_obj *w)
                  o->outcome != CTLREC_SKIPPED;
     if (annotations) {
         if (ctlrec_annotations_differ(o, w)) {
-            send_annotations(j, w, 0);
+            ctl__send_annotations(j, w, 0);
             return;
         }
-        if (j->restart && maybe_restart(j, w, ws))
+        if (j->restart && ctl__maybe_restart(j, w, ws))
             return;
         if (o->outcome == CTLREC_APPLY)
-            job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
+            ctl__job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
         else
-            job_end(j, o->outcome, "%s", o->reason);
+            ctl__job_end(j, o->outcome, "%s", o->reason);
         return;
     }
     if (o->outcome != CTLREC_APPLY) {
-        job_end(j, o->outcome, "%s", o->reason);
+        ctl__job_end(j, o->outcome, "%s", o->reason);
         return;
     }
     /* At most one rollout per reconcile period. */
     uint64_t now = uv_now(c->loop);
     if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
         kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
-        job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
+        ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
         return;
     }
     /* Under immediate optipod paces the rollouts its writes cause; under
      * onNextRestart the template write is the strategy's own change, paced by
      * the workload's updateStrategy (and the once-per-period rule above). */
-    if (p->rollout == POL_ROLLOUT_IMMEDIATE && !gate_rollout(j, w))
+    if (p->rollout == POL_ROLLOUT_IMMEDIATE && !ctl__gate_rollout(j, w))
         return;
     char path[2048];
     opbuf pb;
     opbuf_init(&pb, sizeof path);
-    int rc = kpath(&pb, res_for_kind(j->kind), j->ns, j->name, NULL);
+    int rc = kpath(&pb, ctl__res_for_kind(j->kind), j->ns, j->name, NULL);
     snprintf(path, sizeof path, "%s", opbuf_str(&pb));
     opbuf_release(&pb);
     if (!rc)
-        rc = krest_call(c->rest, "GET", path, NULL, NULL, 0, on_live, j, &j->req);
+        rc = krest_call(c->rest, "GET", path, NULL, NULL, 0, ctl__on_live, j, &j->req);
     if (rc)
-        job_end(j, CTLREC_ERROR, "GET: %s", strerror(-rc));
+        ctl__job_end(j, CTLREC_ERROR, "GET: %s", strerror(-rc));
 }
 
 static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
 {
-    ctl_pstate *ps = pstate(c, pkey, 1);
+    ctl_pstate *ps = ctl__pstate(c, pkey, 1);
     int st = ok ? 1 : -1;
     if (!ps || ps->metrics_state == st)
         return;
@@ -2194,7 +902,7 @@ static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
     snprintf(ps->metrics_msg, sizeof ps->metrics_msg, "%s", msg ? msg : "");
     ps->dirty = 1;
     if (!ok)
-        policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
+        ctl__policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
 }
 
 /* The provider a policy's metricsConfig.provider names. Unset: the default
@@ -2225,32 +933,32 @@ static mprov *provider_for(const ctl *c, const pol_policy *p, char *why, size_t 
     return NULL;
 }
 
-static void job_decide(ctl_job *j)
+void ctl__job_decide(ctl_job *j)
 {
     ctl *c = j->c;
-    const kproj_obj *w = kcache_get(cache(c, inf_for_kind(j->kind)), j->ns, j->name);
+    const kproj_obj *w = kcache_get(ctl__cache(c, ctl__inf_for_kind(j->kind)), j->ns, j->name);
     if (!w) {
-        job_end(j, CTLREC_SKIPPED, "the workload is gone");
+        ctl__job_end(j, CTLREC_SKIPPED, "the workload is gone");
         return;
     }
     const pol_policy *pols[MAX_POLICIES];
     pol_ctx px = {pols, 0};
-    kcache_foreach(cache(c, CTL_INF_POLICIES), collect_policy, &px);
+    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), collect_policy, &px);
     hpa_ctx hx = {j, 0};
-    kcache_foreach(cache(c, CTL_INF_HPAS), check_hpa, &hx);
+    kcache_foreach(ctl__cache(c, CTL_INF_HPAS), check_hpa, &hx);
     ctlrec_input in = {.workload = w,
                        .policies = pols,
                        .npolicies = px.n,
-                       .ns = kcache_get(cache(c, CTL_INF_NAMESPACES), NULL, j->ns),
+                       .ns = kcache_get(ctl__cache(c, CTL_INF_NAMESPACES), NULL, j->ns),
                        .hpa_cpu = hx.cpu,
-                       .now_s = wall_ms(c) / 1000};
+                       .now_s = ctl__wall_ms(c) / 1000};
     if (ctlrec_decide(&in, &j->out) != 0) {
-        job_end(j, CTLREC_ERROR, "%s", j->out.reason);
+        ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
         return;
     }
     const pol_policy *p = j->out.winner;
     if (!p || j->out.mode == POL_MODE_DISABLED) {
-        ctl_wstate *ws = wstate(c, j->key, 1);
+        ctl_wstate *ws = ctl__wstate(c, j->key, 1);
         if (ws) {
             record_decision(j, ws);
             ws->conflict[0] = 0;
@@ -2259,16 +967,16 @@ static void job_decide(ctl_job *j)
         j->pkey[0] = 0;
         j->out.winner = NULL;
         if (j->out.release_annotations && ws && (!w->rv || strcmp(ws->released_rv, w->rv) != 0))
-            send_annotations(j, w, 1);
+            ctl__send_annotations(j, w, 1);
         else
-            job_end(j, CTLREC_SKIPPED, "%s", j->out.reason);
+            ctl__job_end(j, CTLREC_SKIPPED, "%s", j->out.reason);
         return;
     }
     kproj_key(j->pkey, sizeof j->pkey, p->namespace, p->name);
     j->force_conflicts = p->force_conflicts;
     j->period_ms = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
     oom_ctx ox = {.c = c, .j = j};
-    kcache_foreach(cache(c, CTL_INF_PODS), collect_oom, &ox);
+    kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_oom, &ox);
     in.ooms = ox.ooms;
     in.nooms = ox.n;
     if (c->prov || c->prov_ms) {
@@ -2276,9 +984,9 @@ static void job_decide(ctl_job *j)
         mprov *pv = provider_for(c, p, why, sizeof why);
         ctl_usage *u = NULL;
         if (pv) {
-            u = usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
+            u = ctl__usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
             if (!u) {
-                job_end(j, CTLREC_ERROR, "out of memory");
+                ctl__job_end(j, CTLREC_ERROR, "out of memory");
                 return;
             }
             uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
@@ -2286,7 +994,7 @@ static void job_decide(ctl_job *j)
                 j->next_wait = u->waiting;
                 u->waiting = j;
                 if (u->state != 1)
-                    usage_fetch(c, u);
+                    ctl__usage_fetch(c, u);
                 return; /* j may be gone now */
             }
         }
@@ -2304,7 +1012,7 @@ static void job_decide(ctl_job *j)
         }
         metrics_state(c, j->pkey, !in.metrics_error, in.metrics_msg ? in.metrics_msg : "");
         if (ctlrec_decide(&in, &j->out) != 0) {
-            job_end(j, CTLREC_ERROR, "%s", j->out.reason);
+            ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
             return;
         }
     }
@@ -2328,11 +1036,11 @@ static void job_start(ctl *c, const char *key)
         c->jobs->prev = j;
     c->jobs = j;
     c->running++;
-    if (parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
-        job_end(j, CTLREC_SKIPPED, "not a workload key");
+    if (ctl__parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
+        ctl__job_end(j, CTLREC_SKIPPED, "not a workload key");
         return;
     }
-    job_decide(j);
+    ctl__job_decide(j);
 }
 
 static void pump(ctl *c)
@@ -2363,233 +1071,6 @@ static void on_ready(kqueue *q, void *ud)
     pump(ud);
 }
 
-/* ---- policy status ----------------------------------------------------------------------- */
-
-typedef struct status_ctx {
-    ctl *c;
-    const char *pkey;
-    const pol_policy *p;
-    int matched, applied, conflicting;
-    int loop;
-    char conflict_msg[1024];
-    cJSON *recs, *conflicts;
-    size_t nrecs, nconflicts, max_recs;
-} status_ctx;
-
-static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws)
-{
-    enum kproj_kind k;
-    char ns[256], name[256];
-    if (parse_wkey(key, &k, ns, name) != 0)
-        return;
-    for (int i = 0; i < ws->nlosers; i++) {
-        if (strcmp(ws->loser_of[i], x->pkey) != 0)
-            continue;
-        x->conflicting++;
-        if (x->nconflicts < 50) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
-            cJSON_AddStringToObject(e, "namespace", ns);
-            cJSON_AddStringToObject(e, "name", name);
-            cJSON_AddStringToObject(e, "winner", ws->policy);
-            cJSON_AddItemToArray(x->conflicts, e);
-            x->nconflicts++;
-        }
-    }
-    if (strcmp(ws->policy, x->pkey) != 0)
-        return;
-    x->matched++;
-    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->written[0]))
-        x->applied++;
-    if (ws->conflict[0]) {
-        x->conflicting++;
-        x->loop |= ws->loop_stopped;
-        size_t l = strlen(x->conflict_msg);
-        if (l < 700)
-            snprintf(x->conflict_msg + l, sizeof x->conflict_msg - l, "%s%s: %s", l ? "; " : "",
-                     key, ws->conflict);
-    }
-    for (int i = 0; i < ws->nrecs && x->nrecs < x->max_recs; i++) {
-        const ctl_rec *r = &ws->recs[i];
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
-        cJSON_AddStringToObject(e, "namespace", ns);
-        cJSON_AddStringToObject(e, "name", name);
-        cJSON_AddStringToObject(e, "container", r->container);
-        if (r->cpu[0])
-            cJSON_AddStringToObject(e, "cpuRequest", r->cpu);
-        if (r->mem[0])
-            cJSON_AddStringToObject(e, "memoryRequest", r->mem);
-        if (r->cpu_lim[0])
-            cJSON_AddStringToObject(e, "cpuLimit", r->cpu_lim);
-        if (r->mem_lim[0])
-            cJSON_AddStringToObject(e, "memoryLimit", r->mem_lim);
-        cJSON_AddBoolToObject(e, "applied", r->applied);
-        cJSON_AddItemToArray(x->recs, e);
-        x->nrecs++;
-    }
-}
-
-static void set_cond(ctl_pstate *ps, int i, const char *status, const char *reason, const char *msg,
-                     const char *now)
-{
-    ctl_cond *c = &ps->conds[i];
-    if (strcmp(c->status, status) != 0 || !c->since[0])
-        snprintf(c->since, sizeof c->since, "%s", now);
-    snprintf(c->status, sizeof c->status, "%s", status);
-    snprintf(c->reason, sizeof c->reason, "%s", reason);
-    snprintf(c->msg, sizeof c->msg, "%s", msg);
-}
-
-static void on_status_done(const krest_reply *r, void *ud);
-
-typedef struct status_req {
-    ctl *c;
-    char pkey[KCACHE_KEY_MAX];
-    char *sig;
-} status_req;
-
-static void status_req_release(struct status_req *s)
-{
-    if (!s)
-        return;
-    free(s->sig);
-    free(s);
-}
-
-/* Build the status; write it when it differs from the last one written
- * (lastReconcileTime aside: a steady state writes nothing). */
-static void flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
-{
-    const kproj_obj *po = kcache_get_key(cache(c, CTL_INF_POLICIES), pkey);
-    const pol_policy *p = policy_of(po);
-    ps->dirty = 0;
-    if (!p)
-        return;
-    char now[32];
-    rfc3339(wall_ms(c), now, sizeof now);
-    status_ctx x = {.c = c, .pkey = pkey, .p = p};
-    x.max_recs = c->o.max_status_recs ? c->o.max_status_recs : 20;
-    x.recs = cJSON_CreateArray();
-    x.conflicts = cJSON_CreateArray();
-    opmap_iter it;
-    opmap_entry *e;
-    opmap_iter_init(&it, &c->wstates);
-    while ((e = opmap_next(&it)) != NULL)
-        status_workload(&x, e->key, e->value);
-
-    if (p->valid) {
-        set_cond(ps, COND_READY, "True", "Valid", "the policy is valid and in use", now);
-    } else {
-        opbuf m;
-        opbuf_init(&m, 8192);
-        pol_errors_format(p, &m);
-        set_cond(ps, COND_READY, "False", "InvalidSpec", opbuf_str(&m), now);
-        if (ps->invalid_warned_gen != p->generation) {
-            ps->invalid_warned_gen = p->generation;
-            policy_event(c, pkey, KEVENTS_WARNING, "InvalidPolicy", "%s", opbuf_str(&m));
-        }
-        opbuf_release(&m);
-    }
-    if (x.conflict_msg[0])
-        set_cond(ps, COND_CONFLICT, "True", x.loop ? "GitOpsConflictLoop" : "SSAConflict",
-                 x.conflict_msg, now);
-    else if (x.nconflicts)
-        set_cond(ps, COND_CONFLICT, "True", "PolicyConflict",
-                 "another policy wins some selected workloads", now);
-    else
-        set_cond(ps, COND_CONFLICT, "False", "NoConflict", "no other manager or policy conflicts",
-                 now);
-    if (ps->metrics_state > 0)
-        set_cond(ps, COND_METRICS, "True", "ProviderAnswered", "the metrics provider answered",
-                 now);
-    else if (ps->metrics_state < 0)
-        set_cond(ps, COND_METRICS, "False", "MetricsUnavailable", ps->metrics_msg, now);
-    else
-        set_cond(ps, COND_METRICS, "Unknown", "NotQueried", "no usage was needed yet", now);
-
-    cJSON *root = cJSON_CreateObject();
-    cJSON *st = cJSON_AddObjectToObject(root, "status");
-    cJSON_AddNumberToObject(st, "observedGeneration", (double)p->generation);
-    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
-    for (int i = 0; i < NCOND; i++) {
-        cJSON *cd = cJSON_CreateObject();
-        cJSON_AddStringToObject(cd, "type", cond_type[i]);
-        cJSON_AddStringToObject(cd, "status", ps->conds[i].status);
-        cJSON_AddNumberToObject(cd, "observedGeneration", (double)p->generation);
-        cJSON_AddStringToObject(cd, "lastTransitionTime", ps->conds[i].since);
-        cJSON_AddStringToObject(cd, "reason", ps->conds[i].reason);
-        cJSON_AddStringToObject(cd, "message", ps->conds[i].msg);
-        cJSON_AddItemToArray(conds, cd);
-    }
-    cJSON_AddNumberToObject(st, "workloadsMatched", x.matched);
-    cJSON_AddNumberToObject(st, "workloadsApplied", x.applied);
-    cJSON_AddNumberToObject(st, "workloadsConflicting", x.conflicting);
-    if (!p->valid)
-        cJSON_AddItemToObject(st, "validationErrors", pol_errors_to_json(p));
-    else
-        cJSON_AddItemToObject(st, "validationErrors", cJSON_CreateArray());
-    cJSON_AddItemToObject(st, "conflicts", x.conflicts);
-    cJSON_AddItemToObject(st, "recommendations", x.recs);
-    char *sig = cJSON_PrintUnformatted(root);
-    if (!sig || (ps->last_sig && strcmp(sig, ps->last_sig) == 0) || ps->writing) {
-        if (ps->writing && sig)
-            ps->dirty = 1; /* write again once the running one is done */
-        cJSON_free(sig);
-        cJSON_Delete(root);
-        return;
-    }
-    cJSON_AddStringToObject(st, "lastReconcileTime", now);
-    char *body = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    status_req *sr = calloc(1, sizeof *sr);
-    opbuf path;
-    opbuf_init(&path, 2048);
-    int rc = !body || !sr ? -ENOMEM : 0;
-    if (!rc)
-        rc = write_path(c, &path, &KRES_POLICIES, po->ns, po->name, "status", 0, 0, 0);
-    if (!rc) {
-        sr->c = c;
-        snprintf(sr->pkey, sizeof sr->pkey, "%s", pkey);
-        sr->sig = strdup(sig);
-        rc = krest_call(c->rest, "PATCH", opbuf_str(&path), "application/merge-patch+json", body,
-                        strlen(body), on_status_done, sr, &ps->req);
-    }
-    if (!rc) {
-        ps->sr = sr;
-        ps->writing = 1;
-        c->st.writes++;
-        c->st.status_writes++;
-    } else {
-        if (sr)
-            status_req_release(sr);
-        OPLOG_W("policy %s: status write: %s", pkey, strerror(-rc));
-    }
-    opbuf_release(&path);
-    cJSON_free(body);
-    cJSON_free(sig);
-}
-
-static void on_status_done(const krest_reply *r, void *ud)
-{
-    status_req *sr = ud;
-    ctl_pstate *ps = pstate(sr->c, sr->pkey, 0);
-    if (!ps)
-        return;
-    ps->req = NULL;
-    ps->sr = NULL;
-    ps->writing = 0;
-    if (ok2xx(r)) {
-        free(ps->last_sig);
-        ps->last_sig = sr->sig;
-        sr->sig = NULL;
-    } else if (r->http_status != 404) {
-        OPLOG_W("policy %s: status write: HTTP %ld: %s", sr->pkey, r->http_status, reply_msg(r));
-        ps->dirty = 1;
-    }
-    status_req_release(sr);
-}
-
 /* ---- the tick: resyncs and status ---------------------------------------------------------- */
 
 typedef struct tick_ctx {
@@ -2601,11 +1082,11 @@ static int resync_policy(const kproj_obj *o, void *ud)
 {
     tick_ctx *x = ud;
     ctl *c = x->c;
-    const pol_policy *p = policy_of(o);
+    const pol_policy *p = ctl__policy_of(o);
     char pkey[KCACHE_KEY_MAX];
     if (!p || kproj_key(pkey, sizeof pkey, o->ns, o->name) != 0)
         return 0;
-    ctl_pstate *ps = pstate(c, pkey, 1);
+    ctl_pstate *ps = ctl__pstate(c, pkey, 1);
     if (!ps)
         return 0;
     if (x->now >= ps->next_resync_ms) {
@@ -2632,7 +1113,7 @@ static void on_tick(uv_timer_t *t)
         c->disc_next_ms = x.now + 60000;
         kdisc_refresh(c->disc, x.now, 0, NULL, NULL);
     }
-    kcache_foreach(cache(c, CTL_INF_POLICIES), resync_policy, &x);
+    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), resync_policy, &x);
     /* status only once nothing is running, so counts describe whole passes */
     if (c->running || kqueue_len(c->q))
         return;
@@ -2642,7 +1123,7 @@ static void on_tick(uv_timer_t *t)
     while ((e = opmap_next(&it)) != NULL) {
         ctl_pstate *ps = e->value;
         if (ps->dirty && !ps->writing)
-            flush_status(c, e->key, ps);
+            ctl__flush_status(c, e->key, ps);
     }
 }
 
@@ -2818,7 +1299,7 @@ static void ctl_maybe_free(ctl *c)
         return;
     void (*cb)(void *) = c->on_closed;
     void *ud = c->closed_ud;
-    opmap_release(&c->usage, usage_free);
+    opmap_release(&c->usage, ctl__usage_free);
     opmap_release(&c->wstates, free);
     opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);
@@ -2862,7 +1343,7 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
         if (ps->req) {
             ophttp_cancel(ps->req);
             ps->req = NULL;
-            status_req_release(ps->sr);
+            ctl__status_req_release(ps->sr);
             ps->sr = NULL;
         }
     }

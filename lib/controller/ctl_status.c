@@ -1,0 +1,247 @@
+/*
+ * ctl status: each OptimizationPolicy's status (conditions, counts,
+ * conflicts, recommendations), rebuilt from what the controller remembers of
+ * the workloads and written only when it differs from the last write
+ * (lastReconcileTime aside: a steady state writes nothing). Separate because
+ * it writes to the policy, never to a workload, and no reconcile job runs
+ * through it: the tick (controller.c) flushes dirty policies once nothing is
+ * running. At most one status write per policy is in flight (ctl_pstate).
+ */
+#include "controller/ctl_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* ---- policy status ----------------------------------------------------------------------- */
+
+static const char *const cond_type[NCOND] = {"Ready", "Conflict", "MetricsAvailable"};
+
+typedef struct status_ctx {
+    ctl *c;
+    const char *pkey;
+    const pol_policy *p;
+    int matched, applied, conflicting;
+    int loop;
+    char conflict_msg[1024];
+    cJSON *recs, *conflicts;
+    size_t nrecs, nconflicts, max_recs;
+} status_ctx;
+
+static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws)
+{
+    enum kproj_kind k;
+    char ns[256], name[256];
+    if (ctl__parse_wkey(key, &k, ns, name) != 0)
+        return;
+    for (int i = 0; i < ws->nlosers; i++) {
+        if (strcmp(ws->loser_of[i], x->pkey) != 0)
+            continue;
+        x->conflicting++;
+        if (x->nconflicts < 50) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
+            cJSON_AddStringToObject(e, "namespace", ns);
+            cJSON_AddStringToObject(e, "name", name);
+            cJSON_AddStringToObject(e, "winner", ws->policy);
+            cJSON_AddItemToArray(x->conflicts, e);
+            x->nconflicts++;
+        }
+    }
+    if (strcmp(ws->policy, x->pkey) != 0)
+        return;
+    x->matched++;
+    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->written[0]))
+        x->applied++;
+    if (ws->conflict[0]) {
+        x->conflicting++;
+        x->loop |= ws->loop_stopped;
+        size_t l = strlen(x->conflict_msg);
+        if (l < 700)
+            snprintf(x->conflict_msg + l, sizeof x->conflict_msg - l, "%s%s: %s", l ? "; " : "",
+                     key, ws->conflict);
+    }
+    for (int i = 0; i < ws->nrecs && x->nrecs < x->max_recs; i++) {
+        const ctl_rec *r = &ws->recs[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
+        cJSON_AddStringToObject(e, "namespace", ns);
+        cJSON_AddStringToObject(e, "name", name);
+        cJSON_AddStringToObject(e, "container", r->container);
+        if (r->cpu[0])
+            cJSON_AddStringToObject(e, "cpuRequest", r->cpu);
+        if (r->mem[0])
+            cJSON_AddStringToObject(e, "memoryRequest", r->mem);
+        if (r->cpu_lim[0])
+            cJSON_AddStringToObject(e, "cpuLimit", r->cpu_lim);
+        if (r->mem_lim[0])
+            cJSON_AddStringToObject(e, "memoryLimit", r->mem_lim);
+        cJSON_AddBoolToObject(e, "applied", r->applied);
+        cJSON_AddItemToArray(x->recs, e);
+        x->nrecs++;
+    }
+}
+
+static void set_cond(ctl_pstate *ps, int i, const char *status, const char *reason, const char *msg,
+                     const char *now)
+{
+    ctl_cond *c = &ps->conds[i];
+    if (strcmp(c->status, status) != 0 || !c->since[0])
+        snprintf(c->since, sizeof c->since, "%s", now);
+    snprintf(c->status, sizeof c->status, "%s", status);
+    snprintf(c->reason, sizeof c->reason, "%s", reason);
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
+}
+
+static void on_status_done(const krest_reply *r, void *ud);
+
+typedef struct status_req {
+    ctl *c;
+    char pkey[KCACHE_KEY_MAX];
+    char *sig;
+} status_req;
+
+void ctl__status_req_release(struct status_req *s)
+{
+    if (!s)
+        return;
+    free(s->sig);
+    free(s);
+}
+
+/* Build the status; write it when it differs from the last one written
+ * (lastReconcileTime aside: a steady state writes nothing). */
+void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
+{
+    const kproj_obj *po = kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey);
+    const pol_policy *p = ctl__policy_of(po);
+    ps->dirty = 0;
+    if (!p)
+        return;
+    char now[32];
+    ctl__rfc3339(ctl__wall_ms(c), now, sizeof now);
+    status_ctx x = {.c = c, .pkey = pkey, .p = p};
+    x.max_recs = c->o.max_status_recs ? c->o.max_status_recs : 20;
+    x.recs = cJSON_CreateArray();
+    x.conflicts = cJSON_CreateArray();
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->wstates);
+    while ((e = opmap_next(&it)) != NULL)
+        status_workload(&x, e->key, e->value);
+
+    if (p->valid) {
+        set_cond(ps, COND_READY, "True", "Valid", "the policy is valid and in use", now);
+    } else {
+        opbuf m;
+        opbuf_init(&m, 8192);
+        pol_errors_format(p, &m);
+        set_cond(ps, COND_READY, "False", "InvalidSpec", opbuf_str(&m), now);
+        if (ps->invalid_warned_gen != p->generation) {
+            ps->invalid_warned_gen = p->generation;
+            ctl__policy_event(c, pkey, KEVENTS_WARNING, "InvalidPolicy", "%s", opbuf_str(&m));
+        }
+        opbuf_release(&m);
+    }
+    if (x.conflict_msg[0])
+        set_cond(ps, COND_CONFLICT, "True", x.loop ? "GitOpsConflictLoop" : "SSAConflict",
+                 x.conflict_msg, now);
+    else if (x.nconflicts)
+        set_cond(ps, COND_CONFLICT, "True", "PolicyConflict",
+                 "another policy wins some selected workloads", now);
+    else
+        set_cond(ps, COND_CONFLICT, "False", "NoConflict", "no other manager or policy conflicts",
+                 now);
+    if (ps->metrics_state > 0)
+        set_cond(ps, COND_METRICS, "True", "ProviderAnswered", "the metrics provider answered",
+                 now);
+    else if (ps->metrics_state < 0)
+        set_cond(ps, COND_METRICS, "False", "MetricsUnavailable", ps->metrics_msg, now);
+    else
+        set_cond(ps, COND_METRICS, "Unknown", "NotQueried", "no usage was needed yet", now);
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON *st = cJSON_AddObjectToObject(root, "status");
+    cJSON_AddNumberToObject(st, "observedGeneration", (double)p->generation);
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    for (int i = 0; i < NCOND; i++) {
+        cJSON *cd = cJSON_CreateObject();
+        cJSON_AddStringToObject(cd, "type", cond_type[i]);
+        cJSON_AddStringToObject(cd, "status", ps->conds[i].status);
+        cJSON_AddNumberToObject(cd, "observedGeneration", (double)p->generation);
+        cJSON_AddStringToObject(cd, "lastTransitionTime", ps->conds[i].since);
+        cJSON_AddStringToObject(cd, "reason", ps->conds[i].reason);
+        cJSON_AddStringToObject(cd, "message", ps->conds[i].msg);
+        cJSON_AddItemToArray(conds, cd);
+    }
+    cJSON_AddNumberToObject(st, "workloadsMatched", x.matched);
+    cJSON_AddNumberToObject(st, "workloadsApplied", x.applied);
+    cJSON_AddNumberToObject(st, "workloadsConflicting", x.conflicting);
+    if (!p->valid)
+        cJSON_AddItemToObject(st, "validationErrors", pol_errors_to_json(p));
+    else
+        cJSON_AddItemToObject(st, "validationErrors", cJSON_CreateArray());
+    cJSON_AddItemToObject(st, "conflicts", x.conflicts);
+    cJSON_AddItemToObject(st, "recommendations", x.recs);
+    char *sig = cJSON_PrintUnformatted(root);
+    if (!sig || (ps->last_sig && strcmp(sig, ps->last_sig) == 0) || ps->writing) {
+        if (ps->writing && sig)
+            ps->dirty = 1; /* write again once the running one is done */
+        cJSON_free(sig);
+        cJSON_Delete(root);
+        return;
+    }
+    cJSON_AddStringToObject(st, "lastReconcileTime", now);
+    char *body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    status_req *sr = calloc(1, sizeof *sr);
+    opbuf path;
+    opbuf_init(&path, 2048);
+    int rc = !body || !sr ? -ENOMEM : 0;
+    if (!rc)
+        rc = ctl__write_path(c, &path, &KRES_POLICIES, po->ns, po->name, "status", 0, 0, 0);
+    if (!rc) {
+        sr->c = c;
+        snprintf(sr->pkey, sizeof sr->pkey, "%s", pkey);
+        sr->sig = strdup(sig);
+        rc = krest_call(c->rest, "PATCH", opbuf_str(&path), "application/merge-patch+json", body,
+                        strlen(body), on_status_done, sr, &ps->req);
+    }
+    if (!rc) {
+        ps->sr = sr;
+        ps->writing = 1;
+        c->st.writes++;
+        c->st.status_writes++;
+    } else {
+        if (sr)
+            ctl__status_req_release(sr);
+        OPLOG_W("policy %s: status write: %s", pkey, strerror(-rc));
+    }
+    opbuf_release(&path);
+    cJSON_free(body);
+    cJSON_free(sig);
+}
+
+static void on_status_done(const krest_reply *r, void *ud)
+{
+    status_req *sr = ud;
+    ctl_pstate *ps = ctl__pstate(sr->c, sr->pkey, 0);
+    if (!ps)
+        return;
+    ps->req = NULL;
+    ps->sr = NULL;
+    ps->writing = 0;
+    if (ctl__ok2xx(r)) {
+        free(ps->last_sig);
+        ps->last_sig = sr->sig;
+        sr->sig = NULL;
+    } else if (r->http_status != 404) {
+        OPLOG_W("policy %s: status write: HTTP %ld: %s", sr->pkey, r->http_status,
+                ctl__reply_msg(r));
+        ps->dirty = 1;
+    }
+    ctl__status_req_release(sr);
+}
