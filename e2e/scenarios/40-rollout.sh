@@ -15,7 +15,10 @@
 #     workload: spec.template.metadata.annotations["optipod.io/restartedAt"]
 #     appears, the generation moves, Event RolloutTriggered, and the
 #     annotation is owned by field manager optipod as an Update; the requests
-#     in the template are untouched.
+#     in the template are untouched;
+#  6. the policy's status.rollout records that rollout; a second controller
+#     started after the first is stopped takes it up from there and lets it go
+#     once the Deployment reports it complete.
 # No MutatingWebhookConfiguration is installed: what the new pods receive is
 # 30-webhook's subject, not this one's.
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +38,7 @@ kind: Deployment
 metadata: {name: web, namespace: $E2E_NS, labels: {app: web}}
 spec:
   replicas: 2
+  minReadySeconds: 30
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
@@ -46,6 +50,8 @@ spec:
 EOF
 # Small requests, so the pods fit any node and become available; the usage
 # below is far above them, so the recommendation differs from what they run.
+# minReadySeconds keeps optipod's rollout running for a minute or more, long
+# enough to stop the controller mid-rollout and start another (step 6).
 if ! kubectl -n "$E2E_NS" rollout status deployment/web --timeout=180s >/dev/null 2>&1; then
   echo "e2e: SKIPPED 40-rollout: deployment web never became available (no kubelet or no image pull?); the rollout gate waits for that"
   exit 77
@@ -103,7 +109,8 @@ event_note() { # reason
 log="$E2E_TMP/optipod.log"
 "$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
   --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
-E2E_PIDS+=("$!")
+ctl_pid=$!
+E2E_PIDS+=("$ctl_pid")
 
 # ---- the PDB allows nothing: deferred ---------------------------------------------------------------
 e2e_wait_log "$log" "reconcile Deployment/$E2E_NS/web: skipped: rollout deferred: PodDisruptionBudget $E2E_NS/web-pdb" 90
@@ -143,3 +150,22 @@ entries = json.load(sys.stdin)["metadata"].get("managedFields", [])
 ok = any(e["manager"] == "optipod" and e["operation"] == "Update" and
          "f:optipod.io/restartedAt" in json.dumps(e.get("fieldsV1", {})) for e in entries)
 sys.exit(0 if ok else 1)' || e2e_fail "optipod.io/restartedAt is not owned by optipod as an Update"
+
+# ---- the rollout being followed is on record in the policy's status: a restarted controller ----------
+# ---- takes it up instead of starting another, and lets it go once it completes ---------------------
+recorded() { kubectl -n "$E2E_NS" get optimizationpolicy web -o jsonpath='{.status.rollout.name}/{.status.rollout.generation}'; }
+for _ in $(seq 300); do
+  [ "$(recorded)" = "web/$gen1" ] && break
+  sleep 0.1
+done
+[ "$(recorded)" = "web/$gen1" ] || e2e_fail "status.rollout is '$(recorded)', want 'web/$gen1'"
+kill -TERM "$ctl_pid"
+wait "$ctl_pid" 2>/dev/null || true
+log2="$E2E_TMP/optipod2.log"
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
+  --health-probe-bind-address 0 --metrics-bind-address 0 >"$log2" 2>&1 &
+E2E_PIDS+=("$!")
+e2e_wait_log "$log2" "rollout: following Deployment/$E2E_NS/web \(generation $gen1, " 60
+kubectl -n "$E2E_NS" rollout status deployment/web --timeout=180s >/dev/null ||
+  e2e_fail "the rollout optipod triggered did not complete"
+e2e_wait_log "$log2" "rollout: Deployment/$E2E_NS/web completed" 60

@@ -170,10 +170,10 @@ static void pstate_free_key(ctl *c, const char *pkey)
 
 const pol_policy *ctl__policy_of(const kproj_obj *o)
 {
-    return o && o->ext ? (const pol_policy *)o->ext : NULL;
+    return o && o->ext ? &((const ctl_policy_ext *)o->ext)->p : NULL;
 }
 
-static void mark_policy_dirty(ctl *c, const char *pkey)
+void ctl__mark_policy_dirty(ctl *c, const char *pkey)
 {
     ctl_pstate *p = pkey && *pkey ? ctl__pstate(c, pkey, 1) : NULL;
     if (p)
@@ -231,23 +231,31 @@ void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *
 
 static void policy_ext_free(void *v)
 {
-    pol_release(v);
-    free(v);
+    ctl_policy_ext *x = v;
+    pol_release(&x->p);
+    free(x);
 }
 
-/* Keep the parsed policy, valid or not: an invalid one still needs its status. */
+/* Keep the parsed policy, valid or not: an invalid one still needs its status.
+ * A damaged status.rollout is said and ignored (the next status write
+ * replaces it). */
 static int ext_policy(const cJSON *obj, kproj_obj *o, void *ud)
 {
     (void)ud;
-    pol_policy *p = malloc(sizeof *p);
-    if (!p)
+    ctl_policy_ext *x = calloc(1, sizeof *x);
+    if (!x)
         return -ENOMEM;
-    pol_init(p);
-    if (pol_parse(obj, p, NULL) == -ENOMEM) {
-        free(p);
+    pol_init(&x->p);
+    if (pol_parse(obj, &x->p, NULL) == -ENOMEM) {
+        free(x);
         return -ENOMEM;
     }
-    o->ext = p;
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "status"), "rollout");
+    char why[256];
+    if (rec && !cJSON_IsNull(rec) && rollout_slot_from_json(rec, &x->recorded, why, sizeof why))
+        OPLOG_W("policy %s/%s: %s; ignored", o->ns ? o->ns : "", o->name ? o->name : "", why);
+    o->ext = x;
     o->ext_free = policy_ext_free;
     return 0;
 }
@@ -417,8 +425,10 @@ static void on_workload_status(ctl *c, const kproj_obj *w)
     const ctl_wstate *ws = ctl__wstate(c, key, 0);
     if (ws && ws->deferred)
         ctl_enqueue(c, key);
-    if (strcmp(c->slot.key, key) == 0)
+    if (strcmp(c->slot.key, key) == 0) {
+        ctl__slot_check(c, w);
         ctl__wake_deferred(c, NULL, key);
+    }
 }
 
 /* A budget changed: the workloads of its namespace waiting at the gate ask again. */
@@ -460,13 +470,13 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     free(opmap_del(&c->resizes, key));
     ctl_wstate *w = opmap_del(&c->wstates, key);
     if (w) {
-        mark_policy_dirty(c, w->policy);
+        ctl__mark_policy_dirty(c, w->policy);
         free(w);
     }
     conflict_tracker_forget(&c->tracker, key);
     if (strcmp(c->slot.key, key) == 0 && c->slot.generation != 0) {
         /* the workload rolling out is gone: the others need not wait for it */
-        memset(&c->slot, 0, sizeof c->slot);
+        ctl__slot_clear(c);
         ctl__wake_deferred(c, NULL, NULL);
     }
 }
@@ -698,16 +708,16 @@ void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
     va_end(ap);
     if (j->slot_held && strcmp(c->slot.key, j->key) == 0 && c->slot.generation == 0) {
         /* reserved for a write that did not roll anything: free it */
-        memset(&c->slot, 0, sizeof c->slot);
+        ctl__slot_clear(c);
         ctl__wake_deferred(c, NULL, j->key);
     }
     if (ws) {
         ws->deferred = j->deferred;
         ws->outcome = oc;
         snprintf(ws->reason, sizeof ws->reason, "%s", reason);
-        mark_policy_dirty(c, ws->policy);
+        ctl__mark_policy_dirty(c, ws->policy);
         for (int i = 0; i < ws->nlosers; i++)
-            mark_policy_dirty(c, ws->loser_of[i]);
+            ctl__mark_policy_dirty(c, ws->loser_of[i]);
     }
     c->st.reconciles++;
     switch (oc) {
@@ -787,11 +797,11 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
     if (o->winner)
         kproj_key(pkey, sizeof pkey, o->winner->namespace, o->winner->name);
     if (strcmp(ws->policy, pkey) != 0) {
-        mark_policy_dirty(c, ws->policy);
+        ctl__mark_policy_dirty(c, ws->policy);
         snprintf(ws->policy, sizeof ws->policy, "%s", pkey);
     }
     for (int i = 0; i < ws->nlosers; i++)
-        mark_policy_dirty(c, ws->loser_of[i]);
+        ctl__mark_policy_dirty(c, ws->loser_of[i]);
     ws->nlosers = 0;
     for (size_t i = 0; i < o->nlosers && ws->nlosers < 4; i++)
         kproj_key(ws->loser_of[ws->nlosers++], KCACHE_KEY_MAX, o->losers[i]->namespace,
@@ -1055,6 +1065,8 @@ static void pump(ctl *c)
         c->repump = 0;
         /* Decide only on complete caches: a missing policy would look like a
          * workload that left its policy. */
+        if (!c->closing && c->leader && c->started && ctl_synced(c))
+            ctl__slot_recover(c); /* before any gate or status write */
         while (!c->closing && c->leader && c->started && ctl_synced(c) && c->running < workers) {
             const char *key;
             if (kqueue_get(c->q, &key) != 0)
@@ -1104,6 +1116,7 @@ static void on_tick(uv_timer_t *t)
     ctl *c = t->data;
     if (c->closing || !c->leader || !ctl_synced(c))
         return;
+    ctl__slot_recover(c); /* before the first status write drops the record */
     if (kqueue_len(c->q))
         pump(c); /* keys queued before the caches synced */
     tick_ctx x = {c, uv_now(c->loop)};
@@ -1263,6 +1276,13 @@ void ctl_set_leader(ctl *c, int leading)
 {
     int was = c->leader;
     c->leader = leading != 0;
+    if (!c->leader) {
+        /* the next leader follows the slot from the status; so do we when
+         * we lead again (no status write from here: not leading) */
+        memset(&c->slot, 0, sizeof c->slot);
+        c->slot_policy[0] = 0;
+        c->slot_recovered = 0;
+    }
     if (c->leader && !was && !c->closing) {
         OPLOG_I("controller: leading: reconciling every workload");
         queue_workloads(c, NULL, NULL);

@@ -80,6 +80,14 @@ typedef struct ctl_pstate {
     struct status_req *sr; /* the write in flight */
 } ctl_pstate;
 
+/* A policy's projection carries this (its kproj ext): the parsed spec, and
+ * the rollout its status records (status.rollout), read once when leading
+ * starts to resume following it. */
+typedef struct ctl_policy_ext {
+    pol_policy p;          /* first: ctl__policy_of() returns it */
+    rollout_slot recorded; /* key "" when the status records none (or a damaged one) */
+} ctl_policy_ext;
+
 typedef struct ctl_ustats {
     size_t n;
     mprov_container_stats c[];
@@ -143,10 +151,12 @@ struct ctl {
     int subresource_off; /* pods/resize listed but not served */
     uv_timer_t tick;
     conflict_tracker tracker;
-    rollout_slot slot; /* the one optipod rollout in progress */
-    opmap usage;       /* "ns|pct|window" → ctl_usage* */
-    opmap wstates;     /* workload key → ctl_wstate* */
-    opmap pstates;     /* policy "ns/name" → ctl_pstate* */
+    rollout_slot slot;                /* the one optipod rollout in progress */
+    char slot_policy[KCACHE_KEY_MAX]; /* the policy whose status.rollout records it */
+    int slot_recovered;               /* status.rollout read since leading began */
+    opmap usage;                      /* "ns|pct|window" → ctl_usage* */
+    opmap wstates;                    /* workload key → ctl_wstate* */
+    opmap pstates;                    /* policy "ns/name" → ctl_pstate* */
     ctl_job *jobs;
     int running;
     int leader;
@@ -207,9 +217,20 @@ void ctl__send_annotations(ctl_job *j, const kproj_obj *w, int release);
 /* the answer to act()'s GET of the live object */
 void ctl__on_live(const krest_reply *r, void *ud);
 
+/* controller.c: a policy's status needs writing */
+void ctl__mark_policy_dirty(ctl *c, const char *pkey);
+
 /* ctl_rollout.c */
 int ctl__gate_rollout(ctl_job *j, const kproj_obj *w);
 void ctl__slot_commit(ctl_job *j, const krest_reply *r);
+/* Free the slot (its policy's status then drops the record). */
+void ctl__slot_clear(ctl *c);
+/* Once per leadership, with synced caches: take up the rollout a policy's
+ * status.rollout records, when its workload is still there. */
+void ctl__slot_recover(ctl *c);
+/* The holder's status changed: release the slot now when its rollout
+ * completed or was paused, rather than when the next workload asks. */
+void ctl__slot_check(ctl *c, const kproj_obj *holder);
 int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
 
 /* ctl_resize.c */

@@ -80,7 +80,7 @@ int ctl__gate_rollout(ctl_job *j, const kproj_obj *w)
         } else {
             OPLOG_V(2, "rollout: %s %s", c->slot.key, rollout_release_name(out.release));
         }
-        memset(&c->slot, 0, sizeof c->slot);
+        ctl__slot_clear(c);
         ctl__wake_deferred(c, NULL, j->key);
     }
     if (out.verdict == ROLLOUT_WAIT) {
@@ -92,8 +92,9 @@ int ctl__gate_rollout(ctl_job *j, const kproj_obj *w)
         ctl__job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
         return 0;
     }
-    memset(&c->slot, 0, sizeof c->slot);
+    ctl__slot_clear(c);
     snprintf(c->slot.key, sizeof c->slot.key, "%s", j->key);
+    snprintf(c->slot_policy, sizeof c->slot_policy, "%s", j->pkey);
     j->slot_held = 1;
     return 1;
 }
@@ -116,6 +117,79 @@ void ctl__slot_commit(ctl_job *j, const krest_reply *r)
     c->slot.generation = g;
     c->slot.started_ms = ctl__wall_ms(c);
     c->slot.bound_ms = rollout_bound_ms(w);
+    ctl__mark_policy_dirty(c, c->slot_policy); /* status.rollout records it */
+}
+
+void ctl__slot_clear(ctl *c)
+{
+    if (c->slot.generation >= 1)
+        ctl__mark_policy_dirty(c, c->slot_policy); /* its record goes */
+    memset(&c->slot, 0, sizeof c->slot);
+    c->slot_policy[0] = 0;
+}
+
+typedef struct recover_ctx {
+    rollout_slot best;
+    char pkey[KCACHE_KEY_MAX];
+} recover_ctx;
+
+/* The latest record wins: two can only exist after a split brain, and the
+ * later one is the rollout still likeliest to be running. */
+static int recover_visit(const kproj_obj *o, void *ud)
+{
+    recover_ctx *x = ud;
+    const ctl_policy_ext *e = o->ext;
+    if (!e || !e->recorded.key[0] ||
+        (x->best.key[0] && e->recorded.started_ms <= x->best.started_ms))
+        return 0;
+    if (kproj_key(x->pkey, sizeof x->pkey, o->ns, o->name) == 0)
+        x->best = e->recorded;
+    return 0;
+}
+
+void ctl__slot_recover(ctl *c)
+{
+    if (c->slot_recovered)
+        return;
+    c->slot_recovered = 1;
+    if (c->slot.key[0])
+        return; /* taken meanwhile */
+    recover_ctx x = {0};
+    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), recover_visit, &x);
+    enum kproj_kind k;
+    char ns[256], name[256];
+    if (!x.best.key[0] || ctl__parse_wkey(x.best.key, &k, ns, name) != 0)
+        return;
+    const kproj_obj *w = kcache_get(ctl__cache(c, ctl__inf_for_kind(k)), ns, name);
+    if (!w) {
+        OPLOG_I("rollout: %s, recorded in policy %s, is gone; not waiting for it", x.best.key,
+                x.pkey);
+        ctl__mark_policy_dirty(c, x.pkey);
+        return;
+    }
+    c->slot = x.best;
+    c->slot.bound_ms = rollout_bound_ms(w);
+    snprintf(c->slot_policy, sizeof c->slot_policy, "%s", x.pkey);
+    char at[32];
+    ctl__rfc3339(c->slot.started_ms, at, sizeof at);
+    OPLOG_I("rollout: following %s (generation %lld, started %s) as policy %s recorded it",
+            c->slot.key, (long long)c->slot.generation, at, x.pkey);
+    ctl__slot_check(c, w);
+}
+
+void ctl__slot_check(ctl *c, const kproj_obj *holder)
+{
+    if (!c->slot.key[0] || c->slot.generation < 1 || !holder)
+        return;
+    const char *why = NULL;
+    if (rollout_complete(holder, c->slot.generation, NULL, 0))
+        why = rollout_release_name(ROLLOUT_COMPLETED);
+    else if (holder->rollout.paused)
+        why = rollout_release_name(ROLLOUT_PAUSED);
+    if (!why)
+        return;
+    OPLOG_V(2, "rollout: %s %s", c->slot.key, why);
+    ctl__slot_clear(c);
 }
 
 static void on_restart_done(const krest_reply *r, void *ud)

@@ -186,6 +186,10 @@ void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
         cJSON_AddItemToObject(st, "validationErrors", cJSON_CreateArray());
     cJSON_AddItemToObject(st, "conflicts", x.conflicts);
     cJSON_AddItemToObject(st, "recommendations", x.recs);
+    /* The rollout being followed, on its policy; null elsewhere, which a
+     * merge patch reads as "remove": a record never outlives its rollout. */
+    cJSON *rec = strcmp(c->slot_policy, pkey) == 0 ? rollout_slot_to_json(&c->slot) : NULL;
+    cJSON_AddItemToObject(st, "rollout", rec ? rec : cJSON_CreateNull());
     char *sig = cJSON_PrintUnformatted(root);
     if (!sig || (ps->last_sig && strcmp(sig, ps->last_sig) == 0) || ps->writing) {
         if (ps->writing && sig)

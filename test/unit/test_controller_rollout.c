@@ -19,9 +19,11 @@
 #include "support/fakeapi.h"
 #include "support/kenv.h"
 #include "support/loop.h"
+#include "support/schemacheck.h"
 #include "support/tprov.h"
 #include "test.h"
 #include "util/log.h"
+#include "util/yaml2json.h"
 
 static kenv env;
 
@@ -324,6 +326,101 @@ static void set_paused(const char *ns, const char *name, int paused, int rolled)
     cJSON_Delete(copy);
 }
 
+/* ---- the slot on record --------------------------------------------------------------------- */
+
+static const cJSON *policy_status(const char *ns)
+{
+    char p[256];
+    snprintf(p, sizeof p, "/apis/optipod.io/v1alpha1/namespaces/%s/optimizationpolicies/auto", ns);
+    const cJSON *pol = fakeapi_get(env.fa, p);
+    return pol ? cJSON_GetObjectItem(pol, "status") : NULL;
+}
+
+typedef struct rec_wait {
+    const char *ns, *name; /* NULL name: no record */
+} rec_wait;
+
+static int pred_record(void *ud)
+{
+    rec_wait *w = ud;
+    const cJSON *st = policy_status(w->ns);
+    const cJSON *rec = st ? cJSON_GetObjectItem(st, "rollout") : NULL;
+    if (!w->name)
+        return st && !rec;
+    const cJSON *n = cJSON_GetObjectItem(rec, "name");
+    return cJSON_IsString(n) && strcmp(n->valuestring, w->name) == 0;
+}
+
+#define WAIT_RECORD(ns_, name_)                                                                    \
+    do {                                                                                           \
+        rec_wait rw_ = {(ns_), (name_)};                                                           \
+        if (!tloop_until(&env.loop, pred_record, &rw_, 8000))                                      \
+            test_fail(__FILE__, __LINE__, "waited for status.rollout naming %s",                   \
+                      rw_.name ? rw_.name : "nothing");                                            \
+    } while (0)
+
+/* The status as the CRD's schema sees it: what optipod writes must be kept. */
+static void assert_status_valid(const char *ns)
+{
+    size_t len;
+    char *text = test_read_file("crds/optimizationpolicies.optipod.io.yaml", &len);
+    operr err = {{0}};
+    cJSON *crd = NULL;
+    ASSERT_EQ_INT(yaml2json_parse(text, len, &crd, &err), 0);
+    free(text);
+    const cJSON *schema = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(
+                cJSON_GetObjectItem(
+                    cJSON_GetArrayItem(
+                        cJSON_GetObjectItem(cJSON_GetObjectItem(crd, "spec"), "versions"), 0),
+                    "schema"),
+                "openAPIV3Schema"),
+            "properties"),
+        "status");
+    ASSERT_NOT_NULL(schema);
+    opbuf errs;
+    opbuf_init(&errs, 1 << 16);
+    if (tsch_validate(schema, policy_status(ns), "status", &errs) != 0)
+        test_fail(__FILE__, __LINE__, "%s", opbuf_str(&errs));
+    opbuf_release(&errs);
+    cJSON_Delete(crd);
+}
+
+/* The test plays the webhook after a rollout: name's pods are replaced by
+ * pods with the values its annotations recommend. */
+static void pods_follow(const char *ns, const char *name)
+{
+    char p[256], cpu[64], mem[64];
+    const cJSON *d = fakeapi_get(env.fa, path_of(p, sizeof p, ns, name));
+    ASSERT_NOT_NULL(d);
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "metadata"), "annotations");
+    const cJSON *c = cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app");
+    const cJSON *m = cJSON_GetObjectItem(ann, "optipod.io/memory-request.app");
+    ASSERT(cJSON_IsString(c) && cJSON_IsString(m));
+    snprintf(cpu, sizeof cpu, "%s", c->valuestring);
+    snprintf(mem, sizeof mem, "%s", m->valuestring);
+    for (int i = 0; i < 2; i++)
+        put("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s-rs-%d\","
+            "\"namespace\":\"%s\",\"labels\":{\"app\":\"%s\"},\"ownerReferences\":[{\"apiVersion\":"
+            "\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"%s-rs\",\"uid\":\"%s-rs-uid\","
+            "\"controller\":true}]},\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":"
+            "\"registry.invalid/app:1\",\"resources\":{\"requests\":{\"cpu\":\"%s\",\"memory\":"
+            "\"%s\"}}}]},\"status\":{\"phase\":\"Running\",\"qosClass\":\"Burstable\"}}",
+            name, i, ns, name, name, name, cpu, mem);
+}
+
+/* web and api under one immediate / webhook / allowRecreate policy, and a
+ * controller started on them (the log cleared first). */
+static void start_two(run *r, const char *ns)
+{
+    put_env(ns, "immediate", "webhook");
+    put_workload(ns, "web");
+    put_workload(ns, "api");
+    fakeapi_log_clear(env.fa);
+    run_start(r, ns, 0);
+}
+
 /* ---- tests ------------------------------------------------------------------------------------
  */
 
@@ -445,12 +542,8 @@ static void test_pdb_defers_the_ssa_write_when_immediate(void)
 static void test_one_rollout_at_a_time(void)
 {
     const char *ns = "t-one";
-    put_env(ns, "immediate", "webhook");
-    put_workload(ns, "web");
-    put_workload(ns, "api");
-    fakeapi_log_clear(env.fa);
     run r;
-    run_start(&r, ns, 0);
+    start_two(&r, ns);
     WAIT_EVENTS(ns, "RolloutTriggered", 1);
     WAIT_EVENTS(ns, "RolloutDeferred", 1);
     spin(800);
@@ -504,6 +597,77 @@ static void test_paused_deployment_is_not_rolled(void)
     ASSERT_EQ_INT((long long)restarts("api"), 1);
     ASSERT_EQ_INT((long long)restarts("web"), 1);
     ASSERT_EQ_INT((long long)events(ns, "RolloutStuck", NULL), 0);
+    run_stop(&r);
+}
+
+/* One at a time survives a restart of the controller: the rollout it
+ * follows is recorded in the policy's status.rollout (valid under the CRD);
+ * the next controller takes it up, holds the other workload back until that
+ * rollout completes, then moves the record on. */
+static void test_restart_resumes_the_rollout_it_followed(void)
+{
+    const char *ns = "t-resume";
+    run r;
+    start_two(&r, ns);
+    WAIT_EVENTS(ns, "RolloutTriggered", 1);
+    const char *first = restarts("web") ? "web" : "api", *second = restarts("web") ? "api" : "web";
+    WAIT_RECORD(ns, first);
+    assert_status_valid(ns);
+    const cJSON *rec = cJSON_GetObjectItem(policy_status(ns), "rollout");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(rec, "kind")->valuestring, "Deployment");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(rec, "namespace")->valuestring, ns);
+    ASSERT_EQ_INT((long long)cJSON_GetObjectItem(rec, "generation")->valuedouble,
+                  (long long)live_generation(ns, first));
+    run_stop(&r);
+
+    /* a new controller: the record holds it back */
+    fakeapi_log_clear(env.fa);
+    run_start(&r, ns, 0);
+    WAIT_EVENTS(ns, "RolloutDeferred", 1);
+    spin(1000);
+    ASSERT_EQ_INT((long long)(restarts("web") + restarts("api")), 0);
+    const char *note = NULL;
+    events(ns, "RolloutDeferred", &note);
+    char want[128];
+    snprintf(want, sizeof want, "Deployment/t-resume/%s", first);
+    ASSERT_STR_CONTAINS(note, want);
+    WAIT_RECORD(ns, first); /* still recorded */
+    /* that rollout completes (the webhook gave its new pods the values) */
+    pods_follow(ns, first);
+    complete_rollout(ns, first);
+    WAIT_RESTARTS(second, 1);
+    WAIT_RECORD(ns, second);
+    assert_status_valid(ns);
+    ASSERT_EQ_INT((long long)restarts(first), 0);
+    /* and the second completes: the record goes */
+    pods_follow(ns, second);
+    complete_rollout(ns, second);
+    WAIT_RECORD(ns, NULL);
+    run_stop(&r);
+}
+
+/* A damaged record is bad input from the cluster: said, ignored, replaced. */
+static void test_damaged_rollout_record_is_ignored(void)
+{
+    const char *ns = "t-damaged";
+    put_env(ns, "immediate", "webhook");
+    put_workload(ns, "web");
+    /* as another writer of the status would: through the status subresource */
+    const char *st = "{\"status\":{\"rollout\":{\"kind\":\"Pod\",\"namespace\":\"t-damaged\","
+                     "\"name\":\"x\",\"generation\":1,\"startedAt\":\"now\"}}}";
+    reply_flag f = {0};
+    ASSERT_EQ_INT(krest_patch(env.rest, &KRES_POLICIES, ns, "auto", "status", KREST_PATCH_MERGE, st,
+                              strlen(st), NULL, on_reply, &f),
+                  0);
+    ASSERT(tloop_until_flag(&env.loop, &f.done, 5000));
+    ASSERT_EQ_INT(f.status, 200);
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(policy_status(ns), "rollout"));
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start(&r, ns, 0);
+    WAIT_RESTARTS("web", 1);
+    WAIT_RECORD(ns, "web");
+    assert_status_valid(ns);
     run_stop(&r);
 }
 
@@ -615,6 +779,8 @@ int main(void)
     TEST_RUN(test_pdb_defers_the_ssa_write_when_immediate);
     TEST_RUN(test_one_rollout_at_a_time);
     TEST_RUN(test_paused_deployment_is_not_rolled);
+    TEST_RUN(test_restart_resumes_the_rollout_it_followed);
+    TEST_RUN(test_damaged_rollout_record_is_ignored);
     TEST_RUN(test_on_next_restart_never_restarts);
     TEST_RUN(test_dry_run_restart);
     TEST_RUN(test_on_delete_statefulset_is_not_restarted);
