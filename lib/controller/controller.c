@@ -34,9 +34,7 @@
 #include "util/log.h"
 
 #define MAX_POLICIES 256
-#define REPLY_MAX    ((size_t)8 << 20)
 #define TICK_MS      100
-#define SEP          "\x1f"
 
 static const kres *const inf_res[CTL_NINF] = {
     &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
@@ -527,6 +525,7 @@ static void on_pod_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
         queue_owner_of(ud, cur);
 }
 
+/* A pod whose resize is followed went away: its workload moves on. */
 static void on_pod_delete(const kproj_obj *o, void *ud)
 {
     if (ctl__pod_followed(ud, o))

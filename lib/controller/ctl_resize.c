@@ -118,7 +118,7 @@ static void describe_resize(const resize_plan *pl, char *buf, size_t cap)
     }
 }
 
-/* A pod whose resize is followed went away: its workload moves on. */
+/* Is this the pod whose in-place resize its workload is following? */
 int ctl__pod_followed(ctl *c, const kproj_obj *pod)
 {
     char owner[600], key[KEY_MAX];
