@@ -55,7 +55,9 @@ typedef struct ctl_wstate {
     uint64_t ann_hash;         /* ... with this body */
     ctl_rec recs[STATUS_RECS];
     int nrecs;
-    int deferred; /* the last reconcile waited at the rollout gate */
+    int deferred;              /* the last reconcile waited at the rollout gate */
+    int64_t restart_gen;       /* generation our last restart produced, 0 none */
+    int64_t uninjected_warned; /* WebhookNotInjecting emitted for this restart_gen */
 } ctl_wstate;
 
 typedef struct ctl_cond {

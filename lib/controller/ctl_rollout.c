@@ -208,8 +208,11 @@ static void on_restart_done(const krest_reply *r, void *ud)
     }
     ctl__slot_commit(j, r);
     ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-    if (ws && !c->o.dry_run)
+    if (ws && !c->o.dry_run) {
         ws->last_apply_ms = uv_now(c->loop);
+        if (strcmp(c->slot.key, j->key) == 0 && c->slot.generation > 0)
+            ws->restart_gen = c->slot.generation; /* did it take? see restart_did_not_take() */
+    }
     kevents_ref ref;
     ctl__workload_ref(j, NULL, &ref);
     ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
@@ -224,7 +227,9 @@ static void on_restart_done(const krest_reply *r, void *ud)
 typedef struct differ_ctx {
     ctl *c;
     const ctl_job *j;
+    const kproj_obj *w;
     int npods, ndiffer;
+    int nuninjected; /* of those, pods running the template's requests */
     char first[256];
 } differ_ctx;
 
@@ -243,8 +248,53 @@ static int count_differing(const kproj_obj *pod, void *ud)
     if (rollout_pod_differs(pod, x->j->out.rec, x->j->out.nrec, x->j->out.allow_limits)) {
         if (!x->ndiffer++)
             snprintf(x->first, sizeof x->first, "%s", pod->name ? pod->name : "");
+        x->nuninjected += rollout_pod_uninjected(pod, x->w, x->j->out.rec, x->j->out.nrec);
     }
     return 0;
+}
+
+/* Our last restart rolled out (the spec unchanged since), yet its pods run
+ * the template's requests: the webhook did not inject them, and restarting
+ * again would only churn pods every period. 1 = the job ended (skipped, a
+ * Warning once per restart); 0 = no such evidence. */
+static int restart_did_not_take(ctl_job *j, const kproj_obj *w, ctl_wstate *ws, const differ_ctx *x)
+{
+    ctl *c = j->c;
+    if (!ws->restart_gen || ws->restart_gen != w->generation || !x->nuninjected ||
+        !rollout_complete(w, ws->restart_gen, NULL, 0))
+        return 0;
+    const kproj_obj *nso = kcache_get(ctl__cache(c, CTL_INF_NAMESPACES), NULL, j->ns);
+    const char *label = nso ? kproj_kv_get(nso->labels, nso->nlabels, "optipod.io/webhook") : NULL;
+    char hint[512];
+    if (nso && (!label || strcmp(label, "enabled") != 0))
+        snprintf(hint, sizeof hint, "namespace %s is not labelled optipod.io/webhook=enabled",
+                 j->ns);
+    else
+        snprintf(hint, sizeof hint,
+                 "is the MutatingWebhookConfiguration reaching optipod? (with failurePolicy "
+                 "Ignore an unreachable webhook admits pods unchanged)");
+    char kind[32];
+    snprintf(kind, sizeof kind, "%s", kproj_kind_name(j->kind));
+    for (char *p = kind; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    if (ws->uninjected_warned != ws->restart_gen) {
+        ws->uninjected_warned = ws->restart_gen;
+        kevents_ref ref;
+        ctl__workload_ref(j, w->uid, &ref);
+        ctl__event(c, &ref, KEVENTS_WARNING, "WebhookNotInjecting", "Rollout",
+                   "%d of %d pods, created by optipod's restart (generation %lld), run the pod "
+                   "template's requests: the webhook did not inject the recommendation; %s. "
+                   "optipod will not restart %s/%s again until its pods carry the "
+                   "recommendation or its spec changes; once fixed: kubectl -n %s rollout "
+                   "restart %s/%s",
+                   x->nuninjected, x->npods, (long long)ws->restart_gen, hint, kind, j->name, j->ns,
+                   kind, j->name);
+    }
+    ctl__job_end(j, CTLREC_SKIPPED,
+                 "the webhook did not inject the pods of optipod's last restart (%s); not "
+                 "restarting again",
+                 hint);
+    return 1;
 }
 
 /* The strategic-merge body: only the template annotation, with the live uid
@@ -273,7 +323,7 @@ static int restart_body(const kproj_obj *w, const char *at, opbuf *out)
 int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
 {
     ctl *c = j->c;
-    differ_ctx x = {.c = c, .j = j};
+    differ_ctx x = {.c = c, .j = j, .w = w};
     kcache_foreach(ctl__cache(c, CTL_INF_PODS), count_differing, &x);
     if (x.ndiffer == 0)
         return 0;
@@ -289,6 +339,8 @@ int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
             j->changes);
         return 1;
     }
+    if (restart_did_not_take(j, w, ws, &x))
+        return 1;
     uint64_t now = uv_now(c->loop);
     if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
         kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));

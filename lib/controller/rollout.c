@@ -300,6 +300,47 @@ int rollout_pod_differs(const kproj_obj *pod, const ssa_container *want, size_t 
     return 0;
 }
 
+static const kproj_container *find_container(const kproj_obj *o, const char *name)
+{
+    for (size_t k = 0; o && k < o->ncontainers; k++)
+        if (o->containers[k].name && strcmp(o->containers[k].name, name) == 0)
+            return &o->containers[k];
+    return NULL;
+}
+
+/* Two optional requests are the same: both absent, or both equal quantities. */
+static int same_request(const char *a, const char *b)
+{
+    kq x, y;
+    if (!a || !b)
+        return !a && !b;
+    return kq_parse_str(&x, a, NULL) == 0 && kq_parse_str(&y, b, NULL) == 0 && kq_cmp(&x, &y) == 0;
+}
+
+int rollout_pod_uninjected(const kproj_obj *pod, const kproj_obj *w, const ssa_container *want,
+                           size_t nwant)
+{
+    static const char *const res[] = {"cpu", "memory"};
+    for (size_t i = 0; pod && w && i < nwant; i++) {
+        if (want[i].init || !want[i].name)
+            continue;
+        const kproj_container *pc = find_container(pod, want[i].name);
+        const kproj_container *tc = find_container(w, want[i].name);
+        if (!pc || !tc)
+            continue;
+        for (size_t r = 0; r < 2; r++) {
+            const char *rec = r ? want[i].memory_request : want[i].cpu_request;
+            if (!rec || !*rec)
+                continue;
+            const char *tv = kproj_kv_get(tc->requests, tc->nrequests, res[r]);
+            const char *pv = kproj_kv_get(pc->requests, pc->nrequests, res[r]);
+            if (!same_request(rec, tv) && same_request(pv, tv))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 const char *rollout_release_name(enum rollout_release r)
 {
     switch (r) {

@@ -118,6 +118,14 @@ int rollout_gate(const rollout_in *in, rollout_out *out);
 int rollout_pod_differs(const kproj_obj *pod, const ssa_container *want, size_t nwant,
                         int allow_limits);
 
+/* Did this pod start without the webhook's values? 1 when, for a container
+ * whose recommended request differs from the workload's pod template, the
+ * pod runs exactly the template's request (both absent counts as equal):
+ * what the API server admits when no webhook injected anything. A pod running
+ * an older recommendation is not counted. Compared as quantities. */
+int rollout_pod_uninjected(const kproj_obj *pod, const kproj_obj *w, const ssa_container *want,
+                           size_t nwant);
+
 const char *rollout_release_name(enum rollout_release r);
 
 /* ---- the slot on record (a policy's status.rollout) ------------------------------------------

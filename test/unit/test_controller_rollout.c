@@ -44,19 +44,21 @@ typedef struct run {
     kevents *ev;
 } run;
 
+/* The reconcile period: long, so pods the fake server never replaces are
+ * not restarted again within a test; a test about the next period shortens it. */
+static uint64_t run_period_ms = 60000;
+
 static void run_start(run *r, const char *ns, int dry_run)
 {
     operr err = {{0}};
     memset(r, 0, sizeof *r);
     ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
     tprov *p = tprov_new("test", 0, &use_app, 1);
-    /* A long period: one rollout per workload per period, so the pods the
-     * fake server never replaces are not restarted again within a test. */
     ctl_opts o = {.ns = ns,
                   .dry_run = dry_run,
                   .provider = &p->p,
                   .events = r->ev,
-                  .resync_ms = 60000,
+                  .resync_ms = run_period_ms,
                   .usage_ttl_ms = 100};
     if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
         test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
@@ -671,6 +673,39 @@ static void test_damaged_rollout_record_is_ignored(void)
     run_stop(&r);
 }
 
+/* The restart rolled out, the spec is unchanged since, and the new pods run
+ * the template's requests: the webhook did not inject them. optipod says so
+ * once (Warning WebhookNotInjecting, naming the missing namespace label and
+ * the command to run once fixed) and does not restart again every period;
+ * a change to the spec lifts that. */
+static void test_restart_that_did_not_take_is_not_repeated(void)
+{
+    const char *ns = "t-noinject";
+    put_env(ns, "immediate", "webhook");
+    put_workload(ns, "web");
+    fakeapi_log_clear(env.fa);
+    run_period_ms = 300;
+    run r;
+    run_start(&r, ns, 0);
+    WAIT_RESTARTS("web", 1);
+    complete_rollout(ns, "web"); /* its pods, "new", still run cpu 1 / memory 1Gi */
+    WAIT_EVENTS(ns, "WebhookNotInjecting", 1);
+    spin(1500); /* five periods */
+    ASSERT_EQ_INT((long long)restarts("web"), 1);
+    ASSERT_EQ_INT((long long)events(ns, "WebhookNotInjecting", NULL), 1);
+    const char *note = NULL;
+    events(ns, "WebhookNotInjecting", &note);
+    ASSERT_STR_CONTAINS(note, "2 of 2 pods");
+    ASSERT_STR_CONTAINS(note, "namespace t-noinject is not labelled optipod.io/webhook=enabled");
+    ASSERT_STR_CONTAINS(note, "kubectl -n t-noinject rollout restart deployment/web");
+    ASSERT_STR_CONTAINS(note, "\"type\":\"Warning\"");
+    /* Git changes the spec (a new generation): one more restart is in order */
+    set_paused(ns, "web", 0, 1);
+    WAIT_RESTARTS("web", 2);
+    run_stop(&r);
+    run_period_ms = 60000;
+}
+
 /* onNextRestart: the annotations are written, pods still differ, nothing restarts. */
 static void test_on_next_restart_never_restarts(void)
 {
@@ -781,6 +816,7 @@ int main(void)
     TEST_RUN(test_paused_deployment_is_not_rolled);
     TEST_RUN(test_restart_resumes_the_rollout_it_followed);
     TEST_RUN(test_damaged_rollout_record_is_ignored);
+    TEST_RUN(test_restart_that_did_not_take_is_not_repeated);
     TEST_RUN(test_on_next_restart_never_restarts);
     TEST_RUN(test_dry_run_restart);
     TEST_RUN(test_on_delete_statefulset_is_not_restarted);

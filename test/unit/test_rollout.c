@@ -415,6 +415,35 @@ static void test_slot_record(void)
     ASSERT_EQ_INT(rollout_slot_from_json(NULL, &back, why, sizeof why), -EINVAL);
 }
 
+/* A pod that runs the template's request where the recommendation differs
+ * was not injected; one running an older recommendation was. */
+static void test_pod_uninjected(void)
+{
+    const kproj_obj *w =
+        proj(KPROJ_DEPLOYMENT,
+             "{\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},\"spec\":{\"template\":{"
+             "\"spec\":{\"containers\":[{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":"
+             "\"1\",\"memory\":\"1Gi\"}}},{\"name\":\"side\"}]}}}}");
+    const char *fmt = "{\"metadata\":{\"name\":\"p\",\"namespace\":\"shop\"},\"spec\":{"
+                      "\"containers\":[{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":"
+                      "\"%s\",\"memory\":\"%s\"}}},{\"name\":\"side\"}]}}";
+    const kproj_obj *as_template = proj(KPROJ_POD, fmt, "1000m", "1024Mi");
+    const kproj_obj *older_rec = proj(KPROJ_POD, fmt, "300m", "700Mi");
+    ssa_container rec[] = {{"app", 0, "250m", "512Mi", NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_uninjected(as_template, w, rec, 1), 1);
+    ASSERT_EQ_INT(rollout_pod_uninjected(older_rec, w, rec, 1), 0);
+    /* the recommendation equals the template: nothing to inject */
+    ssa_container same[] = {{"app", 0, "1", "1Gi", NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_uninjected(as_template, w, same, 1), 0);
+    /* a container without requests in template and pod, with a recommendation */
+    ssa_container side[] = {{"side", 0, "", "64Mi", NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_uninjected(as_template, w, side, 1), 1);
+    /* init containers and containers the pod lacks are not compared */
+    ssa_container other[] = {{"app", 1, "5", NULL, NULL, NULL}, {"gone", 0, "5", NULL, NULL, NULL}};
+    ASSERT_EQ_INT(rollout_pod_uninjected(as_template, w, other, 2), 0);
+    pool_free();
+}
+
 static void test_pod_differs(void)
 {
     const kproj_obj *pod =
@@ -448,6 +477,7 @@ int main(void)
     TEST_RUN(test_other_rollout_in_progress_waits);
     TEST_RUN(test_stuck_rollout_releases_the_slot);
     TEST_RUN(test_pod_differs);
+    TEST_RUN(test_pod_uninjected);
     TEST_RUN(test_slot_record);
     return test_summary();
 }
