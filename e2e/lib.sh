@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for e2e scenarios: a namespace of their own, cleaned up on
 # exit, and waiting for a line in the controller's log.
 set -euo pipefail
@@ -6,8 +7,21 @@ E2E_NS="optipod-e2e-$(date +%s)-$RANDOM"
 E2E_TMP=$(mktemp -d)
 E2E_PIDS=()
 
+# e2e_stop PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaped before it returns, so
+# nothing still writes into $E2E_TMP when the cleanup removes it.
+e2e_stop() {
+  local p=$1
+  kill -TERM "$p" 2>/dev/null || return 0
+  for _ in $(seq 100); do
+    kill -0 "$p" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+
 e2e_cleanup() {
-  for p in "${E2E_PIDS[@]+"${E2E_PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${E2E_PIDS[@]+"${E2E_PIDS[@]}"}"; do e2e_stop "$p"; done
   kubectl delete namespace "$E2E_NS" --wait=false --ignore-not-found >/dev/null 2>&1 || true
   rm -rf "$E2E_TMP"
 }
@@ -32,14 +46,16 @@ PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
 e2e_need_prometheus() {
   [ -x "$PROMETHEUS" ] && [ -x "$PROMTOOL" ] ||
     e2e_fail "needs Prometheus and promtool ($PROMETHEUS, $PROMTOOL; apt-get install prometheus) for usage data"
+  command -v curl >/dev/null || e2e_fail "needs curl to wait for Prometheus (apt-get install curl)"
 }
 
-# e2e_usage FILE CONTAINER:CORES:BYTES...: OpenMetrics for every pod in $pods, 3 h of samples
+# e2e_usage FILE "POD..." CONTAINER:CORES:BYTES...: OpenMetrics for every pod named in the
+# second argument (space-separated), 3 h of samples
 # every 30 s ending 15 min ago: a CPU counter rising at CORES and a constant working set of
 # BYTES per container (each metric family's samples together, as OpenMetrics requires).
 e2e_usage() {
-  local om=$1 start p spec c rate mem k
-  shift
+  local om=$1 pods=$2 start p spec c rate mem k
+  shift 2
   start=$(($(date +%s) - 3 * 3600 - 900))
   {
     for p in $pods; do
@@ -63,7 +79,8 @@ e2e_usage() {
 }
 
 # e2e_prometheus FILE: backfill the OpenMetrics FILE into a new TSDB with promtool, start
-# Prometheus on it on a free loopback port (stopped on exit) and set E2E_PROM_URL.
+# Prometheus on it on a free loopback port (stopped on exit) and set E2E_PROM_URL, which the
+# scenario passes to the controller as --prometheus-url.
 e2e_prometheus() {
   local om=$1 port
   mkdir -p "$E2E_TMP/tsdb"
@@ -80,5 +97,6 @@ e2e_prometheus() {
     sleep 0.1
   done
   curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null || e2e_fail "Prometheus did not become ready"
+  # shellcheck disable=SC2034 # read by the scenario that sourced this file
   E2E_PROM_URL="http://127.0.0.1:$port"
 }

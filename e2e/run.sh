@@ -7,7 +7,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${OPTIPOD_BUILD:-build/rel}
-cd "$root"
+cd "$root" || exit 1
 
 skip() { echo "e2e: SKIPPED: $*"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
 

@@ -27,7 +27,11 @@ echo
 echo "   patches written:"
 (cd "$work/patches" && ls -1 | sed 's/^/     /')
 echo "   one of them:"
-sed 's/^/     | /' "$work/patches/$(ls "$work/patches" | grep -v kustomization | head -n 1)"
+for f in "$work/patches"/*; do
+  case $f in */kustomization.yaml) continue ;; esac
+  sed 's/^/     | /' "$f"
+  break
+done
 "$O/optipod" plan -f docs/sample/base --usage docs/sample/usage.csv --out "$work/patches" >/dev/null
 if diff -r docs/sample/patches "$work/patches" >/dev/null; then
   echo "   a second run wrote identical bytes, equal to the committed docs/sample/patches (idempotent)"

@@ -66,7 +66,7 @@ done
 [ "$(echo "$pods" | wc -w)" -ge 2 ] || e2e_fail "no pods for the Deployment (is kube-controller-manager running?)"
 
 # ---- usage: backfill 3 h of samples (every 30 s, ending 15 min ago) --------------------------
-e2e_usage "$E2E_TMP/usage.om" app:0.2:209715200 sidecar:0.02:41943040
+e2e_usage "$E2E_TMP/usage.om" "$pods" app:0.2:209715200 sidecar:0.02:41943040
 e2e_prometheus "$E2E_TMP/usage.om"
 
 # ---- the policy and the controller -------------------------------------------------------------

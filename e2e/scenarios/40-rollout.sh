@@ -79,7 +79,7 @@ done
 [ "$(pdb_allowed)" = 0 ] || e2e_fail "PDB web-pdb: disruptionsAllowed '$(pdb_allowed)', want 0"
 
 # ---- usage: 3 h of samples for the app container (0.2 cores, 200 MiB) ----------------------------
-e2e_usage "$E2E_TMP/usage.om" app:0.2:209715200
+e2e_usage "$E2E_TMP/usage.om" "$pods" app:0.2:209715200
 e2e_prometheus "$E2E_TMP/usage.om"
 
 # ---- the policy and the controller ----------------------------------------------------------------
