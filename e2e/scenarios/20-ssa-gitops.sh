@@ -124,19 +124,18 @@ if echo "$fields" | grep -vE '/f:resources(/|$)|^/f:spec$|^/f:spec/f:template$|^
   e2e_fail "optipod owns fields outside the pod template's resources (above)"
 fi
 [ -z "$(owned optipod Apply | grep resources || true)" ] || e2e_fail "optipod applied resources (it must write them as an Update)"
-kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector reason=ResourcesApplied -o name | grep -q . ||
+[ -n "$(kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector reason=ResourcesApplied -o name)" ] ||
   e2e_fail "no ResourcesApplied Event"
-kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector reason=SSAConflict \
-  -o jsonpath='{.items[*].note}' | grep -q argocd-controller ||
-  e2e_fail "no SSAConflict Event naming argocd-controller"
+conflict=$(kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector reason=SSAConflict \
+  -o jsonpath='{.items[*].note}')
+grep -q argocd-controller <<<"$conflict" || e2e_fail "no SSAConflict Event naming argocd-controller: $conflict"
 
 # ---- Git removes the sidecar: accepted at once, never written back -----------------------------
 out=$(git_apply argocd-controller 0 --force-conflicts) || e2e_fail "GitOps apply without the sidecar failed: $out"
-kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[*].name}' |
-  grep -q sidecar && e2e_fail "the sidecar is still there"
+containers() { kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[*].name}'; }
+[ "$(containers)" = app ] || e2e_fail "containers after Git removed the sidecar: '$(containers)', want 'app'"
 sleep 15 # more than one reconcile interval
-kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[*].name}' |
-  grep -q sidecar && e2e_fail "optipod wrote the sidecar back"
+[ "$(containers)" = app ] || e2e_fail "optipod wrote the sidecar back: containers '$(containers)'"
 
 # ---- Flux takes the values back every interval: loop detection --------------------------------
 for i in 1 2 3 4 5; do

@@ -115,11 +115,11 @@ E2E_PIDS+=("$ctl_pid")
 # ---- the PDB allows nothing: deferred ---------------------------------------------------------------
 e2e_wait_log "$log" "reconcile Deployment/$E2E_NS/web: skipped: rollout deferred: PodDisruptionBudget $E2E_NS/web-pdb" 90
 for _ in $(seq 100); do
-  event_note RolloutDeferred | grep -q "web-pdb" && break
+  grep -q "web-pdb" <<<"$(event_note RolloutDeferred)" && break
   sleep 0.1
 done
-event_note RolloutDeferred | grep -q "PodDisruptionBudget $E2E_NS/web-pdb allows no disruption" ||
-  e2e_fail "no RolloutDeferred Event naming the PDB"
+grep -q "PodDisruptionBudget $E2E_NS/web-pdb allows no disruption" <<<"$(event_note RolloutDeferred)" ||
+  e2e_fail "no RolloutDeferred Event naming the PDB: $(event_note RolloutDeferred)"
 [ -z "$(restarted_at)" ] || e2e_fail "restarted although the PDB allows no disruption"
 [ "$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.metadata.generation}')" = "$gen0" ] ||
   e2e_fail "the Deployment's spec changed while the rollout was deferred"
@@ -137,11 +137,11 @@ echo "$at" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 gen1=$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.metadata.generation}')
 [ "$gen1" -gt "$gen0" ] || e2e_fail "the generation did not move ($gen0 -> $gen1)"
 for _ in $(seq 100); do
-  event_note RolloutTriggered | grep -q . && break
+  [ -n "$(event_note RolloutTriggered)" ] && break
   sleep 0.1
 done
-event_note RolloutTriggered | grep -q "triggered a rollout through the workload" ||
-  e2e_fail "no RolloutTriggered Event"
+grep -q "triggered a rollout through the workload" <<<"$(event_note RolloutTriggered)" ||
+  e2e_fail "no RolloutTriggered Event: $(event_note RolloutTriggered)"
 [ "$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[0].resources.requests.cpu}')" = "10m" ] ||
   e2e_fail "the restart changed the template's requests"
 kubectl -n "$E2E_NS" get deployment web --show-managed-fields -o json | python3 -c '
