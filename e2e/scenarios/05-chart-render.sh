@@ -78,8 +78,6 @@ allow list optimizationpolicies.optipod.io -A
 allow patch optimizationpolicies.optipod.io --subresource=status -n default
 allow create events.events.k8s.io -n default
 allow patch events.events.k8s.io -n default
-allow watch applications.argoproj.io -A
-allow watch kustomizations.kustomize.toolkit.fluxcd.io -A
 allow update leases.coordination.k8s.io -n "$E2E_NS"
 allow get "secrets/$rel-webhook-tls" -n "$E2E_NS"
 allow patch "mutatingwebhookconfigurations.admissionregistration.k8s.io/$rel-webhook"
@@ -99,6 +97,7 @@ deny patch replicasets.apps -n default
 deny update optimizationpolicies.optipod.io -n default
 deny patch mutatingwebhookconfigurations.admissionregistration.k8s.io/other
 deny create mutatingwebhookconfigurations.admissionregistration.k8s.io
-deny patch applications.argoproj.io -n default
+deny list applications.argoproj.io -A
+deny list kustomizations.kustomize.toolkit.fluxcd.io -A
 deny '*' '*'
 echo "RBAC: every needed verb allowed, the rest denied"

@@ -8,9 +8,8 @@
  *    "pods/resize" with the "patch" verb (the subresource exists from 1.32;
  *    1.27-1.31 took resizes through a plain pod PATCH, see apply/resize.h);
  *  - optional APIs: GET /apis/GROUP/VERSION → APIResourceList; a resource is
- *    present when listed (404 = the group/version is not served). The
- *    controller watches e.g. argoproj.io/v1alpha1 applications and
- *    kustomize.toolkit.fluxcd.io/v1 kustomizations only when present.
+ *    present when listed (404 = the group/version is not served), for a
+ *    feature that must be switched on only where its API exists.
  *
  * Parsers are pure and take a length (bodies come from the network; fuzzed in
  * test/fuzz/fuzz_discovery.c). The cache (kdisc) runs the GETs over krest,

@@ -335,9 +335,6 @@ static const need NEEDS[] = {
     {"cluster", "optipod.io", "optimizationpolicies/status", "get patch update", NULL, 0},
     /* KRES_EVENTS: new Events, and series patches on repeats. */
     {"cluster", "events.k8s.io", "events", "create patch", NULL, 0},
-    /* GitOps failure signals (Argo CD Application operationState, Flux Kustomization). */
-    {"cluster", "argoproj.io", "applications", "get list watch", NULL, 0},
-    {"cluster", "kustomize.toolkit.fluxcd.io", "kustomizations", "get list watch", NULL, 0},
     /* KRES_MUTATING_WEBHOOKS: caBundle of the chart's own configuration only. */
     {"cluster", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch",
      "@-webhook", 1},
