@@ -1,7 +1,8 @@
 /*
  * The CRD in crds/ against the parser in lib/policy: same fields, types,
- * enums, ranges, patterns and defaults; the docs' examples are valid under
- * the schema; what the schema rejects the parser rejects too.
+ * enums, ranges, patterns and defaults; the policies in the docs and the e2e
+ * scenarios are valid under the schema and the parser; what the schema
+ * rejects the parser rejects too.
  */
 #include "test.h"
 #include "util/yaml2json.h"
@@ -308,6 +309,84 @@ static void test_seed_policies_are_valid_under_the_schema(void)
     }
 }
 
+/* Every OptimizationPolicy a user or reviewer copies from this repository: the
+ * docs' YAML blocks and the e2e scenarios' heredocs (which kubectl sends to a
+ * real API server, whose strict field validation refuses an unknown field).
+ * Each must be valid under the schema and parse without a validation error. */
+static void check_policy(const char *rel, int nth, const char *yaml, size_t len)
+{
+    operr err = {{0}};
+    cJSON *j = NULL;
+    yaml2json_parse(yaml, len, &j, &err);
+    if (!j)
+        test_fail(__FILE__, __LINE__, "%s: policy %d: %s", rel, nth, err.msg);
+    opbuf errs;
+    opbuf_init(&errs, 1 << 16);
+    if (tsch_validate(root_schema(), j, "", &errs) != 0)
+        test_fail(__FILE__, __LINE__, "%s: policy %d:\n%s", rel, nth, opbuf_str(&errs));
+    pol_policy p;
+    pol_init(&p);
+    if (pol_parse(j, &p, &err) != 0)
+        test_fail(__FILE__, __LINE__, "%s: policy %d: %s", rel, nth, err.msg);
+    pol_release(&p);
+    opbuf_release(&errs);
+    cJSON_Delete(j);
+}
+
+/* The policies in the YAML blocks or heredocs of one file; returns how many. */
+static int check_policies_in(const char *rel)
+{
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", src_dir(), rel);
+    char *text = test_read_file(path, &len);
+    int found = 0;
+    for (char *k = strstr(text, "\nkind: OptimizationPolicy\n"); k;
+         k = strstr(k + 1, "\nkind: OptimizationPolicy\n")) {
+        /* the block around it: from the line after "<<EOF" or "```yaml" to "EOF" or "```" */
+        char *start = k;
+        while (start > text && strncmp(start, "<<EOF\n", 6) != 0 &&
+               strncmp(start, "```yaml\n", 8) != 0)
+            start--;
+        ASSERT(start > text);
+        start = strchr(start, '\n') + 1;
+        char *end = strstr(k, "\nEOF\n");
+        char *fence = strstr(k, "\n```");
+        if (!end || (fence && fence < end))
+            end = fence;
+        ASSERT_NOT_NULL(end);
+        /* the scenarios' one shell variable, as the shell would expand it */
+        opbuf doc;
+        opbuf_init(&doc, 1 << 16);
+        for (const char *q = start; q <= end; q++) {
+            if (strncmp(q, "$E2E_NS", 7) == 0) {
+                ASSERT_EQ_INT(opbuf_puts(&doc, "optipod-e2e-1"), 0);
+                q += 6;
+            } else {
+                ASSERT_EQ_INT(opbuf_append(&doc, q, 1), 0);
+            }
+        }
+        ASSERT(!strchr(opbuf_str(&doc), '$')); /* no other expansion left unchecked */
+        check_policy(rel, ++found, doc.data, doc.len);
+        opbuf_release(&doc);
+    }
+    free(text);
+    return found;
+}
+
+static void test_policies_in_docs_and_e2e_are_valid(void)
+{
+    ASSERT_EQ_INT(check_policies_in("docs/policy.md"), 1);
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/docs/sample/policy.yaml", src_dir());
+    char *sample = test_read_file(path, &len);
+    check_policy("docs/sample/policy.yaml", 1, sample, len);
+    free(sample);
+    ASSERT_EQ_INT(check_policies_in("e2e/scenarios/20-ssa-gitops.sh"), 1);
+    ASSERT_EQ_INT(check_policies_in("e2e/scenarios/40-rollout.sh"), 1);
+}
+
 /* Validate a spec under the schema (0 = valid) and parse it (0 = valid). */
 static void check_both(const char *spec, int *schema_errors, int *parse_rc, operr *err)
 {
@@ -504,6 +583,7 @@ int main(void)
     TEST_RUN(test_schema_and_parser_know_the_same_fields);
     TEST_RUN(test_parser_defaults_are_schema_defaults);
     TEST_RUN(test_seed_policies_are_valid_under_the_schema);
+    TEST_RUN(test_policies_in_docs_and_e2e_are_valid);
     TEST_RUN(test_schema_rejects_what_the_parser_rejects);
     TEST_RUN(test_semantic_rules_left_to_the_controller);
     TEST_RUN(test_quantity_pattern_agrees_with_the_parser);
