@@ -106,7 +106,12 @@ int kevents_parse_time(const char *s, uint64_t *ns)
     time_t t = timegm(&tm);
     if (t == (time_t)-1 || (long long)t - off < 0)
         return -EINVAL;
-    *ns = (uint64_t)((long long)t - off) * 1000000000ULL + frac;
+    /* ns since the epoch fill 64 bits in 2554: a later time would wrap to an
+     * early one (a lease renewed in 1970, a rollout started long ago) */
+    uint64_t secs = (uint64_t)((long long)t - off);
+    if (secs > UINT64_MAX / 1000000000ULL - 1)
+        return -EINVAL;
+    *ns = secs * 1000000000ULL + frac;
     return 0;
 }
 

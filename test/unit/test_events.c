@@ -53,6 +53,13 @@ static void test_parse_time(void)
     ASSERT_EQ_INT(kevents_parse_time("2026-11-22T02:02:40.Z", &ns), -EINVAL);
     ASSERT_EQ_INT(kevents_parse_time("2026-11-22T02:02:40Zjunk", &ns), -EINVAL);
     ASSERT_EQ_INT(kevents_parse_time("", &ns), -EINVAL);
+    /* the last second 64-bit ns hold, and the first they do not (found by fuzz_rollout_slot:
+     * year 4052 wrapped to a time in the past) */
+    ASSERT_EQ_INT(kevents_parse_time("2554-07-21T23:34:32.999999999Z", &ns), 0);
+    ASSERT(ns == 18446744072999999999ULL);
+    ASSERT_EQ_INT(kevents_parse_time("2554-07-21T23:34:33Z", &ns), -EINVAL);
+    ASSERT_EQ_INT(kevents_parse_time("4052-11-22T10:00:00Z", &ns), -EINVAL);
+    ASSERT_EQ_INT(kevents_parse_time("1969-12-31T23:59:59Z", &ns), -EINVAL);
 }
 
 static void test_utf8_cut(void)
