@@ -337,9 +337,17 @@ static int add_time(cJSON *o, const char *key, uint64_t ns)
     return cJSON_AddStringToObject(o, key, t) ? 0 : -ENOMEM;
 }
 
+/* Every member named key: cJSON keeps duplicate keys, and a body with our value
+ * beside a stale one would depend on which one the server reads. */
+static void drop_all(cJSON *o, const char *key)
+{
+    while (cJSON_GetObjectItemCaseSensitive(o, key))
+        cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+}
+
 static int set_string(cJSON *o, const char *key, const char *v)
 {
-    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    drop_all(o, key);
     return cJSON_AddStringToObject(o, key, v) ? 0 : -ENOMEM;
 }
 
@@ -366,20 +374,24 @@ int klease_format(opbuf *out, const char *base, size_t base_len, const char *ns,
         (rc = set_string(root, "kind", "Lease")))
         goto out;
     rc = -ENOMEM;
-    meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    /* the first metadata (the one klease_parse read), and no other */
+    meta = cJSON_DetachItemFromObjectCaseSensitive(root, "metadata");
+    drop_all(root, "metadata");
     if (!cJSON_IsObject(meta)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "metadata");
-        meta = cJSON_AddObjectToObject(root, "metadata");
-        if (!meta)
-            goto out;
+        cJSON_Delete(meta);
+        meta = cJSON_CreateObject();
+    }
+    if (!meta || !cJSON_AddItemToObject(root, "metadata", meta)) {
+        cJSON_Delete(meta);
+        goto out;
     }
     if ((rc = set_string(meta, "name", name)) || (rc = set_string(meta, "namespace", ns)))
         goto out;
-    cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion");
+    drop_all(meta, "resourceVersion");
     if (rv && *rv && (rc = set_string(meta, "resourceVersion", rv)))
         goto out;
     rc = -ENOMEM;
-    cJSON_DeleteItemFromObjectCaseSensitive(root, "spec");
+    drop_all(root, "spec");
     spec = cJSON_AddObjectToObject(root, "spec");
     if (!spec || !cJSON_AddStringToObject(spec, "holderIdentity", rec->holder) ||
         !cJSON_AddNumberToObject(spec, "leaseDurationSeconds", rec->duration_s))

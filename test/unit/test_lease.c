@@ -350,6 +350,34 @@ static void test_m_release(void)
 
 /* ---- wire format ------------------------------------------------------------------------ */
 
+/* A base with duplicate keys (JSON allows them, cJSON keeps them): the body
+ * carries one metadata (the first, which klease_parse read) and one spec, ours,
+ * so no server can pick a stale one. Found by fuzz_lease. */
+static void test_format_over_duplicate_keys(void)
+{
+    const char *base = "{\"metadata\":{\"name\":\"l\",\"resourceVersion\":\"7\"},"
+                       "\"spec\":{\"holderIdentity\":\"old\"},"
+                       "\"metadata\":{\"name\":\"stale\",\"resourceVersion\":\"1\"},"
+                       "\"spec\":{\"holderIdentity\":\"stale\"}}";
+    klease_record r = holder("pod-a", 15, 1);
+    opbuf b;
+    opbuf_init(&b, 65536);
+    ASSERT_EQ_INT(klease_format(&b, base, strlen(base), "ns", "l", "8", &r), 0);
+    const char *first = strstr(b.data, "\"spec\"");
+    ASSERT_NOT_NULL(first);
+    ASSERT_NULL(strstr(first + 1, "\"spec\""));
+    first = strstr(b.data, "\"metadata\"");
+    ASSERT_NOT_NULL(first);
+    ASSERT_NULL(strstr(first + 1, "\"metadata\""));
+    ASSERT_NULL(strstr(b.data, "stale"));
+    klease_record p;
+    char rv[KLEASE_RV_MAX];
+    ASSERT_EQ_INT(klease_parse(b.data, b.len, &p, rv, sizeof rv), 0);
+    ASSERT_STR_EQ(p.holder, "pod-a");
+    ASSERT_STR_EQ(rv, "8");
+    opbuf_release(&b);
+}
+
 static void test_format_and_parse(void)
 {
     opbuf b;
@@ -756,6 +784,7 @@ int main(void)
     TEST_RUN(test_m_late_win_and_hung_request);
     TEST_RUN(test_m_release);
     TEST_RUN(test_format_and_parse);
+    TEST_RUN(test_format_over_duplicate_keys);
     TEST_RUN(test_acquire_from_empty_and_renew);
     TEST_RUN(test_two_candidates_one_leader);
     TEST_RUN(test_takeover_after_expiry);
