@@ -77,6 +77,22 @@ static int qty_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* Is m one of the ", "-joined names in list? */
+static int listed(const char *list, const char *m)
+{
+    size_t ml = strlen(m);
+    for (const char *p = list; *p;) {
+        const char *e = strstr(p, ", ");
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == ml && strncmp(p, m, ml) == 0)
+            return 1;
+        if (!e)
+            break;
+        p = e + 2;
+    }
+    return 0;
+}
+
 static void conflicts_of(const mfields *mf, cli_ctr *c)
 {
     static const char *const kind[CLI_NV] = {"requests", "requests", "limits", "limits"};
@@ -93,18 +109,11 @@ static void conflicts_of(const mfields *mf, cli_ctr *c)
         size_t n = mfields_owners(mf, path, MFIELDS_OPTIPOD, own, 8);
         for (size_t i = 0; i < n && i < 8; i++) {
             const char *m = own[i]->manager;
-            if (!strcmp(m, CLI_RELEASE_MGR))
+            /* an unnamed manager (managedFields are anyone's to write) names no one */
+            if (!*m || !strcmp(m, CLI_RELEASE_MGR) || listed(c->conflicts, m))
                 continue;
-            /* each manager once */
-            const char *p = c->conflicts;
             size_t ml = strlen(m);
-            int seen = 0;
-            while ((p = strstr(p, m)) != NULL) {
-                if ((p == c->conflicts || p[-1] == ' ') && (p[ml] == '\0' || p[ml] == ','))
-                    seen = 1;
-                p += ml;
-            }
-            if (!seen && len + ml + 3 < sizeof c->conflicts)
+            if (len + ml + 3 < sizeof c->conflicts)
                 len += (size_t)snprintf(c->conflicts + len, sizeof c->conflicts - len, "%s%s",
                                         len ? ", " : "", m);
         }
@@ -225,10 +234,13 @@ static int add_workload(cli_state *s, const cJSON *obj, operr *err)
     operr merr;
     if (mfields_parse(&mf, w->obj, &merr))
         mfields_init(&mf); /* unreadable managedFields: no conflicts shown */
+    /* an unnamed container can carry no annotation; its index still counts */
     for (size_t i = 0; i < p->ncontainers; i++)
-        fill_ctr(w, &p->containers[i], 0, i, &w->ctrs[w->nctrs++]);
+        if (p->containers[i].name)
+            fill_ctr(w, &p->containers[i], 0, i, &w->ctrs[w->nctrs++]);
     for (size_t i = 0; i < p->ninit_containers; i++)
-        fill_ctr(w, &p->init_containers[i], 1, i, &w->ctrs[w->nctrs++]);
+        if (p->init_containers[i].name)
+            fill_ctr(w, &p->init_containers[i], 1, i, &w->ctrs[w->nctrs++]);
     for (size_t i = 0; i < w->nctrs; i++) {
         conflicts_of(&mf, &w->ctrs[i]);
         w->ctrs[i].samples = samples_of(s->policies, w, w->ctrs[i].name);

@@ -326,6 +326,78 @@ static void test_recommendations_golden(void)
     env_stop(&e);
 }
 
+/* managedFields are anyone's to write: an entry with an empty manager name
+ * (which hung the de-duplication: found by fuzz_cli_state) names no one, and
+ * a manager owning several of a container's values is named once. */
+static void test_conflicting_managers_are_named_once(void)
+{
+    static const char *const wl =
+        "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+        "\"namespace\":\"shop\",\"annotations\":{\"optipod.io/cpu-request.app\":\"250m\"},"
+        "\"managedFields\":["
+        "{\"manager\":\"\",\"operation\":\"Update\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{"
+        "\"f:spec\":{\"f:template\":{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"app\\\"}"
+        "\":{"
+        "\"f:resources\":{\"f:requests\":{\"f:cpu\":{}}}}}}}}}},"
+        "{\"manager\":\"argocd-controller\",\"operation\":\"Apply\",\"fieldsType\":\"FieldsV1\","
+        "\"fieldsV1\":{\"f:spec\":{\"f:template\":{\"f:spec\":{\"f:containers\":{"
+        "\"k:{\\\"name\\\":\\\"app\\\"}\":{\"f:resources\":{\"f:requests\":{\"f:cpu\":{},"
+        "\"f:memory\":{}},\"f:limits\":{\"f:memory\":{}}}}}}}}}}]},"
+        "\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"resources\":{"
+        "\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},\"limits\":{\"memory\":\"2Gi\"}}}]}}}}]";
+    cJSON *w = cJSON_Parse(wl);
+    ASSERT_NOT_NULL(w);
+    cli_state s;
+    cli_state_init(&s);
+    operr err = {0};
+    ASSERT_EQ_INT(cli_state_from_json(&s, w, NULL, &err), 0);
+    ASSERT_EQ_INT(s.nwl, 1);
+    ASSERT_EQ_INT(s.wl[0].nctrs, 1);
+    ASSERT_STR_EQ(s.wl[0].ctrs[0].conflicts, "argocd-controller");
+    cli_state_release(&s);
+    cJSON_Delete(w);
+}
+
+/* Objects no API server would list, as a fuzzer wrote them (found by
+ * fuzz_cli_state: a NULL container name reached the CSV writer): a workload
+ * without a name is refused with a reason, an unnamed container is skipped but
+ * keeps its place in the list's indexes, and every format renders. */
+static void test_unnamed_objects(void)
+{
+    cJSON *bad = cJSON_Parse("[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{"
+                             "\"annotations\":{\"optipod.io/cpu-request.app\":\"250m\"}}}]");
+    cli_state s;
+    cli_state_init(&s);
+    operr err = {0};
+    ASSERT_EQ_INT(cli_state_from_json(&s, bad, NULL, &err), -EINVAL);
+    ASSERT_STR_CONTAINS(err.msg, "Deployment: cannot read it");
+    cli_state_release(&s);
+    cJSON_Delete(bad);
+    static const char *const wl =
+        "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+        "\"namespace\":\"shop\",\"annotations\":{\"optipod.io/cpu-request.app\":\"250m\","
+        "\"optipod.io/cpu-limit.(null)\":\"1\"}},\"spec\":{\"template\":{\"spec\":{\"containers\":["
+        "{\"image\":\"x\"},{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":\"1\"}}}]}}}}]";
+    cJSON *w = cJSON_Parse(wl);
+    ASSERT_NOT_NULL(w);
+    cli_state_init(&s);
+    ASSERT_EQ_INT(cli_state_from_json(&s, w, NULL, &err), 0);
+    ASSERT_EQ_INT(s.nwl, 1);
+    ASSERT_EQ_INT(s.wl[0].nctrs, 1);
+    ASSERT_STR_EQ(s.wl[0].ctrs[0].name, "app");
+    ASSERT_EQ_INT(s.wl[0].ctrs[0].index, 1);
+    opbuf out;
+    opbuf_init(&out, 1 << 20);
+    for (int f = CLI_FMT_TABLE; f <= CLI_FMT_CSV; f++) {
+        opbuf_reset(&out);
+        ASSERT_EQ_INT(cli_render_recommendations(&s, (enum cli_fmt)f, &out), 0);
+        ASSERT_STR_CONTAINS(out.data, "250m");
+    }
+    opbuf_release(&out);
+    cli_state_release(&s);
+    cJSON_Delete(w);
+}
+
 static void test_scope_and_selector(void)
 {
     env e;
@@ -661,6 +733,8 @@ int main(void)
     TEST_RUN(test_explanation_annotation_is_capped);
     TEST_RUN(test_explanation_rides_in_the_annotation_apply);
     TEST_RUN(test_recommendations_golden);
+    TEST_RUN(test_conflicting_managers_are_named_once);
+    TEST_RUN(test_unnamed_objects);
     TEST_RUN(test_scope_and_selector);
     TEST_RUN(test_missing_crd_is_named);
     TEST_RUN(test_explain_and_savings);
