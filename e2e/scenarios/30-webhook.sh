@@ -191,7 +191,7 @@ rv=$(kubectl -n "$SYS_NS" get secret "$SECRET" -o jsonpath='{.metadata.resourceV
 log2="$E2E_TMP/optipod2.log"
 run_controller "$log2"
 e2e_wait_log "$log2" "webhook on https port $port" 30
-grep -q "creating secret\|rotating secret" "$log2" && e2e_fail "the second run wrote a new certificate"
+grep -q "written with a new certificate" "$log2" && e2e_fail "the second run wrote a new certificate"
 [ "$(kubectl -n "$SYS_NS" get secret "$SECRET" -o jsonpath='{.metadata.resourceVersion}')" = "$rv" ] ||
   e2e_fail "the second run changed the Secret"
 # shellcheck disable=SC2086 # one argument per pod name
