@@ -58,6 +58,8 @@ BENCH_BIN  := $(BENCH_SRC:test/bench/%.c=$(O)/bench/%)
 TOOL_SRC   := $(sort $(wildcard test/tools/*.c))
 TOOL_BIN   := $(TOOL_SRC:test/tools/%.c=$(O)/tools/%)
 FUZZ_SRC   := $(sort $(wildcard test/fuzz/fuzz_*.c))
+# Each fuzz target's committed corpus, replayed in make test (test/fuzz/replay.c).
+REPLAY_BIN := $(FUZZ_SRC:test/fuzz/%.c=$(O)/replay/%)
 
 BINS       := $(O)/optipod $(if $(wildcard cmd/kubectl-optipod/*.c),$(O)/kubectl-optipod)
 
@@ -120,14 +122,18 @@ $(O)/bench/%: $(O)/test/bench/%.o $(SUP_A) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
+$(O)/replay/%: $(O)/test/fuzz/%.o $(O)/test/fuzz/replay.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
 $(O)/tools/%: $(O)/test/tools/%.o $(SUP_A) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 # --- test -----------------------------------------------------------------------------------
 # `unit` builds and runs without touching apt (for quick loops); `test` is the full set-up.
-unit: $(TEST_BIN) $(TOOL_BIN) $(BINS)
-	@OPTIPOD_BUILD=$(O) test/run.sh $(TEST_BIN)
+unit: $(TEST_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BINS)
+	@OPTIPOD_BUILD=$(O) test/run.sh $(TEST_BIN) $(REPLAY_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) unit
@@ -140,11 +146,11 @@ VALGRIND_BIN  := $(filter-out $(addprefix $(O)/tests/,$(VALGRIND_SKIP)),$(TEST_B
 
 valgrind: deps
 	$(call install_debs,valgrind)
-	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BIN) $(TOOL_BIN) $(BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BINS)
 	@echo "valgrind: not run under valgrind (timing tests, covered by ASan/UBSan): $(VALGRIND_SKIP)"
 	@OPTIPOD_BUILD=$(O) TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
-	  --track-fds=no" OPTIPOD_SLOW=10 test/run.sh $(VALGRIND_BIN)
+	  --track-fds=no" OPTIPOD_SLOW=10 test/run.sh $(VALGRIND_BIN) $(REPLAY_BIN)
 
 bench: deps
 	$(call install_debs,$(BENCH_DEBS))
