@@ -435,7 +435,7 @@ int rollout_slot_from_json(const cJSON *rec, rollout_slot *out, char *why, size_
         return bad_record(why, cap, "generation", "not a whole number >= 1");
     uint64_t ns_since = 0;
     if (!cJSON_IsString(at) || kevents_parse_time(at->valuestring, &ns_since) != 0)
-        return bad_record(why, cap, "startedAt", "not an RFC 3339 time from 1970 to 2553");
+        return bad_record(why, cap, "startedAt", "not an RFC 3339 time from 1970 to 2554-07-21");
     int n = snprintf(out->key, sizeof out->key, "%s/%s/%s", kn, ns->valuestring, name->valuestring);
     if (n < 0 || (size_t)n >= sizeof out->key) {
         memset(out, 0, sizeof *out);
