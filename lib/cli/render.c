@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,18 @@ typedef struct tot {
     int64_t mem_cur, mem_rec; /* bytes x replicas */
 } tot;
 
+/* acc + v * n, saturating: quantities and replicas come from objects anyone may
+ * write, and a wrapped total would print as a negative cost. */
+static int64_t sat_madd(int64_t acc, int64_t v, int64_t n)
+{
+    int64_t m, r;
+    if (__builtin_mul_overflow(v, n, &m))
+        m = (v < 0) != (n < 0) ? INT64_MIN : INT64_MAX;
+    if (__builtin_add_overflow(acc, m, &r))
+        r = m < 0 ? INT64_MIN : INT64_MAX;
+    return r;
+}
+
 static int add_line(opbuf *out, const tot *t, double cp, double mp)
 {
     double gib = 1024.0 * 1024 * 1024;
@@ -498,10 +511,10 @@ int cli_render_savings(const cli_state *s, double cp, double mp, opbuf *out)
                 cr = cc;
             if (slot_value(CLI_MEM_REQ, c->rec[CLI_MEM_REQ], &mr))
                 mr = mc;
-            x->cpu_cur += cc * w->replicas;
-            x->cpu_rec += cr * w->replicas;
-            x->mem_cur += mc * w->replicas;
-            x->mem_rec += mr * w->replicas;
+            x->cpu_cur = sat_madd(x->cpu_cur, cc, w->replicas);
+            x->cpu_rec = sat_madd(x->cpu_rec, cr, w->replicas);
+            x->mem_cur = sat_madd(x->mem_cur, mc, w->replicas);
+            x->mem_rec = sat_madd(x->mem_rec, mr, w->replicas);
         }
     }
     int rc = opbuf_printf(out,
@@ -514,10 +527,10 @@ int cli_render_savings(const cli_state *s, double cp, double mp, opbuf *out)
                              "$/MO SAVED");
     for (size_t i = 0; !rc && i < nt; i++) {
         rc = add_line(out, &t[i], cp, mp);
-        all.cpu_cur += t[i].cpu_cur;
-        all.cpu_rec += t[i].cpu_rec;
-        all.mem_cur += t[i].mem_cur;
-        all.mem_rec += t[i].mem_rec;
+        all.cpu_cur = sat_madd(all.cpu_cur, t[i].cpu_cur, 1);
+        all.cpu_rec = sat_madd(all.cpu_rec, t[i].cpu_rec, 1);
+        all.mem_cur = sat_madd(all.mem_cur, t[i].mem_cur, 1);
+        all.mem_rec = sat_madd(all.mem_rec, t[i].mem_rec, 1);
     }
     rc = rc ?: add_line(out, &all, cp, mp);
     free(t);

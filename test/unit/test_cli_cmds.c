@@ -398,6 +398,43 @@ static void test_unnamed_objects(void)
     cJSON_Delete(w);
 }
 
+/* Totals of requests x replicas saturate instead of wrapping (found by
+ * fuzz_cli_state under UBSan: signed overflow in the savings sums), so no
+ * namespace shows a negative cost. */
+static void test_savings_totals_saturate(void)
+{
+    static const char *const wl =
+        "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"big\","
+        "\"namespace\":\"shop\",\"annotations\":{\"optipod.io/memory-request.app\":\"4Ei\"}},"
+        "\"spec\":{\"replicas\":2000000000,\"template\":{\"spec\":{\"containers\":[{\"name\":"
+        "\"app\",\"resources\":{\"requests\":{\"cpu\":\"4000000000\",\"memory\":\"4Ei\"}}}]}}}},"
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"big2\","
+        "\"namespace\":\"shop\",\"annotations\":{\"optipod.io/memory-request.app\":\"4Ei\"}},"
+        "\"spec\":{\"replicas\":2000000000,\"template\":{\"spec\":{\"containers\":[{\"name\":"
+        "\"app\",\"resources\":{\"requests\":{\"cpu\":\"4000000000\",\"memory\":\"4Ei\"}}}]}}}}]";
+    cJSON *w = cJSON_Parse(wl);
+    ASSERT_NOT_NULL(w);
+    cli_state s;
+    cli_state_init(&s);
+    operr err = {0};
+    ASSERT_EQ_INT(cli_state_from_json(&s, w, NULL, &err), 0);
+    ASSERT_EQ_INT(s.nwl, 2);
+    opbuf out;
+    opbuf_init(&out, 1 << 20);
+    ASSERT_EQ_INT(cli_render_savings(&s, 0.03, 0.004, &out), 0);
+    const char *line = strstr(out.data, "\nshop ");
+    ASSERT_NOT_NULL(line);
+    const char *total = strstr(out.data, "\nTOTAL ");
+    ASSERT_NOT_NULL(total);
+    for (const char *p = line + 1; *p && *p != '\n'; p++)
+        ASSERT(*p != '-'); /* no wrapped, negative figure */
+    for (const char *p = total + 1; *p && *p != '\n'; p++)
+        ASSERT(*p != '-');
+    opbuf_release(&out);
+    cli_state_release(&s);
+    cJSON_Delete(w);
+}
+
 static void test_scope_and_selector(void)
 {
     env e;
@@ -735,6 +772,7 @@ int main(void)
     TEST_RUN(test_recommendations_golden);
     TEST_RUN(test_conflicting_managers_are_named_once);
     TEST_RUN(test_unnamed_objects);
+    TEST_RUN(test_savings_totals_saturate);
     TEST_RUN(test_scope_and_selector);
     TEST_RUN(test_missing_crd_is_named);
     TEST_RUN(test_explain_and_savings);
