@@ -160,7 +160,7 @@ bench: deps
 # --- fuzz (clang libFuzzer, each parser) ----------------------------------------------------
 FUZZ_O     := build/fuzz
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DOPTIPOD_VERSION=\"$(VERSION)\" -g -O1 -Ilib -Itest \
-              $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+              $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_LIBOBJ := $(LIB_SRC:%.c=$(FUZZ_O)/%.o)
 FUZZ_BIN   := $(FUZZ_SRC:test/fuzz/%.c=$(FUZZ_O)/%)
 
