@@ -326,6 +326,18 @@ static void test_recommendations_golden(void)
     env_stop(&e);
 }
 
+/* The state of workloads given as a JSON array (no policies), as cli_fetch
+ * builds it: 0 or cli_state_from_json's error, with err. */
+static int state_of(cli_state *s, const char *workloads, operr *err)
+{
+    cJSON *w = cJSON_Parse(workloads);
+    ASSERT_NOT_NULL(w);
+    cli_state_init(s);
+    int rc = cli_state_from_json(s, w, NULL, err);
+    cJSON_Delete(w); /* the state keeps copies */
+    return rc;
+}
+
 /* managedFields are anyone's to write: an entry with an empty manager name
  * (which hung the de-duplication: found by fuzz_cli_state) names no one, and
  * a manager owning several of a container's values is named once. */
@@ -345,17 +357,13 @@ static void test_conflicting_managers_are_named_once(void)
         "\"f:memory\":{}},\"f:limits\":{\"f:memory\":{}}}}}}}}}}]},"
         "\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"resources\":{"
         "\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},\"limits\":{\"memory\":\"2Gi\"}}}]}}}}]";
-    cJSON *w = cJSON_Parse(wl);
-    ASSERT_NOT_NULL(w);
     cli_state s;
-    cli_state_init(&s);
     operr err = {0};
-    ASSERT_EQ_INT(cli_state_from_json(&s, w, NULL, &err), 0);
+    ASSERT_EQ_INT(state_of(&s, wl, &err), 0);
     ASSERT_EQ_INT(s.nwl, 1);
     ASSERT_EQ_INT(s.wl[0].nctrs, 1);
     ASSERT_STR_EQ(s.wl[0].ctrs[0].conflicts, "argocd-controller");
     cli_state_release(&s);
-    cJSON_Delete(w);
 }
 
 /* Objects no API server would list, as a fuzzer wrote them (found by
@@ -364,24 +372,21 @@ static void test_conflicting_managers_are_named_once(void)
  * keeps its place in the list's indexes, and every format renders. */
 static void test_unnamed_objects(void)
 {
-    cJSON *bad = cJSON_Parse("[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{"
-                             "\"annotations\":{\"optipod.io/cpu-request.app\":\"250m\"}}}]");
     cli_state s;
-    cli_state_init(&s);
     operr err = {0};
-    ASSERT_EQ_INT(cli_state_from_json(&s, bad, NULL, &err), -EINVAL);
+    ASSERT_EQ_INT(state_of(&s,
+                           "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{"
+                           "\"annotations\":{\"optipod.io/cpu-request.app\":\"250m\"}}}]",
+                           &err),
+                  -EINVAL);
     ASSERT_STR_CONTAINS(err.msg, "Deployment: cannot read it");
     cli_state_release(&s);
-    cJSON_Delete(bad);
     static const char *const wl =
         "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
         "\"namespace\":\"shop\",\"annotations\":{\"optipod.io/cpu-request.app\":\"250m\","
         "\"optipod.io/cpu-limit.(null)\":\"1\"}},\"spec\":{\"template\":{\"spec\":{\"containers\":["
         "{\"image\":\"x\"},{\"name\":\"app\",\"resources\":{\"requests\":{\"cpu\":\"1\"}}}]}}}}]";
-    cJSON *w = cJSON_Parse(wl);
-    ASSERT_NOT_NULL(w);
-    cli_state_init(&s);
-    ASSERT_EQ_INT(cli_state_from_json(&s, w, NULL, &err), 0);
+    ASSERT_EQ_INT(state_of(&s, wl, &err), 0);
     ASSERT_EQ_INT(s.nwl, 1);
     ASSERT_EQ_INT(s.wl[0].nctrs, 1);
     ASSERT_STR_EQ(s.wl[0].ctrs[0].name, "app");
@@ -395,7 +400,6 @@ static void test_unnamed_objects(void)
     }
     opbuf_release(&out);
     cli_state_release(&s);
-    cJSON_Delete(w);
 }
 
 /* Totals of requests x replicas saturate instead of wrapping (found by
@@ -412,27 +416,23 @@ static void test_savings_totals_saturate(void)
         "\"namespace\":\"shop\",\"annotations\":{\"optipod.io/memory-request.app\":\"4Ei\"}},"
         "\"spec\":{\"replicas\":2000000000,\"template\":{\"spec\":{\"containers\":[{\"name\":"
         "\"app\",\"resources\":{\"requests\":{\"cpu\":\"4000000000\",\"memory\":\"4Ei\"}}}]}}}}]";
-    cJSON *w = cJSON_Parse(wl);
-    ASSERT_NOT_NULL(w);
     cli_state s;
-    cli_state_init(&s);
     operr err = {0};
-    ASSERT_EQ_INT(cli_state_from_json(&s, w, NULL, &err), 0);
+    ASSERT_EQ_INT(state_of(&s, wl, &err), 0);
     ASSERT_EQ_INT(s.nwl, 2);
     opbuf out;
     opbuf_init(&out, 1 << 20);
     ASSERT_EQ_INT(cli_render_savings(&s, 0.03, 0.004, &out), 0);
-    const char *line = strstr(out.data, "\nshop ");
-    ASSERT_NOT_NULL(line);
-    const char *total = strstr(out.data, "\nTOTAL ");
-    ASSERT_NOT_NULL(total);
-    for (const char *p = line + 1; *p && *p != '\n'; p++)
-        ASSERT(*p != '-'); /* no wrapped, negative figure */
-    for (const char *p = total + 1; *p && *p != '\n'; p++)
-        ASSERT(*p != '-');
+    /* the namespace's line and the total: no wrapped, negative figure */
+    const char *rows[] = {"\nshop ", "\nTOTAL "};
+    for (size_t i = 0; i < 2; i++) {
+        const char *line = strstr(out.data, rows[i]);
+        ASSERT_NOT_NULL(line);
+        for (const char *p = line + 1; *p && *p != '\n'; p++)
+            ASSERT(*p != '-');
+    }
     opbuf_release(&out);
     cli_state_release(&s);
-    cJSON_Delete(w);
 }
 
 static void test_scope_and_selector(void)
