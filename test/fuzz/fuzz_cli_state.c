@@ -8,6 +8,7 @@
  * with a reason, never a crash.
  */
 #include "cli/cli.h"
+#include "fuzz_json.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -17,9 +18,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 65536)
-        return 0;
-    cJSON *j = cJSON_ParseWithLength((const char *)data, size);
+    cJSON *j = fuzz_json(data, size);
     if (!j)
         return 0;
     const cJSON *wl = cJSON_GetObjectItemCaseSensitive(j, "workloads");

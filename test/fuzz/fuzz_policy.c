@@ -5,6 +5,7 @@
  * matching and ranking code must accept it.
  */
 #include "policy/policy.h"
+#include "fuzz_json.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -23,9 +24,7 @@ static char *spec_text(const pol_policy *p)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 65536)
-        return 0;
-    cJSON *j = cJSON_ParseWithLength((const char *)data, size);
+    cJSON *j = fuzz_json(data, size);
     if (!j)
         return 0;
     pol_policy p, q;

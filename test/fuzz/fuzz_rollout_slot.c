@@ -6,6 +6,7 @@
  * with rollout_slot_to_json() reads back as the same slot.
  */
 #include "controller/rollout.h"
+#include "fuzz_json.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,9 +14,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 65536)
-        return 0;
-    cJSON *j = cJSON_ParseWithLength((const char *)data, size);
+    cJSON *j = fuzz_json(data, size);
     if (!j)
         return 0;
     rollout_slot s, t;
