@@ -2367,7 +2367,10 @@ int fakeapi_start(fakeapi **out, uv_loop_t *loop, const fakeapi_opts *opts)
         if (add_kind(fa, builtin_kinds[i].av, builtin_kinds[i].kind, builtin_kinds[i].plural,
                      builtin_kinds[i].ns, 1) < 0)
             goto fail;
-    if (add_kind(fa, "optipod.io/v1alpha1", "OptimizationPolicy", "optimizationpolicies", 1, 0) < 0)
+    if (add_kind(fa, "optipod.io/v1alpha1", "OptimizationPolicy", "optimizationpolicies", 1, 0) <
+            0 ||
+        add_kind(fa, "optipod.io/v1alpha1", "OptimizationRecommendation",
+                 "optimizationrecommendations", 1, 0) < 0)
         goto fail;
     const char *sans[] = {"127.0.0.1", "localhost", NULL};
     rc = ophttpd_cert_generate(&fa->cert, "fakeapi", sans, 1);
