@@ -191,7 +191,7 @@ int main(int argc, char **argv)
             rc = w ? cli_render_explain(w, &out, &err)
                    : operr_set(&err, -ENOENT,
                                "%s in namespace %s: not managed by optipod (no "
-                               "recommendation annotations)",
+                               "OptimizationRecommendation record)",
                                pos[1], ns);
         } else if (!strcmp(cmd, "savings")) {
             rc = cli_render_savings(&s, cp, mp, &out);

@@ -170,8 +170,9 @@ static cJSON *container_json(const rrec_container *c)
 int rrec_build(const rrec *r, opbuf *body, operr *err)
 {
     if (!r->name[0] || !r->ns[0] || !r->kind[0] || !r->target[0])
-        return operr_set(err, -EINVAL, "recommendation record: name, namespace and workload "
-                                       "are required");
+        return operr_set(err, -EINVAL,
+                         "recommendation record: name, namespace and workload "
+                         "are required");
     if (r->n > RREC_MAX_CONTAINERS)
         return operr_set(err, -EINVAL, "recommendation record: %zu containers (at most %d)", r->n,
                          RREC_MAX_CONTAINERS);
@@ -205,8 +206,7 @@ int rrec_build(const rrec *r, opbuf *body, operr *err)
         rc = -ENOMEM;
     if (!rc) {
         cJSON *t = cJSON_AddObjectToObject(spec, "targetRef");
-        rc = t ? add_str(t, "apiVersion", r->api_version[0] ? r->api_version : "apps/v1")
-               : -ENOMEM;
+        rc = t ? add_str(t, "apiVersion", r->api_version[0] ? r->api_version : "apps/v1") : -ENOMEM;
         rc = rc ?: add_str(t, "kind", r->kind);
         rc = rc ?: add_str(t, "name", r->target);
         if (!rc && r->uid[0])

@@ -62,7 +62,7 @@ typedef struct rrec_container {
 
 typedef struct rrec {
     char ns[64];
-    char name[RREC_NAME_MAX + 1]; /* the record's own name */
+    char name[RREC_NAME_MAX + 1];                                       /* the record's own name */
     char api_version[64], kind[32], target[RREC_NAME_MAX + 1], uid[64]; /* the workload */
     char policy[320];                                                   /* "ns/name" */
     char mode[16], strategy[16];

@@ -1,6 +1,8 @@
 /*
  * kubectl-optipod's logic (lib/cli) against the fake API server: the
- * recommendations in four formats (golden), scope and selector, explain from
+ * recommendations in four formats (golden), the OptimizationRecommendation
+ * records winning over annotations (every mode and strategy), scope and
+ * selector, explain from the records and from
  * the controller's optipod.io/explanation (itself built by
  * ctlrec_explanation), savings, export idempotence, the GitOps snippets, and
  * release on the recorded container-removal sequence, after which the GitOps
@@ -17,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "controller/reconcile.h"
+#include "record/record.h"
 #include "support/fakeapi.h"
 #include "support/loop.h"
 #include "util/yaml2json.h"
@@ -341,6 +344,127 @@ static int state_of(cli_state *s, const char *workloads, operr *err)
 /* managedFields are anyone's to write: an entry with an empty manager name
  * (which hung the de-duplication: found by fuzz_cli_state) names no one, and
  * a manager owning several of a container's values is named once. */
+/* ---- the records (docs/recommendation.md) ---------------------------------------------------- */
+
+/* A record as the controller writes it (rrec_build), one container. */
+static void put_record(env *e, const char *ns, const char *kind, const char *name, const char *mode,
+                       const char *strategy, const char *ctr, const char *cpu, const char *mem,
+                       int64_t samples)
+{
+    static rrec r;
+    rrec_init(&r);
+    snprintf(r.ns, sizeof r.ns, "%s", ns);
+    ASSERT_EQ_INT(rrec_name(r.name, sizeof r.name, kind, name), 0);
+    snprintf(r.kind, sizeof r.kind, "%s", kind);
+    snprintf(r.api_version, sizeof r.api_version, "apps/v1");
+    snprintf(r.target, sizeof r.target, "%s", name);
+    snprintf(r.policy, sizeof r.policy, "%s/rightsize", ns);
+    snprintf(r.mode, sizeof r.mode, "%s", mode);
+    snprintf(r.strategy, sizeof r.strategy, "%s", strategy);
+    snprintf(r.provider, sizeof r.provider, "prometheus");
+    snprintf(r.window, sizeof r.window, "168h");
+    r.percentile = 95;
+    r.safety_factor = 1.15;
+    r.n = 1;
+    snprintf(r.c[0].name, sizeof r.c[0].name, "%s", ctr);
+    snprintf(r.c[0].rec[RREC_CPU_REQ], RREC_QTY, "%s", cpu);
+    snprintf(r.c[0].rec[RREC_MEM_REQ], RREC_QTY, "%s", mem);
+    r.c[0].samples = samples;
+    r.c[0].span_s = 86400;
+    snprintf(r.c[0].rule, sizeof r.c[0].rule, "apply");
+    rrec_set_explanation(&r.c[0], "{\"decision\":\"apply\",\"cpu\":{\"decision\":\"apply\","
+                                  "\"request\":\"315m\",\"steps\":[]},\"memory\":{\"decision\":"
+                                  "\"apply\",\"request\":\"438Mi\",\"steps\":[]}}");
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    operr err;
+    ASSERT_EQ_INT(rrec_build(&r, &b, &err), 0);
+    put(e, opbuf_str(&b));
+    opbuf_release(&b);
+    rrec_release(&r);
+}
+
+static const cJSON *rec_entry(const cJSON *doc, const char *name, const char *ctr)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "recommendations"))
+    {
+        if (!strcmp(cJSON_GetObjectItem(o, "name")->valuestring, name) &&
+            !strcmp(cJSON_GetObjectItem(o, "container")->valuestring, ctr))
+            return o;
+    }
+    test_fail(__FILE__, __LINE__, "%s/%s: not listed", name, ctr);
+    return NULL;
+}
+
+/* Issue 13 point 1: a workload managed in Auto/ssa has no annotations, and one
+ * switched from Recommend keeps stale ones; the record is what counts. */
+static void test_records_are_the_source_of_truth(void)
+{
+    env e;
+    env_start(&e, 1);
+    /* first managed in Auto/ssa: no annotation at all, the value already applied */
+    put(&e, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web2\","
+            "\"namespace\":\"shop\"},\"spec\":{\"replicas\":1,\"template\":{\"spec\":{"
+            "\"containers\":[{\"name\":\"app\",\"image\":\"a:1\",\"resources\":{\"requests\":{"
+            "\"cpu\":\"315m\",\"memory\":\"438Mi\"}}}]}}}}");
+    put_record(&e, "shop", "Deployment", "web2", "Auto", "ssa", "app", "315m", "438Mi", 968);
+    /* web's stale Recommend annotations say 250m; its record says Auto/ssa 500m (applied) */
+    put_record(&e, "shop", "Deployment", "web", "Auto", "ssa", "app", "500m", "512Mi", 968);
+    /* db under the webhook: the template keeps 1 CPU, the annotations hold 600m */
+    put_record(&e, "shop", "StatefulSet", "db", "Auto", "webhook", "postgres", "600m", "2560Mi",
+               5000);
+    cli_state s;
+    cli_scope sc = {.ns = "shop"};
+    fetch(&e, &sc, &s);
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    ASSERT_EQ_INT(cli_render_recommendations(&s, CLI_FMT_JSON, &b), 0);
+    cJSON *doc = cJSON_Parse(opbuf_str(&b));
+    ASSERT_NOT_NULL(doc);
+    const cJSON *w2 = rec_entry(doc, "web2", "app");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(w2, "mode")->valuestring, "Auto");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(w2, "strategy")->valuestring, "ssa");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(w2, "applied")));
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(w2, "samples")->valuedouble, 968);
+    const cJSON *w = rec_entry(doc, "web", "app");
+    ASSERT_STR_EQ(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(w, "recommended"), "cpuRequest")->valuestring,
+        "500m");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(w, "applied")));
+    ASSERT_STR_EQ(cJSON_GetObjectItem(w, "mode")->valuestring, "Auto");
+    /* envoy is not in web's record: listed without a recommendation */
+    const cJSON *env_ = rec_entry(doc, "web", "envoy");
+    ASSERT_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(env_, "recommended")), 0);
+    const cJSON *db = rec_entry(doc, "db", "postgres");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(db, "strategy")->valuestring, "webhook");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(db, "applied")));
+    cJSON_Delete(doc);
+    /* explain agrees */
+    operr err;
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "deploy/web2", "shop"), &b, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "policy:      shop/rightsize (mode Auto, strategy ssa)");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "app          requests 315m/438Mi, recommended "
+                                       "315m/438Mi, applied yes");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "container app: apply (968 samples");
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "sts/db", "shop"), &b, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "(mode Auto, strategy webhook)");
+    opbuf_release(&b);
+    cli_state_release(&s);
+    /* a record anyone broke is refused naming it */
+    put(&e, "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationRecommendation\","
+            "\"metadata\":{\"name\":\"deployment-bad\",\"namespace\":\"shop\"},\"spec\":{"
+            "\"targetRef\":{\"kind\":\"Deployment\"}}}");
+    cli_state_init(&s);
+    ASSERT_EQ_INT(cli_fetch(&e.c, &sc, &s, &err), -EINVAL);
+    ASSERT_STR_CONTAINS(err.msg, "OptimizationRecommendation deployment-bad: "
+                                 "spec.targetRef.name: required");
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
 static void test_conflicting_managers_are_named_once(void)
 {
     static const char *const wl =
@@ -770,6 +894,7 @@ int main(void)
     TEST_RUN(test_explanation_annotation_is_capped);
     TEST_RUN(test_explanation_rides_in_the_annotation_apply);
     TEST_RUN(test_recommendations_golden);
+    TEST_RUN(test_records_are_the_source_of_truth);
     TEST_RUN(test_conflicting_managers_are_named_once);
     TEST_RUN(test_unnamed_objects);
     TEST_RUN(test_savings_totals_saturate);

@@ -94,7 +94,8 @@ static void test_build_is_valid_under_the_crd_and_parses_back(void)
     ASSERT_NOT_NULL(obj);
     /* what `kubectl get oprec` and the garbage collector see */
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const cJSON *ref = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(md, "ownerReferences"), 0);
+    const cJSON *ref =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(md, "ownerReferences"), 0);
     ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "kind")),
                   "Deployment");
     ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "uid")), r.uid);
@@ -121,12 +122,12 @@ static void test_build_is_valid_under_the_crd_and_parses_back(void)
         test_fail(__FILE__, __LINE__, "record not valid under the CRD: %s", opbuf_str(&errs));
     /* every printer column points at a field the record fills */
     const cJSON *col;
-    cJSON_ArrayForEach(col, cJSON_GetObjectItemCaseSensitive(
-                                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
-                                                       cJSON_GetObjectItemCaseSensitive(crd, "spec"),
-                                                       "versions"),
-                                                   0),
-                                "additionalPrinterColumns"))
+    cJSON_ArrayForEach(
+        col, cJSON_GetObjectItemCaseSensitive(
+                 cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                                        cJSON_GetObjectItemCaseSensitive(crd, "spec"), "versions"),
+                                    0),
+                 "additionalPrinterColumns"))
     {
         const char *jp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(col, "jsonPath"));
         ASSERT_NOT_NULL(jp);
@@ -208,22 +209,27 @@ static void test_parse_refuses_naming_the_field(void)
     expect_refused("[]", "not an object");
     expect_refused("{\"spec\":{}}", "record.metadata: required");
     expect_refused("{\"metadata\":{\"name\":\"x\"}}", "record.spec: required");
-    expect_refused("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\"}}}",
-                   "spec.targetRef.name: required");
-    expect_refused("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
-                   "\"name\":\"w\"},\"mode\":7}}",
-                   "spec.mode: not a string");
-    expect_refused("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
-                   "\"name\":\"w\"}},\"status\":{\"containers\":[{\"name\":\"a\",\"samples\":-3}]}}",
-                   "status.containers[0].samples: not a non-negative integer");
-    expect_refused("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
-                   "\"name\":\"w\"}},\"status\":{\"containers\":[{\"name\":\"a\",\"recommended\":"
-                   "{\"cpuRequest\":\"1234567890123456789012345678901234567890\"}}]}}",
-                   "status.containers[0].recommended.cpuRequest: longer than");
-    expect_refused("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
-                   "\"name\":\"w\"}},\"status\":{\"containers\":[{\"name\":\"a\","
-                   "\"conflictingManagers\":[\"a, b\"]}]}}",
-                   "is not a manager name");
+    expect_refused(
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\"}}}",
+        "spec.targetRef.name: required");
+    expect_refused(
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
+        "\"name\":\"w\"},\"mode\":7}}",
+        "spec.mode: not a string");
+    expect_refused(
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
+        "\"name\":\"w\"}},\"status\":{\"containers\":[{\"name\":\"a\",\"samples\":-3}]}}",
+        "status.containers[0].samples: not a non-negative integer");
+    expect_refused(
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
+        "\"name\":\"w\"}},\"status\":{\"containers\":[{\"name\":\"a\",\"recommended\":"
+        "{\"cpuRequest\":\"1234567890123456789012345678901234567890\"}}]}}",
+        "status.containers[0].recommended.cpuRequest: longer than");
+    expect_refused(
+        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"targetRef\":{\"kind\":\"Deployment\","
+        "\"name\":\"w\"}},\"status\":{\"containers\":[{\"name\":\"a\","
+        "\"conflictingManagers\":[\"a, b\"]}]}}",
+        "is not a manager name");
 }
 
 static void test_build_refuses_an_incomplete_record(void)
