@@ -29,8 +29,9 @@ static const opflag flags[] = {
     {"output", 'o', OPFLAG_STRING, &g.output, "recommendations: table, json, yaml or csv"},
     {"format", 0, OPFLAG_STRING, &g.format, "export: kustomize, patch or helm-values"},
     {"out", 0, OPFLAG_STRING, &g.out_dir, "export: the directory to write"},
-    {"container", 0, OPFLAG_STRING, &g.container, "release: only this container"},
-    {"dry-run", 0, OPFLAG_BOOL, &g.dry_run, "release: write nothing, report what would change"},
+    {"container", 0, OPFLAG_STRING, &g.container, "release, manage: only this container"},
+    {"dry-run", 0, OPFLAG_BOOL, &g.dry_run,
+     "release, manage: write nothing, report what would change"},
     {"cpu-price", 0, OPFLAG_STRING, &g.cpu_price, "savings: $ per core-hour (default 0.031611)"},
     {"memory-price", 0, OPFLAG_STRING, &g.mem_price, "savings: $ per GiB-hour (default 0.004237)"},
     {"help", 'h', OPFLAG_BOOL, &g.help, "show this help"},
@@ -47,7 +48,10 @@ static void usage(FILE *f)
                "  savings [-n NS | -A] [--cpu-price $] [--memory-price $]\n"
                "  export --format kustomize|patch|helm-values --out DIR [-n NS | -A]\n"
                "  gitops argocd|flux [-n NS | -A]\n"
-               "  release KIND/NAME [--container C] [--dry-run] [-n NS]\n\n");
+               "  release KIND/NAME [--container C] [--dry-run] [-n NS]\n"
+               "      stop managing it (marks optipod.io/managed[.C]: \"false\")\n"
+               "  manage KIND/NAME [--container C] [--dry-run] [-n NS]\n"
+               "      undo a release: managed again from the next reconcile\n\n");
     opflag_usage(f, flags, NFLAGS);
 }
 
@@ -124,7 +128,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "error: -o '%s': expected table, json, yaml or csv\n", g.output);
             return 2;
         }
-    } else if (!strcmp(cmd, "explain") || !strcmp(cmd, "release")) {
+    } else if (!strcmp(cmd, "explain") || !strcmp(cmd, "release") || !strcmp(cmd, "manage")) {
         want = 2;
     } else if (!strcmp(cmd, "savings")) {
         if (price(g.cpu_price, CLI_DEFAULT_CPU_PRICE, "cpu-price", &cp) ||
@@ -185,6 +189,10 @@ int main(int argc, char **argv)
         cli_release_opts ro = {
             .ns = ns, .ref = pos[1], .container = g.container, .dry_run = g.dry_run};
         rc = cli_release(&c, &ro, &out, &err);
+    } else if (!strcmp(cmd, "manage")) {
+        cli_release_opts ro = {
+            .ns = ns, .ref = pos[1], .container = g.container, .dry_run = g.dry_run};
+        rc = cli_manage(&c, &ro, &out, &err);
     } else if ((rc = cli_fetch(&c, &sc, &s, &err)) == 0) {
         if (!strcmp(cmd, "explain")) {
             const cli_workload *w = cli_find(&s, pos[1], ns);

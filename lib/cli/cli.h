@@ -179,10 +179,14 @@ int cli_render_gitops(const cli_state *s, enum cli_gitops_tool tool, opbuf *out,
  *     released containers: values others own are released, the rest of
  *     optipod's fields (other containers) kept;
  *  3. a merge PATCH removing the optipod.io/ annotations of the released
- *     containers (all of them for the whole workload) still present.
+ *     containers (all of them for the whole workload) still present;
+ *  4. the release marker (record.h): optipod.io/managed: "false", or
+ *     optipod.io/managed.<container>: "false", set as optipod-release, so
+ *     the controller and the webhook leave the released part alone until
+ *     cli_manage() removes it.
  * The report lists each value kept or released, then what the server holds
  * afterwards (optipod's remaining ownership, values deleted if any). With
- * dry_run every write carries dryRun=All and step 3 is skipped. */
+ * dry_run every write carries dryRun=All and steps 3 and 4 are skipped. */
 typedef struct cli_release_opts {
     const char *ns;
     const char *ref;       /* kind/name */
@@ -191,5 +195,10 @@ typedef struct cli_release_opts {
 } cli_release_opts;
 
 int cli_release(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *err);
+/* Undo a release: remove the marker of the container (o->container), or every
+ * marker of the workload; nothing else changes (the controller applies again
+ * at its next reconcile). A container of a workload released as a whole is
+ * refused (-EBUSY) naming the command that comes first. */
+int cli_manage(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *err);
 
 #endif

@@ -483,3 +483,25 @@ int rrec_same(const rrec *a, const rrec *b)
     }
     return 1;
 }
+
+/* ---- the release marker ---------------------------------------------------------------------- */
+
+int rrec_is_marker(const char *key)
+{
+    size_t n = strlen(RREC_MANAGED_KEY);
+    return key && !strncmp(key, RREC_MANAGED_KEY, n) && (!key[n] || (key[n] == '.' && key[n + 1]));
+}
+
+int rrec_released(const kproj_obj *w, const char *container)
+{
+    const char *v = kproj_kv_get(w->annotations, w->nannotations, RREC_MANAGED_KEY);
+    if (v && !strcmp(v, "false"))
+        return 1;
+    if (!container)
+        return 0;
+    char key[sizeof RREC_MANAGED_KEY + 256];
+    if (snprintf(key, sizeof key, RREC_MANAGED_KEY ".%s", container) >= (int)sizeof key)
+        return 0;
+    v = kproj_kv_get(w->annotations, w->nannotations, key);
+    return v && !strcmp(v, "false");
+}

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kube/project.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -102,5 +103,20 @@ int rrec_parse(const cJSON *obj, rrec *out, operr *err);
 
 /* Equal in everything but the time. */
 int rrec_same(const rrec *a, const rrec *b);
+
+/* ---- the release marker (docs/recommendation.md, "Release") ---------------------------------
+ * `kubectl optipod release` sets, as field manager optipod-release, the
+ * workload annotation optipod.io/managed: "false" (the whole workload) or
+ * optipod.io/managed.<container>: "false" (one container); `kubectl optipod
+ * manage` removes it. While it is there the controller writes nothing for the
+ * released part (resources, webhook annotations) and the webhook injects
+ * nothing into it. Any other value, or none, means managed. */
+#define RREC_MANAGED_KEY "optipod.io/managed"
+
+/* Is the workload released (container NULL), or is that container released
+ * (itself or with the whole workload)? */
+int rrec_released(const kproj_obj *w, const char *container);
+/* Is key the marker or a container's marker? */
+int rrec_is_marker(const char *key);
 
 #endif

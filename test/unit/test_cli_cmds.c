@@ -808,10 +808,17 @@ static void test_release_container_unblocks_the_gitops_removal(void)
     ASSERT_STR_CONTAINS(opbuf_str(&rep), "no value was deleted");
     ASSERT(!strstr(opbuf_str(&rep), "WARNING"));
     ASSERT_STR_CONTAINS(opbuf_str(&rep), "optipod no longer owns the released fields");
-    /* the neutral manager's patch, then optipod's apply */
-    const fakeapi_logged *h = fakeapi_log_last(e.fa, "PATCH", "fieldManager=optipod-release");
+    /* the neutral manager's patch, then optipod's apply, then the marker */
+    const fakeapi_logged *h = NULL, *mark = NULL;
+    for (size_t i = 0; i < fakeapi_log_count(e.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(e.fa, i);
+        if (!strcmp(l->method, "PATCH") && strstr(l->path, "fieldManager=optipod-release"))
+            *(!strcmp(l->content_type, "application/json-patch+json") ? &h : &mark) = l;
+    }
     ASSERT_NOT_NULL(h);
-    ASSERT_STR_EQ(h->content_type, "application/json-patch+json");
+    ASSERT_NOT_NULL(mark);
+    ASSERT_STR_EQ(mark->content_type, "application/merge-patch+json");
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "marked optipod.io/managed.sidecar: \"false\"");
     ASSERT_STR_CONTAINS(h->body, "\"op\":\"test\",\"path\":\"/metadata/resourceVersion\"");
     const fakeapi_logged *ap = fakeapi_log_last(e.fa, "PATCH", "fieldManager=optipod&force=true");
     ASSERT_NOT_NULL(ap);
@@ -835,6 +842,8 @@ static void test_release_container_unblocks_the_gitops_removal(void)
     const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live, "metadata"), "annotations");
     ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.sidecar"));
     ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app"));
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed.sidecar")->valuestring, "false");
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed"));
     /* the GitOps tool's apply that drops the sidecar now succeeds */
     char msg[1024];
     long st = gitops_apply(&e, msg, sizeof msg);
@@ -873,6 +882,7 @@ static void test_release_dry_run_and_whole_workload(void)
     const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live, "metadata"), "annotations");
     ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/strategy"));
     ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "deployment.kubernetes.io/revision"));
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed")->valuestring, "false");
     mfields mf;
     mfields_init(&mf);
     ASSERT_EQ_INT(mfields_parse(&mf, live, &err), 0);
@@ -885,6 +895,55 @@ static void test_release_dry_run_and_whole_workload(void)
     cli_release_opts gone = {.ns = "default", .ref = "deploy/missing"};
     ASSERT_EQ_INT(cli_release(&e.c, &gone, &rep, &err), -ENOENT);
     ASSERT_STR_CONTAINS(err.msg, "not found");
+    opbuf_release(&rep);
+    env_stop(&e);
+}
+
+/* `release` marks, `manage` unmarks (docs/recommendation.md, "Release"); a second
+ * release keeps the marker (it is not one of optipod's annotations to drop). */
+static void test_manage_undoes_the_release(void)
+{
+    env e;
+    env_start(&e, 0);
+    seed_twoc(&e);
+    opbuf rep;
+    opbuf_init(&rep, 1 << 20);
+    operr err;
+    cli_release_opts o = {.ns = "default", .ref = "deploy/twoc", .container = "sidecar"};
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "not released; nothing to do");
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0);
+    o.container = NULL;
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0);
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0); /* again: the marker stays */
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(fakeapi_get(e.fa, TWOC), "metadata"),
+                                           "annotations");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed")->valuestring, "false");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed.sidecar")->valuestring, "false");
+    /* one container of a workload released as a whole: the whole first */
+    o.container = "sidecar";
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), -EBUSY);
+    ASSERT_STR_CONTAINS(err.msg, "released as a whole: `kubectl optipod manage deploy/twoc` first");
+    o.container = NULL;
+    o.dry_run = 1;
+    opbuf_reset(&rep);
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "[dry run] Deployment default/twoc: would be managed");
+    ann = cJSON_GetObjectItem(cJSON_GetObjectItem(fakeapi_get(e.fa, TWOC), "metadata"),
+                              "annotations");
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed"));
+    o.dry_run = 0;
+    opbuf_reset(&rep);
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "Deployment default/twoc: managed again");
+    ann = cJSON_GetObjectItem(cJSON_GetObjectItem(fakeapi_get(e.fa, TWOC), "metadata"),
+                              "annotations");
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed"));
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed.sidecar"));
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "deployment.kubernetes.io/revision"));
+    const fakeapi_logged *l = fakeapi_log_last(e.fa, "PATCH", NULL);
+    ASSERT_STR_CONTAINS(l->path, "fieldManager=optipod-release");
+    ASSERT_STR_EQ(l->content_type, "application/merge-patch+json");
     opbuf_release(&rep);
     env_stop(&e);
 }
@@ -906,5 +965,6 @@ int main(void)
     TEST_RUN(test_without_release_the_gitops_removal_is_rejected);
     TEST_RUN(test_release_container_unblocks_the_gitops_removal);
     TEST_RUN(test_release_dry_run_and_whole_workload);
+    TEST_RUN(test_manage_undoes_the_release);
     return test_summary();
 }

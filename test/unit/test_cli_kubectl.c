@@ -161,6 +161,10 @@ static void test_subcommands_against_the_fake_server(void)
                   0);
     ASSERT_EQ_INT(run(&p, "--kubeconfig", kc, "recommendations", "-A", NULL, NULL, NULL, NULL), 0);
     ASSERT_STR_CONTAINS(p.out, "No recommendations found.");
+    ASSERT_EQ_INT(run(&p, "--kubeconfig", kc, "manage", "deploy/web", "-n", "shop", NULL, NULL), 0);
+    ASSERT_STR_CONTAINS(p.out, "Deployment shop/web: managed again");
+    ASSERT_EQ_INT(run(&p, "--kubeconfig", kc, "manage", "deploy/web", "-n", "shop", NULL, NULL), 0);
+    ASSERT_STR_CONTAINS(p.out, "not released; nothing to do");
 
     kill(srv.pid, SIGTERM);
     proc_wait_exit(&srv, 10);

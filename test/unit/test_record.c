@@ -245,6 +245,31 @@ static void test_build_refuses_an_incomplete_record(void)
     opbuf_release(&b);
 }
 
+static void test_release_marker(void)
+{
+    cJSON *j = cJSON_Parse("{\"metadata\":{\"name\":\"w\",\"annotations\":{"
+                           "\"optipod.io/managed.side\":\"false\",\"optipod.io/managed.app\":"
+                           "\"False\"}},\"spec\":{}}");
+    kproj_obj *o = NULL;
+    ASSERT_EQ_INT(kproj_from_json(j, KPROJ_DEPLOYMENT, &o), 0);
+    ASSERT_EQ_INT(rrec_released(o, NULL), 0);
+    ASSERT_EQ_INT(rrec_released(o, "side"), 1);
+    ASSERT_EQ_INT(rrec_released(o, "app"), 0); /* only "false" releases */
+    kproj_free(o);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "annotations"),
+                            "optipod.io/managed", "false");
+    ASSERT_EQ_INT(kproj_from_json(j, KPROJ_DEPLOYMENT, &o), 0);
+    ASSERT_EQ_INT(rrec_released(o, NULL), 1);
+    ASSERT_EQ_INT(rrec_released(o, "app"), 1); /* with the whole workload */
+    kproj_free(o);
+    cJSON_Delete(j);
+    ASSERT(rrec_is_marker("optipod.io/managed"));
+    ASSERT(rrec_is_marker("optipod.io/managed.app"));
+    ASSERT(!rrec_is_marker("optipod.io/managed."));
+    ASSERT(!rrec_is_marker("optipod.io/managedx"));
+    ASSERT(!rrec_is_marker("optipod.io/cpu-request.app"));
+}
+
 int main(void)
 {
     TEST_RUN(test_names);
@@ -253,5 +278,6 @@ int main(void)
     TEST_RUN(test_applied_and_samples_summary);
     TEST_RUN(test_parse_refuses_naming_the_field);
     TEST_RUN(test_build_refuses_an_incomplete_record);
+    TEST_RUN(test_release_marker);
     return test_summary();
 }
