@@ -206,7 +206,9 @@ int rrec_build(const rrec *r, opbuf *body, operr *err)
         rc = -ENOMEM;
     if (!rc) {
         cJSON *t = cJSON_AddObjectToObject(spec, "targetRef");
-        rc = t ? add_str(t, "apiVersion", r->api_version[0] ? r->api_version : "apps/v1") : -ENOMEM;
+        rc = t ? 0 : -ENOMEM;
+        if (!rc && r->api_version[0])
+            rc = add_str(t, "apiVersion", r->api_version);
         rc = rc ?: add_str(t, "kind", r->kind);
         rc = rc ?: add_str(t, "name", r->target);
         if (!rc && r->uid[0])
