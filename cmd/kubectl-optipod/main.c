@@ -136,9 +136,13 @@ int main(int argc, char **argv)
             return 2;
     } else if (!strcmp(cmd, "export")) {
         efmt = cli_export_fmt_parse(g.format ? g.format : "kustomize");
-        if (efmt < 0 || !g.out_dir) {
-            fprintf(stderr, "error: export needs --format kustomize|patch|helm-values and --out "
-                            "DIR\n");
+        if (efmt < 0) {
+            fprintf(stderr, "error: --format '%s': expected kustomize, patch or helm-values\n",
+                    g.format);
+            return 2;
+        }
+        if (!g.out_dir) {
+            fprintf(stderr, "error: export needs --out DIR (the directory to write)\n");
             return 2;
         }
     } else if (!strcmp(cmd, "gitops")) {
@@ -146,7 +150,10 @@ int main(int argc, char **argv)
         if (npos == 2 && !strcmp(pos[1], "flux"))
             tool = CLI_GITOPS_FLUX;
         else if (npos != 2 || strcmp(pos[1], "argocd")) {
-            fprintf(stderr, "error: gitops needs argocd or flux\n");
+            if (npos >= 2)
+                fprintf(stderr, "error: gitops '%s': expected argocd or flux\n", pos[1]);
+            else
+                fprintf(stderr, "error: gitops needs a tool: argocd or flux\n");
             return 2;
         }
     } else {

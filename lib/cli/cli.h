@@ -154,10 +154,11 @@ enum cli_export_fmt { CLI_EXPORT_KUSTOMIZE, CLI_EXPORT_PATCH, CLI_EXPORT_HELM };
 int cli_export_fmt_parse(const char *s); /* -1 when unknown */
 /* Write the files `optipod plan --out` writes, with lib/plan's writers fed a
  * plan built from the cluster (a container's value is a change where the
- * recommendation differs from the live spec): kustomize and patch both write
- * the strategic-merge patch per workload (`kubectl patch --type strategic
- * --patch-file` takes each as is) and the kustomization.yaml Component that
- * lists them; helm-values writes values-optipod.yaml. Unchanged bytes are not
+ * recommendation differs from the live spec): kustomize writes the
+ * strategic-merge patch per workload and the kustomization.yaml Component
+ * that lists them; patch writes only the patch files, each headed by the
+ * `kubectl patch --type strategic --patch-file` line that applies it;
+ * helm-values writes values-optipod.yaml. Headers name the export command. Unchanged bytes are not
  * rewritten, nothing else in `dir` is touched. */
 int cli_export(const cli_state *s, enum cli_export_fmt fmt, const char *dir, size_t *written,
                operr *err);

@@ -108,9 +108,20 @@ int cli_export(const cli_state *s, enum cli_export_fmt fmt, const char *dir, siz
     if (rc)
         operr_set(err, rc, "export: out of memory");
     else if (fmt == CLI_EXPORT_HELM)
-        rc = plan_export_helm(&p, dir, written, err);
+        rc = plan_export_helm_with(
+            &p, dir,
+            &(plan_export_opts){.generator = "kubectl optipod export --format helm-values"},
+            written, err);
+    else if (fmt == CLI_EXPORT_PATCH)
+        rc = plan_export_with(
+            &p, dir,
+            &(plan_export_opts){.generator = "kubectl optipod export --format patch",
+                                .patch_only = true},
+            written, err);
     else
-        rc = plan_export(&p, dir, written, err);
+        rc = plan_export_with(
+            &p, dir, &(plan_export_opts){.generator = "kubectl optipod export --format kustomize"},
+            written, err);
     plan_release(&p);
     return rc;
 }

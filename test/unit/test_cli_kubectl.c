@@ -57,7 +57,16 @@ static void test_usage_and_flag_errors_exit_2(void)
     ASSERT_EQ_INT(run(&p, "explain", "web", NULL, NULL, NULL, NULL, NULL, NULL), 2);
     ASSERT_STR_CONTAINS(p.out, "expected deployment/NAME");
     ASSERT_EQ_INT(run(&p, "export", "--out", "/tmp/x", "--format", "zip", NULL, NULL, NULL), 2);
+    /* a refused value names itself and what is accepted */
+    ASSERT_EQ_INT(run(&p, "export", "--out", "/tmp/x", "--format", "kustomise", NULL, NULL, NULL),
+                  2);
+    ASSERT_STR_CONTAINS(p.out, "--format 'kustomise': expected kustomize, patch or helm-values");
+    ASSERT_EQ_INT(run(&p, "export", "--format", "patch", NULL, NULL, NULL, NULL, NULL), 2);
+    ASSERT_STR_CONTAINS(p.out, "export needs --out DIR");
     ASSERT_EQ_INT(run(&p, "gitops", "jenkins", NULL, NULL, NULL, NULL, NULL, NULL), 2);
+    ASSERT_STR_CONTAINS(p.out, "gitops 'jenkins': expected argocd or flux");
+    ASSERT_EQ_INT(run(&p, "--help", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 0);
+    ASSERT_STR_CONTAINS(p.out, "manage KIND/NAME");
     ASSERT_EQ_INT(run(&p, "savings", "--cpu-price", "cheap", NULL, NULL, NULL, NULL, NULL), 2);
     ASSERT_STR_CONTAINS(p.out, "--cpu-price 'cheap'");
 }
