@@ -615,7 +615,9 @@ static int app_bind_flag_bad(const char *flag, const char *addr)
 static void app_usage(FILE *out, const opflag *flags, int n)
 {
     fprintf(out, "optipod right-sizes Kubernetes workloads' CPU and memory without fighting "
-                 "GitOps.\n\nUsage:\n  optipod [flags]\n\n");
+                 "GitOps.\n\nUsage:\n  optipod [flags]          run the controller (and webhook)\n"
+                 "  optipod plan [flags]     right-size manifests offline, without a cluster\n"
+                 "                           (optipod plan --help)\n\n");
     opflag_usage(out, flags, n);
 }
 

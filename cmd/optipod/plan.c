@@ -6,13 +6,15 @@
  *
  * The plan goes to stdout, one line per problem to stderr. Exit status: 0
  * when everything was planned, 1 when anything was skipped or wrong (the rest
- * is still planned and exported), 2 for bad flags.
+ * is still planned and exported), 2 for bad flags or a -f path that does not
+ * exist (one error, nothing planned).
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "plan.h"
 #include "plan/plan.h"
@@ -97,7 +99,7 @@ int plan_main(int argc, char **argv)
     }
     int fmt = plan_fmt_parse(output);
     int64_t now = 0;
-    const char *bad = NULL;
+    const char *bad = NULL, *badv = NULL;
     if (rest < argc)
         bad = "unexpected argument";
     else if (inputs.n == 0)
@@ -105,14 +107,21 @@ int plan_main(int argc, char **argv)
     else if (!usage_file == !prom)
         bad = "exactly one of --usage and --prometheus is required";
     else if (strcmp(format, "kustomize") != 0 && strcmp(format, "helm-values") != 0)
-        bad = "--format must be kustomize or helm-values";
+        bad = "--format '%s': expected kustomize or helm-values", badv = format;
     else if (fmt < 0)
-        bad = "-o must be table, json, yaml or csv";
+        bad = "-o '%s': expected table, json, yaml or csv", badv = output;
     else if (now_s && parse_rfc3339(now_s, &now) < 0)
         bad = "--now must be an RFC 3339 time like 2026-01-02T15:04:05Z";
+    /* a -f that names nothing is a bad argument: one error, no empty plan */
+    for (int i = 0; !bad && i < inputs.n; i++)
+        if (access(inputs.v[i], F_OK) != 0)
+            bad = "-f '%s': no such file or directory", badv = inputs.v[i];
     if (bad) {
-        fprintf(stderr, "optipod plan: %s\n", bad);
-        usage(stderr, flags, nflags);
+        fprintf(stderr, "optipod plan: ");
+        fprintf(stderr, bad, badv);
+        fprintf(stderr, "\n");
+        if (!badv)
+            usage(stderr, flags, nflags);
         return 2;
     }
 
