@@ -397,6 +397,37 @@ static int explain_res(const cJSON *r, const char *what, opbuf *out)
     return rc;
 }
 
+/* Memory as Kubernetes users read it: a byte count that is no binary multiple
+ * (a measured usage, 459206680) as the nearest Mi (438Mi), as kubectl top
+ * prints it; quantities with a unit are left as they are. In place, over the
+ * value fields of a memory explanation. */
+static void humanize_mem(cJSON *o)
+{
+    static const char *const keys[] = {"value",   "from",        "to",    "current",
+                                       "request", "recommended", "limit", "oomMemory"};
+    cJSON *it;
+    cJSON_ArrayForEach(it, o)
+    {
+        if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+            humanize_mem(it);
+            continue;
+        }
+        int known = 0;
+        for (size_t k = 0; it->string && k < sizeof keys / sizeof keys[0]; k++)
+            known |= !strcmp(it->string, keys[k]);
+        int64_t b;
+        if (!known || !cJSON_IsString(it) || kq_parse_bytes(it->valuestring, &b, NULL) ||
+            b % 1024 == 0 || b < 1024)
+            continue;
+        char buf[48];
+        if (b >= (1LL << 20))
+            snprintf(buf, sizeof buf, "%lldMi", (long long)((b + (1LL << 19)) >> 20));
+        else
+            snprintf(buf, sizeof buf, "%lldKi", (long long)((b + 512) >> 10));
+        cJSON_SetValuestring(it, buf);
+    }
+}
+
 /* The record in the shape of the explanation annotation of older controllers. */
 static cJSON *record_explanation(const cli_workload *w)
 {
@@ -486,6 +517,7 @@ int cli_render_explain(const cli_workload *w, opbuf *out, operr *err)
             rc = opbuf_printf(out, " (%lld samples)", (long long)cc->samples);
         rc = rc ?: opbuf_puts(out, "\n");
         rc = rc ?: explain_res(cJSON_GetObjectItemCaseSensitive(c, "cpu"), "cpu", out);
+        humanize_mem(cJSON_GetObjectItemCaseSensitive(c, "memory"));
         rc = rc ?: explain_res(cJSON_GetObjectItemCaseSensitive(c, "memory"), "memory", out);
         if (!strcmp(jstr(cJSON_GetObjectItemCaseSensitive(c, "cpu"), "reason"), "hpa-cpu"))
             hpa = 1;

@@ -374,7 +374,9 @@ static void put_record(env *e, const char *ns, const char *kind, const char *nam
     snprintf(r.c[0].rule, sizeof r.c[0].rule, "apply");
     rrec_set_explanation(&r.c[0], "{\"decision\":\"apply\",\"cpu\":{\"decision\":\"apply\","
                                   "\"request\":\"315m\",\"steps\":[]},\"memory\":{\"decision\":"
-                                  "\"apply\",\"request\":\"438Mi\",\"steps\":[]}}");
+                                  "\"apply\",\"request\":\"438Mi\",\"steps\":[{\"step\":"
+                                  "\"percentile\",\"percentile\":\"P95\",\"samples\":968,"
+                                  "\"value\":\"459206680\"}]}}");
     opbuf b;
     opbuf_init(&b, 1 << 20);
     operr err;
@@ -448,6 +450,9 @@ static void test_records_are_the_source_of_truth(void)
     ASSERT_STR_CONTAINS(opbuf_str(&b), "app          requests 315m/438Mi, recommended "
                                        "315m/438Mi, applied yes");
     ASSERT_STR_CONTAINS(opbuf_str(&b), "container app: apply (968 samples");
+    /* memory as Kubernetes prints it, not raw bytes */
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "P95 of usage over 968 samples: 438Mi\n");
+    ASSERT(!strstr(opbuf_str(&b), "459206680"));
     opbuf_reset(&b);
     ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "sts/db", "shop"), &b, &err), 0);
     ASSERT_STR_CONTAINS(opbuf_str(&b), "(mode Auto, strategy webhook)");
