@@ -746,6 +746,14 @@ static void test_gitops_snippets(void)
     ASSERT_STR_CONTAINS(opbuf_str(&b), "managedFieldsManagers");
     ASSERT_STR_CONTAINS(opbuf_str(&b), "- optipod");
     ASSERT_STR_CONTAINS(opbuf_str(&b), "RespectIgnoreDifferences=true");
+    /* one Application spec with one merged list, not a spec: per workload */
+    cJSON *app = NULL;
+    ASSERT_EQ_INT(yaml2json_parse(opbuf_str(&b), b.len, &app, &err), 0);
+    const cJSON *ign = cJSON_GetObjectItem(cJSON_GetObjectItem(app, "spec"), "ignoreDifferences");
+    ASSERT_EQ_INT(cJSON_GetArraySize(ign), 2);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(ign, 1), "name")->valuestring, "db");
+    ASSERT(!strstr(strstr(opbuf_str(&b), "spec:") + 1, "spec:"));
+    cJSON_Delete(app);
     check_golden("gitops-argocd.yaml", opbuf_str(&b), b.len);
     opbuf_reset(&b);
     ASSERT_EQ_INT(cli_render_gitops(&s, CLI_GITOPS_FLUX, &b, &err), 0);
