@@ -740,6 +740,7 @@ void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
         OPLOG_W("reconcile %s: error: %s", j->key, reason);
     else
         OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), reason);
+    ctl__record_sync(j, oc);
     kqueue_done(c->q, j->key);
     if (oc == CTLREC_ERROR)
         kqueue_add_rate_limited(c->q, j->key, kqueue_now(c->q));
@@ -838,6 +839,10 @@ static void act(ctl_job *j, const kproj_obj *w)
     }
     record_decision(j, ws);
     const pol_policy *p = o->winner;
+    if (o->released) { /* `kubectl optipod release`: not a single write until `manage` */
+        ctl__job_end(j, CTLREC_SKIPPED, "%s", o->reason);
+        return;
+    }
     if (o->outcome == CTLREC_ERROR) {
         ctl__job_end(j, CTLREC_ERROR, "%s", o->reason);
         return;
@@ -966,6 +971,9 @@ void ctl__job_decide(ctl_job *j)
         return;
     }
     const pol_policy *p = j->out.winner;
+    j->rec_pkey[0] = 0;
+    if (p)
+        kproj_key(j->rec_pkey, sizeof j->rec_pkey, p->namespace, p->name);
     if (!p || j->out.mode == POL_MODE_DISABLED) {
         ctl_wstate *ws = ctl__wstate(c, j->key, 1);
         if (ws) {
@@ -1176,6 +1184,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     opmap_init(&c->wstates);
     opmap_init(&c->resizes);
     opmap_init(&c->pstates);
+    opmap_init(&c->records);
     conflict_loop_cfg lc = c->o.loop;
     conflict_loop_cfg_defaults(&lc);
     conflict_tracker_init(&c->tracker, &lc);
@@ -1309,7 +1318,7 @@ void ctl_stats_get(const ctl *c, ctl_stats *out)
 
 size_t ctl_pending(const ctl *c)
 {
-    return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q);
+    return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q) + (size_t)c->nrecws;
 }
 
 static void ctl_maybe_free(ctl *c)
@@ -1322,6 +1331,7 @@ static void ctl_maybe_free(ctl *c)
     opmap_release(&c->wstates, free);
     opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);
+    opmap_release(&c->records, ctl__recstate_free);
     conflict_tracker_release(&c->tracker);
     kqueue_free(c->q);
     free(c->ns);
@@ -1348,6 +1358,7 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     c->on_closed = on_closed;
     c->closed_ud = ud;
     /* Cancel first: no callback of ours runs after this. */
+    ctl__records_cancel(c);
     while (c->jobs) {
         ctl_job *j = c->jobs;
         if (j->req)

@@ -130,6 +130,7 @@ typedef struct ctl_job {
     char patch_path[2048];
     opbuf body;
     int forced;
+    char rec_pkey[KCACHE_KEY_MAX]; /* the deciding policy, Disabled too, for the record */
     int restart;   /* webhook + immediate + allowRecreate: restart pods that differ */
     int slot_held; /* the rollout slot is reserved for this job's write */
     int deferred;  /* ended waiting at the rollout gate */
@@ -159,6 +160,9 @@ struct ctl {
     opmap usage;                      /* "ns|pct|window" → ctl_usage* */
     opmap wstates;                    /* workload key → ctl_wstate* */
     opmap pstates;                    /* policy "ns/name" → ctl_pstate* */
+    opmap records;                    /* workload key → what its record last said */
+    struct ctl_recw *recws;           /* record writes in flight */
+    int nrecws;
     ctl_job *jobs;
     int running;
     int leader;
@@ -238,6 +242,11 @@ int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
 /* ctl_resize.c */
 int ctl__pod_followed(ctl *c, const kproj_obj *pod);
 int ctl__try_resize(ctl_job *j);
+
+/* ctl_record.c */
+void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc);
+void ctl__records_cancel(ctl *c);
+void ctl__recstate_free(void *v);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);

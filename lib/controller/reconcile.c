@@ -1,4 +1,5 @@
 #include "controller/reconcile.h"
+#include "record/record.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -131,7 +132,9 @@ static void one_container(const ctlrec_input *in, const pol_policy *p, const eng
     snprintf(c->name, sizeof c->name, "%s", kc->name);
     c->init = init;
     eng_container ec = {.name = c->name, .init = init != 0};
-    ec.opted_out = pol_excludes_container(p, c->name);
+    c->released = rrec_released(in->workload, c->name);
+    ec.opted_out = pol_excludes_container(p, c->name) || c->released;
+    c->samples = c->span_s = -1;
     ec.cpu = current(kc, "cpu", 1);
     ec.mem = current(kc, "memory", 0);
     const mprov_container_stats *u = usage_of(in, c->name);
@@ -142,6 +145,8 @@ static void one_container(const ctlrec_input *in, const pol_policy *p, const eng
         ec.use.samples =
             (int64_t)(u->cpu_samples < u->mem_samples ? u->cpu_samples : u->mem_samples);
         ec.use.span_s = (int64_t)u->history_s;
+        c->samples = ec.use.samples;
+        c->span_s = ec.use.span_s;
         ec.use.oom_count = u->oom_count;
         ec.use.oom_last = u->oom_last_s;
     }
@@ -195,6 +200,13 @@ int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
         out->losers[out->nlosers++] = ranked[i];
     const pol_policy *p = out->winner;
     out->mode = p->mode;
+    if (rrec_released(w, NULL)) {
+        out->released = 1;
+        set_reason(out, CTLREC_SKIPPED,
+                   "released (" RREC_MANAGED_KEY
+                   ": \"false\"; `kubectl optipod manage` undoes it)");
+        return 0;
+    }
     if (p->mode == POL_MODE_DISABLED) {
         out->release_annotations = has_ann;
         set_reason(out, CTLREC_SKIPPED, "policy %s/%s is Disabled", p->namespace, p->name);

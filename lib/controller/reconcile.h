@@ -14,6 +14,9 @@
  * No matching policy, a Disabled winner, or a workload that left its policy
  * all end in skipped with release_annotations set when the workload still
  * carries optipod.io/ annotations: the caller removes those (never requests).
+ * A workload released by `kubectl optipod release` (record.h's marker) ends
+ * in skipped with `released` set, and nothing may be written to it; a
+ * released container is skipped like an excluded one (rule "released").
  *
  * The desired-annotation helpers compute exactly what the annotation apply
  * would write, so the caller writes only when it differs from the live
@@ -80,6 +83,8 @@ typedef struct ctlrec_container {
     /* the recommendation to publish (applied or kept value; "" = none) */
     char rec_cpu_req[CTLREC_QTY], rec_mem_req[CTLREC_QTY], rec_cpu_lim[CTLREC_QTY],
         rec_mem_lim[CTLREC_QTY];
+    int64_t samples, span_s; /* the usage behind it; -1 when none was measured */
+    int released;            /* optipod.io/managed.<name>: "false" (never written) */
 } ctlrec_container;
 
 typedef struct ctlrec_out {
@@ -90,6 +95,7 @@ typedef struct ctlrec_out {
     enum ctlrec_outcome outcome;
     char reason[CTLREC_REASON];
     int release_annotations; /* optipod.io/ annotations to remove */
+    int released;            /* optipod.io/managed: "false": nothing is written at all */
     int allow_limits;
     size_t ncontainers;
     ctlrec_container containers[CTLREC_MAX_CONTAINERS];

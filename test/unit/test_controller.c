@@ -336,6 +336,24 @@ static size_t events_created(const char *ns, const char *reason)
     return count_req("POST", p, NULL, r);
 }
 
+typedef struct wait_ev {
+    const char *ns, *reason;
+    size_t n;
+} wait_ev;
+
+static int pred_ev(void *ud)
+{
+    wait_ev *w = ud;
+    return events_created(w->ns, w->reason) >= w->n;
+}
+
+#define WAIT_EVENT(ns, reason, n)                                                                  \
+    do {                                                                                           \
+        wait_ev we_ = {ns, reason, n};                                                             \
+        if (!tloop_until(&env.loop, pred_ev, &we_, 8000))                                          \
+            test_fail(__FILE__, __LINE__, "waited for Event %s", reason);                          \
+    } while (0)
+
 static const char *event_note(const char *ns, const char *reason)
 {
     char p[128], r[128];
@@ -423,7 +441,7 @@ static void test_auto_ssa_writes_only_resources_as_optipod(void)
     /* an Update owner: it never pins a container item (kubernetes#128102) */
     ASSERT_EQ_INT(mfields_pins_item(&mf, MFIELDS_OPTIPOD, MFIELDS_CONTAINERS, "app"), 0);
     mfields_release(&mf);
-    ASSERT_CMP_INT(events_created(ns, "ResourcesApplied"), >=, 1);
+    WAIT_EVENT(ns, "ResourcesApplied", 1); /* Events go out one at a time, after the write */
     WAIT_CONDITION(ns, "auto", "Ready", "True");
     const cJSON *st = policy_status(ns, "auto");
     ASSERT_EQ_INT(cJSON_GetObjectItem(st, "workloadsMatched")->valueint, 1);
@@ -905,24 +923,6 @@ static int pred_req(void *ud)
         wait_req wr_ = {method, path, in_body, n};                                                 \
         if (!tloop_until(&env.loop, pred_req, &wr_, 8000))                                         \
             test_fail(__FILE__, __LINE__, "waited for %zu %s %s", (size_t)(n), method, path);      \
-    } while (0)
-
-typedef struct wait_ev {
-    const char *ns, *reason;
-    size_t n;
-} wait_ev;
-
-static int pred_ev(void *ud)
-{
-    wait_ev *w = ud;
-    return events_created(w->ns, w->reason) >= w->n;
-}
-
-#define WAIT_EVENT(ns, reason, n)                                                                  \
-    do {                                                                                           \
-        wait_ev we_ = {ns, reason, n};                                                             \
-        if (!tloop_until(&env.loop, pred_ev, &we_, 8000))                                          \
-            test_fail(__FILE__, __LINE__, "waited for Event %s", reason);                          \
     } while (0)
 
 static uint64_t resize_bound_ms; /* run_resize: both resize bounds; 0 = defaults */
