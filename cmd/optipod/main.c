@@ -52,6 +52,7 @@ typedef struct app_flags {
     int help;
     int self_check;
     const char *prom_url;
+    const char *gitops_managers;
     const char *prom_token_file;
     const char *prom_ca_file;
     int dry_run;
@@ -497,7 +498,8 @@ static int app_start_controller(app *a)
                    .dry_run = a->f.dry_run,
                    .provider = prov,
                    .metrics_server = ms,
-                   .events = a->events};
+                   .events = a->events,
+                   .gitops_managers = a->f.gitops_managers};
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
         return -1;
@@ -652,6 +654,9 @@ int main(int argc, char **argv)
          "bearer token file for --prometheus-url (re-read on every query)"},
         {"prometheus-ca-file", 0, OPFLAG_STRING, &a.f.prom_ca_file,
          "CA bundle for an https --prometheus-url"},
+        {"gitops-managers", 0, OPFLAG_STRING, &a.f.gitops_managers,
+         "comma-separated field managers that take fields back like a GitOps controller, "
+         "beyond Argo CD's, Flux's and Helm's (forcing over them is a Warning SSAConflict)"},
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,

@@ -56,6 +56,7 @@ typedef struct ctl_wstate {
     ctl_rec recs[STATUS_RECS];
     int nrecs;
     int deferred;              /* the last reconcile waited at the rollout gate */
+    int taken_over;            /* the last write forced over a manager that is not GitOps */
     int64_t restart_gen;       /* generation our last restart produced, 0 none */
     int64_t uninjected_warned; /* WebhookNotInjecting emitted for this restart_gen */
 } ctl_wstate;
@@ -247,6 +248,8 @@ int ctl__try_resize(ctl_job *j);
 void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc);
 void ctl__records_cancel(ctl *c);
 void ctl__recstate_free(void *v);
+/* Does the workload's record say its live values equal the recommendation? */
+int ctl__record_applied(ctl *c, const char *key);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);

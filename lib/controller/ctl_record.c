@@ -81,7 +81,7 @@ static void on_record_done(const krest_reply *r, void *ud)
 }
 
 static int rec_send(ctl *c, const char *key, const char *method, const char *ns, const char *name,
-                const opbuf *body)
+                    const opbuf *body)
 {
     struct ctl_recw *w = calloc(1, sizeof *w);
     if (!w)
@@ -99,8 +99,9 @@ static int rec_send(ctl *c, const char *key, const char *method, const char *ns,
         rc = rc ?: kpath_query(&p, kv);
     }
     if (!rc)
-        rc = krest_call(c->rest, method, opbuf_str(&p), apply ? "application/apply-patch+yaml" : NULL,
-                        body ? body->data : NULL, body ? body->len : 0, on_record_done, w, &w->req);
+        rc = krest_call(c->rest, method, opbuf_str(&p),
+                        apply ? "application/apply-patch+yaml" : NULL, body ? body->data : NULL,
+                        body ? body->len : 0, on_record_done, w, &w->req);
     opbuf_release(&p);
     if (rc) {
         free(w);
@@ -215,7 +216,9 @@ static void build(ctl *c, const ctl_job *j, const kproj_obj *w, const pol_policy
     snprintf(r->mode, sizeof r->mode, "%s", pol_mode_name(p->mode));
     int webhook = p->mode == POL_MODE_AUTO && p->strategy == POL_STRATEGY_WEBHOOK;
     snprintf(r->strategy, sizeof r->strategy, "%s",
-             p->mode != POL_MODE_AUTO ? "none" : webhook ? "webhook" : "ssa");
+             p->mode != POL_MODE_AUTO ? "none"
+             : webhook                ? "webhook"
+                                      : "ssa");
     const char *prov = pol_provider_name(p->provider);
     if (!prov[0])
         prov = c->prov ? mprov_name(c->prov) : c->prov_ms ? mprov_name(c->prov_ms) : "";
@@ -257,7 +260,7 @@ static void build(ctl *c, const ctl_job *j, const kproj_obj *w, const pol_policy
         current_of(&w->containers[i], rc);
         rc->samples = rc->span_s = -1;
         snprintf(rc->rule, sizeof rc->rule, "%s",
-                 o->released ? "skipped: released"
+                 o->released                    ? "skipped: released"
                  : p->mode == POL_MODE_DISABLED ? "skipped: policy disabled"
                                                 : "skipped: metrics unavailable");
     }
@@ -323,4 +326,10 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc)
     s->last = r; /* taken over: r's explanations now belong to s */
     memset(&r, 0, sizeof r);
     s->written = 1;
+}
+
+int ctl__record_applied(ctl *c, const char *key)
+{
+    const ctl_recstate *s = opmap_get(&c->records, key);
+    return s && s->written && rrec_applied(&s->last);
 }

@@ -158,6 +158,36 @@ static void drop_self(conflict_set *cs)
     cs->n = k;
 }
 
+/* A manager that takes fields back on its next sync: a GitOps controller
+ * known by name, or one named in --gitops-managers. */
+static int is_gitops(const ctl *c, const char *m)
+{
+    if (remedy_tool_for_manager(m) != REMEDY_UNKNOWN || !strcmp(m, "helm"))
+        return 1;
+    size_t ml = strlen(m);
+    for (const char *p = c->o.gitops_managers; p && *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == ml && !strncmp(p, m, ml))
+            return 1;
+        p += l + (p[l] == ',');
+    }
+    return 0;
+}
+
+/* "a, b" of the conflicting managers (only the GitOps ones when gitops_only). */
+static void managers_of(const ctl *c, const conflict_set *cs, int gitops_only, char *buf,
+                        size_t cap)
+{
+    buf[0] = 0;
+    for (int i = 0; i < cs->n; i++) {
+        const char *m = cs->items[i].manager;
+        if ((gitops_only && !is_gitops(c, m)) || strstr(buf, m))
+            continue;
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, "%s%s", l ? ", " : "", m);
+    }
+}
+
 static void on_dry_run_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
@@ -173,20 +203,37 @@ static void on_dry_run_done(const krest_reply *r, void *ud)
     }
     if (j->cs.n > 0) {
         enum conflict_decision d = conflict_decide(&j->cs, j->force_conflicts);
-        char note[CONFLICT_NOTE_MAX + 1];
+        char note[CONFLICT_NOTE_MAX + 1], gitops[256], all[256];
         conflict_note(&j->cs, d, note, sizeof note);
+        managers_of(c, &j->cs, 1, gitops, sizeof gitops);
+        managers_of(c, &j->cs, 0, all, sizeof all);
         kevents_ref ref;
         ctl__workload_ref(j, NULL, &ref);
-        ctl__event(c, &ref, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
         ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-        if (ws) {
-            ws->conflict[0] = 0;
-            for (int i = 0; i < j->cs.n; i++) {
-                if (strstr(ws->conflict, j->cs.items[i].manager))
-                    continue;
-                size_t l = strlen(ws->conflict);
-                snprintf(ws->conflict + l, sizeof ws->conflict - l, "%s%s", l ? ", " : "",
-                         j->cs.items[i].manager);
+        if (d == CONFLICT_YIELD || gitops[0]) {
+            /* blocked, or taken from a tool that will take them back: say so and how */
+            const char *g = gitops[0] ? gitops : all;
+            ctl__event(c, &ref, KEVENTS_WARNING, "SSAConflict", "Apply", "%s. Remedy: %s", note,
+                       d == CONFLICT_YIELD
+                           ? "let optipod own the resources (exclude them from the other "
+                             "manager's sync: kubectl optipod gitops argocd|flux), or set "
+                             "updateStrategy.forceConflicts: true, or use the webhook strategy"
+                           : "exclude the resources from its sync (kubectl optipod gitops "
+                             "argocd|flux prints the snippet) or it takes them back on its next "
+                             "sync; or set the policy to Recommend or the webhook strategy");
+            if (ws) {
+                snprintf(ws->conflict, sizeof ws->conflict, "%s", g);
+                ws->taken_over = 0;
+            }
+        } else {
+            /* forced as configured over a manager that does not reconcile: not a conflict */
+            ctl__event(c, &ref, KEVENTS_NORMAL, "SSATakeover", "Apply",
+                       "took over the resources from %s (updateStrategy.forceConflicts: true; "
+                       "not a GitOps controller, it will not take them back)",
+                       all);
+            if (ws) {
+                ws->conflict[0] = 0;
+                ws->taken_over = 1;
             }
         }
         if (d == CONFLICT_YIELD) {
