@@ -307,12 +307,9 @@ static int foreach_desired(const ctlrec_out *out, const kproj_obj *live,
                 return rc;
         }
     }
-    if (out->winner && out->ncontainers > 0) {
-        /* the value is only filled by the body builder (see ctlrec_explanation) */
-        int rc = fn(CTLREC_EXPLANATION_KEY, NULL, ud);
-        if (rc)
-            return rc;
-    }
+    /* No optipod.io/explanation: the Deployment controller copies annotations onto
+     * every ReplicaSet; the explanation lives in the OptimizationRecommendation
+     * record. One an older controller wrote is removed by the next apply. */
     const char *strategy = ctlrec_strategy_value(out);
     int rc = fn(ANN_PREFIX "strategy", strategy, ud);
     return rc ? rc
@@ -330,8 +327,7 @@ static int cmp_one(const char *key, const char *value, void *ud)
     cmp_state *s = ud;
     const char *have = kproj_kv_get(s->live->annotations, s->live->nannotations, key);
     s->count++;
-    /* value NULL: the explanation, where presence is all that counts */
-    return !have || (value && strcmp(have, value) != 0);
+    return !have || strcmp(have, value) != 0;
 }
 
 int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live)
@@ -386,12 +382,8 @@ int ctlrec_annotations_body(const ctlrec_out *out, const kproj_obj *live, int re
          * owns them, so the server removes them. */
         cJSON_DeleteItemFromObjectCaseSensitive(md, "annotations");
     } else {
-        opbuf_reset(&tmp);
         set_state st = {ann, ""};
-        if ((rc = ctlrec_explanation(out, &tmp)) == 0) {
-            st.explanation = opbuf_str(&tmp);
-            rc = foreach_desired(out, live, set_one, &st);
-        }
+        rc = foreach_desired(out, live, set_one, &st);
         if (rc) {
             operr_set(err, rc, "annotations for '%s': out of memory", live->name);
             goto out;

@@ -128,9 +128,9 @@ int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live);
  *    "percentile":95,"safetyFactor":1.15,"containers":[eng_result_json(...), ...]}
  * At most CTLREC_EXPLANATION_MAX bytes: per-step detail is dropped first
  * ("truncated":"steps"), then trailing containers ("truncated":"containers").
- * It rides in the annotation apply with the others but never causes a write by
- * itself: ctlrec_annotations_differ() only checks that it is present, so usage
- * that drifts (sample counts grow every minute) costs no extra writes. */
+ * No longer written as an annotation (the Deployment controller copies those
+ * onto every ReplicaSet): the record (lib/record) carries it per container.
+ * kubectl-optipod still reads one an older controller left. */
 #define CTLREC_EXPLANATION_KEY "optipod.io/explanation"
 #define CTLREC_EXPLANATION_MAX 8192
 int ctlrec_explanation(const ctlrec_out *out, opbuf *json);
