@@ -818,6 +818,7 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
         snprintf(r->cpu_lim, sizeof r->cpu_lim, "%s", cc->rec_cpu_lim);
         snprintf(r->mem_lim, sizeof r->mem_lim, "%s", cc->rec_mem_lim);
         r->applied = cc->res.decision == ENG_UNCHANGED;
+        r->samples = cc->samples;
     }
     int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
     if (insufficient && !ws->insufficient) {

@@ -36,6 +36,7 @@ typedef struct ctl_rec {
     char container[MFIELDS_NAME_MAX + 1];
     char cpu[CTLREC_QTY], mem[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
     int applied;
+    int64_t samples; /* -1 unknown */
 } ctl_rec;
 
 /* What the controller remembers of one workload between reconciles. */

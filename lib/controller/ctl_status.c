@@ -81,6 +81,8 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
             cJSON_AddStringToObject(e, "cpuLimit", r->cpu_lim);
         if (r->mem_lim[0])
             cJSON_AddStringToObject(e, "memoryLimit", r->mem_lim);
+        if (r->samples >= 0)
+            cJSON_AddNumberToObject(e, "samples", (double)r->samples);
         cJSON_AddBoolToObject(e, "applied", r->applied);
         cJSON_AddItemToArray(x->recs, e);
         x->nrecs++;

@@ -1378,6 +1378,12 @@ static void test_records_follow_every_mode_and_strategy(void)
     run_start(&r, ns, 0, 0);
     WAIT_RECORD(RECORD_PATH("t-switch"), "Recommend", "none", 0);
     check_plugin(ns, "Recommend", "none", "500m", 0);
+    /* the SAMPLES column: the record and the policy status carry them */
+    ASSERT_EQ_INT(
+        (int)cJSON_GetObjectItem(
+            cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-switch")), "status"), "samples")
+            ->valuedouble,
+        5000);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
     /* the record is owned by the workload: the garbage collector removes it with it */
     const cJSON *ref = cJSON_GetArrayItem(
