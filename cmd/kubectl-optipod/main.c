@@ -1,6 +1,7 @@
 /*
  * kubectl-optipod: the optipod CLI, as a kubectl plugin (`kubectl optipod CMD`)
- * or standalone. Flags and wiring only; the logic is in lib/cli.
+ * or standalone. Flags and wiring only; the logic is in lib/cli. `version`
+ * prints the version without reading a kubeconfig.
  *
  * Exit codes: 0 success, 1 a cluster or file error (one line on stderr
  * naming what failed), 2 a usage error (bad flag, command or argument).
@@ -37,17 +38,40 @@ static const opflag flags[] = {
 };
 #define NFLAGS (int)(sizeof flags / sizeof flags[0])
 
+/* The commands: usage and the argument count checks read this table. */
+typedef struct kcmd {
+    const char *name, *alias;
+    const char *synopsis; /* after the name, in usage */
+    int nargs;            /* positional arguments after the command */
+} kcmd;
+
+static const kcmd cmds[] = {
+    {"recommendations", "recs", "[-n NS | -A] [-l SEL] [-o table|json|yaml|csv]", 0},
+    {"explain", NULL, "KIND/NAME [-n NS]", 1},
+    {"savings", NULL, "[-n NS | -A] [--cpu-price $] [--memory-price $]", 0},
+    {"export", NULL, "--format kustomize|patch|helm-values --out DIR [-n NS | -A]", 0},
+    {"gitops", NULL, "argocd|flux [-n NS | -A]", 1},
+    {"release", NULL, "KIND/NAME [--container C] [--dry-run] [-n NS]", 1},
+    {"version", NULL, "", 0},
+};
+#define NCMDS (int)(sizeof cmds / sizeof cmds[0])
+
+static const kcmd *find_cmd(const char *name)
+{
+    for (int i = 0; i < NCMDS; i++)
+        if (!strcmp(cmds[i].name, name) || (cmds[i].alias && !strcmp(cmds[i].alias, name)))
+            return &cmds[i];
+    return NULL;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "kubectl-optipod: optipod's recommendations, from the cluster.\n\n"
                "Usage: kubectl optipod COMMAND [flags]\n\n"
-               "Commands:\n"
-               "  recommendations [-n NS | -A] [-l SEL] [-o table|json|yaml|csv]\n"
-               "  explain KIND/NAME [-n NS]\n"
-               "  savings [-n NS | -A] [--cpu-price $] [--memory-price $]\n"
-               "  export --format kustomize|patch|helm-values --out DIR [-n NS | -A]\n"
-               "  gitops argocd|flux [-n NS | -A]\n"
-               "  release KIND/NAME [--container C] [--dry-run] [-n NS]\n\n");
+               "Commands:\n");
+    for (int i = 0; i < NCMDS; i++)
+        fprintf(f, "  %s%s%s\n", cmds[i].name, *cmds[i].synopsis ? " " : "", cmds[i].synopsis);
+    fputc('\n', f);
     opflag_usage(f, flags, NFLAGS);
 }
 
@@ -114,18 +138,29 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const char *cmd = pos[0];
+    const kcmd *kc = find_cmd(pos[0]);
+    if (!kc) {
+        fprintf(stderr, "error: unknown command '%s'\nRun 'kubectl optipod --help' for usage.\n",
+                pos[0]);
+        return 2;
+    }
+    const char *cmd = kc->name;
+    if (npos != kc->nargs + 1) {
+        fprintf(stderr, "error: %s takes %s\n", cmd, kc->nargs ? "one argument" : "no argument");
+        return 2;
+    }
+    if (!strcmp(cmd, "version")) {
+        printf("kubectl-optipod %s\n", OPTIPOD_VERSION);
+        return fflush(stdout) ? 1 : 0;
+    }
     int fmt = cli_fmt_parse(g.output), efmt = -1;
     enum cli_gitops_tool tool = CLI_GITOPS_ARGOCD;
     double cp = 0, mp = 0;
-    int want = 1;
-    if (!strcmp(cmd, "recommendations") || !strcmp(cmd, "recs")) {
+    if (!strcmp(cmd, "recommendations")) {
         if (fmt < 0) {
             fprintf(stderr, "error: -o '%s': expected table, json, yaml or csv\n", g.output);
             return 2;
         }
-    } else if (!strcmp(cmd, "explain") || !strcmp(cmd, "release")) {
-        want = 2;
     } else if (!strcmp(cmd, "savings")) {
         if (price(g.cpu_price, CLI_DEFAULT_CPU_PRICE, "cpu-price", &cp) ||
             price(g.mem_price, CLI_DEFAULT_MEM_PRICE, "memory-price", &mp))
@@ -138,23 +173,14 @@ int main(int argc, char **argv)
             return 2;
         }
     } else if (!strcmp(cmd, "gitops")) {
-        want = 2;
-        if (npos == 2 && !strcmp(pos[1], "flux"))
+        if (!strcmp(pos[1], "flux"))
             tool = CLI_GITOPS_FLUX;
-        else if (npos != 2 || strcmp(pos[1], "argocd")) {
+        else if (strcmp(pos[1], "argocd")) {
             fprintf(stderr, "error: gitops needs argocd or flux\n");
             return 2;
         }
-    } else {
-        fprintf(stderr, "error: unknown command '%s'\nRun 'kubectl optipod --help' for usage.\n",
-                cmd);
-        return 2;
     }
-    if (npos != want) {
-        fprintf(stderr, "error: %s takes %s\n", cmd, want == 2 ? "one argument" : "no argument");
-        return 2;
-    }
-    if (want == 2 && strcmp(cmd, "gitops")) {
+    if (!strcmp(cmd, "explain") || !strcmp(cmd, "release")) {
         const char *k, *n;
         const kres *r;
         if (cli_parse_ref(pos[1], &k, &r, &n)) {
