@@ -66,7 +66,7 @@ REPLAY_BIN := $(FUZZ_SRC:test/fuzz/%.c=$(O)/replay/%)
 BINS       := $(O)/optipod $(if $(wildcard cmd/kubectl-optipod/*.c),$(O)/kubectl-optipod)
 
 .PHONY: all deps dev-deps test unit valgrind bench fuzz demo e2e format format-check tidy \
-        install clean check-deps image image-root image-check
+        install clean check-deps image image-root image-check manifests
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -266,6 +266,18 @@ image-check:
 	$(call install_debs,$(IMAGE_DEBS))
 	@$(MAKE) --no-print-directory $(O)/tools/image_config
 	@OPTIPOD_BUILD=$(O) test/image_check.sh $(IMAGE_OCI) $(IMAGE_REF) $(IMAGE_ROOT)
+
+# --- one-file install, kubectl plugin release ---------------------------------------------
+# dist/optipod.yaml: what `helm install optipod charts/optipod -n optipod-system
+# --create-namespace` creates, for `kubectl apply --server-side -f`, rendered from the chart
+# with its default values by test/tools/render_chart (no Helm needed). Committed;
+# test_dist fails when it differs from the chart's rendering.
+MANIFEST_ARGS := --release optipod --namespace optipod-system --include-crds --create-namespace
+
+manifests: $(O)/tools/render_chart
+	@mkdir -p dist
+	@$(O)/tools/render_chart $(MANIFEST_ARGS) --out dist/optipod.yaml
+	@echo "manifests: dist/optipod.yaml, $$(grep -c '^kind: ' dist/optipod.yaml) objects"
 
 # --- style ----------------------------------------------------------------------------------
 FMT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib cmd test -name '*.[ch]')
