@@ -16,25 +16,18 @@
 #define DIST "dist/optipod.yaml"
 #define NS   "optipod-system"
 
-static char tool[PATH_MAX], dir[PATH_MAX];
+static const char *tool, *dir;
 
 static void setup(void)
 {
-    const char *b = getenv("OPTIPOD_BUILD");
-    snprintf(tool, sizeof tool, "%s/tools/render_chart", b && *b ? b : "build/rel");
-    if (access(tool, X_OK) != 0)
-        test_fail(__FILE__, __LINE__, "%s not built", tool);
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s/optipod-dist-test-XXXXXX",
-                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        ASSERT_NOT_NULL(mkdtemp(dir));
-    }
+    tool = test_built("tools/render_chart");
+    dir = test_tmpdir();
 }
 
 /* Run render_chart with argv (NULL-terminated, without the program); exit status. */
 static int render(proc *p, const char *const *args)
 {
-    char *argv[32] = {tool};
+    char *argv[32] = {(char *)tool};
     int n = 1;
     for (; args[n - 1]; n++) {
         ASSERT(n < 31);
@@ -252,11 +245,5 @@ int main(void)
     TEST_RUN(test_dist_holds_the_install);
     TEST_RUN(test_render_chart_overrides);
     TEST_RUN(test_render_chart_errors);
-    if (dir[0]) {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    }
     return test_summary();
 }

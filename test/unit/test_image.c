@@ -15,24 +15,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tool[PATH_MAX], dir[PATH_MAX];
+static const char *tool, *dir;
 
 static void setup(void)
 {
-    const char *b = getenv("OPTIPOD_BUILD");
-    snprintf(tool, sizeof tool, "%s/tools/image_config", b && *b ? b : "build/rel");
-    if (access(tool, X_OK) != 0)
-        test_fail(__FILE__, __LINE__, "%s not built", tool);
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s/optipod-image-test-XXXXXX",
-                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        ASSERT_NOT_NULL(mkdtemp(dir));
-    }
+    tool = test_built("tools/image_config");
+    dir = test_tmpdir();
 }
 
 static int run(proc *p, const char *mode, const char *path)
 {
-    char *argv[] = {tool, (char *)mode, (char *)path, NULL};
+    char *argv[] = {(char *)tool, (char *)mode, (char *)path, NULL};
     proc_start(p, argv);
     return proc_wait_exit(p, 20);
 }
@@ -246,11 +239,5 @@ int main(void)
     TEST_RUN(test_containerfile_refusals);
     TEST_RUN(test_oci_layout);
     TEST_RUN(test_oci_refusals);
-    if (dir[0]) {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    }
     return test_summary();
 }
