@@ -24,7 +24,7 @@ PKGS       := libuv libcurl libcjson yaml-0.1 openssl
 # Debian packages: to build, to run the tests, and developer tools.
 BUILD_DEBS := gcc make pkg-config libc6-dev libuv1-dev libcurl4-openssl-dev libcjson-dev \
               libyaml-dev libssl-dev ca-certificates
-TEST_DEBS  := prometheus openssl nghttp2-server curl shellcheck
+TEST_DEBS  := prometheus openssl nghttp2-server curl shellcheck zsh
 DEV_DEBS   := valgrind clang clang-format clang-tidy
 # bench_webhook's second, independent load generator.
 BENCH_DEBS := wrk
