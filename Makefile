@@ -66,7 +66,7 @@ REPLAY_BIN := $(FUZZ_SRC:test/fuzz/%.c=$(O)/replay/%)
 BINS       := $(O)/optipod $(if $(wildcard cmd/kubectl-optipod/*.c),$(O)/kubectl-optipod)
 
 .PHONY: all deps dev-deps test unit valgrind bench fuzz demo e2e format format-check tidy \
-        install clean check-deps image image-root image-check manifests
+        install clean check-deps image image-root image-check manifests dist
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -278,6 +278,26 @@ manifests: $(O)/tools/render_chart
 	@mkdir -p dist
 	@$(O)/tools/render_chart $(MANIFEST_ARGS) --out dist/optipod.yaml
 	@echo "manifests: dist/optipod.yaml, $$(grep -c '^kind: ' dist/optipod.yaml) objects"
+
+# build/dist/kubectl-optipod_<version>_linux_amd64.tar.gz: the kubectl plugin's release archive
+# (both binaries, stripped, and LICENSE; file times and owners fixed, gzip without a name or
+# time) and its .sha256. plugins/optipod.yaml, the krew manifest, points at it: make dist
+# rewrites its sha256 with the archive's and test/tools/krew_check proves the rest agrees
+# (version, uri, files, bin).
+DIST_DIR    ?= build/dist
+DIST_NAME   := kubectl-optipod_$(VERSION)_linux_amd64
+PLUGIN      ?= plugins/optipod.yaml
+
+dist: $(BINS) $(O)/tools/krew_check
+	@test -z "$(SANITIZE)" || { echo "dist: build the release without SANITIZE" >&2; exit 1; }
+	@rm -rf $(DIST_DIR)/$(DIST_NAME) && mkdir -p $(DIST_DIR)/$(DIST_NAME)
+	@for b in $(BINS); do strip --strip-unneeded -o $(DIST_DIR)/$(DIST_NAME)/$$(basename $$b) $$b; done
+	@install -m 0644 LICENSE $(DIST_DIR)/$(DIST_NAME)/
+	@tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
+	  -C $(DIST_DIR)/$(DIST_NAME) -cf - . | gzip -9n >$(DIST_DIR)/$(DIST_NAME).tar.gz
+	@cd $(DIST_DIR) && sha256sum $(DIST_NAME).tar.gz >$(DIST_NAME).tar.gz.sha256
+	@$(O)/tools/krew_check --update $(PLUGIN) $(DIST_DIR)/$(DIST_NAME).tar.gz $(VERSION)
+	@echo "dist: $(DIST_DIR)/$(DIST_NAME).tar.gz ($$(du -h $(DIST_DIR)/$(DIST_NAME).tar.gz | cut -f1)), $(PLUGIN)"
 
 # --- style ----------------------------------------------------------------------------------
 FMT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib cmd test -name '*.[ch]')

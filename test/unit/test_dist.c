@@ -2,7 +2,10 @@
  * What the project ships besides the binaries: dist/optipod.yaml (the one-file
  * install) is byte for byte what `make manifests` renders from the chart now,
  * and holds the whole install; test/tools/render_chart, which renders it, takes
- * Helm's value overrides and names what is wrong.
+ * Helm's value overrides and names what is wrong. The krew manifest
+ * (plugins/optipod.yaml) is what `make dist` writes for the archive it builds,
+ * but for the sha256 of that archive (the release build's), and
+ * test/tools/krew_check refuses a manifest that does not match its archive.
  */
 #include "test.h"
 #include "support/chart.h"
@@ -13,8 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIST "dist/optipod.yaml"
-#define NS   "optipod-system"
+#define DIST        "dist/optipod.yaml"
+#define DIST_PLUGIN "plugins/optipod.yaml"
+#define NS          "optipod-system"
 
 static const char *tool, *dir;
 
@@ -239,11 +243,135 @@ static void test_render_chart_errors(void)
     ASSERT(access(out, F_OK) != 0);
 }
 
+/* Run make dist into the test's directory, with a copy of the committed manifest. */
+static void make_dist(proc *p, char *manifest, size_t mcap, char *archive, size_t acap)
+{
+    const char *b = getenv("OPTIPOD_BUILD");
+    char cmd[4 * PATH_MAX];
+    snprintf(manifest, mcap, "%s/optipod-plugin.yaml", dir);
+    snprintf(archive, acap, "%s/dist/kubectl-optipod_%s_linux_amd64.tar.gz", dir, OPTIPOD_VERSION);
+    snprintf(cmd, sizeof cmd,
+             "cp plugins/optipod.yaml '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
+             "make -s --no-print-directory dist O='%s' DIST_DIR='%s/dist' PLUGIN='%s'",
+             manifest, b && *b ? b : "build/rel", dir, manifest);
+    char *argv[] = {"/bin/bash", "-c", cmd, NULL};
+    proc_start(p, argv);
+    if (proc_wait_exit(p, 120) != 0)
+        test_fail(__FILE__, __LINE__, "make dist: %s", p->out);
+}
+
+static void test_make_dist_and_the_krew_manifest(void)
+{
+    setup();
+    static proc p;
+    char manifest[PATH_MAX + 32], archive[PATH_MAX + 64];
+    make_dist(&p, manifest, sizeof manifest, archive, sizeof archive);
+    ASSERT_STR_CONTAINS(p.out, "krew: optipod v" OPTIPOD_VERSION ", sha256 ");
+    ASSERT_STR_CONTAINS(p.out, "files kubectl-optipod LICENSE; bin kubectl-optipod");
+
+    /* the archive: the binaries and the licence, nothing else */
+    char cmd[2 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "tar -tzf '%s'", archive);
+    char *argv[] = {"/bin/bash", "-c", cmd, NULL};
+    proc_start(&p, argv);
+    ASSERT_EQ_INT(proc_wait_exit(&p, 30), 0);
+    ASSERT_STR_EQ(p.out, "./\n./LICENSE\n./kubectl-optipod\n./optipod\n");
+
+    /* the committed manifest is make dist's, but for the sha256 line */
+    size_t la, lb;
+    char *built = test_read_file(manifest, &la), *committed = test_read_file(DIST_PLUGIN, &lb);
+    char *bs = strstr(built, "sha256: "), *cs = strstr(committed, "sha256: ");
+    ASSERT(bs && cs);
+    size_t bpre = (size_t)(bs - built), cpre = (size_t)(cs - committed);
+    const char *bend = strchr(bs, '\n'), *cend = strchr(cs, '\n');
+    int same = bpre == cpre && !memcmp(built, committed, bpre) && bend && cend &&
+               !strcmp(bend, cend) && cend - cs == 8 + 64;
+    free(built);
+    free(committed);
+    if (!same)
+        test_fail(__FILE__, __LINE__,
+                  DIST_PLUGIN " differs from what make dist writes (%s) beyond the sha256",
+                  manifest);
+
+    /* the .sha256 file names the same digest */
+    char sumfile[PATH_MAX + 80];
+    snprintf(sumfile, sizeof sumfile, "%s.sha256", archive);
+    char *sum = test_read_file(sumfile, NULL);
+    built = test_read_file(manifest, NULL);
+    char digest[65];
+    snprintf(digest, sizeof digest, "%.64s", sum);
+    ASSERT_STR_CONTAINS(built, digest);
+    ASSERT_STR_CONTAINS(sum, "  kubectl-optipod_" OPTIPOD_VERSION "_linux_amd64.tar.gz\n");
+    free(sum);
+    free(built);
+}
+
+/* krew_check [--update] on the committed manifest with `from` replaced by `to`, against
+ * archive; returns its exit status. */
+static int krew_check(proc *p, int update, const char *archive, const char *from, const char *to)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/edited.yaml", dir);
+    size_t len;
+    char *t = test_read_file(DIST_PLUGIN, &len);
+    char *at = strstr(t, from);
+    ASSERT_NOT_NULL(at);
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fprintf(f, "%.*s%s%s", (int)(at - t), t, to, at + strlen(from));
+    ASSERT_EQ_INT(fclose(f), 0);
+    free(t);
+    char *argv[] = {(char *)test_built("tools/krew_check"),
+                    "--update",
+                    path,
+                    (char *)archive,
+                    OPTIPOD_VERSION,
+                    NULL};
+    if (!update) /* drop --update */
+        memmove(argv + 1, argv + 2, 4 * sizeof *argv);
+    proc_start(p, argv);
+    return proc_wait_exit(p, 30);
+}
+
+static void test_krew_check_refuses_a_mismatch(void)
+{
+    setup();
+    static proc p;
+    char manifest[PATH_MAX + 32], archive[PATH_MAX + 64];
+    make_dist(&p, manifest, sizeof manifest, archive, sizeof archive);
+    ASSERT_EQ_INT(krew_check(&p, 1, archive, "kind: Plugin", "kind: Plugin"), 0);
+    ASSERT_EQ_INT(krew_check(&p, 1, archive, "version: v" OPTIPOD_VERSION, "version: v9.9.9"), 1);
+    ASSERT_STR_CONTAINS(p.out, "spec.version is 'v9.9.9'");
+    ASSERT_EQ_INT(krew_check(&p, 1, archive, "download/v", "download/x"), 1);
+    ASSERT_STR_CONTAINS(p.out, "does not end in /v" OPTIPOD_VERSION "/kubectl-optipod_");
+    ASSERT_EQ_INT(krew_check(&p, 1, archive, "from: LICENSE", "from: README.md"), 1);
+    ASSERT_STR_CONTAINS(p.out, "files: 'README.md' is not in");
+    ASSERT_EQ_INT(krew_check(&p, 1, archive, "bin: kubectl-optipod", "bin: LICENSE"), 1);
+    ASSERT_STR_CONTAINS(p.out, "bin 'LICENSE' is not an executable");
+    ASSERT_EQ_INT(krew_check(&p, 1, archive, "arch: amd64", "arch: arm64"), 1);
+    ASSERT_STR_CONTAINS(p.out, "arch amd64");
+    ASSERT_EQ_INT(krew_check(&p, 1, archive, "sha256: ", "sha256: 1\n      sha256: "), 1);
+    ASSERT_STR_CONTAINS(p.out, "2 sha256 lines, expected one");
+    /* without --update, a sha256 that is not the archive's; an archive that is none */
+    ASSERT_EQ_INT(krew_check(&p, 0, archive, "sha256: ", "sha256: 0"), 1);
+    ASSERT_STR_CONTAINS(p.out, "(make dist rewrites it)");
+    char junk[PATH_MAX + 32];
+    snprintf(junk, sizeof junk, "%s/junk.tar.gz", dir);
+    FILE *f = fopen(junk, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("not an archive", f);
+    ASSERT_EQ_INT(fclose(f), 0);
+    ASSERT_EQ_INT(krew_check(&p, 1, junk, "kind: Plugin", "kind: Plugin"), 1);
+    ASSERT_STR_CONTAINS(p.out, "not a gzipped tar archive");
+}
+
 int main(void)
 {
     TEST_RUN(test_dist_is_the_chart_rendering);
     TEST_RUN(test_dist_holds_the_install);
     TEST_RUN(test_render_chart_overrides);
     TEST_RUN(test_render_chart_errors);
+    TEST_RUN(test_make_dist_and_the_krew_manifest);
+    TEST_RUN(test_krew_check_refuses_a_mismatch);
     return test_summary();
 }
