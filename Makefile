@@ -264,7 +264,7 @@ image:
 # root image-root computed, and the binaries run inside it as its user (test/image_check.sh).
 image-check:
 	$(call install_debs,$(IMAGE_DEBS))
-	@$(MAKE) --no-print-directory $(O)/tools/image_config
+	@$(MAKE) -s --no-print-directory $(O)/tools/image_config
 	@OPTIPOD_BUILD=$(O) test/image_check.sh $(IMAGE_OCI) $(IMAGE_REF) $(IMAGE_ROOT)
 
 # --- one-file install, kubectl plugin release ---------------------------------------------

@@ -8,6 +8,7 @@
  * image `make image` builds.
  */
 #include "test.h"
+#include "support/chart.h"
 #include "support/proc.h"
 
 #include <limits.h>
@@ -59,6 +60,27 @@ static void test_repository_containerfile(void)
                   "label org.opencontainers.image.source=https://github.com/optipod/optipod\n"
                   "label org.opencontainers.image.title=optipod\n"
                   "label org.opencontainers.image.version=" OPTIPOD_VERSION "\n");
+}
+
+/* The chart runs the image as the user the image names, so runAsNonRoot holds for it. */
+static void test_chart_runs_as_the_image_user(void)
+{
+    cJSON *docs = NULL;
+    operr err = {{0}};
+    ASSERT_EQ_INT(
+        chart_render("charts/optipod", "optipod", "optipod-system", NULL, NULL, &docs, &err), 0);
+    const cJSON *sc =
+        chart_get(chart_find(docs, "Deployment", "optipod"), "spec.template.spec.securityContext");
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(sc, "runAsUser");
+    const cJSON *gid = cJSON_GetObjectItemCaseSensitive(sc, "runAsGroup");
+    ASSERT(cJSON_IsNumber(uid) && cJSON_IsNumber(gid));
+    char want[64];
+    snprintf(want, sizeof want, "user %d:%d\n", uid->valueint, gid->valueint);
+    cJSON_Delete(docs);
+    setup();
+    static proc p;
+    ASSERT_EQ_INT(run(&p, "containerfile", "Containerfile"), 0);
+    ASSERT_STR_CONTAINS(p.out, want);
 }
 
 static void test_containerfile_forms(void)
@@ -235,6 +257,7 @@ static void test_oci_refusals(void)
 int main(void)
 {
     TEST_RUN(test_repository_containerfile);
+    TEST_RUN(test_chart_runs_as_the_image_user);
     TEST_RUN(test_containerfile_forms);
     TEST_RUN(test_containerfile_refusals);
     TEST_RUN(test_oci_layout);
