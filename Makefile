@@ -281,23 +281,15 @@ manifests: $(O)/tools/render_chart
 
 # build/dist/kubectl-optipod_<version>_linux_amd64.tar.gz: the kubectl plugin's release archive
 # (both binaries, stripped, and LICENSE; file times and owners fixed, gzip without a name or
-# time) and its .sha256. plugins/optipod.yaml, the krew manifest, points at it: make dist
-# rewrites its sha256 with the archive's and test/tools/krew_check proves the rest agrees
-# (version, uri, files, bin).
+# time) and its .sha256 (test/dist.sh). plugins/optipod.yaml, the krew manifest, points at it:
+# make dist rewrites its sha256 with the archive's and test/tools/krew_check proves the rest
+# agrees (version, uri, files, bin).
 DIST_DIR    ?= build/dist
-DIST_NAME   := kubectl-optipod_$(VERSION)_linux_amd64
 PLUGIN      ?= plugins/optipod.yaml
 
 dist: $(BINS) $(O)/tools/krew_check
 	@test -z "$(SANITIZE)" || { echo "dist: build the release without SANITIZE" >&2; exit 1; }
-	@rm -rf $(DIST_DIR)/$(DIST_NAME) && mkdir -p $(DIST_DIR)/$(DIST_NAME)
-	@for b in $(BINS); do strip --strip-unneeded -o $(DIST_DIR)/$(DIST_NAME)/$$(basename $$b) $$b; done
-	@install -m 0644 LICENSE $(DIST_DIR)/$(DIST_NAME)/
-	@tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
-	  -C $(DIST_DIR)/$(DIST_NAME) -cf - . | gzip -9n >$(DIST_DIR)/$(DIST_NAME).tar.gz
-	@cd $(DIST_DIR) && sha256sum $(DIST_NAME).tar.gz >$(DIST_NAME).tar.gz.sha256
-	@$(O)/tools/krew_check --update $(PLUGIN) $(DIST_DIR)/$(DIST_NAME).tar.gz $(VERSION)
-	@echo "dist: $(DIST_DIR)/$(DIST_NAME).tar.gz ($$(du -h $(DIST_DIR)/$(DIST_NAME).tar.gz | cut -f1)), $(PLUGIN)"
+	@SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) test/dist.sh $(O) $(VERSION) $(DIST_DIR) $(PLUGIN)
 
 # --- style ----------------------------------------------------------------------------------
 FMT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib cmd test -name '*.[ch]')

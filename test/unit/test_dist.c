@@ -3,7 +3,7 @@
  * install) is byte for byte what `make manifests` renders from the chart now,
  * and holds the whole install; test/tools/render_chart, which renders it, takes
  * Helm's value overrides and names what is wrong. The krew manifest
- * (plugins/optipod.yaml) is what `make dist` writes for the archive it builds,
+ * (plugins/optipod.yaml) is what `make dist` (test/dist.sh) writes for the archive it builds,
  * but for the sha256 of that archive (the release build's), and
  * test/tools/krew_check refuses a manifest that does not match its archive.
  */
@@ -243,21 +243,20 @@ static void test_render_chart_errors(void)
     ASSERT(access(out, F_OK) != 0);
 }
 
-/* Run make dist into the test's directory, with a copy of the committed manifest. */
+/* What make dist runs (test/dist.sh), on this build, into the test's directory, with a copy
+ * of the committed manifest. */
 static void make_dist(proc *p, char *manifest, size_t mcap, char *archive, size_t acap)
 {
     const char *b = getenv("OPTIPOD_BUILD");
     char cmd[4 * PATH_MAX];
     snprintf(manifest, mcap, "%s/optipod-plugin.yaml", dir);
     snprintf(archive, acap, "%s/dist/kubectl-optipod_%s_linux_amd64.tar.gz", dir, OPTIPOD_VERSION);
-    snprintf(cmd, sizeof cmd,
-             "cp plugins/optipod.yaml '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
-             "make -s --no-print-directory dist O='%s' DIST_DIR='%s/dist' PLUGIN='%s'",
-             manifest, b && *b ? b : "build/rel", dir, manifest);
+    snprintf(cmd, sizeof cmd, "cp plugins/optipod.yaml '%s' && test/dist.sh '%s' %s '%s/dist' '%s'",
+             manifest, b && *b ? b : "build/rel", OPTIPOD_VERSION, dir, manifest);
     char *argv[] = {"/bin/bash", "-c", cmd, NULL};
     proc_start(p, argv);
     if (proc_wait_exit(p, 120) != 0)
-        test_fail(__FILE__, __LINE__, "make dist: %s", p->out);
+        test_fail(__FILE__, __LINE__, "test/dist.sh: %s", p->out);
 }
 
 static void test_make_dist_and_the_krew_manifest(void)
