@@ -27,6 +27,7 @@
 #include "kube/lease.h"
 #include "kube/rest.h"
 #include "metrics/metricsserver.h"
+#include "completion.h"
 #include "metrics/prometheus.h"
 #include "plan.h"
 #include "selfcheck.h"
@@ -617,9 +618,9 @@ static int app_bind_flag_bad(const char *flag, const char *addr)
 static void app_usage(FILE *out, const opflag *flags, int n)
 {
     fprintf(out, "optipod right-sizes Kubernetes workloads' CPU and memory without fighting "
-                 "GitOps.\n\nUsage:\n  optipod [flags]          run the controller (and webhook)\n"
-                 "  optipod plan [flags]     right-size manifests offline, without a cluster\n"
-                 "                           (optipod plan --help)\n\n");
+                 "GitOps.\n\nUsage:\n  optipod [flags]                the controller\n"
+                 "  optipod plan [flags]           right-size manifests offline (plan --help)\n"
+                 "  optipod completion bash|zsh    a shell completion script\n\n");
     opflag_usage(out, flags, n);
 }
 
@@ -696,6 +697,8 @@ int main(int argc, char **argv)
         {"help", 'h', OPFLAG_BOOL, &a.f.help, "print this help and exit"},
     };
     const int nflags = (int)(sizeof flags / sizeof flags[0]);
+    if (argc > 1 && strcmp(argv[1], "completion") == 0)
+        return completion_main(argc - 1, argv + 1, flags, nflags);
     operr err = {{0}};
     int rest = 0;
     if (opflag_parse(flags, nflags, argc, argv, &rest, &err) != 0) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Helm chart against a real API server. The chart is rendered with
 # `helm template` when Helm is installed, else with the project's renderer of
-# the chart's template subset (test/unit/test_chart.c writes the stream). Then:
+# the chart's template subset (test/tools/render_chart). Then:
 #  1. the CRD and every object go through `kubectl apply --dry-run=server`, so
 #     the API server validates every field (RBAC rules, webhook configuration,
 #     Deployment, PodDisruptionBudget) without anything being created;
@@ -30,12 +30,11 @@ if command -v helm >/dev/null 2>&1; then
     e2e_fail "helm template failed"
   echo "rendered with $(helm version --short 2>/dev/null)"
 else
-  (cd "$root" && make -s "$build/tests/test_chart") || e2e_fail "cannot build $build/tests/test_chart"
-  (cd "$root" && OPTIPOD_CHART_OUT="$manifest" OPTIPOD_CHART_RELEASE="$rel" \
-    OPTIPOD_CHART_NAMESPACE="$E2E_NS" TEST_FILTER=test_manifest_stream_round_trips \
-    "$build/tests/test_chart" >"$E2E_TMP/render.log" 2>&1) ||
+  (cd "$root" && make -s "$build/tools/render_chart") || e2e_fail "cannot build $build/tools/render_chart"
+  (cd "$root" && "$build/tools/render_chart" --release "$rel" --namespace "$E2E_NS" \
+    --out "$manifest" 2>"$E2E_TMP/render.log") ||
     { cat "$E2E_TMP/render.log" >&2; e2e_fail "rendering the chart failed"; }
-  echo "rendered with the chart subset renderer (no helm on the PATH)"
+  echo "rendered with render_chart, the chart subset renderer (no helm on the PATH)"
 fi
 objects=$(grep -c "^kind: " "$manifest" || true)
 [ "$objects" -ge 8 ] || e2e_fail "only $objects objects rendered"
