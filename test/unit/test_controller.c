@@ -1457,9 +1457,10 @@ static void test_release_sticks_until_manage(void)
     ASSERT_EQ_INT((long long)count_req("PATCH", "/deployments/web", "dryRun=All", NULL), 0);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
     WAIT_RECORD(RECORD_PATH("t-release"), "Auto", "ssa", 0);
-    ASSERT_STR_CONTAINS(cJSON_PrintUnformatted(cJSON_GetObjectItem(
-                            fakeapi_get(env.fa, RECORD_PATH("t-release")), "status")),
-                        "skipped: released");
+    char *st = cJSON_PrintUnformatted(
+        cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-release")), "status"));
+    ASSERT_STR_CONTAINS(st, "skipped: released");
+    cJSON_free(st);
 
     opbuf_reset(&rep);
     if (cli_manage(&cc, &o, &rep, &err))
