@@ -38,6 +38,9 @@
 #include "webhook/server.h"
 
 #define NINF CTL_NINF
+/* The chart's default namespace. A local run (no in-cluster namespace) elects on its Lease
+ * there, so it waits for an installed controller instead of writing next to it. */
+#define APP_DEFAULT_NS "optipod-system"
 
 typedef struct app_flags {
     const char *kubeconfig;
@@ -84,6 +87,7 @@ typedef struct app {
     whlife *whlife;
     char webhook_ns[254];
     char webhook_secret[254];
+    char lease_ns[254];
     int fatal; /* a failure after start-up (the webhook could not listen): exit 1 */
     probes *probe;
     probes *metrics;
@@ -347,24 +351,31 @@ static void app_on_not_leading(void *ud, int lost)
         ctl_set_leader(a->ctl, 0);
 }
 
-/* The webhook's namespace: the flag, else the pod's (POD_NAMESPACE from the downward API,
- * else the service account's namespace file), else optipod-system. */
+/* The namespace this process runs in: POD_NAMESPACE (the downward API), else the service
+ * account's namespace file (in-cluster), else "" (a local run). */
+static void app_pod_ns(char *out, size_t cap)
+{
+    const char *env = getenv("POD_NAMESPACE");
+    out[0] = '\0';
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    FILE *f = fopen("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "r");
+    if (f) {
+        if (fgets(out, (int)cap, f))
+            out[strcspn(out, "\r\n")] = '\0';
+        fclose(f);
+    }
+}
+
+/* The webhook's namespace: the flag, else the pod's, else optipod-system. */
 static void app_webhook_ns(app *a)
 {
-    const char *ns = a->f.webhook_ns;
-    char file[254] = "";
-    if (!ns || !*ns)
-        ns = getenv("POD_NAMESPACE");
-    if (!ns || !*ns) {
-        FILE *f = fopen("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "r");
-        if (f) {
-            if (fgets(file, sizeof file, f))
-                file[strcspn(file, "\r\n")] = '\0';
-            fclose(f);
-        }
-        ns = file;
-    }
-    snprintf(a->webhook_ns, sizeof a->webhook_ns, "%s", *ns ? ns : "optipod-system");
+    char pod[254];
+    app_pod_ns(pod, sizeof pod);
+    const char *ns = a->f.webhook_ns && *a->f.webhook_ns ? a->f.webhook_ns : pod;
+    snprintf(a->webhook_ns, sizeof a->webhook_ns, "%s", *ns ? ns : APP_DEFAULT_NS);
 }
 
 static int app_is_leader(void *ud)
@@ -565,7 +576,13 @@ static int app_start(app *a)
     if (a->f.webhook_only ? app_start_webhook_caches(a) != 0 : app_start_controller(a) != 0)
         return 1;
     if (a->f.leader_elect) {
-        klease_opts lo = {.namespace = a->f.lease_ns,
+        char pod[254];
+        app_pod_ns(pod, sizeof pod);
+        snprintf(a->lease_ns, sizeof a->lease_ns, "%s",
+                 a->f.lease_ns && *a->f.lease_ns ? a->f.lease_ns
+                 : *pod                          ? pod
+                                                 : APP_DEFAULT_NS);
+        klease_opts lo = {.namespace = a->lease_ns,
                           .name = a->f.lease_name,
                           .on_started_leading = app_on_leading,
                           .on_stopped_leading = app_on_not_leading,
@@ -575,9 +592,13 @@ static int app_start(app *a)
             return 1;
         }
         klease_start(a->lease);
-        OPLOG_I("leader election: lease %s/%s as %s%s", a->f.lease_ns, a->f.lease_name,
+        OPLOG_I("leader election: lease %s/%s as %s%s", a->lease_ns, a->f.lease_name,
                 klease_identity(a->lease),
-                a->f.webhook_only ? " (the leader writes the webhook certificate)" : "");
+                a->f.webhook_only ? " (the leader writes the webhook certificate)"
+                                  : " (only the holder writes)");
+    } else {
+        OPLOG_W("leader election off (--leader-elect=false): this process writes whatever "
+                "other optipod instances do");
     }
     if (a->ctl)
         ctl_start(a->ctl);
@@ -628,7 +649,7 @@ int main(int argc, char **argv)
     a.f.metrics_addr = ":8080";
     a.f.shutdown_ms = 10000;
     a.f.stats_ms = 60000;
-    a.f.lease_ns = "optipod-system";
+    a.f.leader_elect = 1;
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
     const opflag flags[] = {
@@ -653,9 +674,11 @@ int main(int argc, char **argv)
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
-         "elect a leader on a Lease; only the leader reconciles and writes"},
+         "elect a leader on a Lease; only the leader reconciles and writes (default true; "
+         "--leader-elect=false lets this process write next to any other)"},
         {"leader-election-namespace", 0, OPFLAG_STRING, &a.f.lease_ns,
-         "namespace of the leader Lease (default optipod-system)"},
+         "namespace of the leader Lease (default: $POD_NAMESPACE, the in-cluster namespace, "
+         "else " APP_DEFAULT_NS ", the chart's, so a local run waits for an installed one)"},
         {"leader-election-id", 0, OPFLAG_STRING, &a.f.lease_name,
          "name of the leader Lease (default optipod-leader; optipod-webhook-leader with "
          "--webhook-only, so webhook replicas never take the controller's lease)"},
