@@ -72,16 +72,17 @@ static void write_file(const char *path, const char *text)
  * for 1 CPU and 1 GiB, its ReplicaSet and two pods. */
 static void seed_workload(opbuf *b, const char *name, int selected)
 {
-    opbuf_printf(b,
-                 "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\","
-                 "\"namespace\":\"" NS "\",\"uid\":\"%s-uid\",\"labels\":{\"app\":\"%s\"%s}},"
-                 "\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":{\"app\":\"%s\"}},"
-                 "\"template\":{\"metadata\":{\"labels\":{\"app\":\"%s\"}},\"spec\":{"
-                 "\"containers\":[{\"name\":\"app\",\"image\":\"registry.invalid/app:1\","
-                 "\"resources\":{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}}},"
-                 "\"status\":{\"observedGeneration\":1,\"replicas\":2,\"updatedReplicas\":2,"
-                 "\"readyReplicas\":2,\"availableReplicas\":2}},",
-                 name, name, name, selected ? ",\"optipod.io/optimize\":\"true\"" : "", name, name);
+    opbuf_printf(
+        b,
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\","
+        "\"namespace\":\"" NS "\",\"uid\":\"%s-uid\",\"labels\":{\"app\":\"%s\"%s}},"
+        "\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":{\"app\":\"%s\"}},"
+        "\"template\":{\"metadata\":{\"labels\":{\"app\":\"%s\"}},\"spec\":{"
+        "\"containers\":[{\"name\":\"app\",\"image\":\"registry.invalid/app:1\","
+        "\"resources\":{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}}},"
+        "\"status\":{\"observedGeneration\":1,\"replicas\":2,\"updatedReplicas\":2,"
+        "\"readyReplicas\":2,\"availableReplicas\":2}},",
+        name, name, name, selected ? ",\"optipod.io/optimize\":\"true\"" : "", name, name);
     opbuf_printf(b,
                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":"
                  "\"%s-rs\",\"namespace\":\"" NS "\",\"uid\":\"%s-rs-uid\",\"ownerReferences\":"
@@ -134,7 +135,8 @@ static void usage(opbuf *om)
         opbuf_printf(om, "# TYPE %s\n", fam[m]);
         for (size_t p = 0; p < 4; p++)
             for (int k = 0; k <= 330; k++)
-                opbuf_printf(om, "%.*s{namespace=\"" NS "\",pod=\"%s\",container=\"app\"} %g %lld\n",
+                opbuf_printf(om,
+                             "%.*s{namespace=\"" NS "\",pod=\"%s\",container=\"app\"} %g %lld\n",
                              (int)strcspn(fam[m], " "), fam[m], pods[p],
                              m == 0 ? 0.2 * k * 30 : 209715200.0, (long long)(start + k * 30));
     }
