@@ -28,6 +28,7 @@
 #include "kube/rest.h"
 #include "metrics/metricsserver.h"
 #include "metrics/prometheus.h"
+#include "ops.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
@@ -88,7 +89,9 @@ typedef struct app {
     char webhook_ns[254];
     char webhook_secret[254];
     char lease_ns[254];
-    int fatal; /* a failure after start-up (the webhook could not listen): exit 1 */
+    char lease_label[600]; /* "ns/name" of the Lease, "none" without election */
+    obs_reg *obs;          /* the registry behind /metrics (ops.h) */
+    int fatal;             /* a failure after start-up (the webhook could not listen): exit 1 */
     probes *probe;
     probes *metrics;
     uv_signal_t sig_term, sig_int;
@@ -210,6 +213,7 @@ static void app_metrics(opbuf *out, void *ud)
                      (unsigned long long)st.watch.reconnects, app_kind(i),
                      (unsigned long long)st.watch.malformed);
     }
+    obs_reg_write(a->obs, out); /* the registry's families (ops.h) */
 }
 
 /* ---- periodic status line ---------------------------------------------------------------- */
@@ -338,6 +342,7 @@ static void app_on_leading(void *ud)
 {
     app *a = ud;
     OPLOG_I("leader election: leading");
+    ops_set_leader(a->obs, a->lease_label, 1);
     if (a->ctl)
         ctl_set_leader(a->ctl, 1);
     whlife_kick(a->whlife); /* the Secret may be waiting for a leader to write it */
@@ -347,6 +352,8 @@ static void app_on_not_leading(void *ud, int lost)
 {
     app *a = ud;
     OPLOG_I("leader election: %s", lost ? "lost the lease; standing by" : "released");
+    ops_set_leader(a->obs, a->lease_label, 0);
+    ctl_metrics_forget(a->obs); /* the next leader exports what it manages */
     if (a->ctl)
         ctl_set_leader(a->ctl, 0);
 }
@@ -401,7 +408,8 @@ static void app_on_webhook_cert(const char *cert, const char *key, void *ud)
     whsrv_opts wo = {.port = (int)a->f.webhook_port,
                      .cert_pem = cert,
                      .key_pem = key,
-                     .exclude_namespaces = exclude};
+                     .exclude_namespaces = exclude,
+                     .metrics = a->obs};
     wo.caches.replicasets = kinf_cache(a->inf[CTL_INF_REPLICASETS]);
     wo.caches.deployments = kinf_cache(a->inf[CTL_INF_DEPLOYMENTS]);
     wo.caches.statefulsets = kinf_cache(a->inf[CTL_INF_STATEFULSETS]);
@@ -483,7 +491,8 @@ static int app_start_controller(app *a)
 {
     operr err = {{0}};
     mprov *prov = NULL, *ms = NULL;
-    if (mms_new(&ms, &a->loop, a->rest, NULL, &err) != 0) {
+    mms_opts mo = {.metrics = a->obs};
+    if (mms_new(&ms, &a->loop, a->rest, &mo, &err) != 0) {
         OPLOG_E("metrics-server provider: %s", err.msg);
         return -1;
     }
@@ -491,7 +500,8 @@ static int app_start_controller(app *a)
         mprom_opts po = {.url = a->f.prom_url,
                          .bearer_token_file = a->f.prom_token_file,
                          .ca_file = a->f.prom_ca_file,
-                         .max_retries = 2};
+                         .max_retries = 2,
+                         .metrics = a->obs};
         if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
             OPLOG_E("--prometheus-url: %s", err.msg);
             mprov_close(ms);
@@ -508,7 +518,8 @@ static int app_start_controller(app *a)
                    .dry_run = a->f.dry_run,
                    .provider = prov,
                    .metrics_server = ms,
-                   .events = a->events};
+                   .events = a->events,
+                   .metrics = a->obs};
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
         return -1;
@@ -567,6 +578,10 @@ static int app_start(app *a)
         OPLOG_E("%s", err.msg);
         return 1;
     }
+    if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0) {
+        OPLOG_E("%s", err.msg);
+        return 1;
+    }
     if (kevents_new(&a->events, a->rest, NULL, &err) != 0) {
         OPLOG_E("events: %s", err.msg);
         return 1;
@@ -582,6 +597,8 @@ static int app_start(app *a)
                  a->f.lease_ns && *a->f.lease_ns ? a->f.lease_ns
                  : *pod                          ? pod
                                                  : APP_DEFAULT_NS);
+        snprintf(a->lease_label, sizeof a->lease_label, "%s/%s", a->lease_ns, a->f.lease_name);
+        ops_set_leader(a->obs, a->lease_label, 0);
         klease_opts lo = {.namespace = a->lease_ns,
                           .name = a->f.lease_name,
                           .on_started_leading = app_on_leading,
@@ -597,6 +614,7 @@ static int app_start(app *a)
                 a->f.webhook_only ? " (the leader writes the webhook certificate)"
                                   : " (only the holder writes)");
     } else {
+        ops_set_leader(a->obs, NULL, 1);
         OPLOG_W("leader election off (--leader-elect=false): this process writes whatever "
                 "other optipod instances do");
     }
@@ -777,6 +795,7 @@ int main(int argc, char **argv)
         krest_free(a.rest);
     kcfg_release(&a.cfg);
     int rc = uv_loop_close(&a.loop);
+    ops_free(a.obs); /* nothing records once the loop is closed */
     if (rc != 0) {
         OPLOG_E("shutdown: event loop still has open handles (%s)", uv_strerror(rc));
         return 1;

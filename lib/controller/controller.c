@@ -466,6 +466,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     if (wkey(key, sizeof key, o->kind, o->ns, o->name))
         return;
     free(opmap_del(&c->resizes, key));
+    ctl__metrics_gone(c, o->kind, o->ns, o->name);
     ctl_wstate *w = opmap_del(&c->wstates, key);
     if (w) {
         ctl__mark_policy_dirty(c, w->policy);
@@ -736,6 +737,7 @@ void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
         c->st.errors++;
         break;
     }
+    ctl__metrics_end(j, ws, oc);
     if (oc == CTLREC_ERROR)
         OPLOG_W("reconcile %s: error: %s", j->key, reason);
     else
@@ -1038,6 +1040,7 @@ static void job_start(ctl *c, const char *key)
         return;
     }
     j->c = c;
+    j->started_ns = uv_hrtime();
     snprintf(j->key, sizeof j->key, "%s", key);
     opbuf_init(&j->body, BODY_MAX);
     j->next = c->jobs;

@@ -133,6 +133,8 @@ typedef struct ctl_job {
     int restart;   /* webhook + immediate + allowRecreate: restart pods that differ */
     int slot_held; /* the rollout slot is reserved for this job's write */
     int deferred;  /* ended waiting at the rollout gate */
+    /* uv_hrtime() at job_start, for the duration metric */
+    uint64_t started_ns;
 } ctl_job;
 
 struct ctl {
@@ -238,6 +240,10 @@ int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
 /* ctl_resize.c */
 int ctl__pod_followed(ctl *c, const kproj_obj *pod);
 int ctl__try_resize(ctl_job *j);
+
+/* ctl_metrics.c: a reconcile ended (called by ctl__job_end); a workload was deleted */
+void ctl__metrics_end(ctl_job *j, const ctl_wstate *ws, enum ctlrec_outcome oc);
+void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char *name);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);

@@ -422,6 +422,10 @@ void obs_format_value(double v, char *out, size_t cap)
         snprintf(out, cap, "%s", v > 0 ? "+Inf" : "-Inf");
         return;
     }
+    if (v == floor(v) && fabs(v) < 1e15) { /* counts and byte sizes read best in full */
+        snprintf(out, cap, "%.0f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(out, cap, "%.*g", prec, v);
         if (strtod(out, NULL) == v)

@@ -4,9 +4,14 @@
  *  - leader election is on by default: two instances on the same API server
  *    contend for the same Lease; exactly one writes, the other logs who holds
  *    the Lease (once, not on every retry) and takes over when the holder exits
- *    (SIGTERM releases the Lease).
+ *    (SIGTERM releases the Lease);
+ *  - /metrics, scraped from the running binary, passes the real `promtool check metrics`
+ *    and holds what operators of VPA, KRR and Goldilocks look at: current requests next
+ *    to recommendations for exactly the managed workloads, reconcile, API, usage-query and
+ *    webhook latencies and errors, leadership, build info and the process_* families.
  */
 #include "test.h"
+#include "httpd/httpd.h"
 #include "kube/config.h"
 #include "support/promserver.h"
 #include "support/proc.h"
@@ -14,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -68,9 +74,9 @@ static void write_file(const char *path, const char *text)
 
 /* ---- the cluster: two Deployments, their ReplicaSets and pods, one policy ------------------- */
 
-/* Deployment `name` (labelled for the policy when `selected`) with one container "app" asking
- * for 1 CPU and 1 GiB, its ReplicaSet and two pods. */
-static void seed_workload(opbuf *b, const char *name, int selected)
+/* Deployment `name` (with the extra labels `labels`, e.g. ",\"k\":\"v\"") with one container
+ * "app" asking for 1 CPU and 1 GiB, its ReplicaSet and two pods. */
+static void seed_workload(opbuf *b, const char *name, const char *labels)
 {
     opbuf_printf(
         b,
@@ -82,7 +88,7 @@ static void seed_workload(opbuf *b, const char *name, int selected)
         "\"resources\":{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}}},"
         "\"status\":{\"observedGeneration\":1,\"replicas\":2,\"updatedReplicas\":2,"
         "\"readyReplicas\":2,\"availableReplicas\":2}},",
-        name, name, name, selected ? ",\"optipod.io/optimize\":\"true\"" : "", name, name);
+        name, name, name, labels, name, name);
     opbuf_printf(b,
                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":"
                  "\"%s-rs\",\"namespace\":\"" NS "\",\"uid\":\"%s-rs-uid\",\"ownerReferences\":"
@@ -102,22 +108,35 @@ static void seed_workload(opbuf *b, const char *name, int selected)
                      name, i, name, i, name, name, name);
 }
 
-/* The seed file for fakeapi_server: the namespace, "web" (selected) and "api" (not yet), and
- * a Recommend policy: the leader publishes recommendations to the workloads' annotations. */
+#define REC_LABEL  ",\"optipod.io/optimize\":\"true\""
+#define AUTO_LABEL ",\"optipod.io/auto\":\"true\""
+
+/* The seed file for fakeapi_server: the namespace; "web" under a Recommend policy (the leader
+ * publishes recommendations to its annotations), "api" not selected (yet), "cart" under an
+ * Auto policy with the webhook strategy (the webhook injects its recommendation). */
 static void write_seed(const char *path)
 {
     opbuf b;
     opbuf_init(&b, 1 << 20);
     opbuf_puts(&b, "[{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" NS
                    "\",\"labels\":{\"kubernetes.io/metadata.name\":\"" NS "\"}}},");
-    seed_workload(&b, "web", 1);
-    seed_workload(&b, "api", 0);
+    seed_workload(&b, "web", REC_LABEL);
+    seed_workload(&b, "api", "");
+    seed_workload(&b, "cart", AUTO_LABEL);
     opbuf_puts(&b, "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationPolicy\","
                    "\"metadata\":{\"name\":\"rec\",\"namespace\":\"" NS "\",\"generation\":1},"
                    "\"spec\":{\"mode\":\"Recommend\",\"selector\":{\"workloadSelector\":{"
                    "\"matchLabels\":{\"optipod.io/optimize\":\"true\"}}},\"metricsConfig\":{"
                    "\"provider\":\"prometheus\",\"rollingWindow\":\"3h\",\"percentile\":\"P90\"},"
                    "\"minHistory\":{\"samples\":10,\"duration\":\"1h\"},"
+                   "\"reconcileInterval\":\"10s\"}},");
+    opbuf_puts(&b, "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationPolicy\","
+                   "\"metadata\":{\"name\":\"auto\",\"namespace\":\"" NS "\",\"generation\":1},"
+                   "\"spec\":{\"mode\":\"Auto\",\"selector\":{\"workloadSelector\":{"
+                   "\"matchLabels\":{\"optipod.io/auto\":\"true\"}}},\"metricsConfig\":{"
+                   "\"provider\":\"prometheus\",\"rollingWindow\":\"3h\",\"percentile\":\"P90\"},"
+                   "\"minHistory\":{\"samples\":10,\"duration\":\"1h\"},"
+                   "\"updateStrategy\":{\"strategy\":\"webhook\"},"
                    "\"reconcileInterval\":\"10s\"}}]");
     write_file(path, opbuf_str(&b));
     opbuf_release(&b);
@@ -128,12 +147,13 @@ static void write_seed(const char *path)
 static void usage(opbuf *om)
 {
     time_t start = time(NULL) - 3 * 3600 - 900;
-    static const char *const pods[] = {"web-rs-0", "web-rs-1", "api-rs-0", "api-rs-1"};
+    static const char *const pods[] = {"web-rs-0", "web-rs-1",  "api-rs-0",
+                                       "api-rs-1", "cart-rs-0", "cart-rs-1"};
     static const char *const fam[] = {"container_cpu_usage_seconds_total counter",
                                       "container_memory_working_set_bytes gauge"};
     for (int m = 0; m < 2; m++) {
         opbuf_printf(om, "# TYPE %s\n", fam[m]);
-        for (size_t p = 0; p < 4; p++)
+        for (size_t p = 0; p < sizeof pods / sizeof pods[0]; p++)
             for (int k = 0; k <= 330; k++)
                 opbuf_printf(om,
                              "%.*s{namespace=\"" NS "\",pod=\"%s\",container=\"app\"} %g %lld\n",
@@ -179,21 +199,16 @@ static void stop_cluster(void)
 }
 
 /* A controller with the defaults an operator gets (leader election included), /metrics on
- * an ephemeral loopback port. */
-static void start_optipod(proc *p)
+ * an ephemeral loopback port, and the NULL-terminated extra flags. */
+static void start_optipod(proc *p, char *const *extra)
 {
-    char *a[] = {optipod,
-                 "--kubeconfig",
-                 kc,
-                 "-v",
-                 "2",
-                 "--prometheus-url",
-                 prom.url,
-                 "--health-probe-bind-address",
-                 "0",
-                 "--metrics-bind-address",
-                 "127.0.0.1:0",
-                 NULL};
+    char *a[32] = {optipod, "--kubeconfig",           kc,           "-v",
+                   "2",     "--prometheus-url",       prom.url,     "--health-probe-bind-address",
+                   "0",     "--metrics-bind-address", "127.0.0.1:0"};
+    size_t n = 11;
+    for (size_t i = 0; extra && extra[i] && n + 1 < sizeof a / sizeof a[0]; i++)
+        a[n++] = extra[i];
+    a[n] = NULL;
     start(p, a);
 }
 
@@ -235,6 +250,58 @@ static size_t body_cb(char *p, size_t size, size_t n, void *ud)
     return opbuf_append(ud, p, size * n) == 0 ? size * n : 0;
 }
 
+/* One HTTPS request: the server verified against ca (PEM), an optional bearer token, client
+ * certificate and Content-Type; the body answered goes to out (may be NULL). Returns the
+ * HTTP status; a transport failure fails the test. */
+typedef struct tls_id {
+    const char *ca, *cert, *key, *token; /* PEM (ca required), or NULL */
+    size_t ca_len, cert_len, key_len;
+} tls_id;
+
+static long https(const char *method, const char *url, const tls_id *id, const char *ctype,
+                  const char *body, opbuf *out)
+{
+    char auth[1024], ct[128];
+    CURL *h = curl_easy_init();
+    ASSERT_NOT_NULL(h);
+    struct curl_slist *hdr = NULL;
+    if (id->token && *id->token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", id->token);
+        hdr = curl_slist_append(hdr, auth);
+    }
+    if (ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+        hdr = curl_slist_append(hdr, ct);
+    }
+    struct curl_blob ca = {(void *)id->ca, id->ca_len, CURL_BLOB_COPY};
+    struct curl_blob crt = {(void *)id->cert, id->cert_len, CURL_BLOB_COPY};
+    struct curl_blob key = {(void *)id->key, id->key_len, CURL_BLOB_COPY};
+    opbuf sink;
+    opbuf_init(&sink, 1 << 20);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+    if (id->cert && id->key) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &crt);
+        curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out ? out : &sink);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    CURLcode cc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    opbuf_release(&sink);
+    if (cc != CURLE_OK)
+        test_fail(__FILE__, __LINE__, "%s %s: %s", method, url, curl_easy_strerror(cc));
+    return code;
+}
+
 /* A request to the fake API server as a user with the kubeconfig's credentials; returns
  * the HTTP status. */
 static long kube(const char *method, const char *path, const char *ctype, const char *body)
@@ -244,48 +311,12 @@ static long kube(const char *method, const char *path, const char *ctype, const 
     operr err = {{0}};
     if (kcfg_load_file(&cfg, kc, NULL, &err) != 0)
         test_fail(__FILE__, __LINE__, "%s", err.msg);
-    char url[1024], auth[1024], ct[128];
+    char url[1024];
     snprintf(url, sizeof url, "%s%s", cfg.server, path);
-    CURL *h = curl_easy_init();
-    ASSERT_NOT_NULL(h);
-    struct curl_slist *hdr = NULL;
-    const char *tok = kcfg_bearer(&cfg, &err);
-    if (tok && *tok) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-        hdr = curl_slist_append(hdr, auth);
-    }
-    if (ctype) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-        hdr = curl_slist_append(hdr, ct);
-    }
-    struct curl_blob ca = {cfg.ca_data, cfg.ca_data_len, CURL_BLOB_COPY};
-    struct curl_blob crt = {cfg.cert_data, cfg.cert_data_len, CURL_BLOB_COPY};
-    struct curl_blob key = {cfg.key_data, cfg.key_data_len, CURL_BLOB_COPY};
-    opbuf out;
-    opbuf_init(&out, 1 << 20);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (cfg.ca_data)
-        curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
-    if (cfg.cert_data && cfg.key_data) {
-        curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &crt);
-        curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-    CURLcode cc = curl_easy_perform(h);
-    long code = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
+    tls_id id = {cfg.ca_data,     cfg.cert_data,     cfg.key_data,    kcfg_bearer(&cfg, &err),
+                 cfg.ca_data_len, cfg.cert_data_len, cfg.key_data_len};
+    long code = https(method, url, &id, ctype, body, NULL);
     kcfg_release(&cfg);
-    if (cc != CURLE_OK)
-        test_fail(__FILE__, __LINE__, "%s %s: %s", method, path, curl_easy_strerror(cc));
-    opbuf_release(&out);
     return code;
 }
 
@@ -319,19 +350,19 @@ static void test_two_instances_one_writer_then_takeover(void)
     char id_a[256], id_b[256], held[400];
 
     /* A: started with no leader-election flag at all, on the chart's Lease. */
-    start_optipod(&a);
+    start_optipod(&a, NULL);
     identity_of(&a, id_a, sizeof id_a);
     proc_wait_for(&a, "started leading", 10);
     proc_wait_for(&a, "reconcile Deployment/" NS "/web: applied", 30);
 
     /* B: the same command (a local run next to an installed controller). */
-    start_optipod(&b);
+    start_optipod(&b, NULL);
     identity_of(&b, id_b, sizeof id_b);
     ASSERT(strcmp(id_a, id_b) != 0);
     snprintf(held, sizeof held, "lease 'optipod-system/optipod-leader': held by %s;", id_a);
     proc_wait_for(&b, held, 10);
-    proc_wait_for(&b, "optipod.io/v1alpha1 optimizationpolicies: 1 objects listed", 10);
-    proc_wait_for(&b, "apps/v1 deployments: 2 objects listed", 10);
+    proc_wait_for(&b, "optipod.io/v1alpha1 optimizationpolicies: 2 objects listed", 10);
+    proc_wait_for(&b, "apps/v1 deployments: 3 objects listed", 10);
     /* Three retry periods (2 s each) as a candidate: the holder is logged once, and B, whose
      * caches are as complete as A's, has reconciled nothing and written nothing. */
     struct timespec ts = {6, 500 * 1000 * 1000};
@@ -364,10 +395,194 @@ static void test_two_instances_one_writer_then_takeover(void)
     stop_cluster();
 }
 
+/* ---- /metrics ------------------------------------------------------------------------------ */
+
+/* POST an AdmissionReview for a pod of `rs` (body NULL: a malformed one) to the webhook;
+ * returns the HTTP status. */
+static long review(int port, const char *ca_pem, const char *rs)
+{
+    char body[2048], url[96];
+    snprintf(body, sizeof body,
+             "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":"
+             "{\"uid\":\"r-%s\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+             "\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+             "\"namespace\":\"" NS "\",\"operation\":\"CREATE\",\"object\":{\"apiVersion\":\"v1\","
+             "\"kind\":\"Pod\",\"metadata\":{\"generateName\":\"%s-\",\"namespace\":\"" NS "\","
+             "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":"
+             "\"%s\",\"uid\":\"%s-uid\",\"controller\":true}]},\"spec\":{\"containers\":[{"
+             "\"name\":\"app\",\"image\":\"registry.invalid/app:1\",\"resources\":{}}]}}}}",
+             rs ? rs : "x", rs ? rs : "x", rs ? rs : "x", rs ? rs : "x");
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/mutate-pods?timeout=5s", port);
+    tls_id id = {.ca = ca_pem, .ca_len = strlen(ca_pem)};
+    opbuf out;
+    opbuf_init(&out, 1 << 20);
+    long code = https("POST", url, &id, "application/json", rs ? body : "{\"kind\":", &out);
+    if (rs && code == 200)
+        ASSERT_STR_CONTAINS(opbuf_str(&out), "\"allowed\":true");
+    opbuf_release(&out);
+    return code;
+}
+
+/* `promtool check metrics` on text; fails the test with promtool's complaints. */
+static void promtool_check(const char *text)
+{
+    char path[160], cmd[400];
+    snprintf(path, sizeof path, "%s/metrics.txt", dir);
+    write_file(path, text);
+    snprintf(cmd, sizeof cmd, "%s check metrics <%s", PROMSRV_PROMTOOL, path);
+    static proc p;
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    proc_start(&p, argv);
+    int rc = proc_wait_exit(&p, 30);
+    unlink(path);
+    if (rc != 0 || p.out[0])
+        test_fail(__FILE__, __LINE__, "promtool check metrics exited %d:\n%s", rc, p.out);
+}
+
+#define WL(w) "namespace=\"" NS "\",kind=\"Deployment\",workload=\"" w "\",container=\"app\""
+
+/* Every family the controller exports, VPA/KRR/Goldilocks' figures first. */
+static const char *const k_families[] = {
+    "optipod_container_resource_requests",
+    "optipod_container_resource_limits",
+    "optipod_container_recommended_requests",
+    "optipod_container_recommended_limits",
+    "optipod_reconcile_duration_seconds",
+    "optipod_api_request_duration_seconds",
+    "optipod_api_request_errors_total",
+    "optipod_usage_query_duration_seconds",
+    "optipod_usage_query_errors_total",
+    "optipod_webhook_review_duration_seconds",
+    "optipod_is_leader",
+    "optipod_build_info",
+    "optipod_metrics_series_dropped_total",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "optipod_reconciles_total",
+    "optipod_api_writes_total",
+    "optipod_gitops_loops_total",
+    "optipod_webhook_reviews_total",
+    "optipod_webhook_late_total",
+    "optipod_informer_objects",
+    "optipod_informer_cache_bytes",
+    "optipod_watch_events_total",
+    "optipod_watch_restarts_total",
+};
+
+static void test_metrics_pass_promtool_and_follow_what_is_managed(void)
+{
+    setup();
+    start_cluster();
+    char crt[160], key[160], port[16];
+    snprintf(crt, sizeof crt, "%s/tls.crt", dir);
+    snprintf(key, sizeof key, "%s/tls.key", dir);
+    ophttpd_cert cert = {0};
+    const char *sans[] = {"127.0.0.1", NULL};
+    ASSERT_EQ_INT(ophttpd_cert_generate(&cert, "optipod-ops", sans, 1), 0);
+    write_file(crt, cert.cert_pem);
+    write_file(key, cert.key_pem);
+    snprintf(port, sizeof port, "%d", promsrv_free_port());
+    static proc op;
+    char *extra[] = {"--webhook-port", port, "--webhook-cert-dir", dir, NULL};
+    start_optipod(&op, extra);
+    proc_wait_for(&op, "webhook on https port", 10);
+    proc_wait_for(&op, "reconcile Deployment/" NS "/web: applied", 30);
+    proc_wait_for(&op, "reconcile Deployment/" NS "/cart: applied", 30);
+    /* The webhook's three outcomes: cart's pod gets its recommendation, web's is admitted
+     * unchanged (Recommend publishes, never injects), a malformed review is a 400. */
+    ASSERT_EQ_INT(review(atoi(port), cert.ca_pem, "cart-rs"), 200);
+    ASSERT_EQ_INT(review(atoi(port), cert.ca_pem, "web-rs"), 200);
+    ASSERT_EQ_INT(review(atoi(port), cert.ca_pem, NULL), 400);
+
+    scrape_all(&op);
+    promtool_check(scraped);
+    char want[256];
+    size_t nfam = 0;
+    for (size_t i = 0; i < sizeof k_families / sizeof k_families[0]; i++) {
+        snprintf(want, sizeof want, "\n# TYPE %s ", k_families[i]);
+        ASSERT_STR_CONTAINS(scraped, want);
+    }
+    for (const char *p = scraped; (p = strstr(p, "# TYPE ")) != NULL; p++)
+        nfam++;
+    ASSERT_EQ_INT(nfam, sizeof k_families / sizeof k_families[0]);
+
+    /* current requests (cores, bytes) next to the recommendation: 0.2 cores x 1.2 would be
+     * 0.24, but one step may decrease by 50% at most (maxDecreasePercent) */
+    ASSERT_NEAR(sample(scraped, "optipod_container_resource_requests{" WL(
+                                    "web") ",resource=\"cpu\",unit=\"core\"}"),
+                1, 0);
+    ASSERT_NEAR(sample(scraped, "optipod_container_resource_requests{" WL(
+                                    "web") ",resource=\"memory\",unit=\"byte\"}"),
+                1073741824.0, 0);
+    ASSERT_NEAR(sample(scraped, "optipod_container_recommended_requests{" WL(
+                                    "cart") ",resource=\"cpu\",unit=\"core\"}"),
+                0.5, 0);
+    ASSERT(sample(scraped, "optipod_container_recommended_requests{" WL(
+                               "web") ",resource=\"memory\",unit=\"byte\"}") > 200e6);
+    ASSERT(strstr(scraped, "workload=\"api\"") == NULL); /* not managed */
+    ASSERT_NEAR(sample(scraped, "optipod_is_leader{lease=\"optipod-system/optipod-leader\"}"), 1,
+                0);
+    ASSERT_STR_CONTAINS(scraped, "optipod_build_info{version=\"" OPTIPOD_VERSION "\",libuv=\"");
+    ASSERT(sample(scraped, "optipod_reconcile_duration_seconds_count{outcome=\"applied\"}") >= 2);
+    ASSERT(sample(scraped, "optipod_api_request_duration_seconds_count{verb=\"PATCH\"}") >= 2);
+    ASSERT(sample(scraped, "optipod_usage_query_duration_seconds_count{provider=\"prometheus\"}") >=
+           1);
+    ASSERT(sample(scraped,
+                  "optipod_usage_query_errors_total{provider=\"prometheus\",reason=\"http\"}") <
+           0); /* no such series: every query worked */
+    ASSERT_NEAR(
+        sample(scraped, "optipod_webhook_review_duration_seconds_count{outcome=\"patched\"}"), 1,
+        0);
+    ASSERT_NEAR(
+        sample(scraped, "optipod_webhook_review_duration_seconds_count{outcome=\"allowed\"}"), 1,
+        0);
+    ASSERT_NEAR(
+        sample(scraped, "optipod_webhook_review_duration_seconds_count{outcome=\"errored\"}"), 1,
+        0);
+    ASSERT(sample(scraped, "process_resident_memory_bytes") > 1e6);
+    ASSERT(sample(scraped, "process_open_fds") > 3);
+    ASSERT(sample(scraped, "process_start_time_seconds") > 1.6e9);
+
+    /* web leaves its policy: its series go with it, cart's stay */
+    ASSERT_EQ_INT(kube("PATCH", "/apis/apps/v1/namespaces/" NS "/deployments/web",
+                       "application/merge-patch+json",
+                       "{\"metadata\":{\"labels\":{\"optipod.io/optimize\":null}}}"),
+                  200);
+    proc_wait_for(&op, "reconcile Deployment/" NS "/web: skipped", 30);
+    scrape_all(&op);
+    ASSERT(strstr(scraped, "workload=\"web\"") == NULL);
+    ASSERT_STR_CONTAINS(scraped, "workload=\"cart\"");
+    promtool_check(scraped);
+    /* cart is deleted: nothing is left of it */
+    ASSERT_EQ_INT(kube("DELETE", "/apis/apps/v1/namespaces/" NS "/deployments/cart", NULL, NULL),
+                  200);
+    for (int i = 0; i < 100; i++) { /* the watch brings the deletion */
+        scrape_all(&op);
+        if (!strstr(scraped, "workload="))
+            break;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    ASSERT(strstr(scraped, "workload=") == NULL);
+
+    kill(op.pid, SIGTERM);
+    ASSERT_EQ_INT(proc_wait_exit(&op, 15), 0);
+    ASSERT(strstr(op.out, "\nE1") == NULL);
+    unlink(crt);
+    unlink(key);
+    ophttpd_cert_release(&cert);
+    stop_cluster();
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     TEST_RUN(test_two_instances_one_writer_then_takeover);
+    TEST_RUN(test_metrics_pass_promtool_and_follow_what_is_managed);
     int rc = test_summary();
     if (dir[0])
         rmdir(dir);

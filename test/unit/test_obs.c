@@ -198,10 +198,18 @@ static void test_values_format_shortest_round_trip(void)
     static const struct {
         double v;
         const char *want;
-    } cases[] = {
-        {0, "0"},       {0.1, "0.1"},       {1, "1"},           {12345678, "12345678"},
-        {-2.5, "-2.5"}, {1e21, "1e+21"},    {0.005, "0.005"},   {1.0 / 3, "0.3333333333333333"},
-        {NAN, "NaN"},   {INFINITY, "+Inf"}, {-INFINITY, "-Inf"}};
+    } cases[] = {{0, "0"},
+                 {0.1, "0.1"},
+                 {1, "1"},
+                 {12345678, "12345678"},
+                 {20000, "20000"},
+                 {-2.5, "-2.5"},
+                 {1e21, "1e+21"},
+                 {0.005, "0.005"},
+                 {1.0 / 3, "0.3333333333333333"},
+                 {NAN, "NaN"},
+                 {INFINITY, "+Inf"},
+                 {-INFINITY, "-Inf"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         obs_format_value(cases[i].v, s, sizeof s);
         ASSERT_STR_EQ(s, cases[i].want);
