@@ -8,15 +8,20 @@
  *  - /metrics, scraped from the running binary, passes the real `promtool check metrics`
  *    and holds what operators of VPA, KRR and Goldilocks look at: current requests next
  *    to recommendations for exactly the managed workloads, reconcile, API, usage-query and
- *    webhook latencies and errors, leadership, build info and the process_* families.
+ *    webhook latencies and errors, leadership, build info and the process_* families;
+ *  - every PromQL expression of the chart's Grafana dashboard and alert rules names only
+ *    metrics that this /metrics exports.
  */
 #include "test.h"
 #include "httpd/httpd.h"
 #include "kube/config.h"
+#include "util/yaml2json.h"
 #include "support/promserver.h"
 #include "support/proc.h"
 #include "util/buf.h"
 
+#include <cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 
 #include <math.h>
@@ -395,6 +400,199 @@ static void test_two_instances_one_writer_then_takeover(void)
     stop_cluster();
 }
 
+/* ---- the metric names a PromQL expression uses --------------------------------------------- */
+
+static int ident_start(char c)
+{
+    return isalpha((unsigned char)c) || c == '_' || c == ':';
+}
+
+static int ident_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == ':';
+}
+
+/* Call fn for every metric name in expr: identifiers that are not functions or aggregations
+ * (followed by '('), keywords, label names in by/without/on/ignoring/group_x (...) lists,
+ * label matchers {...}, ranges [...], strings, numbers or Grafana variables ($x, ${x}). */
+static void promql_names(const char *e, void (*fn)(const char *name, void *ud), void *ud)
+{
+    static const char *const keywords[] = {
+        "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
+        "unless", "offset", "inf", "nan",
+        /* aggregations may put by/without before their '(' */
+        "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk",
+        "topk", "quantile", NULL};
+    int label_list = 0; /* the next (...) holds label names */
+    for (const char *p = e; *p;) {
+        char c = *p;
+        if (c == '"' || c == '\'' || c == '`') {
+            const char *q = p + 1;
+            while (*q && *q != c)
+                q += (*q == '\\' && q[1]) ? 2 : 1;
+            p = *q ? q + 1 : q;
+        } else if (c == '{' || c == '[') {
+            char close = c == '{' ? '}' : ']';
+            while (*p && *p != close)
+                p++;
+            if (*p)
+                p++;
+        } else if (c == '$') {
+            p++;
+            if (*p == '{') {
+                while (*p && *p != '}')
+                    p++;
+                if (*p)
+                    p++;
+            } else {
+                while (ident_char(*p))
+                    p++;
+            }
+        } else if (c == '(' && label_list) {
+            while (*p && *p != ')')
+                p++;
+            label_list = 0;
+        } else if (isdigit((unsigned char)c) || (c == '.' && isdigit((unsigned char)p[1]))) {
+            while (isalnum((unsigned char)*p) || *p == '.' || *p == '+' || *p == '-')
+                p++;
+        } else if (ident_start(c)) {
+            char name[256];
+            size_t n = 0;
+            while (ident_char(*p) && n + 1 < sizeof name)
+                name[n++] = *p++;
+            name[n] = '\0';
+            const char *q = p;
+            while (*q == ' ' || *q == '\n' || *q == '\t')
+                q++;
+            int kw = 0;
+            for (size_t i = 0; keywords[i]; i++)
+                if (strcmp(name, keywords[i]) == 0)
+                    kw = 1;
+            if (kw)
+                label_list = strcmp(name, "by") == 0 || strcmp(name, "without") == 0 ||
+                             strcmp(name, "on") == 0 || strcmp(name, "ignoring") == 0 ||
+                             strcmp(name, "group_left") == 0 || strcmp(name, "group_right") == 0;
+            else if (*q != '(')
+                fn(name, ud);
+        } else {
+            p++;
+        }
+    }
+}
+
+typedef struct name_check {
+    const char *scraped;
+    char missing[2048];
+    size_t found;
+} name_check;
+
+/* name is exported when /metrics has "# TYPE name ", or is name's histogram series. */
+static void check_name(const char *name, void *ud)
+{
+    name_check *x = ud;
+    char want[300], base[256];
+    snprintf(want, sizeof want, "\n# TYPE %s ", name);
+    x->found++;
+    if (strstr(x->scraped, want))
+        return;
+    static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(name), k = strlen(sfx[i]);
+        if (n > k && strcmp(name + n - k, sfx[i]) == 0 && n - k < sizeof base) {
+            memcpy(base, name, n - k);
+            base[n - k] = '\0';
+            snprintf(want, sizeof want, "\n# TYPE %s histogram\n", base);
+            if (strstr(x->scraped, want))
+                return;
+        }
+    }
+    if (!strstr(x->missing, name) && strlen(x->missing) + strlen(name) + 2 < sizeof x->missing)
+        snprintf(x->missing + strlen(x->missing), sizeof x->missing - strlen(x->missing), " %s",
+                 name);
+}
+
+/* Every string under a key `key` anywhere in j. */
+static void each_string(const cJSON *j, const char *key, void (*fn)(const char *s, void *ud),
+                        void *ud)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j)
+    {
+        if (it->string && strcmp(it->string, key) == 0 && cJSON_IsString(it))
+            fn(it->valuestring, ud);
+        if (cJSON_IsObject(it) || cJSON_IsArray(it))
+            each_string(it, key, fn, ud);
+    }
+}
+
+static void check_expr(const char *expr, void *ud)
+{
+    promql_names(expr, check_name, ud);
+}
+
+/* label_values(metric{...}, label): the metric is a name too (the label is not). */
+static void check_var_query(const char *q, void *ud)
+{
+    const char *p = strstr(q, "label_values(");
+    char metric[256];
+    size_t n = 0;
+    if (!p || !strchr(p, ','))
+        return;
+    for (p += strlen("label_values("); *p == ' '; p++)
+        ;
+    while (ident_char(*p) && n + 1 < sizeof metric)
+        metric[n++] = *p++;
+    metric[n] = '\0';
+    if (n)
+        check_name(metric, ud);
+}
+
+static void test_promql_names_finds_only_metrics(void)
+{
+    static const char *const cases[][2] = {
+        {"histogram_quantile(0.99, sum by (le, verb) "
+         "(rate(optipod_api_request_duration_seconds_bucket{job=~\"$job\"}[$__rate_interval])))",
+         " optipod_api_request_duration_seconds_bucket"},
+        {"sum by (namespace, pod) (rate(a_total{outcome=\"errored\"}[5m]) or rate(b_total[5m])) "
+         "/ ignoring (x) group_left (y) c > 0.05 and on (z) d offset 5m",
+         " a_total b_total c d"},
+        {"time() - process_start_time_seconds{job=~\"${job}\"} > bool 1e3",
+         " process_start_time_seconds"},
+        {"max(optipod_is_leader) < 1", " optipod_is_leader"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        name_check x = {.scraped = ""};
+        promql_names(cases[i][0], check_name, &x); /* nothing is "exported": all missing */
+        ASSERT_STR_EQ(x.missing, cases[i][1]);
+    }
+}
+
+/* The chart's dashboard and alerts against what the binary exports right now. */
+static void check_monitoring_names(const char *text)
+{
+    name_check x = {.scraped = text};
+    size_t n;
+    char *dash = test_read_file("charts/optipod/dashboards/optipod.json", &n);
+    cJSON *d = cJSON_ParseWithLength(dash, n);
+    free(dash);
+    ASSERT_NOT_NULL(d);
+    each_string(d, "expr", check_expr, &x);
+    each_string(d, "definition", check_var_query, &x);
+    size_t dash_names = x.found;
+    cJSON_Delete(d);
+    char *rules = test_read_file("charts/optipod/rules/optipod.rules.yaml", &n);
+    cJSON *r = NULL;
+    ASSERT_EQ_INT(yaml2json_parse(rules, n, &r, NULL), 0);
+    free(rules);
+    each_string(r, "expr", check_expr, &x);
+    cJSON_Delete(r);
+    if (x.missing[0])
+        test_fail(__FILE__, __LINE__,
+                  "the dashboard or the alerts name metrics /metrics does not export:%s",
+                  x.missing);
+    ASSERT(dash_names >= 30 && x.found > dash_names); /* both files were read */
+}
+
 /* ---- /metrics ------------------------------------------------------------------------------ */
 
 /* POST an AdmissionReview for a pod of `rs` (body NULL: a malformed one) to the webhook;
@@ -546,6 +744,7 @@ static void test_metrics_pass_promtool_and_follow_what_is_managed(void)
     ASSERT(sample(scraped, "process_resident_memory_bytes") > 1e6);
     ASSERT(sample(scraped, "process_open_fds") > 3);
     ASSERT(sample(scraped, "process_start_time_seconds") > 1.6e9);
+    check_monitoring_names(scraped);
 
     /* web leaves its policy: its series go with it, cart's stay */
     ASSERT_EQ_INT(kube("PATCH", "/apis/apps/v1/namespaces/" NS "/deployments/web",
@@ -581,6 +780,7 @@ static void test_metrics_pass_promtool_and_follow_what_is_managed(void)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    TEST_RUN(test_promql_names_finds_only_metrics);
     TEST_RUN(test_two_instances_one_writer_then_takeover);
     TEST_RUN(test_metrics_pass_promtool_and_follow_what_is_managed);
     int rc = test_summary();
