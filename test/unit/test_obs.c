@@ -66,7 +66,8 @@ static void test_counter_gauge_histogram_exposition(void)
                   "t_temperature -1.5\n");
     ASSERT_NEAR(obs_value(c, get200), 2.5, 0);
     ASSERT_NEAR(obs_value(h, ok), 3, 0);
-    ASSERT(isnan(obs_value(c, ok)));
+    const char *absent[] = {"PUT", "200"};
+    ASSERT(isnan(obs_value(c, absent)));
     /* set on a counter: an absolute total kept elsewhere, never backwards */
     obs_set(c, patch409, 7);
     obs_set(c, patch409, 3);
