@@ -52,10 +52,15 @@ static void pump(ctl *c);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
+uint64_t ctl__now(const ctl *c)
+{
+    return c->o.clock.now_ms ? c->o.clock.now_ms(c->o.clock.ud) : uv_now(c->loop);
+}
+
 int64_t ctl__wall_ms(const ctl *c)
 {
-    if (c->o.clock_ms)
-        return c->o.clock_ms(c->o.clock_ud);
+    if (c->o.clock.wall_ms)
+        return c->o.clock.wall_ms(c->o.clock.ud);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -289,19 +294,86 @@ static int ext_hpa(const cJSON *obj, kproj_obj *o, void *ud)
     return 0;
 }
 
+/* ---- the alarm: the tick and the queue's delayed keys, on the controller's clock ---------- */
+
+static void on_tick(ctl *c);
+
+static void on_wake(void *arg)
+{
+    ctl *c = arg;
+    c->armed_at = CTL_ALARM_NEVER;
+    if (c->closing)
+        return;
+    uint64_t now = ctl__now(c);
+    if (now >= c->next_tick_ms) {
+        c->next_tick_ms = now + TICK_MS;
+        on_tick(c);
+    }
+    kqueue_tick(c->q, now);
+    if (kqueue_len(c->q))
+        pump(c);
+    ctl__rearm(c);
+}
+
+static void on_uv_alarm(uv_timer_t *t)
+{
+    on_wake(t->data);
+}
+
+int ctl__workers(const ctl *c)
+{
+    return c->o.workers > 0 ? c->o.workers : 8;
+}
+
+/* Wake at the next tick, the next delayed key, or now when keys are queued
+ * and a worker is free (from the loop: never inside an informer's handler). */
+void ctl__rearm(ctl *c)
+{
+    if (c->closing || !c->started)
+        return;
+    uint64_t now = ctl__now(c);
+    uint64_t d = kqueue_tick(c->q, now);
+    uint64_t at = c->next_tick_ms;
+    if (kqueue_len(c->q) && c->running < ctl__workers(c) && c->leader && ctl_synced(c))
+        at = now;
+    else if (d != KQUEUE_NEVER && now + d < at)
+        at = now + d;
+    if (at == c->armed_at)
+        return;
+    c->armed_at = at;
+    if (c->o.clock.now_ms) {
+        if (c->o.clock.alarm)
+            c->o.clock.alarm(c->o.clock.ud, at, on_wake, c);
+    } else {
+        uv_timer_start(&c->tick, on_uv_alarm, at > now ? at - now : 0, 0);
+    }
+}
+
 /* ---- queueing ----------------------------------------------------------------------------- */
+
+int ctl_enqueue(ctl *c, const char *key)
+{
+    if (c->closing)
+        return -ESHUTDOWN;
+    int rc = kqueue_add(c->q, key);
+    ctl__rearm(c);
+    return rc;
+}
+
+void ctl__requeue_after(ctl *c, const char *key, uint64_t ms)
+{
+    if (c->closing)
+        return;
+    kqueue_add_after(c->q, key, ms, ctl__now(c));
+    ctl__rearm(c);
+}
 
 static int enqueue_obj(ctl *c, const kproj_obj *w)
 {
     char key[KEY_MAX];
     if (c->closing || wkey(key, sizeof key, w->kind, w->ns, w->name))
         return -EINVAL;
-    return kqueue_add(c->q, key);
-}
-
-int ctl_enqueue(ctl *c, const char *key)
-{
-    return c->closing ? -ESHUTDOWN : kqueue_add(c->q, key);
+    return ctl_enqueue(c, key);
 }
 
 typedef struct match_ctx {
@@ -742,7 +814,7 @@ void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
         OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), reason);
     kqueue_done(c->q, j->key);
     if (oc == CTLREC_ERROR)
-        kqueue_add_rate_limited(c->q, j->key, kqueue_now(c->q));
+        kqueue_add_rate_limited(c->q, j->key, ctl__now(c));
     else
         kqueue_forget(c->q, j->key);
     c->running--;
@@ -878,9 +950,9 @@ static void act(ctl_job *j, const kproj_obj *w)
         return;
     }
     /* At most one rollout per reconcile period. */
-    uint64_t now = uv_now(c->loop);
+    uint64_t now = ctl__now(c);
     if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
-        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, j->period_ms - (now - ws->last_apply_ms));
         ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
         return;
     }
@@ -999,7 +1071,7 @@ void ctl__job_decide(ctl_job *j)
                 return;
             }
             uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
-            if (u->state != 2 || uv_now(c->loop) - u->fetched_ms > ttl) {
+            if (u->state != 2 || ctl__now(c) - u->fetched_ms > ttl) {
                 j->next_wait = u->waiting;
                 u->waiting = j;
                 if (u->state != 1)
@@ -1034,7 +1106,7 @@ static void job_start(ctl *c, const char *key)
     ctl_job *j = calloc(1, sizeof *j);
     if (!j) {
         kqueue_done(c->q, key);
-        kqueue_add_rate_limited(c->q, key, kqueue_now(c->q));
+        kqueue_add_rate_limited(c->q, key, ctl__now(c));
         return;
     }
     j->c = c;
@@ -1059,7 +1131,7 @@ static void pump(ctl *c)
         return;
     }
     c->pumping = 1;
-    int workers = c->o.workers > 0 ? c->o.workers : 8;
+    int workers = ctl__workers(c);
     do {
         c->repump = 0;
         /* Decide only on complete caches: a missing policy would look like a
@@ -1074,12 +1146,7 @@ static void pump(ctl *c)
         }
     } while (c->repump);
     c->pumping = 0;
-}
-
-static void on_ready(kqueue *q, void *ud)
-{
-    (void)q;
-    pump(ud);
+    ctl__rearm(c);
 }
 
 /* ---- the tick: resyncs and status ---------------------------------------------------------- */
@@ -1110,15 +1177,14 @@ static int resync_policy(const kproj_obj *o, void *ud)
     return 0;
 }
 
-static void on_tick(uv_timer_t *t)
+static void on_tick(ctl *c)
 {
-    ctl *c = t->data;
     if (c->closing || !c->leader || !ctl_synced(c))
         return;
     ctl__slot_recover(c); /* before the first status write drops the record */
     if (kqueue_len(c->q))
         pump(c); /* keys queued before the caches synced */
-    tick_ctx x = {c, uv_now(c->loop)};
+    tick_ctx x = {c, ctl__now(c)};
     if (x.now >= c->disc_next_ms) {
         /* Ask again once a minute at most (kdisc itself keeps answers 10 min);
          * a server without the API must not be asked on every tick. */
@@ -1179,7 +1245,9 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     conflict_loop_cfg lc = c->o.loop;
     conflict_loop_cfg_defaults(&lc);
     conflict_tracker_init(&c->tracker, &lc);
-    if ((rc = kqueue_new(&c->q, NULL)) != 0 || (rc = kqueue_bind(c->q, loop, on_ready, c)) != 0) {
+    c->armed_at = CTL_ALARM_NEVER;
+    /* not bound to the loop: the controller's alarm runs its delayed keys */
+    if ((rc = kqueue_new(&c->q, NULL)) != 0) {
         operr_set(err, rc, "controller: work queue: %s", strerror(-rc));
         goto fail;
     }
@@ -1264,9 +1332,10 @@ int ctl_start(ctl *c)
     c->started = 1;
     for (int i = 0; i < CTL_NINF; i++)
         kinf_start(c->inf[i]);
-    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
-    kdisc_refresh(c->disc, uv_now(c->loop), 1, NULL, NULL);
-    c->disc_next_ms = uv_now(c->loop) + 60000;
+    uint64_t now = ctl__now(c);
+    c->next_tick_ms = now + TICK_MS;
+    kdisc_refresh(c->disc, now, 1, NULL, NULL);
+    c->disc_next_ms = now + 60000;
     pump(c);
     return 0;
 }
@@ -1310,6 +1379,17 @@ void ctl_stats_get(const ctl *c, ctl_stats *out)
 size_t ctl_pending(const ctl *c)
 {
     return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q);
+}
+
+size_t ctl_busy(const ctl *c)
+{
+    size_t n = (size_t)c->running;
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->pstates);
+    while ((e = opmap_next(&it)) != NULL)
+        n += ((const ctl_pstate *)e->value)->writing != 0;
+    return n;
 }
 
 static void ctl_maybe_free(ctl *c)
@@ -1388,6 +1468,9 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
             c->inf[i] = NULL;
         }
     }
+    if (c->o.clock.now_ms && c->o.clock.alarm && c->armed_at != CTL_ALARM_NEVER)
+        c->o.clock.alarm(c->o.clock.ud, CTL_ALARM_NEVER, on_wake, c);
+    c->armed_at = CTL_ALARM_NEVER;
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, on_tick_closed);
 }

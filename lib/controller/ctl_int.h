@@ -146,12 +146,14 @@ struct ctl {
     kqueue *q;
     kdisc *disc; /* is pods/resize served? asked, never assumed */
     uint64_t disc_next_ms;
-    opmap resizes;       /* workload key → ctl_resize* (in-place resize followed) */
-    int pod_patch_off;   /* a pod PATCH may not resize here (the 422 seen once) */
-    int pod_patch_ok;    /* ... it may (a 2xx seen) */
-    int pod_patch_probe; /* the first pod-PATCH resize is in flight: others wait */
-    int subresource_off; /* pods/resize listed but not served */
-    uv_timer_t tick;
+    opmap resizes;         /* workload key → ctl_resize* (in-place resize followed) */
+    int pod_patch_off;     /* a pod PATCH may not resize here (the 422 seen once) */
+    int pod_patch_ok;      /* ... it may (a 2xx seen) */
+    int pod_patch_probe;   /* the first pod-PATCH resize is in flight: others wait */
+    int subresource_off;   /* pods/resize listed but not served */
+    uv_timer_t tick;       /* the alarm when the clock is libuv's */
+    uint64_t next_tick_ms; /* resyncs and status flushes, every TICK_MS */
+    uint64_t armed_at;     /* the alarm set, CTL_ALARM_NEVER when none */
     conflict_tracker tracker;
     rollout_slot slot;                /* the one optipod rollout in progress */
     char slot_policy[KCACHE_KEY_MAX]; /* the policy whose status.rollout records it */
@@ -175,6 +177,7 @@ struct ctl {
 enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
 
 /* controller.c: small helpers */
+uint64_t ctl__now(const ctl *c); /* the monotonic clock (ctl_clock) */
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
 kcache *ctl__cache(ctl *c, enum ctl_inf i);
@@ -193,6 +196,10 @@ void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *
 
 /* controller.c: queueing */
 void ctl__wake_deferred(ctl *c, const char *ns, const char *self);
+void ctl__requeue_after(ctl *c, const char *key, uint64_t ms);
+/* Arm the alarm for what is due next (after the queue changed). */
+void ctl__rearm(ctl *c);
+int ctl__workers(const ctl *c);
 
 /* controller.c: the end of a reconcile: one outcome per job */
 void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)

@@ -195,7 +195,7 @@ static void resize_fell_back(ctl_job *j, ctl_resize *rz)
 static int follow_resize(ctl_job *j, ctl_resize *rz)
 {
     ctl *c = j->c;
-    uint64_t now = uv_now(c->loop);
+    uint64_t now = ctl__now(c);
     const kproj_obj *pod = kcache_get(ctl__cache(c, CTL_INF_PODS), j->ns, rz->pod);
     enum resize_action a;
     if (!pod) {
@@ -209,7 +209,7 @@ static int follow_resize(ctl_job *j, ctl_resize *rz)
     kevents_ref ref;
     switch (a) {
     case RESIZE_ACT_WAIT:
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, resize_due_ms(&rz->t, now));
         ctl__job_end(j, CTLREC_SKIPPED, "waiting for pod %s's resize (%s)", rz->pod,
                      resize_state_name(rz->t.state));
         return RESIZE_SENT;
@@ -241,7 +241,7 @@ static void on_resize_done(const krest_reply *r, void *ud)
         ctl__job_end(j, CTLREC_ERROR, "in-place resize: state lost");
         return;
     }
-    uint64_t now = uv_now(c->loop);
+    uint64_t now = ctl__now(c);
     enum resize_action a = resize_track_sent(&rz->t, r->http_status, r->status, now);
     kevents_ref ref;
     if (rz->t.mode == RESIZE_MODE_POD_PATCH) {
@@ -258,12 +258,12 @@ static void on_resize_done(const krest_reply *r, void *ud)
             ctl__workload_ref(j, NULL, &ref);
             ctl__event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize",
                        "would resize pod %s in place: %s (dry run)", rz->pod, rz->what);
-            kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+            ctl__requeue_after(c, j->key, 0);
             ctl__job_end(j, CTLREC_APPLY, "dry run: would resize pod %s in place", rz->pod);
             return;
         }
         /* The pod's watch events step the track; the deadline comes anyway. */
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, resize_due_ms(&rz->t, now));
         ctl__job_end(j, CTLREC_APPLY, "in-place resize of pod %s accepted (%s); following it",
                      rz->pod, rz->what);
         return;
@@ -280,20 +280,20 @@ static void on_resize_done(const krest_reply *r, void *ud)
                     "now on",
                     rz->t.detail);
         }
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, 0);
         ctl__job_end(j, CTLREC_SKIPPED,
                      "in-place resize not supported by the server; the strategy "
                      "follows");
         return;
     case RESIZE_ACT_GONE:
         rz->active = 0;
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, 0);
         ctl__job_end(j, CTLREC_SKIPPED, "pod %s went away before its resize: %s", rz->pod,
                      rz->t.detail);
         return;
     case RESIZE_ACT_FALLBACK:
         resize_fell_back(j, rz);
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, 0);
         ctl__job_end(j, CTLREC_SKIPPED, "in-place resize of pod %s refused: %s", rz->pod,
                      rz->t.detail);
         return;
@@ -349,7 +349,7 @@ int ctl__try_resize(ctl_job *j)
     if (x->pod[0] && mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok && c->pod_patch_probe) {
         /* Whether the gate is on is learnt from the first answer: one request. */
         free(x);
-        kqueue_add_after(c->q, j->key, 1000, kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, 1000);
         ctl__job_end(j, CTLREC_SKIPPED,
                      "waiting for the API server's first answer to an in-place resize");
         return RESIZE_SENT;
@@ -366,7 +366,7 @@ int ctl__try_resize(ctl_job *j)
         if (!e)
             e = resize_body(&x->plan, mode, x->uid, &body);
         if (!e) {
-            resize_track_init(&rz->t, &x->plan, mode, x->uid, uv_now(c->loop));
+            resize_track_init(&rz->t, &x->plan, mode, x->uid, ctl__now(c));
             if (c->o.resize_stall_ms)
                 rz->t.stall_ms = c->o.resize_stall_ms;
             if (c->o.resize_deferred_ms)

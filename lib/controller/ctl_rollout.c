@@ -88,7 +88,7 @@ int ctl__gate_rollout(ctl_job *j, const kproj_obj *w)
         ctl__workload_ref(j, w->uid, &ref);
         ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutDeferred", "Rollout", "%s", out.reason);
         j->deferred = 1;
-        kqueue_add_after(c->q, j->key, out.retry_ms, kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, out.retry_ms);
         ctl__job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
         return 0;
     }
@@ -209,7 +209,7 @@ static void on_restart_done(const krest_reply *r, void *ud)
     ctl__slot_commit(j, r);
     ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     if (ws && !c->o.dry_run) {
-        ws->last_apply_ms = uv_now(c->loop);
+        ws->last_apply_ms = ctl__now(c);
         if (strcmp(c->slot.key, j->key) == 0 && c->slot.generation > 0)
             ws->restart_gen = c->slot.generation; /* did it take? see restart_did_not_take() */
     }
@@ -341,9 +341,9 @@ int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
     }
     if (restart_did_not_take(j, w, ws, &x))
         return 1;
-    uint64_t now = uv_now(c->loop);
+    uint64_t now = ctl__now(c);
     if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
-        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
+        ctl__requeue_after(c, j->key, j->period_ms - (now - ws->last_apply_ms));
         ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
         return 1;
     }

@@ -123,7 +123,7 @@ static void on_write_done(const krest_reply *r, void *ud)
     ctl_wstate *ws = ctl__wstate(c, j->key, 1);
     if (ws && !c->o.dry_run) {
         snprintf(ws->written, sizeof ws->written, "%s", j->changes);
-        ws->last_apply_ms = uv_now(c->loop);
+        ws->last_apply_ms = ctl__now(c);
     }
     conflict_loop_out lo;
     if (!c->o.dry_run)

@@ -62,7 +62,7 @@ static void on_usage(const mprov_result *res, void *ud)
 {
     ctl_usage *u = ud;
     u->state = 2;
-    u->fetched_ms = uv_now(u->c->loop);
+    u->fetched_ms = ctl__now(u->c);
     u->error = res->error;
     snprintf(u->msg, sizeof u->msg, "%s", res->error_msg ? res->error_msg : "");
     opmap_release(&u->stats, free);
@@ -171,7 +171,7 @@ void ctl__usage_fetch(ctl *c, ctl_usage *u)
     opmap_release(&m.idx, NULL);
     if (rc) {
         u->state = 2;
-        u->fetched_ms = uv_now(c->loop);
+        u->fetched_ms = ctl__now(c);
         u->error = rc;
         snprintf(u->msg, sizeof u->msg, "%s: cannot query namespace %s: %s", mprov_name(u->prov),
                  u->ns, strerror(-rc));
