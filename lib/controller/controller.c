@@ -5,17 +5,18 @@
  * Nothing borrowed from a cache is kept across a step: a job keeps keys and
  * copies, and looks objects up again.
  *
- * This file: the informers' hooks and what they queue, a job from its
- * start through its decision (act: where it goes next) to its end, the
- * tick (resyncs, status flushes) and the lifecycle. The steps that talk
- * to the API server or the metrics provider have a file each, over the
- * state in ctl_int.h (private to lib/controller):
+ * This file: the informers' hooks and what they queue, the queue's pump
+ * and alarm (the tick: resyncs, status flushes), and the lifecycle. A job
+ * is run by the executor, over the state in ctl_int.h (private to
+ * lib/controller):
+ *   ctl_job.c      the executor: gathers a job's facts, asks step.c for the
+ *                  next step, performs it, ends the job
  *   ctl_usage.c    usage: one provider request per namespace, percentile and window
  *   ctl_ssa.c      the annotations apply; the ssa strategy (GET, pre-check, PATCH)
- *   ctl_rollout.c  the rollout gate's I/O and the slot; the webhook restart
+ *   ctl_rollout.c  the rollout gate's facts and the slot; the webhook restart
  *   ctl_resize.c   in-place resize, one pod at a time, followed to its end
  *   ctl_status.c   the policies' status
- * reconcile.c and rollout.c are the pure decisions (no I/O).
+ * step.c, reconcile.c and rollout.c are the pure decisions (no I/O).
  */
 #include "controller/ctl_int.h"
 
@@ -33,20 +34,11 @@
 #include "kube/queue.h"
 #include "util/log.h"
 
-#define MAX_POLICIES 256
-#define TICK_MS      100
+#define TICK_MS 100
 
 static const kres *const inf_res[CTL_NINF] = {
     &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
     &KRES_PODS,     &KRES_NAMESPACES,  &KRES_HPAS,         &KRES_PDBS};
-
-/* ---- state -------------------------------------------------------------------------------- */
-
-typedef struct ctl_hpa {
-    char kind[64];
-    char name[256];
-    int cpu;
-} ctl_hpa;
 
 static void pump(ctl *c);
 
@@ -137,6 +129,14 @@ ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
         }
     }
     return w;
+}
+
+void ctl__wstate_free(void *v)
+{
+    ctl_wstate *w = v;
+    if (w)
+        free(w->written);
+    free(w);
 }
 
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create)
@@ -541,7 +541,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     ctl_wstate *w = opmap_del(&c->wstates, key);
     if (w) {
         ctl__mark_policy_dirty(c, w->policy);
-        free(w);
+        ctl__wstate_free(w);
     }
     conflict_tracker_forget(&c->tracker, key);
     if (strcmp(c->slot.key, key) == 0 && c->slot.generation != 0) {
@@ -671,157 +671,6 @@ static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     on_hpa_change(cur, ud);
 }
 
-/* ---- OOM kills and HPAs from the caches --------------------------------------------------- */
-
-static int64_t parse_time_s(const char *s)
-{
-    struct tm tm = {0};
-    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
-}
-
-typedef struct oom_ctx {
-    ctl *c;
-    const ctl_job *j;
-    ctlrec_oom ooms[CTLREC_MAX_CONTAINERS];
-    char names[CTLREC_MAX_CONTAINERS][MFIELDS_NAME_MAX + 1];
-    size_t n;
-} oom_ctx;
-
-static int collect_oom(const kproj_obj *pod, void *ud)
-{
-    oom_ctx *x = ud;
-    char key[600], want[600];
-    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
-        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
-        return 0;
-    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
-    if (strcmp(key, want) != 0)
-        return 0;
-    for (size_t i = 0; i < pod->ncontainers; i++) {
-        const kproj_container *pc = &pod->containers[i];
-        if (!pc->oom_killed_at || !pc->name)
-            continue;
-        size_t k = 0;
-        while (k < x->n && strcmp(x->names[k], pc->name) != 0)
-            k++;
-        if (k == x->n) {
-            if (x->n == CTLREC_MAX_CONTAINERS)
-                continue;
-            snprintf(x->names[k], sizeof x->names[k], "%s", pc->name);
-            x->ooms[k] = (ctlrec_oom){x->names[k], 0, 0};
-            x->n++;
-        }
-        int64_t t = parse_time_s(pc->oom_killed_at);
-        x->ooms[k].count++;
-        if (t > x->ooms[k].last_s)
-            x->ooms[k].last_s = t;
-    }
-    return 0;
-}
-
-typedef struct hpa_ctx {
-    const ctl_job *j;
-    int cpu;
-} hpa_ctx;
-
-static int check_hpa(const kproj_obj *o, void *ud)
-{
-    hpa_ctx *x = ud;
-    const ctl_hpa *h = o->ext;
-    if (h && o->ns && strcmp(o->ns, x->j->ns) == 0 &&
-        strcmp(h->kind, kproj_kind_name(x->j->kind)) == 0 && strcmp(h->name, x->j->name) == 0)
-        x->cpu |= h->cpu;
-    return 0;
-}
-
-typedef struct pol_ctx {
-    const pol_policy **pols;
-    size_t n;
-} pol_ctx;
-
-static int collect_policy(const kproj_obj *o, void *ud)
-{
-    pol_ctx *x = ud;
-    const pol_policy *p = ctl__policy_of(o);
-    if (p && x->n < MAX_POLICIES)
-        x->pols[x->n++] = p;
-    return 0;
-}
-
-/* ---- the end of a reconcile --------------------------------------------------------------- */
-
-static void job_free(ctl_job *j)
-{
-    ctl *c = j->c;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        c->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    opbuf_release(&j->body);
-    free(j);
-}
-
-void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
-{
-    ctl *c = j->c;
-    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-    char reason[CTLREC_REASON];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    if (j->slot_held && strcmp(c->slot.key, j->key) == 0 && c->slot.generation == 0) {
-        /* reserved for a write that did not roll anything: free it */
-        ctl__slot_clear(c);
-        ctl__wake_deferred(c, NULL, j->key);
-    }
-    if (ws) {
-        ws->deferred = j->deferred;
-        ws->outcome = oc;
-        snprintf(ws->reason, sizeof ws->reason, "%s", reason);
-        ctl__mark_policy_dirty(c, ws->policy);
-        for (int i = 0; i < ws->nlosers; i++)
-            ctl__mark_policy_dirty(c, ws->loser_of[i]);
-    }
-    c->st.reconciles++;
-    switch (oc) {
-    case CTLREC_APPLY:
-        c->st.applied++;
-        break;
-    case CTLREC_UNCHANGED:
-        c->st.unchanged++;
-        break;
-    case CTLREC_SKIPPED:
-        c->st.skipped++;
-        break;
-    case CTLREC_CONFLICT:
-        c->st.conflicts++;
-        break;
-    case CTLREC_ERROR:
-        c->st.errors++;
-        break;
-    }
-    if (oc == CTLREC_ERROR)
-        OPLOG_W("reconcile %s: error: %s", j->key, reason);
-    else
-        OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), reason);
-    kqueue_done(c->q, j->key);
-    if (oc == CTLREC_ERROR)
-        kqueue_add_rate_limited(c->q, j->key, ctl__now(c));
-    else
-        kqueue_forget(c->q, j->key);
-    c->running--;
-    job_free(j);
-    pump(c);
-}
-
 /* ---- requests ----------------------------------------------------------------------------- */
 
 int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
@@ -858,270 +707,29 @@ int ctl__ok2xx(const krest_reply *r)
     return r->http_status >= 200 && r->http_status < 300;
 }
 
-/* ---- the decision and what follows -------------------------------------------------------- */
-
-static void record_decision(ctl_job *j, ctl_wstate *ws)
+int64_t ctl__answered_generation(const krest_reply *r)
 {
-    ctl *c = j->c;
-    const ctlrec_out *o = &j->out;
-    char pkey[KCACHE_KEY_MAX] = "";
-    if (o->winner)
-        kproj_key(pkey, sizeof pkey, o->winner->namespace, o->winner->name);
-    if (strcmp(ws->policy, pkey) != 0) {
-        ctl__mark_policy_dirty(c, ws->policy);
-        snprintf(ws->policy, sizeof ws->policy, "%s", pkey);
-    }
-    for (int i = 0; i < ws->nlosers; i++)
-        ctl__mark_policy_dirty(c, ws->loser_of[i]);
-    ws->nlosers = 0;
-    for (size_t i = 0; i < o->nlosers && ws->nlosers < 4; i++)
-        kproj_key(ws->loser_of[ws->nlosers++], KCACHE_KEY_MAX, o->losers[i]->namespace,
-                  o->losers[i]->name);
-    ws->nrecs = 0;
-    for (size_t i = 0; i < o->ncontainers && ws->nrecs < STATUS_RECS; i++) {
-        const ctlrec_container *cc = &o->containers[i];
-        if (!cc->rec_cpu_req[0] && !cc->rec_mem_req[0])
-            continue;
-        ctl_rec *r = &ws->recs[ws->nrecs++];
-        snprintf(r->container, sizeof r->container, "%s", cc->name);
-        snprintf(r->cpu, sizeof r->cpu, "%s", cc->rec_cpu_req);
-        snprintf(r->mem, sizeof r->mem, "%s", cc->rec_mem_req);
-        snprintf(r->cpu_lim, sizeof r->cpu_lim, "%s", cc->rec_cpu_lim);
-        snprintf(r->mem_lim, sizeof r->mem_lim, "%s", cc->rec_mem_lim);
-        r->applied = cc->res.decision == ENG_UNCHANGED;
-    }
-    int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
-    if (insufficient && !ws->insufficient) {
-        kevents_ref ref;
-        ctl__workload_ref(j, NULL, &ref);
-        ctl__event(c, &ref, KEVENTS_NORMAL, "InsufficientData", "Recommend", "%s", o->reason);
-    }
-    ws->insufficient = insufficient;
+    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "generation");
+    int64_t g = cJSON_IsNumber(gen) && gen->valuedouble >= 1 ? (int64_t)gen->valuedouble : 0;
+    cJSON_Delete(obj);
+    return g;
 }
 
-static void act(ctl_job *j, const kproj_obj *w)
+void ctl__answer(ctl_answer *a, const krest_reply *r)
 {
-    ctl *c = j->c;
-    ctlrec_out *o = &j->out;
-    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-    if (!ws) {
-        ctl__job_end(j, CTLREC_ERROR, "out of memory");
-        return;
-    }
-    record_decision(j, ws);
-    const pol_policy *p = o->winner;
-    if (o->outcome == CTLREC_ERROR) {
-        ctl__job_end(j, CTLREC_ERROR, "%s", o->reason);
-        return;
-    }
-    if (o->mode == POL_MODE_AUTO && p->allow_in_place_resize) {
-        int r = ctl__try_resize(j);
-        if (r == RESIZE_SENT)
-            return;
-        if (r == RESIZE_ALL_DONE && p->strategy == POL_STRATEGY_SSA &&
-            p->rollout == POL_ROLLOUT_ON_NEXT_RESTART) {
-            /* The pods run with the values; a template write now would roll
-             * them out, which onNextRestart never does. */
-            ctl__job_end(j, CTLREC_UNCHANGED,
-                         "running pods resized in place; the pod template is left to the next "
-                         "rollout");
-            return;
-        }
-    }
-    int annotations = o->mode == POL_MODE_RECOMMEND || p->strategy == POL_STRATEGY_WEBHOOK;
-    j->restart = o->mode == POL_MODE_AUTO && p->strategy == POL_STRATEGY_WEBHOOK &&
-                 p->rollout == POL_ROLLOUT_IMMEDIATE && p->allow_recreate &&
-                 o->outcome != CTLREC_SKIPPED;
-    if (annotations) {
-        if (ctlrec_annotations_differ(o, w)) {
-            ctl__send_annotations(j, w, 0);
-            return;
-        }
-        if (j->restart && ctl__maybe_restart(j, w, ws))
-            return;
-        if (o->outcome == CTLREC_APPLY)
-            ctl__job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
-        else
-            ctl__job_end(j, o->outcome, "%s", o->reason);
-        return;
-    }
-    if (o->outcome != CTLREC_APPLY) {
-        ctl__job_end(j, o->outcome, "%s", o->reason);
-        return;
-    }
-    /* At most one rollout per reconcile period. */
-    uint64_t now = ctl__now(c);
-    if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
-        ctl__requeue_after(c, j->key, j->period_ms - (now - ws->last_apply_ms));
-        ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
-        return;
-    }
-    /* Under immediate optipod paces the rollouts its writes cause; under
-     * onNextRestart the template write is the strategy's own change, paced by
-     * the workload's updateStrategy (and the once-per-period rule above). */
-    if (p->rollout == POL_ROLLOUT_IMMEDIATE && !ctl__gate_rollout(j, w))
-        return;
-    char path[2048];
-    opbuf pb;
-    opbuf_init(&pb, sizeof path);
-    int rc = kpath(&pb, ctl__res_for_kind(j->kind), j->ns, j->name, NULL);
-    snprintf(path, sizeof path, "%s", opbuf_str(&pb));
-    opbuf_release(&pb);
-    if (!rc)
-        rc = krest_call(c->rest, "GET", path, NULL, NULL, 0, ctl__on_live, j, &j->req);
-    if (rc)
-        ctl__job_end(j, CTLREC_ERROR, "GET: %s", strerror(-rc));
+    snprintf(a->msg, sizeof a->msg, "%s", ctl__reply_msg(r));
+    a->r = (ctlstep_reply){.done = 1, .sent = 1, .http_status = r->http_status, .msg = a->msg};
 }
 
-static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
+void ctl__answer_unsent(ctl_answer *a, const char *fmt, ...)
 {
-    ctl_pstate *ps = ctl__pstate(c, pkey, 1);
-    int st = ok ? 1 : -1;
-    if (!ps || ps->metrics_state == st)
-        return;
-    ps->metrics_state = st;
-    snprintf(ps->metrics_msg, sizeof ps->metrics_msg, "%s", msg ? msg : "");
-    ps->dirty = 1;
-    if (!ok)
-        ctl__policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
-}
-
-/* The provider a policy's metricsConfig.provider names. Unset: the default
- * (Prometheus when --prometheus-url was given, else metrics-server). A
- * provider the controller does not run is a metrics error naming the flag,
- * never a silent switch to another source. */
-static mprov *provider_for(const ctl *c, const pol_policy *p, char *why, size_t cap)
-{
-    const char *want = NULL;
-    switch (p->provider) {
-    case POL_PROVIDER_DEFAULT:
-        if (c->prov)
-            return c->prov;
-        return c->prov_ms;
-    case POL_PROVIDER_PROMETHEUS:
-        want = "prometheus";
-        break;
-    case POL_PROVIDER_METRICS_SERVER:
-        want = "metrics-server";
-        break;
-    }
-    if (c->prov && strcmp(mprov_name(c->prov), want) == 0)
-        return c->prov;
-    if (c->prov_ms && strcmp(mprov_name(c->prov_ms), want) == 0)
-        return c->prov_ms;
-    snprintf(why, cap, "metricsConfig.provider is %s, but optipod runs without it%s", want,
-             p->provider == POL_PROVIDER_PROMETHEUS ? " (start it with --prometheus-url)" : "");
-    return NULL;
-}
-
-void ctl__job_decide(ctl_job *j)
-{
-    ctl *c = j->c;
-    const kproj_obj *w = kcache_get(ctl__cache(c, ctl__inf_for_kind(j->kind)), j->ns, j->name);
-    if (!w) {
-        ctl__job_end(j, CTLREC_SKIPPED, "the workload is gone");
-        return;
-    }
-    const pol_policy *pols[MAX_POLICIES];
-    pol_ctx px = {pols, 0};
-    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), collect_policy, &px);
-    hpa_ctx hx = {j, 0};
-    kcache_foreach(ctl__cache(c, CTL_INF_HPAS), check_hpa, &hx);
-    ctlrec_input in = {.workload = w,
-                       .policies = pols,
-                       .npolicies = px.n,
-                       .ns = kcache_get(ctl__cache(c, CTL_INF_NAMESPACES), NULL, j->ns),
-                       .hpa_cpu = hx.cpu,
-                       .now_s = ctl__wall_ms(c) / 1000};
-    if (ctlrec_decide(&in, &j->out) != 0) {
-        ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
-        return;
-    }
-    const pol_policy *p = j->out.winner;
-    if (!p || j->out.mode == POL_MODE_DISABLED) {
-        ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-        if (ws) {
-            record_decision(j, ws);
-            ws->conflict[0] = 0;
-            ws->loop_stopped = 0;
-        }
-        j->pkey[0] = 0;
-        j->out.winner = NULL;
-        if (j->out.release_annotations && ws && (!w->rv || strcmp(ws->released_rv, w->rv) != 0))
-            ctl__send_annotations(j, w, 1);
-        else
-            ctl__job_end(j, CTLREC_SKIPPED, "%s", j->out.reason);
-        return;
-    }
-    kproj_key(j->pkey, sizeof j->pkey, p->namespace, p->name);
-    j->force_conflicts = p->force_conflicts;
-    j->period_ms = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
-    oom_ctx ox = {.c = c, .j = j};
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_oom, &ox);
-    in.ooms = ox.ooms;
-    in.nooms = ox.n;
-    if (c->prov || c->prov_ms) {
-        char why[256];
-        mprov *pv = provider_for(c, p, why, sizeof why);
-        ctl_usage *u = NULL;
-        if (pv) {
-            u = ctl__usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
-            if (!u) {
-                ctl__job_end(j, CTLREC_ERROR, "out of memory");
-                return;
-            }
-            uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
-            if (u->state != 2 || ctl__now(c) - u->fetched_ms > ttl) {
-                j->next_wait = u->waiting;
-                u->waiting = j;
-                if (u->state != 1)
-                    ctl__usage_fetch(c, u);
-                return; /* j may be gone now */
-            }
-        }
-        if (!u || u->error) {
-            in.metrics_error = 1;
-            in.metrics_msg = u ? u->msg : why;
-        } else {
-            char key[600];
-            snprintf(key, sizeof key, "%s/%s", kproj_kind_name(j->kind), j->name);
-            const ctl_ustats *s = opmap_get(&u->stats, key);
-            if (s) {
-                in.usage = s->c;
-                in.nusage = s->n;
-            }
-        }
-        metrics_state(c, j->pkey, !in.metrics_error, in.metrics_msg ? in.metrics_msg : "");
-        if (ctlrec_decide(&in, &j->out) != 0) {
-            ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
-            return;
-        }
-    }
-    act(j, w);
-    /* Nothing borrowed from the caches may be used once a request is out. */
-}
-
-static void job_start(ctl *c, const char *key)
-{
-    ctl_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        kqueue_done(c->q, key);
-        kqueue_add_rate_limited(c->q, key, ctl__now(c));
-        return;
-    }
-    j->c = c;
-    snprintf(j->key, sizeof j->key, "%s", key);
-    opbuf_init(&j->body, BODY_MAX);
-    j->next = c->jobs;
-    if (c->jobs)
-        c->jobs->prev = j;
-    c->jobs = j;
-    c->running++;
-    if (ctl__parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
-        ctl__job_end(j, CTLREC_SKIPPED, "not a workload key");
-        return;
-    }
-    ctl__job_decide(j);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+    va_end(ap);
+    a->r = (ctlstep_reply){.done = 1, .sent = 0, .msg = a->msg};
 }
 
 static void pump(ctl *c)
@@ -1142,7 +750,7 @@ static void pump(ctl *c)
             const char *key;
             if (kqueue_get(c->q, &key) != 0)
                 break;
-            job_start(c, key);
+            ctl__job_start(c, key);
         }
     } while (c->repump);
     c->pumping = 0;
@@ -1399,7 +1007,7 @@ static void ctl_maybe_free(ctl *c)
     void (*cb)(void *) = c->on_closed;
     void *ud = c->closed_ud;
     opmap_release(&c->usage, ctl__usage_free);
-    opmap_release(&c->wstates, free);
+    opmap_release(&c->wstates, ctl__wstate_free);
     opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);
     conflict_tracker_release(&c->tracker);
@@ -1428,12 +1036,7 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     c->on_closed = on_closed;
     c->closed_ud = ud;
     /* Cancel first: no callback of ours runs after this. */
-    while (c->jobs) {
-        ctl_job *j = c->jobs;
-        if (j->req)
-            ophttp_cancel(j->req);
-        job_free(j);
-    }
+    ctl__jobs_cancel(c);
     opmap_iter it;
     opmap_entry *e;
     opmap_iter_init(&it, &c->pstates);

@@ -54,7 +54,7 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
     if (strcmp(ws->policy, x->pkey) != 0)
         return;
     x->matched++;
-    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->written[0]))
+    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->nwritten > 0))
         x->applied++;
     if (ws->conflict[0]) {
         x->conflicting++;

@@ -53,7 +53,7 @@ static void usage_wake(ctl_usage *u)
     while (w) {
         ctl_job *next = w->next_wait;
         w->next_wait = NULL;
-        ctl__job_decide(w);
+        w->resume(w);
         w = next;
     }
 }

@@ -164,7 +164,7 @@ static const char *nz(const char *s)
     return s && *s ? s : NULL;
 }
 
-int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
+int ctlrec_match(const ctlrec_input *in, ctlrec_out *out)
 {
     memset(out, 0, sizeof *out);
     const kproj_obj *w = in->workload;
@@ -200,6 +200,17 @@ int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
         set_reason(out, CTLREC_SKIPPED, "policy %s/%s is Disabled", p->namespace, p->name);
         return 0;
     }
+    set_reason(out, CTLREC_SKIPPED, "not decided yet");
+    return 0;
+}
+
+int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
+{
+    int rc = ctlrec_match(in, out);
+    if (rc || !out->winner || out->mode == POL_MODE_DISABLED)
+        return rc;
+    const kproj_obj *w = in->workload;
+    const pol_policy *p = out->winner;
     if (in->metrics_error) {
         set_reason(out, CTLREC_ERROR, "metrics unavailable: %s",
                    in->metrics_msg ? in->metrics_msg : "provider failed");

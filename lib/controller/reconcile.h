@@ -104,6 +104,11 @@ const char *ctlrec_outcome_name(enum ctlrec_outcome o);
 
 /* Decide. Returns 0, or -ENOMEM (out then says error). */
 int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out);
+/* Only the policies (usage, OOMs and HPAs are not read, the engine does not
+ * run): the winner, the losers and the mode; the outcome and release as
+ * ctlrec_decide() says them when no policy selects the workload or the winner
+ * is Disabled. Returns 0, or -ENOMEM. */
+int ctlrec_match(const ctlrec_input *in, ctlrec_out *out);
 
 /* The workload kind as a pol_kind bit (0 for non-workloads). */
 pol_kind ctlrec_pol_kind(enum kproj_kind k);

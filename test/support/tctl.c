@@ -7,12 +7,12 @@
 #include "support/loop.h"
 #include "test.h"
 
-#define NEVER        CTL_ALARM_NEVER
-#define START_MS     1000000ULL       /* virtual time starts here: 0 reads as "never" */
-#define DEADLINE_MS  8000             /* real time, scaled by $OPTIPOD_SLOW */
-#define HORIZON_MS   (3600ULL * 1000) /* virtual time one wait may take */
-#define QUIET_MS     4                /* real time without activity: settled */
-#define MAX_FIRINGS  10000            /* alarms run by one fire_due() */
+#define NEVER       CTL_ALARM_NEVER
+#define START_MS    1000000ULL       /* virtual time starts here: 0 reads as "never" */
+#define DEADLINE_MS 8000             /* real time, scaled by $OPTIPOD_SLOW */
+#define HORIZON_MS  (3600ULL * 1000) /* virtual time one wait may take */
+#define QUIET_MS    4                /* real time without activity: settled */
+#define MAX_FIRINGS 10000            /* alarms run by one fire_due() */
 
 /* ---- the virtual clock ---------------------------------------------------------------------- */
 

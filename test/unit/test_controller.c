@@ -504,6 +504,64 @@ static void test_flux_forced_reclaim_stops_in_a_loop(void)
     tctl_stop(&r);
 }
 
+/* Git's re-apply races optipod's write: the fake answers optipod's next
+ * writes (the strategic-merge PATCH, not the dry run) with the 409 a real
+ * server gives when another apply lands between optipod's GET and its write. */
+static int races_left;
+
+static int race_hook(fakeapi *f, ophttpd_req *req, void *ud)
+{
+    (void)f;
+    (void)ud;
+    static const char conflict[] =
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+        "\"message\":\"Operation cannot be fulfilled on deployments.apps \\\"web\\\": the object "
+        "has been modified; please apply your changes to the latest version and try again\","
+        "\"reason\":\"Conflict\",\"details\":{\"name\":\"web\",\"group\":\"apps\","
+        "\"kind\":\"deployments\"},\"code\":409}";
+    if (races_left <= 0 || strcmp(ophttpd_method(req), "PATCH") != 0 ||
+        !strstr(ophttpd_path(req), "/deployments/web") ||
+        strcmp(ophttpd_query(req), "fieldManager=optipod") != 0)
+        return 0;
+    races_left--;
+    ophttpd_respond(req, 409, "application/json", conflict, strlen(conflict), NULL);
+    return 1;
+}
+
+static int pred_ours_back(void *ud)
+{
+    const char *v = live_request(ud, "app", "cpu");
+    return v && strcmp(v, "500m") == 0;
+}
+
+/* One take-back by Git, then two 409 retries of optipod's write: each retry
+ * reads the same take-back again. That is one reclaim, not three: the
+ * workload is not stopped, and the third write lands. */
+static void test_raced_take_back_is_one_reclaim(void)
+{
+    const char *ns = "t-race";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    races_left = 2;
+    fakeapi_set_hook(env.fa, race_hook, NULL);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 200); /* Git takes it back */
+    tctl_until(&r, pred_ours_back, (void *)ns, "optipod's value back after two 409s");
+    fakeapi_set_hook(env.fa, NULL, NULL);
+    ASSERT_EQ_INT(races_left, 0);
+    ctl_stats st = tctl_stats(&r);
+    ASSERT_CMP_INT(st.errors, >=, 2);
+    ASSERT_EQ_INT((long long)st.loops_stopped, 0);
+    ASSERT_EQ_INT((long long)events_created(ns, "GitOpsConflictLoop"), 0);
+    tctl_stop(&r);
+}
+
 /* kubernetes#128102: the fake reproduces the 422 when optipod APPLIES
  * container fields; optipod's release (an apply without that container)
  * unblocks it; and optipod's own writes (Update operations) never block it,
@@ -1175,6 +1233,7 @@ int main(void)
     TEST_RUN(test_conflict_with_argocd_forced_when_allowed);
     TEST_RUN(test_conflict_with_argocd_yields_when_not_allowed);
     TEST_RUN(test_flux_forced_reclaim_stops_in_a_loop);
+    TEST_RUN(test_raced_take_back_is_one_reclaim);
     TEST_RUN(test_container_removed_in_git_is_never_reapplied);
     TEST_RUN(test_recommend_never_writes_resources);
     TEST_RUN(test_dry_run_writes_nothing);
