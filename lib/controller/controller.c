@@ -16,7 +16,9 @@
  *   ctl_rollout.c  the rollout gate's facts and the slot; the webhook restart
  *   ctl_resize.c   in-place resize, one pod at a time, followed to its end
  *   ctl_status.c   the policies' status
+ *   ctl_common.c   the helpers they all share (the bottom layer)
  * step.c, reconcile.c and rollout.c are the pure decisions (no I/O).
+ * The layers and their one-way calls: ctl_int.h.
  */
 #include "controller/ctl_int.h"
 
@@ -36,123 +38,7 @@
 
 #define TICK_MS 100
 
-static const kres *const inf_res[CTL_NINF] = {
-    &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
-    &KRES_PODS,     &KRES_NAMESPACES,  &KRES_HPAS,         &KRES_PDBS};
-
 static void pump(ctl *c);
-
-/* ---- small helpers ------------------------------------------------------------------------ */
-
-uint64_t ctl__now(const ctl *c)
-{
-    return c->o.clock.now_ms ? c->o.clock.now_ms(c->o.clock.ud) : uv_now(c->loop);
-}
-
-int64_t ctl__wall_ms(const ctl *c)
-{
-    if (c->o.clock.wall_ms)
-        return c->o.clock.wall_ms(c->o.clock.ud);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void ctl__rfc3339(int64_t ms, char *buf, size_t cap)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-kcache *ctl__cache(ctl *c, enum ctl_inf i)
-{
-    return c->inf[i] ? kinf_cache(c->inf[i]) : NULL;
-}
-
-enum ctl_inf ctl__inf_for_kind(enum kproj_kind k)
-{
-    switch (k) {
-    case KPROJ_DEPLOYMENT:
-        return CTL_INF_DEPLOYMENTS;
-    case KPROJ_STATEFULSET:
-        return CTL_INF_STATEFULSETS;
-    case KPROJ_DAEMONSET:
-        return CTL_INF_DAEMONSETS;
-    default:
-        return CTL_NINF;
-    }
-}
-
-const kres *ctl__res_for_kind(enum kproj_kind k)
-{
-    enum ctl_inf i = ctl__inf_for_kind(k);
-    return i == CTL_NINF ? NULL : inf_res[i];
-}
-
-static int wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const char *name)
-{
-    int n = snprintf(buf, cap, "%s/%s/%s", kproj_kind_name(k), ns ? ns : "", name);
-    return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
-}
-
-int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
-{
-    const char *a = strchr(key, '/');
-    const char *b = a ? strchr(a + 1, '/') : NULL;
-    if (!a || !b || (size_t)(b - a - 1) >= 256 || strlen(b + 1) >= 256)
-        return -EINVAL;
-    static const enum kproj_kind kinds[] = {KPROJ_DEPLOYMENT, KPROJ_STATEFULSET, KPROJ_DAEMONSET};
-    *k = KPROJ_UNKNOWN;
-    for (size_t i = 0; i < 3; i++) {
-        const char *kn = kproj_kind_name(kinds[i]);
-        if (strlen(kn) == (size_t)(a - key) && strncmp(key, kn, (size_t)(a - key)) == 0)
-            *k = kinds[i];
-    }
-    if (*k == KPROJ_UNKNOWN)
-        return -EINVAL;
-    memcpy(ns, a + 1, (size_t)(b - a - 1));
-    ns[b - a - 1] = 0;
-    strcpy(name, b + 1);
-    return 0;
-}
-
-ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
-{
-    ctl_wstate *w = opmap_get(&c->wstates, key);
-    if (!w && create) {
-        w = calloc(1, sizeof *w);
-        if (w && opmap_put(&c->wstates, key, w, NULL) != 0) {
-            free(w);
-            w = NULL;
-        }
-    }
-    return w;
-}
-
-void ctl__wstate_free(void *v)
-{
-    ctl_wstate *w = v;
-    if (w)
-        free(w->written);
-    free(w);
-}
-
-ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create)
-{
-    ctl_pstate *p = opmap_get(&c->pstates, pkey);
-    if (!p && create) {
-        p = calloc(1, sizeof *p);
-        if (p && opmap_put(&c->pstates, pkey, p, NULL) != 0) {
-            free(p);
-            p = NULL;
-        }
-        if (p)
-            p->invalid_warned_gen = -1;
-    }
-    return p;
-}
 
 static void pstate_free(void *v)
 {
@@ -169,65 +55,6 @@ static void pstate_free_key(ctl *c, const char *pkey)
     ctl_pstate *p = opmap_del(&c->pstates, pkey);
     if (p)
         pstate_free(p);
-}
-
-const pol_policy *ctl__policy_of(const kproj_obj *o)
-{
-    return o && o->ext ? &((const ctl_policy_ext *)o->ext)->p : NULL;
-}
-
-void ctl__mark_policy_dirty(ctl *c, const char *pkey)
-{
-    ctl_pstate *p = pkey && *pkey ? ctl__pstate(c, pkey, 1) : NULL;
-    if (p)
-        p->dirty = 1;
-}
-
-/* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
-int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
-{
-    const kproj_owner *own = kproj_controller(pod);
-    if (!own || !own->kind || !own->name)
-        return -ENOENT;
-    if (strcmp(own->kind, "ReplicaSet") == 0) {
-        const kproj_obj *rs = kcache_get(ctl__cache(c, CTL_INF_REPLICASETS), pod->ns, own->name);
-        const kproj_owner *d = rs ? kproj_controller(rs) : NULL;
-        if (!d || !d->kind || strcmp(d->kind, "Deployment") != 0 || !d->name)
-            return -ENOENT;
-        snprintf(key, cap, "Deployment/%s", d->name);
-        return 0;
-    }
-    snprintf(key, cap, "%s/%s", own->kind, own->name);
-    return 0;
-}
-
-void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
-                const char *action, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (c->o.events)
-        kevents_vemit(c->o.events, ref, type, reason, action, fmt, ap);
-    va_end(ap);
-}
-
-void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
-{
-    *ref = (kevents_ref){ssa_api_version(j->kind), kproj_kind_name(j->kind), j->ns, j->name, uid};
-}
-
-void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
-                       const char *fmt, ...)
-{
-    const kproj_obj *po = kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey);
-    if (!po || !c->o.events)
-        return;
-    kevents_ref ref = {KRES_POLICIES.group_version, "OptimizationPolicy", po->ns, po->name,
-                       po->uid};
-    va_list ap;
-    va_start(ap, fmt);
-    kevents_vemit(c->o.events, &ref, type, reason, "Reconcile", fmt, ap);
-    va_end(ap);
 }
 
 /* ---- projection hooks ---------------------------------------------------------------------- */
@@ -315,63 +142,12 @@ static void on_wake(void *arg)
     ctl__rearm(c);
 }
 
-static void on_uv_alarm(uv_timer_t *t)
-{
-    on_wake(t->data);
-}
-
-int ctl__workers(const ctl *c)
-{
-    return c->o.workers > 0 ? c->o.workers : 8;
-}
-
-/* Wake at the next tick, the next delayed key, or now when keys are queued
- * and a worker is free (from the loop: never inside an informer's handler). */
-void ctl__rearm(ctl *c)
-{
-    if (c->closing || !c->started)
-        return;
-    uint64_t now = ctl__now(c);
-    uint64_t d = kqueue_tick(c->q, now);
-    uint64_t at = c->next_tick_ms;
-    if (kqueue_len(c->q) && c->running < ctl__workers(c) && c->leader && ctl_synced(c))
-        at = now;
-    else if (d != KQUEUE_NEVER && now + d < at)
-        at = now + d;
-    if (at == c->armed_at)
-        return;
-    c->armed_at = at;
-    if (c->o.clock.now_ms) {
-        if (c->o.clock.alarm)
-            c->o.clock.alarm(c->o.clock.ud, at, on_wake, c);
-    } else {
-        uv_timer_start(&c->tick, on_uv_alarm, at > now ? at - now : 0, 0);
-    }
-}
-
-/* ---- queueing ----------------------------------------------------------------------------- */
-
-int ctl_enqueue(ctl *c, const char *key)
-{
-    if (c->closing)
-        return -ESHUTDOWN;
-    int rc = kqueue_add(c->q, key);
-    ctl__rearm(c);
-    return rc;
-}
-
-void ctl__requeue_after(ctl *c, const char *key, uint64_t ms)
-{
-    if (c->closing)
-        return;
-    kqueue_add_after(c->q, key, ms, ctl__now(c));
-    ctl__rearm(c);
-}
+/* ---- what the informers queue ------------------------------------------------------------- */
 
 static int enqueue_obj(ctl *c, const kproj_obj *w)
 {
     char key[KEY_MAX];
-    if (c->closing || wkey(key, sizeof key, w->kind, w->ns, w->name))
+    if (c->closing || ctl__wkey(key, sizeof key, w->kind, w->ns, w->name))
         return -EINVAL;
     return ctl_enqueue(c, key);
 }
@@ -419,7 +195,7 @@ static void queue_owner_of(ctl *c, const kproj_obj *o)
                         : strcmp(own->kind, "DaemonSet") == 0   ? KPROJ_DAEMONSET
                                                                 : KPROJ_UNKNOWN;
     char key[KEY_MAX];
-    if (k != KPROJ_UNKNOWN && !wkey(key, sizeof key, k, o->ns, own->name))
+    if (k != KPROJ_UNKNOWN && !ctl__wkey(key, sizeof key, k, o->ns, own->name))
         ctl_enqueue(c, key);
 }
 
@@ -455,24 +231,6 @@ static int containers_equal(const kproj_obj *a, const kproj_obj *b)
     return 1;
 }
 
-/* Queue the workloads that wait at the rollout gate (in ns; NULL = all),
- * except `self` (being reconciled). */
-void ctl__wake_deferred(ctl *c, const char *ns, const char *self)
-{
-    opmap_iter it;
-    opmap_entry *e;
-    enum kproj_kind k;
-    char wns[256], name[256];
-    opmap_iter_init(&it, &c->wstates);
-    while ((e = opmap_next(&it)) != NULL) {
-        const ctl_wstate *ws = e->value;
-        if (!ws->deferred || (self && strcmp(e->key, self) == 0) ||
-            ctl__parse_wkey(e->key, &k, wns, name) != 0 || (ns && strcmp(ns, wns) != 0))
-            continue;
-        ctl_enqueue(c, e->key);
-    }
-}
-
 static int rollout_status_changed(const kproj_obj *a, const kproj_obj *b)
 {
     const kproj_rollout *x = &a->rollout, *y = &b->rollout;
@@ -490,7 +248,7 @@ static int rollout_status_changed(const kproj_obj *a, const kproj_obj *b)
 static void on_workload_status(ctl *c, const kproj_obj *w)
 {
     char key[KEY_MAX];
-    if (wkey(key, sizeof key, w->kind, w->ns, w->name))
+    if (ctl__wkey(key, sizeof key, w->kind, w->ns, w->name))
         return;
     const ctl_wstate *ws = ctl__wstate(c, key, 0);
     if (ws && ws->deferred)
@@ -535,7 +293,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
 {
     ctl *c = ud;
     char key[KEY_MAX];
-    if (wkey(key, sizeof key, o->kind, o->ns, o->name))
+    if (ctl__wkey(key, sizeof key, o->kind, o->ns, o->name))
         return;
     free(opmap_del(&c->resizes, key));
     ctl_wstate *w = opmap_del(&c->wstates, key);
@@ -661,7 +419,7 @@ static void on_hpa_change(const kproj_obj *o, void *ud)
                         : strcmp(h->kind, "StatefulSet") == 0 ? KPROJ_STATEFULSET
                                                               : KPROJ_UNKNOWN;
     char key[KEY_MAX];
-    if (k != KPROJ_UNKNOWN && !wkey(key, sizeof key, k, o->ns, h->name))
+    if (k != KPROJ_UNKNOWN && !ctl__wkey(key, sizeof key, k, o->ns, h->name))
         ctl_enqueue(c, key);
 }
 
@@ -669,67 +427,6 @@ static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
 {
     on_hpa_change(old, ud);
     on_hpa_change(cur, ud);
-}
-
-/* ---- requests ----------------------------------------------------------------------------- */
-
-int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
-                  const opbuf *body, krest_cb cb)
-{
-    return krest_call(j->c->rest, method, path, ctype, body ? body->data : NULL,
-                      body ? body->len : 0, cb, j, &j->req);
-}
-
-int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
-                    const char *sub, int apply, int force, int dry_run)
-{
-    const char *kv[] = {"fieldManager",
-                        MFIELDS_OPTIPOD,
-                        "force",
-                        apply && force ? "true" : NULL,
-                        "dryRun",
-                        dry_run || c->o.dry_run ? "All" : NULL,
-                        NULL};
-    opbuf_reset(p);
-    int rc = kpath(p, r, ns, name, sub);
-    return rc ? rc : kpath_query(p, kv);
-}
-
-const char *ctl__reply_msg(const krest_reply *r)
-{
-    if (r->status && r->status->message[0])
-        return r->status->message;
-    return r->error_msg ? r->error_msg : "no response";
-}
-
-int ctl__ok2xx(const krest_reply *r)
-{
-    return r->http_status >= 200 && r->http_status < 300;
-}
-
-int64_t ctl__answered_generation(const krest_reply *r)
-{
-    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "generation");
-    int64_t g = cJSON_IsNumber(gen) && gen->valuedouble >= 1 ? (int64_t)gen->valuedouble : 0;
-    cJSON_Delete(obj);
-    return g;
-}
-
-void ctl__answer(ctl_answer *a, const krest_reply *r)
-{
-    snprintf(a->msg, sizeof a->msg, "%s", ctl__reply_msg(r));
-    a->r = (ctlstep_reply){.done = 1, .sent = 1, .http_status = r->http_status, .msg = a->msg};
-}
-
-void ctl__answer_unsent(ctl_answer *a, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
-    va_end(ap);
-    a->r = (ctlstep_reply){.done = 1, .sent = 0, .msg = a->msg};
 }
 
 static void pump(ctl *c)
@@ -817,7 +514,7 @@ static void on_tick(ctl *c)
 
 const char *ctl_informer_name(enum ctl_inf i)
 {
-    return i < CTL_NINF ? inf_res[i]->resource : "";
+    return i < CTL_NINF ? ctl__inf_res[i]->resource : "";
 }
 
 kinf *ctl_informer(ctl *c, enum ctl_inf i)
@@ -841,6 +538,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     c->rest = rest;
     if (opts)
         c->o = *opts;
+    c->wake = on_wake;
     c->prov = c->o.provider;
     c->prov_ms = c->o.metrics_server;
     c->leader = 1;
@@ -862,7 +560,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     static const kcache_handlers none = {0};
     for (int i = 0; i < CTL_NINF; i++) {
         kcache_handlers h = none;
-        kinf_opts o = {.res = inf_res[i], .ns = i == CTL_INF_NAMESPACES ? NULL : c->ns};
+        kinf_opts o = {.res = ctl__inf_res[i], .ns = i == CTL_INF_NAMESPACES ? NULL : c->ns};
         h.ud = c;
         switch ((enum ctl_inf)i) {
         case CTL_INF_POLICIES:
@@ -969,14 +667,6 @@ void ctl_set_leader(ctl *c, int leading)
             ((ctl_pstate *)e->value)->next_resync_ms = 0;
         pump(c);
     }
-}
-
-int ctl_synced(const ctl *c)
-{
-    for (int i = 0; i < CTL_NINF; i++)
-        if (!c->inf[i] || !kinf_has_synced(c->inf[i]))
-            return 0;
-    return 1;
 }
 
 void ctl_stats_get(const ctl *c, ctl_stats *out)

@@ -4,7 +4,15 @@
  * and the functions its files share. Only lib/controller/ctl*.c and
  * controller.c include it; the API is controller/controller.h. Shared
  * functions carry the prefix ctl__ (as libuv's uv__); all else stays static
- * in its file. Which file owns what: see the top of controller.c.
+ * in its file.
+ *
+ * The files call one way only (no circle; reply handlers resume a job
+ * through the j->resume pointer, the alarm runs the pump through c->wake):
+ *   controller.c   informers' hooks, queueing, pump, tick, lifecycle
+ *     -> ctl_job.c   the executor: facts, the step (step.c), effects, the end
+ *       -> ctl_ssa.c ctl_rollout.c ctl_resize.c ctl_usage.c ctl_status.c (I/O)
+ *         -> ctl_common.c   clock, keys, caches, state maps, Events, requests
+ * and the pure decisions below any of them: step.c, reconcile.c, rollout.c.
  *
  * Ownership as in controller.h: all of it belongs to the ctl and is touched
  * on the loop thread only. A ctl_job lives from ctl__job_start() to the
@@ -191,7 +199,7 @@ struct ctl {
     int pod_patch_probe;   /* the first pod-PATCH resize is in flight: others wait */
     int subresource_off;   /* pods/resize listed but not served */
     uv_timer_t tick;       /* the alarm when the clock is libuv's */
-    void (*wake)(void *c); /* what the alarm runs (controller.c) */
+    void (*wake)(void *c); /* what the alarm runs: controller.c's tick and pump */
     uint64_t next_tick_ms; /* resyncs and status flushes, every TICK_MS */
     uint64_t armed_at;     /* the alarm set, CTL_ALARM_NEVER when none */
     conflict_tracker tracker;
@@ -213,13 +221,16 @@ struct ctl {
     void *closed_ud;
 };
 
-/* controller.c: small helpers */
+/* ---- ctl_common.c: the bottom layer, shared by every file ---------------------------------- */
+extern const kres *const ctl__inf_res[CTL_NINF];
 uint64_t ctl__now(const ctl *c); /* the monotonic clock (ctl_clock) */
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
 kcache *ctl__cache(ctl *c, enum ctl_inf i);
 enum ctl_inf ctl__inf_for_kind(enum kproj_kind k);
 const kres *ctl__res_for_kind(enum kproj_kind k);
+/* "Kind/namespace/name", and back */
+int ctl__wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const char *name);
 int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name);
 ctl_wstate *ctl__wstate(ctl *c, const char *key, int create);
 void ctl__wstate_free(void *ws);
@@ -234,14 +245,14 @@ void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *
 /* a policy's status needs writing */
 void ctl__mark_policy_dirty(ctl *c, const char *pkey);
 
-/* controller.c: queueing */
+/* queueing */
 void ctl__wake_deferred(ctl *c, const char *ns, const char *self);
 void ctl__requeue_after(ctl *c, const char *key, uint64_t ms);
 /* Arm the alarm for what is due next (after the queue changed). */
 void ctl__rearm(ctl *c);
 int ctl__workers(const ctl *c);
 
-/* controller.c: requests, and recording their answers for the step */
+/* requests, and recording their answers for the step */
 int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
                   const opbuf *body, krest_cb cb);
 int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,

@@ -25,7 +25,8 @@
 
 static void job_run(ctl_job *j);
 
-/* ---- facts from the caches: policies, HPAs, OOM kills ----------------------------------------- */
+/* ---- facts from the caches: policies, HPAs, OOM kills -----------------------------------------
+ */
 
 typedef struct ctl_hpa_view {
     char kind[64];
@@ -113,7 +114,8 @@ static int collect_oom(const kproj_obj *pod, void *ud)
     return 0;
 }
 
-/* ---- the decision, recorded for the status ------------------------------------------------------ */
+/* ---- the decision, recorded for the status ------------------------------------------------------
+ */
 
 static void record_decision(ctl_job *j, ctl_wstate *ws)
 {
@@ -204,8 +206,7 @@ static int restart_applies(const ctlrec_out *o)
 {
     const pol_policy *p = o->winner;
     return o->mode == POL_MODE_AUTO && p->strategy == POL_STRATEGY_WEBHOOK &&
-           p->rollout == POL_ROLLOUT_IMMEDIATE && p->allow_recreate &&
-           o->outcome != CTLREC_SKIPPED;
+           p->rollout == POL_ROLLOUT_IMMEDIATE && p->allow_recreate && o->outcome != CTLREC_SKIPPED;
 }
 
 /* The winner, or no policy: what the no-policy path needs. */
@@ -314,7 +315,8 @@ static int decide(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
     return 0;
 }
 
-/* ---- the facts for the step ------------------------------------------------------------------- */
+/* ---- the facts for the step -------------------------------------------------------------------
+ */
 
 static const ctlstep_reply *answer(const ctl_answer *a)
 {
@@ -404,7 +406,8 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
     return 0;
 }
 
-/* ---- a step's side effects ---------------------------------------------------------------------- */
+/* ---- a step's side effects ----------------------------------------------------------------------
+ */
 
 static void emit(ctl_job *j, const struct ctlstep_event *e, const kproj_obj *w)
 {
@@ -500,7 +503,8 @@ static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstat
         snprintf(ws->conflict, sizeof ws->conflict, "%s", s->conflict);
 }
 
-/* ---- the end of a job ------------------------------------------------------------------------- */
+/* ---- the end of a job -------------------------------------------------------------------------
+ */
 
 static void job_free(ctl_job *j)
 {
@@ -589,7 +593,8 @@ static void end_now(ctl_job *j, enum ctlrec_outcome oc, const char *reason)
     job_end(j, &s);
 }
 
-/* ---- the executor ------------------------------------------------------------------------------- */
+/* ---- the executor -------------------------------------------------------------------------------
+ */
 
 static void job_run(ctl_job *j)
 {

@@ -1,12 +1,16 @@
 /*
- * ctl resize: in-place resize (updateStrategy.allowInPlaceResize), tried by
- * act() before the strategy. Plans the first running pod that differs from
- * the recommendation, PATCHes it (pods/resize, or a pod PATCH on a 1.27-1.31
- * server) and follows that one resize, fed by the pod informer, until it is
- * done, falls back or its pod is gone; then the next pod. What it remembers
- * per workload (ctl_resize, in c->resizes) is private to this file. Separate
- * because it is the one path that writes pods rather than workloads, around
- * its own state machine (apply/resize.h).
+ * ctl resize: in-place resize (updateStrategy.allowInPlaceResize), which the
+ * step tries before the strategy. Owns the facts the step reads about it
+ * (ctl__resize_facts: the resize followed, stepped with what the pod
+ * informer shows, or the first running pod that differs from the
+ * recommendation, planned), the PATCH (pods/resize, or a pod PATCH on a
+ * 1.27-1.31 server) and what its answer teaches (the server's modes, the
+ * resizes never to send again). One pod in flight per workload: that resize
+ * is followed until done, fallen back or its pod gone, then the next pod.
+ * What it remembers per workload (ctl_resize, in c->resizes) is private to
+ * this file. I/O layer: calls ctl_common.c only; its answers go back through
+ * j->resume. Separate because it is the one path that writes pods rather
+ * than workloads, around its own state machine (apply/resize.h).
  */
 #include "controller/ctl_int.h"
 

@@ -1,9 +1,12 @@
 /*
  * ctl rollout: the I/O around the rollout gate (controller/rollout.h, pure):
- * the namespace's PodDisruptionBudgets and the slot holder read from the
- * caches, the one cluster-wide slot reserved before a write and committed to
- * the generation it produced, and the webhook strategy's restart (a PATCH of
- * the template annotation optipod.io/restartedAt) that passes through it.
+ * the gate's verdict over the caches (the namespace's PodDisruptionBudgets,
+ * the slot holder), the one cluster-wide slot (taken before a write that
+ * rolls pods, committed to the generation it produced, recovered from and
+ * recorded in a policy's status.rollout, released when its rollout is over),
+ * the pods against the recommendation for the webhook strategy's restart,
+ * and that restart (a PATCH of the template annotation optipod.io/restartedAt).
+ * I/O layer: calls ctl_common.c only; answers go back through j->resume.
  * Separate because every write that rolls pods, from either strategy, goes
  * through here.
  */

@@ -2,13 +2,15 @@
  * ctl ssa: how the recommendation itself is written to a workload's object
  * under fieldManager=optipod. The optipod.io/ annotations are a server-side
  * apply (Recommend, the webhook strategy, and their release when a workload
- * leaves its policy); the restart that may follow them is ctl_rollout.c's.
- * The ssa strategy GETs the live object, stops when a manager keeps taking
- * the values back (GitOpsConflictLoop), finds conflicts with an unforced
- * dryRun=All apply, then writes with a strategic-merge PATCH carrying the
- * live uid and resourceVersion (controller.h and docs/gitops.md say why).
- * Separate because these are the writes of values to the workload's spec
- * and metadata, with the managedFields checks that keep optipod to its lane.
+ * leaves its policy). The ssa strategy GETs the live object (recording what
+ * would change, and whether another manager took back a value optipod
+ * wrote), finds conflicts with an unforced dryRun=All apply, then writes
+ * with a strategic-merge PATCH carrying the live uid and resourceVersion
+ * (controller.h and docs/gitops.md say why). Whether to go on after each
+ * answer is the step's (step.c). I/O layer: calls ctl_common.c only; answers
+ * go back through j->resume. Separate because these are the writes of values
+ * to the workload's spec and metadata, with the managedFields checks that
+ * keep optipod to its lane.
  */
 #include "controller/ctl_int.h"
 

@@ -2,9 +2,9 @@
  * ctl usage: the usage a decision needs, one metrics provider request per
  * namespace, percentile and window, reused for usage_ttl_ms. The request
  * names every workload of the namespace and its pods, read from the caches.
- * Jobs that need an entry still being fetched wait on it and are decided
- * again (ctl__job_decide) once it is answered. Separate because it is the
- * controller's only path to the metrics provider.
+ * Jobs that need an entry still being fetched wait on it and are resumed
+ * (j->resume) once it is answered. I/O layer: calls ctl_common.c only.
+ * Separate because it is the controller's only path to the metrics provider.
  */
 #include "controller/ctl_int.h"
 

@@ -35,7 +35,8 @@ const char *ctlstep_kind_name(enum ctlstep_kind k)
     return "?";
 }
 
-/* ---- building a step -------------------------------------------------------------------------- */
+/* ---- building a step --------------------------------------------------------------------------
+ */
 
 __attribute__((format(printf, 3, 4))) static void end(ctl_step *s, enum ctlrec_outcome oc,
                                                       const char *fmt, ...)
@@ -53,9 +54,8 @@ static void go(ctl_step *s, enum ctlstep_kind k)
     s->kind = k;
 }
 
-__attribute__((format(printf, 5, 6))) static void event(ctl_step *s, kevents_type type,
-                                                        const char *reason, const char *action,
-                                                        const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+event(ctl_step *s, kevents_type type, const char *reason, const char *action, const char *fmt, ...)
 {
     if (s->nevents == CTLSTEP_EVENTS)
         return;
@@ -84,7 +84,8 @@ static void failed(ctl_step *s, const char *what, const ctlstep_reply *r)
         end(s, CTLREC_ERROR, "%s: HTTP %ld: %s", what, r->http_status, msg);
 }
 
-/* ---- rules shared by the paths ---------------------------------------------------------------- */
+/* ---- rules shared by the paths ----------------------------------------------------------------
+ */
 
 /* At most one rollout per reconcile period: 1 = the job ends (requeued for
  * the period's end). */
@@ -142,7 +143,8 @@ static void annotate(const ctl_facts *f, ctl_step *s, int release)
     s->fx |= CTLSTEP_FX_REMEMBER_ANN;
 }
 
-/* ---- no policy, or a Disabled one: release our annotations ------------------------------------ */
+/* ---- no policy, or a Disabled one: release our annotations ------------------------------------
+ */
 
 static void no_policy(const ctl_facts *f, ctl_step *s)
 {
@@ -166,7 +168,8 @@ static void no_policy(const ctl_facts *f, ctl_step *s)
     end(s, CTLREC_SKIPPED, "%s", r->reason);
 }
 
-/* ---- in-place resize, before the strategy ----------------------------------------------------- */
+/* ---- in-place resize, before the strategy -----------------------------------------------------
+ */
 
 /* 1 = s is set; 0 = the strategy follows. */
 static int resize(const ctl_facts *f, ctl_step *s)
@@ -236,7 +239,8 @@ static int resize(const ctl_facts *f, ctl_step *s)
     return 0;
 }
 
-/* ---- the webhook strategy's restart ------------------------------------------------------------- */
+/* ---- the webhook strategy's restart -------------------------------------------------------------
+ */
 
 static void pods_differ(const ctl_facts *f, char *buf, size_t cap)
 {
@@ -323,7 +327,8 @@ static void restart_answered(const ctl_facts *f, ctl_step *s)
         f->dry_run ? " (dry run)" : "");
 }
 
-/* ---- Recommend, and the webhook strategy: the annotations ------------------------------------- */
+/* ---- Recommend, and the webhook strategy: the annotations -------------------------------------
+ */
 
 static void annotations(const ctl_facts *f, ctl_step *s)
 {
@@ -363,7 +368,8 @@ static void annotations(const ctl_facts *f, ctl_step *s)
         end(s, r->outcome, "%s", r->reason);
 }
 
-/* ---- the ssa strategy -------------------------------------------------------------------------- */
+/* ---- the ssa strategy --------------------------------------------------------------------------
+ */
 
 static void loop_note(const ctl_facts *f, const char *reclaimer, char *note, size_t cap)
 {
@@ -394,7 +400,8 @@ static void live_read(const ctl_facts *f, ctl_step *s)
         return;
     }
     if (!f->live.obj) {
-        end(s, CTLREC_ERROR, "GET: unreadable object %s", f->live.unreadable ? f->live.unreadable : "");
+        end(s, CTLREC_ERROR, "GET: unreadable object %s",
+            f->live.unreadable ? f->live.unreadable : "");
         return;
     }
     if (f->live.nchanges == 0) {
@@ -532,7 +539,8 @@ static void ssa(const ctl_facts *f, ctl_step *s)
     go(s, CTLSTEP_READ_LIVE);
 }
 
-/* ---- the step ---------------------------------------------------------------------------------- */
+/* ---- the step ----------------------------------------------------------------------------------
+ */
 
 void ctlstep_next(const ctl_facts *f, ctl_step *s)
 {

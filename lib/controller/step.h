@@ -68,11 +68,11 @@ typedef struct ctlstep_written {
 typedef struct ctlstep_mem {
     const ctlstep_written *written; /* our last resource write */
     size_t nwritten;
-    int reclaim_counted;    /* the take-back of that write has been counted */
-    uint64_t last_apply_ms; /* monotonic time of our last write that rolls pods; 0 never */
-    const char *released_rv; /* annotations released at this resourceVersion ("" none) */
-    const char *ann_base_rv; /* annotations last written over this resourceVersion ... */
-    uint64_t ann_hash;       /* ... with this body */
+    int reclaim_counted;       /* the take-back of that write has been counted */
+    uint64_t last_apply_ms;    /* monotonic time of our last write that rolls pods; 0 never */
+    const char *released_rv;   /* annotations released at this resourceVersion ("" none) */
+    const char *ann_base_rv;   /* annotations last written over this resourceVersion ... */
+    uint64_t ann_hash;         /* ... with this body */
     int64_t restart_gen;       /* generation our last restart produced, 0 none */
     int64_t uninjected_warned; /* WebhookNotInjecting told for this restart_gen */
     int loop_stopped;          /* GitOpsConflictLoop */
@@ -141,7 +141,7 @@ typedef struct ctl_facts {
      * it needs (usage) is in */
     const ctlrec_out *rec;
     int decided;
-    int policy_gone; /* the winner left the cache while a request was out */
+    int policy_gone;  /* the winner left the cache while a request was out */
     const char *pkey; /* the winner "ns/name" */
     uint64_t period_ms;
     enum ctlstep_usage usage;
