@@ -17,9 +17,9 @@
 
 #include "apply/ssa.h"
 
-const kres *const ctl__inf_res[CTL_NINF] = {
-    &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
-    &KRES_PODS,     &KRES_NAMESPACES,  &KRES_HPAS,         &KRES_PDBS};
+const kres *const ctl__inf_res[CTL_NINF] = {&KRES_POLICIES,   &KRES_DEPLOYMENTS, &KRES_STATEFULSETS,
+                                            &KRES_DAEMONSETS, &KRES_REPLICASETS, &KRES_PODS,
+                                            &KRES_NAMESPACES, &KRES_HPAS,        &KRES_PDBS};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -113,9 +113,45 @@ ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
 void ctl__wstate_free(void *v)
 {
     ctl_wstate *w = v;
-    if (w)
-        free(w->written);
+    if (!w)
+        return;
+    free(w->policy);
+    for (int i = 0; i < w->nlosers; i++)
+        free(w->loser_of[i]);
+    free(w->loser_of);
+    free(w->conflict);
+    free(w->written);
+    free(w->recs);
     free(w);
+}
+
+static int wstate_idle(const ctl_wstate *w)
+{
+    return !w->policy && !w->nlosers && !w->conflict && !w->loop_stopped && !w->nwritten &&
+           !w->last_apply_ms && !w->released_rv[0] && !w->ann_hash && !w->deferred &&
+           !w->restart_gen;
+}
+
+void ctl__wstate_forget_idle(ctl *c, const char *key)
+{
+    ctl_wstate *w = opmap_get(&c->wstates, key);
+    if (w && wstate_idle(w))
+        ctl__wstate_free(opmap_del(&c->wstates, key));
+}
+
+int ctl__set_str(char **dst, const char *s)
+{
+    char *copy = NULL;
+    if (s && *s && !(copy = strdup(s)))
+        return -ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+const char *ctl__str(const char *s)
+{
+    return s ? s : "";
 }
 
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create)

@@ -41,30 +41,35 @@
 #define STATUS_RECS 8 /* containers remembered per workload for status */
 #define WRITTEN_MAX 1024
 
+#define CTL_NAME_MAX 64 /* a container name: a DNS label (63) */
+
+/* One container's recommendation, for the policy's status. */
 typedef struct ctl_rec {
-    char container[MFIELDS_NAME_MAX + 1];
+    char container[CTL_NAME_MAX];
     char cpu[CTLREC_QTY], mem[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
     int applied;
 } ctl_rec;
 
-/* What the controller remembers of one workload between reconciles. */
+/* What the controller remembers of one workload between reconciles, sized
+ * by what it holds (the strings and arrays are owned; NULL = none). Kept only
+ * while there is something to remember: a policy selects the workload or
+ * loses it to another, or optipod wrote to it (ctl__wstate_forget_idle). */
 typedef struct ctl_wstate {
-    char policy[KCACHE_KEY_MAX]; /* winner "ns/name", "" when none */
-    char loser_of[4][KCACHE_KEY_MAX];
+    char *policy;    /* the winner "ns/name" */
+    char **loser_of; /* the other policies selecting it, at most 4 */
     int nlosers;
     enum ctlrec_outcome outcome;
-    char reason[CTLREC_REASON];
-    char conflict[512]; /* "argocd-controller" etc. while in conflict */
+    char *conflict; /* "argocd-controller" etc. while in conflict */
     int loop_stopped;
     int insufficient;
-    ctlstep_written *written; /* our last resource write, a field each (owned) */
+    ctlstep_written *written; /* our last resource write, a field each */
     size_t nwritten;
     int reclaim_counted;    /* the take-back of that write has been counted */
-    uint64_t last_apply_ms; /* loop time of our last resource write */
+    uint64_t last_apply_ms; /* monotonic time of our last write that rolls pods */
     char released_rv[32];   /* annotations released at this resourceVersion */
     char ann_base_rv[32];   /* annotations written over this resourceVersion ... */
     uint64_t ann_hash;      /* ... with this body */
-    ctl_rec recs[STATUS_RECS];
+    ctl_rec *recs;          /* recommended containers, at most STATUS_RECS */
     int nrecs;
     int deferred;              /* the last reconcile waited at the rollout gate */
     int64_t restart_gen;       /* generation our last restart produced, 0 none */
@@ -234,6 +239,12 @@ int ctl__wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const ch
 int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name);
 ctl_wstate *ctl__wstate(ctl *c, const char *key, int create);
 void ctl__wstate_free(void *ws);
+/* Drop key's state when it holds nothing to remember. */
+void ctl__wstate_forget_idle(ctl *c, const char *key);
+/* Replace *dst with a copy of s ("" or NULL: none). 0 or -ENOMEM (*dst kept). */
+int ctl__set_str(char **dst, const char *s);
+/* s, or "" for none. */
+const char *ctl__str(const char *s);
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create);
 const pol_policy *ctl__policy_of(const kproj_obj *o);
 int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap);

@@ -124,18 +124,34 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
     char pkey[KCACHE_KEY_MAX] = "";
     if (o->winner)
         kproj_key(pkey, sizeof pkey, o->winner->namespace, o->winner->name);
-    if (strcmp(ws->policy, pkey) != 0) {
+    if (strcmp(ctl__str(ws->policy), pkey) != 0) {
         ctl__mark_policy_dirty(c, ws->policy);
-        snprintf(ws->policy, sizeof ws->policy, "%s", pkey);
+        ctl__set_str(&ws->policy, pkey);
     }
-    for (int i = 0; i < ws->nlosers; i++)
+    for (int i = 0; i < ws->nlosers; i++) {
         ctl__mark_policy_dirty(c, ws->loser_of[i]);
+        free(ws->loser_of[i]);
+    }
+    free(ws->loser_of);
+    ws->loser_of = NULL;
     ws->nlosers = 0;
-    for (size_t i = 0; i < o->nlosers && ws->nlosers < 4; i++)
-        kproj_key(ws->loser_of[ws->nlosers++], KCACHE_KEY_MAX, o->losers[i]->namespace,
-                  o->losers[i]->name);
+    size_t nl = o->nlosers < 4 ? o->nlosers : 4;
+    if (nl && (ws->loser_of = calloc(nl, sizeof *ws->loser_of)) != NULL) {
+        for (size_t i = 0; i < nl; i++) {
+            char lk[KCACHE_KEY_MAX];
+            kproj_key(lk, sizeof lk, o->losers[i]->namespace, o->losers[i]->name);
+            if ((ws->loser_of[ws->nlosers] = strdup(lk)) != NULL)
+                ws->nlosers++;
+        }
+    }
+    size_t nr = 0;
+    for (size_t i = 0; i < o->ncontainers; i++)
+        nr += o->containers[i].rec_cpu_req[0] || o->containers[i].rec_mem_req[0];
+    nr = nr < STATUS_RECS ? nr : STATUS_RECS;
+    free(ws->recs);
+    ws->recs = nr ? calloc(nr, sizeof *ws->recs) : NULL;
     ws->nrecs = 0;
-    for (size_t i = 0; i < o->ncontainers && ws->nrecs < STATUS_RECS; i++) {
+    for (size_t i = 0; ws->recs && i < o->ncontainers && (size_t)ws->nrecs < nr; i++) {
         const ctlrec_container *cc = &o->containers[i];
         if (!cc->rec_cpu_req[0] && !cc->rec_mem_req[0])
             continue;
@@ -220,7 +236,7 @@ static void matched(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
         return;
     }
     record_decision(j, ws);
-    ws->conflict[0] = 0;
+    ctl__set_str(&ws->conflict, NULL);
     ws->loop_stopped = 0;
     j->pkey[0] = 0;
     j->out.winner = NULL;
@@ -500,7 +516,7 @@ static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstat
     if (s->fx & CTLSTEP_FX_LOOP_ENTERED)
         c->st.loops_stopped++;
     if (s->fx & CTLSTEP_FX_CONFLICT)
-        snprintf(ws->conflict, sizeof ws->conflict, "%s", s->conflict);
+        ctl__set_str(&ws->conflict, s->conflict);
 }
 
 /* ---- the end of a job -------------------------------------------------------------------------
@@ -516,6 +532,7 @@ static void job_free(ctl_job *j)
     if (j->next)
         j->next->prev = j->prev;
     opbuf_release(&j->body);
+    ctlrec_out_release(&j->out);
     kproj_free(j->live);
     mfields_release(&j->mf);
     free(j->ch);
@@ -547,7 +564,6 @@ static void job_end(ctl_job *j, const ctl_step *s)
     if (ws) {
         ws->deferred = (s->fx & CTLSTEP_FX_DEFERRED) != 0;
         ws->outcome = oc;
-        snprintf(ws->reason, sizeof ws->reason, "%s", s->reason);
         ctl__mark_policy_dirty(c, ws->policy);
         for (int i = 0; i < ws->nlosers; i++)
             ctl__mark_policy_dirty(c, ws->loser_of[i]);
@@ -581,6 +597,7 @@ static void job_end(ctl_job *j, const ctl_step *s)
         kqueue_forget(c->q, j->key);
     if (s->requeue_ms != CTLSTEP_NO_REQUEUE)
         ctl__requeue_after(c, j->key, s->requeue_ms);
+    ctl__wstate_forget_idle(c, j->key);
     c->running--;
     job_free(j);
     ctl__rearm(c); /* the next key, from the loop */

@@ -107,7 +107,7 @@ static void read_live(ctl_job *j, const krest_reply *r)
         return;
     }
     cJSON_Delete(live);
-    size_t max = CTLREC_MAX_CONTAINERS * 4;
+    size_t max = j->out.nssa * 4 + 1; /* requests and limits, cpu and memory */
     j->ch = calloc(max, sizeof *j->ch);
     if (!j->ch) {
         snprintf(j->unreadable, sizeof j->unreadable, "out of memory");
@@ -237,7 +237,7 @@ static int build_patch(const kproj_obj *live, const ssa_change *ch, size_t n, op
 int ctl__send_dry_run(ctl_job *j)
 {
     ctl *c = j->c;
-    const char *targets[CTLREC_MAX_CONTAINERS * 4];
+    const char *targets[CTLREC_MAX_CONTAINERS * 4 + 1];
     for (size_t i = 0; i < j->nch; i++)
         targets[i] = j->ch[i].path;
     free(j->cs);

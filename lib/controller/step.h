@@ -57,7 +57,7 @@ enum ctlstep_kind {
 
 /* One value optipod wrote: container/field = value. */
 typedef struct ctlstep_written {
-    char container[MFIELDS_NAME_MAX + 1];
+    char container[64]; /* a DNS label (63) */
     int init;
     char field[16]; /* "requests.cpu" */
     char value[CTLREC_QTY];

@@ -13,8 +13,8 @@
 #define PERIOD 300000ULL
 
 static kproj_obj *web, *web_ann, *db_ondelete;
-static pol_policy *ssa_next, *ssa_now, *ssa_force, *ssa_yield, *recommend, *hook_now, *hook_next, *rz_ssa_next,
-    *rz_hook;
+static pol_policy *ssa_next, *ssa_now, *ssa_force, *ssa_yield, *recommend, *hook_now, *hook_next,
+    *rz_ssa_next, *rz_hook;
 
 static kproj_obj *project(const char *json, enum kproj_kind k)
 {
@@ -47,7 +47,8 @@ static pol_policy *policy(const char *update)
 #define DEPLOYMENT(ann)                                                                            \
     "{\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\",\"uid\":\"wu\",\"generation\":2,"      \
     "\"resourceVersion\":\"7\",\"labels\":{\"app\":\"web\"},\"annotations\":" ann "},"             \
-    "\"spec\":{\"replicas\":2,\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{" \
+    "\"spec\":{\"replicas\":2,\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":" \
+    "{"                                                                                            \
     "\"containers\":[{\"name\":\"app\",\"image\":\"nginx\",\"resources\":{\"requests\":"           \
     "{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}}},\"status\":{\"observedGeneration\":2,"               \
     "\"replicas\":2,\"updatedReplicas\":2,\"readyReplicas\":2,\"availableReplicas\":2}}"
@@ -79,7 +80,7 @@ static void teardown(void)
     kproj_free(web);
     kproj_free(web_ann);
     kproj_free(db_ondelete);
-    pol_policy *ps[] = {ssa_next, ssa_now,     ssa_force, ssa_yield, recommend,
+    pol_policy *ps[] = {ssa_next, ssa_now,   ssa_force,   ssa_yield, recommend,
                         hook_now, hook_next, rz_ssa_next, rz_hook};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
         pol_release(ps[i]);
@@ -141,8 +142,8 @@ static void live_read(fixture *x)
     snprintf(x->ch[0].field, sizeof x->ch[0].field, "requests.cpu");
     x->ch[0].from = "1";
     x->ch[0].to = "500m";
-    x->f.live = (ctlstep_live){.obj = web, .changes = x->ch, .nchanges = 1,
-                               .changed = "app/requests.cpu=500m;"};
+    x->f.live = (ctlstep_live){
+        .obj = web, .changes = x->ch, .nchanges = 1, .changed = "app/requests.cpu=500m;"};
 }
 
 /* Loop detection's state after n counted reclaims by Flux, a minute apart. */
@@ -151,8 +152,8 @@ static void reclaimed(fixture *x, int n)
     conflict_loop_init(&x->loop);
     conflict_loop_out lo;
     for (int i = 0; i < n; i++)
-        conflict_loop_step(&x->loop, &x->f.loop_cfg, WALL - (n - i) * 60000,
-                           CONFLICT_EV_RECLAIMED, "kustomize-controller", &lo);
+        conflict_loop_step(&x->loop, &x->f.loop_cfg, WALL - (n - i) * 60000, CONFLICT_EV_RECLAIMED,
+                           "kustomize-controller", &lo);
     x->m.loop = &x->loop;
 }
 
@@ -171,7 +172,10 @@ static void conflicts(fixture *x, const char *manager)
 
 #define F(name) static void name(fixture *x)
 
-F(gone) { x->f.workload = NULL; }
+F(gone)
+{
+    x->f.workload = NULL;
+}
 F(policy_gone)
 {
     x->f.policy_gone = 1;
@@ -226,7 +230,10 @@ F(rec_differs)
     decided(x, recommend, CTLREC_APPLY);
     x->f.ann_differ = 1;
 }
-F(rec_current) { decided(x, recommend, CTLREC_APPLY); }
+F(rec_current)
+{
+    decided(x, recommend, CTLREC_APPLY);
+}
 F(rec_insufficient)
 {
     decided(x, recommend, CTLREC_SKIPPED);
@@ -237,17 +244,33 @@ F(rec_published)
     rec_differs(x);
     x->f.ann = answered(200);
 }
-F(ssa_within_threshold) { decided(x, ssa_next, CTLREC_UNCHANGED); }
-F(ssa_apply) { decided(x, ssa_next, CTLREC_APPLY); }
-F(ssa_rolled_recently) { x->m.last_apply_ms = NOW - 100000; }
-F(ssa_rolled_a_period_ago) { x->m.last_apply_ms = NOW - PERIOD; }
-F(ssa_now_go) { decided(x, ssa_now, CTLREC_APPLY); }
+F(ssa_within_threshold)
+{
+    decided(x, ssa_next, CTLREC_UNCHANGED);
+}
+F(ssa_apply)
+{
+    decided(x, ssa_next, CTLREC_APPLY);
+}
+F(ssa_rolled_recently)
+{
+    x->m.last_apply_ms = NOW - 100000;
+}
+F(ssa_rolled_a_period_ago)
+{
+    x->m.last_apply_ms = NOW - PERIOD;
+}
+F(ssa_now_go)
+{
+    decided(x, ssa_now, CTLREC_APPLY);
+}
 F(ssa_now_wait)
 {
     ssa_now_go(x);
     x->gate = (rollout_out){.verdict = ROLLOUT_WAIT, .retry_ms = 30000};
-    snprintf(x->gate.reason, sizeof x->gate.reason, "PodDisruptionBudget shop/pdb allows no "
-                                                    "disruption");
+    snprintf(x->gate.reason, sizeof x->gate.reason,
+             "PodDisruptionBudget shop/pdb allows no "
+             "disruption");
 }
 F(ssa_now_holder_stuck)
 {
@@ -266,9 +289,18 @@ F(ondelete_immediate)
     x->f.workload = db_ondelete;
     x->f.gate = NULL; /* never asked: a template change rolls nothing */
 }
-F(live_404) { x->f.live_reply = answered(404); }
-F(live_500) { x->f.live_reply = answered(500); }
-F(live_unsent) { x->f.live_reply = (ctlstep_reply){.done = 1, .msg = "no route"}; }
+F(live_404)
+{
+    x->f.live_reply = answered(404);
+}
+F(live_500)
+{
+    x->f.live_reply = answered(500);
+}
+F(live_unsent)
+{
+    x->f.live_reply = (ctlstep_reply){.done = 1, .msg = "no route"};
+}
 F(live_unreadable)
 {
     x->f.live_reply = answered(200);
@@ -279,7 +311,10 @@ F(live_unchanged)
     live_read(x);
     x->f.live.nchanges = 0;
 }
-F(live_changes) { live_read(x); }
+F(live_changes)
+{
+    live_read(x);
+}
 F(live_first_take_back)
 {
     live_read(x);
@@ -372,8 +407,11 @@ F(write_done_forced)
 F(rz_following)
 {
     decided(x, rz_hook, CTLREC_APPLY);
-    x->f.rz = (ctlstep_resize){.mode_ok = 1, .following = 1, .follow_pod = "web-a",
-                               .follow_state = "InProgress", .follow_due_ms = 4000};
+    x->f.rz = (ctlstep_resize){.mode_ok = 1,
+                               .following = 1,
+                               .follow_pod = "web-a",
+                               .follow_state = "InProgress",
+                               .follow_due_ms = 4000};
 }
 F(rz_pod)
 {
@@ -435,7 +473,10 @@ F(rz_retry)
     x->f.rz.action = RESIZE_ACT_RETRY;
     x->f.rz.detail = "HTTP 503";
 }
-F(hook_pods_current) { decided(x, hook_now, CTLREC_APPLY); }
+F(hook_pods_current)
+{
+    decided(x, hook_now, CTLREC_APPLY);
+}
 F(hook_pods_differ)
 {
     decided(x, hook_now, CTLREC_APPLY);
@@ -512,7 +553,7 @@ typedef struct row {
     const char *event;  /* an Event it carries */
 } row;
 
-#define NO CTLSTEP_NO_REQUEUE
+#define NO      CTLSTEP_NO_REQUEUE
 #define END(oc) CTLSTEP_END, CTLREC_##oc
 #define GO(k)   CTLSTEP_##k, CTLREC_APPLY
 
@@ -539,22 +580,23 @@ static const row rows[] = {
     {"recommend: publish", rec_differs, GO(ANNOTATE), NULL, NO, CTLSTEP_FX_REMEMBER_ANN, 0, NULL},
     {"recommend: published already", rec_current, END(UNCHANGED), "already published", NO, 0, 0,
      NULL},
-    {"recommend: a skip keeps its reason", rec_insufficient, END(SKIPPED), "insufficient data",
-     NO, 0, 0, NULL},
+    {"recommend: a skip keeps its reason", rec_insufficient, END(SKIPPED), "insufficient data", NO,
+     0, 0, NULL},
     {"recommend: published", rec_published, END(APPLY), "published to annotations", NO, 0, 0,
      "RecommendationUpdated"},
     /* the ssa strategy */
-    {"ssa: within the threshold", ssa_within_threshold, END(UNCHANGED), "the decision's reason",
-     NO, 0, 0, NULL},
+    {"ssa: within the threshold", ssa_within_threshold, END(UNCHANGED), "the decision's reason", NO,
+     0, 0, NULL},
     {"ssa: onNextRestart reads the live object, no gate", ssa_apply, GO(READ_LIVE), NULL, NO, 0,
      CTLSTEP_FX_SLOT_TAKE, NULL},
     {"ssa: once per period", ssa_rolled_recently, END(SKIPPED), "within this reconcile period",
      PERIOD - 100000, 0, 0, NULL},
     {"ssa: a period later", ssa_rolled_a_period_ago, GO(READ_LIVE), NULL, NO, 0, 0, NULL},
-    {"ssa: immediate takes the slot", ssa_now_go, GO(READ_LIVE), NULL, NO, CTLSTEP_FX_SLOT_TAKE,
-     0, NULL},
-    {"ssa: immediate waits at the gate", ssa_now_wait, END(SKIPPED), "rollout deferred: "
-                                                                     "PodDisruptionBudget",
+    {"ssa: immediate takes the slot", ssa_now_go, GO(READ_LIVE), NULL, NO, CTLSTEP_FX_SLOT_TAKE, 0,
+     NULL},
+    {"ssa: immediate waits at the gate", ssa_now_wait, END(SKIPPED),
+     "rollout deferred: "
+     "PodDisruptionBudget",
      30000, CTLSTEP_FX_DEFERRED, CTLSTEP_FX_SLOT_TAKE, "RolloutDeferred"},
     {"ssa: a stuck holder is released", ssa_now_holder_stuck, GO(READ_LIVE), NULL, NO,
      CTLSTEP_FX_SLOT_FREE | CTLSTEP_FX_SLOT_TAKE, 0, "RolloutStuck"},
@@ -565,16 +607,16 @@ static const row rows[] = {
     {"live: 500", live_500, END(ERROR), "GET: HTTP 500: the message", NO, 0, 0, NULL},
     {"live: not sent", live_unsent, END(ERROR), "GET: no route", NO, 0, 0, NULL},
     {"live: unreadable", live_unreadable, END(ERROR), "unreadable object not JSON", NO, 0, 0, NULL},
-    {"live: already there", live_unchanged, END(UNCHANGED), "already has the recommended", NO, 0,
-     0, NULL},
+    {"live: already there", live_unchanged, END(UNCHANGED), "already has the recommended", NO, 0, 0,
+     NULL},
     {"live: changes, nobody took anything back", live_changes, GO(DRY_RUN), NULL, NO,
      CTLSTEP_FX_LOOP, CTLSTEP_FX_RECLAIM_COUNTED, NULL},
     {"live: a take-back is counted once", live_first_take_back, GO(DRY_RUN), NULL, NO,
      CTLSTEP_FX_LOOP | CTLSTEP_FX_RECLAIM_COUNTED, 0, NULL},
     {"live: the same take-back seen again (409 retry)", live_same_take_back_again, GO(DRY_RUN),
      NULL, NO, CTLSTEP_FX_LOOP, CTLSTEP_FX_RECLAIM_COUNTED | CTLSTEP_FX_LOOP_ENTERED, NULL},
-    {"live: seen a third time, counted twice: no stop", live_same_take_back_third_look,
-     GO(DRY_RUN), NULL, NO, 0, CTLSTEP_FX_LOOP_ENTERED, NULL},
+    {"live: seen a third time, counted twice: no stop", live_same_take_back_third_look, GO(DRY_RUN),
+     NULL, NO, 0, CTLSTEP_FX_LOOP_ENTERED, NULL},
     {"live: the third take-back stops", live_third_take_back, END(CONFLICT),
      "kustomize-controller took the fields back 3 times", NO,
      CTLSTEP_FX_LOOP | CTLSTEP_FX_LOOP_ENTERED | CTLSTEP_FX_CONFLICT, 0, "GitOpsConflictLoop"},
@@ -597,21 +639,21 @@ static const row rows[] = {
      NULL},
     {"write: applied", write_done, END(APPLY), "applied app/requests.cpu=500m;", NO,
      CTLSTEP_FX_WRITTEN | CTLSTEP_FX_LOOP, 0, "ResourcesApplied"},
-    {"write: dry run remembers nothing", write_done_dry_run, END(APPLY), "dry run: would apply",
-     NO, 0, CTLSTEP_FX_WRITTEN | CTLSTEP_FX_LOOP, "ResourcesApplied"},
+    {"write: dry run remembers nothing", write_done_dry_run, END(APPLY), "dry run: would apply", NO,
+     0, CTLSTEP_FX_WRITTEN | CTLSTEP_FX_LOOP, "ResourcesApplied"},
     {"write: forced says so", write_done_forced, END(APPLY), "(forced over another manager)", NO,
      CTLSTEP_FX_WRITTEN, 0, NULL},
     /* in-place resize, then the strategy */
-    {"resize: one in flight", rz_following, END(SKIPPED), "waiting for pod web-a's resize", 4000,
-     0, 0, NULL},
+    {"resize: one in flight", rz_following, END(SKIPPED), "waiting for pod web-a's resize", 4000, 0,
+     0, NULL},
     {"resize: the next pod", rz_pod, GO(RESIZE), NULL, NO, 0, 0, NULL},
     {"resize: the first pod PATCH's answer first", rz_probe_busy, END(SKIPPED),
      "first answer to an in-place resize", CTLSTEP_PROBE_MS, 0, 0, NULL},
     {"resize: not served, the strategy", rz_no_mode, GO(ANNOTATE), NULL, NO, 0, 0, NULL},
     {"resize: done, onNextRestart leaves the template", rz_all_done_ssa_next, END(UNCHANGED),
      "left to the next rollout", NO, 0, 0, NULL},
-    {"resize: done, the webhook's annotations follow", rz_all_done_webhook, GO(ANNOTATE), NULL,
-     NO, 0, 0, NULL},
+    {"resize: done, the webhook's annotations follow", rz_all_done_webhook, GO(ANNOTATE), NULL, NO,
+     0, 0, NULL},
     {"resize: accepted, followed", rz_accepted, END(APPLY), "accepted", 300001, 0, 0, NULL},
     {"resize: dry run, the strategy at once", rz_accepted_dry_run, END(APPLY),
      "dry run: would resize pod web-a", 0, 0, 0, "ResourcesResized"},
@@ -623,10 +665,10 @@ static const row rows[] = {
      NULL},
     {"restart: pods differ", hook_pods_differ, GO(RESTART), NULL, NO, CTLSTEP_FX_SLOT_TAKE, 0,
      NULL},
-    {"restart: onNextRestart never", hook_next_pods_differ, END(UNCHANGED), "already published",
-     NO, 0, 0, NULL},
-    {"restart: not on a skip", hook_skipped_pods_differ, END(SKIPPED), "the decision's reason",
-     NO, 0, 0, NULL},
+    {"restart: onNextRestart never", hook_next_pods_differ, END(UNCHANGED), "already published", NO,
+     0, 0, NULL},
+    {"restart: not on a skip", hook_skipped_pods_differ, END(SKIPPED), "the decision's reason", NO,
+     0, 0, NULL},
     {"restart: OnDelete", hook_ondelete, END(SKIPPED), "2 of 2 pods (web-a, ...) run other values",
      NO, 0, CTLSTEP_FX_SLOT_TAKE, NULL},
     {"restart: the webhook did not inject", hook_did_not_take, END(SKIPPED),
@@ -634,18 +676,17 @@ static const row rows[] = {
      "WebhookNotInjecting"},
     {"restart: told once", hook_did_not_take_told, END(SKIPPED), "not restarting again", NO, 0,
      CTLSTEP_FX_WARNED, NULL},
-    {"restart: the spec changed since", hook_spec_changed_since, GO(RESTART), NULL, NO, 0, 0,
-     NULL},
+    {"restart: the spec changed since", hook_spec_changed_since, GO(RESTART), NULL, NO, 0, 0, NULL},
     {"restart: once per period", hook_rolled_recently, END(SKIPPED), "within this reconcile",
      PERIOD - 1000, 0, 0, NULL},
     {"restart: the gate waits", hook_gate_waits, END(SKIPPED), "rollout deferred", 10000,
      CTLSTEP_FX_DEFERRED, 0, "RolloutDeferred"},
-    {"restart: 409", hook_restart_409, END(ERROR), "restart: the workload changed meanwhile", NO,
-     0, CTLSTEP_FX_RESTARTED, NULL},
+    {"restart: 409", hook_restart_409, END(ERROR), "restart: the workload changed meanwhile", NO, 0,
+     CTLSTEP_FX_RESTARTED, NULL},
     {"restart: rolled out", hook_restarted, END(APPLY), "rolled out: 2 of 2 pods", NO,
      CTLSTEP_FX_RESTARTED, 0, "RolloutTriggered"},
-    {"restart: a dry run shows it after the annotations", hook_published_dry_run, GO(RESTART),
-     NULL, NO, CTLSTEP_FX_SLOT_TAKE, 0, "RecommendationUpdated"},
+    {"restart: a dry run shows it after the annotations", hook_published_dry_run, GO(RESTART), NULL,
+     NO, CTLSTEP_FX_SLOT_TAKE, 0, "RecommendationUpdated"},
 };
 
 static int has_event(const ctl_step *s, const char *reason)
