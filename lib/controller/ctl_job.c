@@ -280,8 +280,8 @@ static int decide(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
                        .nooms = ox.n,
                        .now_s = ctl__wall_ms(c) / 1000};
     j->usage = CTLSTEP_USAGE_NONE;
+    char why[256] = ""; /* lives until ctlrec_decide() has read in.metrics_msg */
     if (c->prov || c->prov_ms) {
-        char why[256];
         const pol_policy *p = j->out.winner;
         mprov *pv = provider_for(c, p, why, sizeof why);
         ctl_usage *u = NULL;
