@@ -179,7 +179,7 @@ typedef struct ctl_job {
     ssa_change *ch;
     size_t nch;
     char changed[WRITTEN_MAX]; /* "c/f=v;" of ch, for messages */
-    char reclaimer[CONFLICT_MANAGER_MAX];
+    const char **owners;       /* per change, another manager owning it (points into mf) */
     char unreadable[256];
     conflict_set *cs; /* NULL until the pre-check answers with conflicts or none */
     char patch_path[2048];

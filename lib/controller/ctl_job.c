@@ -414,7 +414,7 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
                              .changes = j->ch,
                              .nchanges = j->nch,
                              .changed = j->changed,
-                             .reclaimer = j->reclaimer[0] ? j->reclaimer : NULL};
+                             .owners = j->owners};
     f->loop_cfg = c->tracker.cfg;
     f->dry = *answer(&j->dry);
     f->cs = j->cs;
@@ -536,6 +536,7 @@ static void job_free(ctl_job *j)
     kproj_free(j->live);
     mfields_release(&j->mf);
     free(j->ch);
+    free(j->owners);
     free(j->cs);
     ctl__resize_job_free(j);
     free(j);

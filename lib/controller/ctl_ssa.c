@@ -69,18 +69,6 @@ int ctl__send_annotations(ctl_job *j, int release)
 
 /* ---- the ssa strategy: GET, pre-check, write ------------------------------------------------ */
 
-/* The value optipod last wrote for container/field, or NULL. */
-static const char *written_value(const ctl_wstate *ws, const ssa_change *ch)
-{
-    for (size_t i = 0; ws && i < ws->nwritten; i++) {
-        const ctlstep_written *w = &ws->written[i];
-        if (w->init == ch->init && strcmp(w->container, ch->container) == 0 &&
-            strcmp(w->field, ch->field) == 0)
-            return w->value;
-    }
-    return NULL;
-}
-
 /* "container/field=value;" for each change (messages and Events). */
 static void describe_changes(const ssa_change *ch, size_t n, char *buf, size_t cap)
 {
@@ -92,8 +80,8 @@ static void describe_changes(const ssa_change *ch, size_t n, char *buf, size_t c
     }
 }
 
-/* The live object: what would change, and whether a value we wrote was
- * replaced by another manager, who owns it now (a take-back). */
+/* The live object: what would change, and who else owns each of those
+ * fields (the step tells a take-back from them). */
 static void read_live(ctl_job *j, const krest_reply *r)
 {
     cJSON *live = cJSON_ParseWithLength(r->body, r->body_len);
@@ -122,13 +110,11 @@ static void read_live(ctl_job *j, const krest_reply *r)
     size_t n = ssa_changes(&rq, j->ch, max);
     j->nch = n > max ? max : n;
     describe_changes(j->ch, j->nch, j->changed, sizeof j->changed);
-    const ctl_wstate *ws = ctl__wstate(j->c, j->key, 0);
-    for (size_t i = 0; i < j->nch && !j->reclaimer[0]; i++) {
-        const char *ours = written_value(ws, &j->ch[i]);
+    j->owners = j->nch ? calloc(j->nch, sizeof *j->owners) : NULL;
+    for (size_t i = 0; j->owners && i < j->nch; i++) {
         const mfields_entry *owners[4];
-        if (ours && (!j->ch[i].from || strcmp(j->ch[i].from, ours) != 0) &&
-            mfields_owners(&j->mf, j->ch[i].path, MFIELDS_OPTIPOD, owners, 4) > 0)
-            snprintf(j->reclaimer, sizeof j->reclaimer, "%s", owners[0]->manager);
+        if (mfields_owners(&j->mf, j->ch[i].path, MFIELDS_OPTIPOD, owners, 4) > 0)
+            j->owners[i] = owners[0]->manager; /* j->mf lives as long as the job */
     }
 }
 

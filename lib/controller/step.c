@@ -387,6 +387,31 @@ static void loop_note(const ctl_facts *f, const char *reclaimer, char *note, siz
                  reclaimer, f->workload->ns ? f->workload->ns : "", f->workload->name);
 }
 
+/* The value optipod last wrote for the change's field, or NULL. */
+static const char *written_value(const ctlstep_mem *m, const ssa_change *ch)
+{
+    for (size_t i = 0; i < m->nwritten; i++) {
+        const ctlstep_written *w = &m->written[i];
+        if (w->init == ch->init && strcmp(w->container, ch->container) == 0 &&
+            strcmp(w->field, ch->field) == 0)
+            return w->value;
+    }
+    return NULL;
+}
+
+/* A take-back: a value optipod wrote was replaced, and another manager owns
+ * the field now. That manager, or NULL. */
+static const char *taken_back_by(const ctl_facts *f)
+{
+    for (size_t i = 0; f->live.owners && i < f->live.nchanges; i++) {
+        const ssa_change *ch = &f->live.changes[i];
+        const char *ours = written_value(f->mem, ch);
+        if (ours && (!ch->from || strcmp(ch->from, ours) != 0) && f->live.owners[i])
+            return f->live.owners[i];
+    }
+    return NULL;
+}
+
 /* The live object read: unchanged, the conflict loop, or the pre-check. */
 static void live_read(const ctl_facts *f, ctl_step *s)
 {
@@ -411,7 +436,8 @@ static void live_read(const ctl_facts *f, ctl_step *s)
     /* A reclaim is one observed take-back of our last write, however many
      * reconciles see it (a retried write must not count it again). */
     enum conflict_event ev = CONFLICT_EV_QUIET;
-    if (f->live.reclaimer && !f->mem->reclaim_counted) {
+    const char *by = taken_back_by(f);
+    if (by && !f->mem->reclaim_counted) {
         ev = CONFLICT_EV_RECLAIMED;
         s->fx |= CTLSTEP_FX_RECLAIM_COUNTED;
     }
@@ -420,7 +446,7 @@ static void live_read(const ctl_facts *f, ctl_step *s)
     else
         conflict_loop_init(&s->loop);
     conflict_loop_out lo;
-    conflict_loop_step(&s->loop, &f->loop_cfg, f->wall_ms, ev, f->live.reclaimer, &lo);
+    conflict_loop_step(&s->loop, &f->loop_cfg, f->wall_ms, ev, by, &lo);
     s->fx |= CTLSTEP_FX_LOOP;
     s->loop_stopped = f->mem->loop_stopped && !lo.resumed;
     if (lo.action == CONFLICT_STOP_LOOP) {

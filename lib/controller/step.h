@@ -125,8 +125,9 @@ typedef struct ctlstep_live {
     const char *unreadable;    /* why, when obj is NULL */
     const ssa_change *changes; /* the fields that would change */
     size_t nchanges;
-    const char *changed;   /* "c/f=v;..." of those changes */
-    const char *reclaimer; /* a manager that took one of our values back, NULL none */
+    const char *changed; /* "c/f=v;..." of those changes */
+    /* per change, a manager other than optipod owning the field (managedFields), NULL none */
+    const char *const *owners;
 } ctlstep_live;
 
 typedef struct ctl_facts {

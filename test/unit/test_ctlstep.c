@@ -98,6 +98,7 @@ typedef struct fixture {
     conflict_loop loop;
     conflict_set cs;
     ssa_change ch[1];
+    const char *owners[1];
     ctlstep_written written[1];
 } fixture;
 
@@ -315,10 +316,43 @@ F(live_changes)
 {
     live_read(x);
 }
+/* Another manager owns requests.cpu in managedFields. */
+static void owned_by(fixture *x, const char *manager)
+{
+    x->owners[0] = manager;
+    x->f.live.owners = x->owners;
+}
+
+/* optipod's last write set requests.cpu to value. */
+static void we_wrote(fixture *x, const char *value)
+{
+    x->written[0] = (ctlstep_written){.container = "app", .field = "requests.cpu"};
+    snprintf(x->written[0].value, sizeof x->written[0].value, "%s", value);
+    x->m.written = x->written;
+    x->m.nwritten = 1;
+}
+
 F(live_first_take_back)
 {
     live_read(x);
-    x->f.live.reclaimer = "kustomize-controller";
+    we_wrote(x, "500m"); /* live says 1 again */
+    owned_by(x, "kustomize-controller");
+}
+F(live_owner_of_what_we_never_wrote)
+{
+    live_read(x);
+    owned_by(x, "argocd-controller");
+}
+F(live_ours_still_there)
+{
+    live_read(x);
+    we_wrote(x, "1");
+    owned_by(x, "kustomize-controller");
+}
+F(live_ours_replaced_nobody_owns)
+{
+    live_read(x);
+    we_wrote(x, "500m");
 }
 /* The miscount: Git's re-apply raced our write; the retries see the same
  * take-back again. Counted once already: no second count, no stop. */
@@ -613,6 +647,13 @@ static const row rows[] = {
      CTLSTEP_FX_LOOP, CTLSTEP_FX_RECLAIM_COUNTED, NULL},
     {"live: a take-back is counted once", live_first_take_back, GO(DRY_RUN), NULL, NO,
      CTLSTEP_FX_LOOP | CTLSTEP_FX_RECLAIM_COUNTED, 0, NULL},
+    {"live: an owner of a value we never wrote took nothing back",
+     live_owner_of_what_we_never_wrote, GO(DRY_RUN), NULL, NO, CTLSTEP_FX_LOOP,
+     CTLSTEP_FX_RECLAIM_COUNTED, NULL},
+    {"live: our value still there is no take-back", live_ours_still_there, GO(DRY_RUN), NULL, NO, 0,
+     CTLSTEP_FX_RECLAIM_COUNTED, NULL},
+    {"live: replaced with no other owner is no take-back", live_ours_replaced_nobody_owns,
+     GO(DRY_RUN), NULL, NO, 0, CTLSTEP_FX_RECLAIM_COUNTED, NULL},
     {"live: the same take-back seen again (409 retry)", live_same_take_back_again, GO(DRY_RUN),
      NULL, NO, CTLSTEP_FX_LOOP, CTLSTEP_FX_RECLAIM_COUNTED | CTLSTEP_FX_LOOP_ENTERED, NULL},
     {"live: seen a third time, counted twice: no stop", live_same_take_back_third_look, GO(DRY_RUN),
