@@ -1,6 +1,6 @@
 /*
  * fakeapi against the recordings of a real v1.24 API server
- * (../shared/fixtures/kube-apiserver-v1.24), driven over HTTPS by the raw
+ * (test/data/kube-apiserver-v1.24), driven over HTTPS by the raw
  * test client on the same loop. Every test stops the server and asserts the
  * loop closes clean.
  */
