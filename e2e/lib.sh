@@ -3,6 +3,7 @@
 # exit, and waiting for a line in the controller's log.
 set -euo pipefail
 
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 E2E_NS="optipod-e2e-$(date +%s)-$RANDOM"
 E2E_TMP=$(mktemp -d)
 E2E_PIDS=()
@@ -28,6 +29,19 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 
 e2e_fail() { echo "e2e: $*" >&2; exit 1; }
+
+# e2e_install_crd: the OptimizationPolicy CRD for real, by server-side apply that takes every
+# field it sets (--force-conflicts), so it works whoever installed the CRD before (a client-side
+# `kubectl apply`, Helm, another field manager); then waits until the API serves it. The CRD
+# stays installed: deleting it would delete every policy of the cluster.
+e2e_install_crd() {
+  local out
+  out=$(kubectl apply --server-side --force-conflicts --field-manager=optipod-e2e \
+    -f "$E2E_ROOT/crds/optimizationpolicies.optipod.io.yaml" 2>&1) ||
+    e2e_fail "installing the CRD failed: $out"
+  kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null ||
+    e2e_fail "the CRD optimizationpolicies.optipod.io did not become established"
+}
 
 # e2e_wait_log FILE REGEX [SECONDS]
 e2e_wait_log() {

@@ -15,7 +15,7 @@ pid=$!
 E2E_PIDS+=("$pid")
 
 e2e_wait_log "$log" "deployments $E2E_NS/web added"
-e2e_wait_log "$log" "apps/v1 replicasets: [0-9]+ objects listed"
+e2e_wait_log "$log" "apps/v1 replicasets in $E2E_NS: [0-9]+ objects listed"
 kubectl -n "$E2E_NS" scale deployment web --replicas=2 >/dev/null
 e2e_wait_log "$log" "deployments $E2E_NS/web updated"
 kubectl -n "$E2E_NS" delete deployment web --wait=true >/dev/null

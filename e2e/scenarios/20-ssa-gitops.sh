@@ -14,14 +14,12 @@
 #     every interval: optipod stops with a GitOpsConflictLoop Event naming the
 #     Flux remedy, and writes nothing more.
 here=$(cd "$(dirname "$0")/.." && pwd)
-root=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
 e2e_need_prometheus
 command -v python3 >/dev/null || e2e_fail "needs python3 to read managedFields"
 
-kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
-kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null
+e2e_install_crd
 kubectl create namespace "$E2E_NS" >/dev/null
 
 deployment() { # $1: 1 = with the sidecar

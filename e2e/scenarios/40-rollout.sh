@@ -22,14 +22,12 @@
 # No MutatingWebhookConfiguration is installed: what the new pods receive is
 # 30-webhook's subject, not this one's.
 here=$(cd "$(dirname "$0")/.." && pwd)
-root=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
 e2e_need_prometheus
 command -v python3 >/dev/null || e2e_fail "needs python3 (a free port, managedFields)"
 
-kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
-kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null
+e2e_install_crd
 kubectl create namespace "$E2E_NS" >/dev/null
 
 kubectl apply --server-side --field-manager=argocd-controller -f - >/dev/null <<EOF
