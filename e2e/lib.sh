@@ -54,6 +54,36 @@ e2e_wait_log() {
   e2e_fail "timed out after ${secs}s waiting for /$re/"
 }
 
+# e2e_nodesim NS...: the node simulator (test/tools/nodesim) plays scheduler and kubelet for
+# the pods of these namespaces (PREFIX* for several) until the scenario exits: a Node of its
+# own, pods bound to it and reported Running and Ready, deletions finished. For scenarios that
+# need running pods (a rollout that completes, a PodDisruptionBudget counting healthy pods) on
+# a control plane without kubelets. Off by itself when the cluster has a real Ready node.
+e2e_nodesim() {
+  local build=${OPTIPOD_BUILD:-build/rel} log="$E2E_TMP/nodesim.log" args=() ns pid
+  case "$build" in /*) ;; *) build="$E2E_ROOT/$build" ;; esac
+  local bin=${E2E_NODESIM:-$build/tools/nodesim}
+  [ -x "$bin" ] || e2e_fail "no node simulator at $bin (make tools builds it)"
+  for ns in "$@"; do args+=(--namespace "$ns"); done
+  "$bin" --node "$E2E_NS-node" "${args[@]}" >"$log" 2>&1 &
+  pid=$!
+  E2E_PIDS+=("$pid")
+  for _ in $(seq 300); do
+    if grep -q '^nodesim: ready' "$log"; then
+      echo "node simulator: node $E2E_NS-node runs the pods of: $*"
+      return 0
+    fi
+    if grep -q '^nodesim: not needed' "$log"; then
+      echo "node simulator: off, $(sed -n 's/^nodesim: not needed: //p' "$log")"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; e2e_fail "the node simulator exited"; }
+    sleep 0.1
+  done
+  cat "$log" >&2
+  e2e_fail "the node simulator did not register its node in 30 s"
+}
+
 # Usage data for a scenario: a real Prometheus on loopback.
 PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
 PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
@@ -64,32 +94,27 @@ e2e_need_prometheus() {
 }
 
 # e2e_usage FILE "POD..." CONTAINER:CORES:BYTES...: OpenMetrics for every pod named in the
-# second argument (space-separated), 3 h of samples
-# every 30 s ending 15 min ago: a CPU counter rising at CORES and a constant working set of
-# BYTES per container (each metric family's samples together, as OpenMetrics requires).
+# second argument (space-separated; NS/POD for a pod outside $E2E_NS), 3 h of samples every
+# 30 s ending 15 min ago: a CPU counter rising at CORES and a constant working set of BYTES per
+# container (each metric family's samples together, as OpenMetrics requires). One awk run
+# writes it all: a scenario with hundreds of pods waits seconds, not minutes.
 e2e_usage() {
-  local om=$1 pods=$2 start p spec c rate mem k
+  local om=$1 pods=$2
   shift 2
-  start=$(($(date +%s) - 3 * 3600 - 900))
-  {
-    for p in $pods; do
-      for spec in "$@"; do
-        IFS=: read -r c rate mem <<<"$spec"
-        for k in $(seq 0 330); do
-          echo "container_cpu_usage_seconds_total{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $(awk "BEGIN{print $rate*$k*30}") $((start + k * 30))"
-        done
-      done
-    done
-    for p in $pods; do
-      for spec in "$@"; do
-        IFS=: read -r c rate mem <<<"$spec"
-        for k in $(seq 0 330); do
-          echo "container_memory_working_set_bytes{namespace=\"$E2E_NS\",pod=\"$p\",container=\"$c\"} $mem $((start + k * 30))"
-        done
-      done
-    done
-    echo "# EOF"
-  } >"$om"
+  awk -v pods="$pods" -v specs="$*" -v ns="$E2E_NS" -v start=$(($(date +%s) - 3 * 3600 - 900)) '
+    BEGIN {
+      np = split(pods, p, " "); nc = split(specs, c, " ")
+      for (i = 1; i <= np; i++) {
+        pn[i] = p[i]; pns[i] = ns
+        if (index(p[i], "/")) { pns[i] = substr(p[i], 1, index(p[i], "/") - 1); pn[i] = substr(p[i], index(p[i], "/") + 1) }
+      }
+      for (j = 1; j <= nc; j++) { split(c[j], f, ":"); cn[j] = f[1]; rate[j] = f[2]; mem[j] = f[3] }
+      for (i = 1; i <= np; i++) for (j = 1; j <= nc; j++) for (k = 0; k <= 330; k++)
+        printf "container_cpu_usage_seconds_total{namespace=\"%s\",pod=\"%s\",container=\"%s\"} %.17g %d\n", pns[i], pn[i], cn[j], rate[j] * k * 30, start + k * 30
+      for (i = 1; i <= np; i++) for (j = 1; j <= nc; j++) for (k = 0; k <= 330; k++)
+        printf "container_memory_working_set_bytes{namespace=\"%s\",pod=\"%s\",container=\"%s\"} %s %d\n", pns[i], pn[i], cn[j], mem[j], start + k * 30
+      print "# EOF"
+    }' >"$om"
 }
 
 # e2e_prometheus FILE: backfill the OpenMetrics FILE into a new TSDB with promtool, start
