@@ -119,13 +119,16 @@ e2e_usage() {
 
 # e2e_prometheus FILE: backfill the OpenMetrics FILE into a new TSDB with promtool, start
 # Prometheus on it on a free loopback port (stopped on exit) and set E2E_PROM_URL, which the
-# scenario passes to the controller as --prometheus-url.
+# scenario passes to the controller as --prometheus-url. Prometheus logs every query it
+# answers to E2E_PROM_QUERY_LOG (one JSON line each), for scenarios that count them.
 e2e_prometheus() {
   local om=$1 port
   mkdir -p "$E2E_TMP/tsdb"
   "$PROMTOOL" tsdb create-blocks-from openmetrics "$om" "$E2E_TMP/tsdb" >"$E2E_TMP/promtool.log" 2>&1 ||
     { cat "$E2E_TMP/promtool.log" >&2; e2e_fail "promtool could not backfill"; }
-  printf 'global:\n  scrape_interval: 1h\n' >"$E2E_TMP/prometheus.yml"
+  # shellcheck disable=SC2034 # read by the scenarios that count queries
+  E2E_PROM_QUERY_LOG="$E2E_TMP/queries.log"
+  printf 'global:\n  scrape_interval: 1h\n  query_log_file: %s\n' "$E2E_PROM_QUERY_LOG" >"$E2E_TMP/prometheus.yml"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$PROMETHEUS" --config.file="$E2E_TMP/prometheus.yml" --storage.tsdb.path="$E2E_TMP/tsdb" \
     --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=30d --log.level=warn \
