@@ -331,7 +331,7 @@ static void container_statuses(cJSON *status, const kproj_obj *pod, const char *
         const kproj_container *c = &pod->containers[i];
         cJSON *s = container_status(list, pod, c, id, sizeof id, bad);
         boolean(s, "started", 1, bad);
-        num(s, "restartCount", c->restart_count, bad);
+        num(s, "restartCount", c->restart_count > 0 ? c->restart_count : 0, bad); /* -1: absent */
         str(obj(obj(s, "state", bad), "running", bad), "startedAt", at, bad);
         /* What a v1.27+ kubelet reports: the resources applied and allocated. */
         cJSON *res = obj(s, "resources", bad);

@@ -37,15 +37,15 @@
 #include "util/log.h"
 #include "util/map.h"
 
-#define MAX_NS         64
-#define SIM_BODY_MAX   ((size_t)1 << 20)
-#define LEASE_NS       "kube-node-lease"
-#define RESYNC_MS      1000
-#define SHUTDOWN_WAIT  45 /* seconds for requests in flight at SIGTERM */
-#define NODES_PATH     "/api/v1/nodes"
-#define LEASES_PATH    "/apis/coordination.k8s.io/v1/namespaces/" LEASE_NS "/leases"
-#define MERGE_PATCH    "application/merge-patch+json"
-#define JSON           "application/json"
+#define MAX_NS        64
+#define SIM_BODY_MAX  ((size_t)1 << 20)
+#define LEASE_NS      "kube-node-lease"
+#define RESYNC_MS     1000
+#define SHUTDOWN_WAIT 45 /* seconds for requests in flight at SIGTERM */
+#define NODES_PATH    "/api/v1/nodes"
+#define LEASES_PATH   "/apis/coordination.k8s.io/v1/namespaces/" LEASE_NS "/leases"
+#define MERGE_PATCH   "application/merge-patch+json"
+#define JSON          "application/json"
 
 static struct {
     const char *kubeconfig, *context, *node, *ip;
@@ -358,8 +358,8 @@ static int register_node(void)
         goto out;
     }
     cJSON *node = cJSON_ParseWithLength(opbuf_str(&r.body), r.body.len);
-    const char *uid = cJSON_GetStringValue(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(node, "metadata"), "uid"));
+    const char *uid =
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(node, "metadata"), "uid"));
     snprintf(S.node_uid, sizeof S.node_uid, "%s", uid ? uid : "");
     cJSON_Delete(node);
 
@@ -432,8 +432,8 @@ static void unregister_node(void)
                 (r.status == 200 || r.status == 404))
                 removed++;
             else if (r.status)
-                fprintf(stderr, "nodesim: deleting pod %s/%s: HTTP %ld: %s\n", x.keys[i],
-                        slash + 1, r.status, resp_msg(&r));
+                fprintf(stderr, "nodesim: deleting pod %s/%s: HTTP %ld: %s\n", x.keys[i], slash + 1,
+                        r.status, resp_msg(&r));
         }
         opbuf_release(&r.body);
         free(x.keys[i]);
@@ -456,9 +456,7 @@ static void unregister_node(void)
     fflush(stdout);
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-}
+static void on_handle_closed(uv_handle_t *h) {}
 
 static void close_handles(void)
 {
@@ -497,7 +495,7 @@ int main(int argc, char **argv)
         opflag_usage(stdout, flags, nflags);
         return 0;
     }
-    const char *bad = rest < argc           ? "unexpected argument"
+    const char *bad = rest < argc                 ? "unexpected argument"
                       : !cfg.node || !cfg.node[0] ? "--node is required"
                       : cfg.nslist.n == 0         ? "--namespace is required: it runs only the "
                                                     "pods of the namespaces it is given"

@@ -86,8 +86,7 @@ static const cJSON *at(const cJSON *j, const char *path)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *k = strtok_r(buf, "/", &save); k && j;
-         k = strtok_r(NULL, "/", &save))
+    for (char *save = NULL, *k = strtok_r(buf, "/", &save); k && j; k = strtok_r(NULL, "/", &save))
         j = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, atoi(k)) : cJSON_GetObjectItem(j, k);
     return j;
 }
@@ -119,6 +118,7 @@ static void test_report_echoes_resources(void)
     ASSERT_STR_EQ(s_at(j, "status/initContainerStatuses/0/state/terminated/reason"), "Completed");
     ASSERT_STR_EQ(s_at(j, "status/containerStatuses/0/name"), "app");
     ASSERT(cJSON_IsTrue(at(j, "status/containerStatuses/0/ready")));
+    ASSERT_EQ_INT(cJSON_GetNumberValue(at(j, "status/containerStatuses/0/restartCount")), 0);
     ASSERT_STR_EQ(s_at(j, "status/containerStatuses/0/state/running/startedAt"),
                   "2024-05-01T10:00:00Z");
     ASSERT_STR_EQ(s_at(j, "status/containerStatuses/0/containerID"), "nodesim://u-1/app");
