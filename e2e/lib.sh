@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers for e2e scenarios: a namespace of their own, cleaned up on
-# exit, and waiting for a line in the controller's log.
+# exit, and waiting for a line in the controller's log. E2E_KEEP=1 keeps each
+# scenario's files (the controller's log, the usage, Prometheus's query log).
 set -euo pipefail
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,11 +25,54 @@ e2e_stop() {
 e2e_cleanup() {
   for p in "${E2E_PIDS[@]+"${E2E_PIDS[@]}"}"; do e2e_stop "$p"; done
   kubectl delete namespace "$E2E_NS" --wait=false --ignore-not-found >/dev/null 2>&1 || true
-  rm -rf "$E2E_TMP"
+  if [ -n "${E2E_KEEP:-}" ]; then
+    echo "e2e: kept the scenario's files (logs, usage, Prometheus query log) in $E2E_TMP" >&2
+  else
+    rm -rf "$E2E_TMP"
+  fi
 }
 trap e2e_cleanup EXIT
 
 e2e_fail() { echo "e2e: $*" >&2; exit 1; }
+
+# e2e_free_ports [N] [ADDR]: N free TCP ports on ADDR (default 1 on 127.0.0.1), space-separated.
+e2e_free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind((sys.argv[2], 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "${1:-1}" "${2:-127.0.0.1}"
+}
+
+# e2e_metric NAME PORT...: the value of NAME in the /metrics of the controllers on these
+# loopback ports, summed (0 before any answers).
+e2e_metric() {
+  local name=$1 p
+  shift
+  for p in "$@"; do
+    curl -fs "http://127.0.0.1:$p/metrics" 2>/dev/null || true
+  done | awk -v m="$name" '$1 == m { t += $2 } END { print t + 0 }'
+}
+
+# e2e_stop_controller PID LOG: SIGTERM; it must exit 0 and say "shutdown complete".
+e2e_stop_controller() {
+  local pid=$1 log=$2 rc=0
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || e2e_fail "optipod exited $rc after SIGTERM"
+  grep -q "shutdown complete" "$log" || e2e_fail "no 'shutdown complete' in $log"
+}
+
+# e2e_no_errors LOG...: fail, showing them, when a log holds error lines.
+e2e_no_errors() {
+  local l
+  for l in "$@"; do
+    if grep -qE "^E" "$l"; then
+      grep -E "^E" "$l" | head -n 20 >&2
+      e2e_fail "errors were logged ($l)"
+    fi
+  done
+}
 
 # e2e_install_crd: the OptimizationPolicy CRD for real, by server-side apply that takes every
 # field it sets (--force-conflicts), so it works whoever installed the CRD before (a client-side
@@ -129,7 +173,7 @@ e2e_prometheus() {
   # shellcheck disable=SC2034 # read by the scenarios that count queries
   E2E_PROM_QUERY_LOG="$E2E_TMP/queries.log"
   printf 'global:\n  scrape_interval: 1h\n  query_log_file: %s\n' "$E2E_PROM_QUERY_LOG" >"$E2E_TMP/prometheus.yml"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(e2e_free_ports 1)
   "$PROMETHEUS" --config.file="$E2E_TMP/prometheus.yml" --storage.tsdb.path="$E2E_TMP/tsdb" \
     --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=30d --log.level=warn \
     >"$E2E_TMP/prometheus.log" 2>&1 &

@@ -155,11 +155,5 @@ git_apply kustomize-controller 0 --force-conflicts >/dev/null
 sleep 15
 [ "$(req app cpu)" = "1" ] || e2e_fail "optipod applied again after stopping (cpu $(req app cpu))"
 
-kill -TERM "$pid"
-set +e
-wait "$pid"
-rc=$?
-set -e
-[ "$rc" -eq 0 ] || e2e_fail "optipod exited $rc after SIGTERM"
-grep -q "shutdown complete" "$log" || e2e_fail "no 'shutdown complete' in the log"
+e2e_stop_controller "$pid" "$log"
 kubectl delete optimizationpolicy -n "$E2E_NS" web --ignore-not-found >/dev/null

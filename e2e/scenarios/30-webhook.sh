@@ -78,7 +78,7 @@ if [ -z "$host" ]; then
 fi
 echo "$host" | grep -qE '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' || e2e_fail "E2E_WEBHOOK_HOST '$host' is not an IPv4 address"
 command -v python3 >/dev/null || e2e_fail "needs python3 (a free port, JSON)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0",0)); print(s.getsockname()[1])')
+port=$(e2e_free_ports 1 0.0.0.0)
 
 SYS_NS="$E2E_NS-sys"
 MWC="$E2E_NS-webhook"
@@ -126,14 +126,6 @@ run_controller() { # log file
   E2E_PIDS+=("$pid")
 }
 
-stop_controller() {
-  kill -TERM "$pid"
-  set +e
-  wait "$pid"
-  local rc=$?
-  set -e
-  [ "$rc" -eq 0 ] || e2e_fail "optipod exited $rc after SIGTERM"
-}
 
 log="$E2E_TMP/optipod.log"
 run_controller "$log"
@@ -215,7 +207,7 @@ done
 [ "$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[0].resources.requests.cpu}')" = "1" ] ||
   e2e_fail "the Deployment's pod template was changed"
 
-stop_controller
+e2e_stop_controller "$pid" "$log"
 
 # ---- a second run reuses the Secret --------------------------------------------------------------
 rv=$(kubectl -n "$SYS_NS" get secret "$SECRET" -o jsonpath='{.metadata.resourceVersion}')
@@ -241,11 +233,6 @@ for p in $fresh; do
   echo " $pods " | grep -q " $p " && continue
   [ "$(res "$p" app requests.cpu)" = "250m" ] || e2e_fail "replacement pod $p: app cpu request '$(res "$p" app requests.cpu)', want 250m"
 done
-stop_controller
+e2e_stop_controller "$pid" "$log2"
 
-for l in "$log" "$log2"; do
-  if grep -qE "^E" "$l"; then
-    grep -E "^E" "$l" >&2
-    e2e_fail "errors were logged ($l)"
-  fi
-done
+e2e_no_errors "$log" "$log2"
