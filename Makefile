@@ -11,6 +11,9 @@
 #   make bench               benchmarks; figures are ratios to a baseline of the same run
 #   make fuzz                libFuzzer targets for every parser, FUZZ_SECONDS each
 #   make e2e                 against a real cluster given KUBECONFIG (skips clearly otherwise)
+#
+# Each compiled file prints one short line ("  CC lib/kube/cache.c"); V=1 prints the full
+# command lines instead.
 
 VERSION    := 0.1.0
 SANITIZE   ?=
@@ -45,6 +48,15 @@ LDSAN      := -fsanitize=$(SANITIZE)
 endif
 LDLIBS     := $(PKG_LIBS) -lm
 
+V          ?= 0
+ifeq ($(V),1)
+Q          :=
+say         = @:
+else
+Q          := @
+say         = @printf '  %s %s\n' '$(1)' '$(2)'
+endif
+
 LIB_SRC    := $(shell find lib -name '*.c' | sort)
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 LIB_A      := $(O)/liboptipod.a
@@ -66,8 +78,12 @@ REPLAY_BIN := $(FUZZ_SRC:test/fuzz/%.c=$(O)/replay/%)
 BINS       := $(O)/optipod $(if $(wildcard cmd/kubectl-optipod/*.c),$(O)/kubectl-optipod)
 
 .PHONY: all deps dev-deps test unit valgrind bench fuzz demo e2e format format-check tidy \
-        install clean check-deps image image-root image-check manifests dist
+        install clean check-deps image image-root image-check manifests dist \
+        bins tools tests benches fuzzers
 .DEFAULT_GOAL := all
+# Objects are never intermediate: make keeps them (no "rm ....o" after a link) and relinks
+# only what changed.
+.SECONDARY:
 
 all: $(BINS)
 
@@ -100,37 +116,53 @@ dev-deps:
 # --- build ----------------------------------------------------------------------------------
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(SUP_A): $(SUP_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(O)/optipod: $(patsubst %.c,$(O)/%.o,$(wildcard cmd/optipod/*.c)) $(LIB_A)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(O)/kubectl-optipod: $(patsubst %.c,$(O)/%.o,$(wildcard cmd/kubectl-optipod/*.c)) $(LIB_A)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/%: $(O)/test/unit/%.o $(SUP_A) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(O)/bench/%: $(O)/test/bench/%.o $(SUP_A) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(O)/replay/%: $(O)/test/fuzz/%.o $(O)/test/fuzz/replay.o $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(O)/tools/%: $(O)/test/tools/%.o $(SUP_A) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+# Groups for the sub-makes below: a recipe of their own (empty) keeps make from saying
+# "'x' is up to date" once per binary.
+bins: $(BINS) ; @:
+tools: $(TOOL_BIN) ; @:
+tests: $(TEST_BIN) $(REPLAY_BIN) ; @:
+benches: $(BENCH_BIN) ; @:
 
 # --- test -----------------------------------------------------------------------------------
 # `unit` builds and runs without touching apt (for quick loops); `test` is the full set-up.
@@ -148,7 +180,7 @@ VALGRIND_BIN  := $(filter-out $(addprefix $(O)/tests/,$(VALGRIND_SKIP)),$(TEST_B
 
 valgrind: deps
 	$(call install_debs,valgrind)
-	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) tests tools bins
 	@echo "valgrind: not run under valgrind (timing tests, covered by ASan/UBSan): $(VALGRIND_SKIP)"
 	@OPTIPOD_BUILD=$(O) TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
@@ -156,7 +188,7 @@ valgrind: deps
 
 bench: deps
 	$(call install_debs,$(BENCH_DEBS))
-	@$(MAKE) --no-print-directory -j$(NPROC) $(BENCH_BIN) $(TOOL_BIN) $(BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) benches tools bins
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
 
 # --- fuzz (clang libFuzzer, each parser) ----------------------------------------------------
@@ -165,17 +197,20 @@ FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DOPTIPOD_VERSION=\"$(VERSION)\" -g -O1 -Il
               $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_LIBOBJ := $(LIB_SRC:%.c=$(FUZZ_O)/%.o)
 FUZZ_BIN   := $(FUZZ_SRC:test/fuzz/%.c=$(FUZZ_O)/%)
+fuzzers: $(FUZZ_BIN) ; @:
 
 $(FUZZ_O)/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_FLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)clang $(FUZZ_FLAGS) -c $< -o $@
 
 $(FUZZ_O)/fuzz_%: $(FUZZ_O)/test/fuzz/fuzz_%.o $(FUZZ_LIBOBJ)
-	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz: deps
 	$(call install_debs,clang)
-	@$(MAKE) --no-print-directory -j$(NPROC) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory -j$(NPROC) fuzzers
 	@set -e; for f in $(FUZZ_BIN); do \
 	  n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
 	  seeds=test/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
@@ -188,11 +223,11 @@ fuzz: deps
 
 # --- demo, e2e ------------------------------------------------------------------------------
 demo: deps
-	@$(MAKE) --no-print-directory -j$(NPROC) $(BINS) $(TOOL_BIN)
+	@$(MAKE) --no-print-directory -j$(NPROC) bins tools
 	@test/demo.sh $(O)
 
 e2e: deps
-	@$(MAKE) --no-print-directory $(BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) bins tools
 	@OPTIPOD_BUILD=$(O) e2e/run.sh
 
 # --- container image ------------------------------------------------------------------------

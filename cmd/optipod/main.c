@@ -156,13 +156,16 @@ static void app_metrics(opbuf *out, void *ud)
                      "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
                      "# TYPE optipod_api_writes_total counter\n"
                      "optipod_api_writes_total %llu\n"
+                     "# HELP optipod_status_writes_total Of those, writes of a policy's status.\n"
+                     "# TYPE optipod_status_writes_total counter\n"
+                     "optipod_status_writes_total %llu\n"
                      "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
                      "# TYPE optipod_gitops_loops_total counter\n"
                      "optipod_gitops_loops_total %llu\n",
                      (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
                      (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
                      (unsigned long long)cs.errors, (unsigned long long)cs.writes,
-                     (unsigned long long)cs.loops_stopped);
+                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped);
     }
     if (a->webhook)
         whsrv_metrics(a->webhook, out);
