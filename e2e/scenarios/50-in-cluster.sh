@@ -4,8 +4,10 @@
 #     ClusterRole, ClusterRoleBinding, Role and RoleBinding are applied for real, and its
 #     MutatingWebhookConfiguration too (retargeted, like 30-webhook, to this host's address and
 #     to this scenario's namespace only: nothing here runs a Service);
-#  2. the controller runs with the Deployment's own args (ports on loopback, the Prometheus
-#     URL and -v 2 being the only values changed) and the in-cluster configuration only:
+#  2. the controller runs with the Deployment's own args, rendered with the values this host
+#     needs (free ports, the loopback Prometheus, -v 2, and through controller.extraArgs the
+#     webhook's loopback address and, on a shared cluster, --namespace: see below), and the
+#     in-cluster configuration only:
 #     KUBERNETES_SERVICE_HOST/PORT, and a token from the TokenRequest API
 #     (`kubectl create token`), the cluster's CA and the namespace bind-mounted at
 #     /var/run/secrets/kubernetes.io/serviceaccount in a private mount namespace
@@ -19,7 +21,11 @@
 #     code makes that the chart does not grant fails here.
 # Needs no kubelet: pods stay Pending, admission happens at creation. The API server must reach
 # this host for the webhook: the kubeconfig's server when it is on loopback (the API server runs
-# here), else E2E_WEBHOOK_HOST; otherwise that part is skipped and said so.
+# here), else E2E_WEBHOOK_HOST; otherwise that part is skipped and said so. A test cluster is
+# often shared, and the chart's controller would reconcile every namespace's policies (other
+# runs' too): it watches only this scenario's namespace (--namespace, through
+# controller.extraArgs) unless E2E_ALL_NAMESPACES=1 (a cluster of your own); its RBAC is the
+# chart's either way.
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
@@ -71,10 +77,7 @@ case "$api_host" in
 127.* | localhost | ::1) wh_host=127.0.0.1 ;;
 *) wh_host=${E2E_WEBHOOK_HOST:-} ;;
 esac
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wh_port=$(free_port)
-probe_port=$(free_port)
-metrics_port=$(free_port)
+read -r wh_port probe_port metrics_port <<<"$(e2e_free_ports 3)"
 
 # ---- the chart, rendered for this release --------------------------------------------------------
 rel="optipod-ic-$RANDOM"
@@ -91,65 +94,11 @@ ic_cleanup() {
 }
 trap ic_cleanup EXIT
 
-if command -v helm >/dev/null 2>&1; then
-  helm template "$rel" "$root/charts/optipod" --namespace "$SYS_NS" >"$manifest" ||
-    e2e_fail "helm template failed"
-else
-  (cd "$root" && make -s "$build/tests/test_chart") || e2e_fail "cannot build $build/tests/test_chart"
-  (cd "$root" && OPTIPOD_CHART_OUT="$manifest" OPTIPOD_CHART_RELEASE="$rel" \
-    OPTIPOD_CHART_NAMESPACE="$SYS_NS" TEST_FILTER=test_manifest_stream_round_trips \
-    "$build/tests/test_chart" >"$E2E_TMP/render.log" 2>&1) ||
-    { cat "$E2E_TMP/render.log" >&2; e2e_fail "rendering the chart failed"; }
-fi
-
-# From the manifest: the RBAC objects as they are, the webhook configuration retargeted, and
-# the controller's args with the few values this host needs (as --set would give them).
-python3 - "$manifest" "$E2E_TMP" "$E2E_NS" "$wh_host" "$wh_port" "$probe_port" "$metrics_port" <<'EOF' ||
-import json, sys, yaml
-manifest, tmp, app_ns, wh_host, wh_port, probe_port, metrics_port = sys.argv[1:]
-docs = [d for d in yaml.safe_load_all(open(manifest)) if d]
-rbac = [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")]
-assert len(rbac) == 5, "want 5 RBAC objects, got %d" % len(rbac)
-yaml.safe_dump_all(rbac, open(tmp + "/rbac.yaml", "w"))
-mwc = [d for d in docs if d["kind"] == "MutatingWebhookConfiguration"]
-assert len(mwc) == 1, "want one MutatingWebhookConfiguration"
-if wh_host:
-    for w in mwc[0]["webhooks"]:
-        w["clientConfig"] = {"url": "https://%s:%s/mutate-pods" % (wh_host, wh_port)}
-        w["namespaceSelector"].setdefault("matchLabels", {})["kubernetes.io/metadata.name"] = app_ns
-    yaml.safe_dump(mwc[0], open(tmp + "/mwc.yaml", "w"))
-dep = [d for d in docs if d["kind"] == "Deployment"][0]
-c = dep["spec"]["template"]["spec"]["containers"][0]
-assert not c.get("env") and not c.get("command"), "the Deployment sets env or command: run those too"
-args = []
-for a in c["args"]:
-    if a.startswith("--health-probe-bind-address="):
-        a = "--health-probe-bind-address=127.0.0.1:" + probe_port
-    elif a.startswith("--metrics-bind-address="):
-        a = "--metrics-bind-address=127.0.0.1:" + metrics_port
-    elif a.startswith("--webhook-port="):
-        a = "--webhook-port=" + wh_port
-    elif a.startswith("--v="):
-        a = "--v=2"
-    elif a.startswith("--prometheus-url="):
-        a = "--prometheus-url=@PROM@"
-    args.append(a)
-if wh_host:
-    args.append("--webhook-extra-sans=" + wh_host)  # controller.extraArgs
-open(tmp + "/args", "w").write("\n".join(args) + "\n")
-print("chart: Deployment %s/%s, container %s: %d args" % (dep["metadata"]["namespace"],
-                                                          dep["metadata"]["name"], c["name"], len(args)))
-EOF
-  e2e_fail "reading the rendered chart failed"
-
 # ---- the cluster side ----------------------------------------------------------------------------
-kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
-kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null
+e2e_install_crd
 kubectl create namespace "$SYS_NS" >/dev/null
 kubectl create namespace "$E2E_NS" >/dev/null
 kubectl label namespace "$E2E_NS" optipod.io/webhook=enabled >/dev/null
-kubectl apply -f "$E2E_TMP/rbac.yaml" >/dev/null || e2e_fail "applying the chart's RBAC failed"
-[ -n "$wh_host" ] && { kubectl apply -f "$E2E_TMP/mwc.yaml" >/dev/null || e2e_fail "applying the webhook configuration failed"; }
 
 deployment() { # name
   kubectl apply --server-side --field-manager=optipod-e2e -f - >/dev/null <<EOF
@@ -192,6 +141,57 @@ done
 [ "$(echo "$pods" | wc -w)" -ge 3 ] || e2e_fail "no pods for the Deployments (is kube-controller-manager running?)"
 e2e_usage "$E2E_TMP/usage.om" "$pods" app:0.2:209715200
 e2e_prometheus "$E2E_TMP/usage.om"
+
+# ---- the chart, rendered for this release with this host's values ---------------------------------
+sets=(--set "probes.port=$probe_port" --set "metrics.port=$metrics_port" --set "webhook.port=$wh_port"
+  --set "prometheus.url=$E2E_PROM_URL" --set controller.verbosity=2)
+extra=()
+[ -n "$wh_host" ] && extra+=("--webhook-extra-sans=$wh_host")
+[ -n "${E2E_ALL_NAMESPACES:-}" ] || extra+=("--namespace=$E2E_NS")
+if [ "${#extra[@]}" -gt 0 ]; then
+  list=$(
+    IFS=,
+    echo "${extra[*]}"
+  )
+  sets+=(--set "controller.extraArgs={$list}")
+fi
+if command -v helm >/dev/null 2>&1; then
+  helm template "$rel" "$root/charts/optipod" --namespace "$SYS_NS" "${sets[@]}" >"$manifest" ||
+    e2e_fail "helm template failed"
+else
+  (cd "$root" && make -s "$build/tools/render_chart") || e2e_fail "cannot build $build/tools/render_chart"
+  (cd "$root" && "$build/tools/render_chart" --release "$rel" --namespace "$SYS_NS" "${sets[@]}" \
+    --out "$manifest" 2>"$E2E_TMP/render.log") ||
+    { cat "$E2E_TMP/render.log" >&2; e2e_fail "rendering the chart failed"; }
+fi
+# From the manifest: the RBAC objects as they are, the webhook configuration retargeted to
+# this host and to this scenario's namespace, and the controller's args as they are.
+python3 - "$manifest" "$E2E_TMP" "$E2E_NS" "$wh_host" "$wh_port" <<'EOF' ||
+import sys, yaml
+manifest, tmp, app_ns, wh_host, wh_port = sys.argv[1:]
+docs = [d for d in yaml.safe_load_all(open(manifest)) if d]
+rbac = [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")]
+assert len(rbac) == 5, "want 5 RBAC objects, got %d" % len(rbac)
+yaml.safe_dump_all(rbac, open(tmp + "/rbac.yaml", "w"))
+mwc = [d for d in docs if d["kind"] == "MutatingWebhookConfiguration"]
+assert len(mwc) == 1, "want one MutatingWebhookConfiguration"
+if wh_host:
+    for w in mwc[0]["webhooks"]:
+        w["clientConfig"] = {"url": "https://%s:%s/mutate-pods" % (wh_host, wh_port)}
+        w["namespaceSelector"].setdefault("matchLabels", {})["kubernetes.io/metadata.name"] = app_ns
+    yaml.safe_dump(mwc[0], open(tmp + "/mwc.yaml", "w"))
+dep = [d for d in docs if d["kind"] == "Deployment"][0]
+c = dep["spec"]["template"]["spec"]["containers"][0]
+assert not c.get("env") and not c.get("command"), "the Deployment sets env or command: run those too"
+open(tmp + "/args", "w").write("\n".join(c["args"]) + "\n")
+print("chart: Deployment %s/%s, container %s: %d args" % (dep["metadata"]["namespace"],
+                                                          dep["metadata"]["name"], c["name"], len(c["args"])))
+EOF
+  e2e_fail "reading the rendered chart failed"
+kubectl apply -f "$E2E_TMP/rbac.yaml" >/dev/null || e2e_fail "applying the chart's RBAC failed"
+if [ -n "$wh_host" ]; then
+  kubectl apply -f "$E2E_TMP/mwc.yaml" >/dev/null || e2e_fail "applying the webhook configuration failed"
+fi
 policy rec Recommend ssa
 policy ssa Auto ssa
 policy wh Auto webhook
@@ -201,7 +201,6 @@ kubectl -n "$SYS_NS" create token "$rel" --duration=1h >"$sa_dir/token" || e2e_f
 printf '%s' "$SYS_NS" >"$sa_dir/namespace"
 chmod 0755 "$sa_dir" "$E2E_TMP"
 chmod 0644 "$sa_dir"/*
-sed -i "s|@PROM@|$E2E_PROM_URL|" "$E2E_TMP/args"
 mapfile -t args <"$E2E_TMP/args"
 [ "$(kubectl auth can-i get pods -A --token "$(cat "$sa_dir/token")" 2>/dev/null)" = yes ] ||
   e2e_fail "the token does not act as $sa"
@@ -293,20 +292,13 @@ summary=$(awk '/^optipod_api_request_duration_seconds_count\{verb="/ {
 others=$(grep -E '^optipod_api_request_errors_total\{' <<<"$metrics" |
   sed -E 's/^optipod_api_request_errors_total\{verb="([^"]*)",code="([^"]*)"\} (.*)/\1 \2 x\3/' | tr '\n' ',' | sed 's/,$//')
 
-kill -TERM "$pid"
-set +e
-wait "$pid"
-rc=$?
-set -e
-[ "$rc" -eq 0 ] || { tail -n 20 "$log" >&2; e2e_fail "optipod exited $rc after SIGTERM"; }
+e2e_stop_controller "$pid" "$log"
 holder=$(kubectl -n "$SYS_NS" get lease "$rel-leader" -o jsonpath='{.spec.holderIdentity}')
 [ -z "$holder" ] || e2e_fail "the Lease still names '$holder' after SIGTERM"
-if grep -E '^E[0-9]{4} ' "$log" >&2; then
-  e2e_fail "the controller logged errors (above)"
-fi
+e2e_no_errors "$log"
 warnings=$(grep -cE '^W[0-9]{4} ' "$log" || true)
 
 echo "in-cluster: as $sa (TokenRequest token, in-cluster config from /var/run/secrets/kubernetes.io/serviceaccount${RUN_AS[*]:+, uid 65532}) against $server"
-echo "in-cluster: the chart's RBAC applied; lease $SYS_NS/$rel-leader led and released; webhook Secret and caBundle written"
+echo "in-cluster: watching ${E2E_ALL_NAMESPACES:+all namespaces}${E2E_ALL_NAMESPACES:-$E2E_NS}; the chart's RBAC applied; lease $SYS_NS/$rel-leader led and released; webhook Secret and caBundle written"
 echo "in-cluster: Recommend rec annotated cpu $rec_cpu; Auto/ssa ssa template cpu 1 -> $ssa_cpu; Auto/webhook wh annotated cpu $wh_cpu; $injected"
 echo "in-cluster: $summary; refused (403): 0; other error answers: ${others:-none}; log: 0 errors, $warnings warnings"
