@@ -28,6 +28,7 @@
 #include "kube/rest.h"
 #include "metrics/metricsserver.h"
 #include "metrics/prometheus.h"
+#include "metrics/promflags.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
@@ -51,9 +52,7 @@ typedef struct app_flags {
     int version;
     int help;
     int self_check;
-    const char *prom_url;
-    const char *prom_token_file;
-    const char *prom_ca_file;
+    mpromflags prom;
     int dry_run;
     int leader_elect;
     const char *lease_ns;
@@ -476,11 +475,8 @@ static int app_start_controller(app *a)
         OPLOG_E("metrics-server provider: %s", err.msg);
         return -1;
     }
-    if (a->f.prom_url && *a->f.prom_url) {
-        mprom_opts po = {.url = a->f.prom_url,
-                         .bearer_token_file = a->f.prom_token_file,
-                         .ca_file = a->f.prom_ca_file,
-                         .max_retries = 2};
+    mprom_opts po = {.max_retries = 2};
+    if (mpromflags_opts(&a->f.prom, &po, &err) == 0) {
         if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
             OPLOG_E("--prometheus-url: %s", err.msg);
             mprov_close(ms);
@@ -521,7 +517,7 @@ static int app_start_webhook_caches(app *a)
     static const kres *const res[] = {&KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS,
                                       &KRES_REPLICASETS};
     operr err = {{0}};
-    if (a->f.prom_url && *a->f.prom_url)
+    if (a->f.prom.url && *a->f.prom.url)
         OPLOG_W("--prometheus-url is not used with --webhook-only");
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
         enum ctl_inf i = want[k];
@@ -631,6 +627,7 @@ int main(int argc, char **argv)
     a.f.lease_ns = "optipod-system";
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
+    mpromflags_init(&a.f.prom);
     const opflag flags[] = {
         {"kubeconfig", 0, OPFLAG_STRING, &a.f.kubeconfig,
          "path to a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)"},
@@ -644,12 +641,7 @@ int main(int argc, char **argv)
          "how long in-flight requests may finish on SIGTERM (default 10s)"},
         {"stats-interval", 0, OPFLAG_DURATION, &a.f.stats_ms,
          "cache summary log interval at -v 1 and above (default 1m)"},
-        {"prometheus-url", 0, OPFLAG_STRING, &a.f.prom_url,
-         "Prometheus base URL for usage (default: sample metrics-server)"},
-        {"prometheus-token-file", 0, OPFLAG_STRING, &a.f.prom_token_file,
-         "bearer token file for --prometheus-url (re-read on every query)"},
-        {"prometheus-ca-file", 0, OPFLAG_STRING, &a.f.prom_ca_file,
-         "CA bundle for an https --prometheus-url"},
+        MPROMFLAGS_OPFLAGS(&a.f.prom),
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
@@ -719,6 +711,11 @@ int main(int argc, char **argv)
     }
     if (a.f.webhook_only && a.f.webhook_port == 0) {
         fprintf(stderr, "optipod: flag --webhook-only: needs --webhook-port\n");
+        return 2;
+    }
+    mprom_opts po_check = {0};
+    if (mpromflags_opts(&a.f.prom, &po_check, &err) < 0) {
+        fprintf(stderr, "optipod: %s\n", err.msg);
         return 2;
     }
     if (!a.f.lease_name || !*a.f.lease_name)

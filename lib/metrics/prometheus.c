@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#include <openssl/evp.h>
 
 #include "metrics/promql.h"
 #include "util/backoff.h"
@@ -30,7 +33,9 @@ typedef struct mprom {
     ophttp_client *http;
     char *url; /* ".../api/v1/query" */
     char *base;
-    char *token, *token_file, *ca_file;
+    char *token, *token_file, *ca_file, *basic_file;
+    char **headers; /* extra "Name: value" lines */
+    size_t nheaders;
     ophttp_tls tls;
     long timeout_ms;
     unsigned max_retries;
@@ -78,6 +83,10 @@ static void mprom_free(mprom *m)
     free(m->token);
     free(m->token_file);
     free(m->ca_file);
+    free(m->basic_file);
+    for (size_t i = 0; i < m->nheaders; i++)
+        free(m->headers[i]);
+    free(m->headers);
     free(m);
 }
 
@@ -164,6 +173,40 @@ static int read_token(const char *path, char **out)
     return rc;
 }
 
+/* "Authorization: Basic base64(user:password)" from a file holding user:password. */
+static int basic_auth_header(const char *path, opbuf *hdr, const char **fail)
+{
+    char *cred = NULL;
+    int rc = read_token(path, &cred);
+    if (rc != 0) {
+        *fail = "cannot read the basic auth file";
+        return rc;
+    }
+    size_t n = strlen(cred);
+    const char *colon = strchr(cred, ':');
+    if (!colon || colon == cred || strchr(cred, '\n')) {
+        *fail = "the basic auth file must hold one line user:password";
+        rc = -EINVAL;
+        goto out;
+    }
+    unsigned char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+    if (!b64) {
+        rc = -ENOMEM;
+        *fail = "out of memory";
+        goto out;
+    }
+    EVP_EncodeBlock(b64, (const unsigned char *)cred, (int)n);
+    rc = opbuf_printf(hdr, "Authorization: Basic %s", (const char *)b64);
+    if (rc != 0)
+        *fail = "the basic auth credentials are too long";
+    OPENSSL_cleanse(b64, 4 * ((n + 2) / 3));
+    free(b64);
+out:
+    OPENSSL_cleanse(cred, n);
+    free(cred);
+    return rc;
+}
+
 static void on_query_done(ophttp_req *req, const ophttp_response *res, void *ud);
 static void start_query(uv_timer_t *t);
 
@@ -194,7 +237,7 @@ static void start_query(uv_timer_t *t)
     char *file_token = NULL;
     opbuf q, hdr;
     opbuf_init(&q, MPROM_MAX_QUERY);
-    opbuf_init(&hdr, MPROM_MAX_TOKEN + 64);
+    opbuf_init(&hdr, 2 * MPROM_MAX_TOKEN + 64);
     int rc = 0;
     if (j->finished)
         goto out;
@@ -224,15 +267,22 @@ static void start_query(uv_timer_t *t)
         fail = "cannot build the query (too many or too long pod names?)";
         goto out;
     }
-    const char *headers[4] = {"Content-Type: application/x-www-form-urlencoded",
-                              "Accept: application/json", NULL, NULL};
-    if (auth_token && *auth_token) {
+    const char *headers[4 + MPROM_MAX_HEADERS] = {"Content-Type: application/x-www-form-urlencoded",
+                                                  "Accept: application/json"};
+    size_t nh = 2;
+    if (m->basic_file) {
+        if ((rc = basic_auth_header(m->basic_file, &hdr, &fail)) != 0)
+            goto out;
+        headers[nh++] = opbuf_str(&hdr);
+    } else if (auth_token && *auth_token) {
         if ((rc = opbuf_printf(&hdr, "Authorization: Bearer %s", auth_token)) != 0) {
             fail = "the bearer token is too long";
             goto out;
         }
-        headers[2] = opbuf_str(&hdr);
+        headers[nh++] = opbuf_str(&hdr);
     }
+    for (size_t i = 0; i < m->nheaders; i++)
+        headers[nh++] = m->headers[i];
     ophttp_req_opts o = {
         .method = "POST",
         .url = m->url,
@@ -253,6 +303,8 @@ static void start_query(uv_timer_t *t)
     j->issued++;
 out:
     opbuf_release(&q);
+    if (hdr.data)
+        OPENSSL_cleanse(hdr.data, hdr.len);
     opbuf_release(&hdr);
     free(file_token);
     if (fail)
@@ -281,6 +333,8 @@ static void excerpt(const char *body, size_t len, char *out, size_t max)
     size_t n = 0;
     for (size_t i = 0; i < len && n + 1 < max; i++)
         out[n++] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : ' ';
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
     out[n] = '\0';
 }
 
@@ -313,16 +367,22 @@ static void on_query_done(ophttp_req *req, const ophttp_response *res, void *ud)
         /* Prometheus explains errors in its JSON envelope; otherwise quote the body. */
         operr pe;
         char ex[160];
+        /* 401/403 are named: they mean the credentials or the tenant, not the query. */
+        const char *what = res->status == 401 ? " Unauthorized (the bearer token or basic auth)"
+                           : res->status == 403
+                               ? " Forbidden (the credentials or the tenant header)"
+                               : "";
         if (promql_parse(res->body, res->body_len, ignore_sample, NULL, &pe) == -EREMOTEIO) {
-            snprintf(detail, sizeof detail, "HTTP %ld: %s", res->status, pe.msg);
+            snprintf(detail, sizeof detail, "HTTP %ld%s: %s", res->status, what, pe.msg);
         } else {
             excerpt(res->body, res->body_len, ex, sizeof ex);
-            snprintf(detail, sizeof detail, "HTTP %ld: %s", res->status, ex);
+            snprintf(detail, sizeof detail, "HTTP %ld%s: %s", res->status, what, ex);
         }
         if (res->status >= 500 || res->status == 429)
             retry_or_fail(j, -EREMOTEIO, detail);
         else
-            job_fail(j, -EREMOTEIO, "", detail);
+            job_fail(j, res->status == 401 || res->status == 403 ? -EACCES : -EREMOTEIO, "",
+                     detail);
         return;
     }
     operr pe;
@@ -427,6 +487,50 @@ static char *dup_or_null(const char *s, int *oom)
     return d;
 }
 
+static int name_is(const char *line, size_t n, const char *name)
+{
+    return strlen(name) == n && strncasecmp(line, name, n) == 0;
+}
+
+int mprom_header_check(const char *line, operr *err)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    size_t n = 0;
+    if (!line)
+        return operr_set(err, -EINVAL, "no header");
+    if (!strchr(line, ':'))
+        return operr_set(err, -EINVAL, "\"%.100s\": want 'Name: value' (no colon)", line);
+    for (; line[n] && line[n] != ':'; n++) {
+        unsigned char c = (unsigned char)line[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c && strchr(tchar, c))))
+            return operr_set(err, -EINVAL,
+                             "\"%.100s\": want 'Name: value' (character %zu of the name is not "
+                             "allowed in an HTTP header name)",
+                             line, n + 1);
+    }
+    if (n == 0)
+        return operr_set(err, -EINVAL,
+                         "\"%.100s\": want 'Name: value' (no header name before the colon)", line);
+    static const char *const ours[] = {"Content-Type", "Content-Length", "Host", "Expect",
+                                       "Transfer-Encoding"};
+    for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+        if (name_is(line, n, ours[i]))
+            return operr_set(err, -EINVAL, "\"%.100s\": %s is set by optipod itself", line,
+                             ours[i]);
+    const char *v = line + n + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (!*v)
+        return operr_set(err, -EINVAL, "\"%.100s\": want 'Name: value' (the value is empty)", line);
+    for (const char *p = v; *p; p++)
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return operr_set(err, -EINVAL,
+                             "\"%.100s\": the value holds a control character (a line break?)",
+                             line);
+    return 0;
+}
+
 int mprom_new(mprov **out, uv_loop_t *loop, ophttp_client *http, const mprom_opts *o, operr *err)
 {
     if (!o || !o->url || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8)))
@@ -434,6 +538,26 @@ int mprom_new(mprov **out, uv_loop_t *loop, ophttp_client *http, const mprom_opt
                          "prometheus '%s': the URL must start with http:// or "
                          "https://",
                          o && o->url ? o->url : "");
+    if (o->nheaders > MPROM_MAX_HEADERS)
+        return operr_set(err, -EINVAL, "prometheus '%s': %zu headers, at most %d", o->url,
+                         o->nheaders, MPROM_MAX_HEADERS);
+    int has_auth =
+        (o->bearer_token && *o->bearer_token) || (o->bearer_token_file && *o->bearer_token_file);
+    if (has_auth && o->basic_auth_file && *o->basic_auth_file)
+        return operr_set(err, -EINVAL,
+                         "prometheus '%s': a bearer token and basic auth exclude each other",
+                         o->url);
+    has_auth |= o->basic_auth_file && *o->basic_auth_file;
+    for (size_t i = 0; i < o->nheaders; i++) {
+        operr he;
+        if (mprom_header_check(o->headers[i], &he) != 0)
+            return operr_set(err, -EINVAL, "prometheus '%s': header %s", o->url, he.msg);
+        if (has_auth && strncasecmp(o->headers[i], "Authorization:", 14) == 0)
+            return operr_set(err, -EINVAL,
+                             "prometheus '%s': an Authorization header and a bearer token or "
+                             "basic auth exclude each other",
+                             o->url);
+    }
     mprom *m = calloc(1, sizeof *m);
     if (!m)
         return -ENOMEM;
@@ -452,6 +576,12 @@ int mprom_new(mprov **out, uv_loop_t *loop, ophttp_client *http, const mprom_opt
     m->token = dup_or_null(o->bearer_token, &oom);
     m->token_file = dup_or_null(o->bearer_token_file, &oom);
     m->ca_file = dup_or_null(o->ca_file, &oom);
+    m->basic_file = dup_or_null(o->basic_auth_file, &oom);
+    if (o->nheaders && !(m->headers = calloc(o->nheaders, sizeof *m->headers)))
+        oom = 1;
+    for (size_t i = 0; !oom && i < o->nheaders; i++, m->nheaders++)
+        if (!(m->headers[i] = strdup(o->headers[i])))
+            oom = 1;
     if (oom) {
         mprom_free(m);
         return -ENOMEM;

@@ -10,9 +10,13 @@
  * Either way the callback gets error != 0 and a one-line message naming
  * the server and the namespace first: no partial or guessed statistics.
  *
- * Auth and TLS for --prometheus-url: a bearer token (or a token file re-read
- * for every query, so a rotated token is picked up), a CA file, or
- * insecure_skip_verify (logged as a warning).
+ * Auth and TLS for --prometheus-url, for Prometheus-compatible backends
+ * (Thanos, Mimir/Cortex, VictoriaMetrics, managed Prometheus): a bearer token
+ * (or a token file re-read for every query, so a rotated token is picked up)
+ * or basic auth from a "user:password" file (re-read the same way), extra
+ * headers such as the Mimir/Cortex tenant "X-Scope-OrgID: team-a", a CA
+ * file, or insecure_skip_verify (logged as a warning). A 401 or 403 fails
+ * the request at once with -EACCES and a message naming the status.
  *
  * Ownership: mprom_new() copies the options; the ophttp_client and the loop
  * are borrowed and must outlive the provider. Close with mprov_close(): it
@@ -34,7 +38,10 @@ typedef struct mprom_opts {
     const char *url;               /* base URL, e.g. "https://prom.monitoring:9090[/prefix]" */
     const char *bearer_token;      /* or NULL */
     const char *bearer_token_file; /* re-read per query; or NULL */
-    const char *ca_file;           /* PEM bundle for https, or NULL (system trust) */
+    const char *basic_auth_file;   /* "user:password", re-read per query; or NULL */
+    const char *const *headers;    /* nheaders "Name: value" lines sent with every query */
+    size_t nheaders;
+    const char *ca_file; /* PEM bundle for https, or NULL (system trust) */
     int insecure_skip_verify;
     long timeout_ms;             /* per query attempt; 0 = 30 s */
     unsigned max_retries;        /* extra attempts after the first (0 = none) */
@@ -45,6 +52,16 @@ typedef struct mprom_opts {
     uint64_t step_floor_s;       /* subquery step floor; 0 = PROMQL_STEP_FLOOR_S */
     uint64_t rate_window_s;      /* CPU rate() window; 0 = PROMQL_RATE_WINDOW_S */
 } mprom_opts;
+
+/* At most this many extra headers (mprom_opts.headers). */
+#define MPROM_MAX_HEADERS 16
+
+/* Check one extra header line: an HTTP field name (RFC 9110 token), a colon,
+ * optional blanks and a non-empty value of printable characters. Headers the
+ * provider sets itself (Content-Type, Content-Length, Host, Expect,
+ * Transfer-Encoding) are refused too. Returns 0 or -EINVAL with err saying
+ * what is wrong (without naming a flag: the caller does). */
+int mprom_header_check(const char *line, operr *err);
 
 /* Create the provider; *out is freed by mprov_close(). Returns 0 or a negative
  * errno (-EINVAL for a bad URL or options, with err filled). */
