@@ -1,8 +1,12 @@
 /*
  * optipod plan: flags and wiring only; see lib/plan/plan.h.
  *
- *   optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus URL) [--policy FILE] [--out DIR]
- *                [--format kustomize|helm-values] [-o table|json|yaml|csv] [--now RFC3339]
+ *   optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus-url URL) [--policy FILE]
+ *                [--out DIR] [--format kustomize|helm-values] [-o table|json|yaml|csv]
+ *                [--now RFC3339] [--prometheus-bearer-token-file FILE] [--prometheus-header H]...
+ *
+ * --prometheus is the old spelling of --prometheus-url; the other
+ * --prometheus-* flags are the controller's (metrics/promflags.h).
  *
  * The plan goes to stdout, one line per problem to stderr. Exit status: 0
  * when everything was planned, 1 when anything was skipped or wrong (the rest
@@ -14,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics/promflags.h"
 #include "plan.h"
 #include "plan/plan.h"
 #include "util/flags.h"
@@ -51,7 +56,7 @@ static int parse_rfc3339(const char *s, int64_t *out)
 
 static void usage(FILE *f, const opflag *flags, int n)
 {
-    fprintf(f, "Usage: optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus URL)\n"
+    fprintf(f, "Usage: optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus-url URL)\n"
                "                    [--policy FILE] [--out DIR] [--format kustomize|helm-values]\n"
                "                    [-o table|json|yaml|csv] [--now RFC3339]\n\n"
                "Right-size workload manifests offline: reads Deployments, StatefulSets and\n"
@@ -66,14 +71,16 @@ int plan_main(int argc, char **argv)
     const char *inputs_v[PLAN_MAX_INPUTS];
     opflag_list inputs = {inputs_v, 0, PLAN_MAX_INPUTS};
     const char *usage_file = NULL, *policy = NULL, *out_dir = NULL, *output = "table";
-    const char *now_s = NULL, *prom = NULL, *format = "kustomize";
+    const char *now_s = NULL, *format = "kustomize";
     int help = 0;
+    static mpromflags pf;
+    mpromflags_init(&pf);
     const opflag flags[] = {
         {"filename", 'f', OPFLAG_LIST, &inputs,
          "manifest file or directory (repeatable; a kustomization's resources are followed)"},
         {"usage", 0, OPFLAG_STRING, &usage_file, "usage file: CSV or OpenMetrics text"},
-        {"prometheus", 0, OPFLAG_STRING, &prom,
-         "Prometheus base URL to read usage from instead of --usage"},
+        MPROMFLAGS_OPFLAGS(&pf),
+        {"prometheus", 0, OPFLAG_STRING, &pf.url, "the old name of --prometheus-url"},
         {"policy", 0, OPFLAG_STRING, &policy,
          "OptimizationPolicy YAML (default: the CRD defaults)"},
         {"out", 0, OPFLAG_STRING, &out_dir, "write kustomize patches and kustomization.yaml here"},
@@ -98,12 +105,19 @@ int plan_main(int argc, char **argv)
     int fmt = plan_fmt_parse(output);
     int64_t now = 0;
     const char *bad = NULL;
+    mprom_opts po = {0};
+    int prom = mpromflags_opts(&pf, &po, &err);
+    if (prom < 0) {
+        fprintf(stderr, "optipod plan: %s\n", err.msg);
+        return 2;
+    }
+    prom = prom == 0;
     if (rest < argc)
         bad = "unexpected argument";
     else if (inputs.n == 0)
         bad = "-f is required";
     else if (!usage_file == !prom)
-        bad = "exactly one of --usage and --prometheus is required";
+        bad = "exactly one of --usage and --prometheus-url is required";
     else if (strcmp(format, "kustomize") != 0 && strcmp(format, "helm-values") != 0)
         bad = "--format must be kustomize or helm-values";
     else if (fmt < 0)
@@ -135,7 +149,7 @@ int plan_main(int argc, char **argv)
         fprintf(stderr, "optipod plan: usage %s\n", err.msg);
         status = 1;
     }
-    if (prom && plan_usage_prometheus(&p, prom, now, &err) < 0) {
+    if (prom && plan_usage_prometheus_opts(&p, &po, now, &err) < 0) {
         fprintf(stderr, "optipod plan: %s\n", err.msg);
         status = 1;
     }

@@ -55,7 +55,7 @@ struct mjob {
     promql_agg *agg;
     promql_opts qo;
     int64_t eval_time_s;
-    size_t nqueries, qi, per_batch;
+    size_t nqueries, qi;
     unsigned attempt, issued;
     opbackoff bo;
     uv_timer_t timer;
@@ -227,6 +227,30 @@ static void retry_or_fail(mjob *j, int rc, const char *detail)
     job_fail(j, rc, tail, detail);
 }
 
+/* Query 0 asks kube-state-metrics who owned which pod in the window; query 1
+ * (once that answer is folded in) every statistic of the window's pods. Past
+ * batch_pods alternatives a matcher is left out: namespace-wide. */
+static int build_query(mjob *j, opbuf *q)
+{
+    opbuf a;
+    opbuf_init(&a, MPROM_MAX_QUERY / 2);
+    size_t nalts = 0;
+    int rc;
+    if (j->qi == 0) {
+        rc = promql_agg_deploy_regex(j->agg, &a);
+        int wide = rc == -E2BIG || promql_agg_nworkloads(j->agg) > j->m->batch_pods;
+        if (rc == 0 || wide)
+            rc = promql_build_owners(q, j->ns, wide ? ".+" : opbuf_str(&a), j->qo.window_s);
+    } else {
+        rc = promql_agg_pod_regex(j->agg, &a, &nalts);
+        int wide = rc == -E2BIG || nalts > j->m->batch_pods;
+        if (rc == 0 || wide)
+            rc = promql_build_re(q, j->ns, wide ? NULL : opbuf_str(&a), &j->qo);
+    }
+    opbuf_release(&a);
+    return rc;
+}
+
 /* Build and send query j->qi (a timer callback: first attempts and retries). */
 static void start_query(uv_timer_t *t)
 {
@@ -249,14 +273,8 @@ static void start_query(uv_timer_t *t)
         }
         auth_token = file_token;
     }
-    size_t npods;
-    const char *const *pods = promql_agg_pods(j->agg, &npods);
-    size_t first = j->qi * j->per_batch;
-    size_t count = j->per_batch ? npods - first : 0;
-    if (j->per_batch && count > j->per_batch)
-        count = j->per_batch;
     opbuf_reset(&j->form);
-    rc = promql_build(&q, j->ns, j->per_batch ? pods + first : NULL, count, &j->qo);
+    rc = build_query(j, &q);
     if (rc == 0)
         rc = opbuf_puts(&j->form, "query=");
     if (rc == 0)
@@ -387,7 +405,7 @@ static void on_query_done(ophttp_req *req, const ophttp_response *res, void *ud)
     }
     operr pe;
     operr_clear(&pe);
-    promql_agg_ctx ctx = {.agg = j->agg, .err = &pe};
+    promql_agg_ctx ctx = {.agg = j->agg, .err = &pe, .owners_query = j->qi == 0};
     int rc = promql_parse(res->body, res->body_len, promql_agg_sample_cb, &ctx, &pe);
     if (rc != 0) {
         job_fail(j, rc, "", pe.msg[0] ? pe.msg : "cannot use the response");
@@ -433,9 +451,7 @@ static int mprom_request_stats(void *state, const mprov_request *rq, mprov_cb cb
         .rate_s = m->rate_s,
     };
     j->eval_time_s = rq->eval_time_s ? rq->eval_time_s : (int64_t)time(NULL);
-    size_t npods;
-    promql_agg_pods(j->agg, &npods);
-    j->nqueries = promql_plan(npods, m->batch_pods, &j->per_batch);
+    j->nqueries = PROMQL_QUERIES(rq->nworkloads);
     opbackoff_init(&j->bo, m->backoff_initial_ms, m->backoff_max_ms, 0, 0.2);
     rc = uv_timer_init(m->loop, &j->timer);
     if (rc != 0)

@@ -1,9 +1,10 @@
 /*
  * mprom: the Prometheus metrics provider (an mprov) over the HTTP API.
  *
- * A stats request becomes one POST /api/v1/query per batch of pods (see
- * promql.h: every statistic rides in the same query, and a namespace costs
- * at most two queries), run one after another on the loop. Each query has a
+ * A stats request becomes two POST /api/v1/query, run one after another on
+ * the loop (promql.h): who owned which pod during the window (kube-state-
+ * metrics), then every statistic of those pods in one query, so recent
+ * rollouts do not erase the window's history (window.h). Each query has a
  * timeout and is retried with exponential backoff (opbackoff) on transport
  * errors, HTTP 5xx and 429; a 4xx, an {"status":"error"}, a body past the
  * size cap or one that is not a Prometheus vector fails the request at once.
@@ -48,7 +49,7 @@ typedef struct mprom_opts {
     uint64_t backoff_initial_ms; /* 0 = 250 ms */
     uint64_t backoff_max_ms;     /* 0 = 10 s */
     size_t max_body;             /* response cap; 0 = 16 MiB */
-    size_t batch_pods;           /* pods per query; 0 = 200 */
+    size_t batch_pods;           /* pod-matcher alternatives; more: namespace-wide; 0 = 200 */
     uint64_t step_floor_s;       /* subquery step floor; 0 = PROMQL_STEP_FLOOR_S */
     uint64_t rate_window_s;      /* CPU rate() window; 0 = PROMQL_RATE_WINDOW_S */
 } mprom_opts;

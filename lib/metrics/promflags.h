@@ -48,8 +48,11 @@ void mpromflags_init(mpromflags *f);
          "file with one line user:password for basic auth (re-read on every query)"},              \
         {"prometheus-ca-file", 0, OPFLAG_STRING, &(pf)->ca_file,                                   \
          "CA bundle for an https --prometheus-url"},                                               \
-        {"prometheus-header", 0, OPFLAG_LIST, &(pf)->headers,                                      \
-         "extra header 'Name: value' for every query, e.g. 'X-Scope-OrgID: team-a' (repeatable)"}
+    {                                                                                              \
+        "prometheus-header", 0, OPFLAG_LIST, &(pf)->headers,                                       \
+            "extra header 'Name: value' for every query, e.g. 'X-Scope-OrgID: team-a' "            \
+            "(repeatable)"                                                                         \
+    }
 
 /* Check the flags and fill o's url, auth, CA and headers (other fields are
  * left as the caller set them). Returns 0, 1 when no URL was given (nothing

@@ -131,10 +131,14 @@ int plan_usage_openmetrics(plan *p, const char *name, const char *buf, size_t le
 
 /* Usage from a Prometheus server (base URL) through the controller's
  * provider, evaluated at `now` (0: the current time) over the policy's
- * rolling window. Call after the manifests are loaded; the plan's own
- * naming rules find each workload's pods among those with series. Returns 0
- * or a negative errno with `err` naming the server and namespace. */
+ * rolling window. Call after the manifests are loaded; the provider finds
+ * every pod each workload had in the window (metrics/window.h) and a note
+ * per namespace says how. Returns 0 or a negative errno with `err` naming
+ * the server and namespace. */
 int plan_usage_prometheus(plan *p, const char *url, int64_t now, operr *err);
+/* The same with auth, CA and headers (metrics/prometheus.h). */
+struct mprom_opts;
+int plan_usage_prometheus_opts(plan *p, const struct mprom_opts *o, int64_t now, operr *err);
 
 /* Map usage to containers and run the engine. `now` (Unix seconds) is the
  * decision time; 0 means the newest usage sample. Returns 0 or -ENOMEM. */

@@ -105,7 +105,8 @@ static void forward(authproxy *p, int cfd, const char *req, size_t head_len, siz
     while (line < end) {
         const char *nl = strstr(line, "\r\n");
         size_t ln = (size_t)(nl - line) + 2;
-        if (strncasecmp(line, "Connection:", 11) != 0 && strncasecmp(line, "Keep-Alive:", 11) != 0) {
+        if (strncasecmp(line, "Connection:", 11) != 0 &&
+            strncasecmp(line, "Keep-Alive:", 11) != 0) {
             memcpy(head + hn, line, ln);
             hn += ln;
         }

@@ -25,10 +25,10 @@
 #include <stdatomic.h>
 
 typedef struct authproxy_rules {
-    const char *bearer;       /* required token, or NULL */
-    const char *basic;        /* required "user:password", or NULL */
-    const char *header;       /* required header name (e.g. X-Scope-OrgID), or NULL */
-    const char *value;        /* ... and its value */
+    const char *bearer; /* required token, or NULL */
+    const char *basic;  /* required "user:password", or NULL */
+    const char *header; /* required header name (e.g. X-Scope-OrgID), or NULL */
+    const char *value;  /* ... and its value */
 } authproxy_rules;
 
 typedef struct authproxy {

@@ -67,7 +67,7 @@ static series all[NSERIES] = {
     {"search-0", "search", SEARCH, 0, 0},
     {"search-1", "search", SEARCH, 1, 0},
     {"worker-6b8c9d7f5-q4v9s", "worker", WORKER, 0, 0},
-    {"worker-6b8c9d7f5-z3n6c", "worker", WORKER, 1, 0},
+    {"worker-6b8c9d7f5-z4n6c", "worker", WORKER, 1, 0},
     {"checkout-84f5b6c7d8-t6p2l", "checkout", CHECKOUT, 0, 0},
     {"checkout-84f5b6c7d8-t6p2l", "envoy", ENVOY, 0, 0},
 };

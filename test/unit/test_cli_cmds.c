@@ -67,6 +67,8 @@ static void decide(ctlrec_out *out, const pol_policy *pol, size_t nctrs)
     memset(out, 0, sizeof *out);
     out->winner = pol;
     out->mode = pol->mode;
+    out->history = "kube-state-metrics"; /* as the Prometheus provider reports it */
+    out->history_pods = 7;
     eng_policy ep;
     eng_policy_defaults(&ep);
     ep.cpu.max = 300;

@@ -65,6 +65,10 @@ static void start_prometheus(void)
     /* t-auth: one pod at half a core for the whole window. */
     om_pod(&om, "t-auth", "web-7d9f8c6b5d-bcdfg", HOURS, 0.05, 0.5, 300.0 * 1048576);
     om_pod(&om, "t-tenant", "web-7d9f8c6b5d-bcdfg", HOURS, 0.05, 0.5, 300.0 * 1048576);
+    /* t-roll: the earlier ReplicaSet's pod ran at half a core until an hour
+     * ago and is gone; the new one idles at 0.02. */
+    om_pod(&om, "t-roll", "web-7d9f8c6b5d-x2k4p", HOURS, 1, 0.5, 300.0 * 1048576);
+    om_pod(&om, "t-roll", "web-5c6b9f8d47-bcdfg", 1, 0.05, 0.02, 200.0 * 1048576);
     opbuf_puts(&om, "# EOF\n");
     operr err;
     if (promsrv_start(&prom, om.data, om.len, &err) != 0)
@@ -187,9 +191,8 @@ static const char *annotation(const char *ns, const char *name, const char *key)
     char path[256];
     snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/deployments/%s", ns, name);
     const cJSON *o = fakeapi_get(env.fa, path);
-    const cJSON *v =
-        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "annotations"),
-                            key);
+    const cJSON *v = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "annotations"), key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -231,8 +234,8 @@ static void run_start(run *r, const char *ns, const mprom_opts *po)
     if (mprom_new(&prov, &env.loop, env.http, po, &err) != 0)
         test_fail(__FILE__, __LINE__, "mprom_new: %s", err.msg);
     ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
-    ctl_opts o = {.ns = ns, .events = r->ev, .resync_ms = 300, .usage_ttl_ms = 100,
-                  .provider = prov};
+    ctl_opts o = {
+        .ns = ns, .events = r->ev, .resync_ms = 300, .usage_ttl_ms = 100, .provider = prov};
     if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
         test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
     ASSERT_EQ_INT(ctl_start(r->c), 0);
@@ -274,8 +277,8 @@ static void test_token_rejected_then_rotated(void)
     write_file(tok, "wrong\n");
     snprintf(url, sizeof url, "http://127.0.0.1:%d", px.port);
     const char *hdr[] = {"X-Scope-OrgID: team-a"};
-    mprom_opts po = {.url = url, .bearer_token_file = tok, .headers = hdr, .nheaders = 1,
-                     .timeout_ms = 15000};
+    mprom_opts po = {
+        .url = url, .bearer_token_file = tok, .headers = hdr, .nheaders = 1, .timeout_ms = 15000};
     run r;
     run_start(&r, ns, &po);
     wait_metrics(ns, "False", "HTTP 401");
@@ -305,8 +308,8 @@ static void test_wrong_tenant_is_forbidden(void)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", px.port);
     const char *hdr[] = {"X-Scope-OrgID: team-b"};
-    mprom_opts po = {.url = url, .bearer_token = "right", .headers = hdr, .nheaders = 1,
-                     .timeout_ms = 15000};
+    mprom_opts po = {
+        .url = url, .bearer_token = "right", .headers = hdr, .nheaders = 1, .timeout_ms = 15000};
     run r;
     run_start(&r, ns, &po);
     wait_metrics(ns, "False", "HTTP 403 Forbidden");
@@ -317,6 +320,26 @@ static void test_wrong_tenant_is_forbidden(void)
     ASSERT_EQ_INT(px.forwarded, 0);
 }
 
+/* The issue's measurement: a rollout an hour ago replaced the pods that ran
+ * the whole window. Asking for the current pod alone recommended the 50m
+ * floor; the window's pods (found by their generated names) give P90 0.5
+ * cores x 1.2, and the explanation says how they were found. */
+static void test_rollout_keeps_the_windows_history(void)
+{
+    need_prometheus();
+    const char *ns = "t-roll";
+    static const char *const pods[] = {"web-5c6b9f8d47-bcdfg", NULL};
+    put_workload(ns, "web", "web-5c6b9f8d47", pods);
+    mprom_opts po = {.url = prom.url, .timeout_ms = 15000};
+    run r;
+    run_start(&r, ns, &po);
+    ASSERT_STR_EQ(wait_annotation(ns, "web", "optipod.io/cpu-request.app"), "600m");
+    const char *ex = wait_annotation(ns, "web", "optipod.io/explanation");
+    ASSERT_STR_CONTAINS(ex, "\"history\":\"pod-names\",\"historyPods\":2");
+    wait_metrics(ns, "True", NULL);
+    run_stop(&r);
+}
+
 int main(void)
 {
     start_prometheus();
@@ -324,6 +347,7 @@ int main(void)
     fakeapi_set_rollouts_done(env.fa, 1);
     TEST_RUN(test_token_rejected_then_rotated);
     TEST_RUN(test_wrong_tenant_is_forbidden);
+    TEST_RUN(test_rollout_keeps_the_windows_history);
     kenv_stop(&env);
     promsrv_stop(&prom);
     return test_summary();

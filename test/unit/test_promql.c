@@ -29,22 +29,6 @@ static void test_step_respects_point_limit_and_floor(void)
         ASSERT_CMP_INT(w / promql_step_s(w, 1), <=, PROMQL_MAX_POINTS);
 }
 
-static void test_plan_batches_at_most_two_per_namespace(void)
-{
-    size_t per;
-    ASSERT_EQ_INT(promql_plan(0, 100, &per), 0);
-    ASSERT_EQ_INT(promql_plan(1, 100, &per), 1);
-    ASSERT_EQ_INT(per, 100);
-    ASSERT_EQ_INT(promql_plan(100, 100, &per), 1);
-    ASSERT_EQ_INT(promql_plan(101, 100, &per), 2);
-    ASSERT_EQ_INT(promql_plan(200, 100, &per), 2);
-    ASSERT_EQ_INT(per, 100);
-    ASSERT_EQ_INT(promql_plan(201, 100, &per), 1); /* namespace-wide */
-    ASSERT_EQ_INT(per, 0);
-    ASSERT_EQ_INT(promql_plan(5, 0, &per), 1); /* batch 0 is treated as 1: 5 → ns-wide */
-    ASSERT_EQ_INT(per, 0);
-}
-
 static void test_regex_and_string_escaping(void)
 {
     opbuf b;
@@ -361,7 +345,6 @@ int main(void)
 {
     TEST_RUN(test_stat_names_round_trip);
     TEST_RUN(test_step_respects_point_limit_and_floor);
-    TEST_RUN(test_plan_batches_at_most_two_per_namespace);
     TEST_RUN(test_regex_and_string_escaping);
     TEST_RUN(test_build_one_query_with_every_stat);
     TEST_RUN(test_build_rejects_bad_options);
