@@ -29,6 +29,7 @@
 #include "metrics/metricsserver.h"
 #include "metrics/prometheus.h"
 #include "metrics/promflags.h"
+#include "backtest.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
@@ -619,6 +620,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "plan") == 0)
         return plan_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "backtest") == 0)
+        return backtest_main(argc - 1, argv + 1);
     static app a;
     a.f.probe_addr = ":8081";
     a.f.metrics_addr = ":8080";

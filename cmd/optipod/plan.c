@@ -26,7 +26,7 @@
 #define PLAN_MAX_INPUTS 64
 
 /* "2026-01-02T03:04:05Z" or with a ±hh:mm offset, to Unix seconds. */
-static int parse_rfc3339(const char *s, int64_t *out)
+int parse_rfc3339(const char *s, int64_t *out)
 {
     struct tm tm = {0};
     int n = 0;

@@ -140,6 +140,23 @@ int plan_usage_prometheus(plan *p, const char *url, int64_t now, operr *err);
 struct mprom_opts;
 int plan_usage_prometheus_opts(plan *p, const struct mprom_opts *o, int64_t now, operr *err);
 
+/* One usage sample: Unix seconds and a value (cores, bytes, or 1 for an OOM). */
+typedef struct plan_sample {
+    int64_t t;
+    double v;
+} plan_sample;
+
+/* Called once per pod and container with usage, for a container of a
+ * workload in the manifests: CPU rates (cores; counters already turned into
+ * rates), working-set samples (bytes) and OOM kill times, each sorted by
+ * time. Valid during the call only. Non-zero stops the walk (returned). */
+typedef int (*plan_usage_cb)(const plan_workload *w, size_t ctr, const char *pod,
+                             const plan_sample *cpu, size_t ncpu, const plan_sample *mem,
+                             size_t nmem, const plan_sample *oom, size_t noom, void *ud);
+/* Walk the loaded usage (after plan_load_usage and the manifests), the way
+ * plan_run maps it: a CSV workload column, else the pod naming rules. */
+int plan_foreach_usage(plan *p, plan_usage_cb cb, void *ud);
+
 /* Map usage to containers and run the engine. `now` (Unix seconds) is the
  * decision time; 0 means the newest usage sample. Returns 0 or -ENOMEM. */
 int plan_run(plan *p, int64_t now);
