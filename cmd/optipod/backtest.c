@@ -1,15 +1,18 @@
 /*
  * optipod backtest: flags and wiring only; see lib/backtest/backtest.h.
  *
- *   optipod backtest -f DIR_OR_FILE... --usage FILE [--policy FILE]...
- *                    [--from RFC3339] [--to RFC3339] [-o table|json]
+ *   optipod backtest -f DIR_OR_FILE... (--usage FILE | --prometheus-url URL)
+ *                    [--policy FILE]... [--from RFC3339] [--to RFC3339] [-o table|json]
+ *                    [the controller's --prometheus-* auth flags]
  *
  * The manifests give today's requests, the usage file (CSV or OpenMetrics,
- * read by plan's reader) the history; each --policy (default: the CRD
- * defaults) is replayed over the same period, every reconcileInterval over
- * its rollingWindow, and the report compares them. The period defaults to
- * the newest sample back to the oldest one plus the longest window, so
- * every decision sees a full window. Problems with the inputs go to stderr
+ * read by plan's reader) or Prometheus (range queries, backtest/prom.h) the
+ * history; each --policy (default: the CRD defaults) is replayed over the
+ * same period, every reconcileInterval over its rollingWindow, and the
+ * report compares them. With a file the period defaults to the newest
+ * sample back to the oldest one plus the longest window, so every decision
+ * sees a full window; with Prometheus to the last 7 days (and the window
+ * before them is fetched too). Problems with the inputs go to stderr
  * (file:line), the report to stdout.
  */
 #include <errno.h>
@@ -17,15 +20,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backtest.h"
+#include "backtest/prom.h"
 #include "backtest/render.h"
+#include "metrics/promflags.h"
 #include "plan.h"
 #include "plan/plan.h"
 #include "util/flags.h"
 
 #define BT_MAX_INPUTS   64
 #define BT_MAX_POLICIES 8
+#define BT_PROM_DAYS    7
 
 /* One container's history, every pod merged. */
 typedef struct ctr_hist {
@@ -59,6 +66,20 @@ static int append(bt_point **v, size_t *n, size_t *cap, const plan_sample *s, si
     return 0;
 }
 
+static int add_oom(ctr_hist *h, int64_t t)
+{
+    if (h->noom == h->capoom) {
+        size_t cap = h->capoom ? h->capoom * 2 : 8;
+        int64_t *no = realloc(h->oom, cap * sizeof *no);
+        if (!no)
+            return -ENOMEM;
+        h->oom = no;
+        h->capoom = cap;
+    }
+    h->oom[h->noom++] = t;
+    return 0;
+}
+
 static void note_span(collect *c, const plan_sample *s, size_t n)
 {
     if (!n)
@@ -80,17 +101,39 @@ static int on_usage(const plan_workload *w, size_t ctr, const char *pod, const p
     if (append(&h->cpu, &h->ncpu, &h->capcpu, cpu, ncpu) < 0 ||
         append(&h->mem, &h->nmem, &h->capmem, mem, nmem) < 0)
         return -ENOMEM;
-    for (size_t i = 0; i < noom; i++) {
-        if (h->noom == h->capoom) {
-            size_t cap = h->capoom ? h->capoom * 2 : 8;
-            int64_t *no = realloc(h->oom, cap * sizeof *no);
-            if (!no)
-                return -ENOMEM;
-            h->oom = no;
-            h->capoom = cap;
-        }
-        h->oom[h->noom++] = oom[i].t;
+    for (size_t i = 0; i < noom; i++)
+        if (add_oom(h, oom[i].t) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+/* A Prometheus series: CPU and memory points as they are; the OOMKilled
+ * gauge's 0 -> 1 edges (or a first 1) as kill times, as plan reads it. */
+static int on_series(size_t wi, const promql_series *s, void *ud)
+{
+    collect *c = ud;
+    const plan_workload *w = &c->p->wl[wi];
+    size_t j = 0;
+    while (j < w->nctrs && strcmp(w->ctrs[j].name, s->container) != 0)
+        j++;
+    if (j == w->nctrs || s->n == 0)
+        return 0; /* a container the manifest does not have */
+    ctr_hist *h = &c->h[c->first[wi] + j];
+    int cpu = strcmp(s->stat, "cpu") == 0, mem = strcmp(s->stat, "mem") == 0;
+    for (size_t i = 0; i < s->n; i++) {
+        plan_sample p = {s->t[i], s->v[i]};
+        int rc = 0;
+        if (cpu)
+            rc = append(&h->cpu, &h->ncpu, &h->capcpu, &p, 1);
+        else if (mem)
+            rc = append(&h->mem, &h->nmem, &h->capmem, &p, 1);
+        else if (s->v[i] >= 1 && (i == 0 || s->v[i - 1] < 1))
+            rc = add_oom(h, s->t[i]);
+        if (rc < 0)
+            return rc;
     }
+    plan_sample ends[2] = {{s->t[0], 0}, {s->t[s->n - 1], 0}};
+    note_span(c, ends, 2);
     return 0;
 }
 
@@ -121,7 +164,8 @@ static int cmp_time(const void *a, const void *b)
 static void usage(FILE *f, const opflag *flags, int n)
 {
     fprintf(f, "Usage: optipod backtest -f DIR_OR_FILE... --usage FILE [--policy FILE]...\n"
-               "                        [--from RFC3339] [--to RFC3339] [-o table|json]\n\n"
+               "                        [--from RFC3339] [--to RFC3339] [-o table|json]\n"
+               "       optipod backtest -f DIR_OR_FILE... --prometheus-url URL [--step 1m] ...\n\n"
                "Replay usage history through the recommendation engine as the controller would\n"
                "have run it every reconcileInterval, and report per container and in total: the\n"
                "changes it would have made, how often usage exceeded the recommended CPU\n"
@@ -151,15 +195,25 @@ int backtest_main(int argc, char **argv)
     opflag_list policies = {policies_v, 0, BT_MAX_POLICIES};
     const char *usage_file = NULL, *from_s = NULL, *to_s = NULL, *output = "table";
     int help = 0;
+    uint64_t step_ms = 60000;
+    static mpromflags pf;
+    mpromflags_init(&pf);
     const opflag flags[] = {
         {"filename", 'f', OPFLAG_LIST, &inputs,
          "manifest file or directory: today's requests (repeatable)"},
         {"usage", 0, OPFLAG_STRING, &usage_file, "usage history: CSV or OpenMetrics text"},
+        MPROMFLAGS_OPFLAGS(&pf),
+        {"prometheus", 0, OPFLAG_STRING, &pf.url, "the old name of --prometheus-url"},
         {"policy", 0, OPFLAG_LIST, &policies,
          "OptimizationPolicy YAML to replay (repeatable, up to 8; default: the CRD defaults)"},
         {"from", 0, OPFLAG_STRING, &from_s,
-         "first decision, RFC 3339 (default: the oldest sample plus the longest window)"},
-        {"to", 0, OPFLAG_STRING, &to_s, "end of the replay, RFC 3339 (default: the newest sample)"},
+         "first decision, RFC 3339 (default: the oldest sample plus the longest window; with "
+         "Prometheus, 7 days before --to)"},
+        {"to", 0, OPFLAG_STRING, &to_s,
+         "end of the replay, RFC 3339 (default: the newest sample; with Prometheus, now)"},
+        {"step", 0, OPFLAG_DURATION, &step_ms,
+         "with Prometheus: the resolution of the history (default 1m; coarser when the range "
+         "needs it)"},
         {"output", 'o', OPFLAG_STRING, &output, "table or json (default table)"},
         {"help", 'h', OPFLAG_BOOL, &help, "show this help"},
     };
@@ -176,12 +230,19 @@ int backtest_main(int argc, char **argv)
     }
     int64_t from = 0, to = 0;
     const char *bad = NULL;
+    mprom_opts po = {0};
+    int prom = mpromflags_opts(&pf, &po, &err);
+    if (prom < 0) {
+        fprintf(stderr, "optipod backtest: %s\n", err.msg);
+        return 2;
+    }
+    prom = prom == 0;
     if (rest < argc)
         bad = "unexpected argument";
     else if (inputs.n == 0)
         bad = "-f is required (the manifests give today's requests)";
-    else if (!usage_file)
-        bad = "--usage is required";
+    else if (!usage_file == !prom)
+        bad = "exactly one of --usage and --prometheus-url is required";
     else if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0)
         bad = "-o must be table or json";
     else if (from_s && parse_rfc3339(from_s, &from) < 0)
@@ -225,7 +286,7 @@ int backtest_main(int argc, char **argv)
             fprintf(stderr, "optipod backtest: %s\n", err.msg);
             status = 1;
         }
-    if (plan_load_usage(&data, usage_file, &err) < 0) {
+    if (usage_file && plan_load_usage(&data, usage_file, &err) < 0) {
         fprintf(stderr, "optipod backtest: usage %s\n", err.msg);
         status = 1;
         goto done;
@@ -244,26 +305,50 @@ int backtest_main(int argc, char **argv)
     if (order)
         qsort(order, data.nwl, sizeof *order, cmp_wl);
     if (!col.first || !col.h || !rows || !order || bt_ws_new(&ws) < 0 ||
-        plan_foreach_usage(&data, on_usage, &col) < 0) {
-        fprintf(stderr, "optipod backtest: out of memory\n");
-        status = 1;
-        goto done;
+        (usage_file && plan_foreach_usage(&data, on_usage, &col) < 0))
+        goto oom;
+    int64_t longest = 0;
+    for (size_t k = 0; k < npol; k++)
+        longest = pols[k].pol.window_ms / 1000 > longest ? pols[k].pol.window_ms / 1000 : longest;
+    if (prom) {
+        if (!to_s)
+            to = (int64_t)time(NULL);
+        if (!from_s)
+            from = to - BT_PROM_DAYS * 86400;
+        if (from >= to) {
+            fprintf(stderr, "optipod backtest: --from must be before --to\n");
+            status = 2;
+            goto done;
+        }
+        bt_prom_workload *pw = calloc(data.nwl + 1, sizeof *pw);
+        if (!pw)
+            goto oom;
+        for (size_t i = 0; i < data.nwl; i++)
+            pw[i] = (bt_prom_workload){data.wl[i].ns, data.wl[i].kind, data.wl[i].name};
+        int64_t start = from - longest;
+        int64_t step = bt_prom_step(start, to, step_ms >= 1000 ? (int64_t)step_ms / 1000 : 1);
+        int rc = bt_prom_fetch(&po, pw, data.nwl, start, to, step, on_series, &col, &err);
+        free(pw);
+        if (rc == -ENOMEM)
+            goto oom;
+        if (rc < 0) {
+            fprintf(stderr, "optipod backtest: %s\n", err.msg);
+            status = 1;
+            goto done;
+        }
     }
     for (size_t i = 0; i < nctrs; i++) {
         qsort(col.h[i].cpu, col.h[i].ncpu, sizeof *col.h[i].cpu, cmp_point);
         qsort(col.h[i].mem, col.h[i].nmem, sizeof *col.h[i].mem, cmp_point);
         qsort(col.h[i].oom, col.h[i].noom, sizeof *col.h[i].oom, cmp_time);
     }
-    int64_t longest = 0;
-    for (size_t k = 0; k < npol; k++)
-        longest = pols[k].pol.window_ms / 1000 > longest ? pols[k].pol.window_ms / 1000 : longest;
-    if (!from_s)
+    if (!from_s && !prom)
         from = col.oldest + longest;
-    if (!to_s)
+    if (!to_s && !prom)
         to = col.newest;
     if (!col.newest) {
         fprintf(stderr, "optipod backtest: %s: no usage of any container in the manifests\n",
-                usage_file);
+                usage_file ? usage_file : pf.url);
         status = 1;
         goto done;
     }
@@ -286,8 +371,8 @@ int backtest_main(int argc, char **argv)
         bt_run *run = &runs[k];
         memset(run, 0, sizeof *run);
         run->label = labels[k];
-        run->period = (bt_period){from, to, pols[k].pol.reconcile_ms / 1000,
-                                  pols[k].pol.window_ms / 1000};
+        run->period =
+            (bt_period){from, to, pols[k].pol.reconcile_ms / 1000, pols[k].pol.window_ms / 1000};
         run->rows = rows + k * nctrs;
         nrows = 0;
         for (size_t o = 0; o < data.nwl; o++) {
@@ -298,8 +383,9 @@ int backtest_main(int argc, char **argv)
                 const ctr_hist *h = &col.h[col.first[i] + j];
                 if (!h->ncpu && !h->nmem) {
                     if (k == 0 && (!pc->init || pols[k].eng.include_init) &&
-                        plan_diag(&data, true, "%s: %s %s/%s: container \"%s\": no usage; not "
-                                               "replayed",
+                        plan_diag(&data, true,
+                                  "%s: %s %s/%s: container \"%s\": no usage; not "
+                                  "replayed",
                                   w->file, w->kind, w->ns, w->name, pc->name) < 0)
                         goto oom;
                     continue;

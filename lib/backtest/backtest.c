@@ -83,7 +83,8 @@ static int rwin_prepare(bt_ws *ws, rwin *w, const bt_point *p, size_t n)
         return -E2BIG;
     if (n > w->cap) {
         size_t words = (n + 63) / 64;
-        if (grow((void **)&w->rank, n, sizeof *w->rank) || grow((void **)&w->val, n, sizeof *w->val) ||
+        if (grow((void **)&w->rank, n, sizeof *w->rank) ||
+            grow((void **)&w->val, n, sizeof *w->val) ||
             grow((void **)&w->bits, words, sizeof *w->bits) ||
             grow((void **)&w->cnt, words, sizeof *w->cnt))
             return -ENOMEM;

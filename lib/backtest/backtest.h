@@ -57,17 +57,17 @@ typedef struct bt_period {
 } bt_period;
 
 typedef struct bt_result {
-    int64_t steps;                 /* engine decisions */
-    int64_t changes;               /* steps that changed something (a write, a rollout) */
+    int64_t steps;   /* engine decisions */
+    int64_t changes; /* steps that changed something (a write, a rollout) */
     int64_t cpu_changes, mem_changes;
-    int64_t cpu_judged, cpu_over;  /* CPU samples in (from, to]; above the request in force */
+    int64_t cpu_judged, cpu_over; /* CPU samples in (from, to]; above the request in force */
     int64_t mem_judged, mem_over_req, mem_over_lim;
-    double mem_peak;               /* largest working-set sample judged, bytes */
-    eng_rl mem_at_peak;            /* memory request and limit in force then */
+    double mem_peak;                 /* largest working-set sample judged, bytes */
+    eng_rl mem_at_peak;              /* memory request and limit in force then */
     double cpu_req_avg, mem_req_avg; /* requests in force, time-weighted over (from, to] */
-    eng_rl cpu_today, mem_today;   /* in force before the first step */
-    eng_rl cpu_end, mem_end;       /* in force after the last step */
-    eng_decision last;             /* the last step's decision and reason */
+    eng_rl cpu_today, mem_today;     /* in force before the first step */
+    eng_rl cpu_end, mem_end;         /* in force after the last step */
+    eng_decision last;               /* the last step's decision and reason */
     eng_reason last_reason;
 } bt_result;
 
@@ -87,7 +87,7 @@ int bt_replay(bt_ws *ws, const eng_policy *p, const eng_container *today, const 
 typedef struct bt_total {
     size_t containers;
     int64_t changes, cpu_judged, cpu_over, mem_judged, mem_over_req, mem_over_lim;
-    double cpu_today_m, cpu_avg_m;  /* containers with a request today only */
+    double cpu_today_m, cpu_avg_m; /* containers with a request today only */
     double mem_today, mem_avg;
 } bt_total;
 

@@ -78,9 +78,8 @@ static int grid_emit(const grid *g, opbuf *out)
     int rc = 0;
     for (size_t r = 0; r < g->n && rc == 0; r++) {
         for (size_t c = 0; c < g->ncol && rc == 0; c++)
-            rc = c + 1 < g->ncol
-                     ? opbuf_printf(out, "%-*s  ", (int)w[c], g->cell[r][c])
-                     : opbuf_printf(out, "%s\n", g->cell[r][c]);
+            rc = c + 1 < g->ncol ? opbuf_printf(out, "%-*s  ", (int)w[c], g->cell[r][c])
+                                 : opbuf_printf(out, "%s\n", g->cell[r][c]);
     }
     return rc;
 }
@@ -102,8 +101,8 @@ int bt_render_table(const bt_run *runs, size_t nruns, opbuf *out)
     if (!g.cell)
         return -ENOMEM;
     static const char *const head[NCOL] = {
-        "POLICY",    "NAMESPACE", "WORKLOAD",  "CONTAINER",         "CHANGES",    "CPU REQ",
-        "CPU>REQ",   "MEM REQ",   "MEM>LIM",   "MEM PEAK/REQ/LIM",  "CPU SAVING", "MEM SAVING"};
+        "POLICY",  "NAMESPACE", "WORKLOAD", "CONTAINER",        "CHANGES",    "CPU REQ",
+        "CPU>REQ", "MEM REQ",   "MEM>LIM",  "MEM PEAK/REQ/LIM", "CPU SAVING", "MEM SAVING"};
     for (size_t c = 0; c < NCOL; c++)
         set(&g, c, "%s", head[c]);
     g.n++;
@@ -145,9 +144,8 @@ int bt_render_table(const bt_run *runs, size_t nruns, opbuf *out)
                       runs[0].total.containers, from, to);
     g.n = 0;
     g.ncol = 9;
-    static const char *const thead[9] = {"POLICY",     "EVERY",      "WINDOW",
-                                         "CHANGES",    "CPU>REQ",    "MEM>REQ",
-                                         "MEM>LIM",    "CPU SAVING", "MEM SAVING"};
+    static const char *const thead[9] = {"POLICY",  "EVERY",   "WINDOW",     "CHANGES",   "CPU>REQ",
+                                         "MEM>REQ", "MEM>LIM", "CPU SAVING", "MEM SAVING"};
     for (size_t c = 0; c < 9; c++)
         set(&g, c, "%s", thead[c]);
     g.n++;
@@ -190,8 +188,8 @@ static double round2(double x)
     return round(x * 100) / 100;
 }
 
-static void add_saving(cJSON *o, const char *key, const char *pkey, int cpu, int has,
-                       double today, double avg)
+static void add_saving(cJSON *o, const char *key, const char *pkey, int cpu, int has, double today,
+                       double avg)
 {
     if (!has || today <= 0) {
         cJSON_AddNullToObject(o, key);

@@ -64,6 +64,9 @@ struct mjob {
     mprov_cb cb;
     void *ud;
     int finished;
+    /* a raw call (mprom_query_raw): its URL, form and callback; agg unused */
+    char *raw_url;
+    mprom_raw_cb raw_cb;
 };
 
 static const mprov_ops mprom_ops;
@@ -102,6 +105,7 @@ static void job_closed(uv_handle_t *h)
     }
     m->njobs--;
     free(j->ns);
+    free(j->raw_url);
     promql_agg_free(j->agg);
     opbuf_release(&j->form);
     free(j);
@@ -123,6 +127,15 @@ static void job_close(mjob *j)
 /* Deliver the one callback of a job, then retire it. */
 static void job_finish(mjob *j, int rc, const char *msg)
 {
+    if (j->raw_cb) {
+        j->finished = 1;
+        if (j->req)
+            ophttp_cancel(j->req);
+        j->req = NULL;
+        j->raw_cb(rc, rc ? msg : "", NULL, 0, j->ud);
+        job_close(j);
+        return;
+    }
     mprov_result res = {
         .error = rc,
         .error_msg = rc ? msg : "",
@@ -145,8 +158,12 @@ static void job_finish(mjob *j, int rc, const char *msg)
 static void job_fail(mjob *j, int rc, const char *fmt, const char *detail)
 {
     operr e;
-    operr_set(&e, rc, "prometheus '%s': namespace '%s' query %zu/%zu%s: %s", j->m->base, j->ns,
-              j->qi + 1, j->nqueries, fmt, detail);
+    if (j->raw_cb)
+        operr_set(&e, rc, "prometheus '%s': %s%s: %s", j->m->base, j->raw_url + strlen(j->m->base),
+                  fmt, detail);
+    else
+        operr_set(&e, rc, "prometheus '%s': namespace '%s' query %zu/%zu%s: %s", j->m->base, j->ns,
+                  j->qi + 1, j->nqueries, fmt, detail);
     job_finish(j, rc, e.msg);
 }
 
@@ -273,14 +290,16 @@ static void start_query(uv_timer_t *t)
         }
         auth_token = file_token;
     }
-    opbuf_reset(&j->form);
-    rc = build_query(j, &q);
-    if (rc == 0)
-        rc = opbuf_puts(&j->form, "query=");
-    if (rc == 0)
-        rc = promql_append_form(&j->form, q.data, q.len);
-    if (rc == 0)
-        rc = opbuf_printf(&j->form, "&time=%" PRId64, j->eval_time_s);
+    if (!j->raw_cb) {
+        opbuf_reset(&j->form);
+        rc = build_query(j, &q);
+        if (rc == 0)
+            rc = opbuf_puts(&j->form, "query=");
+        if (rc == 0)
+            rc = promql_append_form(&j->form, q.data, q.len);
+        if (rc == 0)
+            rc = opbuf_printf(&j->form, "&time=%" PRId64, j->eval_time_s);
+    }
     if (rc != 0) {
         fail = "cannot build the query (too many or too long pod names?)";
         goto out;
@@ -303,7 +322,7 @@ static void start_query(uv_timer_t *t)
         headers[nh++] = m->headers[i];
     ophttp_req_opts o = {
         .method = "POST",
-        .url = m->url,
+        .url = j->raw_url ? j->raw_url : m->url,
         .headers = headers,
         .body = j->form.data,
         .body_len = j->form.len,
@@ -403,6 +422,12 @@ static void on_query_done(ophttp_req *req, const ophttp_response *res, void *ud)
                      detail);
         return;
     }
+    if (j->raw_cb) {
+        j->finished = 1;
+        j->raw_cb(0, "", res->body, res->body_len, j->ud);
+        job_close(j);
+        return;
+    }
     operr pe;
     operr_clear(&pe);
     promql_agg_ctx ctx = {.agg = j->agg, .err = &pe, .owners_query = j->qi == 0};
@@ -427,22 +452,59 @@ static void finish_empty(uv_timer_t *t)
         job_finish(j, 0, "");
 }
 
+/* A new job of m for ns (copied), its form capped as every query's. */
+static mjob *job_new(mprom *m, const char *ns, void *ud)
+{
+    mjob *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->m = m;
+    j->ud = ud;
+    opbuf_init(&j->form, MPROM_MAX_QUERY * 3 + 64);
+    if (!(j->ns = strdup(ns))) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void job_discard(mjob *j)
+{
+    free(j->ns);
+    free(j->raw_url);
+    promql_agg_free(j->agg);
+    opbuf_release(&j->form);
+    free(j);
+}
+
+/* Link a prepared job and run `first` from the loop (never synchronously). */
+static int job_launch(mjob *j, uv_timer_cb first)
+{
+    mprom *m = j->m;
+    opbackoff_init(&j->bo, m->backoff_initial_ms, m->backoff_max_ms, 0, 0.2);
+    int rc = uv_timer_init(m->loop, &j->timer);
+    if (rc != 0)
+        return rc;
+    j->timer.data = j;
+    j->next = m->jobs;
+    m->jobs = j;
+    m->njobs++;
+    uv_timer_start(&j->timer, first, 0, 0);
+    return 0;
+}
+
 static int mprom_request_stats(void *state, const mprov_request *rq, mprov_cb cb, void *ud)
 {
     mprom *m = state;
     if (m->closing || !cb || !rq || !rq->ns || !*rq->ns || !(rq->percentile > 0) ||
         !(rq->percentile < 1) || rq->window_s == 0)
         return -EINVAL;
-    mjob *j = calloc(1, sizeof *j);
+    mjob *j = job_new(m, rq->ns, ud);
     if (!j)
         return -ENOMEM;
-    int rc = -ENOMEM;
-    j->m = m;
     j->cb = cb;
-    j->ud = ud;
-    opbuf_init(&j->form, MPROM_MAX_QUERY * 3 + 64);
-    j->ns = strdup(rq->ns);
-    if (!j->ns || (rc = promql_agg_new(&j->agg, rq)) != 0)
+    int rc = promql_agg_new(&j->agg, rq);
+    if (rc != 0)
         goto fail;
     j->qo = (promql_opts){
         .percentile = rq->percentile,
@@ -452,26 +514,37 @@ static int mprom_request_stats(void *state, const mprov_request *rq, mprov_cb cb
     };
     j->eval_time_s = rq->eval_time_s ? rq->eval_time_s : (int64_t)time(NULL);
     j->nqueries = PROMQL_QUERIES(rq->nworkloads);
-    opbackoff_init(&j->bo, m->backoff_initial_ms, m->backoff_max_ms, 0, 0.2);
-    rc = uv_timer_init(m->loop, &j->timer);
-    if (rc != 0)
-        goto fail;
-    j->timer.data = j;
-    j->next = m->jobs;
-    m->jobs = j;
-    m->njobs++;
     /* Always answer from the loop, even when there is nothing to ask. */
-    if (j->nqueries == 0) {
-        uv_timer_start(&j->timer, finish_empty, 0, 0);
-    } else {
-        uv_timer_start(&j->timer, start_query, 0, 0);
-    }
+    if ((rc = job_launch(j, j->nqueries ? start_query : finish_empty)) != 0)
+        goto fail;
     return 0;
 fail:
-    free(j->ns);
-    promql_agg_free(j->agg);
-    opbuf_release(&j->form);
-    free(j);
+    job_discard(j);
+    return rc;
+}
+
+int mprom_query_raw(mprov *p, const char *path, const char *form, mprom_raw_cb cb, void *ud)
+{
+    if (!p || p->ops != &mprom_ops || !path || path[0] != '/' || !form || !cb)
+        return -EINVAL;
+    mprom *m = p->state;
+    if (m->closing)
+        return -EINVAL;
+    mjob *j = job_new(m, "", ud);
+    if (!j)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    j->raw_cb = cb;
+    j->nqueries = 1;
+    if (asprintf(&j->raw_url, "%s%s", m->base, path) < 0) {
+        j->raw_url = NULL;
+        goto fail;
+    }
+    if ((rc = opbuf_puts(&j->form, form)) != 0 || (rc = job_launch(j, start_query)) != 0)
+        goto fail;
+    return 0;
+fail:
+    job_discard(j);
     return rc;
 }
 

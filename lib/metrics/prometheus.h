@@ -64,6 +64,17 @@ typedef struct mprom_opts {
  * what is wrong (without naming a flag: the caller does). */
 int mprom_header_check(const char *line, operr *err);
 
+/* Any other call of the HTTP API through the provider's URL, auth, headers,
+ * TLS, timeout, retries and size cap (the backtest's range queries): POST
+ * `form` (x-www-form-urlencoded, copied) to the base URL + `path`
+ * ("/api/v1/query_range"). The callback runs exactly once, from the loop,
+ * with the 2xx body (error 0, valid during the call) or an error and a
+ * one-line message as for stats; never after mprov_close(). Returns 0 or a
+ * negative errno (no callback then). */
+typedef void (*mprom_raw_cb)(int error, const char *error_msg, const char *body, size_t len,
+                             void *ud);
+int mprom_query_raw(mprov *p, const char *path, const char *form, mprom_raw_cb cb, void *ud);
+
 /* Create the provider; *out is freed by mprov_close(). Returns 0 or a negative
  * errno (-EINVAL for a bad URL or options, with err filled). */
 int mprom_new(mprov **out, uv_loop_t *loop, ophttp_client *http, const mprom_opts *o, operr *err);

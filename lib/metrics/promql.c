@@ -381,6 +381,123 @@ out:
     return rc;
 }
 
+/* ---- range queries -------------------------------------------------------------------- */
+
+int promql_build_range(opbuf *out, const char *ns, const char *pod_re, uint64_t rate_s)
+{
+    static const struct {
+        const char *stat, *agg, *pre, *metric, *extra, *post;
+    } parts[] = {
+        {"cpu", "sum", "rate(", "container_cpu_usage_seconds_total", "", "[RATE])"},
+        {"mem", "max", "", "container_memory_working_set_bytes", "", ""},
+        {"oom", "max", "", "kube_pod_container_status_last_terminated_reason",
+         ",reason=\"OOMKilled\"", ""},
+    };
+    if (!ns || !*ns || rate_s == 0)
+        return -EINVAL;
+    int rc = 0;
+    for (size_t i = 0; i < 3 && rc == 0; i++) {
+        rc = opbuf_printf(out, "%slabel_replace(%s by (pod, container) (%s%s", i ? " or " : "",
+                          parts[i].agg, parts[i].pre, parts[i].metric);
+        if (rc == 0)
+            rc = append_selector(out, ns, pod_re, parts[i].extra);
+        if (rc == 0 && *parts[i].post)
+            rc = opbuf_printf(out, "[%" PRIu64 "s])", rate_s);
+        if (rc == 0)
+            rc = opbuf_printf(out, "), \"" STAT_LABEL "\", \"%s\", \"\", \"\")", parts[i].stat);
+    }
+    return rc;
+}
+
+/* The success envelope: data.result of resultType `want`, or an error set. */
+static int envelope(const cJSON *doc, const char *want, const cJSON **result, operr *err)
+{
+    if (!doc)
+        return operr_set(err, -EPROTO, "response is not JSON");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+    if (!cJSON_IsString(status))
+        return operr_set(err, -EPROTO, "response has no \"status\"");
+    if (strcmp(status->valuestring, "success") != 0) {
+        const cJSON *et = cJSON_GetObjectItemCaseSensitive(doc, "errorType");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+        return operr_set(err, -EREMOTEIO, "status \"%.32s\": %.32s: %.300s", status->valuestring,
+                         cJSON_IsString(et) ? et->valuestring : "?",
+                         cJSON_IsString(e) ? e->valuestring : "(no message)");
+    }
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(data, "resultType");
+    *result = cJSON_GetObjectItemCaseSensitive(data, "result");
+    if (!cJSON_IsObject(data) || !cJSON_IsString(rt) || !cJSON_IsArray(*result))
+        return operr_set(err, -EPROTO, "response has no data.resultType and data.result");
+    if (strcmp(rt->valuestring, want) != 0)
+        return operr_set(err, -EPROTO, "resultType \"%.32s\", want \"%s\"", rt->valuestring, want);
+    return 0;
+}
+
+int promql_parse_matrix(const char *body, size_t len, promql_series_cb cb, void *ud, operr *err)
+{
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    const cJSON *result = NULL, *el;
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t cap = 0;
+    int i = 0, rc = envelope(doc, "matrix", &result, err);
+    if (rc != 0)
+        goto out;
+    cJSON_ArrayForEach(el, result)
+    {
+        const cJSON *metric = cJSON_GetObjectItemCaseSensitive(el, "metric");
+        const cJSON *values = cJSON_GetObjectItemCaseSensitive(el, "values");
+        if (!cJSON_IsObject(metric) || !cJSON_IsArray(values)) {
+            rc = operr_set(err, -EPROTO, "data.result[%d] is not a {metric, values}", i);
+            goto out;
+        }
+        size_t n = (size_t)cJSON_GetArraySize(values), k = 0;
+        if (n > cap) {
+            int64_t *nt = realloc(t, n * sizeof *nt);
+            double *nv = nt ? realloc(v, n * sizeof *nv) : NULL;
+            if (nt)
+                t = nt;
+            if (!nt || !nv) {
+                rc = operr_set(err, -ENOMEM, "out of memory");
+                goto out;
+            }
+            v = nv;
+            cap = n;
+        }
+        const cJSON *pt;
+        cJSON_ArrayForEach(pt, values)
+        {
+            const cJSON *ts = cJSON_GetArrayItem(pt, 0), *vs = cJSON_GetArrayItem(pt, 1);
+            double x;
+            if (!cJSON_IsArray(pt) || cJSON_GetArraySize(pt) != 2 || !cJSON_IsNumber(ts) ||
+                !isfinite(ts->valuedouble) || fabs(ts->valuedouble) > 1e15 || !cJSON_IsString(vs) ||
+                parse_value(vs->valuestring, &x) != 0 || !isfinite(x)) {
+                rc = operr_set(err, -EPROTO,
+                               "data.result[%d].values[%zu] is not a [time, \"finite number\"]", i,
+                               k);
+                goto out;
+            }
+            t[k] = (int64_t)floor(ts->valuedouble);
+            if (k > 0 && t[k] <= t[k - 1]) {
+                rc = operr_set(err, -EPROTO, "data.result[%d].values[%zu]: time goes back", i, k);
+                goto out;
+            }
+            v[k++] = x;
+        }
+        promql_series s = {
+            label(metric, "pod"), label(metric, "container"), label(metric, STAT_LABEL), t, v, n};
+        if ((rc = cb(&s, ud)) != 0)
+            goto out;
+        i++;
+    }
+out:
+    free(t);
+    free(v);
+    cJSON_Delete(doc);
+    return rc;
+}
+
 /* ---- combination ----------------------------------------------------------------------- */
 
 typedef struct cacc {

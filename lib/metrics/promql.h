@@ -149,6 +149,31 @@ typedef int (*promql_sample_cb)(const promql_sample *s, void *ud);
  * {"status":"error"} (err carries errorType and error). */
 int promql_parse(const char *body, size_t len, promql_sample_cb cb, void *ud, operr *err);
 
+/* ---- range queries (the backtest's history) ---- */
+
+/* A range query over namespace `ns` and the pods matching `pod_re` (NULL:
+ * every pod): per (pod, container) the CPU rate over rate_s seconds (stat
+ * "cpu", cores), the working set ("mem", bytes) and kube-state-metrics'
+ * OOMKilled last-terminated-reason gauge ("oom", 0/1). Same returns as
+ * promql_build. */
+int promql_build_range(opbuf *out, const char *ns, const char *pod_re, uint64_t rate_s);
+
+/* One series of a matrix result; arrays valid during the callback only. */
+typedef struct promql_series {
+    const char *pod, *container, *stat;
+    const int64_t *t; /* Unix seconds, ascending as Prometheus sends them */
+    const double *v;  /* finite */
+    size_t n;
+} promql_series;
+
+typedef int (*promql_series_cb)(const promql_series *s, void *ud);
+
+/* Parse a /api/v1/query_range response. Returns 0; -EPROTO for anything but
+ * a well-formed success of resultType "matrix" whose values are finite
+ * numbers at increasing times (err says where); -EREMOTEIO for
+ * {"status":"error"}; -ENOMEM; or what the callback returned. */
+int promql_parse_matrix(const char *body, size_t len, promql_series_cb cb, void *ud, operr *err);
+
 /* The combiner: pods → workloads (from the request's owner-reference
  * mapping), per-pod statistics → per-workload per-container statistics.
  * Ownership: promql_agg_new() copies what it needs from the request;

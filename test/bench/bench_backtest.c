@@ -95,8 +95,10 @@ int main(void)
     p.safety_factor = 1.2;
     p.min_samples = 60;
     p.min_history_s = 6 * 3600;
-    bt_period per = {.from = START + WINDOW, .to = START + NS * (int64_t)STEP_S - STEP_S,
-                     .interval_s = STEP_S, .window_s = WINDOW};
+    bt_period per = {.from = START + WINDOW,
+                     .to = START + NS * (int64_t)STEP_S - STEP_S,
+                     .interval_s = STEP_S,
+                     .window_s = WINDOW};
     bt_ws *ws = NULL;
     if (bt_ws_new(&ws) != 0)
         return 1;
@@ -136,8 +138,9 @@ int main(void)
     printf("backtest: %d containers x %d days of %d-minute samples (%d CPU + %d memory each), "
            "a decision every %d s over a %d h window\n",
            CONTAINERS, DAYS, STEP_S / 60, NS, NS, STEP_S, WINDOW / 3600);
-    printf("  replay             %.3f s wall, %.3f s CPU (%lld steps, %.0f ns each; target < 2 s)\n",
-           replay_s, replay_cpu, (long long)steps, replay_cpu / (double)steps * 1e9);
+    printf(
+        "  replay             %.3f s wall, %.3f s CPU (%lld steps, %.0f ns each; target < 2 s)\n",
+        replay_s, replay_cpu, (long long)steps, replay_cpu / (double)steps * 1e9);
     printf("  input generation   %.3f s (not in the replay time)\n", gen_s);
     printf("  baseline           %.2f ms per container, recomputing each window (%d containers)\n",
            base_c * 1e3, BASE);

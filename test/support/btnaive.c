@@ -11,7 +11,7 @@
  * eng_percentile, as plan_run does once. Only the end state and the counts
  * the engine drives are compared. */
 void btnaive_replay(const eng_policy *p, const eng_container *today, const bt_series *s,
-                  const bt_period *per, int64_t *changes, eng_rl *cpu_end, eng_rl *mem_end)
+                    const bt_period *per, int64_t *changes, eng_rl *cpu_end, eng_rl *mem_end)
 {
     eng_container c = *today;
     double *buf = malloc((s->ncpu + s->nmem + 1) * sizeof *buf);
@@ -74,4 +74,3 @@ void btnaive_replay(const eng_policy *p, const eng_container *today, const bt_se
     *mem_end = c.mem;
     free(buf);
 }
-

@@ -12,9 +12,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backtest/backtest.h"
+#include "support/promserver.h"
 #include "engine/engine.h"
 #include "support/btnaive.h"
 
@@ -283,7 +285,8 @@ static void test_policies_side_by_side(void)
     ASSERT_NOT_NULL(tight);
     ASSERT_STR_EQ(str(steady, "interval"), "1h");
     ASSERT_STR_EQ(str(tight, "window"), "12h");
-    const cJSON *ts = cJSON_GetObjectItem(steady, "total"), *tt = cJSON_GetObjectItem(tight, "total");
+    const cJSON *ts = cJSON_GetObjectItem(steady, "total"),
+                *tt = cJSON_GetObjectItem(tight, "total");
     ASSERT_EQ_INT(num(ts, "containers"), 6);
     ASSERT_EQ_INT(num(ts, "changes"), 9);
     ASSERT_EQ_INT(num(tt, "changes"), 60);
@@ -321,7 +324,19 @@ static void test_bad_input_is_named(void)
     ASSERT_EQ_INT(run_backtest("--usage " SAMPLE "/usage.csv"), 2);
     ASSERT_STR_CONTAINS(err_text, "optipod backtest: -f is required");
     ASSERT_EQ_INT(run_backtest("-f " SAMPLE "/base"), 2);
-    ASSERT_STR_CONTAINS(err_text, "--usage is required");
+    ASSERT_STR_CONTAINS(err_text, "exactly one of --usage and --prometheus-url is required");
+    ASSERT_EQ_INT(run_backtest("-f " SAMPLE "/base --usage x --prometheus-url http://127.0.0.1:1"),
+                  2);
+    ASSERT_EQ_INT(run_backtest("-f " SAMPLE "/base --prometheus-url http://127.0.0.1:1 "
+                               "--prometheus-header 'X-Scope-OrgID team-a'"),
+                  2);
+    ASSERT_STR_CONTAINS(err_text, "flag --prometheus-header: \"X-Scope-OrgID team-a\"");
+    /* a server that is not there: named, with the workload */
+    ASSERT_EQ_INT(run_backtest("-f " SAMPLE "/base --prometheus-url http://127.0.0.1:1 "
+                               "--prometheus-bearer-token-file /nonexistent-token"),
+                  1);
+    ASSERT_STR_CONTAINS(err_text, "prometheus 'http://127.0.0.1:1': /api/v1/query_range");
+    ASSERT_STR_CONTAINS(err_text, "cannot read the bearer token file");
     ASSERT_EQ_INT(run_backtest("-f " SAMPLE "/base --usage x -o yaml"), 2);
     ASSERT_STR_CONTAINS(err_text, "-o must be table or json");
     ASSERT_EQ_INT(run_backtest("-f " SAMPLE "/base --usage x --from yesterday"), 2);
@@ -351,6 +366,103 @@ static void test_bad_input_is_named(void)
     ASSERT_STR_CONTAINS(err_text, "no usage of any container in the manifests");
 }
 
+/* ---- from Prometheus ----------------------------------------------------------------------- */
+
+static promsrv prom; /* static: promsrv's atexit hook reads it */
+
+static char *tool_output(const char *args, size_t *len)
+{
+    const char *b = getenv("OPTIPOD_BUILD");
+    char cmd[2 * PATH_MAX], path[64];
+    snprintf(path, sizeof path, "/tmp/optipod-bt-om-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "%s/tools/gen_sample %s >%s", b && *b ? b : "build/rel", args, path);
+    ASSERT_EQ_INT(system(cmd), 0);
+    char *s = test_read_file(path, len);
+    unlink(path);
+    return s;
+}
+
+/* The same history from Prometheus (range queries, the pods found by their
+ * generated names) and from the same samples as an OpenMetrics file gives
+ * the same replay: memory exactly (every 2-minute step lands on a sample),
+ * CPU within a step of rounding (rate() extrapolates the window's second
+ * sample; plan's reader does not). */
+static void test_prometheus_history_matches_the_file(void)
+{
+    if (!promsrv_available())
+        test_skip("prometheus/promtool not installed: the --prometheus-url path is not checked");
+    int64_t end = (int64_t)time(NULL) - 3600;
+    char arg[64];
+    snprintf(arg, sizeof arg, "--openmetrics --end %lld", (long long)end);
+    size_t len;
+    char *om = tool_output(arg, &len);
+    /* the newest sample: the last line before "# EOF" ends with its time */
+    char *last = om + len - strlen("# EOF\n") - 1;
+    while (last > om && last[-1] != ' ')
+        last--;
+    int64_t newest = strtoll(last, NULL, 10);
+    ASSERT_CMP_INT(newest, >, end - 86400);
+    operr err;
+    int rc = promsrv_start(&prom, om, len, &err);
+    char om_path[64];
+    snprintf(om_path, sizeof om_path, "/tmp/optipod-bt-file-%d.om", (int)getpid());
+    FILE *f = fopen(om_path, "w");
+    ASSERT_NOT_NULL(f);
+    fwrite(om, 1, len, f);
+    fclose(f);
+    free(om);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "promsrv: %s", err.msg);
+    char from[32], to[32], args[4 * PATH_MAX];
+    time_t tf = (time_t)(newest - 86400), tt = (time_t)newest;
+    strftime(from, sizeof from, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tf));
+    strftime(to, sizeof to, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
+    snprintf(args, sizeof args,
+             "-f " SAMPLE "/base --usage %s --policy " SAMPLE
+             "/backtest/steady.yaml --policy " SAMPLE
+             "/backtest/tight.yaml --from %s --to %s -o json",
+             om_path, from, to);
+    ASSERT_EQ_INT(run_backtest(args), 0);
+    cJSON *file = cJSON_Parse(out_text);
+    snprintf(args, sizeof args,
+             "-f " SAMPLE "/base --prometheus-url %s --step 2m --policy " SAMPLE
+             "/backtest/steady.yaml --policy " SAMPLE
+             "/backtest/tight.yaml --from %s --to %s -o json",
+             prom.url, from, to);
+    rc = run_backtest(args);
+    unlink(om_path);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "backtest from Prometheus: %s", err_text);
+    cJSON *pr = cJSON_Parse(out_text);
+    ASSERT_NOT_NULL(file);
+    ASSERT_NOT_NULL(pr);
+    const char *names[2] = {"steady", "tight"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *a = cJSON_GetObjectItem(policy_run(file, names[k]), "containers");
+        const cJSON *b = cJSON_GetObjectItem(policy_run(pr, names[k]), "containers");
+        ASSERT_EQ_INT(cJSON_GetArraySize(a), 6);
+        ASSERT_EQ_INT(cJSON_GetArraySize(b), 6);
+        for (int i = 0; i < 6; i++) {
+            const cJSON *x = cJSON_GetArrayItem(a, i), *y = cJSON_GetArrayItem(b, i);
+            ASSERT_STR_EQ(str(x, "container"), str(y, "container"));
+            ASSERT_EQ_INT(num(x, "cpuSamples"), num(y, "cpuSamples"));
+            ASSERT_EQ_INT(num(x, "memorySamples"), num(y, "memorySamples"));
+            ASSERT_STR_EQ(str(x, "memoryPeak"), str(y, "memoryPeak"));
+            ASSERT_STR_EQ(str(x, "memoryRequestEnd"), str(y, "memoryRequestEnd"));
+            ASSERT_EQ_INT(num(x, "memoryAboveLimit"), num(y, "memoryAboveLimit"));
+            /* a CPU decision near a threshold may go one way or the other */
+            ASSERT_CMP_INT(fabs(num(x, "changes") - num(y, "changes")), <=, 1);
+            char *e;
+            double cx = strtod(str(x, "cpuRequestEnd"), &e),
+                   cy = strtod(str(y, "cpuRequestEnd"), &e);
+            ASSERT_CMP_INT(fabs(cx - cy) * 100, <=, cx * 5);
+        }
+    }
+    cJSON_Delete(file);
+    cJSON_Delete(pr);
+    promsrv_stop(&prom);
+}
+
 int main(void)
 {
     TEST_RUN(test_hand_computed_replay);
@@ -358,6 +470,7 @@ int main(void)
     TEST_RUN(test_bad_input);
     TEST_RUN(test_policies_side_by_side);
     TEST_RUN(test_bad_input_is_named);
+    TEST_RUN(test_prometheus_history_matches_the_file);
     if (out_path[0]) {
         unlink(out_path);
         unlink(err_path);
