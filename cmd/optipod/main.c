@@ -19,6 +19,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "controller/ckpt.h"
 #include "controller/controller.h"
 #include "http/http.h"
 #include "kube/config.h"
@@ -54,6 +55,8 @@ typedef struct app_flags {
     int help;
     int self_check;
     mpromflags prom;
+    uint64_t ckpt_ms;
+    const char *ckpt_name;
     int dry_run;
     int leader_elect;
     const char *lease_ns;
@@ -78,6 +81,7 @@ typedef struct app {
      * resolves owners from (owned; the others NULL). */
     kinf *inf[NINF];
     ctl *ctl;
+    ckpt *ckpt; /* the metrics-server histograms' checkpoints, or NULL */
     kevents *events;
     klease *lease;
     whsrv *webhook;
@@ -300,6 +304,10 @@ static void app_stop(app *a, const char *why)
         whsrv_stop(a->webhook, NULL, NULL);
         a->webhook = NULL;
     }
+    if (a->ckpt) {
+        ckpt_close(a->ckpt); /* before the controller: it borrows its provider */
+        a->ckpt = NULL;
+    }
     if (a->ctl) {
         ctl_close(a->ctl, NULL, NULL);
         a->ctl = NULL;
@@ -467,6 +475,13 @@ static int app_start_webhook(app *a)
 
 /* ---- start ------------------------------------------------------------------------------- */
 
+/* Checkpoints are written (and read) by the leader only. */
+static int app_ckpt_active(void *ud)
+{
+    app *a = ud;
+    return a->ctl && ctl_leading(a->ctl);
+}
+
 /* The controller, its usage providers and its informers (the app borrows them). */
 static int app_start_controller(app *a)
 {
@@ -495,10 +510,18 @@ static int app_start_controller(app *a)
                    .provider = prov,
                    .metrics_server = ms,
                    .events = a->events};
+    mprov *hist = ms ? ms : mms_is(prov) ? prov : NULL; /* borrowed by the checkpoints */
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
         return -1;
     }
+    ckpt_opts ko = {.interval_ms = a->f.ckpt_ms,
+                    .name = a->f.ckpt_name,
+                    .dry_run = a->f.dry_run,
+                    .active = app_ckpt_active,
+                    .active_ud = a};
+    if (hist && a->f.ckpt_ms && ckpt_new(&a->ckpt, &a->loop, a->rest, hist, &ko, &err) != 0)
+        OPLOG_W("--checkpoint-interval: %s; history is kept in memory only", err.msg);
     for (int i = 0; i < NINF; i++) {
         kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
         a->inf[i] = ctl_informer(a->ctl, (enum ctl_inf)i);
@@ -631,6 +654,7 @@ int main(int argc, char **argv)
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
     mpromflags_init(&a.f.prom);
+    a.f.ckpt_ms = 600000;
     const opflag flags[] = {
         {"kubeconfig", 0, OPFLAG_STRING, &a.f.kubeconfig,
          "path to a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)"},
@@ -645,6 +669,11 @@ int main(int argc, char **argv)
         {"stats-interval", 0, OPFLAG_DURATION, &a.f.stats_ms,
          "cache summary log interval at -v 1 and above (default 1m)"},
         MPROMFLAGS_OPFLAGS(&a.f.prom),
+        {"checkpoint-interval", 0, OPFLAG_DURATION, &a.f.ckpt_ms,
+         "save the metrics-server usage histograms to a ConfigMap per namespace this often, and "
+         "restore them on start and on becoming leader (default 10m; 0 disables)"},
+        {"checkpoint-name", 0, OPFLAG_STRING, &a.f.ckpt_name,
+         "name of those ConfigMaps (default optipod-usage-checkpoint)"},
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,

@@ -13,8 +13,8 @@
 #include "metrics/window.h"
 #include "util/buf.h"
 
-#define BT_PROM_RATE_S    300
-#define BT_PROM_MAX_BODY  ((size_t)256 << 20) /* a month of a big workload's series */
+#define BT_PROM_RATE_S     300
+#define BT_PROM_MAX_BODY   ((size_t)256 << 20) /* a month of a big workload's series */
 #define BT_PROM_TIMEOUT_MS 120000
 
 int64_t bt_prom_step(int64_t start, int64_t end, int64_t floor_s)
@@ -58,9 +58,9 @@ static void on_body(int error, const char *msg, const char *body, size_t len, vo
     operr pe;
     int rc = promql_parse_matrix(body, len, on_series, f, &pe);
     if (rc != 0) {
-        f->rc = operr_set(f->err, rc, "prometheus: %s %s/%s: %s", w->kind, w->ns, w->name,
-                          rc == -EPROTO || rc == -EREMOTEIO || rc == -ENOMEM ? pe.msg
-                                                                             : strerror(-rc));
+        f->rc =
+            operr_set(f->err, rc, "prometheus: %s %s/%s: %s", w->kind, w->ns, w->name,
+                      rc == -EPROTO || rc == -EREMOTEIO || rc == -ENOMEM ? pe.msg : strerror(-rc));
         f->done = 1;
         return;
     }
@@ -113,11 +113,12 @@ int bt_prom_fetch(const mprom_opts *o, const bt_prom_workload *w, size_t nw, int
                   int64_t end, int64_t step, bt_prom_cb cb, void *ud, operr *err)
 {
     if (step <= 0 || end < start || (end - start) / step + 1 > BT_PROM_MAX_POINTS)
-        return operr_set(err, -EINVAL, "prometheus: a range of %" PRId64 " s in steps of %" PRId64
-                                       " s is more than %d points",
+        return operr_set(err, -EINVAL,
+                         "prometheus: a range of %" PRId64 " s in steps of %" PRId64
+                         " s is more than %d points",
                          end - start, step, BT_PROM_MAX_POINTS);
-    fetch f = {.w = w, .nw = nw, .start = start, .end = end, .step = step, .cb = cb, .ud = ud,
-               .err = err};
+    fetch f = {
+        .w = w, .nw = nw, .start = start, .end = end, .step = step, .cb = cb, .ud = ud, .err = err};
     int rc = uv_loop_init(&f.loop);
     if (rc < 0)
         return operr_set(err, rc, "prometheus: %s", uv_strerror(rc));
