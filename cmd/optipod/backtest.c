@@ -338,9 +338,13 @@ int backtest_main(int argc, char **argv)
         }
     }
     for (size_t i = 0; i < nctrs; i++) {
-        qsort(col.h[i].cpu, col.h[i].ncpu, sizeof *col.h[i].cpu, cmp_point);
-        qsort(col.h[i].mem, col.h[i].nmem, sizeof *col.h[i].mem, cmp_point);
-        qsort(col.h[i].oom, col.h[i].noom, sizeof *col.h[i].oom, cmp_time);
+        /* every pod's samples, merged in time order (qsort wants no NULL, even for none) */
+        if (col.h[i].ncpu > 1)
+            qsort(col.h[i].cpu, col.h[i].ncpu, sizeof *col.h[i].cpu, cmp_point);
+        if (col.h[i].nmem > 1)
+            qsort(col.h[i].mem, col.h[i].nmem, sizeof *col.h[i].mem, cmp_point);
+        if (col.h[i].noom > 1)
+            qsort(col.h[i].oom, col.h[i].noom, sizeof *col.h[i].oom, cmp_time);
     }
     if (!from_s && !prom)
         from = col.oldest + longest;

@@ -100,8 +100,10 @@ static int rwin_prepare(bt_ws *ws, rwin *w, const bt_point *p, size_t n)
     w->nwords = (n + 63) / 64;
     w->n = 0;
     w->qvalid = 0;
-    memset(w->bits, 0, w->nwords * sizeof *w->bits);
-    memset(w->cnt, 0, w->nwords * sizeof *w->cnt);
+    if (w->nwords) { /* an empty series has nothing allocated yet */
+        memset(w->bits, 0, w->nwords * sizeof *w->bits);
+        memset(w->cnt, 0, w->nwords * sizeof *w->cnt);
+    }
     size_t m = 0;
     uint32_t(*hist)[256] = ws->hist;
     memset(ws->hist, 0, sizeof ws->hist);
