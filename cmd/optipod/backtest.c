@@ -188,35 +188,47 @@ static void label_policies(const plan *pols, const char *const *files, size_t n,
     }
 }
 
+/* The flags' targets: one backtest per process. */
+static const char *inputs_v[BT_MAX_INPUTS], *policies_v[BT_MAX_POLICIES];
+static struct {
+    opflag_list inputs, policies;
+    const char *usage_file, *from_s, *to_s, *output;
+    uint64_t step_ms;
+    int help;
+} bf = {.inputs = {inputs_v, 0, BT_MAX_INPUTS},
+        .policies = {policies_v, 0, BT_MAX_POLICIES},
+        .output = "table",
+        .step_ms = 60000};
+static mpromflags bpf = {.headers = {bpf.hdr_v, 0, MPROM_MAX_HEADERS}};
+
+static const opflag flags[] = {
+    {"filename", 'f', OPFLAG_LIST, &bf.inputs,
+     "manifest file or directory: today's requests (repeatable)"},
+    {"usage", 0, OPFLAG_STRING, &bf.usage_file, "usage history: CSV or OpenMetrics text"},
+    MPROMFLAGS_OPFLAGS(&bpf),
+    {"prometheus", 0, OPFLAG_STRING, &bpf.url, "the old name of --prometheus-url"},
+    {"policy", 0, OPFLAG_LIST, &bf.policies,
+     "OptimizationPolicy YAML to replay (repeatable, up to 8; default: the CRD defaults)"},
+    {"from", 0, OPFLAG_STRING, &bf.from_s,
+     "first decision, RFC 3339 (default: the oldest sample plus the longest window; with "
+     "Prometheus, 7 days before --to)"},
+    {"to", 0, OPFLAG_STRING, &bf.to_s,
+     "end of the replay, RFC 3339 (default: the newest sample; with Prometheus, now)"},
+    {"step", 0, OPFLAG_DURATION, &bf.step_ms,
+     "with Prometheus: the resolution of the history (default 1m; coarser when the range "
+     "needs it)"},
+    {"output", 'o', OPFLAG_STRING, &bf.output, "table or json (default table)"},
+    {"help", 'h', OPFLAG_BOOL, &bf.help, "show this help"},
+};
+
+const opflag *backtest_flags(int *n)
+{
+    *n = (int)(sizeof flags / sizeof *flags);
+    return flags;
+}
+
 int backtest_main(int argc, char **argv)
 {
-    const char *inputs_v[BT_MAX_INPUTS], *policies_v[BT_MAX_POLICIES];
-    opflag_list inputs = {inputs_v, 0, BT_MAX_INPUTS};
-    opflag_list policies = {policies_v, 0, BT_MAX_POLICIES};
-    const char *usage_file = NULL, *from_s = NULL, *to_s = NULL, *output = "table";
-    int help = 0;
-    uint64_t step_ms = 60000;
-    static mpromflags pf;
-    mpromflags_init(&pf);
-    const opflag flags[] = {
-        {"filename", 'f', OPFLAG_LIST, &inputs,
-         "manifest file or directory: today's requests (repeatable)"},
-        {"usage", 0, OPFLAG_STRING, &usage_file, "usage history: CSV or OpenMetrics text"},
-        MPROMFLAGS_OPFLAGS(&pf),
-        {"prometheus", 0, OPFLAG_STRING, &pf.url, "the old name of --prometheus-url"},
-        {"policy", 0, OPFLAG_LIST, &policies,
-         "OptimizationPolicy YAML to replay (repeatable, up to 8; default: the CRD defaults)"},
-        {"from", 0, OPFLAG_STRING, &from_s,
-         "first decision, RFC 3339 (default: the oldest sample plus the longest window; with "
-         "Prometheus, 7 days before --to)"},
-        {"to", 0, OPFLAG_STRING, &to_s,
-         "end of the replay, RFC 3339 (default: the newest sample; with Prometheus, now)"},
-        {"step", 0, OPFLAG_DURATION, &step_ms,
-         "with Prometheus: the resolution of the history (default 1m; coarser when the range "
-         "needs it)"},
-        {"output", 'o', OPFLAG_STRING, &output, "table or json (default table)"},
-        {"help", 'h', OPFLAG_BOOL, &help, "show this help"},
-    };
     const int nflags = (int)(sizeof flags / sizeof *flags);
     int rest = 0;
     operr err;
@@ -224,14 +236,18 @@ int backtest_main(int argc, char **argv)
         fprintf(stderr, "optipod backtest: %s\n", err.msg);
         return 2;
     }
-    if (help) {
+    if (bf.help) {
         usage(stdout, flags, nflags);
         return 0;
     }
+    const opflag_list inputs = bf.inputs, policies = bf.policies;
+    const char *usage_file = bf.usage_file, *from_s = bf.from_s, *to_s = bf.to_s;
+    const char *output = bf.output;
+    uint64_t step_ms = bf.step_ms;
     int64_t from = 0, to = 0;
     const char *bad = NULL;
     mprom_opts po = {0};
-    int prom = mpromflags_opts(&pf, &po, &err);
+    int prom = mpromflags_opts(&bpf, &po, &err);
     if (prom < 0) {
         fprintf(stderr, "optipod backtest: %s\n", err.msg);
         return 2;
@@ -352,7 +368,7 @@ int backtest_main(int argc, char **argv)
         to = col.newest;
     if (!col.newest) {
         fprintf(stderr, "optipod backtest: %s: no usage of any container in the manifests\n",
-                usage_file ? usage_file : pf.url);
+                usage_file ? usage_file : bpf.url);
         status = 1;
         goto done;
     }

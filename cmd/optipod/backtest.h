@@ -9,4 +9,9 @@
  * was skipped or wrong (the rest is still replayed), 2 bad flags or policy. */
 int backtest_main(int argc, char **argv);
 
+#include "util/flags.h"
+
+/* backtest's flag table (shell completion reads it); *n receives its length. */
+const opflag *backtest_flags(int *n);
+
 #endif

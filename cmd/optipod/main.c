@@ -28,6 +28,7 @@
 #include "kube/lease.h"
 #include "kube/rest.h"
 #include "metrics/metricsserver.h"
+#include "completion.h"
 #include "metrics/prometheus.h"
 #include "metrics/promflags.h"
 #include "backtest.h"
@@ -159,13 +160,16 @@ static void app_metrics(opbuf *out, void *ud)
                      "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
                      "# TYPE optipod_api_writes_total counter\n"
                      "optipod_api_writes_total %llu\n"
+                     "# HELP optipod_status_writes_total Of those, writes of a policy's status.\n"
+                     "# TYPE optipod_status_writes_total counter\n"
+                     "optipod_status_writes_total %llu\n"
                      "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
                      "# TYPE optipod_gitops_loops_total counter\n"
                      "optipod_gitops_loops_total %llu\n",
                      (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
                      (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
                      (unsigned long long)cs.errors, (unsigned long long)cs.writes,
-                     (unsigned long long)cs.loops_stopped);
+                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped);
     }
     if (a->webhook)
         whsrv_metrics(a->webhook, out);
@@ -635,7 +639,9 @@ static int app_bind_flag_bad(const char *flag, const char *addr)
 static void app_usage(FILE *out, const opflag *flags, int n)
 {
     fprintf(out, "optipod right-sizes Kubernetes workloads' CPU and memory without fighting "
-                 "GitOps.\n\nUsage:\n  optipod [flags]\n\n");
+                 "GitOps.\n\nUsage:\n  optipod [flags]                the controller\n"
+                 "  optipod plan [flags]           right-size manifests offline (plan --help)\n"
+                 "  optipod completion bash|zsh    a shell completion script\n\n");
     opflag_usage(out, flags, n);
 }
 
@@ -713,6 +719,8 @@ int main(int argc, char **argv)
         {"help", 'h', OPFLAG_BOOL, &a.f.help, "print this help and exit"},
     };
     const int nflags = (int)(sizeof flags / sizeof flags[0]);
+    if (argc > 1 && strcmp(argv[1], "completion") == 0)
+        return completion_main(argc - 1, argv + 1, flags, nflags);
     operr err = {{0}};
     int rest = 0;
     if (opflag_parse(flags, nflags, argc, argv, &rest, &err) != 0) {

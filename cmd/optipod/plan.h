@@ -8,6 +8,11 @@
  * skipped or wrong, 2 bad flags. */
 int plan_main(int argc, char **argv);
 
+#include "util/flags.h"
+
+/* plan's flag table (shell completion reads it); *n receives its length. */
+const opflag *plan_flags(int *n);
+
 /* "2026-01-02T03:04:05Z" or with a ±hh:mm offset, to Unix seconds; 0 or -1.
  * (Shared with `optipod backtest`.) */
 #include <stdint.h>

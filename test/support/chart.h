@@ -44,16 +44,32 @@
 int chart_render_text(const char *name, const char *tmpl, size_t len, const cJSON *ctx, opbuf *out,
                       operr *err);
 
+/* Helm's merge of -f/--set over values: objects merge key by key, anything else replaces
+ * (src is copied). 0 or -ENOMEM. */
+int chart_merge(cJSON *dst, const cJSON *src);
+
 /* The rendering context of chart_dir for a release. */
 int chart_context(const char *chart_dir, const char *release, const char *ns,
                   const cJSON *overrides, cJSON **ctx, operr *err);
 
-/* Render every templates/ file (*.yaml only, in name order, as Helm does) and parse the
- * result: *docs is an array of the non-empty documents (objects with apiVersion, kind and
- * metadata.name, checked). When text is not NULL it receives the manifest stream, each
- * file after "---\n# Source: optipod/templates/<file>\n", ready for kubectl apply -f. */
+/* Render every templates/ file (*.yaml only) and parse the result: *docs is an array of
+ * the non-empty documents (objects with apiVersion, kind and metadata.name, checked), in
+ * the order `helm template` prints them (Helm's install order of kinds, then file name
+ * order). When text is not NULL it receives the manifest stream, each document trimmed and
+ * after "---\n# Source: optipod/templates/<file>\n", ready for kubectl apply -f. */
 int chart_render(const char *chart_dir, const char *release, const char *ns, const cJSON *overrides,
                  opbuf *text, cJSON **docs, operr *err);
+
+enum {
+    CHART_INCLUDE_CRDS = 1,     /* crds/ first, verbatim, like helm template --include-crds */
+    CHART_CREATE_NAMESPACE = 2, /* the Namespace, before everything (--create-namespace) */
+};
+
+/* Everything an install creates, as one stream appended to text (nothing else is
+ * written): with `flags`, the release Namespace and the chart's CRDs, then chart_render's
+ * documents. */
+int chart_manifest(const char *chart_dir, const char *release, const char *ns,
+                   const cJSON *overrides, int flags, opbuf *text, operr *err);
 
 /* The document of that kind and metadata.name in docs, or NULL. */
 const cJSON *chart_find(const cJSON *docs, const char *kind, const char *name);
