@@ -19,6 +19,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "controller/ckpt.h"
 #include "controller/controller.h"
 #include "http/http.h"
 #include "kube/config.h"
@@ -30,6 +31,8 @@
 #include "completion.h"
 #include "metrics/prometheus.h"
 #include "ops.h"
+#include "metrics/promflags.h"
+#include "backtest.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
@@ -56,9 +59,9 @@ typedef struct app_flags {
     int version;
     int help;
     int self_check;
-    const char *prom_url;
-    const char *prom_token_file;
-    const char *prom_ca_file;
+    mpromflags prom;
+    uint64_t ckpt_ms;
+    const char *ckpt_name;
     int dry_run;
     int leader_elect;
     const char *lease_ns;
@@ -83,6 +86,7 @@ typedef struct app {
      * resolves owners from (owned; the others NULL). */
     kinf *inf[NINF];
     ctl *ctl;
+    ckpt *ckpt; /* the metrics-server histograms' checkpoints, or NULL */
     kevents *events;
     klease *lease;
     whsrv *webhook;
@@ -312,6 +316,10 @@ static void app_stop(app *a, const char *why)
         whsrv_stop(a->webhook, NULL, NULL);
         a->webhook = NULL;
     }
+    if (a->ckpt) {
+        ckpt_close(a->ckpt); /* before the controller: it borrows its provider */
+        a->ckpt = NULL;
+    }
     if (a->ctl) {
         ctl_close(a->ctl, NULL, NULL);
         a->ctl = NULL;
@@ -490,6 +498,13 @@ static int app_start_webhook(app *a)
 
 /* ---- start ------------------------------------------------------------------------------- */
 
+/* Checkpoints are written (and read) by the leader only. */
+static int app_ckpt_active(void *ud)
+{
+    app *a = ud;
+    return a->ctl && ctl_leading(a->ctl);
+}
+
 /* The controller, its usage providers and its informers (the app borrows them). */
 static int app_start_controller(app *a)
 {
@@ -500,12 +515,8 @@ static int app_start_controller(app *a)
         OPLOG_E("metrics-server provider: %s", err.msg);
         return -1;
     }
-    if (a->f.prom_url && *a->f.prom_url) {
-        mprom_opts po = {.url = a->f.prom_url,
-                         .bearer_token_file = a->f.prom_token_file,
-                         .ca_file = a->f.prom_ca_file,
-                         .max_retries = 2,
-                         .metrics = a->obs};
+    mprom_opts po = {.max_retries = 2, .metrics = a->obs};
+    if (mpromflags_opts(&a->f.prom, &po, &err) == 0) {
         if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
             OPLOG_E("--prometheus-url: %s", err.msg);
             mprov_close(ms);
@@ -524,10 +535,18 @@ static int app_start_controller(app *a)
                    .metrics_server = ms,
                    .events = a->events,
                    .metrics = a->obs};
+    mprov *hist = ms ? ms : mms_is(prov) ? prov : NULL; /* borrowed by the checkpoints */
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
         return -1;
     }
+    ckpt_opts ko = {.interval_ms = a->f.ckpt_ms,
+                    .name = a->f.ckpt_name,
+                    .dry_run = a->f.dry_run,
+                    .active = app_ckpt_active,
+                    .active_ud = a};
+    if (hist && a->f.ckpt_ms && ckpt_new(&a->ckpt, &a->loop, a->rest, hist, &ko, &err) != 0)
+        OPLOG_W("--checkpoint-interval: %s; history is kept in memory only", err.msg);
     for (int i = 0; i < NINF; i++) {
         kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
         a->inf[i] = ctl_informer(a->ctl, (enum ctl_inf)i);
@@ -547,7 +566,7 @@ static int app_start_webhook_caches(app *a)
     static const kres *const res[] = {&KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS,
                                       &KRES_REPLICASETS};
     operr err = {{0}};
-    if (a->f.prom_url && *a->f.prom_url)
+    if (a->f.prom.url && *a->f.prom.url)
         OPLOG_W("--prometheus-url is not used with --webhook-only");
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
         enum ctl_inf i = want[k];
@@ -668,6 +687,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "plan") == 0)
         return plan_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "backtest") == 0)
+        return backtest_main(argc - 1, argv + 1);
     static app a;
     a.f.probe_addr = ":8081";
     a.f.metrics_addr = ":8080";
@@ -676,6 +697,8 @@ int main(int argc, char **argv)
     a.f.leader_elect = 1;
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
+    mpromflags_init(&a.f.prom);
+    a.f.ckpt_ms = 600000;
     const opflag flags[] = {
         {"kubeconfig", 0, OPFLAG_STRING, &a.f.kubeconfig,
          "path to a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)"},
@@ -689,12 +712,12 @@ int main(int argc, char **argv)
          "how long in-flight requests may finish on SIGTERM (default 10s)"},
         {"stats-interval", 0, OPFLAG_DURATION, &a.f.stats_ms,
          "cache summary log interval at -v 1 and above (default 1m)"},
-        {"prometheus-url", 0, OPFLAG_STRING, &a.f.prom_url,
-         "Prometheus base URL for usage (default: sample metrics-server)"},
-        {"prometheus-token-file", 0, OPFLAG_STRING, &a.f.prom_token_file,
-         "bearer token file for --prometheus-url (re-read on every query)"},
-        {"prometheus-ca-file", 0, OPFLAG_STRING, &a.f.prom_ca_file,
-         "CA bundle for an https --prometheus-url"},
+        MPROMFLAGS_OPFLAGS(&a.f.prom),
+        {"checkpoint-interval", 0, OPFLAG_DURATION, &a.f.ckpt_ms,
+         "save the metrics-server usage histograms to a ConfigMap per namespace this often, and "
+         "restore them on start and on becoming leader (default 10m; 0 disables)"},
+        {"checkpoint-name", 0, OPFLAG_STRING, &a.f.ckpt_name,
+         "name of those ConfigMaps (default optipod-usage-checkpoint)"},
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
@@ -768,6 +791,11 @@ int main(int argc, char **argv)
     }
     if (a.f.webhook_only && a.f.webhook_port == 0) {
         fprintf(stderr, "optipod: flag --webhook-only: needs --webhook-port\n");
+        return 2;
+    }
+    mprom_opts po_check = {0};
+    if (mpromflags_opts(&a.f.prom, &po_check, &err) < 0) {
+        fprintf(stderr, "optipod: %s\n", err.msg);
         return 2;
     }
     if (!a.f.lease_name || !*a.f.lease_name)

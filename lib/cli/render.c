@@ -413,6 +413,12 @@ int cli_render_explain(const cli_workload *w, opbuf *out, operr *err)
     rc = rc
              ?: opbuf_printf(out, "  percentile:  P%.0f, safety factor %g\n", jnum(e, "percentile"),
                              jnum(e, "safetyFactor"));
+    if (!rc && has(e, "history"))
+        rc = opbuf_printf(
+            out, "  history:     %.0f pods of the window, found by %s\n", jnum(e, "historyPods"),
+            !strcmp(jstr(e, "history"), "kube-state-metrics") ? "kube-state-metrics owner series"
+            : !strcmp(jstr(e, "history"), "pod-names")        ? "their generated names"
+                                                              : jstr(e, "history"));
     if (!rc && has(e, "truncated"))
         rc = opbuf_printf(out, "  (explanation truncated by the controller: %s dropped)\n",
                           jstr(e, "truncated"));

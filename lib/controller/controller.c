@@ -768,3 +768,8 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, on_tick_closed);
 }
+
+int ctl_leading(const ctl *c)
+{
+    return c->leader && !c->closing;
+}

@@ -150,6 +150,8 @@ int ctl_start(ctl *c);
  * every workload. A new controller is a leader (call with 0 before
  * ctl_start when electing). */
 void ctl_set_leader(ctl *c, int leading);
+/* Leading and not closing (what ckpt.h's `active` asks). */
+int ctl_leading(const ctl *c);
 /* Every informer has listed once. */
 int ctl_synced(const ctl *c);
 kinf *ctl_informer(ctl *c, enum ctl_inf i);

@@ -145,6 +145,10 @@ static void one_container(const ctlrec_input *in, const pol_policy *p, const eng
         ec.use.span_s = (int64_t)u->history_s;
         ec.use.oom_count = u->oom_count;
         ec.use.oom_last = u->oom_last_s;
+        if (u->history && !out->history)
+            out->history = u->history;
+        if (u->pods > out->history_pods)
+            out->history_pods = u->pods;
     }
     const ctlrec_oom *oom = oom_of(in, c->name);
     if (oom && oom->count > 0) {
@@ -477,6 +481,10 @@ int ctlrec_explanation(const ctlrec_out *out, opbuf *json)
         cJSON_AddStringToObject(root, "window", buf);
         cJSON_AddNumberToObject(root, "percentile", p->percentile);
         cJSON_AddNumberToObject(root, "safetyFactor", p->safety_factor);
+    }
+    if (out->history) {
+        cJSON_AddStringToObject(root, "history", out->history);
+        cJSON_AddNumberToObject(root, "historyPods", out->history_pods);
     }
     if (!(ctrs = cJSON_AddArrayToObject(root, "containers")))
         goto out;

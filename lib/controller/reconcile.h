@@ -102,6 +102,8 @@ typedef struct ctlrec_out {
     size_t nssa;
     ssa_container *rec;
     size_t nrec;
+    const char *history; /* how the usage's pods were found (mprov_container_stats) */
+    uint32_t history_pods;
 } ctlrec_out;
 
 const char *ctlrec_outcome_name(enum ctlrec_outcome o);
@@ -131,7 +133,10 @@ int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live);
 
 /* optipod.io/explanation: why each number, as compact JSON:
  *   {"policy":"ns/name","mode":"Recommend","provider":"prometheus","window":"168h",
- *    "percentile":95,"safetyFactor":1.15,"containers":[eng_result_json(...), ...]}
+ *    "percentile":95,"safetyFactor":1.15,"history":"kube-state-metrics","historyPods":7,
+ *    "containers":[eng_result_json(...), ...]}
+ * (history and historyPods: how the window's pods were found, when the
+ * provider searched for them: metrics/window.h)
  * At most CTLREC_EXPLANATION_MAX bytes: per-step detail is dropped first
  * ("truncated":"steps"), then trailing containers ("truncated":"containers").
  * It rides in the annotation apply with the others but never causes a write by

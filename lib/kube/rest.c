@@ -34,6 +34,7 @@ const kres KRES_POLICIES = {"optipod.io/v1alpha1", "optimizationpolicies", 1};
 const kres KRES_MUTATING_WEBHOOKS = {"admissionregistration.k8s.io/v1",
                                      "mutatingwebhookconfigurations", 0};
 const kres KRES_SECRETS = {"v1", "secrets", 1};
+const kres KRES_CONFIGMAPS = {"v1", "configmaps", 1};
 const kres KRES_POD_METRICS = {"metrics.k8s.io/v1beta1", "pods", 1};
 
 struct krest {

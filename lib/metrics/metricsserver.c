@@ -2,6 +2,7 @@
  * mms: metrics-server sampling into decaying histograms. See metricsserver.h.
  */
 #include "metrics/metricsserver.h"
+#include "metrics/checkpoint.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -442,6 +443,101 @@ out:
     return rc;
 }
 
+/* ---- checkpoints (metrics/checkpoint.h) -------------------------------------------------- */
+
+int mms_store_checkpoint(const mms_store *s, const char *ns, double now_s, size_t max_bytes,
+                         opbuf *out, size_t *kept, size_t *total)
+{
+    size_t n = 0, cap = 0, pl = strlen(ns);
+    mckpt_series *v = NULL;
+    char **keys = NULL; /* "kind\0name\0container" copies of the key parts */
+    int rc = 0;
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &s->series);
+    while ((e = opmap_next(&it))) {
+        if (strncmp(e->key, ns, pl) != 0 || e->key[pl] != SEP[0])
+            continue;
+        const mms_seriesv *sv = e->value;
+        char *k = strdup(e->key + pl + 1); /* kind SEP name SEP container */
+        char *name = k ? strchr(k, SEP[0]) : NULL;
+        char *ctr = name ? strchr(name + 1, SEP[0]) : NULL;
+        if (!k || !name || !ctr) {
+            free(k);
+            if (!k) {
+                rc = -ENOMEM;
+                break;
+            }
+            continue;
+        }
+        *name++ = '\0';
+        *ctr++ = '\0';
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            mckpt_series *nv = realloc(v, nc * sizeof *nv);
+            char **nk = nv ? realloc(keys, nc * sizeof *nk) : NULL;
+            if (nv)
+                v = nv;
+            if (!nk) {
+                free(k);
+                rc = -ENOMEM;
+                break;
+            }
+            keys = nk;
+            cap = nc;
+        }
+        keys[n] = k;
+        v[n++] = (mckpt_series){k, name, ctr, sv->last_update_s, &sv->cpu, &sv->mem};
+    }
+    *total = n;
+    if (rc == 0)
+        rc = mckpt_encode(ns, now_s, v, n, max_bytes, out, kept);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(v);
+    return rc;
+}
+
+typedef struct restore_ctx {
+    mms_store *s;
+    const char *ns;
+    opbuf key;
+} restore_ctx;
+
+/* A restored series joins what is held (samples taken since the start add up). */
+static int restore_one(const char *kind, const char *name, const char *container, double updated_s,
+                       ehist *cpu, ehist *mem, void *ud)
+{
+    restore_ctx *c = ud;
+    opbuf_reset(&c->key);
+    int rc = opbuf_printf(&c->key, "%s" SEP "%s" SEP "%s" SEP "%s", c->ns, kind, name, container);
+    mms_seriesv *v = rc == 0 ? get_series(c->s, opbuf_str(&c->key)) : NULL;
+    if (v) {
+        ehist_merge(&v->cpu, cpu);
+        ehist_merge(&v->mem, mem);
+        if (updated_s > v->last_update_s)
+            v->last_update_s = updated_s;
+    }
+    ehist_release(cpu);
+    ehist_release(mem);
+    return rc == -ENOMEM ? rc : 0;
+}
+
+int mms_store_restore(mms_store *s, const char *ns, const char *json, size_t len, operr *err)
+{
+    restore_ctx c = {s, ns, {0}};
+    opbuf_init(&c.key, 4 * MPROV_NAME_MAX);
+    size_t skipped = 0;
+    int rc = mckpt_decode(json, len, ns, &s->cpu_o, &s->mem_o, restore_one, &c, &skipped, err);
+    opbuf_release(&c.key);
+    if (rc >= 0 && skipped)
+        OPLOG_W("metrics-server: checkpoint of namespace %s: %zu series skipped (damaged, or "
+                "other histogram options)",
+                ns, skipped);
+    return rc;
+}
+
 /* ---- the provider ---------------------------------------------------------------------- */
 
 typedef struct mms mms;
@@ -763,6 +859,39 @@ int mms_new(mprov **out, uv_loop_t *loop, krest *rest, const mms_opts *o, operr 
     uv_timer_start(&p->tick, on_tick, p->o.interval_ms, p->o.interval_ms);
     *out = &p->prov;
     return 0;
+}
+
+int mms_checkpoint(mprov *p, const char *ns, size_t max_bytes, opbuf *out, size_t *kept,
+                   size_t *total)
+{
+    if (!p || p->ops != &mms_ops)
+        return -EINVAL;
+    return mms_store_checkpoint(((mms *)p->state)->store, ns, (double)time(NULL), max_bytes, out,
+                                kept, total);
+}
+
+int mms_restore(mprov *p, const char *ns, const char *json, size_t len, operr *err)
+{
+    if (!p || p->ops != &mms_ops)
+        return operr_set(err, -EINVAL, "not the metrics-server provider");
+    return mms_store_restore(((mms *)p->state)->store, ns, json, len, err);
+}
+
+int mms_is(const mprov *p)
+{
+    return p && p->ops == &mms_ops;
+}
+
+const char *mms_namespace_at(const mprov *p, size_t i)
+{
+    const mms *m = p->state;
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &m->regs);
+    for (size_t k = 0; (e = opmap_next(&it)); k++)
+        if (k == i)
+            return e->key;
+    return NULL;
 }
 
 size_t mms_namespaces(const mprov *p)

@@ -34,7 +34,8 @@
 typedef struct mprov_workload {
     const char *kind;        /* "Deployment", "StatefulSet", "DaemonSet" */
     const char *name;        /* workload name */
-    const char *const *pods; /* names of its current and recent pods */
+    const char *const *pods; /* names of its current pods (a provider that searches the
+                                window adds the earlier ones itself) */
     size_t npods;
 } mprov_workload;
 
@@ -57,6 +58,9 @@ typedef struct mprov_container_stats {
     double history_s;      /* eval time minus the oldest sample in the window */
     uint32_t oom_count;    /* OOM kills seen in the window (see the provider's notes) */
     int64_t oom_last_s;    /* unix time of the latest OOM seen, 0 when none */
+    const char *history;   /* how the window's pods were found: a static string
+                              ("kube-state-metrics", "pod-names"), NULL when not searched */
+    uint32_t pods;         /* pods whose series are behind these numbers */
 } mprov_container_stats;
 
 typedef struct mprov_workload_stats {
@@ -64,6 +68,7 @@ typedef struct mprov_workload_stats {
     const char *name;
     size_t ncontainers; /* 0 when no usage was found for any of its pods */
     const mprov_container_stats *containers;
+    const char *history; /* as in mprov_container_stats; NULL when not searched */
 } mprov_workload_stats;
 
 typedef struct mprov_result {

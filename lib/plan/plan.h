@@ -131,10 +131,31 @@ int plan_usage_openmetrics(plan *p, const char *name, const char *buf, size_t le
 
 /* Usage from a Prometheus server (base URL) through the controller's
  * provider, evaluated at `now` (0: the current time) over the policy's
- * rolling window. Call after the manifests are loaded; the plan's own
- * naming rules find each workload's pods among those with series. Returns 0
- * or a negative errno with `err` naming the server and namespace. */
+ * rolling window. Call after the manifests are loaded; the provider finds
+ * every pod each workload had in the window (metrics/window.h) and a note
+ * per namespace says how. Returns 0 or a negative errno with `err` naming
+ * the server and namespace. */
 int plan_usage_prometheus(plan *p, const char *url, int64_t now, operr *err);
+/* The same with auth, CA and headers (metrics/prometheus.h). */
+struct mprom_opts;
+int plan_usage_prometheus_opts(plan *p, const struct mprom_opts *o, int64_t now, operr *err);
+
+/* One usage sample: Unix seconds and a value (cores, bytes, or 1 for an OOM). */
+typedef struct plan_sample {
+    int64_t t;
+    double v;
+} plan_sample;
+
+/* Called once per pod and container with usage, for a container of a
+ * workload in the manifests: CPU rates (cores; counters already turned into
+ * rates), working-set samples (bytes) and OOM kill times, each sorted by
+ * time. Valid during the call only. Non-zero stops the walk (returned). */
+typedef int (*plan_usage_cb)(const plan_workload *w, size_t ctr, const char *pod,
+                             const plan_sample *cpu, size_t ncpu, const plan_sample *mem,
+                             size_t nmem, const plan_sample *oom, size_t noom, void *ud);
+/* Walk the loaded usage (after plan_load_usage and the manifests), the way
+ * plan_run maps it: a CSV workload column, else the pod naming rules. */
+int plan_foreach_usage(plan *p, plan_usage_cb cb, void *ud);
 
 /* Map usage to containers and run the engine. `now` (Unix seconds) is the
  * decision time; 0 means the newest usage sample. Returns 0 or -ENOMEM. */

@@ -333,6 +333,10 @@ static const need NEEDS[] = {
     {"cluster", "optipod.io", "optimizationpolicies", "get list watch", NULL, 0},
     /* ...and their status (conditions, workload counts, recommendations). */
     {"cluster", "optipod.io", "optimizationpolicies/status", "get patch update", NULL, 0},
+    /* KRES_CONFIGMAPS: the metrics-server checkpoints (controller/ckpt.h): server-side
+     * apply creates (create, not name-scoped) or updates (patch), reads by name (get). */
+    {"cluster", "", "configmaps", "create", NULL, 0},
+    {"cluster", "", "configmaps", "get patch", "@-usage-checkpoint", 0},
     /* KRES_EVENTS: new Events, and series patches on repeats. */
     {"cluster", "events.k8s.io", "events", "create patch", NULL, 0},
     /* KRES_MUTATING_WEBHOOKS: caBundle of the chart's own configuration only. */

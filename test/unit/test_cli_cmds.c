@@ -72,6 +72,8 @@ static void decide(ctlrec_out *out, const pol_policy *pol, size_t nctrs)
     ASSERT(out->containers && out->ssa && out->rec);
     out->winner = pol;
     out->mode = pol->mode;
+    out->history = "kube-state-metrics"; /* as the Prometheus provider reports it */
+    out->history_pods = 7;
     eng_policy ep;
     eng_policy_defaults(&ep);
     ep.cpu.max = 300;

@@ -18,6 +18,7 @@
 
 #include "engine/quantity.h"
 #include "plan/plan.h"
+#include "support/authproxy.h"
 #include "support/promserver.h"
 #include "util/yaml2json.h"
 
@@ -758,11 +759,19 @@ static void test_binary_exit_statuses(void)
     free(err);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE), 2);
     err = slurp(tmpdir(), "cmd.err", &len);
-    ASSERT_STR_CONTAINS(err, "optipod plan: exactly one of --usage and --prometheus is required\n");
+    ASSERT_STR_CONTAINS(err,
+                        "optipod plan: exactly one of --usage and --prometheus-url is required\n");
     free(err);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --usage x -o xml"), 2);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --usage x --format chart"), 2);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --usage x --prometheus http://127.0.0.1:1"), 2);
+    ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --prometheus-url http://127.0.0.1:1 "
+                           "--prometheus-header 'X-Scope-OrgID team-a'"),
+                  2);
+    err = slurp(tmpdir(), "cmd.err", &len);
+    ASSERT_STR_CONTAINS(err, "optipod plan: flag --prometheus-header: \"X-Scope-OrgID team-a\": "
+                             "want 'Name: value' (no colon)\n");
+    free(err);
     snprintf(args, sizeof args, "-f %s --usage %s --format helm-values --out %s/cmd-helm",
              SAMPLE_BASE, SAMPLE_USAGE, tmpdir());
     ASSERT_EQ_INT(run_plan(args), 0);
@@ -898,6 +907,9 @@ static void test_prometheus_usage_agrees_with_the_file(void)
     ASSERT_EQ_INT(plan_run(&pr, now), 0);
     ASSERT_EQ_INT(pr.problems, 0);
     ASSERT_EQ_INT(pr.now, now);
+    /* no owner references offline: the pods came from their generated names */
+    ASSERT_EQ_INT(pr.ndiags, 1);
+    ASSERT_STR_EQ(pr.diags[0], "prometheus: namespace shop: the window's pods found by pod-names");
     for (size_t i = 0; i < pr.nwl; i++)
         for (size_t k = 0; k < pr.wl[i].nctrs; k++)
             ASSERT(pr.wl[i].ctrs[k].has_usage);
@@ -934,6 +946,38 @@ static void test_prometheus_usage_agrees_with_the_file(void)
     plan_release(&pr);
     plan_release(&file);
 
+    /* the binary, through a gateway demanding a token and a tenant: the
+     * controller's flags; the old --prometheus spelling still works */
+    static authproxy px;
+    authproxy_rules rules = {.bearer = "plan-tok", .header = "X-Scope-OrgID", .value = "shop"};
+    ASSERT_EQ_INT(authproxy_start(&px, prom.port, &rules), 0);
+    char tok[PATH_MAX + 16], args[4 * PATH_MAX], when[32];
+    snprintf(tok, sizeof tok, "%s/plan-token", tmpdir());
+    FILE *tf = fopen(tok, "w");
+    ASSERT_NOT_NULL(tf);
+    fputs("plan-tok\n", tf);
+    fclose(tf);
+    time_t nt = (time_t)now;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&nt));
+    snprintf(args, sizeof args,
+             "-f %s --prometheus http://127.0.0.1:%d --prometheus-bearer-token-file %s "
+             "--prometheus-header 'X-Scope-OrgID: shop' --now %s -o csv",
+             SAMPLE_BASE, px.port, tok, when);
+    int ok = run_plan(args);
+    snprintf(args, sizeof args,
+             "-f %s --prometheus-url http://127.0.0.1:%d --prometheus-bearer-token-file %s "
+             "--prometheus-header 'X-Scope-OrgID: other' --now %s",
+             SAMPLE_BASE, px.port, tok, when);
+    int denied = run_plan(args);
+    authproxy_stop(&px);
+    size_t olen;
+    char *out = slurp(tmpdir(), "cmd.err", &olen);
+    ASSERT_EQ_INT(denied, 1);
+    ASSERT_STR_CONTAINS(out, "HTTP 403 Forbidden");
+    free(out);
+    ASSERT_EQ_INT(ok, 0);
+    ASSERT_EQ_INT(px.forwarded, 2); /* the owners and the stats query of namespace shop */
+
     /* a server that is not there: a clear error naming it */
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", promsrv_free_port());
@@ -941,7 +985,7 @@ static void test_prometheus_usage_agrees_with_the_file(void)
     ASSERT_EQ_INT(plan_load_manifests(&pr, SAMPLE_BASE, &err), 0);
     ASSERT_CMP_INT(plan_usage_prometheus(&pr, url, now, &err), <, 0);
     ASSERT_STR_CONTAINS(err.msg, url);
-    ASSERT_STR_CONTAINS(err.msg, "namespace shop");
+    ASSERT_STR_CONTAINS(err.msg, "namespace 'shop'");
     plan_release(&pr);
     promsrv_stop(&prom);
 }
