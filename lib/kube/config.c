@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/b64.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -168,89 +169,6 @@ static char *dir_of(const char *path)
     char *abs = *dir ? path_join(cwd, dir) : strdup(cwd);
     free(dir);
     return abs;
-}
-
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard, padded base64 (what Go's encoding/json writes for []byte); line
- * breaks and spaces are ignored. On failure *why says what was wrong. */
-static int b64_decode(const char *s, size_t len, char **out, size_t *outlen, char *why,
-                      size_t whylen)
-{
-    int rc = 0;
-    char *clean = malloc(len + 1);
-    char *dst = malloc(len / 4 * 3 + 4);
-    size_t n = 0, o = 0;
-    if (!clean || !dst) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')
-            continue;
-        if (ch != '=' && b64_value(ch) < 0) {
-            if (ch >= 0x20 && ch < 0x7f)
-                snprintf(why, whylen, "invalid base64: character '%c' at offset %zu", ch, i);
-            else
-                snprintf(why, whylen, "invalid base64: byte 0x%02x at offset %zu", ch, i);
-            rc = -EINVAL;
-            goto out;
-        }
-        clean[n++] = (char)ch;
-    }
-    size_t pad = 0;
-    while (pad < n && clean[n - 1 - pad] == '=')
-        pad++;
-    if (n % 4 != 0 || pad > 2) {
-        snprintf(why, whylen, "invalid base64: %zu characters is not a whole number of groups", n);
-        rc = -EINVAL;
-        goto out;
-    }
-    for (size_t i = 0; i < n - pad; i++) {
-        if (clean[i] == '=') {
-            snprintf(why, whylen, "invalid base64: padding before the end");
-            rc = -EINVAL;
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t v = 0;
-        int got = 0;
-        for (size_t k = 0; k < 4; k++) {
-            v <<= 6;
-            if (clean[i + k] != '=') {
-                v |= (uint32_t)b64_value((unsigned char)clean[i + k]);
-                got++;
-            }
-        }
-        dst[o++] = (char)(v >> 16);
-        if (got > 2)
-            dst[o++] = (char)(v >> 8 & 0xff);
-        if (got > 3)
-            dst[o++] = (char)(v & 0xff);
-    }
-    dst[o] = '\0';
-    *out = dst;
-    *outlen = o;
-    dst = NULL;
-out:
-    free(clean);
-    free(dst);
-    return rc;
 }
 
 /* "https://host[:port][/prefix]" without trailing slashes; NULL with *why set
@@ -581,7 +499,7 @@ static int kc_b64(const kc_entry *e, const char *prefix, const char *key, char *
     if (rc || !v || !*v)
         return rc;
     char why[128];
-    rc = b64_decode(v, strlen(v), out, outlen, why, sizeof why);
+    rc = opb64_decode(v, strlen(v), out, outlen, why, sizeof why);
     if (rc == -ENOMEM)
         return operr_set(err, rc, "out of memory");
     if (rc) {

@@ -13,8 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "util/b64.h"
 #include "util/log.h"
-#include "webhook/review.h"
 
 /* ---- SANs and generation --------------------------------------------------------------- */
 
@@ -74,7 +74,7 @@ static int add_b64(cJSON *obj, const char *key, const char *pem)
 {
     opbuf b;
     opbuf_init(&b, WHCERT_MAX_PEM * 2);
-    int rc = admrev_base64(&b, pem, strlen(pem));
+    int rc = opb64_encode(&b, pem, strlen(pem));
     if (!rc && !cJSON_AddStringToObject(obj, key, opbuf_str(&b)))
         rc = -ENOMEM;
     opbuf_release(&b);
@@ -134,55 +134,20 @@ out:
     return rc;
 }
 
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict standard base64 (padding optional) → malloc'd NUL-terminated bytes. */
+/* A Secret's base64 value → malloc'd NUL-terminated PEM bytes; -EINVAL when it is not base64,
+ * is too large for a PEM or holds a NUL byte (a PEM has none). */
 static int unbase64(const char *s, char **out)
 {
-    size_t n = strlen(s);
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1 || n > WHCERT_MAX_PEM * 2)
+    size_t n = strlen(s), len;
+    if (n > WHCERT_MAX_PEM * 2)
         return -EINVAL;
-    char *o = malloc(n / 4 * 3 + 4);
-    if (!o)
-        return -ENOMEM;
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(s[i]);
-        if (v < 0) {
-            free(o);
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[k++] = (char)((acc >> bits) & 0xff);
-        }
+    int rc = opb64_decode(s, n, out, &len, NULL, 0);
+    if (!rc && memchr(*out, 0, len)) {
+        free(*out);
+        *out = NULL;
+        rc = -EINVAL;
     }
-    o[k] = 0;
-    if (memchr(o, 0, k)) { /* a PEM has no NUL bytes */
-        free(o);
-        return -EINVAL;
-    }
-    *out = o;
-    return 0;
+    return rc;
 }
 
 /* The previous CA and its until-annotation: anything wrong is reported in prev_err and the

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/quantity.h"
+#include "util/b64.h"
 #include "util/jscan.h"
 
 static const char *str_item(const cJSON *o, const char *key)
@@ -397,27 +398,6 @@ int admrev_ptr_escape(opbuf *out, const char *s)
     return rc;
 }
 
-int admrev_base64(opbuf *out, const void *in, size_t n)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = in;
-    char q[4];
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        q[0] = tbl[(v >> 18) & 63];
-        q[1] = tbl[(v >> 12) & 63];
-        q[2] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-        q[3] = i + 2 < n ? tbl[v & 63] : '=';
-        rc = opbuf_append(out, q, 4);
-    }
-    return rc;
-}
-
 /* A JSON string literal; control characters as \u00XX. */
 static int json_str(opbuf *out, const char *s)
 {
@@ -446,7 +426,7 @@ int admrev_response(opbuf *out, const char *uid, const char *patch, size_t patch
     if (!rc && patch && patch_len > 0) {
         rc = opbuf_puts(out, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
         if (!rc)
-            rc = admrev_base64(out, patch, patch_len);
+            rc = opb64_encode(out, patch, patch_len);
         if (!rc)
             rc = opbuf_puts(out, "\"");
     }

@@ -94,7 +94,4 @@ int admrev_response(opbuf *out, const char *uid, const char *patch, size_t patch
 /* Append s as an RFC 6901 reference token ('~' → "~0", '/' → "~1"). */
 int admrev_ptr_escape(opbuf *out, const char *s);
 
-/* Standard base64 (with padding) of in[0..n) appended to out. */
-int admrev_base64(opbuf *out, const void *in, size_t n);
-
 #endif

@@ -1,4 +1,5 @@
 #include "test.h"
+#include "util/b64.h"
 #include "util/backoff.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -89,11 +90,86 @@ static void test_map_put_get_del_iterate(void)
     ASSERT_EQ_INT(opmap_count(&m), 0);
 }
 
+/* RFC 4648 section 10's vectors, both ways. */
+static void test_b64_rfc4648_vectors(void)
+{
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    opbuf b;
+    opbuf_init(&b, 64);
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        opbuf_reset(&b);
+        ASSERT_EQ_INT(opb64_encode(&b, in[i], strlen(in[i])), 0);
+        ASSERT_STR_EQ(opbuf_str(&b), out[i]);
+        char *d;
+        size_t n;
+        ASSERT_EQ_INT(opb64_decode(out[i], strlen(out[i]), &d, &n, NULL, 0), 0);
+        ASSERT_EQ_INT(n, strlen(in[i]));
+        ASSERT_STR_EQ(d, in[i]);
+        free(d);
+    }
+    opbuf_release(&b);
+    /* the cap holds, and a long input is encoded in chunks */
+    opbuf_init(&b, 8);
+    ASSERT_EQ_INT(opb64_encode(&b, "foobar!", 7), -E2BIG);
+    opbuf_release(&b);
+    unsigned char big[3000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 7);
+    opbuf_init(&b, 0);
+    ASSERT_EQ_INT(opb64_encode(&b, big, sizeof big), 0);
+    ASSERT_EQ_INT(b.len, 4000);
+    char *d;
+    size_t n;
+    ASSERT_EQ_INT(opb64_decode(b.data, b.len, &d, &n, NULL, 0), 0);
+    ASSERT_EQ_INT(n, sizeof big);
+    ASSERT(memcmp(d, big, n) == 0);
+    free(d);
+    opbuf_release(&b);
+}
+
+static void test_b64_decode_refuses_with_reason(void)
+{
+    char *d = (char *)1, why[128];
+    size_t n = 7;
+    /* white space anywhere is skipped (a kubeconfig folds long values) */
+    ASSERT_EQ_INT(opb64_decode(" Zm9v\r\nYm E=\t", 13, &d, &n, why, sizeof why), 0);
+    ASSERT_EQ_INT(n, 5);
+    ASSERT_STR_EQ(d, "fooba");
+    free(d);
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        {"Zm9*", "invalid base64: character '*' at offset 3"},
+        {"Zm\x01v", "invalid base64: byte 0x01 at offset 2"},
+        {"Zm9vY", "invalid base64: 5 characters is not a whole number of groups"},
+        {"Zm9vYg", "invalid base64: 6 characters is not a whole number of groups"},
+        {"Zg=a", "invalid base64: padding before the end"},
+        {"Z===", "invalid base64: 3 '=' at the end (two at most)"},
+        {"Zm9v-_==", "invalid base64: character '-' at offset 4"}, /* no URL alphabet */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d = (char *)1;
+        ASSERT_EQ_INT(opb64_decode(bad[i].in, strlen(bad[i].in), &d, &n, why, sizeof why), -EINVAL);
+        ASSERT_NULL(d);
+        ASSERT_EQ_INT(n, 0);
+        ASSERT_STR_EQ(why, bad[i].why);
+    }
+    /* NUL bytes decode as data, counted in the length */
+    ASSERT_EQ_INT(opb64_decode("AAE=", 4, &d, &n, NULL, 0), 0);
+    ASSERT_EQ_INT(n, 2);
+    ASSERT(d[0] == 0 && d[1] == 1 && d[2] == 0);
+    free(d);
+}
+
 int main(void)
 {
     TEST_RUN(test_buf_cap_is_enforced);
     TEST_RUN(test_err_wraps);
     TEST_RUN(test_backoff_doubles_caps_and_resets);
     TEST_RUN(test_map_put_get_del_iterate);
+    TEST_RUN(test_b64_rfc4648_vectors);
+    TEST_RUN(test_b64_decode_refuses_with_reason);
     return test_summary();
 }

@@ -1,5 +1,6 @@
 #include "support/fakeapi_client.h"
 #include "test.h"
+#include "util/b64.h"
 #include "support/fakeapi_int.h"
 #include "util/yaml2json.h"
 #include "webhook/certs.h"
@@ -134,7 +135,7 @@ static void test_secret_round_trip(void)
     ASSERT_EQ_INT(cJSON_GetArraySize(data), 3);
     opbuf want;
     opbuf_init(&want, 1 << 20);
-    ASSERT_EQ_INT(admrev_base64(&want, c.ca_pem, strlen(c.ca_pem)), 0);
+    ASSERT_EQ_INT(opb64_encode(&want, c.ca_pem, strlen(c.ca_pem)), 0);
     ASSERT_STR_EQ(cJSON_GetObjectItem(data, "ca.crt")->valuestring, want.data);
     opbuf_release(&want);
     cJSON_Delete(j);
@@ -284,7 +285,7 @@ static void test_cabundle_patch(void)
     ASSERT_EQ_INT(whcert_cabundle_patch(&b, names, 1, newca), 0);
     opbuf enc;
     opbuf_init(&enc, 1 << 16);
-    ASSERT_EQ_INT(admrev_base64(&enc, newca, strlen(newca)), 0);
+    ASSERT_EQ_INT(opb64_encode(&enc, newca, strlen(newca)), 0);
     char want[1024];
     snprintf(
         want, sizeof want,

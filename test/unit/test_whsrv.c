@@ -3,6 +3,7 @@
 #include "httpd/httpd.h"
 #include "kube/cache.h"
 #include "test.h"
+#include "util/b64.h"
 #include "util/log.h"
 #include "webhook/server.h"
 
@@ -150,7 +151,7 @@ static void test_tls_round_trip_fixture(void)
                      "requests/cpu\",\"value\":\"250m\"},{\"op\":\"replace\",\"path\":"
                      "\"/spec/containers/0/resources/requests/memory\",\"value\":"
                      "\"512Mi\"}]";
-    ASSERT_EQ_INT(admrev_base64(&want, wp, strlen(wp)), 0);
+    ASSERT_EQ_INT(opb64_encode(&want, wp, strlen(wp)), 0);
     ASSERT_STR_EQ(cJSON_GetObjectItem(res, "patch")->valuestring, want.data);
     opbuf_release(&want);
     cJSON_Delete(r);
