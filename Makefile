@@ -234,7 +234,7 @@ clean:
 	rm -rf build
 
 # Keep the single-binary objects between runs (see LEAF_OBJ).
-.SECONDARY: $(LEAF_OBJ) $(FUZZ_OBJ)
+.SECONDARY: $(LEAF_OBJ) $(FUZZ_OBJ) $(FUZZ_LIBOBJ)
 
 # The dependency files of exactly the objects this build knows (-MMD -MP).
 -include $(ALL_OBJ:.o=.d) $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
