@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/quantity.h"
 #include "plan/internal.h"
+#include "util/optime.h"
 
 /* One container's row, as strings. */
 typedef struct row {
@@ -348,11 +348,8 @@ cJSON *plan_to_json(const plan *p)
     cJSON *doc = cJSON_CreateObject();
     if (!doc)
         return NULL;
-    char now[32] = "";
-    time_t t = (time_t)p->now;
-    struct tm tm;
-    if (gmtime_r(&t, &tm))
-        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char now[OPTIME_STR_MAX];
+    optime_format((optime){.sec = p->now}, 0, now, sizeof now); /* "" when out of range */
     cJSON_AddStringToObject(doc, "now", now);
     cJSON_AddItemToObject(doc, "policy", pol_spec_to_json(&p->pol));
     cJSON *wls = cJSON_AddArrayToObject(doc, "workloads");

@@ -15,6 +15,7 @@
 
 #include "util/b64.h"
 #include "util/log.h"
+#include "util/optime.h"
 
 /* ---- SANs and generation --------------------------------------------------------------- */
 
@@ -103,8 +104,9 @@ int whcert_secret_json_pems(opbuf *out, const char *name, const char *ns, const 
     const char *cert_pem = p->cert, *key_pem = p->key, *ca_pem = p->ca;
     if (!name || !ns || !cert_pem || !key_pem)
         return -EINVAL;
-    char until[32];
-    whcert_time_format(p->prev_until, until, sizeof until);
+    char until[OPTIME_STR_MAX];
+    if (optime_format((optime){.sec = p->prev_until}, 0, until, sizeof until) < 0)
+        snprintf(until, sizeof until, "1970-01-01T00:00:00Z");
     int rc = -ENOMEM;
     cJSON *j = cJSON_CreateObject();
     cJSON *meta = j ? cJSON_AddObjectToObject(j, "metadata") : NULL;
@@ -159,6 +161,7 @@ static int read_prev(whcert_pems *out, const cJSON *meta, const cJSON *v)
     const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(ann, WHCERT_PREV_UNTIL_ANN);
     time_t nb;
+    optime until;
     int rc = cJSON_IsString(v) ? unbase64(v->valuestring, &out->prev_ca) : -EINVAL;
     if (rc == -ENOMEM)
         return rc;
@@ -167,9 +170,11 @@ static int read_prev(whcert_pems *out, const cJSON *meta, const cJSON *v)
     else if (whcert_validity(out->prev_ca, &nb, &out->prev_not_after) != 0)
         snprintf(out->prev_err, sizeof out->prev_err, "data.%s is not a PEM certificate",
                  WHCERT_PREV_CA_KEY);
-    else if (!cJSON_IsString(u) || whcert_time_parse(u->valuestring, &out->prev_until) != 0)
+    else if (!cJSON_IsString(u) || optime_parse(u->valuestring, OPTIME_UTC, &until) != 0)
         snprintf(out->prev_err, sizeof out->prev_err,
                  "annotation %s is missing or not an RFC 3339 UTC time", WHCERT_PREV_UNTIL_ANN);
+    else
+        out->prev_until = (time_t)until.sec;
     if (out->prev_err[0]) {
         free(out->prev_ca);
         out->prev_ca = NULL;
@@ -299,35 +304,6 @@ static int asn1_to_time(const ASN1_TIME *t, time_t *out)
     struct tm tm;
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
         return -EINVAL;
-    *out = timegm(&tm);
-    return 0;
-}
-
-void whcert_time_format(time_t t, char *out, size_t cap)
-{
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(out, cap, "1970-01-01T00:00:00Z");
-}
-
-int whcert_time_parse(const char *s, time_t *out)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-    for (size_t i = 0; s && i < sizeof shape; i++)
-        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
-            return -EINVAL; /* also catches a shorter string at its NUL */
-    struct tm tm = {0};
-    int n = 0;
-    if (!s ||
-        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-        n != 20 || s[n] != '\0')
-        return -EINVAL;
-    if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return -EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
     *out = timegm(&tm);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "support/fakessa.h"
 #include "util/buf.h"
 #include "util/map.h"
+#include "util/optime.h"
 
 #define DEF_HISTORY  1000
 #define DEF_FIRST_RV 100
@@ -132,10 +133,7 @@ static void timestamp(const fakeapi *fa, char out[32])
         snprintf(out, 32, "%s", fa->now);
         return;
     }
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    optime_format((optime){.sec = time(NULL)}, 0, out, 32);
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
