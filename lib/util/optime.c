@@ -9,9 +9,9 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                            /* 0..399 */
+    int64_t yoe = y - era * 400;                                   /* 0..399 */
     int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* 0..365 */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;   /* 0..146096 */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* 0..146096 */
     return era * 146097 + doe - 719468;
 }
 
@@ -115,8 +115,8 @@ int optime_format(optime t, int digits, char *out, size_t cap)
             f /= 10;
         snprintf(frac, sizeof frac, ".%0*d", digits, (int)f);
     }
-    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", (int)y, mo, d,
-                     (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
+    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", (int)y, mo, d, (int)(rem / 3600),
+                     (int)(rem / 60 % 60), (int)(rem % 60), frac);
     if (n < 0 || (size_t)n >= cap) {
         if (cap)
             out[0] = '\0';
