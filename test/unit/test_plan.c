@@ -447,8 +447,8 @@ static void test_malformed_inputs_are_reported_and_the_rest_planned(void)
     ASSERT_EQ_INT(plan_run(&p, 0), 0);
     ASSERT(has_diag(&p, DATA "/bad/apps.yaml: document 2: Service api: skipped: kind Service "
                              "is not a workload optipod sizes"));
-    ASSERT(has_diag(&p, DATA "/bad/broken.yaml: yaml: line 6 column 5: did not find expected "
-                             "',' or '}'; file skipped"));
+    ASSERT(has_diag(&p, DATA "/bad/broken.yaml: yaml: line 6 column 5: while parsing a flow "
+                             "mapping: did not find expected ',' or '}'; file skipped"));
     ASSERT(has_diag(&p, DATA "/bad/usage.csv:5: cpu_cores \"zero\" is not a number; line "
                              "skipped"));
     ASSERT(has_diag(&p, DATA "/bad/usage.csv:7: 6 fields, the header has 7; line skipped"));
