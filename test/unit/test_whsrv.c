@@ -1,3 +1,4 @@
+#include "support/tcache.h"
 #include "support/fakeapi_client.h"
 #include "http/http.h"
 #include "httpd/httpd.h"
@@ -21,7 +22,7 @@ static void put(kcache *c, const char *json)
 {
     cJSON *j = cJSON_Parse(json);
     ASSERT_NOT_NULL(j);
-    ASSERT_EQ_INT(kcache_upsert(c, j), 0);
+    ASSERT_EQ_INT(tcache_upsert(c, j), 0);
     cJSON_Delete(j);
 }
 
