@@ -15,6 +15,7 @@
 
 #include "engine/quantity.h"
 #include "plan/internal.h"
+#include "util/emit.h"
 
 static bool changes(const plan_container *c)
 {
@@ -208,7 +209,7 @@ int plan_export(const plan *p, const char *dir, size_t *written, operr *err)
         }
         cJSON *doc = workload_patch(w);
         opbuf_reset(&b);
-        rc = doc ? plan_yaml_emit(doc, &b) : -ENOMEM;
+        rc = doc ? opemit_yaml(doc, &b) : -ENOMEM;
         cJSON_Delete(doc);
         if (rc < 0)
             goto out;
@@ -236,7 +237,7 @@ int plan_export(const plan *p, const char *dir, size_t *written, operr *err)
     opbuf_reset(&b);
     rc = opbuf_puts(&b, KUST_HEADER);
     if (rc == 0)
-        rc = plan_yaml_emit(kust, &b);
+        rc = opemit_yaml(kust, &b);
     if (rc == 0)
         rc = write_if_changed(dir, "kustomization.yaml", &b, err);
 out:
@@ -309,7 +310,7 @@ int plan_export_helm(const plan *p, const char *dir, size_t *written, operr *err
     }
     rc = opbuf_puts(&b, HELM_HEADER);
     if (rc == 0)
-        rc = plan_yaml_emit(doc, &b);
+        rc = opemit_yaml(doc, &b);
     if (rc == 0)
         rc = write_if_changed(dir, "values-optipod.yaml", &b, err);
 out:

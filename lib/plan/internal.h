@@ -46,9 +46,6 @@ void plan_sort(plan *p);
 /* Read a whole file, capped at PLAN_MAX_FILE. Returns 0 or -errno. */
 int plan_read_file(const char *path, opbuf *out, operr *err);
 
-/* Render a cJSON tree as block YAML (keys in tree order). */
-int plan_yaml_emit(const cJSON *v, opbuf *out);
-
 /* Build the output document of the plan (json and yaml formats). */
 cJSON *plan_to_json(const plan *p);
 

@@ -194,7 +194,8 @@ static inline const cJSON *jfind_named(const cJSON *arr, const char *name)
 }
 
 /* containers[] (+ their statuses for pods). */
-static inline kproj_container *kpb_containers(kpb *b, const cJSON *arr, const cJSON *statuses, uint16_t *n)
+static inline kproj_container *kpb_containers(kpb *b, const cJSON *arr, const cJSON *statuses,
+                                              uint16_t *n)
 {
     *n = kpb_count(b, jcount_objects(arr));
     if (!*n)
@@ -321,7 +322,7 @@ static inline kproj_expr *kpb_exprs(kpb *b, const cJSON *arr, uint16_t *n)
 
 /* Rollout state: status counts by kind, revisions, update strategy. */
 static inline void kpb_rollout(kpb *b, const cJSON *spec, const cJSON *status, enum kproj_kind kind,
-                        kproj_rollout *r)
+                               kproj_rollout *r)
 {
     r->observed_generation = jint64(jget(status, "observedGeneration"));
     r->has_selector = cJSON_IsObject(jget(spec, "selector"));
@@ -448,7 +449,6 @@ static inline int kref_from_json(const cJSON *obj, enum kproj_kind kind, kproj_o
     return 0;
 }
 
-
 /* ---- a watch line through cJSON ---------------------------------------------------------- */
 
 /* One parsed watch event line. Owns `root`; release with kref_event_release(). */
@@ -462,7 +462,6 @@ typedef struct kref_event {
     const char *message; /* ERROR: object.message, or "" */
     long retry_after_s;  /* ERROR: object.details.retryAfterSeconds, -1 when absent */
 } kref_event;
-
 
 static inline const char *kref_str(const cJSON *o, const char *key)
 {
@@ -571,8 +570,8 @@ static inline int kd_str(const char *a, const char *b)
             KD_FAIL("%s: %lld vs %lld", path, (long long)(x), (long long)(y));                     \
     } while (0)
 
-static inline int kd_kv(const char *what, const kproj_kv *a, size_t na, const kproj_kv *b, size_t nb,
-                 char *why, size_t cap)
+static inline int kd_kv(const char *what, const kproj_kv *a, size_t na, const kproj_kv *b,
+                        size_t nb, char *why, size_t cap)
 {
     KD_I(what, na, nb);
     if (!na && (a || b))
@@ -585,7 +584,7 @@ static inline int kd_kv(const char *what, const kproj_kv *a, size_t na, const kp
 }
 
 static inline int kd_containers(const char *what, const kproj_container *a, size_t na,
-                         const kproj_container *b, size_t nb, char *why, size_t cap)
+                                const kproj_container *b, size_t nb, char *why, size_t cap)
 {
     KD_I(what, na, nb);
     if (!na && (a || b))

@@ -2,6 +2,7 @@
 #include "util/b64.h"
 #include "util/backoff.h"
 #include "util/buf.h"
+#include "util/emit.h"
 #include "util/err.h"
 #include "util/map.h"
 
@@ -163,6 +164,56 @@ static void test_b64_decode_refuses_with_reason(void)
     free(d);
 }
 
+/* Strings that YAML would read back as something else are quoted; the rest stay plain. */
+static void test_emit_yaml_quotes_what_yaml_would_misread(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"web", "web"},       {"a~b", "a~b"},   {"/spec/x", "/spec/x"},
+        {"100m", "100m"},     {"y", "\"y\""},   {"On", "\"On\""},
+        {"NULL", "\"NULL\""}, {"~", "\"~\""},   {"0x10", "\"0x10\""},
+        {"1e3", "\"1e3\""},   {"-x", "\"-x\""}, {".inf", "\".inf\""},
+        {"a: b", "\"a: b\""}, {"", "\"\""},     {"say \"hi\"", "\"say \\\"hi\\\"\""},
+    };
+    opbuf b;
+    opbuf_init(&b, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        opbuf_reset(&b);
+        ASSERT_EQ_INT(opemit_yaml_str(&b, cases[i].in), 0);
+        ASSERT_STR_EQ(opbuf_str(&b), cases[i].out);
+    }
+    opbuf_reset(&b);
+    cJSON *doc = cJSON_Parse("{\"a\":[1,{\"b\":\"yes\",\"c\":[]}],\"d\":{},\"e\":null}");
+    ASSERT_EQ_INT(opemit_doc(doc, 1, &b), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "a:\n- 1\n- b: \"yes\"\n  c: []\nd: {}\ne: null\n");
+    ASSERT_EQ_INT(opemit_doc(NULL, 1, &b), -ENOMEM);
+    opbuf_release(&b);
+}
+
+static void test_emit_table_and_csv(void)
+{
+    static const char *const head[] = {"NAME", "CPU", "NOTE"};
+    static const char *const r1[] = {"web", "250m", "ok"};
+    static const char *const r2[] = {"a-longer-name", NULL, "x"};
+    opemit_table t;
+    opbuf b;
+    opbuf_init(&b, 0);
+    ASSERT_EQ_INT(opemit_table_init(&t, 3, head, "  "), 0);
+    ASSERT_EQ_INT(opemit_table_add(&t, r1), 0);
+    ASSERT_EQ_INT(opemit_table_add(&t, r2), 0);
+    ASSERT_EQ_INT(opemit_table_render(&t, &b), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "NAME           CPU   NOTE\n"
+                                 "web            250m  ok\n"
+                                 "a-longer-name        x\n");
+    opemit_table_release(&t);
+    opbuf_reset(&b);
+    static const char *const f[] = {"plain", "a,b", "say \"hi\"", "two\nlines", ""};
+    ASSERT_EQ_INT(opemit_csv(&b, f, 5), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\n");
+    opbuf_release(&b);
+}
+
 int main(void)
 {
     TEST_RUN(test_buf_cap_is_enforced);
@@ -171,5 +222,7 @@ int main(void)
     TEST_RUN(test_map_put_get_del_iterate);
     TEST_RUN(test_b64_rfc4648_vectors);
     TEST_RUN(test_b64_decode_refuses_with_reason);
+    TEST_RUN(test_emit_yaml_quotes_what_yaml_would_misread);
+    TEST_RUN(test_emit_table_and_csv);
     return test_summary();
 }
