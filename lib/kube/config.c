@@ -140,13 +140,8 @@ static char *path_join(const char *dir, const char *p)
 {
     opbuf b;
     opbuf_init(&b, 0);
-    if (p[0] == '/' || !dir || !*dir)
-        opbuf_puts(&b, p);
-    else
-        opbuf_printf(&b, "%s/%s", dir, p);
-    if (!b.data)
-        return NULL;
-    return opbuf_detach(&b, NULL);
+    int rc = p[0] == '/' || !dir || !*dir ? opbuf_puts(&b, p) : opbuf_printf(&b, "%s/%s", dir, p);
+    return rc ? NULL : opbuf_detach(&b, NULL);
 }
 
 /* The directory of a file, made absolute so relative paths in the kubeconfig

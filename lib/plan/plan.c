@@ -116,7 +116,9 @@ int plan_read_file(const char *path, opbuf *out, operr *err)
             goto out;
         }
     }
-    opbuf_puts(out, ""); /* an empty file still yields "" */
+    rc = opbuf_puts(out, ""); /* an empty file still yields "" */
+    if (rc < 0)
+        operr_set(err, rc, "'%s': %s", path, strerror(-rc));
 out:
     close(fd);
     if (rc < 0)

@@ -13,19 +13,44 @@ static void test_buf_cap_is_enforced(void)
     opbuf b;
     opbuf_init(&b, 8);
     ASSERT_EQ_INT(opbuf_puts(&b, "12345678"), 0);
-    ASSERT_EQ_INT(opbuf_puts(&b, "9"), -E2BIG);
-    ASSERT_STR_EQ(opbuf_str(&b), "12345678");
     opbuf_consume(&b, 3);
     ASSERT_STR_EQ(opbuf_str(&b), "45678");
     ASSERT_EQ_INT(opbuf_printf(&b, "%d", 123), 0);
     ASSERT_STR_EQ(opbuf_str(&b), "45678123");
-    ASSERT_EQ_INT(opbuf_printf(&b, "%d", 4), -E2BIG);
     size_t n;
     char *p = opbuf_detach(&b, &n);
     ASSERT_EQ_INT(n, 8);
     ASSERT_STR_EQ(p, "45678123");
     free(p);
     ASSERT_EQ_INT(b.len, 0);
+    opbuf_release(&b);
+}
+
+/* Past the cap the buffer empties and stays failed: later appends do nothing and return the
+ * first error, so a writer can check once at the end (as curl's dynbuf). */
+static void test_buf_errors_are_sticky(void)
+{
+    opbuf b;
+    opbuf_init(&b, 8);
+    ASSERT_EQ_INT(opbuf_puts(&b, "1234"), 0);
+    ASSERT_EQ_INT(opbuf_error(&b), 0);
+    ASSERT_EQ_INT(opbuf_puts(&b, "56789"), -E2BIG);
+    ASSERT_EQ_INT(opbuf_error(&b), -E2BIG);
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_NULL(b.data);
+    ASSERT_STR_EQ(opbuf_str(&b), "");
+    ASSERT_EQ_INT(opbuf_puts(&b, "x"), -E2BIG); /* would fit, but the buffer failed */
+    ASSERT_EQ_INT(opbuf_printf(&b, "%d", 1), -E2BIG);
+    ASSERT_EQ_INT(opbuf_append(&b, "", 0), -E2BIG);
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_NULL(opbuf_detach(&b, NULL)); /* never half a result */
+    ASSERT_EQ_INT(opbuf_error(&b), 0);   /* detach leaves an empty, usable buffer */
+    ASSERT_EQ_INT(opbuf_puts(&b, "ok"), 0);
+    ASSERT_EQ_INT(opbuf_puts(&b, "123456789"), -E2BIG);
+    opbuf_reset(&b); /* reset starts over too */
+    ASSERT_EQ_INT(opbuf_error(&b), 0);
+    ASSERT_EQ_INT(opbuf_puts(&b, "again"), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "again");
     opbuf_release(&b);
 }
 
@@ -217,6 +242,7 @@ static void test_emit_table_and_csv(void)
 int main(void)
 {
     TEST_RUN(test_buf_cap_is_enforced);
+    TEST_RUN(test_buf_errors_are_sticky);
     TEST_RUN(test_err_wraps);
     TEST_RUN(test_backoff_doubles_caps_and_resets);
     TEST_RUN(test_map_put_get_del_iterate);
