@@ -18,11 +18,13 @@ int cli_conn_open(cli_conn *c, uv_loop_t *loop, const char *kubeconfig, const ch
     int rc = kcfg_load(&c->cfg, kubeconfig, context, err);
     if (rc)
         return rc;
-    if ((rc = ophttp_client_new(&c->http, loop, NULL)) != 0) {
+    rc = ophttp_client_new(&c->http, loop, NULL);
+    if (rc != 0) {
         operr_set(err, rc, "http client: cannot create it");
         goto fail;
     }
-    if ((rc = krest_new(&c->rest, c->http, &c->cfg, err)) != 0)
+    rc = krest_new(&c->rest, c->http, &c->cfg, err);
+    if (rc != 0)
         goto fail;
     return 0;
 fail:

@@ -548,10 +548,15 @@ static int head_build(opbuf *h, const ophttpd_req *req, int status, const char *
         if (!rc)
             rc = opbuf_puts(h, content_type);
     }
-    if (!rc && chunked)
+    if (!rc && chunked) {
         rc = opbuf_puts(h, "\r\nTransfer-Encoding: chunked\r\n");
-    else if (!rc && !(rc = opbuf_puts(h, "\r\nContent-Length: ")) && !(rc = put_dec(h, len)))
-        rc = opbuf_puts(h, "\r\n");
+    } else if (!rc) {
+        rc = opbuf_puts(h, "\r\nContent-Length: ");
+        if (!rc)
+            rc = put_dec(h, len);
+        if (!rc)
+            rc = opbuf_puts(h, "\r\n");
+    }
     if (!rc && extra)
         rc = opbuf_puts(h, extra);
     if (!rc && (!req->keep_alive || req->srv->closing))

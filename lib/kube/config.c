@@ -124,7 +124,8 @@ static int read_capped(const char *path, size_t max, opbuf *out)
         }
         if (n == 0)
             break;
-        if ((rc = opbuf_append(out, chunk, (size_t)n)))
+        rc = opbuf_append(out, chunk, (size_t)n);
+        if (rc)
             goto out;
     }
     if (!out->data)
@@ -373,7 +374,8 @@ static int kc_index(kc_set *s, const kc_file *f, const opyaml_node *root, int ki
         char prefix[256];
         snprintf(prefix, sizeof prefix, "%s.", path);
         const char *name;
-        if ((rc = kc_str(f, item, "name", prefix, &name, err)))
+        rc = kc_str(f, item, "name", prefix, &name, err);
+        if (rc)
             goto out;
         if (!name || !*name) {
             rc = kc_err(err, -EINVAL, f->path, path, item, "has no name");
@@ -440,9 +442,11 @@ static int kc_set_add(kc_set *s, const kc_file *f, operr *err)
     if (kind && strcmp(kind, "Config") != 0)
         return kc_err(err, -EINVAL, f->path, "kind", opyaml_get(root, "kind"),
                       "\"%s\" is not a kubeconfig (want Config)", kind);
-    for (int k = 0; k < KC_NKINDS; k++)
-        if ((rc = kc_index(s, f, root, k, err)))
+    for (int k = 0; k < KC_NKINDS; k++) {
+        rc = kc_index(s, f, root, k, err);
+        if (rc)
             return rc;
+    }
     if (cur && *cur && !s->current) {
         s->current = cur;
         s->current_file = f;
@@ -520,7 +524,8 @@ static int kc_cluster(kcfg *c, const kc_entry *e, const char *name, operr *err)
         return kc_err(err, -EINVAL, e->f->path, path, e->item, "cluster \"%s\" has no settings",
                       name);
     }
-    if ((rc = kc_str(e->f, e->body, "server", prefix, &server, err)))
+    rc = kc_str(e->f, e->body, "server", prefix, &server, err);
+    if (rc)
         return rc;
     snprintf(path, sizeof path, "%sserver", prefix);
     if (!server || !*server)
@@ -546,7 +551,8 @@ static int kc_cluster(kcfg *c, const kc_entry *e, const char *name, operr *err)
     if (c->insecure && (c->ca_file || c->ca_data))
         return kc_err(err, -EINVAL, e->f->path, path, ins,
                       "cannot be combined with a certificate authority (cluster \"%s\")", name);
-    if ((rc = kc_str(e->f, e->body, "tls-server-name", prefix, &sni, err)))
+    rc = kc_str(e->f, e->body, "tls-server-name", prefix, &sni, err);
+    if (rc)
         return rc;
     if (sni && *sni && !(c->tls_server_name = strdup(sni)))
         return operr_set(err, -ENOMEM, "out of memory");
@@ -594,7 +600,8 @@ static int kc_user(kcfg *c, const kc_entry *e, const char *name, operr *err)
                       "unknown field (user \"%s\"); the token file field is spelt tokenFile", name);
     }
     const char *token;
-    if ((rc = kc_str(e->f, e->body, "token", prefix, &token, err)))
+    rc = kc_str(e->f, e->body, "token", prefix, &token, err);
+    if (rc)
         return rc;
     if (token && *token) {
         const char *why = token_check(token, strlen(token));
@@ -606,7 +613,8 @@ static int kc_user(kcfg *c, const kc_entry *e, const char *name, operr *err)
         if (!(c->token = strdup(token)))
             return operr_set(err, -ENOMEM, "out of memory");
     }
-    if ((rc = kc_path(e, prefix, "tokenFile", &c->token_file, err)))
+    rc = kc_path(e, prefix, "tokenFile", &c->token_file, err);
+    if (rc)
         return rc;
     if (c->token_file) { /* read it now: a bad token file fails the load, not the first request */
         operr terr;
@@ -707,9 +715,11 @@ static int kc_build(kcfg *c, kc_file *files, size_t n, const char *label, const 
     kc_set s;
     int rc = 0;
     kc_set_init(&s, label);
-    for (size_t i = 0; i < n; i++)
-        if ((rc = kc_set_add(&s, &files[i], err)))
+    for (size_t i = 0; i < n; i++) {
+        rc = kc_set_add(&s, &files[i], err);
+        if (rc)
             goto out;
+    }
     rc = kc_resolve(c, &s, context, err);
 out:
     kc_set_release(&s);
@@ -879,7 +889,8 @@ int kcfg_load_from(kcfg *c, const char *explicit_path, const char *context,
     const char *env = getenv("KUBECONFIG");
     int found = 0;
     if (env && *env) {
-        if ((rc = kc_load_list(c, env, context, &found, err)) || found)
+        rc = kc_load_list(c, env, context, &found, err);
+        if (rc || found)
             return rc;
         snprintf(tried, sizeof tried, "$KUBECONFIG (no listed file exists)");
     } else {

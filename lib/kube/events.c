@@ -135,14 +135,16 @@ int kevents_format_event(opbuf *out, const kevents_event *ev)
         !cJSON_AddStringToObject(meta, "name", ev->name) ||
         !cJSON_AddStringToObject(meta, "namespace", ev->namespace))
         goto out;
-    if ((rc = add_time(root, "eventTime", ev->event_time_ns)))
+    rc = add_time(root, "eventTime", ev->event_time_ns);
+    if (rc)
         goto out;
     if (ev->series_count >= 2) {
         cJSON *series = cJSON_AddObjectToObject(root, "series");
         rc = -ENOMEM;
         if (!series || !cJSON_AddNumberToObject(series, "count", ev->series_count))
             goto out;
-        if ((rc = add_time(series, "lastObservedTime", ev->series_last_ns)))
+        rc = add_time(series, "lastObservedTime", ev->series_last_ns);
+        if (rc)
             goto out;
     }
     if ((rc = add_cut(root, "reportingController", ev->reporting_controller, KEVENTS_FIELD_MAX)) ||
@@ -162,7 +164,8 @@ int kevents_format_event(opbuf *out, const kevents_event *ev)
         goto out;
     if (nonempty(ev->regarding.uid) && !cJSON_AddStringToObject(reg, "uid", ev->regarding.uid))
         goto out;
-    if ((rc = add_cut(root, "note", ev->note ? ev->note : "", KEVENTS_NOTE_MAX)))
+    rc = add_cut(root, "note", ev->note ? ev->note : "", KEVENTS_NOTE_MAX);
+    if (rc)
         goto out;
     rc = -ENOMEM;
     if (!cJSON_AddStringToObject(root, "type", ev->type == KEVENTS_WARNING ? "Warning" : "Normal"))

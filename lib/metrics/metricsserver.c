@@ -220,7 +220,8 @@ static int walk(const cJSON *doc, int (*fn)(const usage *u, void *ud), void *ud,
             u.container = cn->valuestring;
             u.cpu = (double)qc.units + (double)qc.nanos / 1e9;
             u.mem = (double)bytes;
-            if (fn && (rc = fn(&u, ud)) < 0)
+            rc = fn ? fn(&u, ud) : 0;
+            if (rc < 0)
                 return rc;
             j++;
         }
@@ -308,7 +309,8 @@ int mms_store_ingest(mms_store *s, const char *ns, const char *body, size_t len,
     if (!doc)
         return operr_set(err, -EPROTO, "response is not JSON");
     /* Validate everything first: a half-folded list would skew the histograms. */
-    if ((rc = walk(doc, NULL, NULL, err)) != 0)
+    rc = walk(doc, NULL, NULL, err);
+    if (rc != 0)
         goto out;
     nsmap *m = get_ns(s, ns, 1);
     if (!m) {
@@ -662,10 +664,13 @@ static int mms_request_stats(void *state, const mprov_request *rq, mprov_cb cb, 
     if (fresh) {
         j->ready = 1;
         kick(p);
-    } else if ((rc = fetch(p, g)) != 0) {
-        p->jobs = j->next;
-        job_free(j);
-        return rc;
+    } else {
+        rc = fetch(p, g);
+        if (rc != 0) {
+            p->jobs = j->next;
+            job_free(j);
+            return rc;
+        }
     }
     return 0;
 }

@@ -200,7 +200,8 @@ static void start_query(uv_timer_t *t)
         goto out;
     if (m->token_file) {
         /* Re-read every time: a projected token is rotated in place. */
-        if ((rc = read_token(m->token_file, &file_token)) != 0) {
+        rc = read_token(m->token_file, &file_token);
+        if (rc != 0) {
             fail = "cannot read the bearer token file";
             goto out;
         }
@@ -227,7 +228,8 @@ static void start_query(uv_timer_t *t)
     const char *headers[4] = {"Content-Type: application/x-www-form-urlencoded",
                               "Accept: application/json", NULL, NULL};
     if (auth_token && *auth_token) {
-        if ((rc = opbuf_printf(&hdr, "Authorization: Bearer %s", auth_token)) != 0) {
+        rc = opbuf_printf(&hdr, "Authorization: Bearer %s", auth_token);
+        if (rc != 0) {
             fail = "the bearer token is too long";
             goto out;
         }
@@ -246,7 +248,8 @@ static void start_query(uv_timer_t *t)
         .on_done = on_query_done,
         .ud = j,
     };
-    if ((rc = ophttp_request(m->http, &o, &j->req)) != 0) {
+    rc = ophttp_request(m->http, &o, &j->req);
+    if (rc != 0) {
         fail = "cannot start the HTTP request";
         goto out;
     }
@@ -364,7 +367,10 @@ static int mprom_request_stats(void *state, const mprov_request *rq, mprov_cb cb
     j->ud = ud;
     opbuf_init(&j->form, MPROM_MAX_QUERY * 3 + 64);
     j->ns = strdup(rq->ns);
-    if (!j->ns || (rc = promql_agg_new(&j->agg, rq)) != 0)
+    if (!j->ns)
+        goto fail;
+    rc = promql_agg_new(&j->agg, rq);
+    if (rc != 0)
         goto fail;
     j->qo = (promql_opts){
         .percentile = rq->percentile,

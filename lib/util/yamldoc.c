@@ -265,7 +265,8 @@ static int ld_scalar(opyaml_loader *ld, const yaml_event_t *ev)
         opyaml_node_free(n);
         return operr_set(ld->err, -ENOMEM, "out of memory");
     }
-    if ((rc = ld_attach(ld, n)))
+    rc = ld_attach(ld, n);
+    if (rc)
         return rc;
     return ld_anchor(ld, (const char *)ev->data.scalar.anchor, n);
 }
@@ -291,7 +292,8 @@ static int ld_start(opyaml_loader *ld, const yaml_event_t *ev, opyaml_kind kind)
         opyaml_node_free(n);
         return operr_set(ld->err, -ENOMEM, "out of memory");
     }
-    if ((rc = ld_attach(ld, n)))
+    rc = ld_attach(ld, n);
+    if (rc)
         return rc;
     opyaml_frame *f = &ld->stack[ld->depth];
     f->node = n;

@@ -99,7 +99,8 @@ static int members(scan *sc, member_fn fn, void *ud)
             return 0;
         if (k.type != JSCAN_KEY)
             return -EINVAL;
-        if ((rc = fn(sc, &k, ud)))
+        rc = fn(sc, &k, ud);
+        if (rc)
             return rc;
     }
 }
@@ -153,7 +154,8 @@ static int owners(scan *sc)
             continue;
         }
         owner o = {0};
-        if ((rc = members(sc, m_owner, &o)))
+        rc = members(sc, m_owner, &o);
+        if (rc)
             return rc;
         if (o.controller.seen && o.controller.t.type == JSCAN_TRUE) {
             sc->have_owner = 1;
@@ -322,7 +324,8 @@ int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
     }
     /* Members below an object that is not the first of its name, or not an object, were
      * never collected: the slots of request/object/metadata/spec/kind stay unseen. */
-    if ((rc = copy_strs(r, src, dst, sizeof src / sizeof src[0]))) {
+    rc = copy_strs(r, src, dst, sizeof src / sizeof src[0]);
+    if (rc) {
         operr_set(err, rc, "AdmissionReview: out of memory");
         goto out;
     }
@@ -512,13 +515,15 @@ static int plan_resource(patch_ctx *pc, const res_plan *p, const char *cname, co
 {
     kq wr, wl, hr, hl;
     int rc = 0;
-    if (p->want_req && (rc = parse_q(&wr, p->want_req, cname, "request", reason, err)))
-        return rc;
-    if (p->want_lim && (rc = parse_q(&wl, p->want_lim, cname, "limit", reason, err)))
-        return rc;
-    if (p->have_req && (rc = parse_q(&hr, p->have_req, cname, "existing request", reason, err)))
-        return rc;
-    if (p->have_lim && (rc = parse_q(&hl, p->have_lim, cname, "existing limit", reason, err)))
+    if (p->want_req)
+        rc = parse_q(&wr, p->want_req, cname, "request", reason, err);
+    if (!rc && p->want_lim)
+        rc = parse_q(&wl, p->want_lim, cname, "limit", reason, err);
+    if (!rc && p->have_req)
+        rc = parse_q(&hr, p->have_req, cname, "existing request", reason, err);
+    if (!rc && p->have_lim)
+        rc = parse_q(&hl, p->have_lim, cname, "existing limit", reason, err);
+    if (rc)
         return rc;
 
     const kq *req = p->want_req ? &wr : p->have_req ? &hr : NULL;
@@ -536,7 +541,8 @@ static int plan_resource(patch_ctx *pc, const res_plan *p, const char *cname, co
     if (p->want_req && (!p->have_req || kq_cmp(&wr, &hr) != 0)) {
         if (kq_format(&wr, buf, sizeof buf) < 0)
             return -EINVAL;
-        if ((rc = set_value(pc, 0, p->name, buf, p->have_req != NULL)))
+        rc = set_value(pc, 0, p->name, buf, p->have_req != NULL);
+        if (rc)
             return rc;
     }
     const kq *newlim = raise_limit ? req : p->want_lim ? &wl : NULL;
