@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "httpd/httpd.h"
+#include "httpd/fault.h" /* defined here: they need the connection internals */
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -628,7 +629,7 @@ int ophttpd_stream_write(ophttpd_req *req, const char *data, size_t len)
     return rc;
 }
 
-int ophttpd_stream_write_raw(ophttpd_req *req, const char *data, size_t len)
+int ophttpd_fault_write_raw(ophttpd_req *req, const char *data, size_t len)
 {
     if (!req->c)
         return -EPIPE;
@@ -644,7 +645,7 @@ int ophttpd_stream_end(ophttpd_req *req)
     return rc;
 }
 
-void ophttpd_abort(ophttpd_req *req)
+void ophttpd_fault_abort(ophttpd_req *req)
 {
     conn *c = req->c;
     if (c) {
