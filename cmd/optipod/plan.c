@@ -91,6 +91,7 @@ int plan_main(int argc, char **argv)
     plan p;
     opbuf out;
     plan_init(&p);
+    plan_set_now(&p, now.sec); /* before the usage: what its window cannot use is not kept */
     opbuf_init(&out, OPBUF_DEFAULT_MAX);
     if (policy && plan_load_policy(&p, policy, &err) < 0) {
         fprintf(stderr, "optipod plan: policy %s\n", err.msg);

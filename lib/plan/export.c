@@ -203,7 +203,8 @@ int plan_export(const plan *p, const char *dir, size_t *written, operr *err)
         if (!any)
             continue;
         char name[PATH_MAX];
-        if ((rc = plan_patch_name(w, name, sizeof name)) < 0) {
+        rc = plan_patch_name(w, name, sizeof name);
+        if (rc < 0) {
             operr_set(err, rc, "%s %s/%s: patch file name too long", w->kind, w->ns, w->name);
             goto out;
         }
@@ -213,7 +214,8 @@ int plan_export(const plan *p, const char *dir, size_t *written, operr *err)
         cJSON_Delete(doc);
         if (rc < 0)
             goto out;
-        if ((rc = write_if_changed(dir, name, &b, err)) < 0)
+        rc = write_if_changed(dir, name, &b, err);
+        if (rc < 0)
             goto out;
         count++;
         cJSON *e = cJSON_CreateObject();
@@ -279,7 +281,8 @@ int plan_export_helm(const plan *p, const char *dir, size_t *written, operr *err
                 continue;
             if (!ctrs) {
                 char key[PATH_MAX];
-                if ((rc = plan_patch_name(w, key, sizeof key)) < 0)
+                rc = plan_patch_name(w, key, sizeof key);
+                if (rc < 0)
                     goto out;
                 key[strlen(key) - 5] = 0; /* no ".yaml" */
                 cJSON *o = cJSON_AddObjectToObject(wls, key);
