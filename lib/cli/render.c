@@ -18,11 +18,7 @@ static const char *const slot_json[CLI_NV] = {"cpuRequest", "memoryRequest", "cp
 
 int cli_fmt_parse(const char *s)
 {
-    static const char *const names[] = {"table", "json", "yaml", "csv"};
-    for (int i = 0; i < 4; i++)
-        if (s && !strcmp(s, names[i]))
-            return i;
-    return -1;
+    return opemit_fmt_parse(s);
 }
 
 /* Value of a slot in millicores (CPU) or bytes (memory); 0 when unset. */

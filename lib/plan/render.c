@@ -402,9 +402,5 @@ int plan_render(const plan *p, plan_fmt fmt, opbuf *out)
 
 int plan_fmt_parse(const char *s)
 {
-    static const char *const names[] = {"table", "json", "yaml", "csv"};
-    for (int i = 0; i < 4; i++)
-        if (s && !strcmp(s, names[i]))
-            return i;
-    return -1;
+    return opemit_fmt_parse(s);
 }

@@ -113,6 +113,15 @@ int opemit_yaml(const cJSON *v, opbuf *out)
     return yaml_node(v, 0, out);
 }
 
+int opemit_fmt_parse(const char *s)
+{
+    static const char *const names[] = {"table", "json", "yaml", "csv"};
+    for (int i = 0; i < 4; i++)
+        if (s && !strcmp(s, names[i]))
+            return i;
+    return -1;
+}
+
 int opemit_doc(cJSON *doc, int yaml, opbuf *out)
 {
     if (!doc)

@@ -20,6 +20,9 @@
 
 /* s as a YAML string scalar: plain, or double-quoted. Returns 0 or an opbuf error. */
 int opemit_yaml_str(opbuf *out, const char *s);
+/* The output formats both commands take with -o: "table" 0, "json" 1, "yaml" 2, "csv" 3;
+ * -1 for anything else (their enums follow this order). */
+int opemit_fmt_parse(const char *s);
 /* v as block YAML. Returns 0 or an opbuf error (-E2BIG, -ENOMEM). */
 int opemit_yaml(const cJSON *v, opbuf *out);
 /* doc as indented JSON and a newline (yaml 0) or as YAML (yaml 1); doc is deleted here.

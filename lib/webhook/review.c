@@ -299,14 +299,22 @@ static int copy_strs(admrev_req *r, const slot *const *src, const char **const *
     return 0;
 }
 
-int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
+int admrev_check_body(const char *body, size_t len, operr *err)
 {
-    memset(r, 0, sizeof *r);
     if (len > ADMREV_MAX_BODY)
         return operr_set(err, -E2BIG, "AdmissionReview: body of %zu bytes is over the %zu limit",
                          len, ADMREV_MAX_BODY);
     if (!body || len == 0)
         return operr_set(err, -EINVAL, "AdmissionReview: empty body");
+    return 0;
+}
+
+int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
+{
+    memset(r, 0, sizeof *r);
+    int checked = admrev_check_body(body, len, err);
+    if (checked)
+        return checked;
     scan *sc = calloc(1, sizeof *sc);
     if (!sc)
         return operr_set(err, -ENOMEM, "AdmissionReview: out of memory");

@@ -48,11 +48,9 @@ static inline const cJSON *aro_obj(const cJSON *o, const char *key)
 static inline int aro_parse(admrev_ref *r, const char *body, size_t len, operr *err)
 {
     memset(r, 0, sizeof *r);
-    if (len > ADMREV_MAX_BODY)
-        return operr_set(err, -E2BIG, "AdmissionReview: body of %zu bytes is over the %zu limit",
-                         len, ADMREV_MAX_BODY);
-    if (!body || len == 0)
-        return operr_set(err, -EINVAL, "AdmissionReview: empty body");
+    int checked = admrev_check_body(body, len, err);
+    if (checked)
+        return checked;
     r->root = cJSON_ParseWithLength(body, len);
     if (!r->root)
         return operr_set(err, -EINVAL, "AdmissionReview: body is not JSON");
