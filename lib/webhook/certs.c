@@ -138,7 +138,7 @@ out:
 
 /* A Secret's base64 value → malloc'd NUL-terminated PEM bytes; -EINVAL when it is not base64,
  * is too large for a PEM or holds a NUL byte (a PEM has none). */
-static int unbase64(const char *s, char **out)
+static int pem_from_b64(const char *s, char **out)
 {
     size_t n = strlen(s), len;
     if (n > WHCERT_MAX_PEM * 2)
@@ -162,7 +162,7 @@ static int read_prev(whcert_pems *out, const cJSON *meta, const cJSON *v)
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(ann, WHCERT_PREV_UNTIL_ANN);
     time_t nb;
     optime until;
-    int rc = cJSON_IsString(v) ? unbase64(v->valuestring, &out->prev_ca) : -EINVAL;
+    int rc = cJSON_IsString(v) ? pem_from_b64(v->valuestring, &out->prev_ca) : -EINVAL;
     if (rc == -ENOMEM)
         return rc;
     if (rc)
@@ -205,7 +205,7 @@ int whcert_from_secret_json(const char *json, size_t len, whcert_pems *out, oper
                 rc = operr_set(err, -EINVAL, "secret '%s': data.%s is missing", name, keys[i]);
             continue;
         }
-        rc = unbase64(v->valuestring, dst[i]);
+        rc = pem_from_b64(v->valuestring, dst[i]);
         if (rc == -EINVAL)
             operr_set(err, rc, "secret '%s': data.%s is not base64", name, keys[i]);
     }
