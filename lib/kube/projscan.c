@@ -93,7 +93,7 @@ static double ks_num(const jscan_tok *t)
     return strtod(buf, NULL);
 }
 
-/* A quantity given as a JSON number, formatted as kproj_from_json() does. */
+/* A quantity given as a JSON number (hand-written objects): integers as such, else %.9g. */
 static const char *ks_qty(const jscan_tok *t, char *tmp, size_t cap)
 {
     double d = ks_num(t);
@@ -478,7 +478,7 @@ enum { KR_FIELDS(KR_ENUM) KR_N };
 #define KR_ENTRY(id, key, parent, nested) [id] = KF(key, parent, nested),
 static const kfield kr_fields[KR_N] = {KR_FIELDS(KR_ENTRY)};
 
-/* metadata.generation as the DOM path's (int64_t) cast, defined outside the range. */
+/* metadata.generation as an int64, INT64_MIN outside the range (where a cast is undefined). */
 static int64_t ks_int64(double d)
 {
     if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))

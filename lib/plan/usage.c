@@ -290,10 +290,10 @@ static plan_series *series_of(usage_rd *r, const names3 *k)
     if (s && s->ahead)
         __builtin_prefetch(s->ahead);
     const plan_series *n1 = s ? s->next_hint : NULL;
-    if (n1) {
+    if (n1 && n1->cpu.v)
         __builtin_prefetch(n1->cpu.v + n1->cpu.n, 1);
+    if (n1 && n1->mem.v)
         __builtin_prefetch(n1->mem.v + n1->mem.n, 1);
-    }
     return s;
 }
 
