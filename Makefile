@@ -11,6 +11,7 @@
 #   make bench               benchmarks; figures are ratios to a baseline of the same run
 #   make fuzz                libFuzzer targets for every parser, FUZZ_SECONDS each
 #   make e2e                 against a real cluster given KUBECONFIG (skips clearly otherwise)
+#   make soak                the real binary under churn for SOAK_MINUTES (default 30)
 
 VERSION    := 0.1.0
 SANITIZE   ?=
@@ -28,6 +29,9 @@ TEST_DEBS  := prometheus openssl nghttp2-server curl shellcheck zsh
 DEV_DEBS   := valgrind clang clang-format clang-tidy
 # bench_webhook's second, independent load generator.
 BENCH_DEBS := wrk
+# make soak's plot.
+SOAK_DEBS  := gnuplot-nox
+SOAK_MINUTES ?= 30
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -66,7 +70,7 @@ REPLAY_BIN := $(FUZZ_SRC:test/fuzz/%.c=$(O)/replay/%)
 BINS       := $(O)/optipod $(if $(wildcard cmd/kubectl-optipod/*.c),$(O)/kubectl-optipod)
 
 .PHONY: all deps dev-deps test unit valgrind bench fuzz demo e2e format format-check tidy \
-        install clean check-deps image image-root image-check manifests dist
+        install clean check-deps soak image image-root image-check manifests dist
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -190,6 +194,16 @@ fuzz: deps
 demo: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(BINS) $(TOOL_BIN)
 	@test/demo.sh $(O)
+
+# make soak: the real binary for SOAK_MINUTES under churn against the fake API server and
+# a real Prometheus (test/tools/soak.c); not part of make test. Report, data and plot in
+# build/soak/ (the plot drawn by gnuplot even when the soak fails, then its status).
+soak: deps
+	$(call install_debs,$(SOAK_DEBS))
+	@$(MAKE) --no-print-directory -j$(NPROC) $(BINS) $(O)/tools/soak
+	@rm -rf build/soak; mkdir -p build/soak
+	@rc=0; $(O)/tools/soak --optipod $(O)/optipod --out build/soak --minutes $(SOAK_MINUTES) || rc=$$?; \
+	  gnuplot build/soak/soak.gp && echo "soak: plot in build/soak/soak.png"; exit $$rc
 
 e2e: deps
 	@$(MAKE) --no-print-directory $(BINS)
