@@ -4,6 +4,17 @@
  * watched from outside. `make soak` runs it (SOAK_MINUTES, default 30).
  *
  *   soak --optipod build/rel/optipod --out build/soak [--minutes 30] [--duration 90s]
+ *   soak --optipod build/rel/optipod --out build/soak/failover --failover
+ *
+ * --failover, instead of the soak: two replicas with --leader-elect (client-go's
+ * lease timing: optipod has no flags for it) on the same cluster with both
+ * policies in Recommend; once the follower runs, both switch to Auto and the
+ * leader is SIGKILLed when its first write of the burst reaches the server.
+ * Passes when the follower takes the Lease within leaseDuration + retryPeriod
+ * (+0.5 s of scheduling slack) of the leader's last renewal, every workload
+ * gets exactly one resource write (none lost, none twice, the same
+ * recommendation never written again), the invariants below hold and the
+ * follower exits 0 on SIGTERM. Summary in failover.txt.
  *
  * The cluster: namespace "soak", six Deployments (each with a ReplicaSet),
  * three StatefulSets and three DaemonSets with two containers each, two live
@@ -69,22 +80,22 @@
 #include "util/flags.h"
 #include "webhook/certs.h"
 
-#define NS         "soak"
-#define POD_PREFIX "/api/v1/namespaces/" NS "/pods/"
-#define NWL        12
-#define POOL       6 /* pod names per workload */
-#define LIVE_PODS  2
-#define NCONT      2
-#define SCRAPE_S   30
-#define DATA_S     (100 * 60)
-#define RECONCILE  "10s"
+#define NS           "soak"
+#define POD_PREFIX   "/api/v1/namespaces/" NS "/pods/"
+#define NWL          12
+#define POOL         6 /* pod names per workload */
+#define LIVE_PODS    2
+#define NCONT        2
+#define SCRAPE_S     30
+#define DATA_S       (100 * 60)
+#define RECONCILE    "10s"
 #define MIN_WRITE_MS 10000 /* the policies' reconcileInterval */
-#define GRACE_MS   2000
-#define SAMPLE_MS  10000
-#define CHURN_MS   1000
-#define SCAN_MS    200
-#define MAX_SAMPLES 4096
-#define MAX_PENDING 512
+#define GRACE_MS     2000
+#define SAMPLE_MS    10000
+#define CHURN_MS     1000
+#define SCAN_MS      200
+#define MAX_SAMPLES  4096
+#define MAX_PENDING  512
 #define MAX_VIOL_LOG 50
 
 /* Tolerances on the least-squares trend over the second half, per hour (see
@@ -147,9 +158,12 @@ static struct {
     const char *out;
     long minutes;
     uint64_t duration_ms;
+    int failover;
 } cfg = {.minutes = 30, .out = "build/soak"};
 
 static uv_loop_t loop;
+/* 50 (the default) in the soak; 100 in the failover, so each workload needs one write. */
+static int max_decrease_pct = 50;
 static fakeapi *fa;
 static promsrv prom;
 static workload wl[NWL];
@@ -169,7 +183,8 @@ static fakeapi_cli *gitops_cli[NWL];
 static FILE *viol_log, *writes_log; /* writes.log: every workload write optipod sent */
 
 static struct {
-    uint64_t workload_writes, record_writes, pod_writes, status_writes, event_writes, lease_writes, other_writes;
+    uint64_t workload_writes, record_writes, pod_writes, status_writes, event_writes, lease_writes,
+        other_writes;
     uint64_t failed_writes, dry_runs, gitops_applies, gitops_ok;
     uint64_t scales, edits, pod_replacements, wl_deletes, wl_creates;
     uint64_t pol_edits, pol_mode_switches, pol_strategy_switches, pol_deletes;
@@ -231,8 +246,8 @@ static cJSON *wl_json(const workload *w)
              "\"resources\":%s},{\"name\":\"side\",\"image\":\"registry.invalid/side:1\","
              "\"resources\":%s}]}}}}",
              kind_name[w->kind], w->name, w->name, w->group,
-             w->kind == K_DS ? "" : "\"replicas\":2,", w->name, w->name, w->rev,
-             base_requests[0], base_requests[1]);
+             w->kind == K_DS ? "" : "\"replicas\":2,", w->name, w->name, w->rev, base_requests[0],
+             base_requests[1]);
     return cJSON_Parse(j);
 }
 
@@ -363,10 +378,12 @@ static void put_policy(policy_model *p)
              "\"metadata\":{\"name\":\"%s\",\"namespace\":\"" NS "\"},\"spec\":{\"mode\":\"%s\","
              "\"selector\":{\"workloadSelector\":{\"matchLabels\":{\"group\":\"%c\"}}},"
              "\"metricsConfig\":{\"provider\":\"prometheus\",\"rollingWindow\":\"3h\","
-             "\"percentile\":\"%s\",\"safetyFactor\":%s},\"minHistory\":{\"samples\":30,\"duration\":\"1h\"},"
-             "\"updateStrategy\":{\"strategy\":\"%s\"},\"reconcileInterval\":\"" RECONCILE "\"}}",
+             "\"percentile\":\"%s\",\"safetyFactor\":%s},\"minHistory\":{\"samples\":30,"
+             "\"duration\":\"1h\"},"
+             "\"updateStrategy\":{\"strategy\":\"%s\"},\"maxDecreasePercent\":%d,"
+             "\"reconcileInterval\":\"" RECONCILE "\"}}",
              p->name, modes[p->mode], p->group, p->variant & 1 ? "P95" : "P90",
-             p->variant & 2 ? "1.3" : "1.2", p->webhook ? "webhook" : "ssa");
+             p->variant & 2 ? "1.3" : "1.2", p->webhook ? "webhook" : "ssa", max_decrease_pct);
     fakeapi_put_json(fa, j);
     p->exists = 1;
 }
@@ -405,7 +422,8 @@ static int start_prometheus(void)
                     double u = (double)rnd(1000) / 1000.0;
                     counter += (cpu * scale) * (0.5 + u) * SCRAPE_S;
                     opbuf_printf(&om,
-                                 "container_cpu_usage_seconds_total{namespace=\"" NS "\",pod=\"%s\","
+                                 "container_cpu_usage_seconds_total{namespace=\"" NS
+                                 "\",pod=\"%s\","
                                  "container=\"%s\"} %.6f %" PRId64 "\n",
                                  pod, cont_names[c], counter, t);
                 }
@@ -431,7 +449,8 @@ static int start_prometheus(void)
     return rc;
 }
 
-/* ---- GitOps: argocd-controller re-applies its workloads' requests ------------------------------- */
+/* ---- GitOps: argocd-controller re-applies its workloads' requests -------------------------------
+ */
 
 static void gitops_apply(int i)
 {
@@ -585,10 +604,63 @@ static int wl_by_path(const char *path)
 static int wl_by_pod(const char *name)
 {
     for (int i = 0; i < NWL; i++)
-        if (strncmp(name, wl[i].name, strlen(wl[i].name)) == 0 &&
-            name[strlen(wl[i].name)] == '-')
+        if (strncmp(name, wl[i].name, strlen(wl[i].name)) == 0 && name[strlen(wl[i].name)] == '-')
             return i;
     return -1;
+}
+
+/* ---- failover (--failover): two replicas, the leader SIGKILLed mid-burst ----------------------
+ */
+
+#define LEASE_MS       15000 /* client-go's defaults, which optipod uses (no flags for them) */
+#define RETRY_MS       2000
+#define LEASE_SLACK_MS 500 /* a loaded 2-core machine's scheduling */
+
+static struct {
+    int on, armed, killed;
+    pid_t leader, follower;
+    char leader_id[256], follower_id[256];
+    uint64_t last_leader_lease_ms, kill_ms, acquire_ms, last_write_ms;
+    unsigned writes[NWL];
+    unsigned leader_writes, follower_writes, dups;
+    char last[NWL][512];
+} fo;
+
+static void fo_on_request(const char *m, const char *path, const char *q, const char *body, int wi)
+{
+    uint64_t now = now_ms();
+    if (strstr(path, "/leases/") || (strstr(path, "/leases") && strcmp(m, "POST") == 0)) {
+        cJSON *b = cJSON_Parse(body ? body : "");
+        const cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "spec"), "holderIdentity");
+        const char *holder = cJSON_IsString(h) ? h->valuestring : "";
+        if (*holder && !fo.leader_id[0])
+            snprintf(fo.leader_id, sizeof fo.leader_id, "%s", holder);
+        if (*holder && strcmp(holder, fo.leader_id) == 0)
+            fo.last_leader_lease_ms = now;
+        else if (*holder && fo.killed && !fo.acquire_ms) {
+            fo.acquire_ms = now;
+            snprintf(fo.follower_id, sizeof fo.follower_id, "%s", holder);
+        }
+        cJSON_Delete(b);
+        return;
+    }
+    if (wi < 0 || strstr(q, "dryRun=All") || !body || !strstr(body, "\"resources\""))
+        return;
+    const char *res = strstr(body, "\"containers\"");
+    if (res && strcmp(res, fo.last[wi]) == 0)
+        fo.dups++; /* the same recommendation written again */
+    snprintf(fo.last[wi], sizeof fo.last[wi], "%s", res ? res : "");
+    fo.writes[wi]++;
+    fo.last_write_ms = now;
+    if (fo.killed)
+        fo.follower_writes++;
+    else
+        fo.leader_writes++;
+    if (fo.armed && !fo.killed) {
+        kill(fo.leader, SIGKILL); /* mid-burst: this write lands, the rest die with it */
+        fo.killed = 1;
+        fo.kill_ms = now;
+    }
 }
 
 /* Hook: every request to the fake server, before it is handled. */
@@ -597,6 +669,10 @@ static int on_request(fakeapi *f, ophttpd_req *req, void *ud)
     (void)f;
     (void)ud;
     const char *m = ophttpd_method(req), *path = ophttpd_path(req), *q = ophttpd_query(req);
+    if (fo.on && strcmp(m, "GET") != 0) {
+        size_t bl = 0;
+        fo_on_request(m, path, q, ophttpd_body(req, &bl), wl_by_path(path));
+    }
     if (strcmp(m, "GET") == 0 || strstr(q, "fieldManager=argocd-controller") ||
         strstr(q, "dryRun=All"))
         return 0; /* reads, the GitOps manager, and dry runs (they persist nothing) */
@@ -1039,8 +1115,8 @@ static void webhook_client(const char *ca_pem, const char *result_path)
                  "\"registry.invalid/app:1\",\"resources\":%s},{\"name\":\"side\",\"image\":"
                  "\"registry.invalid/side:1\",\"resources\":%s}]}}}}",
                  i, owner, w->name, okind, owner, base_requests[0], base_requests[1]);
-        char *req = fakeapi_cli_format("POST", "/mutate-pods?timeout=5s", "application/json",
-                                       review, NULL);
+        char *req =
+            fakeapi_cli_format("POST", "/mutate-pods?timeout=5s", "application/json", review, NULL);
         fakeapi_cli_result r = {0};
         sent++;
         if (fakeapi_cli_run(&l, webhook_port, ca_pem, 1, req, strlen(req), 0, &r) == 0 &&
@@ -1107,9 +1183,10 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     double rss_h = slope(half, offsetof(sample, rss)) * 3600.0;
     double fds_h = slope(half, offsetof(sample, fds)) * 3600.0;
     double cache_h = slope(half, offsetof(sample, cache_bytes)) * 3600.0;
-    const sample *first = nsamples ? &samples[0] : NULL, *last = nsamples ? &samples[nsamples - 1] : NULL;
-    uint64_t viol = st.v_target + st.v_fields + st.v_removed + st.v_below_peak + st.v_mode +
-                    st.v_interval;
+    const sample *first = nsamples ? &samples[0] : NULL,
+                 *last = nsamples ? &samples[nsamples - 1] : NULL;
+    uint64_t viol =
+        st.v_target + st.v_fields + st.v_removed + st.v_below_peak + st.v_mode + st.v_interval;
     int exit_ok = op_exited && WIFEXITED(op_status) && WEXITSTATUS(op_status) == 0;
     double wh_fail = wh[0] ? (double)wh[3] / (double)wh[0] : 1;
     int pass = nsamples >= 6 && rss_h <= RSS_TOL_BYTES_PER_H && fds_h <= FD_TOL_PER_H &&
@@ -1119,55 +1196,65 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     f = fopen(p, "w");
     if (!f)
         return -1;
-    fprintf(f, "optipod soak: %.1f min, %zu samples every %d s (plot: soak.png, data: "
-               "samples.tsv)\n",
+    fprintf(f,
+            "optipod soak: %.1f min, %zu samples every %d s (plot: soak.png, data: "
+            "samples.tsv)\n",
             total_s / 60, nsamples, SAMPLE_MS / 1000);
-    fprintf(f, "cluster: %d workloads (6 Deployments, 3 StatefulSets, 3 DaemonSets), 2 "
-               "policies, reconcileInterval " RECONCILE ", real Prometheus %s\n",
+    fprintf(f,
+            "cluster: %d workloads (6 Deployments, 3 StatefulSets, 3 DaemonSets), 2 "
+            "policies, reconcileInterval " RECONCILE ", real Prometheus %s\n",
             NWL, prom.url);
     if (first && last) {
-        fprintf(f, "RSS        %.1f MiB -> %.1f MiB; slope over the second half %+.0f bytes/h "
-                   "(%+.2f MiB/h; tolerance %.2f MiB/h)\n",
+        fprintf(f,
+                "RSS        %.1f MiB -> %.1f MiB; slope over the second half %+.0f bytes/h "
+                "(%+.2f MiB/h; tolerance %.2f MiB/h)\n",
                 first->rss / 1048576, last->rss / 1048576, rss_h, rss_h / 1048576,
                 RSS_TOL_BYTES_PER_H / 1048576);
-        fprintf(f, "open fds   %.0f -> %.0f; slope over the second half %+.2f fds/h (tolerance "
-                   "%.0f fds/h)\n",
+        fprintf(f,
+                "open fds   %.0f -> %.0f; slope over the second half %+.2f fds/h (tolerance "
+                "%.0f fds/h)\n",
                 first->fds, last->fds, fds_h, FD_TOL_PER_H);
-        fprintf(f, "informers  %.0f objects, %.0f cache bytes at the end; cache slope %+.0f "
-                   "bytes/h\n",
+        fprintf(f,
+                "informers  %.0f objects, %.0f cache bytes at the end; cache slope %+.0f "
+                "bytes/h\n",
                 last->inf_objects, last->cache_bytes, cache_h);
         fprintf(f, "reconciles %.0f; API writes (optipod's count) %.0f; webhook reviews %.0f\n",
                 last->reconciles, last->api_writes, last->wh_reviews);
     }
     fprintf(f, "not exported by /metrics: libuv handle count, work-queue depth (not sampled)\n");
-    fprintf(f, "writes seen by the API server: %llu workload (%llu of them annotations only), %llu pod, %llu policy status, "
-               "%llu events, %llu leases, %llu other; %llu refused; %llu dry runs\n",
+    fprintf(f,
+            "writes seen by the API server: %llu workload (%llu of them annotations only), %llu "
+            "pod, %llu policy status, "
+            "%llu events, %llu leases, %llu other; %llu refused; %llu dry runs\n",
             (unsigned long long)st.workload_writes, (unsigned long long)st.record_writes,
-            (unsigned long long)st.pod_writes,
-            (unsigned long long)st.status_writes, (unsigned long long)st.event_writes,
-            (unsigned long long)st.lease_writes, (unsigned long long)st.other_writes,
-            (unsigned long long)st.failed_writes, (unsigned long long)st.dry_runs);
-    fprintf(f, "churn: %llu scales, %llu template edits, %llu pod replacements, %llu workload "
-               "deletes, %llu creates, %llu policy edits, %llu mode switches, %llu strategy "
-               "switches, %llu policy deletes, %llu GitOps applies (%llu ok)\n",
+            (unsigned long long)st.pod_writes, (unsigned long long)st.status_writes,
+            (unsigned long long)st.event_writes, (unsigned long long)st.lease_writes,
+            (unsigned long long)st.other_writes, (unsigned long long)st.failed_writes,
+            (unsigned long long)st.dry_runs);
+    fprintf(f,
+            "churn: %llu scales, %llu template edits, %llu pod replacements, %llu workload "
+            "deletes, %llu creates, %llu policy edits, %llu mode switches, %llu strategy "
+            "switches, %llu policy deletes, %llu GitOps applies (%llu ok)\n",
             (unsigned long long)st.scales, (unsigned long long)st.edits,
             (unsigned long long)st.pod_replacements, (unsigned long long)st.wl_deletes,
             (unsigned long long)st.wl_creates, (unsigned long long)st.pol_edits,
             (unsigned long long)st.pol_mode_switches, (unsigned long long)st.pol_strategy_switches,
             (unsigned long long)st.pol_deletes, (unsigned long long)st.gitops_applies,
             (unsigned long long)st.gitops_ok);
-    fprintf(f, "webhook (second process): %lu reviews sent, %lu answered allowed (%lu patched), "
-               "%lu failed\n",
+    fprintf(f,
+            "webhook (second process): %lu reviews sent, %lu answered allowed (%lu patched), "
+            "%lu failed\n",
             wh[0], wh[1], wh[2], wh[3]);
-    fprintf(f, "invariant violations: %llu (target %llu, owned fields %llu, removed "
-               "request/limit %llu, memory below peak %llu, write in Recommend/Disabled %llu, "
-               "twice within " RECONCILE " %llu)%s\n",
+    fprintf(f,
+            "invariant violations: %llu (target %llu, owned fields %llu, removed "
+            "request/limit %llu, memory below peak %llu, write in Recommend/Disabled %llu, "
+            "twice within " RECONCILE " %llu)%s\n",
             (unsigned long long)viol, (unsigned long long)st.v_target,
             (unsigned long long)st.v_fields, (unsigned long long)st.v_removed,
             (unsigned long long)st.v_below_peak, (unsigned long long)st.v_mode,
             (unsigned long long)st.v_interval, viol ? " (first ones in violations.txt)" : "");
     fprintf(f, "optipod exit after SIGTERM: %s\n",
-            !op_exited ? "did not exit"
+            !op_exited             ? "did not exit"
             : WIFEXITED(op_status) ? (WEXITSTATUS(op_status) == 0 ? "0 (clean)" : "non-zero")
                                    : "killed by a signal");
     fprintf(f, "result: %s\n", pass ? "PASS" : "FAIL");
@@ -1209,7 +1296,8 @@ static void dump_final(void)
     for (int i = 0; i < 2; i++) {
         char path[192];
         snprintf(path, sizeof path,
-                 "/apis/optipod.io/v1alpha1/namespaces/" NS "/optimizationpolicies/%s", pol[i].name);
+                 "/apis/optipod.io/v1alpha1/namespaces/" NS "/optimizationpolicies/%s",
+                 pol[i].name);
         char *j = fakeapi_get_json(fa, path);
         fprintf(f, "%s\n", j ? j : "null");
         free(j);
@@ -1222,6 +1310,152 @@ static void dump_final(void)
         free(j);
     }
     fclose(f);
+}
+
+static void closed_cb(uv_handle_t *h);
+
+static pid_t spawn_replica(const char *kubeconfig, const char *name)
+{
+    char log[512];
+    snprintf(log, sizeof log, "%s/%s.log", cfg.out, name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(cfg.optipod, cfg.optipod, "--kubeconfig", kubeconfig, "--prometheus-url", prom.url,
+              "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect",
+              "--leader-election-namespace", NS, "--leader-election-id", "optipod-leader", "-v",
+              "1", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Run the loop until cond() or timeout_ms; returns cond(). */
+static int run_until(int (*cond)(void), uint64_t timeout_ms)
+{
+    uint64_t end = now_ms() + timeout_ms;
+    while (!cond() && now_ms() < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    return cond();
+}
+
+static int fo_has_leader(void)
+{
+    return fo.leader_id[0] != 0;
+}
+static int fo_killed(void)
+{
+    return fo.killed;
+}
+static int fo_acquired(void)
+{
+    return fo.acquire_ms != 0;
+}
+/* Quiet: no resource write for two reconcile intervals since the takeover. */
+static int fo_quiet(void)
+{
+    uint64_t last = fo.last_write_ms > fo.acquire_ms ? fo.last_write_ms : fo.acquire_ms;
+    return now_ms() - last > 2 * MIN_WRITE_MS;
+}
+
+static int run_failover(const char *kc)
+{
+    FILE *out = NULL;
+    char p[512];
+    static uv_timer_t poll_t;
+    uv_timer_init(&loop, &poll_t);
+    uv_timer_start(&poll_t, on_poll, 50, 50);
+    uv_timer_init(&loop, &scan_t);
+    uv_timer_start(&scan_t, on_scan, SCAN_MS, SCAN_MS);
+    start_ms = now_ms();
+    fo.on = 1;
+    fo.leader = spawn_replica(kc, "replica-a");
+    int ok = run_until(fo_has_leader, 20000);
+    if (ok) {
+        fo.follower = spawn_replica(kc, "replica-b");
+        uint64_t settle = now_ms() + 3000; /* the follower lists, watches, polls the lease */
+        while (now_ms() < settle)
+            uv_run(&loop, UV_RUN_ONCE);
+        for (int i = 0; i < 2; i++) {
+            pol[i].mode = 0; /* Recommend -> Auto: every workload needs its write */
+            put_policy(&pol[i]);
+        }
+        fo.armed = 1;
+        ok = run_until(fo_killed, 30000) && run_until(fo_acquired, LEASE_MS + RETRY_MS + 10000);
+        if (ok)
+            run_until(fo_quiet, 90000);
+    }
+    on_scan(&scan_t);
+    unsigned lost = 0, multi = 0;
+    for (int i = 0; i < NWL; i++) {
+        lost += fo.writes[i] == 0;
+        multi += fo.writes[i] > 1;
+    }
+    uint64_t gap =
+        fo.acquire_ms && fo.last_leader_lease_ms ? fo.acquire_ms - fo.last_leader_lease_ms : 0;
+    uint64_t viol =
+        st.v_target + st.v_fields + st.v_removed + st.v_below_peak + st.v_mode + st.v_interval;
+    kill(fo.follower, SIGTERM);
+    int status = -1, exited = 0;
+    for (int i = 0; i < 300 && !exited; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        exited = waitpid(fo.follower, &status, WNOHANG) == fo.follower;
+        if (!exited)
+            usleep(50000);
+    }
+    if (!exited) {
+        kill(fo.follower, SIGKILL);
+        waitpid(fo.follower, &status, 0);
+    }
+    waitpid(fo.leader, NULL, 0);
+    int clean = exited && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    int pass = ok && gap && gap <= LEASE_MS + RETRY_MS + LEASE_SLACK_MS && lost == 0 &&
+               fo.dups == 0 && multi == 0 && viol == 0 && clean;
+    snprintf(p, sizeof p, "%s/failover.txt", cfg.out);
+    out = fopen(p, "w");
+    for (int k = 0; k < 2; k++) {
+        FILE *f = k ? stdout : out;
+        if (!f)
+            continue;
+        fprintf(f,
+                "failover: %d workloads, two replicas (--leader-elect, leaseDuration %d s, "
+                "retryPeriod %d s), the leader SIGKILLed at its first write of the burst\n",
+                NWL, LEASE_MS / 1000, RETRY_MS / 1000);
+        fprintf(f, "  leader %s: %u write(s) before the kill\n", fo.leader_id, fo.leader_writes);
+        fprintf(f,
+                "  follower %s led %.1f s after the leader's last renewal (%.1f s after the "
+                "kill; bound %.1f s + %.1f s slack)\n",
+                fo.follower_id[0] ? fo.follower_id : "(none)", (double)gap / 1000.0,
+                fo.acquire_ms ? (double)(fo.acquire_ms - fo.kill_ms) / 1000.0 : -1.0,
+                (LEASE_MS + RETRY_MS) / 1000.0, LEASE_SLACK_MS / 1000.0);
+        fprintf(f,
+                "  follower wrote %u; workloads written: %u of %d; lost %u, written more than "
+                "once %u, same recommendation twice %u; invariant violations %llu\n",
+                fo.follower_writes, NWL - lost, NWL, lost, multi, fo.dups,
+                (unsigned long long)viol);
+        fprintf(f, "  follower exit after SIGTERM: %s\nfailover: %s\n",
+                clean ? "0 (clean)" : "not clean", pass ? "PASS" : "FAIL");
+    }
+    if (out)
+        fclose(out);
+    uv_close((uv_handle_t *)&poll_t, closed_cb);
+    uv_close((uv_handle_t *)&scan_t, closed_cb);
+    fakeapi_stop(fa, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    promsrv_stop(&prom);
+    return pass ? 0 : 1;
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -1265,6 +1499,8 @@ int main(int argc, char **argv)
         {"out", 0, OPFLAG_STRING, &cfg.out, "report directory (default build/soak)"},
         {"minutes", 0, OPFLAG_INT, &cfg.minutes, "how long (default 30)"},
         {"duration", 0, OPFLAG_DURATION, &cfg.duration_ms, "how long, overriding --minutes"},
+        {"failover", 0, OPFLAG_BOOL, &cfg.failover,
+         "instead: leader failover under a write burst (two replicas)"},
         {"help", 'h', OPFLAG_BOOL, &help, "this help"},
     };
     int nflags = (int)(sizeof flags / sizeof flags[0]), rest = 0;
@@ -1279,7 +1515,7 @@ int main(int argc, char **argv)
         return help ? 0 : 2;
     }
     uint64_t run_ms = cfg.duration_ms ? cfg.duration_ms : (uint64_t)cfg.minutes * 60000;
-    if (run_ms < 60000) {
+    if (run_ms < 60000 && !cfg.failover) {
         fprintf(stderr, "soak: at least one minute (six samples) is needed\n");
         return 2;
     }
@@ -1317,12 +1553,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < NWL; i++)
         create_workload(&wl[i]);
     st.wl_creates = 0;
+    if (cfg.failover) {
+        max_decrease_pct = 100;
+        pol[0].mode = pol[1].mode = 1; /* Recommend until both replicas run */
+    }
     for (int i = 0; i < 2; i++)
         put_policy(&pol[i]);
     fakeapi_set_hook(fa, on_request, NULL);
     char kc[512];
     snprintf(kc, sizeof kc, "%s/kubeconfig", cfg.out);
     fakeapi_write_kubeconfig(fa, kc, "soak-token");
+    if (cfg.failover)
+        return run_failover(kc);
 
     /* The webhook's serving certificate, mounted-directory style. */
     char certdir[512];
