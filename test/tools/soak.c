@@ -1052,16 +1052,14 @@ static void on_sigchld_check(void)
     }
 }
 
-static int spawn_optipod(const char *kubeconfig, const char *certdir)
+/* Start optipod with argv (argv[0] = the binary), stdout and stderr to <out>/<logname>;
+ * it dies with this process. Returns its pid or -1. */
+static pid_t spawn_logged(const char *logname, char *const argv[])
 {
-    char mport[32], wport[16], log[512];
-    snprintf(mport, sizeof mport, "127.0.0.1:%d", metrics_port);
-    snprintf(wport, sizeof wport, "%d", webhook_port);
-    snprintf(log, sizeof log, "%s/optipod.log", cfg.out);
-    op_pid = fork();
-    if (op_pid < 0)
-        return -1;
-    if (op_pid == 0) {
+    char log[512];
+    snprintf(log, sizeof log, "%s/%s", cfg.out, logname);
+    pid_t pid = fork();
+    if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
@@ -1069,13 +1067,37 @@ static int spawn_optipod(const char *kubeconfig, const char *certdir)
             dup2(fd, 2);
             close(fd);
         }
-        execl(cfg.optipod, cfg.optipod, "--kubeconfig", kubeconfig, "--prometheus-url", prom.url,
-              "--metrics-bind-address", mport, "--health-probe-bind-address", "127.0.0.1:0",
-              "--webhook-port", wport, "--webhook-cert-dir", certdir, "--stats-interval", "60s",
-              "-v", "1", (char *)NULL);
+        execv(argv[0], argv);
         _exit(127);
     }
-    return 0;
+    return pid;
+}
+
+static int spawn_optipod(const char *kubeconfig, const char *certdir)
+{
+    char mport[32], wport[16];
+    snprintf(mport, sizeof mport, "127.0.0.1:%d", metrics_port);
+    snprintf(wport, sizeof wport, "%d", webhook_port);
+    char *const argv[] = {(char *)cfg.optipod,
+                          "--kubeconfig",
+                          (char *)kubeconfig,
+                          "--prometheus-url",
+                          prom.url,
+                          "--metrics-bind-address",
+                          mport,
+                          "--health-probe-bind-address",
+                          "127.0.0.1:0",
+                          "--webhook-port",
+                          wport,
+                          "--webhook-cert-dir",
+                          (char *)certdir,
+                          "--stats-interval",
+                          "60s",
+                          "-v",
+                          "1",
+                          NULL};
+    op_pid = spawn_logged("optipod.log", argv);
+    return op_pid < 0 ? -1 : 0;
 }
 
 static volatile sig_atomic_t wh_stop;
@@ -1314,26 +1336,26 @@ static void dump_final(void)
 
 static void closed_cb(uv_handle_t *h);
 
-static pid_t spawn_replica(const char *kubeconfig, const char *name)
+static pid_t spawn_replica(const char *kubeconfig, const char *logname)
 {
-    char log[512];
-    snprintf(log, sizeof log, "%s/%s.log", cfg.out, name);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execl(cfg.optipod, cfg.optipod, "--kubeconfig", kubeconfig, "--prometheus-url", prom.url,
-              "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect",
-              "--leader-election-namespace", NS, "--leader-election-id", "optipod-leader", "-v",
-              "1", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    char *const argv[] = {(char *)cfg.optipod,
+                          "--kubeconfig",
+                          (char *)kubeconfig,
+                          "--prometheus-url",
+                          prom.url,
+                          "--metrics-bind-address",
+                          "0",
+                          "--health-probe-bind-address",
+                          "0",
+                          "--leader-elect",
+                          "--leader-election-namespace",
+                          NS,
+                          "--leader-election-id",
+                          "optipod-leader",
+                          "-v",
+                          "1",
+                          NULL};
+    return spawn_logged(logname, argv);
 }
 
 static void on_poll(uv_timer_t *t)
@@ -1380,10 +1402,10 @@ static int run_failover(const char *kc)
     uv_timer_start(&scan_t, on_scan, SCAN_MS, SCAN_MS);
     start_ms = now_ms();
     fo.on = 1;
-    fo.leader = spawn_replica(kc, "replica-a");
+    fo.leader = spawn_replica(kc, "replica-a.log");
     int ok = run_until(fo_has_leader, 20000);
     if (ok) {
-        fo.follower = spawn_replica(kc, "replica-b");
+        fo.follower = spawn_replica(kc, "replica-b.log");
         uint64_t settle = now_ms() + 3000; /* the follower lists, watches, polls the lease */
         while (now_ms() < settle)
             uv_run(&loop, UV_RUN_ONCE);
