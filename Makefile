@@ -12,6 +12,7 @@
 #   make bench               benchmarks; figures are ratios to a baseline of the same run
 #   make fuzz                libFuzzer targets for every parser, FUZZ_SECONDS each
 #   make e2e                 against a real cluster given KUBECONFIG (skips clearly otherwise)
+#   make soak                the real binary under churn for SOAK_MINUTES (default 30)
 #
 # Each compiled file prints one short line ("  CC lib/kube/cache.c"); V=1 prints the full
 # command lines instead.
@@ -36,6 +37,9 @@ DEV_DEBS   := valgrind clang clang-format clang-tidy
 BENCH_DEBS := wrk
 # e2e: the scenarios read JSON and the rendered chart (50-in-cluster) with python3.
 E2E_DEBS   := python3 python3-yaml
+# make soak's plot.
+SOAK_DEBS  := gnuplot-nox
+SOAK_MINUTES ?= 30
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -95,7 +99,7 @@ BINS       := $(O)/optipod $(if $(wildcard cmd/kubectl-optipod/*.c),$(O)/kubectl
 
 .PHONY: all deps dev-deps test unit valgrind bench fuzz demo e2e format format-check tidy \
         install clean check-deps image image-root image-check manifests dist \
-        bins tools tests benches fuzzers
+        bins tools tests benches fuzzers soak
 .DEFAULT_GOAL := all
 # Objects are never intermediate: make keeps them (no "rm ....o" after a link) and relinks
 # only what changed.
@@ -245,6 +249,19 @@ demo:
 	$(call install_debs,$(BUILD_DEBS))
 	@$(MAKE) --no-print-directory -j$(NPROC) bins tools
 	@test/demo.sh $(O)
+
+# make soak: first leader failover under a write burst (two replicas, the leader SIGKILLed;
+# about 40 s with client-go's lease timing, too slow for make test), then the real binary
+# for SOAK_MINUTES under churn against the fake API server and a real Prometheus
+# (test/tools/soak.c); not part of make test. Reports, data and plot in build/soak/ (the
+# plot drawn by gnuplot even when the soak fails, then its status).
+soak: deps
+	$(call install_debs,$(SOAK_DEBS))
+	@$(MAKE) --no-print-directory -j$(NPROC) $(BINS) $(O)/tools/soak
+	@rm -rf build/soak; mkdir -p build/soak/failover
+	@rc=0; $(O)/tools/soak --failover --optipod $(O)/optipod --out build/soak/failover || rc=$$?; \
+	  $(O)/tools/soak --optipod $(O)/optipod --out build/soak --minutes $(SOAK_MINUTES) || rc=$$?; \
+	  gnuplot build/soak/soak.gp && echo "soak: plot in build/soak/soak.png"; exit $$rc
 
 e2e: deps
 	$(call install_debs,$(E2E_DEBS))
