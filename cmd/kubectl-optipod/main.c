@@ -1,6 +1,8 @@
 /*
  * kubectl-optipod: the optipod CLI, as a kubectl plugin (`kubectl optipod CMD`)
- * or standalone. Flags and wiring only; the logic is in lib/cli.
+ * or standalone. Flags and wiring only; the logic is in lib/cli. `version`
+ * and `completion bash|zsh` (generated from the tables below, util/complete.h)
+ * need no kubeconfig.
  *
  * Exit codes: 0 success, 1 a cluster or file error (one line on stderr
  * naming what failed), 2 a usage error (bad flag, command or argument).
@@ -12,6 +14,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "util/complete.h"
 #include "util/flags.h"
 
 static struct {
@@ -37,17 +40,89 @@ static const opflag flags[] = {
 };
 #define NFLAGS (int)(sizeof flags / sizeof flags[0])
 
+static int emit(opbuf *b)
+{
+    fwrite(opbuf_str(b), 1, b->len, stdout);
+    return fflush(stdout) ? 1 : 0;
+}
+
+/* The commands: usage, the argument count checks and shell completion read this table. */
+typedef struct kcmd {
+    const char *name, *alias;
+    const char *synopsis; /* after the name, in usage */
+    int nargs;            /* positional arguments after the command */
+    const char *summary;  /* one line, for completion */
+    const char *words;    /* what the argument may be, for completion (NULL: anything) */
+} kcmd;
+
+static const kcmd cmds[] = {
+    {"recommendations", "recs", "[-n NS | -A] [-l SEL] [-o table|json|yaml|csv]", 0,
+     "current vs recommended requests and limits", NULL},
+    {"explain", NULL, "KIND/NAME [-n NS]", 1, "why a workload got its recommendation",
+     "deployment/ statefulset/ daemonset/"},
+    {"savings", NULL, "[-n NS | -A] [--cpu-price $] [--memory-price $]", 0,
+     "requested vs recommended totals and monthly cost", NULL},
+    {"export", NULL, "--format kustomize|patch|helm-values --out DIR [-n NS | -A]", 0,
+     "the recommendations as patch files", NULL},
+    {"gitops", NULL, "argocd|flux [-n NS | -A]", 1,
+     "Argo CD or Flux settings for the workloads optipod manages", "argocd flux"},
+    {"release", NULL, "KIND/NAME [--container C] [--dry-run] [-n NS]", 1,
+     "stop managing a workload or container", "deployment/ statefulset/ daemonset/"},
+    {"version", NULL, "", 0, "print the version", NULL},
+    {"completion", NULL, "bash|zsh", 1, "print a shell completion script", "bash zsh"},
+};
+#define NCMDS (int)(sizeof cmds / sizeof cmds[0])
+
+/* Values the flags complete from; each word also appears in the flag's usage (tested). */
+static const opcomp_value values[] = {
+    {"kubeconfig", OPCOMP_FILES},
+    {"output", "table json yaml csv"},
+    {"format", "kustomize patch helm-values"},
+    {"out", OPCOMP_DIRS},
+};
+
+static int completion(const char *shell)
+{
+    opcomp_cmd cc[NCMDS];
+    for (int i = 0; i < NCMDS; i++)
+        cc[i] = (opcomp_cmd){cmds[i].name, cmds[i].alias, cmds[i].summary, cmds[i].words, NULL, 0};
+    opcomp_spec spec = {.prog = "kubectl-optipod",
+                        .version = OPTIPOD_VERSION,
+                        .flags = flags,
+                        .nflags = NFLAGS,
+                        .global_flags = 1,
+                        .cmds = cc,
+                        .ncmds = NCMDS,
+                        .values = values,
+                        .nvalues = (int)(sizeof values / sizeof values[0])};
+    opbuf out;
+    opbuf_init(&out, 1 << 20);
+    operr err = {{0}};
+    int rc = opcomp_script(&spec, shell, &out, &err);
+    if (rc == 0)
+        rc = emit(&out);
+    else
+        fprintf(stderr, "error: %s\n", err.msg);
+    opbuf_release(&out);
+    return rc == -EINVAL ? 2 : rc ? 1 : 0;
+}
+
+static const kcmd *find_cmd(const char *name)
+{
+    for (int i = 0; i < NCMDS; i++)
+        if (!strcmp(cmds[i].name, name) || (cmds[i].alias && !strcmp(cmds[i].alias, name)))
+            return &cmds[i];
+    return NULL;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "kubectl-optipod: optipod's recommendations, from the cluster.\n\n"
                "Usage: kubectl optipod COMMAND [flags]\n\n"
-               "Commands:\n"
-               "  recommendations [-n NS | -A] [-l SEL] [-o table|json|yaml|csv]\n"
-               "  explain KIND/NAME [-n NS]\n"
-               "  savings [-n NS | -A] [--cpu-price $] [--memory-price $]\n"
-               "  export --format kustomize|patch|helm-values --out DIR [-n NS | -A]\n"
-               "  gitops argocd|flux [-n NS | -A]\n"
-               "  release KIND/NAME [--container C] [--dry-run] [-n NS]\n\n");
+               "Commands:\n");
+    for (int i = 0; i < NCMDS; i++)
+        fprintf(f, "  %s%s%s\n", cmds[i].name, *cmds[i].synopsis ? " " : "", cmds[i].synopsis);
+    fputc('\n', f);
     opflag_usage(f, flags, NFLAGS);
 }
 
@@ -91,12 +166,6 @@ static int price(const char *s, double dflt, const char *flag, double *out)
     return 0;
 }
 
-static int emit(opbuf *b)
-{
-    fwrite(opbuf_str(b), 1, b->len, stdout);
-    return fflush(stdout) ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     char *pos[4];
@@ -114,18 +183,31 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const char *cmd = pos[0];
+    const kcmd *kc = find_cmd(pos[0]);
+    if (!kc) {
+        fprintf(stderr, "error: unknown command '%s'\nRun 'kubectl optipod --help' for usage.\n",
+                pos[0]);
+        return 2;
+    }
+    const char *cmd = kc->name;
+    if (npos != kc->nargs + 1) {
+        fprintf(stderr, "error: %s takes %s\n", cmd, kc->nargs ? "one argument" : "no argument");
+        return 2;
+    }
+    if (!strcmp(cmd, "completion"))
+        return completion(pos[1]);
+    if (!strcmp(cmd, "version")) {
+        printf("kubectl-optipod %s\n", OPTIPOD_VERSION);
+        return fflush(stdout) ? 1 : 0;
+    }
     int fmt = cli_fmt_parse(g.output), efmt = -1;
     enum cli_gitops_tool tool = CLI_GITOPS_ARGOCD;
     double cp = 0, mp = 0;
-    int want = 1;
-    if (!strcmp(cmd, "recommendations") || !strcmp(cmd, "recs")) {
+    if (!strcmp(cmd, "recommendations")) {
         if (fmt < 0) {
             fprintf(stderr, "error: -o '%s': expected table, json, yaml or csv\n", g.output);
             return 2;
         }
-    } else if (!strcmp(cmd, "explain") || !strcmp(cmd, "release")) {
-        want = 2;
     } else if (!strcmp(cmd, "savings")) {
         if (price(g.cpu_price, CLI_DEFAULT_CPU_PRICE, "cpu-price", &cp) ||
             price(g.mem_price, CLI_DEFAULT_MEM_PRICE, "memory-price", &mp))
@@ -138,23 +220,14 @@ int main(int argc, char **argv)
             return 2;
         }
     } else if (!strcmp(cmd, "gitops")) {
-        want = 2;
-        if (npos == 2 && !strcmp(pos[1], "flux"))
+        if (!strcmp(pos[1], "flux"))
             tool = CLI_GITOPS_FLUX;
-        else if (npos != 2 || strcmp(pos[1], "argocd")) {
+        else if (strcmp(pos[1], "argocd")) {
             fprintf(stderr, "error: gitops needs argocd or flux\n");
             return 2;
         }
-    } else {
-        fprintf(stderr, "error: unknown command '%s'\nRun 'kubectl optipod --help' for usage.\n",
-                cmd);
-        return 2;
     }
-    if (npos != want) {
-        fprintf(stderr, "error: %s takes %s\n", cmd, want == 2 ? "one argument" : "no argument");
-        return 2;
-    }
-    if (want == 2 && strcmp(cmd, "gitops")) {
+    if (!strcmp(cmd, "explain") || !strcmp(cmd, "release")) {
         const char *k, *n;
         const kres *r;
         if (cli_parse_ref(pos[1], &k, &r, &n)) {

@@ -32,29 +32,38 @@ static void usage(FILE *f, const opflag *flags, int n)
     opflag_usage(f, flags, n);
 }
 
+/* The flags' targets: one plan per process. */
+static const char *inputs_v[PLAN_MAX_INPUTS];
+static struct {
+    opflag_list inputs;
+    const char *usage_file, *policy, *out_dir, *output, *now_s, *prom, *format;
+    int help;
+} pf = {.inputs = {inputs_v, 0, PLAN_MAX_INPUTS}, .output = "table", .format = "kustomize"};
+
+static const opflag flags[] = {
+    {"filename", 'f', OPFLAG_LIST, &pf.inputs,
+     "manifest file or directory (repeatable; a kustomization's resources are followed)"},
+    {"usage", 0, OPFLAG_STRING, &pf.usage_file, "usage file: CSV or OpenMetrics text"},
+    {"prometheus", 0, OPFLAG_STRING, &pf.prom,
+     "Prometheus base URL to read usage from instead of --usage"},
+    {"policy", 0, OPFLAG_STRING, &pf.policy, "OptimizationPolicy YAML (default: the CRD defaults)"},
+    {"out", 0, OPFLAG_STRING, &pf.out_dir, "write kustomize patches and kustomization.yaml here"},
+    {"format", 0, OPFLAG_STRING, &pf.format,
+     "what --out writes: kustomize (patches + kustomization.yaml) or helm-values"},
+    {"output", 'o', OPFLAG_STRING, &pf.output, "table, json, yaml or csv (default table)"},
+    {"now", 0, OPFLAG_STRING, &pf.now_s,
+     "decision time, RFC 3339 (default: the newest usage sample)"},
+    {"help", 'h', OPFLAG_BOOL, &pf.help, "show this help"},
+};
+
+const opflag *plan_flags(int *n)
+{
+    *n = (int)(sizeof flags / sizeof *flags);
+    return flags;
+}
+
 int plan_main(int argc, char **argv)
 {
-    const char *inputs_v[PLAN_MAX_INPUTS];
-    opflag_list inputs = {inputs_v, 0, PLAN_MAX_INPUTS};
-    const char *usage_file = NULL, *policy = NULL, *out_dir = NULL, *output = "table";
-    const char *now_s = NULL, *prom = NULL, *format = "kustomize";
-    int help = 0;
-    const opflag flags[] = {
-        {"filename", 'f', OPFLAG_LIST, &inputs,
-         "manifest file or directory (repeatable; a kustomization's resources are followed)"},
-        {"usage", 0, OPFLAG_STRING, &usage_file, "usage file: CSV or OpenMetrics text"},
-        {"prometheus", 0, OPFLAG_STRING, &prom,
-         "Prometheus base URL to read usage from instead of --usage"},
-        {"policy", 0, OPFLAG_STRING, &policy,
-         "OptimizationPolicy YAML (default: the CRD defaults)"},
-        {"out", 0, OPFLAG_STRING, &out_dir, "write kustomize patches and kustomization.yaml here"},
-        {"format", 0, OPFLAG_STRING, &format,
-         "what --out writes: kustomize (patches + kustomization.yaml) or helm-values"},
-        {"output", 'o', OPFLAG_STRING, &output, "table, json, yaml or csv (default table)"},
-        {"now", 0, OPFLAG_STRING, &now_s,
-         "decision time, RFC 3339 (default: the newest usage sample)"},
-        {"help", 'h', OPFLAG_BOOL, &help, "show this help"},
-    };
     const int nflags = (int)(sizeof flags / sizeof *flags);
     int rest = 0;
     operr err;
@@ -62,24 +71,24 @@ int plan_main(int argc, char **argv)
         fprintf(stderr, "optipod plan: %s\n", err.msg);
         return 2;
     }
-    if (help) {
+    if (pf.help) {
         usage(stdout, flags, nflags);
         return 0;
     }
-    int fmt = plan_fmt_parse(output);
+    int fmt = plan_fmt_parse(pf.output);
     optime now = {0};
     const char *bad = NULL;
     if (rest < argc)
         bad = "unexpected argument";
-    else if (inputs.n == 0)
+    else if (pf.inputs.n == 0)
         bad = "-f is required";
-    else if (!usage_file == !prom)
+    else if (!pf.usage_file == !pf.prom)
         bad = "exactly one of --usage and --prometheus is required";
-    else if (strcmp(format, "kustomize") != 0 && strcmp(format, "helm-values") != 0)
+    else if (strcmp(pf.format, "kustomize") != 0 && strcmp(pf.format, "helm-values") != 0)
         bad = "--format must be kustomize or helm-values";
     else if (fmt < 0)
         bad = "-o must be table, json, yaml or csv";
-    else if (now_s && optime_parse(now_s, 0, &now) < 0)
+    else if (pf.now_s && optime_parse(pf.now_s, 0, &now) < 0)
         bad = "--now must be an RFC 3339 time like 2026-01-02T15:04:05Z";
     if (bad) {
         fprintf(stderr, "optipod plan: %s\n", bad);
@@ -93,21 +102,21 @@ int plan_main(int argc, char **argv)
     plan_init(&p);
     plan_set_now(&p, now.sec); /* before the usage: what its window cannot use is not kept */
     opbuf_init(&out, OPBUF_DEFAULT_MAX);
-    if (policy && plan_load_policy(&p, policy, &err) < 0) {
+    if (pf.policy && plan_load_policy(&p, pf.policy, &err) < 0) {
         fprintf(stderr, "optipod plan: policy %s\n", err.msg);
         status = 2;
         goto done;
     }
-    for (int i = 0; i < inputs.n; i++)
-        if (plan_load_manifests(&p, inputs.v[i], &err) < 0) {
+    for (int i = 0; i < pf.inputs.n; i++)
+        if (plan_load_manifests(&p, pf.inputs.v[i], &err) < 0) {
             fprintf(stderr, "optipod plan: %s\n", err.msg);
             status = 1;
         }
-    if (usage_file && plan_load_usage(&p, usage_file, &err) < 0) {
+    if (pf.usage_file && plan_load_usage(&p, pf.usage_file, &err) < 0) {
         fprintf(stderr, "optipod plan: usage %s\n", err.msg);
         status = 1;
     }
-    if (prom && plan_usage_prometheus(&p, prom, now.sec, &err) < 0) {
+    if (pf.prom && plan_usage_prometheus(&p, pf.prom, now.sec, &err) < 0) {
         fprintf(stderr, "optipod plan: %s\n", err.msg);
         status = 1;
     }
@@ -119,18 +128,18 @@ int plan_main(int argc, char **argv)
     for (size_t i = 0; i < p.ndiags; i++)
         fprintf(stderr, "%s\n", p.diags[i]);
     fwrite(out.data ? out.data : "", 1, out.len, stdout);
-    if (out_dir) {
+    if (pf.out_dir) {
         size_t n = 0;
-        bool helm = strcmp(format, "helm-values") == 0;
-        int rc =
-            helm ? plan_export_helm(&p, out_dir, &n, &err) : plan_export(&p, out_dir, &n, &err);
+        bool helm = strcmp(pf.format, "helm-values") == 0;
+        int rc = helm ? plan_export_helm(&p, pf.out_dir, &n, &err)
+                      : plan_export(&p, pf.out_dir, &n, &err);
         if (rc < 0) {
             fprintf(stderr, "optipod plan: export: %s\n", err.msg);
             status = 1;
         } else if (fmt == PLAN_FMT_TABLE && helm) {
-            printf("wrote values-optipod.yaml (%zu workloads) to %s\n", n, out_dir);
+            printf("wrote values-optipod.yaml (%zu workloads) to %s\n", n, pf.out_dir);
         } else if (fmt == PLAN_FMT_TABLE) {
-            printf("wrote %zu patches and kustomization.yaml to %s\n", n, out_dir);
+            printf("wrote %zu patches and kustomization.yaml to %s\n", n, pf.out_dir);
         }
     }
     if (p.problems)

@@ -8,4 +8,9 @@
  * skipped or wrong, 2 bad flags. */
 int plan_main(int argc, char **argv);
 
+#include "util/flags.h"
+
+/* plan's flag table (shell completion reads it); *n receives its length. */
+const opflag *plan_flags(int *n);
+
 #endif

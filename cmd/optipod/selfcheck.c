@@ -1,13 +1,20 @@
 /*
  * `optipod --self-check`: proves on this machine, without a cluster, that the
  * pieces the controller stands on work together: libcurl has TLS and HTTP/2,
+ * the CA bundle libcurl trusts by default is there and holds certificates,
  * OpenSSL makes a CA and a serving certificate, the HTTPS server and the HTTP
  * client complete a verified TLS round trip over loopback through one libuv
- * loop, kubeconfig parsing works, and the loop closes with no handle left.
+ * loop, cJSON and libyaml parse, and the loop closes with no handle left.
+ * Inside the container image it is what proves the image holds every shared
+ * library and file the binary needs (make image-check).
  */
 #include "selfcheck.h"
 
+#include <cJSON.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -114,6 +121,50 @@ out:
     return rc;
 }
 
+/* The CA bundle libcurl uses when a request names none (an https Prometheus without
+ * --prometheus-ca-file): readable, and at least one certificate OpenSSL parses. */
+static int sc_ca_bundle(char *detail, size_t cap)
+{
+    const char *path = NULL;
+    CURL *e = curl_easy_init();
+    if (!e || curl_easy_getinfo(e, CURLINFO_CAINFO, &path) != CURLE_OK || !path) {
+        snprintf(detail, cap, "libcurl names no default CA bundle");
+        if (e)
+            curl_easy_cleanup(e);
+        return -1;
+    }
+    int n = 0;
+    BIO *bio = BIO_new_file(path, "r");
+    if (!bio) {
+        snprintf(detail, cap, "%s: cannot be read", path);
+        curl_easy_cleanup(e);
+        return -1;
+    }
+    X509 *x;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        X509_free(x);
+        n++;
+    }
+    BIO_free(bio);
+    snprintf(detail, cap, "%s: %d certificate%s", path, n, n == 1 ? "" : "s");
+    curl_easy_cleanup(e);
+    return n > 0 ? 0 : -1;
+}
+
+/* cJSON reads a small AdmissionReview-shaped document. */
+static int sc_json(char *detail, size_t cap)
+{
+    static const char doc[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"request\":"
+                              "{\"uid\":\"a1\",\"object\":{\"spec\":{\"containers\":[]}}}}";
+    cJSON *j = cJSON_Parse(doc);
+    const cJSON *uid =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "request"), "uid");
+    int ok = cJSON_IsString(uid) && strcmp(uid->valuestring, "a1") == 0;
+    cJSON_Delete(j);
+    snprintf(detail, cap, "cJSON %s", cJSON_Version());
+    return ok ? 0 : -1;
+}
+
 static const char sc_kubeconfig[] = "apiVersion: v1\n"
                                     "kind: Config\n"
                                     "current-context: demo\n"
@@ -139,8 +190,14 @@ int selfcheck_run(void)
              cv->ssl_version ? cv->ssl_version : "no TLS");
     failed += sc_report("libcurl has TLS", (cv->features & CURL_VERSION_SSL) != 0, detail);
     failed += sc_report("libcurl has HTTP/2", (cv->features & CURL_VERSION_HTTP2) != 0, "");
+    failed += sc_report("default CA bundle", sc_ca_bundle(detail, sizeof detail) == 0, detail);
+    /* The libssl loaded is the major version built against (a mismatched image fails). */
+    snprintf(detail, sizeof detail, "%s (built against %d.x)", OpenSSL_version(OPENSSL_VERSION),
+             OPENSSL_VERSION_MAJOR);
+    failed += sc_report("OpenSSL", OPENSSL_version_major() == OPENSSL_VERSION_MAJOR, detail);
     snprintf(detail, sizeof detail, "libuv %s", uv_version_string());
     failed += sc_report("event loop", 1, detail);
+    failed += sc_report("JSON parsing", sc_json(detail, sizeof detail) == 0, detail);
 
     failed += sc_report("TLS round trip on loopback", sc_tls_roundtrip(detail, sizeof detail) == 0,
                         detail);
@@ -152,7 +209,7 @@ int selfcheck_run(void)
     int ok = rc == 0 && c.server && strcmp(c.server, "https://127.0.0.1:6443") == 0 && c.ns &&
              strcmp(c.ns, "apps") == 0;
     snprintf(detail, sizeof detail, "%s", rc == 0 ? "server, namespace and token read" : err.msg);
-    failed += sc_report("kubeconfig parsing", ok, detail);
+    failed += sc_report("kubeconfig parsing (YAML)", ok, detail);
     kcfg_release(&c);
 
     kcfg_init(&c);

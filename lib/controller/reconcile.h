@@ -19,9 +19,11 @@
  * would write, so the caller writes only when it differs from the live
  * annotations (steady state: zero writes).
  *
- * Ownership: ctlrec_out is a plain value; it borrows the policies and the
- * workload given in the input (ssa[] points into out itself). Allocation is
- * limited to temporary label objects for matching. No I/O.
+ * Ownership: ctlrec_out owns its per-container arrays, sized by the
+ * workload (ctlrec_out_release() frees them); it borrows the policies given
+ * in the input (ssa[] and rec[] point into out itself). ctlrec_decide() and
+ * ctlrec_match() fill an out that holds nothing (zeroed or released).
+ * Allocation: those arrays and temporary label objects for matching. No I/O.
  */
 #ifndef OPTIPOD_CONTROLLER_RECONCILE_H
 #define OPTIPOD_CONTROLLER_RECONCILE_H
@@ -91,19 +93,29 @@ typedef struct ctlrec_out {
     char reason[CTLREC_REASON];
     int release_annotations; /* optipod.io/ annotations to remove */
     int allow_limits;
-    size_t ncontainers;
-    ctlrec_container containers[CTLREC_MAX_CONTAINERS];
+    /* per container, sized by the workload's containers (owned; at most
+     * CTLREC_MAX_CONTAINERS) */
+    ctlrec_container *containers;
+    size_t ncontainers, cap;
     /* views for the SSA builders: values to write / values to publish */
-    ssa_container ssa[CTLREC_MAX_CONTAINERS];
+    ssa_container *ssa;
     size_t nssa;
-    ssa_container rec[CTLREC_MAX_CONTAINERS];
+    ssa_container *rec;
     size_t nrec;
 } ctlrec_out;
 
 const char *ctlrec_outcome_name(enum ctlrec_outcome o);
 
+/* Free what out holds; it is then empty (zeros). */
+void ctlrec_out_release(ctlrec_out *out);
+
 /* Decide. Returns 0, or -ENOMEM (out then says error). */
 int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out);
+/* Only the policies (usage, OOMs and HPAs are not read, the engine does not
+ * run): the winner, the losers and the mode; the outcome and release as
+ * ctlrec_decide() says them when no policy selects the workload or the winner
+ * is Disabled. Returns 0, or -ENOMEM. */
+int ctlrec_match(const ctlrec_input *in, ctlrec_out *out);
 
 /* The workload kind as a pol_kind bit (0 for non-workloads). */
 pol_kind ctlrec_pol_kind(enum kproj_kind k);

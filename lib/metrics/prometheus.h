@@ -44,6 +44,7 @@ typedef struct mprom_opts {
     size_t batch_pods;           /* pods per query; 0 = 200 */
     uint64_t step_floor_s;       /* subquery step floor; 0 = PROMQL_STEP_FLOOR_S */
     uint64_t rate_window_s;      /* CPU rate() window; 0 = PROMQL_RATE_WINDOW_S */
+    obs_reg *metrics;            /* query latency and errors (provider.h); NULL = none */
 } mprom_opts;
 
 /* Create the provider; *out is freed by mprov_close(). Returns 0 or a negative

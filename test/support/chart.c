@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/yaml2json.h"
 
@@ -271,6 +272,52 @@ static int chart_quote(chart_st *st, const chart_tok *tk, const char *s)
     return rc;
 }
 
+/* {{ .Files.Get "path" }} or {{ .Files.Get "path" | indent N }}: a file of the chart (not a
+ * template: its text is never rendered), with sprig's indent (every line, the first too,
+ * prefixed by N spaces). A file the chart does not have is an error (Helm prints ""). */
+static int chart_files_get(chart_st *st, const chart_tok *tk, int in_range, int emit)
+{
+    char path[256];
+    const char *p = tk->s + 11, *end = tk->s + tk->n;
+    const char *q = *p == '"' ? memchr(p + 1, '"', (size_t)(end - p - 1)) : NULL;
+    long indent = 0;
+    if (in_range)
+        return operr_set(st->err, -EINVAL, "%s:%d: .Files inside range (Helm fails)", st->name,
+                         tk->line);
+    if (!q || (size_t)(q - p - 1) >= sizeof path || q == p + 1)
+        return operr_set(st->err, -EINVAL, "%s:%d: want .Files.Get \"path\" [| indent N]", st->name,
+                         tk->line);
+    memcpy(path, p + 1, (size_t)(q - p - 1));
+    path[q - p - 1] = '\0';
+    const char *r = q + 1;
+    while (r < end && chart_is_blank(*r))
+        r++;
+    if (r < end) {
+        char *num_end;
+        if (end - r < 9 || strncmp(r, "| indent ", 9) != 0)
+            return operr_set(st->err, -EINVAL, "%s:%d: after .Files.Get only '| indent N'",
+                             st->name, tk->line);
+        indent = strtol(r + 9, &num_end, 10);
+        if (num_end != end || num_end == r + 9 || indent < 0 || indent > 64)
+            return operr_set(st->err, -EINVAL, "%s:%d: indent: want 0 to 64 spaces", st->name,
+                             tk->line);
+    }
+    const cJSON *f =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st->ctx, "Files"), path);
+    if (!cJSON_IsString(f))
+        return operr_set(st->err, -EINVAL, "%s:%d: .Files.Get: the chart has no file '%s'",
+                         st->name, tk->line, path);
+    if (!emit)
+        return 0;
+    int rc = opbuf_printf(st->out, "%*s", (int)indent, "");
+    for (const char *c = f->valuestring; rc == 0 && *c; c++) {
+        rc = opbuf_append(st->out, c, 1);
+        if (rc == 0 && *c == '\n')
+            rc = opbuf_printf(st->out, "%*s", (int)indent, "");
+    }
+    return rc ? operr_set(st->err, rc, "%s: rendered output too large", st->name) : 0;
+}
+
 /* Execute tokens from *pos until the {{ end }} of the enclosing block (is_block) or the
  * end of input, emitting only when `emit`. On return *pos is past the `end`. */
 static int chart_exec(chart_st *st, size_t *pos, const cJSON *dot, int in_range, int emit,
@@ -284,6 +331,12 @@ static int chart_exec(chart_st *st, size_t *pos, const cJSON *dot, int in_range,
                 if (rc)
                     return operr_set(st->err, rc, "%s: rendered output too large", st->name);
             }
+            continue;
+        }
+        if (tk->n > 11 && strncmp(tk->s, ".Files.Get ", 11) == 0) {
+            int rc = chart_files_get(st, tk, in_range, emit);
+            if (rc)
+                return rc;
             continue;
         }
         char w[3][256];
@@ -432,9 +485,7 @@ out:
     return rc;
 }
 
-/* Helm's merge of -f/--set over values.yaml: objects merge key by key, anything else
- * replaces. */
-static int chart_merge(cJSON *dst, const cJSON *src)
+int chart_merge(cJSON *dst, const cJSON *src)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, src)
@@ -455,6 +506,53 @@ static int chart_merge(cJSON *dst, const cJSON *src)
             cJSON_AddItemToObject(dst, it->string, dup);
     }
     return 0;
+}
+
+static int chart_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* .Files: every regular file of the chart at its top level and one directory down, but
+ * templates/ (Helm's .Files), keyed by its path relative to the chart; text only. */
+static int chart_load_files(const char *chart_dir, const char *sub, cJSON *files, size_t *total,
+                            operr *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s%s%s", chart_dir, sub ? "/" : "", sub ? sub : "");
+    DIR *d = opendir(dir);
+    if (!d)
+        return operr_set(err, -errno, "'%s': %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        char path[4096], rel[512];
+        struct stat sb;
+        if (de->d_name[0] == '.' || (!sub && strcmp(de->d_name, "templates") == 0))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        snprintf(rel, sizeof rel, "%s%s%s", sub ? sub : "", sub ? "/" : "", de->d_name);
+        if (stat(path, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            if (!sub)
+                rc = chart_load_files(chart_dir, de->d_name, files, total, err);
+            continue;
+        }
+        if (!S_ISREG(sb.st_mode))
+            continue;
+        opbuf b;
+        opbuf_init(&b, CHART_MAX_FILE);
+        rc = chart_read(path, &b, err);
+        if (rc == 0 && (memchr(opbuf_str(&b), '\0', b.len) || (*total += b.len) > CHART_MAX_FILES))
+            rc = operr_set(err, -E2BIG, "'%s': binary, or the chart's files pass %d bytes", path,
+                           CHART_MAX_FILES);
+        if (rc == 0 && !cJSON_AddStringToObject(files, rel, opbuf_str(&b)))
+            rc = -ENOMEM;
+        opbuf_release(&b);
+    }
+    closedir(d);
+    return rc;
 }
 
 int chart_context(const char *chart_dir, const char *release, const char *ns,
@@ -487,6 +585,14 @@ int chart_context(const char *chart_dir, const char *release, const char *ns,
     }
     cJSON_AddItemToObject(c, "Values", values);
     values = NULL;
+    size_t total = 0;
+    cJSON *files = cJSON_AddObjectToObject(c, "Files");
+    if (!files) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = chart_load_files(chart_dir, NULL, files, &total, err)) != 0)
+        goto out;
     *ctx = c;
     c = NULL;
 out:
@@ -496,76 +602,242 @@ out:
     return rc;
 }
 
-static int chart_cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Check a parsed document and move it into docs. */
-static int chart_take_doc(const char *file, cJSON *doc, cJSON *docs, operr *err)
+/* An object with apiVersion, kind and metadata.name. */
+static int chart_doc_ok(const cJSON *doc)
 {
     const cJSON *name = chart_get(doc, "metadata.name");
-    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "apiVersion")) ||
-        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "kind")) || !cJSON_IsString(name) ||
-        !*name->valuestring) {
-        cJSON_Delete(doc);
-        return operr_set(err, -EINVAL, "%s: a document without apiVersion, kind or metadata.name",
-                         file);
+    return cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "apiVersion")) &&
+           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "kind")) && cJSON_IsString(name) &&
+           *name->valuestring;
+}
+
+/* The entries of dir but "." files, sorted by name; the caller frees each and the array. */
+static int chart_ls(const char *dir, char ***names, size_t *n, operr *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return operr_set(err, -errno, "'%s': %s", dir, strerror(errno));
+    char **v = NULL;
+    size_t nv = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (nv == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **nn = realloc(v, nc * sizeof *v);
+            if (!nn) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nn;
+            cap = nc;
+        }
+        if (!(v[nv] = strdup(de->d_name)))
+            rc = -ENOMEM;
+        else
+            nv++;
     }
-    cJSON_AddItemToArray(docs, doc);
+    closedir(d);
+    if (rc) {
+        for (size_t i = 0; i < nv; i++)
+            free(v[i]);
+        free(v);
+        return rc;
+    }
+    if (nv)
+        qsort(v, nv, sizeof *v, chart_cmp_names);
+    *names = v;
+    *n = nv;
+    return 0;
+}
+
+static void chart_ls_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* One rendered document: the object, its text as printed, its place among the files. */
+typedef struct chart_doc {
+    cJSON *obj;
+    char *text;
+    size_t seq;
+} chart_doc;
+
+/* Helm's install order of kinds (the order `helm template` prints and `helm install`
+ * creates objects in); kinds it does not name come after these, by kind name. */
+static const char *const chart_kind_order[] = {"PriorityClass",
+                                               "Namespace",
+                                               "NetworkPolicy",
+                                               "ResourceQuota",
+                                               "LimitRange",
+                                               "PodSecurityPolicy",
+                                               "PodDisruptionBudget",
+                                               "ServiceAccount",
+                                               "Secret",
+                                               "SecretList",
+                                               "ConfigMap",
+                                               "StorageClass",
+                                               "PersistentVolume",
+                                               "PersistentVolumeClaim",
+                                               "CustomResourceDefinition",
+                                               "ClusterRole",
+                                               "ClusterRoleList",
+                                               "ClusterRoleBinding",
+                                               "ClusterRoleBindingList",
+                                               "Role",
+                                               "RoleList",
+                                               "RoleBinding",
+                                               "RoleBindingList",
+                                               "Service",
+                                               "DaemonSet",
+                                               "Pod",
+                                               "ReplicationController",
+                                               "ReplicaSet",
+                                               "Deployment",
+                                               "HorizontalPodAutoscaler",
+                                               "StatefulSet",
+                                               "Job",
+                                               "CronJob",
+                                               "IngressClass",
+                                               "Ingress",
+                                               "APIService"};
+#define CHART_NKINDS (sizeof chart_kind_order / sizeof chart_kind_order[0])
+
+static size_t chart_kind_rank(const char *kind)
+{
+    for (size_t i = 0; i < CHART_NKINDS; i++)
+        if (!strcmp(chart_kind_order[i], kind))
+            return i;
+    return CHART_NKINDS;
+}
+
+static int chart_cmp_docs(const void *a, const void *b)
+{
+    const chart_doc *x = a, *y = b;
+    const char *kx = cJSON_GetObjectItemCaseSensitive(x->obj, "kind")->valuestring;
+    const char *ky = cJSON_GetObjectItemCaseSensitive(y->obj, "kind")->valuestring;
+    size_t rx = chart_kind_rank(kx), ry = chart_kind_rank(ky);
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    int c = rx == CHART_NKINDS ? strcmp(kx, ky) : 0;
+    if (c)
+        return c;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* A document separator: a line "---", blanks allowed after it. */
+static int chart_is_separator(const char *line, size_t n)
+{
+    if (n < 3 || memcmp(line, "---", 3) != 0)
+        return 0;
+    for (size_t k = 3; k < n; k++)
+        if (line[k] != ' ' && line[k] != '\t' && line[k] != '\r')
+            return 0;
+    return 1;
+}
+
+/* Split one rendered file at its "---" lines, as Helm does: each document's text is
+ * trimmed, a document of only blanks or comments is dropped, the rest must be an object
+ * with apiVersion, kind and metadata.name. Appends to *docs (grown as needed). */
+static int chart_split(const char *label, const char *t, size_t len, chart_doc **docs,
+                       size_t *ndocs, size_t *cap, operr *err)
+{
+    size_t pos = 0;
+    for (int more = 1; more;) {
+        /* this document ends where the next separator line starts (or at the end) */
+        size_t end = len, next = len;
+        more = 0;
+        for (size_t i = pos; i < len;) {
+            const char *nl = memchr(t + i, '\n', len - i);
+            size_t eol = nl ? (size_t)(nl - t) : len;
+            if (chart_is_separator(t + i, eol - i)) {
+                end = i;
+                next = nl ? eol + 1 : len;
+                more = 1;
+                break;
+            }
+            i = nl ? eol + 1 : len;
+        }
+        size_t a = pos, b = end;
+        while (a < b && isspace((unsigned char)t[a]))
+            a++;
+        while (b > a && isspace((unsigned char)t[b - 1]))
+            b--;
+        pos = next;
+        if (a == b)
+            continue;
+        cJSON *parsed = NULL;
+        int rc = yaml2json_parse_all(t + a, b - a, &parsed, err);
+        if (rc)
+            return operr_wrap(err, rc, "%s (rendered)", label);
+        cJSON *doc = NULL, *it;
+        int n = 0;
+        cJSON_ArrayForEach(it, parsed) n += !cJSON_IsNull(it);
+        if (n == 1)
+            while ((doc = cJSON_DetachItemFromArray(parsed, 0)) != NULL && cJSON_IsNull(doc))
+                cJSON_Delete(doc);
+        cJSON_Delete(parsed);
+        if (n == 0)
+            continue;
+        if (n > 1)
+            return operr_set(err, -EINVAL, "%s: use --- to separate documents", label);
+        if (!chart_doc_ok(doc)) {
+            cJSON_Delete(doc);
+            return operr_set(err, -EINVAL,
+                             "%s: a document without apiVersion, kind or metadata.name", label);
+        }
+        if (*ndocs == *cap) {
+            size_t nc = *cap ? *cap * 2 : 16;
+            chart_doc *nd = realloc(*docs, nc * sizeof *nd);
+            if (!nd) {
+                cJSON_Delete(doc);
+                return -ENOMEM;
+            }
+            *docs = nd;
+            *cap = nc;
+        }
+        opbuf tb;
+        opbuf_init(&tb, CHART_MAX_FILE);
+        if (opbuf_printf(&tb, "---\n# Source: optipod/%s\n%.*s\n", label, (int)(b - a), t + a)) {
+            opbuf_release(&tb);
+            cJSON_Delete(doc);
+            return operr_set(err, -E2BIG, "%s: document too large", label);
+        }
+        (*docs)[*ndocs] = (chart_doc){doc, opbuf_detach(&tb, NULL), *ndocs};
+        (*ndocs)++;
+    }
     return 0;
 }
 
 int chart_render(const char *chart_dir, const char *release, const char *ns, const cJSON *overrides,
                  opbuf *text, cJSON **docs, operr *err)
 {
-    cJSON *ctx = NULL, *all = NULL, *parsed = NULL;
+    cJSON *ctx = NULL, *all = NULL;
     char **names = NULL;
-    size_t nnames = 0, cap = 0;
+    size_t nnames = 0, nd = 0, dcap = 0;
+    chart_doc *d_all = NULL;
     char dir[4096];
     opbuf src, out;
-    DIR *d = NULL;
     opbuf_init(&src, CHART_MAX_FILE);
     opbuf_init(&out, CHART_MAX_FILE);
     int rc = chart_context(chart_dir, release, ns, overrides, &ctx, err);
     if (rc)
         goto out;
     snprintf(dir, sizeof dir, "%s/templates", chart_dir);
-    if (!(d = opendir(dir))) {
-        rc = operr_set(err, -errno, "'%s': %s", dir, strerror(errno));
+    if ((rc = chart_ls(dir, &names, &nnames, err)) != 0)
         goto out;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (de->d_name[0] == '.')
-            continue;
+    for (size_t i = 0; i < nnames; i++) {
+        size_t n = strlen(names[i]);
         /* _helpers.tpl, NOTES.txt and friends are outside the subset. */
-        if (de->d_name[0] == '_' || n < 6 || strcmp(de->d_name + n - 5, ".yaml") != 0) {
+        if (names[i][0] == '_' || n < 6 || strcmp(names[i] + n - 5, ".yaml") != 0) {
             rc = operr_set(err, -EINVAL, "'%s/%s': only *.yaml templates are supported", dir,
-                           de->d_name);
+                           names[i]);
             goto out;
         }
-        if (nnames == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            char **nn = realloc(names, nc * sizeof *names);
-            if (!nn) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            names = nn;
-            cap = nc;
-        }
-        if (!(names[nnames] = strdup(de->d_name))) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        nnames++;
-    }
-    qsort(names, nnames, sizeof *names, chart_cmp_names);
-    if (!(all = cJSON_CreateArray())) {
-        rc = -ENOMEM;
-        goto out;
     }
     for (size_t i = 0; i < nnames; i++) {
         char path[4096], label[512];
@@ -577,40 +849,32 @@ int chart_render(const char *chart_dir, const char *release, const char *ns, con
             goto out;
         if ((rc = chart_render_text(label, opbuf_str(&src), src.len, ctx, &out, err)) != 0)
             goto out;
-        if ((rc = yaml2json_parse_all(opbuf_str(&out), out.len, &parsed, err)) != 0) {
-            operr_wrap(err, rc, "%s (rendered)", label);
+        if ((rc = chart_split(label, opbuf_str(&out), out.len, &d_all, &nd, &dcap, err)) != 0)
+            goto out;
+    }
+    if (nd)
+        qsort(d_all, nd, sizeof *d_all, chart_cmp_docs);
+    if (!(all = cJSON_CreateArray())) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        if (text && (rc = opbuf_puts(text, d_all[i].text)) != 0) {
+            rc = operr_set(err, rc, "the manifest stream is too large");
             goto out;
         }
-        cJSON *doc;
-        while ((doc = cJSON_DetachItemFromArray(parsed, 0)) != NULL) {
-            if (cJSON_IsNull(doc)) {
-                cJSON_Delete(doc);
-                continue;
-            }
-            if ((rc = chart_take_doc(label, doc, all, err)) != 0)
-                goto out;
-        }
-        cJSON_Delete(parsed);
-        parsed = NULL;
-        if (text) {
-            rc = opbuf_printf(text, "---\n# Source: optipod/%s\n%s", label, opbuf_str(&out));
-            if (rc == 0 && out.len && out.data[out.len - 1] != '\n')
-                rc = opbuf_puts(text, "\n");
-            if (rc) {
-                rc = operr_set(err, rc, "%s: manifest stream too large", label);
-                goto out;
-            }
-        }
+        cJSON_AddItemToArray(all, d_all[i].obj);
+        d_all[i].obj = NULL;
     }
     *docs = all;
     all = NULL;
 out:
-    if (d)
-        closedir(d);
-    for (size_t i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
-    cJSON_Delete(parsed);
+    chart_ls_free(names, nnames);
+    for (size_t i = 0; i < nd; i++) {
+        cJSON_Delete(d_all[i].obj);
+        free(d_all[i].text);
+    }
+    free(d_all);
     cJSON_Delete(all);
     cJSON_Delete(ctx);
     opbuf_release(&src);
@@ -618,7 +882,55 @@ out:
     return rc;
 }
 
-/* --- lookups ---------------------------------------------------------------------------- */
+int chart_manifest(const char *chart_dir, const char *release, const char *ns,
+                   const cJSON *overrides, int flags, opbuf *text, operr *err)
+{
+    cJSON *docs = NULL;
+    char **names = NULL;
+    size_t nnames = 0;
+    char dir[4096];
+    opbuf crd;
+    opbuf_init(&crd, CHART_MAX_FILE);
+    int rc = 0;
+    if ((flags & CHART_CREATE_NAMESPACE) &&
+        (rc = opbuf_printf(text, "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n",
+                           ns)) != 0)
+        goto too_large;
+    if (flags & CHART_INCLUDE_CRDS) {
+        /* Helm reads crds/ verbatim (never templated), *.yaml and *.yml, in name order. */
+        snprintf(dir, sizeof dir, "%s/crds", chart_dir);
+        if ((rc = chart_ls(dir, &names, &nnames, err)) != 0)
+            goto out;
+        for (size_t i = 0; i < nnames; i++) {
+            size_t n = strlen(names[i]);
+            if (n < 5 || (strcmp(names[i] + n - 5, ".yaml") && strcmp(names[i] + n - 4, ".yml")))
+                continue;
+            char path[4096 + 256];
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            opbuf_reset(&crd);
+            if ((rc = chart_read(path, &crd, err)) != 0)
+                goto out;
+            size_t a = 0, b = crd.len;
+            const char *t = opbuf_str(&crd);
+            if (b >= 4 && !memcmp(t, "---\n", 4))
+                a = 4;
+            while (b > a && isspace((unsigned char)t[b - 1]))
+                b--;
+            if ((rc = opbuf_printf(text, "---\n# Source: optipod/crds/%s\n%.*s\n", names[i],
+                                   (int)(b - a), t + a)) != 0)
+                goto too_large;
+        }
+    }
+    rc = chart_render(chart_dir, release, ns, overrides, text, &docs, err);
+    goto out;
+too_large:
+    rc = operr_set(err, rc, "the manifest stream is too large");
+out:
+    chart_ls_free(names, nnames);
+    cJSON_Delete(docs);
+    opbuf_release(&crd);
+    return rc;
+}
 
 const cJSON *chart_get(const cJSON *obj, const char *path)
 {

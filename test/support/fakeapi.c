@@ -528,7 +528,12 @@ static uint64_t meta_rv(const cJSON *o)
 }
 
 /* Does anything outside metadata and status differ? */
-static int spec_changed(const cJSON *a, const cJSON *b)
+/* What an update changed for metadata.generation: GEN_SPEC, a change outside metadata and
+ * status; GEN_ANNOTATIONS, for a Deployment only its annotations (the real server copies them
+ * to the ReplicaSets, so v1.24 bumps the generation for them too; labels do not count). */
+enum { GEN_SAME, GEN_SPEC, GEN_ANNOTATIONS };
+
+static int generation_change(const rpath *rp, const cJSON *a, const cJSON *b)
 {
     cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
     const char *const skip[] = {"metadata", "status", "kind", "apiVersion"};
@@ -539,7 +544,28 @@ static int spec_changed(const cJSON *a, const cJSON *b)
     int changed = !cJSON_Compare(x, y, 1);
     cJSON_Delete(x);
     cJSON_Delete(y);
-    return changed;
+    if (changed)
+        return GEN_SPEC;
+    if (strcmp(rp->group, "apps") != 0 || strcmp(rp->resource, "deployments") != 0)
+        return GEN_SAME;
+    const cJSON *na = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(a, "metadata"), "annotations");
+    const cJSON *nb = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(b, "metadata"), "annotations");
+    int ea = !na || !na->child, eb = !nb || !nb->child; /* absent and {} are the same */
+    return ea != eb || (!ea && !cJSON_Compare(na, nb, 1)) ? GEN_ANNOTATIONS : GEN_SAME;
+}
+
+/* The Deployment controller observes an annotations-only generation at once (there is
+ * nothing to roll out): when status had caught up with the old generation, it shows the
+ * new one. */
+static void observe_annotations_only(const cJSON *live, cJSON *json, double gen)
+{
+    const cJSON *obs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(live, "status"), "observedGeneration");
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(json, "status");
+    if (cJSON_IsNumber(obs) && obs->valuedouble == gen - 1 && cJSON_IsObject(st))
+        set_item(st, "observedGeneration", cJSON_CreateNumber(gen));
 }
 
 static void hist_push(fakeapi *fa, const char *type, const obj *o, const cJSON *json,
@@ -687,9 +713,12 @@ static obj *store_put(fakeapi *fa, const rpath *rp, cJSON *json, int keep_given_
         if (!keep_given_meta || !cJSON_GetObjectItemCaseSensitive(m, "generation")) {
             const cJSON *g = cJSON_GetObjectItemCaseSensitive(lm, "generation");
             double gen = cJSON_IsNumber(g) ? g->valuedouble : 1;
-            if (spec_changed(live->json, json))
+            int how = generation_change(rp, live->json, json);
+            if (how != GEN_SAME)
                 gen += 1;
             set_item(m, "generation", cJSON_CreateNumber(gen));
+            if (how == GEN_ANNOTATIONS)
+                observe_annotations_only(live->json, json, gen);
         }
     } else {
         if (!jstr(m, "uid")) {

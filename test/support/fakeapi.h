@@ -7,7 +7,7 @@
  * share one loop: run the loop until your callbacks have fired, then stop the
  * server and run the loop again until `on_closed` has been called.
  *
- * It behaves like a v1.24 kube-apiserver (see ../shared/fixtures) for:
+ * It behaves like a v1.24 kube-apiserver (see test/data/kube-apiserver-v1.24) for:
  *  - any resource path: /api/v1/... and /apis/GROUP/VERSION/..., namespaced
  *    (/namespaces/NS/RES[/NAME[/SUB]]) and cluster-scoped (/RES[/NAME]), plus
  *    cross-namespace lists (/apis/apps/v1/deployments);

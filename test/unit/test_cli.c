@@ -105,7 +105,10 @@ static void test_self_check_passes(void)
     char *a[] = {optipod, "--self-check", NULL};
     ASSERT_EQ_INT(run(&p, a), 0);
     ASSERT_STR_CONTAINS(p.out, "TLS round trip on loopback");
+    ASSERT_STR_CONTAINS(p.out, "default CA bundle ");
+    ASSERT_STR_CONTAINS(p.out, "JSON parsing ");
     ASSERT_STR_CONTAINS(p.out, "self-check passed");
+    ASSERT(!strstr(p.out, "FAILED"));
 }
 
 /* GET http://127.0.0.1:port/path with a raw socket; returns the response. */

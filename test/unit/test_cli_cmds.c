@@ -64,7 +64,12 @@ static void policy_for_test(pol_policy *p)
 /* An engine decision with a max bound and an OOM, as the controller makes it. */
 static void decide(ctlrec_out *out, const pol_policy *pol, size_t nctrs)
 {
-    memset(out, 0, sizeof *out);
+    ctlrec_out_release(out);
+    out->cap = nctrs;
+    out->containers = calloc(nctrs, sizeof *out->containers);
+    out->ssa = calloc(nctrs, sizeof *out->ssa);
+    out->rec = calloc(nctrs, sizeof *out->rec);
+    ASSERT(out->containers && out->ssa && out->rec);
     out->winner = pol;
     out->mode = pol->mode;
     eng_policy ep;
@@ -99,6 +104,7 @@ static char *explanation_json(size_t nctrs)
     opbuf_init(&b, 1 << 20);
     ASSERT_EQ_INT(ctlrec_explanation(&out, &b), 0);
     pol_release(&pol);
+    ctlrec_out_release(&out);
     size_t n;
     return opbuf_detach(&b, &n);
 }
@@ -168,6 +174,7 @@ static void test_explanation_rides_in_the_annotation_apply(void)
     cJSON_Delete(j);
     opbuf_release(&body);
     pol_release(&pol);
+    ctlrec_out_release(&out);
 }
 
 /* ---- the seeded cluster -------------------------------------------------------------------- */

@@ -60,6 +60,22 @@ static void test_usage_and_flag_errors_exit_2(void)
     ASSERT_EQ_INT(run(&p, "gitops", "jenkins", NULL, NULL, NULL, NULL, NULL, NULL), 2);
     ASSERT_EQ_INT(run(&p, "savings", "--cpu-price", "cheap", NULL, NULL, NULL, NULL, NULL), 2);
     ASSERT_STR_CONTAINS(p.out, "--cpu-price 'cheap'");
+    ASSERT_EQ_INT(run(&p, "gitops", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 2);
+    ASSERT_STR_CONTAINS(p.out, "gitops takes one argument");
+    ASSERT_EQ_INT(run(&p, "version", "extra", NULL, NULL, NULL, NULL, NULL, NULL), 2);
+    ASSERT_STR_CONTAINS(p.out, "version takes no argument");
+}
+
+/* `kubectl optipod version` needs no cluster: no kubeconfig is read. */
+static void test_version(void)
+{
+    paths();
+    static proc p;
+    ASSERT_EQ_INT(run(&p, "version", "--kubeconfig", "/nonexistent", NULL, NULL, NULL, NULL, NULL),
+                  0);
+    ASSERT_STR_EQ(p.out, "kubectl-optipod " OPTIPOD_VERSION "\n");
+    ASSERT_EQ_INT(run(&p, "--help", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 0);
+    ASSERT_STR_CONTAINS(p.out, "\n  version\n");
 }
 
 static void test_unreachable_server_is_named(void)
@@ -171,6 +187,7 @@ static void test_subcommands_against_the_fake_server(void)
 int main(void)
 {
     TEST_RUN(test_usage_and_flag_errors_exit_2);
+    TEST_RUN(test_version);
     TEST_RUN(test_unreachable_server_is_named);
     TEST_RUN(test_subcommands_against_the_fake_server);
     return test_summary();
