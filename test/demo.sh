@@ -8,7 +8,12 @@
 #     table and writes kustomize patches; a second run shows the export is
 #     idempotent, and `kubectl kustomize` (when kubectl is installed) builds
 #     the overlay with the patches applied.
-#  2. The real controller binary lists and watches 30 generated Deployments
+#  2. `optipod backtest` replays the sample's second day through the engine
+#     as the controller would have run it, under two policies side by side
+#     (docs/sample/backtest): the changes each would have made, how often
+#     usage ran over the recommended CPU request, memory against the request
+#     and limit, and the saving against today's requests.
+#  3. The real controller binary lists and watches 30 generated Deployments
 #     that change every 400 ms on the fake API server, then shuts down cleanly
 #     on SIGTERM.
 set -euo pipefail
@@ -46,11 +51,16 @@ if command -v kubectl >/dev/null 2>&1; then
 fi
 echo
 
-echo "== 2. optipod --self-check"
+echo "== 2. optipod backtest: two policies over the sample's second day, before turning Auto on"
+"$O/optipod" backtest -f docs/sample/base --usage docs/sample/usage.csv \
+  --policy docs/sample/backtest/steady.yaml --policy docs/sample/backtest/tight.yaml
+echo
+
+echo "== 3. optipod --self-check"
 "$O/optipod" --self-check
 echo
 
-echo "== 3. the controller's client reactor: 30 Deployments on the fake API server, one change every 400 ms"
+echo "== 4. the controller's client reactor: 30 Deployments on the fake API server, one change every 400 ms"
 "$O/tools/fakeapi_server" --kubeconfig-out "$work/kubeconfig" --deployments 30 --namespaces 3 \
   --churn 400ms --bookmarks 1s >"$work/fakeapi.out" 2>&1 &
 fa_pid=$!

@@ -107,10 +107,35 @@ int test_summary(void)
     return test_failed ? 1 : 0;
 }
 
+#define TEST_FIXTURES "test/data/kube-apiserver-v1.24"
+
+/* The recordings are in the source tree and the binaries somewhere below it
+ * (build/rel/tests/...): walk up from the executable's directory to the first
+ * one holding them, so no test depends on the current directory. */
 const char *test_fixture_dir(void)
 {
+    static char dir[PATH_MAX];
     const char *d = getenv("OPTIPOD_FIXTURES");
-    return d && *d ? d : "../shared/fixtures/kube-apiserver-v1.24";
+    if (d && *d)
+        return d;
+    if (dir[0])
+        return dir;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash;
+        while ((slash = strrchr(exe, '/')) != NULL) {
+            *slash = '\0';
+            char probe[PATH_MAX + 64];
+            snprintf(probe, sizeof probe, "%s/" TEST_FIXTURES "/README.md", exe);
+            if (access(probe, R_OK) == 0 &&
+                snprintf(dir, sizeof dir, "%s/" TEST_FIXTURES, exe) < (int)sizeof dir)
+                return dir;
+        }
+    }
+    dir[0] = '\0';
+    return TEST_FIXTURES; /* not found: relative to the current directory */
 }
 
 char *test_read_file(const char *path, size_t *len)

@@ -28,7 +28,8 @@ void test_run_one(const char *name, void (*fn)(void));
 int test_summary(void);
 /* Mark the current test skipped with a reason (ends the test). */
 void test_skip(const char *why, ...) __attribute__((format(printf, 1, 2), noreturn));
-/* Path of the shared fixtures directory (../shared/fixtures/kube-apiserver-v1.24). */
+/* The directory of the real kube-apiserver v1.24 recordings: $OPTIPOD_FIXTURES when set,
+ * else test/data/kube-apiserver-v1.24 of the source tree holding the test binary. */
 const char *test_fixture_dir(void);
 /* Read a whole file into a malloc'd NUL-terminated string; fails the test on error. */
 char *test_read_file(const char *path, size_t *len);

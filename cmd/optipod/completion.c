@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backtest.h"
 #include "plan.h"
 #include "util/complete.h"
 
@@ -14,6 +15,8 @@
 static const opcomp_value values[] = {
     {"kubeconfig", OPCOMP_FILES},
     {"prometheus-token-file", OPCOMP_FILES},
+    {"prometheus-bearer-token-file", OPCOMP_FILES},
+    {"prometheus-basic-auth-file", OPCOMP_FILES},
     {"prometheus-ca-file", OPCOMP_FILES},
     {"webhook-cert-dir", OPCOMP_DIRS},
     {"filename", OPCOMP_FILES},
@@ -33,9 +36,11 @@ int completion_main(int argc, char **argv, const opflag *flags, int nflags)
     }
     opcomp_cmd cmds[] = {
         {"plan", NULL, "right-size workload manifests offline", NULL, NULL, 0},
+        {"backtest", NULL, "replay usage history through the engine, per policy", NULL, NULL, 0},
         {"completion", NULL, "print a shell completion script", "bash zsh", NULL, 0},
     };
     cmds[0].flags = plan_flags(&cmds[0].nflags);
+    cmds[1].flags = backtest_flags(&cmds[1].nflags);
     opcomp_spec spec = {.prog = "optipod",
                         .version = OPTIPOD_VERSION,
                         .flags = flags,

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "controller/ckpt.h"
 #include "controller/controller.h"
 #include "http/http.h"
 #include "kube/config.h"
@@ -29,6 +30,9 @@
 #include "metrics/metricsserver.h"
 #include "completion.h"
 #include "metrics/prometheus.h"
+#include "ops.h"
+#include "metrics/promflags.h"
+#include "backtest.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
@@ -39,6 +43,9 @@
 #include "webhook/server.h"
 
 #define NINF CTL_NINF
+/* The chart's default namespace. A local run (no in-cluster namespace) elects on its Lease
+ * there, so it waits for an installed controller instead of writing next to it. */
+#define APP_DEFAULT_NS "optipod-system"
 
 typedef struct app_flags {
     const char *kubeconfig;
@@ -52,10 +59,10 @@ typedef struct app_flags {
     int version;
     int help;
     int self_check;
-    const char *prom_url;
+    mpromflags prom;
+    uint64_t ckpt_ms;
+    const char *ckpt_name;
     const char *gitops_managers;
-    const char *prom_token_file;
-    const char *prom_ca_file;
     int dry_run;
     int leader_elect;
     const char *lease_ns;
@@ -80,13 +87,17 @@ typedef struct app {
      * resolves owners from (owned; the others NULL). */
     kinf *inf[NINF];
     ctl *ctl;
+    ckpt *ckpt; /* the metrics-server histograms' checkpoints, or NULL */
     kevents *events;
     klease *lease;
     whsrv *webhook;
     whlife *whlife;
     char webhook_ns[254];
     char webhook_secret[254];
-    int fatal; /* a failure after start-up (the webhook could not listen): exit 1 */
+    char lease_ns[254];
+    char lease_label[600]; /* "ns/name" of the Lease, "none" without election */
+    obs_reg *obs;          /* the registry behind /metrics (ops.h) */
+    int fatal;             /* a failure after start-up (the webhook could not listen): exit 1 */
     probes *probe;
     probes *metrics;
     uv_signal_t sig_term, sig_int;
@@ -123,6 +134,8 @@ static void app_on_delete(const kproj_obj *o, void *ud)
 
 /* ---- probes ------------------------------------------------------------------------------ */
 
+/* The reasons are appended piece by piece; probes checks the buffer once (util/buf.h: a failed
+ * append leaves it failed, and /readyz then answers without them). */
 static int app_ready(opbuf *why, void *ud)
 {
     app *a = ud;
@@ -140,7 +153,9 @@ static int app_ready(opbuf *why, void *ud)
     return ready;
 }
 
-static void app_metrics(opbuf *out, void *ud)
+/* The page is appended piece by piece and checked once, at the end: a failed append leaves
+ * `out` failed (util/buf.h), so the result is the whole page or an error. */
+static int app_metrics(opbuf *out, void *ud)
 {
     app *a = ud;
     if (a->ctl) {
@@ -157,16 +172,19 @@ static void app_metrics(opbuf *out, void *ud)
                      "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
                      "# TYPE optipod_api_writes_total counter\n"
                      "optipod_api_writes_total %llu\n"
+                     "# HELP optipod_status_writes_total Of those, writes of a policy's status.\n"
+                     "# TYPE optipod_status_writes_total counter\n"
+                     "optipod_status_writes_total %llu\n"
                      "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
                      "# TYPE optipod_gitops_loops_total counter\n"
                      "optipod_gitops_loops_total %llu\n",
                      (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
                      (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
                      (unsigned long long)cs.errors, (unsigned long long)cs.writes,
-                     (unsigned long long)cs.loops_stopped);
+                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped);
     }
-    if (a->webhook)
-        whsrv_metrics(a->webhook, out);
+    if (a->webhook && whsrv_metrics(a->webhook, out))
+        return opbuf_error(out);
     static const char *const ev_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
     opbuf_puts(out, "# HELP optipod_informer_objects Objects in the informer cache.\n"
                     "# TYPE optipod_informer_objects gauge\n");
@@ -208,6 +226,8 @@ static void app_metrics(opbuf *out, void *ud)
                      (unsigned long long)st.watch.reconnects, app_kind(i),
                      (unsigned long long)st.watch.malformed);
     }
+    obs_reg_write(a->obs, out); /* the registry's families (ops.h) */
+    return opbuf_error(out);
 }
 
 /* ---- periodic status line ---------------------------------------------------------------- */
@@ -231,7 +251,11 @@ static void app_on_stats(uv_timer_t *t)
                 (unsigned long long)(st.watch.events[0] + st.watch.events[1] + st.watch.events[2]),
                 (unsigned long long)st.watch.relists, (unsigned long long)st.watch.reconnects);
         }
-        OPLOG_I("cache: %s", opbuf_str(&line));
+        /* checked once: a failed append leaves the line failed (util/buf.h) */
+        if (opbuf_error(&line))
+            OPLOG_I("cache: status line longer than %zu bytes", line.max);
+        else
+            OPLOG_I("cache: %s", opbuf_str(&line));
         opbuf_release(&line);
     }
 }
@@ -302,6 +326,10 @@ static void app_stop(app *a, const char *why)
         whsrv_stop(a->webhook, NULL, NULL);
         a->webhook = NULL;
     }
+    if (a->ckpt) {
+        ckpt_close(a->ckpt); /* before the controller: it borrows its provider */
+        a->ckpt = NULL;
+    }
     if (a->ctl) {
         ctl_close(a->ctl, NULL, NULL);
         a->ctl = NULL;
@@ -336,6 +364,7 @@ static void app_on_leading(void *ud)
 {
     app *a = ud;
     OPLOG_I("leader election: leading");
+    ops_set_leader(a->obs, a->lease_label, 1);
     if (a->ctl)
         ctl_set_leader(a->ctl, 1);
     whlife_kick(a->whlife); /* the Secret may be waiting for a leader to write it */
@@ -345,28 +374,37 @@ static void app_on_not_leading(void *ud, int lost)
 {
     app *a = ud;
     OPLOG_I("leader election: %s", lost ? "lost the lease; standing by" : "released");
+    ops_set_leader(a->obs, a->lease_label, 0);
+    ctl_metrics_forget(a->obs); /* the next leader exports what it manages */
     if (a->ctl)
         ctl_set_leader(a->ctl, 0);
 }
 
-/* The webhook's namespace: the flag, else the pod's (POD_NAMESPACE from the downward API,
- * else the service account's namespace file), else optipod-system. */
+/* The namespace this process runs in: POD_NAMESPACE (the downward API), else the service
+ * account's namespace file (in-cluster), else "" (a local run). */
+static void app_pod_ns(char *out, size_t cap)
+{
+    const char *env = getenv("POD_NAMESPACE");
+    out[0] = '\0';
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    FILE *f = fopen("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "r");
+    if (f) {
+        if (fgets(out, (int)cap, f))
+            out[strcspn(out, "\r\n")] = '\0';
+        fclose(f);
+    }
+}
+
+/* The webhook's namespace: the flag, else the pod's, else optipod-system. */
 static void app_webhook_ns(app *a)
 {
-    const char *ns = a->f.webhook_ns;
-    char file[254] = "";
-    if (!ns || !*ns)
-        ns = getenv("POD_NAMESPACE");
-    if (!ns || !*ns) {
-        FILE *f = fopen("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "r");
-        if (f) {
-            if (fgets(file, sizeof file, f))
-                file[strcspn(file, "\r\n")] = '\0';
-            fclose(f);
-        }
-        ns = file;
-    }
-    snprintf(a->webhook_ns, sizeof a->webhook_ns, "%s", *ns ? ns : "optipod-system");
+    char pod[254];
+    app_pod_ns(pod, sizeof pod);
+    const char *ns = a->f.webhook_ns && *a->f.webhook_ns ? a->f.webhook_ns : pod;
+    snprintf(a->webhook_ns, sizeof a->webhook_ns, "%s", *ns ? ns : APP_DEFAULT_NS);
 }
 
 static int app_is_leader(void *ud)
@@ -392,7 +430,8 @@ static void app_on_webhook_cert(const char *cert, const char *key, void *ud)
     whsrv_opts wo = {.port = (int)a->f.webhook_port,
                      .cert_pem = cert,
                      .key_pem = key,
-                     .exclude_namespaces = exclude};
+                     .exclude_namespaces = exclude,
+                     .metrics = a->obs};
     wo.caches.replicasets = kinf_cache(a->inf[CTL_INF_REPLICASETS]);
     wo.caches.deployments = kinf_cache(a->inf[CTL_INF_DEPLOYMENTS]);
     wo.caches.statefulsets = kinf_cache(a->inf[CTL_INF_STATEFULSETS]);
@@ -469,20 +508,25 @@ static int app_start_webhook(app *a)
 
 /* ---- start ------------------------------------------------------------------------------- */
 
+/* Checkpoints are written (and read) by the leader only. */
+static int app_ckpt_active(void *ud)
+{
+    app *a = ud;
+    return a->ctl && ctl_leading(a->ctl);
+}
+
 /* The controller, its usage providers and its informers (the app borrows them). */
 static int app_start_controller(app *a)
 {
     operr err = {{0}};
     mprov *prov = NULL, *ms = NULL;
-    if (mms_new(&ms, &a->loop, a->rest, NULL, &err) != 0) {
+    mms_opts mo = {.metrics = a->obs};
+    if (mms_new(&ms, &a->loop, a->rest, &mo, &err) != 0) {
         OPLOG_E("metrics-server provider: %s", err.msg);
         return -1;
     }
-    if (a->f.prom_url && *a->f.prom_url) {
-        mprom_opts po = {.url = a->f.prom_url,
-                         .bearer_token_file = a->f.prom_token_file,
-                         .ca_file = a->f.prom_ca_file,
-                         .max_retries = 2};
+    mprom_opts po = {.max_retries = 2, .metrics = a->obs};
+    if (mpromflags_opts(&a->f.prom, &po, &err) == 0) {
         if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
             OPLOG_E("--prometheus-url: %s", err.msg);
             mprov_close(ms);
@@ -500,11 +544,20 @@ static int app_start_controller(app *a)
                    .provider = prov,
                    .metrics_server = ms,
                    .events = a->events,
-                   .gitops_managers = a->f.gitops_managers};
+                   .gitops_managers = a->f.gitops_managers,
+                   .metrics = a->obs};
+    mprov *hist = ms ? ms : mms_is(prov) ? prov : NULL; /* borrowed by the checkpoints */
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
         return -1;
     }
+    ckpt_opts ko = {.interval_ms = a->f.ckpt_ms,
+                    .name = a->f.ckpt_name,
+                    .dry_run = a->f.dry_run,
+                    .active = app_ckpt_active,
+                    .active_ud = a};
+    if (hist && a->f.ckpt_ms && ckpt_new(&a->ckpt, &a->loop, a->rest, hist, &ko, &err) != 0)
+        OPLOG_W("--checkpoint-interval: %s; history is kept in memory only", err.msg);
     for (int i = 0; i < NINF; i++) {
         kcache_handlers h = {app_on_add, app_on_update, app_on_delete, (void *)app_kind(i)};
         a->inf[i] = ctl_informer(a->ctl, (enum ctl_inf)i);
@@ -524,7 +577,7 @@ static int app_start_webhook_caches(app *a)
     static const kres *const res[] = {&KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS,
                                       &KRES_REPLICASETS};
     operr err = {{0}};
-    if (a->f.prom_url && *a->f.prom_url)
+    if (a->f.prom.url && *a->f.prom.url)
         OPLOG_W("--prometheus-url is not used with --webhook-only");
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
         enum ctl_inf i = want[k];
@@ -559,6 +612,10 @@ static int app_start(app *a)
         OPLOG_E("%s", err.msg);
         return 1;
     }
+    if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0) {
+        OPLOG_E("%s", err.msg);
+        return 1;
+    }
     if (kevents_new(&a->events, a->rest, NULL, &err) != 0) {
         OPLOG_E("events: %s", err.msg);
         return 1;
@@ -568,7 +625,15 @@ static int app_start(app *a)
     if (a->f.webhook_only ? app_start_webhook_caches(a) != 0 : app_start_controller(a) != 0)
         return 1;
     if (a->f.leader_elect) {
-        klease_opts lo = {.namespace = a->f.lease_ns,
+        char pod[254];
+        app_pod_ns(pod, sizeof pod);
+        snprintf(a->lease_ns, sizeof a->lease_ns, "%s",
+                 a->f.lease_ns && *a->f.lease_ns ? a->f.lease_ns
+                 : *pod                          ? pod
+                                                 : APP_DEFAULT_NS);
+        snprintf(a->lease_label, sizeof a->lease_label, "%s/%s", a->lease_ns, a->f.lease_name);
+        ops_set_leader(a->obs, a->lease_label, 0);
+        klease_opts lo = {.namespace = a->lease_ns,
                           .name = a->f.lease_name,
                           .on_started_leading = app_on_leading,
                           .on_stopped_leading = app_on_not_leading,
@@ -578,9 +643,14 @@ static int app_start(app *a)
             return 1;
         }
         klease_start(a->lease);
-        OPLOG_I("leader election: lease %s/%s as %s%s", a->f.lease_ns, a->f.lease_name,
+        OPLOG_I("leader election: lease %s/%s as %s%s", a->lease_ns, a->f.lease_name,
                 klease_identity(a->lease),
-                a->f.webhook_only ? " (the leader writes the webhook certificate)" : "");
+                a->f.webhook_only ? " (the leader writes the webhook certificate)"
+                                  : " (only the holder writes)");
+    } else {
+        ops_set_leader(a->obs, NULL, 1);
+        OPLOG_W("leader election off (--leader-elect=false): this process writes whatever "
+                "other optipod instances do");
     }
     if (a->ctl)
         ctl_start(a->ctl);
@@ -628,14 +698,18 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "plan") == 0)
         return plan_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "backtest") == 0)
+        return backtest_main(argc - 1, argv + 1);
     static app a;
     a.f.probe_addr = ":8081";
     a.f.metrics_addr = ":8080";
     a.f.shutdown_ms = 10000;
     a.f.stats_ms = 60000;
-    a.f.lease_ns = "optipod-system";
+    a.f.leader_elect = 1;
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
+    mpromflags_init(&a.f.prom);
+    a.f.ckpt_ms = 600000;
     const opflag flags[] = {
         {"kubeconfig", 0, OPFLAG_STRING, &a.f.kubeconfig,
          "path to a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)"},
@@ -649,21 +723,23 @@ int main(int argc, char **argv)
          "how long in-flight requests may finish on SIGTERM (default 10s)"},
         {"stats-interval", 0, OPFLAG_DURATION, &a.f.stats_ms,
          "cache summary log interval at -v 1 and above (default 1m)"},
-        {"prometheus-url", 0, OPFLAG_STRING, &a.f.prom_url,
-         "Prometheus base URL for usage (default: sample metrics-server)"},
-        {"prometheus-token-file", 0, OPFLAG_STRING, &a.f.prom_token_file,
-         "bearer token file for --prometheus-url (re-read on every query)"},
-        {"prometheus-ca-file", 0, OPFLAG_STRING, &a.f.prom_ca_file,
-         "CA bundle for an https --prometheus-url"},
+        MPROMFLAGS_OPFLAGS(&a.f.prom),
+        {"checkpoint-interval", 0, OPFLAG_DURATION, &a.f.ckpt_ms,
+         "save the metrics-server usage histograms to a ConfigMap per namespace this often, and "
+         "restore them on start and on becoming leader (default 10m; 0 disables)"},
+        {"checkpoint-name", 0, OPFLAG_STRING, &a.f.ckpt_name,
+         "name of those ConfigMaps (default optipod-usage-checkpoint)"},
         {"gitops-managers", 0, OPFLAG_STRING, &a.f.gitops_managers,
          "comma-separated field managers that take fields back like a GitOps controller, "
          "beyond Argo CD's, Flux's and Helm's (forcing over them is a Warning SSAConflict)"},
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
-         "elect a leader on a Lease; only the leader reconciles and writes"},
+         "elect a leader on a Lease; only the leader reconciles and writes (default true; "
+         "--leader-elect=false lets this process write next to any other)"},
         {"leader-election-namespace", 0, OPFLAG_STRING, &a.f.lease_ns,
-         "namespace of the leader Lease (default optipod-system)"},
+         "namespace of the leader Lease (default: $POD_NAMESPACE, the in-cluster namespace, "
+         "else " APP_DEFAULT_NS ", the chart's, so a local run waits for an installed one)"},
         {"leader-election-id", 0, OPFLAG_STRING, &a.f.lease_name,
          "name of the leader Lease (default optipod-leader; optipod-webhook-leader with "
          "--webhook-only, so webhook replicas never take the controller's lease)"},
@@ -731,6 +807,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "optipod: flag --webhook-only: needs --webhook-port\n");
         return 2;
     }
+    mprom_opts po_check = {0};
+    if (mpromflags_opts(&a.f.prom, &po_check, &err) < 0) {
+        fprintf(stderr, "optipod: %s\n", err.msg);
+        return 2;
+    }
     if (!a.f.lease_name || !*a.f.lease_name)
         a.f.lease_name = a.f.webhook_only ? "optipod-webhook-leader" : "optipod-leader";
     if (app_bind_flag_bad("health-probe-bind-address", a.f.probe_addr) ||
@@ -764,6 +845,7 @@ int main(int argc, char **argv)
         krest_free(a.rest);
     kcfg_release(&a.cfg);
     int rc = uv_loop_close(&a.loop);
+    ops_free(a.obs); /* nothing records once the loop is closed */
     if (rc != 0) {
         OPLOG_E("shutdown: event loop still has open handles (%s)", uv_strerror(rc));
         return 1;

@@ -1,8 +1,12 @@
 /*
  * optipod plan: flags and wiring only; see lib/plan/plan.h.
  *
- *   optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus URL) [--policy FILE] [--out DIR]
- *                [--format kustomize|helm-values] [-o table|json|yaml|csv] [--now RFC3339]
+ *   optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus-url URL) [--policy FILE]
+ *                [--out DIR] [--format kustomize|helm-values] [-o table|json|yaml|csv]
+ *                [--now RFC3339] [--prometheus-bearer-token-file FILE] [--prometheus-header H]...
+ *
+ * --prometheus is the old spelling of --prometheus-url; the other
+ * --prometheus-* flags are the controller's (metrics/promflags.h).
  *
  * The plan goes to stdout, one line per problem to stderr. Exit status: 0
  * when everything was planned, 1 when anything was skipped or wrong (the rest
@@ -13,47 +17,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "metrics/promflags.h"
 #include "plan.h"
 #include "plan/plan.h"
 #include "util/flags.h"
+#include "util/optime.h"
 
 #define PLAN_MAX_INPUTS 64
 
-/* "2026-01-02T03:04:05Z" or with a ±hh:mm offset, to Unix seconds. */
-static int parse_rfc3339(const char *s, int64_t *out)
-{
-    struct tm tm = {0};
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -1;
-    const char *z = s + n;
-    if (*z == '.')
-        for (z++; *z >= '0' && *z <= '9'; z++)
-            ;
-    int off = 0;
-    if (!strcmp(z, "Z") || !strcmp(z, "z"))
-        off = 0;
-    else {
-        int hh, mm;
-        char sign;
-        if (sscanf(z, "%c%2d:%2d", &sign, &hh, &mm) != 3 || (sign != '+' && sign != '-') ||
-            strlen(z) != 6)
-            return -1;
-        off = (sign == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = (int64_t)timegm(&tm) - off;
-    return 0;
-}
-
 static void usage(FILE *f, const opflag *flags, int n)
 {
-    fprintf(f, "Usage: optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus URL)\n"
+    fprintf(f, "Usage: optipod plan -f DIR_OR_FILE... (--usage FILE | --prometheus-url URL)\n"
                "                    [--policy FILE] [--out DIR] [--format kustomize|helm-values]\n"
                "                    [-o table|json|yaml|csv] [--now RFC3339]\n\n"
                "Right-size workload manifests offline: reads Deployments, StatefulSets and\n"
@@ -67,16 +43,18 @@ static void usage(FILE *f, const opflag *flags, int n)
 static const char *inputs_v[PLAN_MAX_INPUTS];
 static struct {
     opflag_list inputs;
-    const char *usage_file, *policy, *out_dir, *output, *now_s, *prom, *format;
+    const char *usage_file, *policy, *out_dir, *output, *now_s, *format;
     int help;
 } pf = {.inputs = {inputs_v, 0, PLAN_MAX_INPUTS}, .output = "table", .format = "kustomize"};
+/* The Prometheus backend's flags, as the controller's (metrics/promflags.h). */
+static mpromflags ppf = {.headers = {ppf.hdr_v, 0, MPROM_MAX_HEADERS}};
 
 static const opflag flags[] = {
     {"filename", 'f', OPFLAG_LIST, &pf.inputs,
      "manifest file or directory (repeatable; a kustomization's resources are followed)"},
     {"usage", 0, OPFLAG_STRING, &pf.usage_file, "usage file: CSV or OpenMetrics text"},
-    {"prometheus", 0, OPFLAG_STRING, &pf.prom,
-     "Prometheus base URL to read usage from instead of --usage"},
+    MPROMFLAGS_OPFLAGS(&ppf),
+    {"prometheus", 0, OPFLAG_STRING, &ppf.url, "the old name of --prometheus-url"},
     {"policy", 0, OPFLAG_STRING, &pf.policy, "OptimizationPolicy YAML (default: the CRD defaults)"},
     {"out", 0, OPFLAG_STRING, &pf.out_dir, "write kustomize patches and kustomization.yaml here"},
     {"format", 0, OPFLAG_STRING, &pf.format,
@@ -107,19 +85,26 @@ int plan_main(int argc, char **argv)
         return 0;
     }
     int fmt = plan_fmt_parse(pf.output);
-    int64_t now = 0;
+    optime now = {0};
     const char *bad = NULL, *badv = NULL;
+    mprom_opts po = {0};
+    int prom = mpromflags_opts(&ppf, &po, &err);
+    if (prom < 0) {
+        fprintf(stderr, "optipod plan: %s\n", err.msg);
+        return 2;
+    }
+    prom = prom == 0;
     if (rest < argc)
         bad = "unexpected argument";
     else if (pf.inputs.n == 0)
         bad = "-f is required";
-    else if (!pf.usage_file == !pf.prom)
-        bad = "exactly one of --usage and --prometheus is required";
+    else if (!pf.usage_file == !prom)
+        bad = "exactly one of --usage and --prometheus-url is required";
     else if (strcmp(pf.format, "kustomize") != 0 && strcmp(pf.format, "helm-values") != 0)
         bad = "--format '%s': expected kustomize or helm-values", badv = pf.format;
     else if (fmt < 0)
         bad = "-o '%s': expected table, json, yaml or csv", badv = pf.output;
-    else if (pf.now_s && parse_rfc3339(pf.now_s, &now) < 0)
+    else if (pf.now_s && optime_parse(pf.now_s, 0, &now) < 0)
         bad = "--now must be an RFC 3339 time like 2026-01-02T15:04:05Z";
     /* a -f that names nothing is a bad argument: one error, no empty plan */
     for (int i = 0; !bad && i < pf.inputs.n; i++)
@@ -138,6 +123,7 @@ int plan_main(int argc, char **argv)
     plan p;
     opbuf out;
     plan_init(&p);
+    plan_set_now(&p, now.sec); /* before the usage: what its window cannot use is not kept */
     opbuf_init(&out, OPBUF_DEFAULT_MAX);
     if (pf.policy && plan_load_policy(&p, pf.policy, &err) < 0) {
         fprintf(stderr, "optipod plan: policy %s\n", err.msg);
@@ -153,11 +139,11 @@ int plan_main(int argc, char **argv)
         fprintf(stderr, "optipod plan: usage %s\n", err.msg);
         status = 1;
     }
-    if (pf.prom && plan_usage_prometheus(&p, pf.prom, now, &err) < 0) {
+    if (prom && plan_usage_prometheus_opts(&p, &po, now.sec, &err) < 0) {
         fprintf(stderr, "optipod plan: %s\n", err.msg);
         status = 1;
     }
-    if (plan_run(&p, now) < 0 || plan_render(&p, (plan_fmt)fmt, &out) < 0) {
+    if (plan_run(&p, now.sec) < 0 || plan_render(&p, (plan_fmt)fmt, &out) < 0) {
         fprintf(stderr, "optipod plan: out of memory\n");
         status = 1;
         goto done;

@@ -14,14 +14,12 @@
 #     every interval: optipod stops with a GitOpsConflictLoop Event naming the
 #     Flux remedy, and writes nothing more.
 here=$(cd "$(dirname "$0")/.." && pwd)
-root=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
 e2e_need_prometheus
 command -v python3 >/dev/null || e2e_fail "needs python3 to read managedFields"
 
-kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
-kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null
+e2e_install_crd
 kubectl create namespace "$E2E_NS" >/dev/null
 
 deployment() { # $1: 1 = with the sidecar
@@ -83,8 +81,8 @@ spec:
 EOF
 
 log="$E2E_TMP/optipod.log"
-"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
-  --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
+  --prometheus-url "$E2E_PROM_URL" --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
 pid=$!
 E2E_PIDS+=("$pid")
 
@@ -157,11 +155,5 @@ git_apply kustomize-controller 0 --force-conflicts >/dev/null
 sleep 15
 [ "$(req app cpu)" = "1" ] || e2e_fail "optipod applied again after stopping (cpu $(req app cpu))"
 
-kill -TERM "$pid"
-set +e
-wait "$pid"
-rc=$?
-set -e
-[ "$rc" -eq 0 ] || e2e_fail "optipod exited $rc after SIGTERM"
-grep -q "shutdown complete" "$log" || e2e_fail "no 'shutdown complete' in the log"
+e2e_stop_controller "$pid" "$log"
 kubectl delete optimizationpolicy -n "$E2E_NS" web --ignore-not-found >/dev/null

@@ -14,12 +14,14 @@
 # The API server must reach this host. Detected for kind (docker network "kind") and k3d
 # (docker network "k3d-<cluster>"): the controller listens on 0.0.0.0 and the API server dials
 # the network's gateway address (Linux docker; with Docker Desktop the gateway is not this host:
-# set E2E_WEBHOOK_HOST to the host's LAN address). For any other cluster set E2E_WEBHOOK_HOST to an IPv4 address
-# of this host that the API server can reach (and let that port through any firewall);
-# otherwise the scenario says why it skips and exits 77 (run.sh counts it as skipped).
+# set E2E_WEBHOOK_HOST to the host's LAN address). An API server that listens on loopback on
+# this host (a control plane run from binaries: the kubeconfig's server is 127.0.0.1 or
+# localhost and no container proxy holds its port) reaches us on 127.0.0.1. For any other
+# cluster set E2E_WEBHOOK_HOST to an IPv4 address of this host that the API server can reach
+# (and let that port through any firewall); otherwise the scenario says why it skips and
+# exits 77 (run.sh counts it as skipped).
 # Needs no kubelet: pods may stay Pending, admission happens at creation.
 here=$(cd "$(dirname "$0")/.." && pwd)
-root=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
 e2e_skip() {
@@ -32,21 +34,51 @@ gateway_of() { # docker network → its IPv4 gateway
   docker network inspect "$1" -f '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null |
     tr ' ' '\n' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' | head -n 1 || true
 }
+# The API server's own address when it listens on loopback on this host and no container
+# proxy (kind and minikube forward a loopback port into a container) holds its port.
+local_apiserver() {
+  local server hostport h p holder
+  server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null) || return 1
+  hostport=${server#*://}
+  hostport=${hostport%%/*}
+  case "$hostport" in
+  \[::1\]:*) h=::1 p=${hostport##*:} ;;
+  *:*) h=${hostport%:*} p=${hostport##*:} ;;
+  *) h=$hostport p=443 ;;
+  esac
+  case "$h" in
+  127.*.*.* | localhost | ::1) ;;
+  *) return 1 ;;
+  esac
+  if command -v ss >/dev/null 2>&1; then
+    holder=$(ss -Hltnp "sport = :$p" 2>/dev/null | grep -oE 'users:\(\("[^"]+"' | head -n 1 | cut -d'"' -f2)
+    case "$holder" in
+    docker-proxy | rootlesskit | slirp4netns | vpnkit* | com.docker*) return 1 ;;
+    esac
+  fi
+  echo 127.0.0.1
+}
+
 ctx=$(kubectl config current-context 2>/dev/null || true)
 host=${E2E_WEBHOOK_HOST:-}
+case "$ctx" in
+kind-* | k3d-*) ;;
+*) [ -n "$host" ] || host=$(local_apiserver || true) ;;
+esac
+[ -n "$host" ] && [ -z "${E2E_WEBHOOK_HOST:-}" ] && echo "the API server listens on loopback: the webhook on $host"
 if [ -z "$host" ]; then
   command -v docker >/dev/null 2>&1 ||
     e2e_skip "cannot tell how the API server reaches this host (context '$ctx', no docker); set E2E_WEBHOOK_HOST to this host's address as the API server sees it"
   case "$ctx" in
   kind-*) host=$(gateway_of kind) ;;
   k3d-*) host=$(gateway_of "$ctx") ;;
-  *) e2e_skip "context '$ctx' is neither kind-* nor k3d-*: set E2E_WEBHOOK_HOST to an address of this host the API server can reach" ;;
+  *) e2e_skip "context '$ctx' is neither kind-* nor k3d-* and its API server does not listen on this host's loopback: set E2E_WEBHOOK_HOST to an address of this host the API server can reach" ;;
   esac
   [ -n "$host" ] || e2e_skip "no IPv4 gateway on the docker network of context '$ctx'; set E2E_WEBHOOK_HOST"
 fi
 echo "$host" | grep -qE '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' || e2e_fail "E2E_WEBHOOK_HOST '$host' is not an IPv4 address"
 command -v python3 >/dev/null || e2e_fail "needs python3 (a free port, JSON)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0",0)); print(s.getsockname()[1])')
+port=$(e2e_free_ports 1 0.0.0.0)
 
 SYS_NS="$E2E_NS-sys"
 MWC="$E2E_NS-webhook"
@@ -59,8 +91,7 @@ e2e_webhook_cleanup() {
 }
 trap e2e_webhook_cleanup EXIT
 
-kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/optimizationpolicies.optipod.io.yaml" >/dev/null
-kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null
+e2e_install_crd
 kubectl create namespace "$E2E_NS" >/dev/null
 kubectl label namespace "$E2E_NS" optipod.io/webhook=enabled >/dev/null
 kubectl create namespace "$SYS_NS" >/dev/null
@@ -86,7 +117,7 @@ webhooks:
 EOF
 
 run_controller() { # log file
-  "$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" \
+  "$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
     --health-probe-bind-address 0 --metrics-bind-address 0 \
     --webhook-port "$port" --webhook-service optipod-e2e-webhook --webhook-namespace "$SYS_NS" \
     --webhook-secret "$SECRET" --webhook-config-name "$MWC" --webhook-extra-sans "$host" \
@@ -95,14 +126,6 @@ run_controller() { # log file
   E2E_PIDS+=("$pid")
 }
 
-stop_controller() {
-  kill -TERM "$pid"
-  set +e
-  wait "$pid"
-  local rc=$?
-  set -e
-  [ "$rc" -eq 0 ] || e2e_fail "optipod exited $rc after SIGTERM"
-}
 
 log="$E2E_TMP/optipod.log"
 run_controller "$log"
@@ -184,7 +207,7 @@ done
 [ "$(kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[0].resources.requests.cpu}')" = "1" ] ||
   e2e_fail "the Deployment's pod template was changed"
 
-stop_controller
+e2e_stop_controller "$pid" "$log"
 
 # ---- a second run reuses the Secret --------------------------------------------------------------
 rv=$(kubectl -n "$SYS_NS" get secret "$SECRET" -o jsonpath='{.metadata.resourceVersion}')
@@ -210,11 +233,6 @@ for p in $fresh; do
   echo " $pods " | grep -q " $p " && continue
   [ "$(res "$p" app requests.cpu)" = "250m" ] || e2e_fail "replacement pod $p: app cpu request '$(res "$p" app requests.cpu)', want 250m"
 done
-stop_controller
+e2e_stop_controller "$pid" "$log2"
 
-for l in "$log" "$log2"; do
-  if grep -qE "^E" "$l"; then
-    grep -E "^E" "$l" >&2
-    e2e_fail "errors were logged ($l)"
-  fi
-done
+e2e_no_errors "$log" "$log2"

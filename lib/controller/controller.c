@@ -5,17 +5,20 @@
  * Nothing borrowed from a cache is kept across a step: a job keeps keys and
  * copies, and looks objects up again.
  *
- * This file: the informers' hooks and what they queue, a job from its
- * start through its decision (act: where it goes next) to its end, the
- * tick (resyncs, status flushes) and the lifecycle. The steps that talk
- * to the API server or the metrics provider have a file each, over the
- * state in ctl_int.h (private to lib/controller):
+ * This file: the informers' hooks and what they queue, the queue's pump
+ * and alarm (the tick: resyncs, status flushes), and the lifecycle. A job
+ * is run by the executor, over the state in ctl_int.h (private to
+ * lib/controller):
+ *   ctl_job.c      the executor: gathers a job's facts, asks step.c for the
+ *                  next step, performs it, ends the job
  *   ctl_usage.c    usage: one provider request per namespace, percentile and window
  *   ctl_ssa.c      the annotations apply; the ssa strategy (GET, pre-check, PATCH)
- *   ctl_rollout.c  the rollout gate's I/O and the slot; the webhook restart
+ *   ctl_rollout.c  the rollout gate's facts and the slot; the webhook restart
  *   ctl_resize.c   in-place resize, one pod at a time, followed to its end
  *   ctl_status.c   the policies' status
- * reconcile.c and rollout.c are the pure decisions (no I/O).
+ *   ctl_common.c   the helpers they all share (the bottom layer)
+ * step.c, reconcile.c and rollout.c are the pure decisions (no I/O).
+ * The layers and their one-way calls: ctl_int.h.
  */
 #include "controller/ctl_int.h"
 
@@ -33,121 +36,9 @@
 #include "kube/queue.h"
 #include "util/log.h"
 
-#define MAX_POLICIES 256
-#define TICK_MS      100
-
-static const kres *const inf_res[CTL_NINF] = {
-    &KRES_POLICIES, &KRES_DEPLOYMENTS, &KRES_STATEFULSETS, &KRES_DAEMONSETS, &KRES_REPLICASETS,
-    &KRES_PODS,     &KRES_NAMESPACES,  &KRES_HPAS,         &KRES_PDBS};
-
-/* ---- state -------------------------------------------------------------------------------- */
-
-typedef struct ctl_hpa {
-    char kind[64];
-    char name[256];
-    int cpu;
-} ctl_hpa;
+#define TICK_MS 100
 
 static void pump(ctl *c);
-
-/* ---- small helpers ------------------------------------------------------------------------ */
-
-int64_t ctl__wall_ms(const ctl *c)
-{
-    if (c->o.clock_ms)
-        return c->o.clock_ms(c->o.clock_ud);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void ctl__rfc3339(int64_t ms, char *buf, size_t cap)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-kcache *ctl__cache(ctl *c, enum ctl_inf i)
-{
-    return c->inf[i] ? kinf_cache(c->inf[i]) : NULL;
-}
-
-enum ctl_inf ctl__inf_for_kind(enum kproj_kind k)
-{
-    switch (k) {
-    case KPROJ_DEPLOYMENT:
-        return CTL_INF_DEPLOYMENTS;
-    case KPROJ_STATEFULSET:
-        return CTL_INF_STATEFULSETS;
-    case KPROJ_DAEMONSET:
-        return CTL_INF_DAEMONSETS;
-    default:
-        return CTL_NINF;
-    }
-}
-
-const kres *ctl__res_for_kind(enum kproj_kind k)
-{
-    enum ctl_inf i = ctl__inf_for_kind(k);
-    return i == CTL_NINF ? NULL : inf_res[i];
-}
-
-static int wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const char *name)
-{
-    int n = snprintf(buf, cap, "%s/%s/%s", kproj_kind_name(k), ns ? ns : "", name);
-    return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
-}
-
-int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name)
-{
-    const char *a = strchr(key, '/');
-    const char *b = a ? strchr(a + 1, '/') : NULL;
-    if (!a || !b || (size_t)(b - a - 1) >= 256 || strlen(b + 1) >= 256)
-        return -EINVAL;
-    static const enum kproj_kind kinds[] = {KPROJ_DEPLOYMENT, KPROJ_STATEFULSET, KPROJ_DAEMONSET};
-    *k = KPROJ_UNKNOWN;
-    for (size_t i = 0; i < 3; i++) {
-        const char *kn = kproj_kind_name(kinds[i]);
-        if (strlen(kn) == (size_t)(a - key) && strncmp(key, kn, (size_t)(a - key)) == 0)
-            *k = kinds[i];
-    }
-    if (*k == KPROJ_UNKNOWN)
-        return -EINVAL;
-    memcpy(ns, a + 1, (size_t)(b - a - 1));
-    ns[b - a - 1] = 0;
-    strcpy(name, b + 1);
-    return 0;
-}
-
-ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
-{
-    ctl_wstate *w = opmap_get(&c->wstates, key);
-    if (!w && create) {
-        w = calloc(1, sizeof *w);
-        if (w && opmap_put(&c->wstates, key, w, NULL) != 0) {
-            free(w);
-            w = NULL;
-        }
-    }
-    return w;
-}
-
-ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create)
-{
-    ctl_pstate *p = opmap_get(&c->pstates, pkey);
-    if (!p && create) {
-        p = calloc(1, sizeof *p);
-        if (p && opmap_put(&c->pstates, pkey, p, NULL) != 0) {
-            free(p);
-            p = NULL;
-        }
-        if (p)
-            p->invalid_warned_gen = -1;
-    }
-    return p;
-}
 
 static void pstate_free(void *v)
 {
@@ -164,65 +55,6 @@ static void pstate_free_key(ctl *c, const char *pkey)
     ctl_pstate *p = opmap_del(&c->pstates, pkey);
     if (p)
         pstate_free(p);
-}
-
-const pol_policy *ctl__policy_of(const kproj_obj *o)
-{
-    return o && o->ext ? &((const ctl_policy_ext *)o->ext)->p : NULL;
-}
-
-void ctl__mark_policy_dirty(ctl *c, const char *pkey)
-{
-    ctl_pstate *p = pkey && *pkey ? ctl__pstate(c, pkey, 1) : NULL;
-    if (p)
-        p->dirty = 1;
-}
-
-/* The workload ("Kind/name") a pod belongs to, through its ReplicaSet. */
-int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
-{
-    const kproj_owner *own = kproj_controller(pod);
-    if (!own || !own->kind || !own->name)
-        return -ENOENT;
-    if (strcmp(own->kind, "ReplicaSet") == 0) {
-        const kproj_obj *rs = kcache_get(ctl__cache(c, CTL_INF_REPLICASETS), pod->ns, own->name);
-        const kproj_owner *d = rs ? kproj_controller(rs) : NULL;
-        if (!d || !d->kind || strcmp(d->kind, "Deployment") != 0 || !d->name)
-            return -ENOENT;
-        snprintf(key, cap, "Deployment/%s", d->name);
-        return 0;
-    }
-    snprintf(key, cap, "%s/%s", own->kind, own->name);
-    return 0;
-}
-
-void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
-                const char *action, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (c->o.events)
-        kevents_vemit(c->o.events, ref, type, reason, action, fmt, ap);
-    va_end(ap);
-}
-
-void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref)
-{
-    *ref = (kevents_ref){ssa_api_version(j->kind), kproj_kind_name(j->kind), j->ns, j->name, uid};
-}
-
-void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
-                       const char *fmt, ...)
-{
-    const kproj_obj *po = kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey);
-    if (!po || !c->o.events)
-        return;
-    kevents_ref ref = {KRES_POLICIES.group_version, "OptimizationPolicy", po->ns, po->name,
-                       po->uid};
-    va_list ap;
-    va_start(ap, fmt);
-    kevents_vemit(c->o.events, &ref, type, reason, "Reconcile", fmt, ap);
-    va_end(ap);
 }
 
 /* ---- projection hooks ---------------------------------------------------------------------- */
@@ -289,19 +121,35 @@ static int ext_hpa(const cJSON *obj, kproj_obj *o, void *ud)
     return 0;
 }
 
-/* ---- queueing ----------------------------------------------------------------------------- */
+/* ---- the alarm: the tick and the queue's delayed keys, on the controller's clock ---------- */
+
+static void on_tick(ctl *c);
+
+static void on_wake(void *arg)
+{
+    ctl *c = arg;
+    c->armed_at = CTL_ALARM_NEVER;
+    if (c->closing)
+        return;
+    uint64_t now = ctl__now(c);
+    if (now >= c->next_tick_ms) {
+        c->next_tick_ms = now + TICK_MS;
+        on_tick(c);
+    }
+    kqueue_tick(c->q, now);
+    if (kqueue_len(c->q))
+        pump(c);
+    ctl__rearm(c);
+}
+
+/* ---- what the informers queue ------------------------------------------------------------- */
 
 static int enqueue_obj(ctl *c, const kproj_obj *w)
 {
     char key[KEY_MAX];
-    if (c->closing || wkey(key, sizeof key, w->kind, w->ns, w->name))
+    if (c->closing || ctl__wkey(key, sizeof key, w->kind, w->ns, w->name))
         return -EINVAL;
-    return kqueue_add(c->q, key);
-}
-
-int ctl_enqueue(ctl *c, const char *key)
-{
-    return c->closing ? -ESHUTDOWN : kqueue_add(c->q, key);
+    return ctl_enqueue(c, key);
 }
 
 typedef struct match_ctx {
@@ -347,7 +195,7 @@ static void queue_owner_of(ctl *c, const kproj_obj *o)
                         : strcmp(own->kind, "DaemonSet") == 0   ? KPROJ_DAEMONSET
                                                                 : KPROJ_UNKNOWN;
     char key[KEY_MAX];
-    if (k != KPROJ_UNKNOWN && !wkey(key, sizeof key, k, o->ns, own->name))
+    if (k != KPROJ_UNKNOWN && !ctl__wkey(key, sizeof key, k, o->ns, own->name))
         ctl_enqueue(c, key);
 }
 
@@ -383,24 +231,6 @@ static int containers_equal(const kproj_obj *a, const kproj_obj *b)
     return 1;
 }
 
-/* Queue the workloads that wait at the rollout gate (in ns; NULL = all),
- * except `self` (being reconciled). */
-void ctl__wake_deferred(ctl *c, const char *ns, const char *self)
-{
-    opmap_iter it;
-    opmap_entry *e;
-    enum kproj_kind k;
-    char wns[256], name[256];
-    opmap_iter_init(&it, &c->wstates);
-    while ((e = opmap_next(&it)) != NULL) {
-        const ctl_wstate *ws = e->value;
-        if (!ws->deferred || (self && strcmp(e->key, self) == 0) ||
-            ctl__parse_wkey(e->key, &k, wns, name) != 0 || (ns && strcmp(ns, wns) != 0))
-            continue;
-        ctl_enqueue(c, e->key);
-    }
-}
-
 static int rollout_status_changed(const kproj_obj *a, const kproj_obj *b)
 {
     const kproj_rollout *x = &a->rollout, *y = &b->rollout;
@@ -418,7 +248,7 @@ static int rollout_status_changed(const kproj_obj *a, const kproj_obj *b)
 static void on_workload_status(ctl *c, const kproj_obj *w)
 {
     char key[KEY_MAX];
-    if (wkey(key, sizeof key, w->kind, w->ns, w->name))
+    if (ctl__wkey(key, sizeof key, w->kind, w->ns, w->name))
         return;
     const ctl_wstate *ws = ctl__wstate(c, key, 0);
     if (ws && ws->deferred)
@@ -463,13 +293,14 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
 {
     ctl *c = ud;
     char key[KEY_MAX];
-    if (wkey(key, sizeof key, o->kind, o->ns, o->name))
+    if (ctl__wkey(key, sizeof key, o->kind, o->ns, o->name))
         return;
     free(opmap_del(&c->resizes, key));
+    ctl__metrics_gone(c, o->kind, o->ns, o->name);
     ctl_wstate *w = opmap_del(&c->wstates, key);
     if (w) {
         ctl__mark_policy_dirty(c, w->policy);
-        free(w);
+        ctl__wstate_free(w);
     }
     conflict_tracker_forget(&c->tracker, key);
     if (strcmp(c->slot.key, key) == 0 && c->slot.generation != 0) {
@@ -589,7 +420,7 @@ static void on_hpa_change(const kproj_obj *o, void *ud)
                         : strcmp(h->kind, "StatefulSet") == 0 ? KPROJ_STATEFULSET
                                                               : KPROJ_UNKNOWN;
     char key[KEY_MAX];
-    if (k != KPROJ_UNKNOWN && !wkey(key, sizeof key, k, o->ns, h->name))
+    if (k != KPROJ_UNKNOWN && !ctl__wkey(key, sizeof key, k, o->ns, h->name))
         ctl_enqueue(c, key);
 }
 
@@ -599,468 +430,6 @@ static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     on_hpa_change(cur, ud);
 }
 
-/* ---- OOM kills and HPAs from the caches --------------------------------------------------- */
-
-static int64_t parse_time_s(const char *s)
-{
-    struct tm tm = {0};
-    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
-}
-
-typedef struct oom_ctx {
-    ctl *c;
-    const ctl_job *j;
-    ctlrec_oom ooms[CTLREC_MAX_CONTAINERS];
-    char names[CTLREC_MAX_CONTAINERS][MFIELDS_NAME_MAX + 1];
-    size_t n;
-} oom_ctx;
-
-static int collect_oom(const kproj_obj *pod, void *ud)
-{
-    oom_ctx *x = ud;
-    char key[600], want[600];
-    if (!pod->ns || strcmp(pod->ns, x->j->ns) != 0 ||
-        ctl__pod_owner(x->c, pod, key, sizeof key) != 0)
-        return 0;
-    snprintf(want, sizeof want, "%s/%s", kproj_kind_name(x->j->kind), x->j->name);
-    if (strcmp(key, want) != 0)
-        return 0;
-    for (size_t i = 0; i < pod->ncontainers; i++) {
-        const kproj_container *pc = &pod->containers[i];
-        if (!pc->oom_killed_at || !pc->name)
-            continue;
-        size_t k = 0;
-        while (k < x->n && strcmp(x->names[k], pc->name) != 0)
-            k++;
-        if (k == x->n) {
-            if (x->n == CTLREC_MAX_CONTAINERS)
-                continue;
-            snprintf(x->names[k], sizeof x->names[k], "%s", pc->name);
-            x->ooms[k] = (ctlrec_oom){x->names[k], 0, 0};
-            x->n++;
-        }
-        int64_t t = parse_time_s(pc->oom_killed_at);
-        x->ooms[k].count++;
-        if (t > x->ooms[k].last_s)
-            x->ooms[k].last_s = t;
-    }
-    return 0;
-}
-
-typedef struct hpa_ctx {
-    const ctl_job *j;
-    int cpu;
-} hpa_ctx;
-
-static int check_hpa(const kproj_obj *o, void *ud)
-{
-    hpa_ctx *x = ud;
-    const ctl_hpa *h = o->ext;
-    if (h && o->ns && strcmp(o->ns, x->j->ns) == 0 &&
-        strcmp(h->kind, kproj_kind_name(x->j->kind)) == 0 && strcmp(h->name, x->j->name) == 0)
-        x->cpu |= h->cpu;
-    return 0;
-}
-
-typedef struct pol_ctx {
-    const pol_policy **pols;
-    size_t n;
-} pol_ctx;
-
-static int collect_policy(const kproj_obj *o, void *ud)
-{
-    pol_ctx *x = ud;
-    const pol_policy *p = ctl__policy_of(o);
-    if (p && x->n < MAX_POLICIES)
-        x->pols[x->n++] = p;
-    return 0;
-}
-
-/* ---- the end of a reconcile --------------------------------------------------------------- */
-
-static void job_free(ctl_job *j)
-{
-    ctl *c = j->c;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        c->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    opbuf_release(&j->body);
-    free(j);
-}
-
-void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
-{
-    ctl *c = j->c;
-    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-    char reason[CTLREC_REASON];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    if (j->slot_held && strcmp(c->slot.key, j->key) == 0 && c->slot.generation == 0) {
-        /* reserved for a write that did not roll anything: free it */
-        ctl__slot_clear(c);
-        ctl__wake_deferred(c, NULL, j->key);
-    }
-    if (ws) {
-        ws->deferred = j->deferred;
-        ws->outcome = oc;
-        snprintf(ws->reason, sizeof ws->reason, "%s", reason);
-        ctl__mark_policy_dirty(c, ws->policy);
-        for (int i = 0; i < ws->nlosers; i++)
-            ctl__mark_policy_dirty(c, ws->loser_of[i]);
-    }
-    c->st.reconciles++;
-    switch (oc) {
-    case CTLREC_APPLY:
-        c->st.applied++;
-        break;
-    case CTLREC_UNCHANGED:
-        c->st.unchanged++;
-        break;
-    case CTLREC_SKIPPED:
-        c->st.skipped++;
-        break;
-    case CTLREC_CONFLICT:
-        c->st.conflicts++;
-        break;
-    case CTLREC_ERROR:
-        c->st.errors++;
-        break;
-    }
-    if (oc == CTLREC_ERROR)
-        OPLOG_W("reconcile %s: error: %s", j->key, reason);
-    else
-        OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), reason);
-    ctl__record_sync(j, oc);
-    kqueue_done(c->q, j->key);
-    if (oc == CTLREC_ERROR)
-        kqueue_add_rate_limited(c->q, j->key, kqueue_now(c->q));
-    else
-        kqueue_forget(c->q, j->key);
-    c->running--;
-    job_free(j);
-    pump(c);
-}
-
-/* ---- requests ----------------------------------------------------------------------------- */
-
-int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
-                  const opbuf *body, krest_cb cb)
-{
-    return krest_call(j->c->rest, method, path, ctype, body ? body->data : NULL,
-                      body ? body->len : 0, cb, j, &j->req);
-}
-
-int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
-                    const char *sub, int apply, int force, int dry_run)
-{
-    const char *kv[] = {"fieldManager",
-                        MFIELDS_OPTIPOD,
-                        "force",
-                        apply && force ? "true" : NULL,
-                        "dryRun",
-                        dry_run || c->o.dry_run ? "All" : NULL,
-                        NULL};
-    opbuf_reset(p);
-    int rc = kpath(p, r, ns, name, sub);
-    return rc ? rc : kpath_query(p, kv);
-}
-
-const char *ctl__reply_msg(const krest_reply *r)
-{
-    if (r->status && r->status->message[0])
-        return r->status->message;
-    return r->error_msg ? r->error_msg : "no response";
-}
-
-int ctl__ok2xx(const krest_reply *r)
-{
-    return r->http_status >= 200 && r->http_status < 300;
-}
-
-/* ---- the decision and what follows -------------------------------------------------------- */
-
-static void record_decision(ctl_job *j, ctl_wstate *ws)
-{
-    ctl *c = j->c;
-    const ctlrec_out *o = &j->out;
-    char pkey[KCACHE_KEY_MAX] = "";
-    if (o->winner)
-        kproj_key(pkey, sizeof pkey, o->winner->namespace, o->winner->name);
-    if (strcmp(ws->policy, pkey) != 0) {
-        ctl__mark_policy_dirty(c, ws->policy);
-        snprintf(ws->policy, sizeof ws->policy, "%s", pkey);
-    }
-    for (int i = 0; i < ws->nlosers; i++)
-        ctl__mark_policy_dirty(c, ws->loser_of[i]);
-    ws->nlosers = 0;
-    for (size_t i = 0; i < o->nlosers && ws->nlosers < 4; i++)
-        kproj_key(ws->loser_of[ws->nlosers++], KCACHE_KEY_MAX, o->losers[i]->namespace,
-                  o->losers[i]->name);
-    ws->nrecs = 0;
-    for (size_t i = 0; i < o->ncontainers && ws->nrecs < STATUS_RECS; i++) {
-        const ctlrec_container *cc = &o->containers[i];
-        if (!cc->rec_cpu_req[0] && !cc->rec_mem_req[0])
-            continue;
-        ctl_rec *r = &ws->recs[ws->nrecs++];
-        snprintf(r->container, sizeof r->container, "%s", cc->name);
-        snprintf(r->cpu, sizeof r->cpu, "%s", cc->rec_cpu_req);
-        snprintf(r->mem, sizeof r->mem, "%s", cc->rec_mem_req);
-        snprintf(r->cpu_lim, sizeof r->cpu_lim, "%s", cc->rec_cpu_lim);
-        snprintf(r->mem_lim, sizeof r->mem_lim, "%s", cc->rec_mem_lim);
-        r->applied = cc->res.decision == ENG_UNCHANGED;
-        r->samples = cc->samples;
-    }
-    int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
-    if (insufficient && !ws->insufficient) {
-        kevents_ref ref;
-        ctl__workload_ref(j, NULL, &ref);
-        ctl__event(c, &ref, KEVENTS_NORMAL, "InsufficientData", "Recommend", "%s", o->reason);
-    }
-    ws->insufficient = insufficient;
-}
-
-static void act(ctl_job *j, const kproj_obj *w)
-{
-    ctl *c = j->c;
-    ctlrec_out *o = &j->out;
-    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-    if (!ws) {
-        ctl__job_end(j, CTLREC_ERROR, "out of memory");
-        return;
-    }
-    record_decision(j, ws);
-    const pol_policy *p = o->winner;
-    if (o->released) { /* `kubectl optipod release`: not a single write until `manage` */
-        ctl__job_end(j, CTLREC_SKIPPED, "%s", o->reason);
-        return;
-    }
-    if (o->outcome == CTLREC_ERROR) {
-        ctl__job_end(j, CTLREC_ERROR, "%s", o->reason);
-        return;
-    }
-    if (o->mode == POL_MODE_AUTO && p->allow_in_place_resize) {
-        int r = ctl__try_resize(j);
-        if (r == RESIZE_SENT)
-            return;
-        if (r == RESIZE_ALL_DONE && p->strategy == POL_STRATEGY_SSA &&
-            p->rollout == POL_ROLLOUT_ON_NEXT_RESTART) {
-            /* The pods run with the values; a template write now would roll
-             * them out, which onNextRestart never does. */
-            ctl__job_end(j, CTLREC_UNCHANGED,
-                         "running pods resized in place; the pod template is left to the next "
-                         "rollout");
-            return;
-        }
-    }
-    int annotations = o->mode == POL_MODE_RECOMMEND || p->strategy == POL_STRATEGY_WEBHOOK;
-    j->restart = o->mode == POL_MODE_AUTO && p->strategy == POL_STRATEGY_WEBHOOK &&
-                 p->rollout == POL_ROLLOUT_IMMEDIATE && p->allow_recreate &&
-                 o->outcome != CTLREC_SKIPPED;
-    if (annotations) {
-        if (ctlrec_annotations_differ(o, w)) {
-            ctl__send_annotations(j, w, 0);
-            return;
-        }
-        if (j->restart && ctl__maybe_restart(j, w, ws))
-            return;
-        if (o->outcome == CTLREC_APPLY)
-            ctl__job_end(j, CTLREC_UNCHANGED, "recommendation already published to annotations");
-        else
-            ctl__job_end(j, o->outcome, "%s", o->reason);
-        return;
-    }
-    if (o->outcome != CTLREC_APPLY) {
-        ctl__job_end(j, o->outcome, "%s", o->reason);
-        return;
-    }
-    /* At most one rollout per reconcile period. */
-    uint64_t now = uv_now(c->loop);
-    if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
-        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
-        return;
-    }
-    /* Under immediate optipod paces the rollouts its writes cause; under
-     * onNextRestart the template write is the strategy's own change, paced by
-     * the workload's updateStrategy (and the once-per-period rule above). */
-    if (p->rollout == POL_ROLLOUT_IMMEDIATE && !ctl__gate_rollout(j, w))
-        return;
-    char path[2048];
-    opbuf pb;
-    opbuf_init(&pb, sizeof path);
-    int rc = kpath(&pb, ctl__res_for_kind(j->kind), j->ns, j->name, NULL);
-    snprintf(path, sizeof path, "%s", opbuf_str(&pb));
-    opbuf_release(&pb);
-    if (!rc)
-        rc = krest_call(c->rest, "GET", path, NULL, NULL, 0, ctl__on_live, j, &j->req);
-    if (rc)
-        ctl__job_end(j, CTLREC_ERROR, "GET: %s", strerror(-rc));
-}
-
-static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
-{
-    ctl_pstate *ps = ctl__pstate(c, pkey, 1);
-    int st = ok ? 1 : -1;
-    if (!ps || ps->metrics_state == st)
-        return;
-    ps->metrics_state = st;
-    snprintf(ps->metrics_msg, sizeof ps->metrics_msg, "%s", msg ? msg : "");
-    ps->dirty = 1;
-    if (!ok)
-        ctl__policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
-}
-
-/* The provider a policy's metricsConfig.provider names. Unset: the default
- * (Prometheus when --prometheus-url was given, else metrics-server). A
- * provider the controller does not run is a metrics error naming the flag,
- * never a silent switch to another source. */
-static mprov *provider_for(const ctl *c, const pol_policy *p, char *why, size_t cap)
-{
-    const char *want = NULL;
-    switch (p->provider) {
-    case POL_PROVIDER_DEFAULT:
-        if (c->prov)
-            return c->prov;
-        return c->prov_ms;
-    case POL_PROVIDER_PROMETHEUS:
-        want = "prometheus";
-        break;
-    case POL_PROVIDER_METRICS_SERVER:
-        want = "metrics-server";
-        break;
-    }
-    if (c->prov && strcmp(mprov_name(c->prov), want) == 0)
-        return c->prov;
-    if (c->prov_ms && strcmp(mprov_name(c->prov_ms), want) == 0)
-        return c->prov_ms;
-    snprintf(why, cap, "metricsConfig.provider is %s, but optipod runs without it%s", want,
-             p->provider == POL_PROVIDER_PROMETHEUS ? " (start it with --prometheus-url)" : "");
-    return NULL;
-}
-
-void ctl__job_decide(ctl_job *j)
-{
-    ctl *c = j->c;
-    const kproj_obj *w = kcache_get(ctl__cache(c, ctl__inf_for_kind(j->kind)), j->ns, j->name);
-    if (!w) {
-        ctl__job_end(j, CTLREC_SKIPPED, "the workload is gone");
-        return;
-    }
-    const pol_policy *pols[MAX_POLICIES];
-    pol_ctx px = {pols, 0};
-    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), collect_policy, &px);
-    hpa_ctx hx = {j, 0};
-    kcache_foreach(ctl__cache(c, CTL_INF_HPAS), check_hpa, &hx);
-    ctlrec_input in = {.workload = w,
-                       .policies = pols,
-                       .npolicies = px.n,
-                       .ns = kcache_get(ctl__cache(c, CTL_INF_NAMESPACES), NULL, j->ns),
-                       .hpa_cpu = hx.cpu,
-                       .now_s = ctl__wall_ms(c) / 1000};
-    if (ctlrec_decide(&in, &j->out) != 0) {
-        ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
-        return;
-    }
-    const pol_policy *p = j->out.winner;
-    j->rec_pkey[0] = 0;
-    if (p)
-        kproj_key(j->rec_pkey, sizeof j->rec_pkey, p->namespace, p->name);
-    if (!p || j->out.mode == POL_MODE_DISABLED) {
-        ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-        if (ws) {
-            record_decision(j, ws);
-            ws->conflict[0] = 0;
-            ws->loop_stopped = 0;
-        }
-        j->pkey[0] = 0;
-        j->out.winner = NULL;
-        if (j->out.release_annotations && ws && (!w->rv || strcmp(ws->released_rv, w->rv) != 0))
-            ctl__send_annotations(j, w, 1);
-        else
-            ctl__job_end(j, CTLREC_SKIPPED, "%s", j->out.reason);
-        return;
-    }
-    kproj_key(j->pkey, sizeof j->pkey, p->namespace, p->name);
-    j->force_conflicts = p->force_conflicts;
-    j->period_ms = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
-    oom_ctx ox = {.c = c, .j = j};
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_oom, &ox);
-    in.ooms = ox.ooms;
-    in.nooms = ox.n;
-    if (c->prov || c->prov_ms) {
-        char why[256];
-        mprov *pv = provider_for(c, p, why, sizeof why);
-        ctl_usage *u = NULL;
-        if (pv) {
-            u = ctl__usage_get(c, pv, j->ns, p->percentile / 100.0, (uint64_t)p->window_ms / 1000);
-            if (!u) {
-                ctl__job_end(j, CTLREC_ERROR, "out of memory");
-                return;
-            }
-            uint64_t ttl = c->o.usage_ttl_ms ? c->o.usage_ttl_ms : 60000;
-            if (u->state != 2 || uv_now(c->loop) - u->fetched_ms > ttl) {
-                j->next_wait = u->waiting;
-                u->waiting = j;
-                if (u->state != 1)
-                    ctl__usage_fetch(c, u);
-                return; /* j may be gone now */
-            }
-        }
-        if (!u || u->error) {
-            in.metrics_error = 1;
-            in.metrics_msg = u ? u->msg : why;
-        } else {
-            char key[600];
-            snprintf(key, sizeof key, "%s/%s", kproj_kind_name(j->kind), j->name);
-            const ctl_ustats *s = opmap_get(&u->stats, key);
-            if (s) {
-                in.usage = s->c;
-                in.nusage = s->n;
-            }
-        }
-        metrics_state(c, j->pkey, !in.metrics_error, in.metrics_msg ? in.metrics_msg : "");
-        if (ctlrec_decide(&in, &j->out) != 0) {
-            ctl__job_end(j, CTLREC_ERROR, "%s", j->out.reason);
-            return;
-        }
-    }
-    act(j, w);
-    /* Nothing borrowed from the caches may be used once a request is out. */
-}
-
-static void job_start(ctl *c, const char *key)
-{
-    ctl_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        kqueue_done(c->q, key);
-        kqueue_add_rate_limited(c->q, key, kqueue_now(c->q));
-        return;
-    }
-    j->c = c;
-    snprintf(j->key, sizeof j->key, "%s", key);
-    opbuf_init(&j->body, BODY_MAX);
-    j->next = c->jobs;
-    if (c->jobs)
-        c->jobs->prev = j;
-    c->jobs = j;
-    c->running++;
-    if (ctl__parse_wkey(key, &j->kind, j->ns, j->name) != 0) {
-        ctl__job_end(j, CTLREC_SKIPPED, "not a workload key");
-        return;
-    }
-    ctl__job_decide(j);
-}
-
 static void pump(ctl *c)
 {
     if (c->pumping) {
@@ -1068,7 +437,7 @@ static void pump(ctl *c)
         return;
     }
     c->pumping = 1;
-    int workers = c->o.workers > 0 ? c->o.workers : 8;
+    int workers = ctl__workers(c);
     do {
         c->repump = 0;
         /* Decide only on complete caches: a missing policy would look like a
@@ -1079,16 +448,11 @@ static void pump(ctl *c)
             const char *key;
             if (kqueue_get(c->q, &key) != 0)
                 break;
-            job_start(c, key);
+            ctl__job_start(c, key);
         }
     } while (c->repump);
     c->pumping = 0;
-}
-
-static void on_ready(kqueue *q, void *ud)
-{
-    (void)q;
-    pump(ud);
+    ctl__rearm(c);
 }
 
 /* ---- the tick: resyncs and status ---------------------------------------------------------- */
@@ -1119,15 +483,14 @@ static int resync_policy(const kproj_obj *o, void *ud)
     return 0;
 }
 
-static void on_tick(uv_timer_t *t)
+static void on_tick(ctl *c)
 {
-    ctl *c = t->data;
     if (c->closing || !c->leader || !ctl_synced(c))
         return;
     ctl__slot_recover(c); /* before the first status write drops the record */
     if (kqueue_len(c->q))
         pump(c); /* keys queued before the caches synced */
-    tick_ctx x = {c, uv_now(c->loop)};
+    tick_ctx x = {c, ctl__now(c)};
     if (x.now >= c->disc_next_ms) {
         /* Ask again once a minute at most (kdisc itself keeps answers 10 min);
          * a server without the API must not be asked on every tick. */
@@ -1152,7 +515,7 @@ static void on_tick(uv_timer_t *t)
 
 const char *ctl_informer_name(enum ctl_inf i)
 {
-    return i < CTL_NINF ? inf_res[i]->resource : "";
+    return i < CTL_NINF ? ctl__inf_res[i]->resource : "";
 }
 
 kinf *ctl_informer(ctl *c, enum ctl_inf i)
@@ -1176,6 +539,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     c->rest = rest;
     if (opts)
         c->o = *opts;
+    c->wake = on_wake;
     c->prov = c->o.provider;
     c->prov_ms = c->o.metrics_server;
     c->leader = 1;
@@ -1189,14 +553,16 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     conflict_loop_cfg lc = c->o.loop;
     conflict_loop_cfg_defaults(&lc);
     conflict_tracker_init(&c->tracker, &lc);
-    if ((rc = kqueue_new(&c->q, NULL)) != 0 || (rc = kqueue_bind(c->q, loop, on_ready, c)) != 0) {
+    c->armed_at = CTL_ALARM_NEVER;
+    /* not bound to the loop: the controller's alarm runs its delayed keys */
+    if ((rc = kqueue_new(&c->q, NULL)) != 0) {
         operr_set(err, rc, "controller: work queue: %s", strerror(-rc));
         goto fail;
     }
     static const kcache_handlers none = {0};
     for (int i = 0; i < CTL_NINF; i++) {
         kcache_handlers h = none;
-        kinf_opts o = {.res = inf_res[i], .ns = i == CTL_INF_NAMESPACES ? NULL : c->ns};
+        kinf_opts o = {.res = ctl__inf_res[i], .ns = i == CTL_INF_NAMESPACES ? NULL : c->ns};
         h.ud = c;
         switch ((enum ctl_inf)i) {
         case CTL_INF_POLICIES:
@@ -1274,9 +640,10 @@ int ctl_start(ctl *c)
     c->started = 1;
     for (int i = 0; i < CTL_NINF; i++)
         kinf_start(c->inf[i]);
-    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
-    kdisc_refresh(c->disc, uv_now(c->loop), 1, NULL, NULL);
-    c->disc_next_ms = uv_now(c->loop) + 60000;
+    uint64_t now = ctl__now(c);
+    c->next_tick_ms = now + TICK_MS;
+    kdisc_refresh(c->disc, now, 1, NULL, NULL);
+    c->disc_next_ms = now + 60000;
     pump(c);
     return 0;
 }
@@ -1304,14 +671,6 @@ void ctl_set_leader(ctl *c, int leading)
     }
 }
 
-int ctl_synced(const ctl *c)
-{
-    for (int i = 0; i < CTL_NINF; i++)
-        if (!c->inf[i] || !kinf_has_synced(c->inf[i]))
-            return 0;
-    return 1;
-}
-
 void ctl_stats_get(const ctl *c, ctl_stats *out)
 {
     *out = c->st;
@@ -1322,6 +681,17 @@ size_t ctl_pending(const ctl *c)
     return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q) + (size_t)c->nrecws;
 }
 
+size_t ctl_busy(const ctl *c)
+{
+    size_t n = (size_t)c->running;
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->pstates);
+    while ((e = opmap_next(&it)) != NULL)
+        n += ((const ctl_pstate *)e->value)->writing != 0;
+    return n;
+}
+
 static void ctl_maybe_free(ctl *c)
 {
     if (c->ninf_closing > 0)
@@ -1329,7 +699,7 @@ static void ctl_maybe_free(ctl *c)
     void (*cb)(void *) = c->on_closed;
     void *ud = c->closed_ud;
     opmap_release(&c->usage, ctl__usage_free);
-    opmap_release(&c->wstates, free);
+    opmap_release(&c->wstates, ctl__wstate_free);
     opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);
     opmap_release(&c->records, ctl__recstate_free);
@@ -1360,12 +730,7 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     c->closed_ud = ud;
     /* Cancel first: no callback of ours runs after this. */
     ctl__records_cancel(c);
-    while (c->jobs) {
-        ctl_job *j = c->jobs;
-        if (j->req)
-            ophttp_cancel(j->req);
-        job_free(j);
-    }
+    ctl__jobs_cancel(c);
     opmap_iter it;
     opmap_entry *e;
     opmap_iter_init(&it, &c->pstates);
@@ -1400,6 +765,14 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
             c->inf[i] = NULL;
         }
     }
+    if (c->o.clock.now_ms && c->o.clock.alarm && c->armed_at != CTL_ALARM_NEVER)
+        c->o.clock.alarm(c->o.clock.ud, CTL_ALARM_NEVER, on_wake, c);
+    c->armed_at = CTL_ALARM_NEVER;
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+}
+
+int ctl_leading(const ctl *c)
+{
+    return c->leader && !c->closing;
 }

@@ -76,6 +76,7 @@
 #include "kube/informer.h"
 #include "kube/rest.h"
 #include "metrics/provider.h"
+#include "obs/obs.h"
 #include "util/err.h"
 
 /* Informers, in this order. */
@@ -92,6 +93,23 @@ enum ctl_inf {
     CTL_NINF
 };
 
+#define CTL_ALARM_NEVER UINT64_MAX
+
+/* The controller's time, injectable so tests step it instead of sleeping.
+ * now_ms is monotonic (periods, requeues, usage TTL, resize deadlines) and
+ * goes with alarm: one alarm per controller, each call replacing the last;
+ * the clock calls wake(arg) from the loop (never from inside alarm) once
+ * now_ms() >= at_ms; CTL_ALARM_NEVER cancels it. wall_ms is the wall clock
+ * in ms since the epoch (engine time, loop detection, status and rollout
+ * times). A NULL now_ms means libuv's uv_now() and a uv timer (alarm is then
+ * ignored); a NULL wall_ms, the real clock. */
+typedef struct ctl_clock {
+    uint64_t (*now_ms)(void *ud);
+    int64_t (*wall_ms)(void *ud);
+    void (*alarm)(void *ud, uint64_t at_ms, void (*wake)(void *arg), void *arg);
+    void *ud;
+} ctl_clock;
+
 typedef struct ctl_opts {
     const char *ns;  /* watch only this namespace; NULL = all */
     int dry_run;     /* dryRun=All on every write */
@@ -105,10 +123,7 @@ typedef struct ctl_opts {
     uint64_t usage_ttl_ms;  /* a namespace's usage is reused this long; 0 = 60 s */
     size_t max_status_recs; /* status.recommendations entries per policy; 0 = 20 */
     conflict_loop_cfg loop; /* zeros = conflict_loop_cfg_defaults() */
-    /* Wall clock in ms since the epoch (engine time, loop detection, status
-     * times); NULL = the real clock. */
-    int64_t (*clock_ms)(void *ud);
-    void *clock_ud;
+    ctl_clock clock;        /* zeros = libuv's clock and a uv timer, the real wall clock */
     /* in-place resize bounds (tests): not done this long after acceptance,
      * or Deferred this long → fall back to the strategy; 0 = 5 / 10 min */
     uint64_t resize_stall_ms, resize_deferred_ms;
@@ -118,6 +133,7 @@ typedef struct ctl_opts {
      * Forcing over one of them is a Warning SSAConflict and Conflict=True; over
      * anyone else a Normal SSATakeover (it will not take them back). */
     const char *gitops_managers;
+    obs_reg *metrics; /* borrowed: reconcile durations, per-container values (ctl_metrics.c) */
 } ctl_opts;
 
 typedef struct ctl_stats {
@@ -140,6 +156,8 @@ int ctl_start(ctl *c);
  * every workload. A new controller is a leader (call with 0 before
  * ctl_start when electing). */
 void ctl_set_leader(ctl *c, int leading);
+/* Leading and not closing (what ckpt.h's `active` asks). */
+int ctl_leading(const ctl *c);
 /* Every informer has listed once. */
 int ctl_synced(const ctl *c);
 kinf *ctl_informer(ctl *c, enum ctl_inf i);
@@ -147,8 +165,17 @@ const char *ctl_informer_name(enum ctl_inf i);
 void ctl_stats_get(const ctl *c, ctl_stats *out);
 /* Reconciles queued, running or delayed (0: idle). */
 size_t ctl_pending(const ctl *c);
+/* Reconciles running and status writes in flight: 0 when nothing happens
+ * until the clock's alarm or an informer event (queued keys are taken when
+ * the alarm fires, delayed ones when they are due). */
+size_t ctl_busy(const ctl *c);
 /* Queue one workload ("Deployment/ns/name") now. */
 int ctl_enqueue(ctl *c, const char *key);
 void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud);
+
+/* ctl_metrics.c: define the reconcile families in r (also done at the first reconcile), and
+ * drop every per-container series (a controller that stops leading). */
+int ctl_metrics_define(obs_reg *r, operr *err);
+void ctl_metrics_forget(obs_reg *r);
 
 #endif

@@ -4,11 +4,20 @@
  * and the functions its files share. Only lib/controller/ctl*.c and
  * controller.c include it; the API is controller/controller.h. Shared
  * functions carry the prefix ctl__ (as libuv's uv__); all else stays static
- * in its file. Which file owns what: see the top of controller.c.
+ * in its file.
+ *
+ * The files call one way only (no circle; reply handlers resume a job
+ * through the j->resume pointer, the alarm runs the pump through c->wake):
+ *   controller.c   informers' hooks, queueing, pump, tick, lifecycle
+ *     -> ctl_job.c   the executor: facts, the step (step.c), effects, the end
+ *       -> ctl_ssa.c ctl_rollout.c ctl_resize.c ctl_usage.c ctl_status.c
+ *          ctl_record.c (I/O; the record, synced once at the end of each job)
+ *         -> ctl_common.c   clock, keys, caches, state maps, Events, requests
+ * and the pure decisions below any of them: step.c, reconcile.c, rollout.c.
  *
  * Ownership as in controller.h: all of it belongs to the ctl and is touched
- * on the loop thread only. A ctl_job lives from job_start() to
- * ctl__job_end() (or ctl_close()); it keeps keys and copies, never an object
+ * on the loop thread only. A ctl_job lives from ctl__job_start() to the
+ * executor's end (or ctl_close()); it keeps keys and copies, never an object
  * borrowed from a cache across a request.
  */
 #ifndef OPTIPOD_CONTROLLER_CTL_INT_H
@@ -22,6 +31,7 @@
 #include "controller/controller.h"
 #include "controller/reconcile.h"
 #include "controller/rollout.h"
+#include "controller/step.h"
 #include "kube/discovery.h"
 #include "kube/queue.h"
 #include "util/buf.h"
@@ -32,29 +42,36 @@
 #define STATUS_RECS 8 /* containers remembered per workload for status */
 #define WRITTEN_MAX 1024
 
+#define CTL_NAME_MAX 64 /* a container name: a DNS label (63) */
+
+/* One container's recommendation, for the policy's status. */
 typedef struct ctl_rec {
-    char container[MFIELDS_NAME_MAX + 1];
+    char container[CTL_NAME_MAX];
     char cpu[CTLREC_QTY], mem[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
     int applied;
     int64_t samples; /* -1 unknown */
 } ctl_rec;
 
-/* What the controller remembers of one workload between reconciles. */
+/* What the controller remembers of one workload between reconciles, sized
+ * by what it holds (the strings and arrays are owned; NULL = none). Kept only
+ * while there is something to remember: a policy selects the workload or
+ * loses it to another, or optipod wrote to it (ctl__wstate_forget_idle). */
 typedef struct ctl_wstate {
-    char policy[KCACHE_KEY_MAX]; /* winner "ns/name", "" when none */
-    char loser_of[4][KCACHE_KEY_MAX];
+    char *policy;    /* the winner "ns/name" */
+    char **loser_of; /* the other policies selecting it, at most 4 */
     int nlosers;
     enum ctlrec_outcome outcome;
-    char reason[CTLREC_REASON];
-    char conflict[512]; /* "argocd-controller" etc. while in conflict */
+    char *conflict; /* "argocd-controller" etc. while in conflict */
     int loop_stopped;
     int insufficient;
-    char written[WRITTEN_MAX]; /* our last values: "c/requests.cpu=500m;..." */
-    uint64_t last_apply_ms;    /* loop time of our last resource write */
-    char released_rv[32];      /* annotations released at this resourceVersion */
-    char ann_base_rv[32];      /* annotations written over this resourceVersion ... */
-    uint64_t ann_hash;         /* ... with this body */
-    ctl_rec recs[STATUS_RECS];
+    ctlstep_written *written; /* our last resource write, a field each */
+    size_t nwritten;
+    int reclaim_counted;    /* the take-back of that write has been counted */
+    uint64_t last_apply_ms; /* monotonic time of our last write that rolls pods */
+    char released_rv[32];   /* annotations released at this resourceVersion */
+    char ann_base_rv[32];   /* annotations written over this resourceVersion ... */
+    uint64_t ann_hash;      /* ... with this body */
+    ctl_rec *recs;          /* recommended containers, at most STATUS_RECS */
     int nrecs;
     int deferred;              /* the last reconcile waited at the rollout gate */
     int taken_over;            /* the last write forced over a manager that is not GitOps */
@@ -92,6 +109,13 @@ typedef struct ctl_policy_ext {
     rollout_slot recorded; /* key "" when the status records none (or a damaged one) */
 } ctl_policy_ext;
 
+/* An HPA's projection carries this (its kproj ext). */
+typedef struct ctl_hpa {
+    char kind[64]; /* scaleTargetRef */
+    char name[256];
+    int cpu; /* it scales on CPU */
+} ctl_hpa;
+
 typedef struct ctl_ustats {
     size_t n;
     mprov_container_stats c[];
@@ -113,29 +137,60 @@ typedef struct ctl_usage {
     struct ctl_job *waiting;
 } ctl_usage;
 
+/* A request's answer as recorded for the step, with its message kept. */
+typedef struct ctl_answer {
+    ctlstep_reply r;
+    char msg[256];
+} ctl_answer;
+
+/* One reconcile, from ctl__job_start() to the executor's end. It keeps keys
+ * and copies (the caches may replace any object while a request is out) and
+ * the facts gathered so far (step.h). */
 typedef struct ctl_job {
     struct ctl *c;
     struct ctl_job *next, *prev; /* in-flight list */
-    struct ctl_job *next_wait;
+    struct ctl_job *next_wait;   /* jobs waiting for the same usage */
+    /* The executor: every reply recorder calls it, never anything else. */
+    void (*resume)(struct ctl_job *j);
     char key[KEY_MAX];
     enum kproj_kind kind;
     char ns[256], name[256];
     ophttp_req *req;
+    /* the decision: matched at the start, decided once usage is in */
     ctlrec_out out;
-    /* the winner, copied (the cache may replace it while we wait) */
-    char pkey[KCACHE_KEY_MAX];
-    int force_conflicts;
+    int matched, decided;
+    char pkey[KCACHE_KEY_MAX]; /* the winner, by key (looked up again after each request) */
     uint64_t period_ms;
-    /* the SSA path */
-    conflict_set cs;
-    char changes[WRITTEN_MAX];
+    enum ctlstep_usage usage;
+    struct ctl_usage *u; /* the usage to fetch (FETCH_USAGE) */
+    /* facts gathered with the decision */
+    int ann_differ;
+    uint64_t ann_hash; /* of the annotations body in `body` */
+    ctlstep_resize rz;
+    struct ctl_rzplan *rzplan; /* ctl_resize.c's plan for the pod to resize */
+    ctlstep_pods pods;
+    char first_pod[256];
+    char hint[512];
+    /* answers */
+    ctl_answer ann, restart, live_reply, dry, write;
+    char ann_rv[32];  /* the resourceVersion the annotations went over */
+    rollout_out gate; /* the gate's verdict, asked before a write that rolls pods */
+    int64_t new_gen;  /* the generation a write that rolls pods produced (its answer) */
+    /* the ssa path: the live object read, and the pre-check's conflicts */
+    kproj_obj *live;
+    mfields mf;
+    ssa_change *ch;
+    size_t nch;
+    char changed[WRITTEN_MAX]; /* "c/f=v;" of ch, for messages */
+    const char **owners;       /* per change, another manager owning it (points into mf) */
+    char unreadable[256];
+    conflict_set *cs; /* NULL until the pre-check answers with conflicts or none */
     char patch_path[2048];
     opbuf body;
-    int forced;
     char rec_pkey[KCACHE_KEY_MAX]; /* the deciding policy, Disabled too, for the record */
-    int restart;   /* webhook + immediate + allowRecreate: restart pods that differ */
-    int slot_held; /* the rollout slot is reserved for this job's write */
-    int deferred;  /* ended waiting at the rollout gate */
+    int slot_held;                 /* the rollout slot is reserved for this job's write */
+    /* uv_hrtime() at ctl__job_start, for the duration metric */
+    uint64_t started_ns;
 } ctl_job;
 
 struct ctl {
@@ -149,12 +204,15 @@ struct ctl {
     kqueue *q;
     kdisc *disc; /* is pods/resize served? asked, never assumed */
     uint64_t disc_next_ms;
-    opmap resizes;       /* workload key → ctl_resize* (in-place resize followed) */
-    int pod_patch_off;   /* a pod PATCH may not resize here (the 422 seen once) */
-    int pod_patch_ok;    /* ... it may (a 2xx seen) */
-    int pod_patch_probe; /* the first pod-PATCH resize is in flight: others wait */
-    int subresource_off; /* pods/resize listed but not served */
-    uv_timer_t tick;
+    opmap resizes;         /* workload key → ctl_resize* (in-place resize followed) */
+    int pod_patch_off;     /* a pod PATCH may not resize here (the 422 seen once) */
+    int pod_patch_ok;      /* ... it may (a 2xx seen) */
+    int pod_patch_probe;   /* the first pod-PATCH resize is in flight: others wait */
+    int subresource_off;   /* pods/resize listed but not served */
+    uv_timer_t tick;       /* the alarm when the clock is libuv's */
+    void (*wake)(void *c); /* what the alarm runs: controller.c's tick and pump */
+    uint64_t next_tick_ms; /* resyncs and status flushes, every TICK_MS */
+    uint64_t armed_at;     /* the alarm set, CTL_ALARM_NEVER when none */
     conflict_tracker tracker;
     rollout_slot slot;                /* the one optipod rollout in progress */
     char slot_policy[KCACHE_KEY_MAX]; /* the policy whose status.rollout records it */
@@ -177,17 +235,25 @@ struct ctl {
     void *closed_ud;
 };
 
-/* ctl__try_resize()'s answers */
-enum { RESIZE_NOT_USED, RESIZE_SENT, RESIZE_ALL_DONE };
-
-/* controller.c: small helpers */
+/* ---- ctl_common.c: the bottom layer, shared by every file ---------------------------------- */
+extern const kres *const ctl__inf_res[CTL_NINF];
+uint64_t ctl__now(const ctl *c); /* the monotonic clock (ctl_clock) */
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
 kcache *ctl__cache(ctl *c, enum ctl_inf i);
 enum ctl_inf ctl__inf_for_kind(enum kproj_kind k);
 const kres *ctl__res_for_kind(enum kproj_kind k);
+/* "Kind/namespace/name", and back */
+int ctl__wkey(char *buf, size_t cap, enum kproj_kind k, const char *ns, const char *name);
 int ctl__parse_wkey(const char *key, enum kproj_kind *k, char *ns, char *name);
 ctl_wstate *ctl__wstate(ctl *c, const char *key, int create);
+void ctl__wstate_free(void *ws);
+/* Drop key's state when it holds nothing to remember. */
+void ctl__wstate_forget_idle(ctl *c, const char *key);
+/* Replace *dst with a copy of s ("" or NULL: none). 0 or -ENOMEM (*dst kept). */
+int ctl__set_str(char **dst, const char *s);
+/* s, or "" for none. */
+const char *ctl__str(const char *s);
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create);
 const pol_policy *ctl__policy_of(const kproj_obj *o);
 int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap);
@@ -196,41 +262,54 @@ void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *r
 void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref);
 void ctl__policy_event(ctl *c, const char *pkey, kevents_type type, const char *reason,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* a policy's status needs writing */
+void ctl__mark_policy_dirty(ctl *c, const char *pkey);
 
-/* controller.c: queueing */
+/* queueing */
 void ctl__wake_deferred(ctl *c, const char *ns, const char *self);
+void ctl__requeue_after(ctl *c, const char *key, uint64_t ms);
+/* Arm the alarm for what is due next (after the queue changed). */
+void ctl__rearm(ctl *c);
+int ctl__workers(const ctl *c);
 
-/* controller.c: the end of a reconcile: one outcome per job */
-void ctl__job_end(ctl_job *j, enum ctlrec_outcome oc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* controller.c: requests */
+/* requests, and recording their answers for the step */
 int ctl__job_send(ctl_job *j, const char *method, const char *path, const char *ctype,
                   const opbuf *body, krest_cb cb);
 int ctl__write_path(ctl *c, opbuf *p, const kres *r, const char *ns, const char *name,
                     const char *sub, int apply, int force, int dry_run);
 const char *ctl__reply_msg(const krest_reply *r);
 int ctl__ok2xx(const krest_reply *r);
+void ctl__answer(ctl_answer *a, const krest_reply *r);
+/* The generation a write produced, from the object it returned (0 unknown). */
+int64_t ctl__answered_generation(const krest_reply *r);
+void ctl__answer_unsent(ctl_answer *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* controller.c: the decision (again, once a job's usage is answered) */
-void ctl__job_decide(ctl_job *j);
+/* ctl_job.c: the executor */
+void ctl__job_start(ctl *c, const char *key);
+/* ctl_close: cancel every job's request and free them (no callback runs) */
+void ctl__jobs_cancel(ctl *c);
 
 /* ctl_usage.c */
 void ctl__usage_free(void *v);
 ctl_usage *ctl__usage_get(ctl *c, mprov *prov, const char *ns, double pct, uint64_t window_s);
 void ctl__usage_fetch(ctl *c, ctl_usage *u);
 
-/* ctl_ssa.c */
-void ctl__send_annotations(ctl_job *j, const kproj_obj *w, int release);
-/* the answer to act()'s GET of the live object */
-void ctl__on_live(const krest_reply *r, void *ud);
-
-/* controller.c: a policy's status needs writing */
-void ctl__mark_policy_dirty(ctl *c, const char *pkey);
+/* ctl_ssa.c: each sender returns 0 (the answer resumes the job) or records
+ * why it could not send in the job's answer and returns a negative errno */
+int ctl__annotations_body(ctl_job *j, const kproj_obj *w, int release);
+int ctl__send_annotations(ctl_job *j, int release);
+int ctl__read_live(ctl_job *j);
+int ctl__send_dry_run(ctl_job *j);
+int ctl__send_write(ctl_job *j, int force);
 
 /* ctl_rollout.c */
-int ctl__gate_rollout(ctl_job *j, const kproj_obj *w);
-void ctl__slot_commit(ctl_job *j, const krest_reply *r);
+/* The gate's verdict for w (controller/rollout.h, over the caches). */
+int ctl__gate(ctl *c, const char *key, const kproj_obj *w, rollout_out *out);
+/* Reserve the slot for key's write (generation 0: in flight). */
+void ctl__slot_take(ctl *c, const char *key, const char *pkey);
+/* key's write that rolls pods was answered with generation gen (0 unknown):
+ * the slot waits for it (a dry run rolls nothing: the job's end frees it). */
+void ctl__slot_commit(ctl *c, const char *key, int held, int64_t gen, const kproj_obj *w);
 /* Free the slot (its policy's status then drops the record). */
 void ctl__slot_clear(ctl *c);
 /* Once per leadership, with synced caches: take up the rollout a policy's
@@ -239,11 +318,21 @@ void ctl__slot_recover(ctl *c);
 /* The holder's status changed: release the slot now when its rollout
  * completed or was paused, rather than when the next workload asks. */
 void ctl__slot_check(ctl *c, const kproj_obj *holder);
-int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws);
+/* The running pods against the recommendation (j->pods), and why the webhook
+ * may not inject (j->hint). */
+void ctl__count_pods(ctl_job *j, const kproj_obj *w);
+int ctl__send_restart(ctl_job *j, const kproj_obj *w);
 
 /* ctl_resize.c */
 int ctl__pod_followed(ctl *c, const kproj_obj *pod);
-int ctl__try_resize(ctl_job *j);
+/* Step the resize followed, or plan the next pod: j->rz. */
+void ctl__resize_facts(ctl_job *j);
+int ctl__send_resize(ctl_job *j);
+void ctl__resize_job_free(ctl_job *j);
+
+/* ctl_metrics.c: a reconcile ended (called by the executor's end); a workload was deleted */
+void ctl__metrics_end(ctl_job *j, const ctl_wstate *ws, enum ctlrec_outcome oc);
+void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char *name);
 
 /* ctl_record.c */
 void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc);

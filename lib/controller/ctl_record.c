@@ -226,6 +226,10 @@ static void build(ctl *c, const ctl_job *j, const kproj_obj *w, const pol_policy
     pol_format_duration(p->window_ms, r->window, sizeof r->window);
     r->percentile = p->percentile;
     r->safety_factor = p->safety_factor;
+    if (j->out.history) { /* how the usage's pods were found, when the provider says */
+        snprintf(r->history, sizeof r->history, "%s", j->out.history);
+        r->history_pods = j->out.history_pods;
+    }
     ctl__rfc3339(ctl__wall_ms(c), r->time, sizeof r->time);
     const ctlrec_out *o = &j->out;
     if (o->ncontainers > 0) {
@@ -290,7 +294,7 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc)
         return; /* keep the last good record through a transient error */
     ctl_wstate *ws = ctl__wstate(c, j->key, 0);
     char conflicts[RREC_CONFLICTS] = "";
-    if (ws && ws->conflict[0]) {
+    if (ws && ws->conflict) {
         snprintf(conflicts, sizeof conflicts, "%s", ws->conflict);
         char *sfx = strstr(conflicts, " (");
         if (sfx)

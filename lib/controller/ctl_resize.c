@@ -1,15 +1,20 @@
 /*
- * ctl resize: in-place resize (updateStrategy.allowInPlaceResize), tried by
- * act() before the strategy. Plans the first running pod that differs from
- * the recommendation, PATCHes it (pods/resize, or a pod PATCH on a 1.27-1.31
- * server) and follows that one resize, fed by the pod informer, until it is
- * done, falls back or its pod is gone; then the next pod. What it remembers
- * per workload (ctl_resize, in c->resizes) is private to this file. Separate
- * because it is the one path that writes pods rather than workloads, around
- * its own state machine (apply/resize.h).
+ * ctl resize: in-place resize (updateStrategy.allowInPlaceResize), which the
+ * step tries before the strategy. Owns the facts the step reads about it
+ * (ctl__resize_facts: the resize followed, stepped with what the pod
+ * informer shows, or the first running pod that differs from the
+ * recommendation, planned), the PATCH (pods/resize, or a pod PATCH on a
+ * 1.27-1.31 server) and what its answer teaches (the server's modes, the
+ * resizes never to send again). One pod in flight per workload: that resize
+ * is followed until done, fallen back or its pod gone, then the next pod.
+ * What it remembers per workload (ctl_resize, in c->resizes) is private to
+ * this file. I/O layer: calls ctl_common.c only; its answers go back through
+ * j->resume. Separate because it is the one path that writes pods rather
+ * than workloads, around its own state machine (apply/resize.h).
  */
 #include "controller/ctl_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +23,6 @@
 #include "apply/resize.h"
 #include "apply/ssa.h"
 #include "kube/discovery.h"
-#include "kube/queue.h"
 #include "util/log.h"
 
 /* ---- in-place resize ------------------------------------------------------------------------ */
@@ -37,6 +41,16 @@ typedef struct ctl_resize {
     uint64_t failed[RESIZE_FAILED_MAX];
     size_t nfailed;
 } ctl_resize;
+
+/* What the job keeps of the resize it plans or sends (the resize state in
+ * c->resizes may go with its workload while a request is out). */
+struct ctl_rzplan {
+    resize_plan plan;
+    enum resize_mode mode;
+    char pod[256], uid[64];
+    char what[WRITTEN_MAX];
+    char detail[256];
+};
 
 typedef struct resize_ctx {
     ctl *c;
@@ -189,13 +203,12 @@ static void resize_fell_back(ctl_job *j, ctl_resize *rz)
     rz->active = 0;
 }
 
-/* Step the followed resize with what the pod informer shows. Returns
- * RESIZE_SENT when the job ended (still waiting), else RESIZE_NOT_USED (the
- * track is over: plan the next pod). */
+/* Step the followed resize with what the pod informer shows; 1 = it goes
+ * on (j->rz says how long to wait), 0 = over (done, fallen back or gone). */
 static int follow_resize(ctl_job *j, ctl_resize *rz)
 {
     ctl *c = j->c;
-    uint64_t now = uv_now(c->loop);
+    uint64_t now = ctl__now(c);
     const kproj_obj *pod = kcache_get(ctl__cache(c, CTL_INF_PODS), j->ns, rz->pod);
     enum resize_action a;
     if (!pod) {
@@ -209,10 +222,12 @@ static int follow_resize(ctl_job *j, ctl_resize *rz)
     kevents_ref ref;
     switch (a) {
     case RESIZE_ACT_WAIT:
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "waiting for pod %s's resize (%s)", rz->pod,
-                     resize_state_name(rz->t.state));
-        return RESIZE_SENT;
+        j->rz.following = 1;
+        snprintf(j->rzplan->pod, sizeof j->rzplan->pod, "%s", rz->pod);
+        j->rz.follow_pod = j->rzplan->pod;
+        j->rz.follow_state = resize_state_name(rz->t.state);
+        j->rz.follow_due_ms = resize_due_ms(&rz->t, now);
+        return 1;
     case RESIZE_ACT_DONE:
         ctl__workload_ref(j, NULL, &ref);
         ctl__event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize",
@@ -228,22 +243,28 @@ static int follow_resize(ctl_job *j, ctl_resize *rz)
         rz->active = 0;
         break;
     }
-    return RESIZE_NOT_USED;
+    return 0;
 }
 
+/* What the PATCH answered: the track steps, the server's modes are learnt,
+ * and the step decides from the action. */
 static void on_resize_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
     ctl *c = j->c;
     j->req = NULL;
     ctl_resize *rz = opmap_get(&c->resizes, j->key);
-    if (!rz) {
-        ctl__job_end(j, CTLREC_ERROR, "in-place resize: state lost");
+    ctlstep_resize *z = &j->rz;
+    z->answered = 1;
+    if (!rz) { /* the workload was deleted meanwhile */
+        z->action = RESIZE_ACT_GONE;
+        snprintf(j->rzplan->detail, sizeof j->rzplan->detail, "the workload is gone");
+        z->detail = j->rzplan->detail;
+        j->resume(j);
         return;
     }
-    uint64_t now = uv_now(c->loop);
+    uint64_t now = ctl__now(c);
     enum resize_action a = resize_track_sent(&rz->t, r->http_status, r->status, now);
-    kevents_ref ref;
     if (rz->t.mode == RESIZE_MODE_POD_PATCH) {
         c->pod_patch_probe = 0;
         if (a == RESIZE_ACT_WAIT)
@@ -255,18 +276,9 @@ static void on_resize_done(const krest_reply *r, void *ud)
             /* nothing changes on a dry run: do not send it again */
             resize_remember(rz);
             rz->active = 0;
-            ctl__workload_ref(j, NULL, &ref);
-            ctl__event(c, &ref, KEVENTS_NORMAL, "ResourcesResized", "Resize",
-                       "would resize pod %s in place: %s (dry run)", rz->pod, rz->what);
-            kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-            ctl__job_end(j, CTLREC_APPLY, "dry run: would resize pod %s in place", rz->pod);
-            return;
         }
-        /* The pod's watch events step the track; the deadline comes anyway. */
-        kqueue_add_after(c->q, j->key, resize_due_ms(&rz->t, now), kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_APPLY, "in-place resize of pod %s accepted (%s); following it",
-                     rz->pod, rz->what);
-        return;
+        z->follow_due_ms = resize_due_ms(&rz->t, now);
+        break;
     case RESIZE_ACT_UNSUPPORTED:
         rz->active = 0;
         if (rz->t.mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_off) {
@@ -280,48 +292,48 @@ static void on_resize_done(const krest_reply *r, void *ud)
                     "now on",
                     rz->t.detail);
         }
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED,
-                     "in-place resize not supported by the server; the strategy "
-                     "follows");
-        return;
-    case RESIZE_ACT_GONE:
-        rz->active = 0;
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "pod %s went away before its resize: %s", rz->pod,
-                     rz->t.detail);
-        return;
+        break;
     case RESIZE_ACT_FALLBACK:
         resize_fell_back(j, rz);
-        kqueue_add_after(c->q, j->key, 0, kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "in-place resize of pod %s refused: %s", rz->pod,
-                     rz->t.detail);
-        return;
-    default: /* RETRY: plan and send again after the rate limit */
+        break;
+    default: /* GONE, RETRY */
         rz->active = 0;
-        ctl__job_end(j, CTLREC_ERROR, "in-place resize of pod %s: %s", rz->pod, rz->t.detail);
-        return;
+        break;
     }
+    z->action = a;
+    snprintf(j->rzplan->detail, sizeof j->rzplan->detail, "%s", rz->t.detail);
+    z->detail = j->rzplan->detail;
+    j->resume(j);
 }
 
-/* Follow the workload's resize in flight; when none, resize the first running
+void ctl__resize_job_free(ctl_job *j)
+{
+    free(j->rzplan);
+    j->rzplan = NULL;
+}
+
+/* Follow the workload's resize in flight; when none, plan the first running
  * pod that differs from the recommendation. */
-int ctl__try_resize(ctl_job *j)
+void ctl__resize_facts(ctl_job *j)
 {
     ctl *c = j->c;
+    memset(&j->rz, 0, sizeof j->rz);
+    if (!j->rzplan && !(j->rzplan = calloc(1, sizeof *j->rzplan)))
+        return; /* no memory: not used, the strategy follows */
     ctl_resize *rz = opmap_get(&c->resizes, j->key);
-    if (rz && rz->active && follow_resize(j, rz) == RESIZE_SENT)
-        return RESIZE_SENT;
+    if (rz && rz->active && follow_resize(j, rz))
+        return;
     kdisc_info di;
     kdisc_get(c->disc, &di);
     enum resize_mode mode = resize_mode_for(&di, !c->pod_patch_off);
     if (mode == RESIZE_MODE_SUBRESOURCE && c->subresource_off)
         mode = RESIZE_MODE_NONE;
     if (mode == RESIZE_MODE_NONE)
-        return RESIZE_NOT_USED;
+        return;
     resize_ctx *x = calloc(1, sizeof *x);
     if (!x)
-        return RESIZE_NOT_USED;
+        return;
+    j->rz.mode_ok = 1;
     x->c = c;
     x->j = j;
     x->rz = rz;
@@ -335,60 +347,69 @@ int ctl__try_resize(ctl_job *j)
                                               j->out.allow_limits ? r->memory_limit : NULL};
     }
     kcache_foreach(ctl__cache(c, CTL_INF_PODS), plan_pod, x);
-    int rc = RESIZE_NOT_USED;
     if (x->nrefused)
         OPLOG_V(2, "reconcile %s: in-place resize not possible (%s); using the strategy", j->key,
                 x->detail);
-    if (x->pod[0] && !rz) {
+    j->rz.npods = x->npods;
+    j->rz.ndone = x->ndone;
+    if (x->pod[0]) {
+        struct ctl_rzplan *pl = j->rzplan;
+        pl->plan = x->plan;
+        pl->mode = mode;
+        snprintf(pl->pod, sizeof pl->pod, "%s", x->pod);
+        snprintf(pl->uid, sizeof pl->uid, "%s", x->uid);
+        j->rz.pod = pl->pod;
+        j->rz.probe_busy = mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok && c->pod_patch_probe;
+    }
+    free(x);
+}
+
+int ctl__send_resize(ctl_job *j)
+{
+    ctl *c = j->c;
+    struct ctl_rzplan *pl = j->rzplan;
+    if (!pl || !pl->pod[0])
+        return -EINVAL;
+    ctl_resize *rz = opmap_get(&c->resizes, j->key);
+    if (!rz) {
         rz = calloc(1, sizeof *rz);
         if (rz && opmap_put(&c->resizes, j->key, rz, NULL) != 0) {
             free(rz);
             rz = NULL;
         }
     }
-    if (x->pod[0] && mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok && c->pod_patch_probe) {
-        /* Whether the gate is on is learnt from the first answer: one request. */
-        free(x);
-        kqueue_add_after(c->q, j->key, 1000, kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED,
-                     "waiting for the API server's first answer to an in-place resize");
-        return RESIZE_SENT;
+    if (!rz)
+        return -ENOMEM;
+    opbuf path, body;
+    opbuf_init(&path, 2048);
+    opbuf_init(&body, BODY_MAX);
+    const char *kv[] = {"fieldManager", MFIELDS_OPTIPOD, "dryRun", c->o.dry_run ? "All" : NULL,
+                        NULL};
+    int e = resize_path(pl->mode, j->ns, pl->pod, &path);
+    if (!e)
+        e = kpath_query(&path, kv);
+    if (!e)
+        e = resize_body(&pl->plan, pl->mode, pl->uid, &body);
+    if (!e) {
+        resize_track_init(&rz->t, &pl->plan, pl->mode, pl->uid, ctl__now(c));
+        if (c->o.resize_stall_ms)
+            rz->t.stall_ms = c->o.resize_stall_ms;
+        if (c->o.resize_deferred_ms)
+            rz->t.deferred_ms = c->o.resize_deferred_ms;
+        snprintf(rz->pod, sizeof rz->pod, "%s", pl->pod);
+        describe_resize(&pl->plan, rz->what, sizeof rz->what);
+        snprintf(pl->what, sizeof pl->what, "%s", rz->what);
+        j->rz.what = pl->what;
+        e = ctl__job_send(j, "PATCH", opbuf_str(&path), "application/strategic-merge-patch+json",
+                          &body, on_resize_done);
     }
-    if (x->pod[0] && rz) {
-        opbuf path, body;
-        opbuf_init(&path, 2048);
-        opbuf_init(&body, BODY_MAX);
-        const char *kv[] = {"fieldManager", MFIELDS_OPTIPOD, "dryRun", c->o.dry_run ? "All" : NULL,
-                            NULL};
-        int e = resize_path(mode, j->ns, x->pod, &path);
-        if (!e)
-            e = kpath_query(&path, kv);
-        if (!e)
-            e = resize_body(&x->plan, mode, x->uid, &body);
-        if (!e) {
-            resize_track_init(&rz->t, &x->plan, mode, x->uid, uv_now(c->loop));
-            if (c->o.resize_stall_ms)
-                rz->t.stall_ms = c->o.resize_stall_ms;
-            if (c->o.resize_deferred_ms)
-                rz->t.deferred_ms = c->o.resize_deferred_ms;
-            snprintf(rz->pod, sizeof rz->pod, "%s", x->pod);
-            describe_resize(&x->plan, rz->what, sizeof rz->what);
-            snprintf(j->changes, sizeof j->changes, "%s", x->pod);
-        }
-        if (!e &&
-            krest_call(c->rest, "PATCH", opbuf_str(&path), "application/strategic-merge-patch+json",
-                       body.data, body.len, on_resize_done, j, &j->req) == 0) {
-            c->st.writes++;
-            rz->active = 1;
-            if (mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok)
-                c->pod_patch_probe = 1;
-            rc = RESIZE_SENT;
-        }
-        opbuf_release(&path);
-        opbuf_release(&body);
-    } else if (x->npods > 0 && x->ndone == x->npods) {
-        rc = RESIZE_ALL_DONE;
-    }
-    free(x);
-    return rc;
+    opbuf_release(&path);
+    opbuf_release(&body);
+    if (e)
+        return e;
+    c->st.writes++;
+    rz->active = 1;
+    if (pl->mode == RESIZE_MODE_POD_PATCH && !c->pod_patch_ok)
+        c->pod_patch_probe = 1;
+    return 0;
 }

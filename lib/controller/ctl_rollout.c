@@ -1,9 +1,12 @@
 /*
  * ctl rollout: the I/O around the rollout gate (controller/rollout.h, pure):
- * the namespace's PodDisruptionBudgets and the slot holder read from the
- * caches, the one cluster-wide slot reserved before a write and committed to
- * the generation it produced, and the webhook strategy's restart (a PATCH of
- * the template annotation optipod.io/restartedAt) that passes through it.
+ * the gate's verdict over the caches (the namespace's PodDisruptionBudgets,
+ * the slot holder), the one cluster-wide slot (taken before a write that
+ * rolls pods, committed to the generation it produced, recovered from and
+ * recorded in a policy's status.rollout, released when its rollout is over),
+ * the pods against the recommendation for the webhook strategy's restart,
+ * and that restart (a PATCH of the template annotation optipod.io/restartedAt).
+ * I/O layer: calls ctl_common.c only; answers go back through j->resume.
  * Separate because every write that rolls pods, from either strategy, goes
  * through here.
  */
@@ -15,7 +18,6 @@
 
 #include "apply/ssa.h"
 #include "controller/rollout.h"
-#include "kube/queue.h"
 #include "util/log.h"
 
 #define MAX_PDBS     64 /* PDBs of one namespace the gate looks at */
@@ -37,84 +39,37 @@ static int collect_pdb(const kproj_obj *o, void *ud)
     return 0;
 }
 
-static void key_ref(const char *key, const char *uid, kevents_ref *ref, char *ns, char *name)
+int ctl__gate(ctl *c, const char *key, const kproj_obj *w, rollout_out *out)
 {
-    enum kproj_kind k = KPROJ_UNKNOWN;
-    if (ctl__parse_wkey(key, &k, ns, name) != 0)
-        ns[0] = name[0] = 0;
-    *ref = (kevents_ref){ssa_api_version(k), kproj_kind_name(k), ns, name, uid};
-}
-
-/* Before a write that rolls w's pods: 1 = go (the slot is reserved for this
- * job); 0 = the job has ended (deferred, Event RolloutDeferred, requeued). */
-int ctl__gate_rollout(ctl_job *j, const kproj_obj *w)
-{
-    ctl *c = j->c;
-    if (!rollout_rolls_pods(w))
-        return 1; /* OnDelete: a template change replaces nothing */
-    pdb_ctx px = {.ns = j->ns};
+    pdb_ctx px = {.ns = w->ns ? w->ns : ""};
     kcache_foreach(ctl__cache(c, CTL_INF_PDBS), collect_pdb, &px);
     const kproj_obj *holder = NULL;
     enum kproj_kind hk;
     char hns[256], hname[256];
     if (c->slot.key[0] && ctl__parse_wkey(c->slot.key, &hk, hns, hname) == 0)
         holder = kcache_get(ctl__cache(c, ctl__inf_for_kind(hk)), hns, hname);
-    rollout_in in = {.key = j->key,
+    rollout_in in = {.key = key,
                      .workload = w,
                      .slot = &c->slot,
                      .slot_workload = holder,
                      .pdbs = px.pdbs,
                      .npdbs = px.n,
                      .now_ms = ctl__wall_ms(c)};
-    rollout_out out;
-    if (rollout_gate(&in, &out) != 0) {
-        ctl__job_end(j, CTLREC_ERROR, "rollout gate: bad input");
-        return 0;
-    }
-    if (out.release != ROLLOUT_KEEP) {
-        if (out.release == ROLLOUT_STUCK) {
-            kevents_ref ref;
-            key_ref(c->slot.key, holder ? holder->uid : NULL, &ref, hns, hname);
-            ctl__event(c, &ref, KEVENTS_WARNING, "RolloutStuck", "Rollout", "%s", out.stuck);
-            OPLOG_W("rollout: %s", out.stuck);
-        } else {
-            OPLOG_V(2, "rollout: %s %s", c->slot.key, rollout_release_name(out.release));
-        }
-        ctl__slot_clear(c);
-        ctl__wake_deferred(c, NULL, j->key);
-    }
-    if (out.verdict == ROLLOUT_WAIT) {
-        kevents_ref ref;
-        ctl__workload_ref(j, w->uid, &ref);
-        ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutDeferred", "Rollout", "%s", out.reason);
-        j->deferred = 1;
-        kqueue_add_after(c->q, j->key, out.retry_ms, kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "rollout deferred: %s", out.reason);
-        return 0;
-    }
-    ctl__slot_clear(c);
-    snprintf(c->slot.key, sizeof c->slot.key, "%s", j->key);
-    snprintf(c->slot_policy, sizeof c->slot_policy, "%s", j->pkey);
-    j->slot_held = 1;
-    return 1;
+    return rollout_gate(&in, out);
 }
 
-/* A write that rolls pods was answered: the slot now waits for the
- * generation it produced (a dry run rolls nothing: ctl__job_end frees it). */
-void ctl__slot_commit(ctl_job *j, const krest_reply *r)
+void ctl__slot_take(ctl *c, const char *key, const char *pkey)
 {
-    ctl *c = j->c;
-    if (!j->slot_held || c->o.dry_run || strcmp(c->slot.key, j->key) != 0)
+    ctl__slot_clear(c);
+    snprintf(c->slot.key, sizeof c->slot.key, "%s", key);
+    snprintf(c->slot_policy, sizeof c->slot_policy, "%s", pkey);
+}
+
+void ctl__slot_commit(ctl *c, const char *key, int held, int64_t gen, const kproj_obj *w)
+{
+    if (!held || c->o.dry_run || strcmp(c->slot.key, key) != 0)
         return;
-    const kproj_obj *w = kcache_get(ctl__cache(c, ctl__inf_for_kind(j->kind)), j->ns, j->name);
-    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "generation");
-    int64_t g = cJSON_IsNumber(gen) && gen->valuedouble >= 1 ? (int64_t)gen->valuedouble : 0;
-    if (g == 0)
-        g = w ? w->generation + 1 : 1;
-    cJSON_Delete(obj);
-    c->slot.generation = g;
+    c->slot.generation = gen ? gen : w ? w->generation + 1 : 1;
     c->slot.started_ms = ctl__wall_ms(c);
     c->slot.bound_ms = rollout_bound_ms(w);
     ctl__mark_policy_dirty(c, c->slot_policy); /* status.rollout records it */
@@ -195,33 +150,11 @@ void ctl__slot_check(ctl *c, const kproj_obj *holder)
 static void on_restart_done(const krest_reply *r, void *ud)
 {
     ctl_job *j = ud;
-    ctl *c = j->c;
     j->req = NULL;
-    if (r->http_status == 409) {
-        ctl__job_end(j, CTLREC_ERROR, "restart: the workload changed meanwhile (%s); retrying",
-                     ctl__reply_msg(r));
-        return;
-    }
-    if (!ctl__ok2xx(r)) {
-        ctl__job_end(j, CTLREC_ERROR, "restart: HTTP %ld: %s", r->http_status, ctl__reply_msg(r));
-        return;
-    }
-    ctl__slot_commit(j, r);
-    ctl_wstate *ws = ctl__wstate(c, j->key, 1);
-    if (ws && !c->o.dry_run) {
-        ws->last_apply_ms = uv_now(c->loop);
-        if (strcmp(c->slot.key, j->key) == 0 && c->slot.generation > 0)
-            ws->restart_gen = c->slot.generation; /* did it take? see restart_did_not_take() */
-    }
-    kevents_ref ref;
-    ctl__workload_ref(j, NULL, &ref);
-    ctl__event(c, &ref, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
-               "%s a rollout through the workload: %s (policy %s)%s",
-               c->o.dry_run ? "would trigger" : "triggered", j->changes, j->pkey,
-               c->o.dry_run ? " (dry run)" : "");
-    ctl__job_end(j, CTLREC_APPLY, "%s: %s%s",
-                 c->o.dry_run ? "dry run: would roll out" : "rolled out", j->changes,
-                 c->o.dry_run ? " (dry run)" : "");
+    ctl__answer(&j->restart, r);
+    if (ctl__ok2xx(r))
+        j->new_gen = ctl__answered_generation(r);
+    j->resume(j);
 }
 
 typedef struct differ_ctx {
@@ -253,48 +186,26 @@ static int count_differing(const kproj_obj *pod, void *ud)
     return 0;
 }
 
-/* Our last restart rolled out (the spec unchanged since), yet its pods run
- * the template's requests: the webhook did not inject them, and restarting
- * again would only churn pods every period. 1 = the job ended (skipped, a
- * Warning once per restart); 0 = no such evidence. */
-static int restart_did_not_take(ctl_job *j, const kproj_obj *w, ctl_wstate *ws, const differ_ctx *x)
+void ctl__count_pods(ctl_job *j, const kproj_obj *w)
 {
     ctl *c = j->c;
-    if (!ws->restart_gen || ws->restart_gen != w->generation || !x->nuninjected ||
-        !rollout_complete(w, ws->restart_gen, NULL, 0))
-        return 0;
+    differ_ctx x = {.c = c, .j = j, .w = w};
+    kcache_foreach(ctl__cache(c, CTL_INF_PODS), count_differing, &x);
+    snprintf(j->first_pod, sizeof j->first_pod, "%s", x.first);
+    j->pods = (ctlstep_pods){.counted = 1,
+                             .npods = x.npods,
+                             .ndiffer = x.ndiffer,
+                             .nuninjected = x.nuninjected,
+                             .first = j->first_pod};
     const kproj_obj *nso = kcache_get(ctl__cache(c, CTL_INF_NAMESPACES), NULL, j->ns);
     const char *label = nso ? kproj_kv_get(nso->labels, nso->nlabels, "optipod.io/webhook") : NULL;
-    char hint[512];
     if (nso && (!label || strcmp(label, "enabled") != 0))
-        snprintf(hint, sizeof hint, "namespace %s is not labelled optipod.io/webhook=enabled",
+        snprintf(j->hint, sizeof j->hint, "namespace %s is not labelled optipod.io/webhook=enabled",
                  j->ns);
     else
-        snprintf(hint, sizeof hint,
+        snprintf(j->hint, sizeof j->hint,
                  "is the MutatingWebhookConfiguration reaching optipod? (with failurePolicy "
                  "Ignore an unreachable webhook admits pods unchanged)");
-    char kind[32];
-    snprintf(kind, sizeof kind, "%s", kproj_kind_name(j->kind));
-    for (char *p = kind; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-    if (ws->uninjected_warned != ws->restart_gen) {
-        ws->uninjected_warned = ws->restart_gen;
-        kevents_ref ref;
-        ctl__workload_ref(j, w->uid, &ref);
-        ctl__event(c, &ref, KEVENTS_WARNING, "WebhookNotInjecting", "Rollout",
-                   "%d of %d pods, created by optipod's restart (generation %lld), run the pod "
-                   "template's requests: the webhook did not inject the recommendation; %s. "
-                   "optipod will not restart %s/%s again until its pods carry the "
-                   "recommendation or its spec changes; once fixed: kubectl -n %s rollout "
-                   "restart %s/%s",
-                   x->nuninjected, x->npods, (long long)ws->restart_gen, hint, kind, j->name, j->ns,
-                   kind, j->name);
-    }
-    ctl__job_end(j, CTLREC_SKIPPED,
-                 "the webhook did not inject the pods of optipod's last restart (%s); not "
-                 "restarting again",
-                 hint);
-    return 1;
 }
 
 /* The strategic-merge body: only the template annotation, with the live uid
@@ -317,45 +228,17 @@ static int restart_body(const kproj_obj *w, const char *at, opbuf *out)
     return rc;
 }
 
-/* Webhook strategy, immediate + allowRecreate, annotations current: replace
- * the pods that still run other values. 1 = handled (the job ended or a
- * request is out); 0 = nothing to restart. */
-int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
+/* The webhook strategy's restart: a PATCH of the template annotation only. */
+int ctl__send_restart(ctl_job *j, const kproj_obj *w)
 {
     ctl *c = j->c;
-    differ_ctx x = {.c = c, .j = j, .w = w};
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), count_differing, &x);
-    if (x.ndiffer == 0)
-        return 0;
-    snprintf(j->changes, sizeof j->changes,
-             "%d of %d pods (%s%s) run other values than the "
-             "recommendation",
-             x.ndiffer, x.npods, x.first, x.ndiffer > 1 ? ", ..." : "");
-    if (!rollout_rolls_pods(w)) {
-        ctl__job_end(
-            j, CTLREC_SKIPPED,
-            "%s; updateStrategy OnDelete: the owner chose manual updates, optipod restarts "
-            "nothing",
-            j->changes);
-        return 1;
-    }
-    if (restart_did_not_take(j, w, ws, &x))
-        return 1;
-    uint64_t now = uv_now(c->loop);
-    if (ws->last_apply_ms && now - ws->last_apply_ms < j->period_ms) {
-        kqueue_add_after(c->q, j->key, j->period_ms - (now - ws->last_apply_ms), kqueue_now(c->q));
-        ctl__job_end(j, CTLREC_SKIPPED, "already rolled out within this reconcile period");
-        return 1;
-    }
-    if (!ctl__gate_rollout(j, w))
-        return 1;
     char at[32];
     ctl__rfc3339(ctl__wall_ms(c), at, sizeof at);
     opbuf p;
     opbuf_init(&p, sizeof j->patch_path);
     opbuf_release(&j->body); /* may hold the annotations body of a dry run */
     opbuf_init(&j->body, BODY_MAX);
-    int rc = restart_body(w, at, &j->body);
+    int rc = w ? restart_body(w, at, &j->body) : -ENOENT;
     if (!rc)
         rc = ctl__write_path(c, &p, ctl__res_for_kind(j->kind), j->ns, j->name, NULL, 0, 0, 0);
     snprintf(j->patch_path, sizeof j->patch_path, "%s", opbuf_str(&p));
@@ -363,9 +246,10 @@ int ctl__maybe_restart(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
     if (!rc)
         rc = ctl__job_send(j, "PATCH", j->patch_path, "application/strategic-merge-patch+json",
                            &j->body, on_restart_done);
-    if (rc)
-        ctl__job_end(j, CTLREC_ERROR, "restart: %s", strerror(-rc));
-    else
-        c->st.writes++;
-    return 1;
+    if (rc) {
+        ctl__answer_unsent(&j->restart, "%s", strerror(-rc));
+        return rc;
+    }
+    c->st.writes++;
+    return 0;
 }

@@ -46,19 +46,19 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
             cJSON_AddStringToObject(e, "kind", kproj_kind_name(k));
             cJSON_AddStringToObject(e, "namespace", ns);
             cJSON_AddStringToObject(e, "name", name);
-            cJSON_AddStringToObject(e, "winner", ws->policy);
+            cJSON_AddStringToObject(e, "winner", ctl__str(ws->policy));
             cJSON_AddItemToArray(x->conflicts, e);
             x->nconflicts++;
         }
     }
-    if (strcmp(ws->policy, x->pkey) != 0)
+    if (strcmp(ctl__str(ws->policy), x->pkey) != 0)
         return;
     x->matched++;
     /* applied: the live values equal the recommendation (the record reads them) */
     if (ctl__record_applied(x->c, key))
         x->applied++;
     x->taken_over += ws->taken_over;
-    if (ws->conflict[0]) {
+    if (ws->conflict) {
         x->conflicting++;
         x->loop |= ws->loop_stopped;
         size_t l = strlen(x->conflict_msg);

@@ -2,9 +2,9 @@
  * ctl usage: the usage a decision needs, one metrics provider request per
  * namespace, percentile and window, reused for usage_ttl_ms. The request
  * names every workload of the namespace and its pods, read from the caches.
- * Jobs that need an entry still being fetched wait on it and are decided
- * again (ctl__job_decide) once it is answered. Separate because it is the
- * controller's only path to the metrics provider.
+ * Jobs that need an entry still being fetched wait on it and are resumed
+ * (j->resume) once it is answered. I/O layer: calls ctl_common.c only.
+ * Separate because it is the controller's only path to the metrics provider.
  */
 #include "controller/ctl_int.h"
 
@@ -53,7 +53,7 @@ static void usage_wake(ctl_usage *u)
     while (w) {
         ctl_job *next = w->next_wait;
         w->next_wait = NULL;
-        ctl__job_decide(w);
+        w->resume(w);
         w = next;
     }
 }
@@ -62,7 +62,7 @@ static void on_usage(const mprov_result *res, void *ud)
 {
     ctl_usage *u = ud;
     u->state = 2;
-    u->fetched_ms = uv_now(u->c->loop);
+    u->fetched_ms = ctl__now(u->c);
     u->error = res->error;
     snprintf(u->msg, sizeof u->msg, "%s", res->error_msg ? res->error_msg : "");
     opmap_release(&u->stats, free);
@@ -171,7 +171,7 @@ void ctl__usage_fetch(ctl *c, ctl_usage *u)
     opmap_release(&m.idx, NULL);
     if (rc) {
         u->state = 2;
-        u->fetched_ms = uv_now(c->loop);
+        u->fetched_ms = ctl__now(c);
         u->error = rc;
         snprintf(u->msg, sizeof u->msg, "%s: cannot query namespace %s: %s", mprov_name(u->prov),
                  u->ns, strerror(-rc));

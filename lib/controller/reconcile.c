@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/quantity.h"
@@ -125,7 +126,7 @@ static void values(const eng_res *r, int cpu, int allow_limits, char *req, char 
 static void one_container(const ctlrec_input *in, const pol_policy *p, const eng_policy *ep,
                           const kproj_container *kc, int init, ctlrec_out *out)
 {
-    if (out->ncontainers >= CTLREC_MAX_CONTAINERS || !kc->name)
+    if (out->ncontainers >= out->cap || !kc->name)
         return;
     ctlrec_container *c = &out->containers[out->ncontainers++];
     memset(c, 0, sizeof *c);
@@ -149,6 +150,10 @@ static void one_container(const ctlrec_input *in, const pol_policy *p, const eng
         c->span_s = ec.use.span_s;
         ec.use.oom_count = u->oom_count;
         ec.use.oom_last = u->oom_last_s;
+        if (u->history && !out->history)
+            out->history = u->history;
+        if (u->pods > out->history_pods)
+            out->history_pods = u->pods;
     }
     const ctlrec_oom *oom = oom_of(in, c->name);
     if (oom && oom->count > 0) {
@@ -169,7 +174,7 @@ static const char *nz(const char *s)
     return s && *s ? s : NULL;
 }
 
-int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
+int ctlrec_match(const ctlrec_input *in, ctlrec_out *out)
 {
     memset(out, 0, sizeof *out);
     const kproj_obj *w = in->workload;
@@ -212,10 +217,41 @@ int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
         set_reason(out, CTLREC_SKIPPED, "policy %s/%s is Disabled", p->namespace, p->name);
         return 0;
     }
+    set_reason(out, CTLREC_SKIPPED, "not decided yet");
+    return 0;
+}
+
+void ctlrec_out_release(ctlrec_out *out)
+{
+    free(out->containers);
+    free(out->ssa);
+    free(out->rec);
+    memset(out, 0, sizeof *out);
+}
+
+int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
+{
+    int rc = ctlrec_match(in, out);
+    if (rc || !out->winner || out->released || out->mode == POL_MODE_DISABLED)
+        return rc;
+    const kproj_obj *w = in->workload;
+    const pol_policy *p = out->winner;
     if (in->metrics_error) {
         set_reason(out, CTLREC_ERROR, "metrics unavailable: %s",
                    in->metrics_msg ? in->metrics_msg : "provider failed");
         return 0;
+    }
+    size_t n = w->ncontainers + (p->include_init_containers ? w->ninit_containers : 0);
+    out->cap = n < CTLREC_MAX_CONTAINERS ? n : CTLREC_MAX_CONTAINERS;
+    if (out->cap) {
+        out->containers = calloc(out->cap, sizeof *out->containers);
+        out->ssa = calloc(out->cap, sizeof *out->ssa);
+        out->rec = calloc(out->cap, sizeof *out->rec);
+        if (!out->containers || !out->ssa || !out->rec) {
+            ctlrec_out_release(out);
+            set_reason(out, CTLREC_ERROR, "out of memory");
+            return -ENOMEM;
+        }
     }
     out->allow_limits = p->limits != POL_LIMITS_REQUESTS_ONLY && !p->update_requests_only;
     eng_policy ep;
@@ -449,6 +485,10 @@ int ctlrec_explanation(const ctlrec_out *out, opbuf *json)
         cJSON_AddStringToObject(root, "window", buf);
         cJSON_AddNumberToObject(root, "percentile", p->percentile);
         cJSON_AddNumberToObject(root, "safetyFactor", p->safety_factor);
+    }
+    if (out->history) {
+        cJSON_AddStringToObject(root, "history", out->history);
+        cJSON_AddNumberToObject(root, "historyPods", out->history_pods);
     }
     if (!(ctrs = cJSON_AddArrayToObject(root, "containers")))
         goto out;

@@ -22,9 +22,11 @@
  * would write, so the caller writes only when it differs from the live
  * annotations (steady state: zero writes).
  *
- * Ownership: ctlrec_out is a plain value; it borrows the policies and the
- * workload given in the input (ssa[] points into out itself). Allocation is
- * limited to temporary label objects for matching. No I/O.
+ * Ownership: ctlrec_out owns its per-container arrays, sized by the
+ * workload (ctlrec_out_release() frees them); it borrows the policies given
+ * in the input (ssa[] and rec[] point into out itself). ctlrec_decide() and
+ * ctlrec_match() fill an out that holds nothing (zeroed or released).
+ * Allocation: those arrays and temporary label objects for matching. No I/O.
  */
 #ifndef OPTIPOD_CONTROLLER_RECONCILE_H
 #define OPTIPOD_CONTROLLER_RECONCILE_H
@@ -97,19 +99,31 @@ typedef struct ctlrec_out {
     int release_annotations; /* optipod.io/ annotations to remove */
     int released;            /* optipod.io/managed: "false": nothing is written at all */
     int allow_limits;
-    size_t ncontainers;
-    ctlrec_container containers[CTLREC_MAX_CONTAINERS];
+    /* per container, sized by the workload's containers (owned; at most
+     * CTLREC_MAX_CONTAINERS) */
+    ctlrec_container *containers;
+    size_t ncontainers, cap;
     /* views for the SSA builders: values to write / values to publish */
-    ssa_container ssa[CTLREC_MAX_CONTAINERS];
+    ssa_container *ssa;
     size_t nssa;
-    ssa_container rec[CTLREC_MAX_CONTAINERS];
+    ssa_container *rec;
     size_t nrec;
+    const char *history; /* how the usage's pods were found (mprov_container_stats) */
+    uint32_t history_pods;
 } ctlrec_out;
 
 const char *ctlrec_outcome_name(enum ctlrec_outcome o);
 
+/* Free what out holds; it is then empty (zeros). */
+void ctlrec_out_release(ctlrec_out *out);
+
 /* Decide. Returns 0, or -ENOMEM (out then says error). */
 int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out);
+/* Only the policies (usage, OOMs and HPAs are not read, the engine does not
+ * run): the winner, the losers and the mode; the outcome and release as
+ * ctlrec_decide() says them when no policy selects the workload or the winner
+ * is Disabled. Returns 0, or -ENOMEM. */
+int ctlrec_match(const ctlrec_input *in, ctlrec_out *out);
 
 /* The workload kind as a pol_kind bit (0 for non-workloads). */
 pol_kind ctlrec_pol_kind(enum kproj_kind k);
@@ -125,7 +139,10 @@ int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live);
 
 /* optipod.io/explanation: why each number, as compact JSON:
  *   {"policy":"ns/name","mode":"Recommend","provider":"prometheus","window":"168h",
- *    "percentile":95,"safetyFactor":1.15,"containers":[eng_result_json(...), ...]}
+ *    "percentile":95,"safetyFactor":1.15,"history":"kube-state-metrics","historyPods":7,
+ *    "containers":[eng_result_json(...), ...]}
+ * (history and historyPods: how the window's pods were found, when the
+ * provider searched for them: metrics/window.h)
  * At most CTLREC_EXPLANATION_MAX bytes: per-step detail is dropped first
  * ("truncated":"steps"), then trailing containers ("truncated":"containers").
  * No longer written as an annotation (the Deployment controller copies those

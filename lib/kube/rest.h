@@ -21,6 +21,7 @@
 
 #include "http/http.h"
 #include "kube/config.h"
+#include "obs/obs.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -33,7 +34,7 @@ typedef struct kres {
 
 extern const kres KRES_DEPLOYMENTS, KRES_STATEFULSETS, KRES_DAEMONSETS, KRES_REPLICASETS, KRES_PODS,
     KRES_NAMESPACES, KRES_EVENTS, KRES_LEASES, KRES_HPAS, KRES_POLICIES, KRES_MUTATING_WEBHOOKS,
-    KRES_SECRETS, KRES_POD_METRICS, KRES_PDBS, KRES_RECOMMENDATIONS;
+    KRES_SECRETS, KRES_POD_METRICS, KRES_PDBS, KRES_RECOMMENDATIONS, KRES_CONFIGMAPS;
 
 #define KSTATUS_MAX_CAUSES 32
 
@@ -60,7 +61,8 @@ int kstatus_parse(const char *body, size_t len, kstatus *out);
 
 /* Build "/apis/apps/v1/namespaces/NS/deployments/NAME/SUB" (core: "/api/v1/...").
  * ns NULL or "" = all namespaces (or cluster-scoped); name/sub may be NULL.
- * Path segments are percent-escaped. Appends to `out`; returns 0 or -E2BIG. */
+ * Path segments are percent-escaped. Appends to `out`; returns 0, or -E2BIG or -ENOMEM
+ * with `out` failed (util/buf.h). */
 int kpath(opbuf *out, const kres *r, const char *ns, const char *name, const char *sub);
 /* Append "?k=v&k2=v2" pairs (values percent-escaped); NULL-terminated list of
  * alternating keys and values; keys with a NULL or "" value are skipped. */
@@ -99,6 +101,10 @@ void krest_free(krest *k);
 const char *krest_server(const krest *k);
 /* Per-request timeout for non-streaming calls (default 30 s). */
 void krest_set_timeout(krest *k, long timeout_ms);
+/* Measure every answered request from now on into r (borrowed; it must outlive k):
+ * optipod_api_request_duration_seconds{verb} and optipod_api_request_errors_total{verb,code}.
+ * Cancelled requests are not counted. 0, or -EINVAL when r cannot hold the families. */
+int krest_set_metrics(krest *k, obs_reg *r, operr *err);
 
 /* Generic: path is from kpath (+query). content_type NULL for none. */
 int krest_call(krest *k, const char *method, const char *path, const char *content_type,

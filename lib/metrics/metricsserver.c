@@ -2,6 +2,7 @@
  * mms: metrics-server sampling into decaying histograms. See metricsserver.h.
  */
 #include "metrics/metricsserver.h"
+#include "metrics/checkpoint.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/map.h"
+#include "util/optime.h"
 
 /* Separates key parts; cannot appear in Kubernetes names. */
 #define SEP "\x1f"
@@ -168,44 +170,6 @@ int mms_store_map(mms_store *s, const mprov_request *req, double now_s)
     return rc;
 }
 
-/* "2026-11-22T02:00:05Z" or with fractional seconds / an offset. */
-static int parse_time(const char *s, double *out)
-{
-    struct tm tm = {0};
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -EPROTO;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
-        return -EPROTO;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    double frac = 0;
-    const char *p = s + n;
-    if (*p == '.') {
-        double scale = 0.1;
-        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-            frac += (*p - '0') * scale;
-    }
-    long off = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return -EPROTO;
-        off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -EPROTO;
-    }
-    if (*p)
-        return -EPROTO;
-    *out = (double)timegm(&tm) - (double)off + frac;
-    return 0;
-}
-
 typedef struct usage {
     const char *pod, *container;
     double ts, cpu, mem;
@@ -226,11 +190,13 @@ static int walk(const cJSON *doc, int (*fn)(const usage *u, void *ud), void *ud,
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(it, "timestamp");
         const cJSON *cs = cJSON_GetObjectItemCaseSensitive(it, "containers");
         usage u = {0};
+        optime at;
         if (!cJSON_IsString(name) || !cJSON_IsString(ts) || !cJSON_IsArray(cs) ||
-            parse_time(ts->valuestring, &u.ts) != 0)
+            optime_parse(ts->valuestring, 0, &at) != 0)
             return operr_set(err, -EPROTO,
                              "items[%d]: want metadata.name, an RFC 3339 timestamp and containers",
                              i);
+        u.ts = (double)at.sec + at.nsec / 1e9;
         u.pod = name->valuestring;
         int j = 0;
         const cJSON *c;
@@ -255,7 +221,8 @@ static int walk(const cJSON *doc, int (*fn)(const usage *u, void *ud), void *ud,
             u.container = cn->valuestring;
             u.cpu = (double)qc.units + (double)qc.nanos / 1e9;
             u.mem = (double)bytes;
-            if (fn && (rc = fn(&u, ud)) < 0)
+            rc = fn ? fn(&u, ud) : 0;
+            if (rc < 0)
                 return rc;
             j++;
         }
@@ -343,7 +310,8 @@ int mms_store_ingest(mms_store *s, const char *ns, const char *body, size_t len,
     if (!doc)
         return operr_set(err, -EPROTO, "response is not JSON");
     /* Validate everything first: a half-folded list would skew the histograms. */
-    if ((rc = walk(doc, NULL, NULL, err)) != 0)
+    rc = walk(doc, NULL, NULL, err);
+    if (rc != 0)
         goto out;
     nsmap *m = get_ns(s, ns, 1);
     if (!m) {
@@ -442,6 +410,101 @@ out:
     return rc;
 }
 
+/* ---- checkpoints (metrics/checkpoint.h) -------------------------------------------------- */
+
+int mms_store_checkpoint(const mms_store *s, const char *ns, double now_s, size_t max_bytes,
+                         opbuf *out, size_t *kept, size_t *total)
+{
+    size_t n = 0, cap = 0, pl = strlen(ns);
+    mckpt_series *v = NULL;
+    char **keys = NULL; /* "kind\0name\0container" copies of the key parts */
+    int rc = 0;
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &s->series);
+    while ((e = opmap_next(&it))) {
+        if (strncmp(e->key, ns, pl) != 0 || e->key[pl] != SEP[0])
+            continue;
+        const mms_seriesv *sv = e->value;
+        char *k = strdup(e->key + pl + 1); /* kind SEP name SEP container */
+        char *name = k ? strchr(k, SEP[0]) : NULL;
+        char *ctr = name ? strchr(name + 1, SEP[0]) : NULL;
+        if (!k || !name || !ctr) {
+            free(k);
+            if (!k) {
+                rc = -ENOMEM;
+                break;
+            }
+            continue;
+        }
+        *name++ = '\0';
+        *ctr++ = '\0';
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            mckpt_series *nv = realloc(v, nc * sizeof *nv);
+            char **nk = nv ? realloc(keys, nc * sizeof *nk) : NULL;
+            if (nv)
+                v = nv;
+            if (!nk) {
+                free(k);
+                rc = -ENOMEM;
+                break;
+            }
+            keys = nk;
+            cap = nc;
+        }
+        keys[n] = k;
+        v[n++] = (mckpt_series){k, name, ctr, sv->last_update_s, &sv->cpu, &sv->mem};
+    }
+    *total = n;
+    if (rc == 0)
+        rc = mckpt_encode(ns, now_s, v, n, max_bytes, out, kept);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(v);
+    return rc;
+}
+
+typedef struct restore_ctx {
+    mms_store *s;
+    const char *ns;
+    opbuf key;
+} restore_ctx;
+
+/* A restored series joins what is held (samples taken since the start add up). */
+static int restore_one(const char *kind, const char *name, const char *container, double updated_s,
+                       ehist *cpu, ehist *mem, void *ud)
+{
+    restore_ctx *c = ud;
+    opbuf_reset(&c->key);
+    int rc = opbuf_printf(&c->key, "%s" SEP "%s" SEP "%s" SEP "%s", c->ns, kind, name, container);
+    mms_seriesv *v = rc == 0 ? get_series(c->s, opbuf_str(&c->key)) : NULL;
+    if (v) {
+        ehist_merge(&v->cpu, cpu);
+        ehist_merge(&v->mem, mem);
+        if (updated_s > v->last_update_s)
+            v->last_update_s = updated_s;
+    }
+    ehist_release(cpu);
+    ehist_release(mem);
+    return rc == -ENOMEM ? rc : 0;
+}
+
+int mms_store_restore(mms_store *s, const char *ns, const char *json, size_t len, operr *err)
+{
+    restore_ctx c = {s, ns, {0}};
+    opbuf_init(&c.key, 4 * MPROV_NAME_MAX);
+    size_t skipped = 0;
+    int rc = mckpt_decode(json, len, ns, &s->cpu_o, &s->mem_o, restore_one, &c, &skipped, err);
+    opbuf_release(&c.key);
+    if (rc >= 0 && skipped)
+        OPLOG_W("metrics-server: checkpoint of namespace %s: %zu series skipped (damaged, or "
+                "other histogram options)",
+                ns, skipped);
+    return rc;
+}
+
 /* ---- the provider ---------------------------------------------------------------------- */
 
 typedef struct mms mms;
@@ -451,7 +514,8 @@ typedef struct nsreg {
     char *ns;
     uint64_t last_ok_ms; /* loop time of the last good list; 0 = never */
     int fetched;
-    ophttp_req *req; /* in flight, or NULL */
+    ophttp_req *req;  /* in flight, or NULL */
+    uint64_t sent_ns; /* ... since */
 } nsreg;
 
 typedef struct mjob {
@@ -472,6 +536,7 @@ struct mms {
     krest *rest;
     mms_opts o;
     mms_store *store;
+    mprov_obs obs;
     opmap regs; /* ns → nsreg */
     mjob *jobs;
     uv_timer_t tick, kick;
@@ -571,19 +636,23 @@ static void on_list(const krest_reply *r, void *ud)
     g->req = NULL;
     if (p->closing)
         return;
+    const char *why = NULL;
     if (r->error != 0) {
+        why = "transport";
         rc = r->error == OPHTTP_ETIMEOUT   ? -ETIMEDOUT
              : r->error == OPHTTP_ECONNECT ? -ECONNREFUSED
                                            : -EIO;
         operr_set(&e, rc, "metrics-server: namespace '%s': %s", g->ns,
                   r->error_msg && *r->error_msg ? r->error_msg : "transport error");
     } else if (r->http_status < 200 || r->http_status > 299) {
+        why = "http";
         rc = -EREMOTEIO;
         operr_set(&e, rc, "metrics-server: namespace '%s': HTTP %ld: %s", g->ns, r->http_status,
                   r->status && r->status->message[0] ? r->status->message : "(no Status)");
     } else {
         int n = mms_store_ingest(p->store, g->ns, r->body, r->body_len, (double)time(NULL), &e);
         if (n < 0) {
+            why = "decode";
             rc = n;
             operr_wrap(&e, rc, "metrics-server: namespace '%s'", g->ns);
         } else {
@@ -591,6 +660,7 @@ static void on_list(const krest_reply *r, void *ud)
             g->fetched = 1;
         }
     }
+    mprov_obs_query(&p->obs, "metrics-server", g->sent_ns, why);
     if (rc != 0)
         OPLOG_W("%s", e.msg);
     mark_ns(p, g->ns, rc, e.msg);
@@ -603,6 +673,7 @@ static int fetch(mms *p, nsreg *g)
     opbuf path;
     opbuf_init(&path, 1024);
     int rc = kpath(&path, &KRES_POD_METRICS, g->ns, NULL, NULL);
+    g->sent_ns = uv_hrtime();
     if (rc == 0)
         rc = krest_call(p->rest, "GET", opbuf_str(&path), NULL, NULL, 0, on_list, g, &g->req);
     opbuf_release(&path);
@@ -697,10 +768,13 @@ static int mms_request_stats(void *state, const mprov_request *rq, mprov_cb cb, 
     if (fresh) {
         j->ready = 1;
         kick(p);
-    } else if ((rc = fetch(p, g)) != 0) {
-        p->jobs = j->next;
-        job_free(j);
-        return rc;
+    } else {
+        rc = fetch(p, g);
+        if (rc != 0) {
+            p->jobs = j->next;
+            job_free(j);
+            return rc;
+        }
     }
     return 0;
 }
@@ -737,7 +811,9 @@ int mms_new(mprov **out, uv_loop_t *loop, krest *rest, const mms_opts *o, operr 
         p->o = *o;
     if (!p->o.interval_ms)
         p->o.interval_ms = 30000;
-    int rc = mms_store_new(&p->store, &p->o);
+    int rc = mprov_obs_init(&p->obs, p->o.metrics, err);
+    if (rc == 0)
+        rc = mms_store_new(&p->store, &p->o);
     if (rc != 0) {
         free(p);
         return rc;
@@ -753,6 +829,39 @@ int mms_new(mprov **out, uv_loop_t *loop, krest *rest, const mms_opts *o, operr 
     uv_timer_start(&p->tick, on_tick, p->o.interval_ms, p->o.interval_ms);
     *out = &p->prov;
     return 0;
+}
+
+int mms_checkpoint(mprov *p, const char *ns, size_t max_bytes, opbuf *out, size_t *kept,
+                   size_t *total)
+{
+    if (!p || p->ops != &mms_ops)
+        return -EINVAL;
+    return mms_store_checkpoint(((mms *)p->state)->store, ns, (double)time(NULL), max_bytes, out,
+                                kept, total);
+}
+
+int mms_restore(mprov *p, const char *ns, const char *json, size_t len, operr *err)
+{
+    if (!p || p->ops != &mms_ops)
+        return operr_set(err, -EINVAL, "not the metrics-server provider");
+    return mms_store_restore(((mms *)p->state)->store, ns, json, len, err);
+}
+
+int mms_is(const mprov *p)
+{
+    return p && p->ops == &mms_ops;
+}
+
+const char *mms_namespace_at(const mprov *p, size_t i)
+{
+    const mms *m = p->state;
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &m->regs);
+    for (size_t k = 0; (e = opmap_next(&it)); k++)
+        if (k == i)
+            return e->key;
+    return NULL;
 }
 
 size_t mms_namespaces(const mprov *p)

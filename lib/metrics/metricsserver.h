@@ -41,6 +41,7 @@
 
 #include "kube/rest.h"
 #include "metrics/provider.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 typedef struct mms_opts {
@@ -48,6 +49,7 @@ typedef struct mms_opts {
     double half_life_s;      /* histogram decay; 0 = 86400 */
     size_t max_series;       /* (workload, container) pairs kept; 0 = 5000 */
     uint64_t forget_after_s; /* drop a series not updated for this long; 0 = 8 days */
+    obs_reg *metrics;        /* list latency and errors (provider.h); NULL = none */
 } mms_opts;
 
 int mms_new(mprov **out, uv_loop_t *loop, krest *rest, const mms_opts *o, operr *err);
@@ -57,6 +59,18 @@ int mms_new(mprov **out, uv_loop_t *loop, krest *rest, const mms_opts *o, operr 
 int mms_sample_now(mprov *p);
 /* Namespaces sampled on the interval, and series held (for tests and metrics). */
 size_t mms_namespaces(const mprov *p);
+/* The i-th of them (any stable order while none is added), or NULL. */
+const char *mms_namespace_at(const mprov *p, size_t i);
+/* 1 when p is a metrics-server provider. */
+int mms_is(const mprov *p);
+/* Checkpoints of a namespace's histograms (metrics/checkpoint.h): append
+ * the document (newest series first, at most max_bytes; *kept of *total
+ * series fit), or merge a document into what is held (histograms add up:
+ * restore each document once). Returns 0 / the series restored, or a
+ * negative errno with err set. */
+int mms_checkpoint(mprov *p, const char *ns, size_t max_bytes, opbuf *out, size_t *kept,
+                   size_t *total);
+int mms_restore(mprov *p, const char *ns, const char *json, size_t len, operr *err);
 size_t mms_series(const mprov *p);
 
 /* ---- the pure store under the provider (no I/O; used by the tests) ---------------------- */
@@ -78,5 +92,9 @@ int mms_store_ingest(mms_store *s, const char *ns, const char *body, size_t len,
  * `out` are owned by the store and valid until the next call on it. */
 int mms_store_stats(mms_store *s, const mprov_request *req, double eval_s, mprov_result *out);
 size_t mms_store_series(const mms_store *s);
+/* The checkpoint functions above, on the store. */
+int mms_store_checkpoint(const mms_store *s, const char *ns, double now_s, size_t max_bytes,
+                         opbuf *out, size_t *kept, size_t *total);
+int mms_store_restore(mms_store *s, const char *ns, const char *json, size_t len, operr *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/window.h"
 #include "util/map.h"
 
 /* The label that tags each sub-expression's results (no "__" prefix: reserved). */
@@ -46,21 +47,6 @@ uint64_t promql_step_s(uint64_t window_s, uint64_t floor_s)
     if (floor_s == 0)
         floor_s = PROMQL_STEP_FLOOR_S;
     return step > floor_s ? step : floor_s;
-}
-
-size_t promql_plan(size_t npods, size_t batch_max, size_t *per_batch)
-{
-    if (batch_max == 0)
-        batch_max = 1;
-    *per_batch = batch_max;
-    if (npods == 0)
-        return 0;
-    size_t n = (npods + batch_max - 1) / batch_max;
-    if (n > 2) {
-        *per_batch = 0;
-        return 1;
-    }
-    return n;
 }
 
 int promql_append_regex_literal(opbuf *out, const char *s)
@@ -127,27 +113,16 @@ static int append_double(opbuf *out, double q)
     return opbuf_puts(out, tmp);
 }
 
-/* {namespace="ns",pod=~"a|b",container!="",container!="POD"<extra>} */
-static int append_selector(opbuf *out, const char *ns, const char *const *pods, size_t npods,
-                           const char *extra)
+/* {namespace="ns",pod=~"RE",container!="",container!="POD"<extra>} */
+static int append_selector(opbuf *out, const char *ns, const char *pod_re, const char *extra)
 {
     int rc = opbuf_puts(out, "{namespace=");
     if (rc == 0)
         rc = promql_append_string(out, ns);
-    if (rc == 0 && npods > 0) {
-        opbuf re;
-        opbuf_init(&re, out->max);
-        for (size_t i = 0; i < npods && rc == 0; i++) {
-            if (i > 0)
-                rc = opbuf_append(&re, "|", 1);
-            if (rc == 0)
-                rc = promql_append_regex_literal(&re, pods[i]);
-        }
+    if (rc == 0 && pod_re && *pod_re) {
+        rc = opbuf_puts(out, ",pod=~");
         if (rc == 0)
-            rc = opbuf_puts(out, ",pod=~");
-        if (rc == 0)
-            rc = promql_append_string(out, opbuf_str(&re));
-        opbuf_release(&re);
+            rc = promql_append_string(out, pod_re);
     }
     if (rc == 0)
         rc = opbuf_printf(out, ",container!=\"\",container!=\"POD\"%s}", extra);
@@ -159,8 +134,7 @@ enum sel_kind { SEL_CPU, SEL_MEM, SEL_OOM };
 typedef struct build_ctx {
     opbuf *out;
     const char *ns;
-    const char *const *pods;
-    size_t npods;
+    const char *pod_re;
     const promql_opts *o;
     uint64_t step_s, rate_s;
 } build_ctx;
@@ -174,8 +148,7 @@ static int append_series(build_ctx *c, enum sel_kind k)
     };
     int rc = opbuf_puts(c->out, metric[k]);
     if (rc == 0)
-        rc = append_selector(c->out, c->ns, c->pods, c->npods,
-                             k == SEL_OOM ? ",reason=\"OOMKilled\"" : "");
+        rc = append_selector(c->out, c->ns, c->pod_re, k == SEL_OOM ? ",reason=\"OOMKilled\"" : "");
     return rc;
 }
 
@@ -247,13 +220,58 @@ static int append_stat(build_ctx *c, enum promql_stat s)
 int promql_build(opbuf *out, const char *ns, const char *const *pods, size_t npods,
                  const promql_opts *o)
 {
+    opbuf re;
+    opbuf_init(&re, out->max);
+    int rc = 0;
+    for (size_t i = 0; pods && i < npods && rc == 0; i++) {
+        if (i > 0)
+            rc = opbuf_append(&re, "|", 1);
+        if (rc == 0)
+            rc = promql_append_regex_literal(&re, pods[i]);
+    }
+    if (rc == 0)
+        rc = promql_build_re(out, ns, opbuf_str(&re), o);
+    opbuf_release(&re);
+    return rc;
+}
+
+int promql_build_owners(opbuf *out, const char *ns, const char *deploy_re, uint64_t window_s)
+{
+    if (!ns || !*ns || window_s == 0)
+        return -EINVAL;
+    int rc = opbuf_puts(out, "label_replace(max by (pod, owner_kind, owner_name) (max_over_time("
+                             "kube_pod_owner{namespace=");
+    if (rc == 0)
+        rc = promql_append_string(out, ns);
+    if (rc == 0)
+        rc = opbuf_puts(out, ",owner_kind=~\"ReplicaSet|StatefulSet|DaemonSet\"");
+    if (rc == 0)
+        rc = opbuf_printf(out, "}[%" PRIu64 "s])), \"" STAT_LABEL "\", \"pod_owner\", \"\", \"\")",
+                          window_s);
+    if (rc == 0 && deploy_re && *deploy_re) {
+        rc = opbuf_puts(out, " or label_replace(max by (replicaset, owner_name) (max_over_time("
+                             "kube_replicaset_owner{namespace=");
+        if (rc == 0)
+            rc = promql_append_string(out, ns);
+        if (rc == 0)
+            rc = opbuf_puts(out, ",owner_kind=\"Deployment\",owner_name=~");
+        if (rc == 0)
+            rc = promql_append_string(out, deploy_re);
+        if (rc == 0)
+            rc = opbuf_printf(
+                out, "}[%" PRIu64 "s])), \"" STAT_LABEL "\", \"rs_owner\", \"\", \"\")", window_s);
+    }
+    return rc;
+}
+
+int promql_build_re(opbuf *out, const char *ns, const char *pod_re, const promql_opts *o)
+{
     if (!ns || !*ns || !o || !(o->percentile > 0 && o->percentile < 1) || o->window_s == 0)
         return -EINVAL;
     build_ctx c = {
         .out = out,
         .ns = ns,
-        .pods = pods,
-        .npods = pods ? npods : 0,
+        .pod_re = pod_re,
         .o = o,
         .step_s = o->step_s ? o->step_s : promql_step_s(o->window_s, 0),
         .rate_s = o->rate_s ? o->rate_s : PROMQL_RATE_WINDOW_S,
@@ -349,6 +367,9 @@ int promql_parse(const char *body, size_t len, promql_sample_cb cb, void *ud, op
         s.pod = label(metric, "pod");
         s.container = label(metric, "container");
         s.stat = label(metric, STAT_LABEL);
+        s.owner_kind = label(metric, "owner_kind");
+        s.owner_name = label(metric, "owner_name");
+        s.replicaset = label(metric, "replicaset");
         s.ts = ts->valuedouble;
         rc = cb(&s, ud);
         if (rc != 0)
@@ -360,11 +381,129 @@ out:
     return rc;
 }
 
+/* ---- range queries -------------------------------------------------------------------- */
+
+int promql_build_range(opbuf *out, const char *ns, const char *pod_re, uint64_t rate_s)
+{
+    static const struct {
+        const char *stat, *agg, *pre, *metric, *extra, *post;
+    } parts[] = {
+        {"cpu", "sum", "rate(", "container_cpu_usage_seconds_total", "", "[RATE])"},
+        {"mem", "max", "", "container_memory_working_set_bytes", "", ""},
+        {"oom", "max", "", "kube_pod_container_status_last_terminated_reason",
+         ",reason=\"OOMKilled\"", ""},
+    };
+    if (!ns || !*ns || rate_s == 0)
+        return -EINVAL;
+    int rc = 0;
+    for (size_t i = 0; i < 3 && rc == 0; i++) {
+        rc = opbuf_printf(out, "%slabel_replace(%s by (pod, container) (%s%s", i ? " or " : "",
+                          parts[i].agg, parts[i].pre, parts[i].metric);
+        if (rc == 0)
+            rc = append_selector(out, ns, pod_re, parts[i].extra);
+        if (rc == 0 && *parts[i].post)
+            rc = opbuf_printf(out, "[%" PRIu64 "s])", rate_s);
+        if (rc == 0)
+            rc = opbuf_printf(out, "), \"" STAT_LABEL "\", \"%s\", \"\", \"\")", parts[i].stat);
+    }
+    return rc;
+}
+
+/* The success envelope: data.result of resultType `want`, or an error set. */
+static int envelope(const cJSON *doc, const char *want, const cJSON **result, operr *err)
+{
+    if (!doc)
+        return operr_set(err, -EPROTO, "response is not JSON");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+    if (!cJSON_IsString(status))
+        return operr_set(err, -EPROTO, "response has no \"status\"");
+    if (strcmp(status->valuestring, "success") != 0) {
+        const cJSON *et = cJSON_GetObjectItemCaseSensitive(doc, "errorType");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+        return operr_set(err, -EREMOTEIO, "status \"%.32s\": %.32s: %.300s", status->valuestring,
+                         cJSON_IsString(et) ? et->valuestring : "?",
+                         cJSON_IsString(e) ? e->valuestring : "(no message)");
+    }
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(data, "resultType");
+    *result = cJSON_GetObjectItemCaseSensitive(data, "result");
+    if (!cJSON_IsObject(data) || !cJSON_IsString(rt) || !cJSON_IsArray(*result))
+        return operr_set(err, -EPROTO, "response has no data.resultType and data.result");
+    if (strcmp(rt->valuestring, want) != 0)
+        return operr_set(err, -EPROTO, "resultType \"%.32s\", want \"%s\"", rt->valuestring, want);
+    return 0;
+}
+
+int promql_parse_matrix(const char *body, size_t len, promql_series_cb cb, void *ud, operr *err)
+{
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    const cJSON *result = NULL, *el;
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t cap = 0;
+    int i = 0, rc = envelope(doc, "matrix", &result, err);
+    if (rc != 0)
+        goto out;
+    cJSON_ArrayForEach(el, result)
+    {
+        const cJSON *metric = cJSON_GetObjectItemCaseSensitive(el, "metric");
+        const cJSON *values = cJSON_GetObjectItemCaseSensitive(el, "values");
+        if (!cJSON_IsObject(metric) || !cJSON_IsArray(values)) {
+            rc = operr_set(err, -EPROTO, "data.result[%d] is not a {metric, values}", i);
+            goto out;
+        }
+        size_t n = (size_t)cJSON_GetArraySize(values), k = 0;
+        if (n > cap) {
+            int64_t *nt = realloc(t, n * sizeof *nt);
+            double *nv = nt ? realloc(v, n * sizeof *nv) : NULL;
+            if (nt)
+                t = nt;
+            if (!nt || !nv) {
+                rc = operr_set(err, -ENOMEM, "out of memory");
+                goto out;
+            }
+            v = nv;
+            cap = n;
+        }
+        const cJSON *pt;
+        cJSON_ArrayForEach(pt, values)
+        {
+            const cJSON *ts = cJSON_GetArrayItem(pt, 0), *vs = cJSON_GetArrayItem(pt, 1);
+            double x;
+            if (!cJSON_IsArray(pt) || cJSON_GetArraySize(pt) != 2 || !cJSON_IsNumber(ts) ||
+                !isfinite(ts->valuedouble) || fabs(ts->valuedouble) > 1e15 || !cJSON_IsString(vs) ||
+                parse_value(vs->valuestring, &x) != 0 || !isfinite(x)) {
+                rc = operr_set(err, -EPROTO,
+                               "data.result[%d].values[%zu] is not a [time, \"finite number\"]", i,
+                               k);
+                goto out;
+            }
+            t[k] = (int64_t)floor(ts->valuedouble);
+            if (k > 0 && t[k] <= t[k - 1]) {
+                rc = operr_set(err, -EPROTO, "data.result[%d].values[%zu]: time goes back", i, k);
+                goto out;
+            }
+            v[k++] = x;
+        }
+        promql_series s = {
+            label(metric, "pod"), label(metric, "container"), label(metric, STAT_LABEL), t, v, n};
+        if ((rc = cb(&s, ud)) != 0)
+            goto out;
+        i++;
+    }
+out:
+    free(t);
+    free(v);
+    cJSON_Delete(doc);
+    return rc;
+}
+
 /* ---- combination ----------------------------------------------------------------------- */
 
 typedef struct cacc {
     char name[MPROV_NAME_MAX];
     unsigned seen; /* bit per enum promql_stat */
+    uint32_t pods; /* distinct pods seen for this container */
     double v[PROMQL_NSTATS];
 } cacc;
 
@@ -375,12 +514,21 @@ typedef struct wacc {
     mprov_container_stats *out;
 } wacc;
 
+/* A resolved pod: its workload, or none (cached either way). */
+#define POD_NONE ((void *)(uintptr_t)SIZE_MAX)
+
 struct promql_agg {
     wacc *w;
     size_t nw;
-    char **pods;
+    char **pods; /* the request's current pods */
     size_t npods;
-    opmap pod_to_w; /* value: workload index + 1 */
+    opmap pod_to_w; /* current pods: workload index + 1 */
+    opmap wl_idx;   /* "Kind/name": workload index + 1 */
+    opmap ksm_pod;  /* pod → "Kind/owner" from kube_pod_owner (malloc'd) */
+    opmap ksm_rs;   /* ReplicaSet → its Deployment from kube_replicaset_owner (malloc'd) */
+    opmap resolved; /* pod → index + 1 or POD_NONE, for pods seen in the stats */
+    opmap seen_pc;  /* "pod\x1fcontainer" seen (value unused) */
+    int ksm;        /* kube_pod_owner series seen: kube-state-metrics runs here */
     uint64_t window_s;
     mprov_workload_stats *out;
 };
@@ -401,7 +549,18 @@ void promql_agg_free(promql_agg *a)
     free(a->pods);
     free(a->out);
     opmap_release(&a->pod_to_w, NULL);
+    opmap_release(&a->wl_idx, NULL);
+    opmap_release(&a->ksm_pod, free);
+    opmap_release(&a->ksm_rs, free);
+    opmap_release(&a->resolved, NULL);
+    opmap_release(&a->seen_pc, NULL);
     free(a);
+}
+
+static int wl_key(char *key, size_t cap, const char *kind, const char *name, size_t name_len)
+{
+    int n = snprintf(key, cap, "%s/%.*s", kind, (int)name_len, name);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 int promql_agg_new(promql_agg **out, const mprov_request *req)
@@ -411,6 +570,11 @@ int promql_agg_new(promql_agg **out, const mprov_request *req)
     if (!a)
         return -ENOMEM;
     opmap_init(&a->pod_to_w);
+    opmap_init(&a->wl_idx);
+    opmap_init(&a->ksm_pod);
+    opmap_init(&a->ksm_rs);
+    opmap_init(&a->resolved);
+    opmap_init(&a->seen_pc);
     a->window_s = req->window_s;
     size_t total = 0;
     for (size_t i = 0; i < req->nworkloads; i++)
@@ -426,6 +590,11 @@ int promql_agg_new(promql_agg **out, const mprov_request *req)
         a->w[i].name = strdup(w->name ? w->name : "");
         a->nw = i + 1;
         if (!a->w[i].kind || !a->w[i].name)
+            goto out;
+        char key[2 * MPROV_NAME_MAX + 32];
+        if (wl_key(key, sizeof key, a->w[i].kind, a->w[i].name, strlen(a->w[i].name)) == 0 &&
+            !opmap_get(&a->wl_idx, key) &&
+            opmap_put(&a->wl_idx, key, (void *)(uintptr_t)(i + 1), NULL) != 0)
             goto out;
         for (size_t j = 0; j < w->npods; j++) {
             const char *p = w->pods[j];
@@ -453,6 +622,111 @@ const char *const *promql_agg_pods(const promql_agg *a, size_t *npods)
     return (const char *const *)a->pods;
 }
 
+size_t promql_agg_nworkloads(const promql_agg *a)
+{
+    return a->nw;
+}
+
+static size_t wl_lookup(const promql_agg *a, const char *kind, const char *name, size_t len)
+{
+    char key[2 * MPROV_NAME_MAX + 32];
+    if (wl_key(key, sizeof key, kind, name, len) != 0)
+        return 0;
+    return (uintptr_t)opmap_get(&a->wl_idx, key);
+}
+
+/* The workload (index + 1) kube-state-metrics says `pod` belongs to; 0 for
+ * none; -1 when it does not know the pod. */
+static long ksm_owner(const promql_agg *a, const char *pod)
+{
+    const char *own = opmap_get(&a->ksm_pod, pod);
+    if (!own)
+        return -1;
+    const char *slash = strchr(own, '/');
+    if (!slash)
+        return 0;
+    const char *name = slash + 1;
+    if (strncmp(own, "ReplicaSet/", 11) == 0) {
+        const char *dep = opmap_get(&a->ksm_rs, name);
+        if (dep)
+            return (long)wl_lookup(a, "Deployment", dep, strlen(dep));
+        /* its kube_replicaset_owner series is older than the window: by name */
+        return (long)wl_lookup(a, "Deployment", name, mwin_rs_deployment_len(name));
+    }
+    return (long)wl_lookup(a, own[0] == 'S' ? "StatefulSet" : "DaemonSet", name, strlen(name));
+}
+
+/* The workload (index + 1) of `pod`, or 0: current pods (owner references),
+ * then kube-state-metrics' owner, then the generated names. */
+static size_t resolve(const promql_agg *a, const char *pod)
+{
+    uintptr_t i = (uintptr_t)opmap_get(&a->pod_to_w, pod);
+    if (i)
+        return i;
+    long k = ksm_owner(a, pod);
+    if (k >= 0)
+        return (size_t)k;
+    mwin_cand c[3];
+    size_t n = mwin_candidates(pod, c);
+    for (size_t j = 0; j < n; j++)
+        if ((i = wl_lookup(a, c[j].kind, pod, c[j].name_len)))
+            return i;
+    return 0;
+}
+
+int promql_agg_deploy_regex(const promql_agg *a, opbuf *deploy_re)
+{
+    int rc = 0;
+    for (size_t i = 0; i < a->nw && rc == 0; i++) {
+        if (strcmp(a->w[i].kind, "Deployment") != 0)
+            continue;
+        if (deploy_re->len)
+            rc = opbuf_append(deploy_re, "|", 1);
+        if (rc == 0)
+            rc = promql_append_regex_literal(deploy_re, a->w[i].name);
+    }
+    return rc;
+}
+
+static int add_alt(opbuf *re, size_t *nalts, const char *lit, const char *kind, const char *name)
+{
+    int rc = re->len ? opbuf_append(re, "|", 1) : 0;
+    if (rc == 0)
+        rc = lit ? promql_append_regex_literal(re, lit) : mwin_pod_regex(re, kind, name);
+    if (rc == 0)
+        (*nalts)++;
+    return rc;
+}
+
+int promql_agg_pod_regex(const promql_agg *a, opbuf *re, size_t *nalts)
+{
+    int rc = 0;
+    *nalts = 0;
+    for (size_t i = 0; i < a->nw && rc == 0; i++) {
+        const wacc *w = &a->w[i];
+        if (mwin_kind_known(w->kind))
+            rc = add_alt(re, nalts, NULL, w->kind, w->name);
+    }
+    /* Current pods the patterns miss (truncated long names, hand-made pods). */
+    for (size_t i = 0; i < a->npods && rc == 0; i++) {
+        const wacc *w = &a->w[(uintptr_t)opmap_get(&a->pod_to_w, a->pods[i]) - 1];
+        if (!mwin_pod_matches(w->kind, w->name, a->pods[i]))
+            rc = add_alt(re, nalts, a->pods[i], NULL, NULL);
+    }
+    /* Earlier pods kube-state-metrics names that the patterns miss. */
+    opmap_iter it;
+    opmap_iter_init(&it, &a->ksm_pod);
+    opmap_entry *e;
+    while (rc == 0 && (e = opmap_next(&it))) {
+        if (opmap_get(&a->pod_to_w, e->key))
+            continue;
+        long k = ksm_owner(a, e->key);
+        if (k > 0 && !mwin_pod_matches(a->w[k - 1].kind, a->w[k - 1].name, e->key))
+            rc = add_alt(re, nalts, e->key, NULL, NULL);
+    }
+    return rc;
+}
+
 static cacc *find_container(wacc *w, const char *name)
 {
     for (size_t i = 0; i < w->n; i++)
@@ -472,11 +746,45 @@ static cacc *find_container(wacc *w, const char *name)
     return c;
 }
 
+/* Keep one owner series: pod → "Kind/name", or ReplicaSet → Deployment. */
+static int add_owner(promql_agg *a, const promql_sample *s, int rs)
+{
+    const char *key = rs ? s->replicaset : s->pod;
+    if (!*key || !*s->owner_name || strlen(s->owner_name) >= MPROV_NAME_MAX)
+        return 0;
+    char *v = NULL;
+    if (rs)
+        v = strdup(s->owner_name);
+    else if (asprintf(&v, "%s/%s", s->owner_kind, s->owner_name) < 0)
+        v = NULL;
+    if (!v)
+        return -ENOMEM;
+    void *old = NULL;
+    if (opmap_put(rs ? &a->ksm_rs : &a->ksm_pod, key, v, &old) != 0) {
+        free(v);
+        return -ENOMEM;
+    }
+    free(old);
+    if (!rs)
+        a->ksm = 1;
+    return 0;
+}
+
 int promql_agg_add(promql_agg *a, const promql_sample *s, operr *err)
 {
+    if (strcmp(s->stat, "pod_owner") == 0 || strcmp(s->stat, "rs_owner") == 0)
+        return add_owner(a, s, s->stat[0] == 'r');
     int stat = promql_stat_parse(s->stat);
-    uintptr_t wi = (uintptr_t)opmap_get(&a->pod_to_w, s->pod);
-    if (stat < 0 || wi == 0 || !*s->container || strlen(s->container) >= MPROV_NAME_MAX)
+    if (stat < 0 || !*s->pod || !*s->container || strlen(s->container) >= MPROV_NAME_MAX)
+        return 0;
+    uintptr_t wi = (uintptr_t)opmap_get(&a->resolved, s->pod);
+    if (!wi) {
+        size_t r = resolve(a, s->pod);
+        wi = r ? r : (uintptr_t)POD_NONE;
+        if (opmap_put(&a->resolved, s->pod, (void *)wi, NULL) != 0)
+            return -ENOMEM;
+    }
+    if (wi == (uintptr_t)POD_NONE)
         return 0;
     if (!isfinite(s->value) || s->value < 0)
         return operr_set(err, -EPROTO, "%s of pod '%s' container '%s' is %g, not a usable number",
@@ -484,6 +792,13 @@ int promql_agg_add(promql_agg *a, const promql_sample *s, operr *err)
     cacc *c = find_container(&a->w[wi - 1], s->container);
     if (!c)
         return -ENOMEM;
+    char pc[2 * MPROV_NAME_MAX + 2];
+    snprintf(pc, sizeof pc, "%s\x1f%s", s->pod, s->container);
+    if (!opmap_get(&a->seen_pc, pc)) {
+        if (opmap_put(&a->seen_pc, pc, (void *)1, NULL) != 0)
+            return -ENOMEM;
+        c->pods++;
+    }
     unsigned bit = 1u << stat;
     double *v = &c->v[stat];
     /* Each sample is one pod's (the query aggregates by pod and container). */
@@ -503,11 +818,15 @@ int promql_agg_add(promql_agg *a, const promql_sample *s, operr *err)
 int promql_agg_sample_cb(const promql_sample *s, void *ud)
 {
     promql_agg_ctx *c = ud;
+    int owner = strcmp(s->stat, "pod_owner") == 0 || strcmp(s->stat, "rs_owner") == 0;
+    if (owner != (c->owners_query != 0))
+        return 0;
     return promql_agg_add(c->agg, s, c->err);
 }
 
 int promql_agg_result(promql_agg *a, int64_t eval_time_s, mprov_result *out)
 {
+    const char *history = mwin_method_name(a->ksm ? MWIN_OWNERS : MWIN_NAMES);
     for (size_t i = 0; i < a->nw; i++) {
         wacc *w = &a->w[i];
         free(w->out);
@@ -523,6 +842,8 @@ int promql_agg_result(promql_agg *a, int64_t eval_time_s, mprov_result *out)
             o->mem_peak_bytes = c->v[PROMQL_MEM_MAX];
             o->cpu_samples = (uint64_t)llround(c->v[PROMQL_CPU_N]);
             o->mem_samples = (uint64_t)llround(c->v[PROMQL_MEM_N]);
+            o->history = history;
+            o->pods = c->pods;
             if (c->seen & (1u << PROMQL_MEM_FIRST)) {
                 double h = (double)eval_time_s - c->v[PROMQL_MEM_FIRST];
                 if (h < 0)
@@ -540,6 +861,7 @@ int promql_agg_result(promql_agg *a, int64_t eval_time_s, mprov_result *out)
         a->out[i] = (mprov_workload_stats){
             .kind = w->kind,
             .name = w->name,
+            .history = history,
             .ncontainers = w->n,
             .containers = w->out,
         };

@@ -3,11 +3,23 @@
  * building, response parsing, and the combination of per-pod results into
  * per-workload statistics. No I/O; prometheus.c drives it.
  *
- * One query per batch of pods carries every statistic: each sub-expression
- * is aggregated `by (pod, container)` and tagged with an `optipod_stat` label
- * (label_replace), and the sub-expressions are joined with `or`. So a
- * namespace costs one query (two at most, see promql_plan), never one per
- * container or per statistic.
+ * A namespace costs two queries, never one per workload, container or
+ * statistic (the window of every workload: window.h):
+ *  1. the owners query (promql_build_owners): kube-state-metrics'
+ *     kube_pod_owner of every pod and kube_replicaset_owner of the requested
+ *     Deployments' ReplicaSets, over the window. Its answer says whether
+ *     kube-state-metrics runs there at all (detection for free) and which
+ *     pods each workload had;
+ *  2. the stats query (promql_build_re): every statistic in one query, each
+ *     sub-expression aggregated `by (pod, container)`, tagged with an
+ *     `optipod_stat` label (label_replace) and joined with `or`, over the
+ *     pods matching promql_agg_pod_regex(): each workload's generated-name
+ *     pattern, plus by name its current pods and the pods the owner series
+ *     name that the pattern misses. Past `max_alts` alternatives the query
+ *     is namespace-wide and the aggregator drops the other pods.
+ * The aggregator maps each pod to a workload: its current pods (owner
+ * references) first, then kube-state-metrics' owner (exact), then the
+ * generated names.
  *
  * Percentile over all pods of a workload. Prometheus cannot take a quantile
  * over the union of several series' samples in one expression, and fetching
@@ -79,12 +91,9 @@ int promql_stat_parse(const char *name);
  * >= floor_s (0 = PROMQL_STEP_FLOOR_S). */
 uint64_t promql_step_s(uint64_t window_s, uint64_t floor_s);
 
-/* Batching: `npods` pods at most `batch_max` a query. More than two batches
- * would break the "<= 2 queries per namespace" budget, so then one
- * namespace-wide query (no pod matcher; the results of other pods are
- * dropped by the aggregator) is planned instead: *per_batch is then 0.
- * npods == 0 plans no query. Returns the number of queries. */
-size_t promql_plan(size_t npods, size_t batch_max, size_t *per_batch);
+/* Queries for a request of `nworkloads` workloads: 2 (owners, stats), or 0
+ * when there is nothing to ask. */
+#define PROMQL_QUERIES(nworkloads) ((nworkloads) ? 2u : 0u)
 
 /* Append `s` as an anchored RE2 alternative matching exactly that string:
  * regex metacharacters are backslash-escaped. The output is raw regex text;
@@ -107,15 +116,28 @@ typedef struct promql_opts {
  * -E2BIG (the buffer's cap). */
 int promql_build(opbuf *out, const char *ns, const char *const *pods, size_t npods,
                  const promql_opts *o);
+/* The same over the pods matching the RE2 regex `pod_re` (NULL or "": every
+ * pod of the namespace). */
+int promql_build_re(opbuf *out, const char *ns, const char *pod_re, const promql_opts *o);
+
+/* The owners query: the owner (a ReplicaSet, StatefulSet or DaemonSet) of
+ * every pod in namespace `ns` during the window (stat "pod_owner", labels
+ * pod, owner_kind, owner_name: every pod, so that a pod kube-state-metrics
+ * gives to another owner is never taken by its name), and the Deployment of
+ * every ReplicaSet whose Deployment matches `deploy_re` (stat "rs_owner",
+ * labels replicaset, owner_name; left out when deploy_re is NULL or "").
+ * Same returns as promql_build. */
+int promql_build_owners(opbuf *out, const char *ns, const char *deploy_re, uint64_t window_s);
 
 /* One element of an instant-vector result. Strings point into the parsed
  * document and are valid only during the callback; absent labels are "". */
 typedef struct promql_sample {
     const char *pod;
     const char *container;
-    const char *stat; /* the optipod_stat label */
-    double value;     /* may be NaN or Inf: the consumer decides */
-    double ts;        /* evaluation time, unix seconds */
+    const char *stat;                                 /* the optipod_stat label */
+    const char *owner_kind, *owner_name, *replicaset; /* owner series only */
+    double value;                                     /* may be NaN or Inf: the consumer decides */
+    double ts;                                        /* evaluation time, unix seconds */
 } promql_sample;
 
 /* Return 0 to continue, negative to stop parsing (returned as is). */
@@ -127,6 +149,31 @@ typedef int (*promql_sample_cb)(const promql_sample *s, void *ud);
  * {"status":"error"} (err carries errorType and error). */
 int promql_parse(const char *body, size_t len, promql_sample_cb cb, void *ud, operr *err);
 
+/* ---- range queries (the backtest's history) ---- */
+
+/* A range query over namespace `ns` and the pods matching `pod_re` (NULL:
+ * every pod): per (pod, container) the CPU rate over rate_s seconds (stat
+ * "cpu", cores), the working set ("mem", bytes) and kube-state-metrics'
+ * OOMKilled last-terminated-reason gauge ("oom", 0/1). Same returns as
+ * promql_build. */
+int promql_build_range(opbuf *out, const char *ns, const char *pod_re, uint64_t rate_s);
+
+/* One series of a matrix result; arrays valid during the callback only. */
+typedef struct promql_series {
+    const char *pod, *container, *stat;
+    const int64_t *t; /* Unix seconds, ascending as Prometheus sends them */
+    const double *v;  /* finite */
+    size_t n;
+} promql_series;
+
+typedef int (*promql_series_cb)(const promql_series *s, void *ud);
+
+/* Parse a /api/v1/query_range response. Returns 0; -EPROTO for anything but
+ * a well-formed success of resultType "matrix" whose values are finite
+ * numbers at increasing times (err says where); -EREMOTEIO for
+ * {"status":"error"}; -ENOMEM; or what the callback returned. */
+int promql_parse_matrix(const char *body, size_t len, promql_series_cb cb, void *ud, operr *err);
+
 /* The combiner: pods → workloads (from the request's owner-reference
  * mapping), per-pod statistics → per-workload per-container statistics.
  * Ownership: promql_agg_new() copies what it needs from the request;
@@ -136,16 +183,28 @@ typedef struct promql_agg promql_agg;
 
 int promql_agg_new(promql_agg **out, const mprov_request *req);
 void promql_agg_free(promql_agg *a);
+/* How many workloads the request named. */
+size_t promql_agg_nworkloads(const promql_agg *a);
 /* The request's pods in order (workload by workload), for promql_build(). */
 const char *const *promql_agg_pods(const promql_agg *a, size_t *npods);
-/* Fold one sample in. Samples of unknown pods or stats are ignored (0);
- * a non-finite or negative value is -EPROTO: a backend that sends one is
- * broken, and a guess would be a wrong recommendation. */
+/* The owners query's Deployment regex (see promql_build_owners); empty
+ * without Deployments. */
+int promql_agg_deploy_regex(const promql_agg *a, opbuf *deploy_re);
+/* The stats query's pod regex (call after the owners answer is folded in);
+ * *nalts receives the number of alternatives. */
+int promql_agg_pod_regex(const promql_agg *a, opbuf *re, size_t *nalts);
+/* Fold one sample in: owner series (stat pod_owner / rs_owner) or
+ * statistics. Samples of pods of no requested workload or of unknown stats
+ * are ignored (0); a non-finite or negative value is -EPROTO: a backend
+ * that sends one is broken, and a guess would be a wrong recommendation. */
 int promql_agg_add(promql_agg *a, const promql_sample *s, operr *err);
-/* promql_sample_cb adapter: ud is a struct promql_agg_ctx. */
+/* promql_sample_cb adapter: ud is a struct promql_agg_ctx. It folds in only
+ * what the query asked for: owner series for the owners query, statistics
+ * otherwise (a proxy answering the wrong thing cannot count a pod twice). */
 typedef struct promql_agg_ctx {
     promql_agg *agg;
     operr *err;
+    int owners_query;
 } promql_agg_ctx;
 int promql_agg_sample_cb(const promql_sample *s, void *ud);
 /* Final statistics as evaluated at eval_time_s (history is clamped to the

@@ -26,13 +26,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "obs/obs.h"
+
 /* Longest container / workload / pod name we carry (Kubernetes names are <= 253). */
 #define MPROV_NAME_MAX 254
 
 typedef struct mprov_workload {
     const char *kind;        /* "Deployment", "StatefulSet", "DaemonSet" */
     const char *name;        /* workload name */
-    const char *const *pods; /* names of its current and recent pods */
+    const char *const *pods; /* names of its current pods (a provider that searches the
+                                window adds the earlier ones itself) */
     size_t npods;
 } mprov_workload;
 
@@ -55,6 +58,9 @@ typedef struct mprov_container_stats {
     double history_s;      /* eval time minus the oldest sample in the window */
     uint32_t oom_count;    /* OOM kills seen in the window (see the provider's notes) */
     int64_t oom_last_s;    /* unix time of the latest OOM seen, 0 when none */
+    const char *history;   /* how the window's pods were found: a static string
+                              ("kube-state-metrics", "pod-names"), NULL when not searched */
+    uint32_t pods;         /* pods whose series are behind these numbers */
 } mprov_container_stats;
 
 typedef struct mprov_workload_stats {
@@ -62,6 +68,7 @@ typedef struct mprov_workload_stats {
     const char *name;
     size_t ncontainers; /* 0 when no usage was found for any of its pods */
     const mprov_container_stats *containers;
+    const char *history; /* as in mprov_container_stats; NULL when not searched */
 } mprov_workload_stats;
 
 typedef struct mprov_result {
@@ -102,5 +109,22 @@ static inline void mprov_close(mprov *p)
 {
     p->ops->close(p->state);
 }
+
+/* ---- what every provider measures (metrics/provider.c) ---------------------------------- */
+
+/* optipod_usage_query_duration_seconds{provider} (every backend query: a Prometheus POST, a
+ * metrics-server list; failures included) and optipod_usage_query_errors_total{provider,reason},
+ * reason one of "transport" (no answer), "http" (an error answer: a non-2xx status, Prometheus'
+ * {"status":"error"}), "decode" (an answer that could not be used). Zeros (no registry): nothing is
+ * recorded. */
+typedef struct mprov_obs {
+    obs_fam *seconds, *errors;
+} mprov_obs;
+
+/* r NULL leaves o zeroed. 0, or -EINVAL when r cannot hold the families (err says why). */
+int mprov_obs_init(mprov_obs *o, obs_reg *r, operr *err);
+/* One query answered: sent at sent_ns (uv_hrtime), failed for `reason` (NULL: it worked). */
+void mprov_obs_query(const mprov_obs *o, const char *provider, uint64_t sent_ns,
+                     const char *reason);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "engine/quantity.h"
 #include "plan/internal.h"
+#include "util/emit.h"
 
 static bool changes(const plan_container *c)
 {
@@ -229,18 +230,20 @@ int plan_export_with(const plan *p, const char *dir, const plan_export_opts *o, 
         if (!any)
             continue;
         char name[PATH_MAX];
-        if ((rc = plan_patch_name(w, name, sizeof name)) < 0) {
+        rc = plan_patch_name(w, name, sizeof name);
+        if (rc < 0) {
             operr_set(err, rc, "%s %s/%s: patch file name too long", w->kind, w->ns, w->name);
             goto out;
         }
         cJSON *doc = workload_patch(w);
         opbuf_reset(&b);
         rc = patch_only ? patch_header(w, name, gen, &b) : 0;
-        rc = rc ?: doc ? plan_yaml_emit(doc, &b) : -ENOMEM;
+        rc = rc ?: doc ? opemit_yaml(doc, &b) : -ENOMEM;
         cJSON_Delete(doc);
         if (rc < 0)
             goto out;
-        if ((rc = write_if_changed(dir, name, &b, err)) < 0)
+        rc = write_if_changed(dir, name, &b, err);
+        if (rc < 0)
             goto out;
         count++;
         cJSON *e = cJSON_CreateObject();
@@ -267,7 +270,7 @@ int plan_export_with(const plan *p, const char *dir, const plan_export_opts *o, 
     opbuf_reset(&b);
     rc = opbuf_printf(&b, KUST_HEADER, gen);
     if (rc == 0)
-        rc = plan_yaml_emit(kust, &b);
+        rc = opemit_yaml(kust, &b);
     if (rc == 0)
         rc = write_if_changed(dir, "kustomization.yaml", &b, err);
 out:
@@ -315,7 +318,8 @@ int plan_export_helm_with(const plan *p, const char *dir, const plan_export_opts
                 continue;
             if (!ctrs) {
                 char key[PATH_MAX];
-                if ((rc = plan_patch_name(w, key, sizeof key)) < 0)
+                rc = plan_patch_name(w, key, sizeof key);
+                if (rc < 0)
                     goto out;
                 key[strlen(key) - 5] = 0; /* no ".yaml" */
                 cJSON *o = cJSON_AddObjectToObject(wls, key);
@@ -346,7 +350,7 @@ int plan_export_helm_with(const plan *p, const char *dir, const plan_export_opts
     }
     rc = opbuf_printf(&b, HELM_HEADER, generator(opts, "optipod plan --format helm-values"));
     if (rc == 0)
-        rc = plan_yaml_emit(doc, &b);
+        rc = opemit_yaml(doc, &b);
     if (rc == 0)
         rc = write_if_changed(dir, "values-optipod.yaml", &b, err);
 out:

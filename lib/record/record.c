@@ -226,6 +226,10 @@ int rrec_build(const rrec *r, opbuf *body, operr *err)
             rc = cJSON_AddNumberToObject(s, "percentile", r->percentile) ? 0 : -ENOMEM;
         if (!rc && r->safety_factor != 0)
             rc = cJSON_AddNumberToObject(s, "safetyFactor", r->safety_factor) ? 0 : -ENOMEM;
+        if (!rc && r->history[0])
+            rc = add_str(s, "history", r->history);
+        if (!rc && r->history[0])
+            rc = cJSON_AddNumberToObject(s, "historyPods", r->history_pods) ? 0 : -ENOMEM;
     }
     if (!rc && !(st = cJSON_AddObjectToObject(o, "status")))
         rc = -ENOMEM;
@@ -428,7 +432,9 @@ int rrec_parse(const cJSON *obj, rrec *out, operr *err)
                       err)) ||
         (rc = get_str(src, "window", out->window, sizeof out->window, 0, "spec.source", err)) ||
         (rc = get_num(src, "percentile", &out->percentile, "spec.source", err)) ||
-        (rc = get_num(src, "safetyFactor", &out->safety_factor, "spec.source", err)))
+        (rc = get_num(src, "safetyFactor", &out->safety_factor, "spec.source", err)) ||
+        (rc = get_str(src, "history", out->history, sizeof out->history, 0, "spec.source", err)) ||
+        (rc = get_num(src, "historyPods", &out->history_pods, "spec.source", err)))
         goto fail;
     const cJSON *st = get_obj(obj, "status", 0, "record", err, &rc);
     if (rc || (rc = get_str(st, "time", out->time, sizeof out->time, 0, "status", err)))
@@ -471,7 +477,8 @@ int rrec_same(const rrec *a, const rrec *b)
         strcmp(a->target, b->target) || strcmp(a->uid, b->uid) || strcmp(a->policy, b->policy) ||
         strcmp(a->mode, b->mode) || strcmp(a->strategy, b->strategy) ||
         strcmp(a->provider, b->provider) || strcmp(a->window, b->window) ||
-        a->percentile != b->percentile || a->safety_factor != b->safety_factor || a->n != b->n)
+        a->percentile != b->percentile || a->safety_factor != b->safety_factor ||
+        strcmp(a->history, b->history) || a->history_pods != b->history_pods || a->n != b->n)
         return 0;
     for (size_t i = 0; i < a->n; i++) {
         const rrec_container *x = &a->c[i], *y = &b->c[i];

@@ -69,6 +69,8 @@ typedef struct rrec {
     char mode[16], strategy[16];
     char provider[32], window[32];
     double percentile, safety_factor; /* 0 when unknown */
+    char history[32];                 /* how the window's pods were found ("" unknown) ... */
+    double history_pods;              /* ... and how many */
     char time[32];                    /* RFC 3339, when the controller decided */
     size_t n;
     rrec_container c[RREC_MAX_CONTAINERS];

@@ -1,17 +1,20 @@
 /*
  * bench_prom_queries: Prometheus queries issued per reconcile cycle for 1000
- * workloads in 20 namespaces, counted from the provider's own batching logic
- * (promql_plan + promql_build, exactly what mprom sends), against the naive
+ * workloads in 20 namespaces, counted from the provider's own planning
+ * (PROMQL_QUERIES, and the owners and stats queries built exactly as mprom
+ * builds them: the window's pods, metrics/window.h), against the naive
  * baseline of one query per workload, container and statistic (what a
  * per-container client would send).
  *
  * Namespaces differ in size: pods per workload cycle through 1..9 and one
- * namespace holds big workloads (30 pods each), so both the batched and the
- * namespace-wide plans are exercised. Reported: queries, namespaces, queries
- * per namespace (target <= 2), the ratio to the baseline, bytes of the largest
- * query, and the time to build all queries. Exits 1 when the target is missed.
+ * namespace holds big workloads (30 pods each); every third workload has a
+ * current pod the name patterns miss (asked by name). Reported: queries,
+ * namespaces, queries per namespace (target <= 2), the ratio to the
+ * baseline, bytes of the largest query, and the time to build all queries.
+ * Exits 1 when the target is missed.
  */
 #include "metrics/promql.h"
+#include "metrics/window.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,16 @@
 #include <time.h>
 
 enum { NAMESPACES = 20, WORKLOADS = 1000, CONTAINERS = 2, BATCH = 200 };
+
+/* A generated-name suffix: 5 characters of Kubernetes' random alphabet. */
+static const char *suffix(size_t x)
+{
+    static char s[6];
+    static const char a[] = MWIN_RAND_ALPHABET;
+    for (int k = 0; k < 5; k++, x /= sizeof a - 1)
+        s[k] = a[x % (sizeof a - 1)];
+    return s;
+}
 
 static double now_s(void)
 {
@@ -45,7 +58,10 @@ int main(void)
             pods[i] = calloc(np, sizeof **pods);
             for (size_t p = 0; p < np; p++) {
                 pods[i][p] = malloc(96);
-                snprintf(pods[i][p], 96, "%s-7d9c8b6f5-%05zx", name, p * 7919 + i);
+                if (i % 3 == 2 && p == 0)
+                    snprintf(pods[i][p], 96, "%s-manual-%zu", name, p);
+                else
+                    snprintf(pods[i][p], 96, "%s-7d9c8b6f5-%s", name, suffix(p * 7919 + i));
             }
             w[i] = (mprov_workload){"Deployment", strdup(name), (const char *const *)pods[i], np};
             baseline += CONTAINERS * PROMQL_NSTATS;
@@ -58,25 +74,32 @@ int main(void)
         promql_agg *a = NULL;
         if (promql_agg_new(&a, &rq) != 0)
             return 1;
-        size_t npods, per_batch;
-        const char *const *all = promql_agg_pods(a, &npods);
+        size_t npods, nalts = 0;
+        promql_agg_pods(a, &npods);
         total_pods += npods;
-        size_t nq = promql_plan(npods, BATCH, &per_batch);
-        if (per_batch == 0)
-            nswide++;
+        unsigned nq = PROMQL_QUERIES(rq.nworkloads);
         promql_opts o = {.percentile = 0.95, .window_s = 7 * 86400};
-        for (size_t q = 0; q < nq; q++) {
-            opbuf b;
-            opbuf_init(&b, (size_t)4 << 20);
-            size_t first = q * per_batch;
-            size_t count = per_batch ? (npods - first < per_batch ? npods - first : per_batch) : 0;
-            if (promql_build(&b, ns, per_batch ? all + first : NULL, count, &o) != 0)
-                return 1;
-            if (b.len > max_bytes)
-                max_bytes = b.len;
-            opbuf_release(&b);
-            queries++;
-        }
+        opbuf b, re;
+        opbuf_init(&b, (size_t)4 << 20);
+        opbuf_init(&re, (size_t)2 << 20);
+        /* 1: the owners (as mprom: namespace-wide past BATCH workloads) */
+        if (promql_agg_deploy_regex(a, &re) != 0 ||
+            promql_build_owners(&b, ns, per_ns > BATCH ? ".+" : opbuf_str(&re), o.window_s) != 0)
+            return 1;
+        max_bytes = b.len > max_bytes ? b.len : max_bytes;
+        /* 2: the statistics over the window's pods */
+        opbuf_reset(&b);
+        opbuf_reset(&re);
+        if (promql_agg_pod_regex(a, &re, &nalts) != 0)
+            return 1;
+        if (nalts > BATCH)
+            nswide++;
+        if (promql_build_re(&b, ns, nalts > BATCH ? NULL : opbuf_str(&re), &o) != 0)
+            return 1;
+        max_bytes = b.len > max_bytes ? b.len : max_bytes;
+        opbuf_release(&b);
+        opbuf_release(&re);
+        queries += nq;
         promql_agg_free(a);
         for (size_t i = 0; i < per_ns; i++) {
             for (size_t p = 0; p < w[i].npods; p++)

@@ -47,7 +47,7 @@ static int bp_request(void *state, const mprov_request *rq, mprov_cb cb, void *u
             c[k].cpu_samples = c[k].mem_samples = 10000;
             c[k].history_s = 7 * 86400;
         }
-        ws[i] = (mprov_workload_stats){rq->workloads[i].kind, rq->workloads[i].name, 2, c};
+        ws[i] = (mprov_workload_stats){rq->workloads[i].kind, rq->workloads[i].name, 2, c, NULL};
     }
     mprov_result r = {.ns = rq->ns, .nworkloads = rq->nworkloads, .workloads = ws, .queries = 1};
     if (!ws || !cs)

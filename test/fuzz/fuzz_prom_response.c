@@ -1,5 +1,7 @@
 /* libFuzzer target for the Prometheus response path: promql_parse() feeding
- * the per-workload combiner, as the provider does with every body it gets.
+ * the per-workload combiner, as the provider does with every body it gets:
+ * the same input first as the owners query's answer (kube-state-metrics
+ * owner series steer which pods count), then as the stats query's.
  * Any input must end in 0, -EPROTO or -EREMOTEIO (with a message when not 0),
  * and a success may only yield finite, non-negative statistics. */
 #include "metrics/promql.h"
@@ -21,6 +23,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (promql_agg_new(&a, &rq) != 0)
         abort();
     operr err;
+    err.msg[0] = '\0';
+    promql_agg_ctx octx = {.agg = a, .err = &err, .owners_query = 1};
+    int orc = promql_parse((const char *)data, size, promql_agg_sample_cb, &octx, &err);
+    if (orc != 0 && orc != -EPROTO && orc != -EREMOTEIO && orc != -ENOMEM)
+        abort();
+    opbuf re;
+    opbuf_init(&re, 1 << 20);
+    size_t nalts = 0;
+    int prc = promql_agg_pod_regex(a, &re, &nalts);
+    if ((prc != 0 && prc != -E2BIG && prc != -ENOMEM) || (prc == 0 && nalts < 2))
+        abort(); /* at least the two workloads' patterns */
+    opbuf_release(&re);
     err.msg[0] = '\0';
     promql_agg_ctx ctx = {.agg = a, .err = &err};
     int rc = promql_parse((const char *)data, size, promql_agg_sample_cb, &ctx, &err);

@@ -15,11 +15,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include "httpd/fault.h"
 #include "support/fakeapi.h"
 #include "support/fakeapi_int.h"
 #include "support/fakessa.h"
 #include "util/buf.h"
 #include "util/map.h"
+#include "util/optime.h"
 
 #define DEF_HISTORY  1000
 #define DEF_FIRST_RV 100
@@ -133,10 +135,7 @@ static void timestamp(const fakeapi *fa, char out[32])
         snprintf(out, 32, "%s", fa->now);
         return;
     }
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    optime_format((optime){.sec = time(NULL)}, 0, out, 32);
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -531,7 +530,12 @@ static uint64_t meta_rv(const cJSON *o)
 }
 
 /* Does anything outside metadata and status differ? */
-static int spec_changed(const cJSON *a, const cJSON *b)
+/* What an update changed for metadata.generation: GEN_SPEC, a change outside metadata and
+ * status; GEN_ANNOTATIONS, for a Deployment only its annotations (the real server copies them
+ * to the ReplicaSets, so v1.24 bumps the generation for them too; labels do not count). */
+enum { GEN_SAME, GEN_SPEC, GEN_ANNOTATIONS };
+
+static int generation_change(const rpath *rp, const cJSON *a, const cJSON *b)
 {
     cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
     const char *const skip[] = {"metadata", "status", "kind", "apiVersion"};
@@ -542,7 +546,28 @@ static int spec_changed(const cJSON *a, const cJSON *b)
     int changed = !cJSON_Compare(x, y, 1);
     cJSON_Delete(x);
     cJSON_Delete(y);
-    return changed;
+    if (changed)
+        return GEN_SPEC;
+    if (strcmp(rp->group, "apps") != 0 || strcmp(rp->resource, "deployments") != 0)
+        return GEN_SAME;
+    const cJSON *na = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(a, "metadata"), "annotations");
+    const cJSON *nb = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(b, "metadata"), "annotations");
+    int ea = !na || !na->child, eb = !nb || !nb->child; /* absent and {} are the same */
+    return ea != eb || (!ea && !cJSON_Compare(na, nb, 1)) ? GEN_ANNOTATIONS : GEN_SAME;
+}
+
+/* The Deployment controller observes an annotations-only generation at once (there is
+ * nothing to roll out): when status had caught up with the old generation, it shows the
+ * new one. */
+static void observe_annotations_only(const cJSON *live, cJSON *json, double gen)
+{
+    const cJSON *obs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(live, "status"), "observedGeneration");
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(json, "status");
+    if (cJSON_IsNumber(obs) && obs->valuedouble == gen - 1 && cJSON_IsObject(st))
+        set_item(st, "observedGeneration", cJSON_CreateNumber(gen));
 }
 
 static void hist_push(fakeapi *fa, const char *type, const obj *o, const cJSON *json,
@@ -690,9 +715,12 @@ static obj *store_put(fakeapi *fa, const rpath *rp, cJSON *json, int keep_given_
         if (!keep_given_meta || !cJSON_GetObjectItemCaseSensitive(m, "generation")) {
             const cJSON *g = cJSON_GetObjectItemCaseSensitive(lm, "generation");
             double gen = cJSON_IsNumber(g) ? g->valuedouble : 1;
-            if (spec_changed(live->json, json))
+            int how = generation_change(rp, live->json, json);
+            if (how != GEN_SAME)
                 gen += 1;
             set_item(m, "generation", cJSON_CreateNumber(gen));
+            if (how == GEN_ANNOTATIONS)
+                observe_annotations_only(live->json, json, gen);
         }
     } else {
         if (!jstr(m, "uid")) {
@@ -1058,7 +1086,7 @@ static void watch_drop(watch *w)
 {
     ophttpd_req *req = w->req;
     watch_unlink(w);
-    ophttpd_abort(req);
+    ophttpd_fault_abort(req);
 }
 
 static void watch_write_line(watch *w, const char *type, const cJSON *json)
@@ -1136,8 +1164,8 @@ static int watch_send_event(watch *w, const char *type, const cJSON *json)
             free(o);
             char hdr[32];
             int hn = snprintf(hdr, sizeof(hdr), "%zx\r\n", b.len);
-            ophttpd_stream_write_raw(w->req, hdr, (size_t)hn);
-            ophttpd_stream_write_raw(w->req, b.data, b.len / 2);
+            ophttpd_fault_write_raw(w->req, hdr, (size_t)hn);
+            ophttpd_fault_write_raw(w->req, b.data, b.len / 2);
             opbuf_release(&b);
             watch_drop(w);
             return -EPIPE;
@@ -1931,7 +1959,7 @@ static void delayed_on_gone(ophttpd_req *req, void *ud)
         }
     }
     free(d);
-    ophttpd_abort(req);
+    ophttpd_fault_abort(req);
 }
 
 static void handle(ophttpd_req *req, void *ud)
@@ -1964,7 +1992,7 @@ static void handle(ophttpd_req *req, void *ud)
             return;
         case FAKEAPI_FAULT_HANGUP:
             set_log_status(fa, idx, 0);
-            ophttpd_abort(req);
+            ophttpd_fault_abort(req);
             return;
         case FAKEAPI_FAULT_DELAY: {
             delayed *d = calloc(1, sizeof(*d));
@@ -2035,7 +2063,7 @@ static void handle_after_faults(fakeapi *fa, ophttpd_req *req, size_t idx, const
                 ? fs
                 : NULL;
         if (serve_watch(fa, req, &rp, wf) < 0)
-            ophttpd_abort(req);
+            ophttpd_fault_abort(req);
         return;
     }
 
@@ -2084,9 +2112,9 @@ static void handle_after_faults(fakeapi *fa, ophttpd_req *req, size_t idx, const
                               "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                               "Content-Length: %zu\r\n\r\n",
                               r.status, ophttpd_status_text(r.status), n);
-            ophttpd_stream_write_raw(req, head, (size_t)hn);
-            ophttpd_stream_write_raw(req, s, n / 2);
-            ophttpd_abort(req);
+            ophttpd_fault_write_raw(req, head, (size_t)hn);
+            ophttpd_fault_write_raw(req, s, n / 2);
+            ophttpd_fault_abort(req);
         }
         free(s);
     } else {
@@ -2449,7 +2477,7 @@ void fakeapi_stop(fakeapi *fa, void (*on_closed)(void *ud), void *ud)
     while (fa->delayed) {
         delayed *d = fa->delayed;
         fa->delayed = d->next;
-        ophttpd_abort(d->req);
+        ophttpd_fault_abort(d->req);
         free(d);
     }
     fa->pending_closes = 2;

@@ -5,7 +5,7 @@
  * containers (app + sidecar) with env, ports, probes and resources, labels,
  * the revision annotation, managedFields for a GitOps applier and
  * kube-controller-manager, and status conditions — about 5 KB of compact JSON,
- * the shape measured in ../shared/fixtures/list-deployments-limit1.json.
+ * the shape of test/data/kube-apiserver-v1.24/list-deployments-limit1.json.
  * Output is deterministic for a given index.
  */
 #ifndef OPTIPOD_TEST_GEN_H

@@ -1,7 +1,7 @@
 /*
- * The OptimizationPolicy examples of the product docs
- * (../shared/seeds/optipod-gitops-integration-guide.txt), re-indented as YAML
- * and otherwise verbatim. test_policy parses them; test_crd validates them
+ * The OptimizationPolicy examples of OptiPod's "GitOps Integration Guide" (the
+ * product documentation optipod's API follows), re-indented as YAML and
+ * otherwise verbatim. test_policy parses them; test_crd validates them
  * against the CRD schema. Static data: nothing to free.
  */
 #ifndef OPTIPOD_TEST_SEEDPOLICIES_H

@@ -14,7 +14,8 @@ static int tp_request(void *state, const mprov_request *rq, mprov_cb cb, void *u
     mprov_workload_stats ws[16];
     size_t n = rq->nworkloads < 16 ? rq->nworkloads : 16;
     for (size_t i = 0; i < n; i++)
-        ws[i] = (mprov_workload_stats){rq->workloads[i].kind, rq->workloads[i].name, t->n, t->c};
+        ws[i] =
+            (mprov_workload_stats){rq->workloads[i].kind, rq->workloads[i].name, t->n, t->c, NULL};
     mprov_result r = {.error = t->fail ? -ECONNREFUSED : 0,
                       .error_msg = t->fail ? "test provider: connection refused" : "",
                       .ns = rq->ns,

@@ -4,7 +4,11 @@
  * start time, a fixed-seed splitmix64 for noise, and values printed with few
  * digits, so every run on every machine writes the same bytes.
  *
- *   gen_sample [--openmetrics] > usage.csv
+ *   gen_sample [--openmetrics] [--end UNIX] > usage.csv
+ *
+ * --end moves the whole sample in time (by a multiple of the step) so that
+ * its newest sample is at or just before UNIX: a test's Prometheus keeps
+ * recent data only.
  *
  * --openmetrics writes the same samples as OpenMetrics series instead
  * (container_cpu_usage_seconds_total counters, working-set gauges and
@@ -17,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define START   1767571200LL /* 2026-01-05T00:00:00Z */
+#define START0  1767571200LL /* 2026-01-05T00:00:00Z */
 #define STEP    120          /* seconds between samples */
 #define NSTEPS  1441         /* two days, both ends included */
 #define MI      1048576.0
@@ -26,6 +30,7 @@
 #define PI      3.14159265358979323846
 
 static uint64_t rng = 0x6f707469706f64ULL; /* "optipod" */
+static long long START = START0;
 
 /* splitmix64 → uniform [0, 1) */
 static double uniform(void)
@@ -67,7 +72,7 @@ static series all[NSERIES] = {
     {"search-0", "search", SEARCH, 0, 0},
     {"search-1", "search", SEARCH, 1, 0},
     {"worker-6b8c9d7f5-q4v9s", "worker", WORKER, 0, 0},
-    {"worker-6b8c9d7f5-z3n6c", "worker", WORKER, 1, 0},
+    {"worker-6b8c9d7f5-z4n6c", "worker", WORKER, 1, 0},
     {"checkout-84f5b6c7d8-t6p2l", "checkout", CHECKOUT, 0, 0},
     {"checkout-84f5b6c7d8-t6p2l", "envoy", ENVOY, 0, 0},
 };
@@ -163,10 +168,20 @@ static void print_om(void)
 
 int main(int argc, char **argv)
 {
-    int om = argc > 1 && strcmp(argv[1], "--openmetrics") == 0;
-    if (argc > 1 && !om) {
-        fprintf(stderr, "usage: gen_sample [--openmetrics] > FILE\n");
-        return 2;
+    int om = 0;
+    for (int a = 1; a < argc; a++) {
+        long long end = 0;
+        if (strcmp(argv[a], "--openmetrics") == 0) {
+            om = 1;
+        } else if (strcmp(argv[a], "--end") == 0 && a + 1 < argc &&
+                   sscanf(argv[++a], "%lld", &end) == 1 && end > (NSTEPS - 1) * STEP) {
+            /* a multiple of the step, so the diurnal model's hours do not move */
+            long long shift = (end - (NSTEPS - 1) * STEP - START0) / 86400 * 86400;
+            START = START0 + shift;
+        } else {
+            fprintf(stderr, "usage: gen_sample [--openmetrics] [--end UNIX] > FILE\n");
+            return 2;
+        }
     }
     /* the model runs once, in time order, whatever the output format */
     for (int i = 0; i < NSTEPS; i++)

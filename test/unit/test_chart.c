@@ -337,6 +337,10 @@ static const need NEEDS[] = {
      * (patch; create when the apply makes it), read back on start (list) so an unchanged
      * record is not rewritten, and deleted when its workload leaves every policy. */
     {"cluster", "optipod.io", "optimizationrecommendations", "list create patch delete", NULL, 0},
+    /* KRES_CONFIGMAPS: the metrics-server checkpoints (controller/ckpt.h): server-side
+     * apply creates (create, not name-scoped) or updates (patch), reads by name (get). */
+    {"cluster", "", "configmaps", "create", NULL, 0},
+    {"cluster", "", "configmaps", "get patch", "@-usage-checkpoint", 0},
     /* KRES_EVENTS: new Events, and series patches on repeats. */
     {"cluster", "events.k8s.io", "events", "create patch", NULL, 0},
     /* KRES_MUTATING_WEBHOOKS: caBundle of the chart's own configuration only. */
@@ -582,7 +586,7 @@ static void test_deployment_is_hardened_and_wired(void)
     const cJSON *c = container(dep);
     /* Two replicas, and so leader election. */
     ASSERT_EQ_INT(chart_get(dep, "spec.replicas")->valueint, 2);
-    ASSERT(has_arg(c, "--leader-elect"));
+    ASSERT(has_arg(c, "--leader-elect=true"));
     ASSERT(!has_arg(c, "--dry-run"));
     assert_selects(chart_get(dep, "spec.selector.matchLabels"),
                    chart_get(dep, "spec.template.metadata.labels"));
@@ -806,7 +810,7 @@ static void test_webhook_and_metrics_toggles(void)
     const cJSON *c = container(dep);
     ASSERT_NULL(arg_value(c, "--webhook-port"));
     ASSERT_NULL(arg_value(c, "--webhook-cert-dir"));
-    ASSERT(has_arg(c, "--leader-elect"));
+    ASSERT(has_arg(c, "--leader-elect=true"));
     ASSERT_EQ_INT(cJSON_GetArraySize(chart_get(c, "ports")), 2);
     ASSERT_EQ_INT(cJSON_GetArraySize(chart_get(c, "volumeMounts")), 1);
     ASSERT_EQ_INT(cJSON_GetArraySize(chart_get(dep, "spec.template.spec.volumes")), 1);
@@ -831,7 +835,9 @@ static void test_webhook_and_metrics_toggles(void)
     ASSERT_EQ_INT(cJSON_GetArraySize(docs), 6);
     dep = chart_find(docs, "Deployment", REL);
     ASSERT_EQ_INT(chart_get(dep, "spec.replicas")->valueint, 1);
-    ASSERT(!has_arg(container(dep), "--leader-elect"));
+    /* the binary elects by default: off must be said */
+    ASSERT(has_arg(container(dep), "--leader-elect=false"));
+    ASSERT_NULL(arg_value(container(dep), "--leader-election-namespace"));
     cJSON_Delete(docs);
 
     /* ServiceMonitor on: scrapes the metrics Service's port by name */

@@ -67,9 +67,16 @@ static void policy_for_test(pol_policy *p)
 /* An engine decision with a max bound and an OOM, as the controller makes it. */
 static void decide(ctlrec_out *out, const pol_policy *pol, size_t nctrs)
 {
-    memset(out, 0, sizeof *out);
+    ctlrec_out_release(out);
+    out->cap = nctrs;
+    out->containers = calloc(nctrs, sizeof *out->containers);
+    out->ssa = calloc(nctrs, sizeof *out->ssa);
+    out->rec = calloc(nctrs, sizeof *out->rec);
+    ASSERT(out->containers && out->ssa && out->rec);
     out->winner = pol;
     out->mode = pol->mode;
+    out->history = "kube-state-metrics"; /* as the Prometheus provider reports it */
+    out->history_pods = 7;
     eng_policy ep;
     eng_policy_defaults(&ep);
     ep.cpu.max = 300;
@@ -102,6 +109,7 @@ static char *explanation_json(size_t nctrs)
     opbuf_init(&b, 1 << 20);
     ASSERT_EQ_INT(ctlrec_explanation(&out, &b), 0);
     pol_release(&pol);
+    ctlrec_out_release(&out);
     size_t n;
     return opbuf_detach(&b, &n);
 }
@@ -170,6 +178,7 @@ static void test_explanation_left_the_annotations(void)
     cJSON_Delete(j);
     opbuf_release(&body);
     pol_release(&pol);
+    ctlrec_out_release(&out);
 }
 
 /* ---- the seeded cluster -------------------------------------------------------------------- */

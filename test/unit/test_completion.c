@@ -120,8 +120,13 @@ static void test_every_flag_and_command_appears(void)
             ASSERT_EQ_INT(sh(&p, cmd), 0);
             flags_appear(p.out, tb, b);
             flags_appear(p.out, tz, z);
-            ASSERT_STR_CONTAINS(tb, "compgen -W \"plan completion\"");
+            snprintf(cmd, sizeof cmd, "'%s' backtest --help", optipod);
+            ASSERT_EQ_INT(sh(&p, cmd), 0);
+            flags_appear(p.out, tb, b);
+            flags_appear(p.out, tz, z);
+            ASSERT_STR_CONTAINS(tb, "compgen -W \"plan backtest completion\"");
             ASSERT_STR_CONTAINS(tz, "'plan:");
+            ASSERT_STR_CONTAINS(tz, "'backtest:");
             ASSERT_STR_CONTAINS(tz, "'completion:");
         } else {
             /* the commands --help lists, each in both scripts */
@@ -251,7 +256,7 @@ static void test_bash_completes(void)
         "optipod plan -o t", "optipod -v 2 ''",     "optipod plan --format ''",
     };
     bash_cases(optipod, o, (int)(sizeof o / sizeof o[0]), out, sizeof out);
-    ASSERT_STR_CONTAINS(out, "[optipod ] -> plan completion\n");
+    ASSERT_STR_CONTAINS(out, "[optipod ] -> plan backtest completion\n");
     ASSERT_STR_CONTAINS(out, "[optipod --webhook-o] -> --webhook-only\n");
     ASSERT_STR_CONTAINS(out, "[optipod plan --u] -> --usage\n");
     ASSERT_STR_CONTAINS(out, "[optipod plan -o t] -> table\n");

@@ -18,11 +18,11 @@
 #include "httpd/httpd.h"
 #include "kube/events.h"
 #include "support/loop.h"
+#include "support/tctl.h"
 #include "test.h"
-#include "support/kenv.h"
-#include "support/tprov.h"
 
-static kenv env;
+static tctl_env tenv;
+#define env tenv.k
 
 /* ---- a provider with canned usage --------------------------------------------------------- */
 
@@ -42,16 +42,13 @@ static const mprov_container_stats use_both[] = {{.container = "app",
                                                   .mem_samples = 5000,
                                                   .history_s = 3 * 86400}};
 
-/* ---- environment -------------------------------------------------------------------------- */
+/* ---- environment: the shared harness (support/tctl.h) --------------------------------------- */
 
-static void on_closed(void *ud)
-{
-    (*(int *)ud)++;
-}
+typedef tctl run;
 
 static void env_start(void)
 {
-    kenv_start(&env, "test_controller");
+    tctl_env_start(&tenv, "test_controller");
     /* workloads roll out at once: the rollout gate is tested on its own */
     fakeapi_set_rollouts_done(env.fa, 1);
 }
@@ -59,62 +56,24 @@ static void env_start(void)
 /* Everything closes and the loop closes clean. */
 static void env_stop(void)
 {
-    kenv_stop(&env);
+    tctl_env_stop(&tenv);
 }
 
-typedef struct run {
-    ctl *c;
-    kevents *ev;
-    tprov *prov;
-    const char *ns;
-} run;
-
 /* A controller on namespace ns with the given options (providers owned by it
- * from here on); Events, resync and usage TTL are the tests'. */
-static void run_start_opts(run *r, const char *ns, ctl_opts o)
+ * from here on); resyncs every 300 ms of virtual time. */
+static void run_start_opts(run *r, const char *ns, ctl_opts o, tprov *p)
 {
-    operr err = {{0}};
-    memset(r, 0, sizeof *r);
-    r->ns = ns;
-    ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
-    o.ns = ns;
-    o.events = r->ev;
     o.resync_ms = 300;
-    o.usage_ttl_ms = 100;
-    if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
-        test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
-    ASSERT_EQ_INT(ctl_start(r->c), 0);
+    tctl_start(r, &tenv, ns, p, o);
 }
 
 static void run_start(run *r, const char *ns, int fail_metrics, int dry_run)
 {
-    tprov *p = tprov_new("test", fail_metrics, use_both, 2);
-    run_start_opts(r, ns, (ctl_opts){.dry_run = dry_run, .provider = &p->p});
-    r->prov = p;
-}
-
-static void run_stop(run *r)
-{
-    int closed = 0;
-    ctl_close(r->c, on_closed, &closed);
-    ASSERT(tloop_until_flag(&env.loop, &closed, 5000));
-    kevents_free(r->ev);
-}
-
-static int pred_stat(void *ud)
-{
-    (void)ud;
-    return 0;
-}
-
-/* Run the loop for ms (no condition). */
-static void spin(unsigned ms)
-{
-    tloop_until(&env.loop, pred_stat, NULL, ms);
+    run_start_opts(r, ns, (ctl_opts){.dry_run = dry_run},
+                   tprov_new("test", fail_metrics, use_both, 2));
 }
 
 typedef struct wait_stat {
-    ctl *c;
     size_t off; /* offset of a uint64_t in ctl_stats */
     uint64_t at_least;
 } wait_stat;
@@ -122,16 +81,14 @@ typedef struct wait_stat {
 static int pred_wait(void *ud)
 {
     wait_stat *w = ud;
-    ctl_stats st;
-    ctl_stats_get(w->c, &st);
+    ctl_stats st = tctl_stats(tctl_current());
     return *(uint64_t *)((char *)&st + w->off) >= w->at_least;
 }
 
-#define WAIT_STAT(c, field, n)                                                                     \
+#define WAIT_STAT(field, n)                                                                        \
     do {                                                                                           \
-        wait_stat w_ = {(c), offsetof(ctl_stats, field), (n)};                                     \
-        if (!tloop_until(&env.loop, pred_wait, &w_, 8000))                                         \
-            test_fail(__FILE__, __LINE__, "waited for " #field " >= %llu", (unsigned long long)n); \
+        wait_stat w_ = {offsetof(ctl_stats, field), (n)};                                          \
+        tctl_until(tctl_current(), pred_wait, &w_, #field " >= " #n);                              \
     } while (0)
 
 /* ---- objects -------------------------------------------------------------------------------- */
@@ -244,20 +201,7 @@ static int live_has_container(const char *ns, const char *container)
 static size_t count_req(const char *method, const char *path, const char *in_path,
                         const char *in_body)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
-        if (method && strcmp(l->method, method) != 0)
-            continue;
-        if (path && !strstr(l->path, path))
-            continue;
-        if (in_path && !strstr(l->path, in_path))
-            continue;
-        if (in_body && !strstr(l->body, in_body))
-            continue;
-        n++;
-    }
-    return n;
+    return tctl_count_req(&tenv, method, path, in_path, in_body);
 }
 
 static const fakeapi_logged *last_req(const char *method, const char *path, const char *in_path)
@@ -325,17 +269,13 @@ static int pred_condition(void *ud)
 #define WAIT_CONDITION(ns, name, type, want)                                                       \
     do {                                                                                           \
         status_wait sw_ = {ns, name, type, want};                                                  \
-        if (!tloop_until(&env.loop, pred_condition, &sw_, 8000))                                   \
-            test_fail(__FILE__, __LINE__, "condition %s never became %s", type, want);             \
+        tctl_until(tctl_current(), pred_condition, &sw_, "condition " type " = " want);            \
     } while (0)
 
-/* Events of a reason regarding anything in ns: POSTs (created) and PATCHes (series). */
+/* Events of a reason regarding anything in ns: POSTs (created), not series PATCHes. */
 static size_t events_created(const char *ns, const char *reason)
 {
-    char p[128], r[128];
-    snprintf(p, sizeof p, "/namespaces/%s/events", ns);
-    snprintf(r, sizeof r, "\"reason\":\"%s\"", reason);
-    return count_req("POST", p, NULL, r);
+    return tctl_events(&tenv, ns, reason, NULL);
 }
 
 typedef struct wait_ev {
@@ -352,21 +292,14 @@ static int pred_ev(void *ud)
 #define WAIT_EVENT(ns, reason, n)                                                                  \
     do {                                                                                           \
         wait_ev we_ = {ns, reason, n};                                                             \
-        if (!tloop_until(&env.loop, pred_ev, &we_, 8000))                                          \
-            test_fail(__FILE__, __LINE__, "waited for Event %s", reason);                          \
+        tctl_until(tctl_current(), pred_ev, &we_, "Event " reason);                                \
     } while (0)
 
 static const char *event_note(const char *ns, const char *reason)
 {
-    char p[128], r[128];
-    snprintf(p, sizeof p, "/namespaces/%s/events", ns);
-    snprintf(r, sizeof r, "\"reason\":\"%s\"", reason);
-    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
-        if (strcmp(l->method, "POST") == 0 && strstr(l->path, p) && strstr(l->body, r))
-            return l->body;
-    }
-    return NULL;
+    const char *note = NULL;
+    tctl_events(&tenv, ns, reason, &note);
+    return note;
 }
 
 /* Git's Deployment synced by Argo CD (Apply, not forced) into a new namespace,
@@ -396,7 +329,7 @@ static void test_auto_ssa_writes_only_resources_as_optipod(void)
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
-    WAIT_STAT(r.c, applied, 1);
+    WAIT_STAT(applied, 1);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
     ASSERT_STR_EQ(live_request(ns, "app", "memory"), "512Mi");
 
@@ -451,19 +384,19 @@ static void test_auto_ssa_writes_only_resources_as_optipod(void)
     ASSERT_CMP_INT(cJSON_GetArraySize(cJSON_GetObjectItem(st, "recommendations")), >=, 1);
 
     /* steady state: the next resyncs converge, then write nothing at all */
-    spin(2500);
+    tctl_step(2500);
     size_t writes = workload_writes(ns),
            all = count_req("PATCH", NULL, NULL, NULL) + count_req("POST", NULL, NULL, NULL);
     ctl_stats s0, s1;
     ctl_stats_get(r.c, &s0);
-    spin(1500);
+    tctl_step(1500);
     ctl_stats_get(r.c, &s1);
     ASSERT_CMP_INT(s1.reconciles, >, s0.reconciles); /* it kept reconciling */
     ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
     ASSERT_EQ_INT(
         (long long)(count_req("PATCH", NULL, NULL, NULL) + count_req("POST", NULL, NULL, NULL)),
         (long long)all);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* argocd-controller owns the requests: one SSAConflict event (a series on
@@ -481,7 +414,7 @@ static void conflict_case(const char *ns, int force)
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
-    WAIT_STAT(r.c, dry_run_applies, 1);
+    WAIT_STAT(dry_run_applies, 1);
     WAIT_CONDITION(ns, "auto", "Conflict", "True");
     ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 1);
     const char *note = event_note(ns, "SSAConflict");
@@ -494,12 +427,14 @@ static void conflict_case(const char *ns, int force)
         /* Argo CD self-heals once (forced): the conflict comes back, the same
          * event becomes a series instead of a new object */
         ASSERT_EQ_INT(apply_as("argocd-controller", 1, ns, d), 200);
-        WAIT_STAT(r.c, dry_run_applies, 2);
-        spin(800);
+        WAIT_STAT(dry_run_applies, 2);
+        tctl_step(800);
         ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 1);
         ASSERT_CMP_INT(count_req("PATCH", "/events/", NULL, "\"series\""), >=, 1);
     } else {
-        spin(1000);
+        uint64_t n0 = tctl_reconciles();
+        tctl_step(1000);
+        ASSERT_CMP_INT(tctl_reconciles(), >, n0);
         ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
         ASSERT_EQ_INT((long long)workload_writes(ns), 0);
         ctl_stats st;
@@ -507,7 +442,7 @@ static void conflict_case(const char *ns, int force)
         ASSERT_CMP_INT(st.conflicts, >=, 1);
         ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 1);
     }
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 static void test_conflict_with_argocd_forced_when_allowed(void)
@@ -527,16 +462,24 @@ typedef struct flux {
     const char *last_seen;
 } flux;
 
-/* Flux: whenever optipod's value is live, force Git's back (its interval). */
-static int pred_flux(void *ud)
+static int ours_live(const flux *f)
 {
-    flux *f = ud;
     const char *v = live_request(f->ns, "app", "cpu");
-    if (v && strcmp(v, "1") != 0) {
+    return v && strcmp(v, "1") != 0;
+}
+
+static int pred_ours_live_or_stopped(void *ud)
+{
+    return ours_live(ud) || tctl_stats(tctl_current()).loops_stopped > 0;
+}
+
+/* Flux at its interval: whenever optipod's value is live, force Git's back. */
+static void flux_sync(flux *f)
+{
+    if (ours_live(f)) {
         ASSERT_EQ_INT(apply_as("kustomize-controller", 1, f->ns, f->body), 200);
         f->reclaims++;
     }
-    return 0;
 }
 
 static void test_flux_forced_reclaim_stops_in_a_loop(void)
@@ -551,7 +494,13 @@ static void test_flux_forced_reclaim_stops_in_a_loop(void)
     run r;
     run_start(&r, ns, 0, 0);
     flux f = {ns, d, 0, NULL};
-    tloop_until(&env.loop, pred_flux, &f, 6000);
+    while (tctl_stats(&r).loops_stopped == 0) {
+        ASSERT_CMP_INT(f.reclaims, <, 10);
+        tctl_until(&r, pred_ours_live_or_stopped, &f, "optipod's value live, or the loop stopped");
+        flux_sync(&f);
+    }
+    /* three take-backs (the default) stop it, each counted once */
+    ASSERT_EQ_INT(f.reclaims, 3);
     ctl_stats st;
     ctl_stats_get(r.c, &st);
     ASSERT_EQ_INT((long long)st.loops_stopped, 1);
@@ -562,13 +511,76 @@ static void test_flux_forced_reclaim_stops_in_a_loop(void)
     /* stopped: no further applies while Flux keeps its values */
     size_t writes = workload_writes(ns);
     int reclaims = f.reclaims;
-    tloop_until(&env.loop, pred_flux, &f, 1500);
+    uint64_t n0 = tctl_reconciles();
+    for (int i = 0; i < 5; i++) {
+        tctl_step(300);
+        flux_sync(&f);
+    }
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0); /* it kept looking */
     ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
     ASSERT_EQ_INT(f.reclaims, reclaims);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
     WAIT_CONDITION(ns, "auto", "Conflict", "True");
     ASSERT_STR_EQ(condition(policy_status(ns, "auto"), "Conflict", "reason"), "GitOpsConflictLoop");
-    run_stop(&r);
+    tctl_stop(&r);
+}
+
+/* Git's re-apply races optipod's write: the fake answers optipod's next
+ * writes (the strategic-merge PATCH, not the dry run) with the 409 a real
+ * server gives when another apply lands between optipod's GET and its write. */
+static int races_left;
+
+static int race_hook(fakeapi *f, ophttpd_req *req, void *ud)
+{
+    (void)f;
+    (void)ud;
+    static const char conflict[] =
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+        "\"message\":\"Operation cannot be fulfilled on deployments.apps \\\"web\\\": the object "
+        "has been modified; please apply your changes to the latest version and try again\","
+        "\"reason\":\"Conflict\",\"details\":{\"name\":\"web\",\"group\":\"apps\","
+        "\"kind\":\"deployments\"},\"code\":409}";
+    if (races_left <= 0 || strcmp(ophttpd_method(req), "PATCH") != 0 ||
+        !strstr(ophttpd_path(req), "/deployments/web") ||
+        strcmp(ophttpd_query(req), "fieldManager=optipod") != 0)
+        return 0;
+    races_left--;
+    ophttpd_respond(req, 409, "application/json", conflict, strlen(conflict), NULL);
+    return 1;
+}
+
+static int pred_ours_back(void *ud)
+{
+    const char *v = live_request(ud, "app", "cpu");
+    return v && strcmp(v, "500m") == 0;
+}
+
+/* One take-back by Git, then two 409 retries of optipod's write: each retry
+ * reads the same take-back again. That is one reclaim, not three: the
+ * workload is not stopped, and the third write lands. */
+static void test_raced_take_back_is_one_reclaim(void)
+{
+    const char *ns = "t-race";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    races_left = 2;
+    fakeapi_set_hook(env.fa, race_hook, NULL);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 200); /* Git takes it back */
+    tctl_until(&r, pred_ours_back, (void *)ns, "optipod's value back after two 409s");
+    fakeapi_set_hook(env.fa, NULL, NULL);
+    ASSERT_EQ_INT(races_left, 0);
+    ctl_stats st = tctl_stats(&r);
+    ASSERT_CMP_INT(st.errors, >=, 2);
+    ASSERT_EQ_INT((long long)st.loops_stopped, 0);
+    ASSERT_EQ_INT((long long)events_created(ns, "GitOpsConflictLoop"), 0);
+    tctl_stop(&r);
 }
 
 /* kubernetes#128102: the fake reproduces the 422 when optipod APPLIES
@@ -618,13 +630,15 @@ static void test_container_removed_in_git_is_never_reapplied(void)
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
-    WAIT_STAT(r.c, applied, 1);
+    WAIT_STAT(applied, 1);
     ASSERT_STR_EQ(live_request(ns, "sidecar", "cpu"), "50m"); /* optipod sized it */
     /* Git removes the sidecar: accepted at once, nothing pins it */
     ASSERT_EQ_INT(apply_as("argocd-controller", 1, ns, one), 200);
     ASSERT(!live_has_container(ns, "sidecar"));
     /* optipod keeps reconciling and never writes the sidecar back */
-    spin(1500);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(1500);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT(!live_has_container(ns, "sidecar"));
     ASSERT_EQ_INT(
         (long long)count_req("PATCH", "/deployments/web", "fieldManager=optipod", "sidecar") -
@@ -632,10 +646,10 @@ static void test_container_removed_in_git_is_never_reapplied(void)
                                  "\"name\":\"sidecar\""),
         0);
     size_t before = fakeapi_log_count(env.fa);
-    spin(800);
+    tctl_step(800);
     for (size_t i = before; i < fakeapi_log_count(env.fa); i++)
         ASSERT(strstr(fakeapi_log_at(env.fa, i)->body, "sidecar") == NULL);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* Recommend: annotations only, never resources; written once. */
@@ -646,8 +660,10 @@ static void test_recommend_never_writes_resources(void)
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
-    WAIT_STAT(r.c, applied, 1);
-    spin(1500);
+    WAIT_STAT(applied, 1);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(1500);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
     ASSERT_STR_EQ(live_request(ns, "sidecar", "memory"), "128Mi");
     const cJSON *ann =
@@ -660,7 +676,7 @@ static void test_recommend_never_writes_resources(void)
         (long long)count_req("PATCH", "/deployments/web", "fieldManager=optipod", "\"spec\""), 0);
     ASSERT_EQ_INT((long long)workload_writes(ns), 1);
     ASSERT_CMP_INT(events_created(ns, "RecommendationUpdated"), >=, 1);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* --dry-run: every write carries dryRun=All, nothing changes. */
@@ -672,9 +688,9 @@ static void test_dry_run_writes_nothing(void)
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 1);
-    WAIT_STAT(r.c, applied, 1);
-    WAIT_STAT(r.c, status_writes, 1);
-    spin(300);
+    WAIT_STAT(applied, 1);
+    WAIT_STAT(status_writes, 1);
+    tctl_step(300);
     char *after = fakeapi_get_json(env.fa, "/apis/apps/v1/namespaces/t-dry/deployments/web");
     ASSERT_STR_EQ(after, before);
     ASSERT_NULL(policy_status(ns, "auto"));
@@ -688,7 +704,7 @@ static void test_dry_run_writes_nothing(void)
     ASSERT_CMP_INT(count_req("PATCH", "/deployments/web", "dryRun=All", NULL), >=, 2);
     free(before);
     free(after);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* An invalid policy: Ready=False with the errors, an InvalidPolicy event, no write. */
@@ -705,11 +721,11 @@ static void test_invalid_policy_reports_and_never_applies(void)
     ASSERT_STR_EQ(condition(st, "Ready", "reason"), "InvalidSpec");
     ASSERT_STR_CONTAINS(condition(st, "Ready", "message"), "spec.resourceBounds.cpu.min");
     ASSERT_CMP_INT(cJSON_GetArraySize(cJSON_GetObjectItem(st, "validationErrors")), >=, 1);
-    spin(500);
+    tctl_step(500);
     ASSERT_EQ_INT((long long)events_created(ns, "InvalidPolicy"), 1);
     ASSERT_EQ_INT((long long)workload_writes(ns), 0);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* Disabled: optipod's annotations go, the requests stay. */
@@ -719,22 +735,24 @@ static void test_disabled_removes_annotations_and_leaves_values(void)
     git_synced(ns, 0, "p", "{\"mode\":\"Recommend\"," SEL "}");
     run r;
     run_start(&r, ns, 0, 0);
-    WAIT_STAT(r.c, applied, 1);
+    WAIT_STAT(applied, 1);
     const cJSON *ann =
         cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
     ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app"));
     put_policy(ns, "p", "{\"mode\":\"Disabled\"," SEL "}");
-    WAIT_STAT(r.c, skipped, 1);
-    spin(800);
+    WAIT_STAT(skipped, 1);
+    tctl_step(800);
     ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
     ASSERT(!ann || !cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app"));
     ASSERT(!ann || !cJSON_GetObjectItem(ann, "optipod.io/strategy"));
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
     ASSERT_STR_EQ(live_request(ns, "app", "memory"), "1Gi");
     size_t writes = workload_writes(ns);
-    spin(800);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(800);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* The provider is down: MetricsUnavailable, MetricsAvailable=False, no change. */
@@ -745,14 +763,14 @@ static void test_metrics_unavailable(void)
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 1, 0);
-    WAIT_STAT(r.c, errors, 1);
+    WAIT_STAT(errors, 1);
     WAIT_CONDITION(ns, "auto", "MetricsAvailable", "False");
     ASSERT_STR_CONTAINS(condition(policy_status(ns, "auto"), "MetricsAvailable", "message"),
                         "connection refused");
     ASSERT_EQ_INT((long long)events_created(ns, "MetricsUnavailable"), 1);
     ASSERT_EQ_INT((long long)workload_writes(ns), 0);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* metricsConfig.provider picks the source: a policy naming metrics-server is
@@ -767,12 +785,12 @@ static void test_policy_provider_selects_source(void)
     tprov *prom = tprov_new("prometheus", 0, use_both, 2),
           *ms = tprov_new("metrics-server", 0, use_both, 2);
     run r;
-    run_start_opts(&r, ns, (ctl_opts){.provider = &prom->p, .metrics_server = &ms->p});
-    WAIT_STAT(r.c, applied, 1);
+    run_start_opts(&r, ns, (ctl_opts){.provider = &prom->p, .metrics_server = &ms->p}, NULL);
+    WAIT_STAT(applied, 1);
     ASSERT(ms->calls > 0);
     ASSERT_EQ_INT(prom->calls, 0);
     WAIT_CONDITION(ns, "auto", "MetricsAvailable", "True");
-    run_stop(&r);
+    tctl_stop(&r);
 
     /* Only metrics-server runs; the policy asks for Prometheus. */
     const char *ns2 = "t-provider-missing";
@@ -780,8 +798,8 @@ static void test_policy_provider_selects_source(void)
                "{\"mode\":\"Auto\",\"metricsConfig\":{\"provider\":\"prometheus\"}," SEL "}");
     tprov *only_ms = tprov_new("metrics-server", 0, use_both, 2);
     run r2;
-    run_start_opts(&r2, ns2, (ctl_opts){.provider = &only_ms->p});
-    WAIT_STAT(r2.c, errors, 1);
+    run_start_opts(&r2, ns2, (ctl_opts){.provider = &only_ms->p}, NULL);
+    WAIT_STAT(errors, 1);
     WAIT_CONDITION(ns2, "auto", "MetricsAvailable", "False");
     ASSERT_STR_CONTAINS(condition(policy_status(ns2, "auto"), "MetricsAvailable", "message"),
                         "--prometheus-url");
@@ -789,7 +807,7 @@ static void test_policy_provider_selects_source(void)
     ASSERT_EQ_INT(only_ms->calls, 0);
     ASSERT_EQ_INT((long long)workload_writes(ns2), 0);
     ASSERT_STR_EQ(live_request(ns2, "app", "cpu"), "1");
-    run_stop(&r2);
+    tctl_stop(&r2);
 }
 
 /* ---- in-place resize ---------------------------------------------------------------------- */
@@ -890,9 +908,9 @@ static const char *pod_at(const char *ns, const char *name)
  * replace its status; the spec (with the resize) is kept. */
 static void kubelet_reports(const char *ns, const char *name, const char *status_members)
 {
-    const cJSON *cur = fakeapi_get(env.fa, pod_at(ns, name));
-    ASSERT_NOT_NULL(cur);
-    cJSON *pod = cJSON_Duplicate(cur, 1);
+    const cJSON *was = fakeapi_get(env.fa, pod_at(ns, name));
+    ASSERT_NOT_NULL(was);
+    cJSON *pod = cJSON_Duplicate(was, 1);
     char st[2048];
     snprintf(st, sizeof st, "{\"phase\":\"Running\",\"qosClass\":\"Burstable\"%s%s}",
              status_members[0] ? "," : "", status_members);
@@ -925,34 +943,22 @@ static int pred_req(void *ud)
 #define WAIT_REQ(method, path, in_body, n)                                                         \
     do {                                                                                           \
         wait_req wr_ = {method, path, in_body, n};                                                 \
-        if (!tloop_until(&env.loop, pred_req, &wr_, 8000))                                         \
-            test_fail(__FILE__, __LINE__, "waited for %zu %s %s", (size_t)(n), method, path);      \
+        tctl_until(tctl_current(), pred_req, &wr_, "requests " #method " " #path);                 \
     } while (0)
 
 static uint64_t resize_bound_ms; /* run_resize: both resize bounds; 0 = defaults */
 
 static void run_resize(run *r, const char *ns)
 {
-    operr err = {{0}};
-    memset(r, 0, sizeof *r);
-    r->ns = ns;
-    ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
-    r->prov = tprov_new("test", 0, use_both, 2);
-    ctl_opts o = {.ns = ns,
-                  .provider = &r->prov->p,
-                  .events = r->ev,
-                  .resync_ms = 300,
-                  .usage_ttl_ms = 100,
-                  .resize_stall_ms = resize_bound_ms,
-                  .resize_deferred_ms = resize_bound_ms};
-    if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
-        test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
-    ASSERT_EQ_INT(ctl_start(r->c), 0);
+    run_start_opts(
+        r, ns,
+        (ctl_opts){.resize_stall_ms = resize_bound_ms, .resize_deferred_ms = resize_bound_ms},
+        tprov_new("test", 0, use_both, 2));
 }
 
 static void resize_done(run *r)
 {
-    run_stop(r);
+    tctl_stop(r);
     fakeapi_set_hook(env.fa, NULL, NULL);
     fakeapi_set_pod_patch_resize(env.fa, 0);
     resize_bound_ms = 0;
@@ -975,14 +981,14 @@ static void test_in_place_resize_with_qos_guard(void)
     fakeapi_log_clear(env.fa);
     run r;
     run_resize(&r, ns);
-    WAIT_STAT(r.c, applied, 1); /* the resize, accepted */
-    spin(400);
+    WAIT_STAT(applied, 1); /* the resize, accepted */
+    tctl_step(400);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, "500m"), 1);
     ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
     ASSERT_NULL(live_request(ns, "app", "cpu") ? NULL : "template changed");
     kubelet_reports(ns, "web-5d8f-a", APPLIED);
-    WAIT_STAT(r.c, applied, 2); /* then the annotations */
-    spin(300);
+    WAIT_STAT(applied, 2); /* then the annotations */
+    tctl_step(300);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-b", NULL, NULL), 0);
     const cJSON *pod = fakeapi_get(env.fa, pod_at(ns, "web-5d8f-a"));
     ASSERT_NOT_NULL(pod);
@@ -1015,13 +1021,15 @@ static void test_resize_one_pod_at_a_time(void)
     run r;
     run_resize(&r, ns);
     WAIT_REQ("PATCH", "/pods/web-5d8f-", NULL, 1);
-    spin(700); /* resyncs every 300 ms: still one in flight */
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(700); /* resyncs every 300 ms: still one in flight */
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-", NULL, NULL), 1);
     const char *first =
         count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, NULL) ? "web-5d8f-a" : "web-5d8f-b";
     const char *second = first[9] == 'a' ? "web-5d8f-b" : "web-5d8f-a";
     kubelet_reports(ns, first, IN_PROGRESS);
-    spin(700);
+    tctl_step(700);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-", NULL, NULL), 1);
     ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/deployments/web", NULL, NULL), 0);
@@ -1032,7 +1040,7 @@ static void test_resize_one_pod_at_a_time(void)
     ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 1);
     kubelet_reports(ns, second, APPLIED);
     WAIT_EVENT(ns, "ResourcesResized", 2);
-    spin(700);
+    tctl_step(700);
     /* each completion told once; each pod resized once */
     ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 2);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/web-5d8f-", NULL, NULL), 2);
@@ -1054,14 +1062,14 @@ static void test_resize_infeasible_falls_back_to_ssa(void)
     run r;
     run_resize(&r, ns);
     WAIT_REQ("PATCH", "/pods/web-5d8f-a/resize", NULL, 1);
-    spin(400);
+    tctl_step(400);
     ASSERT_EQ_INT((long long)workload_writes(ns), 0);
     kubelet_reports(ns, "web-5d8f-a", PENDING("Infeasible"));
     WAIT_EVENT(ns, "ResizeInfeasible", 1);
     ASSERT_STR_CONTAINS(event_note(ns, "ResizeInfeasible"), "pod web-5d8f-a");
     ASSERT_STR_CONTAINS(event_note(ns, "ResizeInfeasible"), "infeasible");
-    WAIT_STAT(r.c, applied, 2); /* the resize, then the template write */
-    spin(700);
+    WAIT_STAT(applied, 2); /* the resize, then the template write */
+    tctl_step(700);
     ASSERT(strcmp(live_request(ns, "app", "cpu"), "1") != 0); /* the strategy's value */
     const fakeapi_logged *w = last_req("PATCH", "/deployments/web", "fieldManager=optipod");
     ASSERT_NOT_NULL(w);
@@ -1080,17 +1088,17 @@ static void test_resize_deferred_too_long(void)
     put_pod(ns, "web-5d8f-a", BURSTABLE, "Burstable");
     fakeapi_set_hook(env.fa, discovery_hook, NULL);
     fakeapi_log_clear(env.fa);
-    resize_bound_ms = tloop_scaled(1500); /* spins below scale with OPTIPOD_SLOW too */
+    resize_bound_ms = 1500; /* virtual time: slow runs need no scaling */
     run r;
     run_resize(&r, ns);
     WAIT_REQ("PATCH", "/pods/web-5d8f-a/resize", NULL, 1);
     kubelet_reports(ns, "web-5d8f-a", PENDING("Deferred"));
-    spin(600);
+    tctl_step(600);
     ASSERT_EQ_INT((long long)events_created(ns, "ResizeFailed"), 0);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/deployments/web", NULL, NULL), 0);
     WAIT_EVENT(ns, "ResizeFailed", 1);
     ASSERT_STR_CONTAINS(event_note(ns, "ResizeFailed"), "deferred");
-    WAIT_STAT(r.c, applied, 2); /* the resize, then the annotations */
+    WAIT_STAT(applied, 2); /* the resize, then the annotations */
     const cJSON *ann =
         cJSON_GetObjectItem(cJSON_GetObjectItem(live(ns), "metadata"), "annotations");
     ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "500m");
@@ -1113,12 +1121,12 @@ static void test_resize_pod_deleted_midway(void)
     const char *first =
         count_req("PATCH", "/pods/web-5d8f-a/resize", NULL, NULL) ? "web-5d8f-a" : "web-5d8f-b";
     const char *second = first[9] == 'a' ? "web-5d8f-b" : "web-5d8f-a";
-    spin(300);
+    tctl_step(300);
     ASSERT_EQ_INT(fakeapi_delete(env.fa, pod_at(ns, first)), 0);
     char p[64];
     snprintf(p, sizeof p, "/pods/%s/resize", second);
     WAIT_REQ("PATCH", p, NULL, 1);
-    spin(300);
+    tctl_step(300);
     ctl_stats st;
     ctl_stats_get(r.c, &st);
     ASSERT_EQ_INT((long long)st.errors, 0);
@@ -1142,7 +1150,7 @@ static void test_resize_pod_patch_on_1_29(void)
     run r;
     run_resize(&r, ns);
     WAIT_REQ("PATCH", "/pods/web-5d8f-a?", NULL, 1);
-    WAIT_STAT(r.c, applied, 1);
+    WAIT_STAT(applied, 1);
     const fakeapi_logged *l = last_req("PATCH", "/pods/web-5d8f-a?", NULL);
     const char *uid =
         cJSON_GetObjectItem(
@@ -1155,7 +1163,7 @@ static void test_resize_pod_patch_on_1_29(void)
     ASSERT_EQ_INT(l->status, 200);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/resize", NULL, NULL), 0);
     kubelet_reports(ns, "web-5d8f-a", "\"resize\":\"InProgress\"");
-    spin(400);
+    tctl_step(400);
     ASSERT_EQ_INT((long long)events_created(ns, "ResourcesResized"), 0);
     kubelet_reports(ns, "web-5d8f-a", APPLIED);
     WAIT_EVENT(ns, "ResourcesResized", 1);
@@ -1193,7 +1201,7 @@ static void test_resize_pod_patch_unsupported_once(void)
     run_resize(&r, ns);
     WAIT_REQ("PATCH", "/statefulsets/db", "requests", 2); /* dry run + write */
     WAIT_REQ("PATCH", "/deployments/web", "requests", 2);
-    spin(700);
+    tctl_step(700);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/", NULL, NULL), 1);
     const fakeapi_logged *l = last_req("PATCH", "/pods/", NULL);
     ASSERT_EQ_INT(l->status, 422);
@@ -1216,7 +1224,7 @@ static void test_resize_not_on_1_24(void)
     run r;
     run_resize(&r, ns);
     WAIT_REQ("PATCH", "/deployments/web", "requests", 2);
-    spin(300);
+    tctl_step(300);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/pods/", NULL, NULL), 0);
     ASSERT(strcmp(live_request(ns, "app", "cpu"), "1") != 0);
     resize_done(&r);
@@ -1238,10 +1246,8 @@ static void takeover_case(const char *ns, const char *manager, const char *extra
     put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
     fakeapi_log_clear(env.fa);
     run r;
-    tprov *pv = tprov_new("test", 0, use_both, 2);
-    run_start_opts(&r, ns, (ctl_opts){.provider = &pv->p, .gitops_managers = extra});
-    r.prov = pv;
-    WAIT_STAT(r.c, applied, 1);
+    run_start_opts(&r, ns, (ctl_opts){.gitops_managers = extra}, tprov_new("test", 0, use_both, 2));
+    WAIT_STAT(applied, 1);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
     if (gitops) {
         WAIT_EVENT(ns, "SSAConflict", 1);
@@ -1254,7 +1260,7 @@ static void takeover_case(const char *ns, const char *manager, const char *extra
         WAIT_EVENT(ns, "SSATakeover", 1);
         ASSERT_STR_CONTAINS(event_note(ns, "SSATakeover"), manager);
         WAIT_CONDITION(ns, "auto", "Ready", "True");
-        spin(800);
+        tctl_step(800);
         ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 0);
         ASSERT_EQ_INT((long long)count_req("POST", "/events", NULL, "\"type\":\"Warning\""), 0);
         ASSERT_STR_EQ(condition(policy_status(ns, "auto"), "Conflict", "status"), "False");
@@ -1262,7 +1268,7 @@ static void takeover_case(const char *ns, const char *manager, const char *extra
         ASSERT_EQ_INT(cJSON_GetObjectItem(st, "workloadsTakenOver")->valueint, 1);
         ASSERT_EQ_INT(cJSON_GetObjectItem(st, "workloadsConflicting")->valueint, 0);
     }
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 static void test_kubectl_apply_is_taken_over_without_a_warning(void)
@@ -1301,9 +1307,7 @@ static int pred_record(void *ud)
 #define WAIT_RECORD(path_, mode_, strategy_, applied_)                                             \
     do {                                                                                           \
         rec_wait rw_ = {(path_), (mode_), (strategy_), (applied_)};                                \
-        if (!tloop_until(&env.loop, pred_record, &rw_, 8000))                                      \
-            test_fail(__FILE__, __LINE__, "record never said %s/%s applied=%d", (mode_),           \
-                      (strategy_), (applied_));                                                    \
+        tctl_until(tctl_current(), pred_record, &rw_, "the record's mode, strategy, applied");     \
     } while (0)
 
 /* What a user sees: kubectl-optipod's recommendations -o json and explain,
@@ -1396,7 +1400,7 @@ static void test_records_follow_every_mode_and_strategy(void)
 
     put_policy(ns, "p", "{\"mode\":\"Auto\"," SEL "}");
     /* 1 -> 500m -> 250m: at most a 50% decrease per write, one write per period */
-    ASSERT(tloop_until(&env.loop, pred_live_250m, (void *)ns, 8000));
+    tctl_until(tctl_current(), pred_live_250m, (void *)ns, "app's cpu request 250m");
     WAIT_RECORD(RECORD_PATH("t-switch"), "Auto", "ssa", 1);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "250m");
     check_plugin(ns, "Auto", "ssa", "250m", 1);
@@ -1412,12 +1416,12 @@ static void test_records_follow_every_mode_and_strategy(void)
     check_plugin(ns, "Disabled", "none", NULL, 0);
 
     /* steady: no record write without a change */
-    spin(300);
+    tctl_step(300);
     size_t before = count_req("PATCH", "/optimizationrecommendations/", NULL, NULL);
-    spin(1500); /* five reconcile periods */
+    tctl_step(1500); /* five reconcile periods */
     ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL),
                   (long long)before);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* `release` then ten reconcile periods: zero writes to the workload; `manage`:
@@ -1432,7 +1436,7 @@ static void test_release_sticks_until_manage(void)
     put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
     run r;
     run_start(&r, ns, 0, 0);
-    WAIT_STAT(r.c, applied, 1);
+    WAIT_STAT(applied, 1);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
 
     char kc[64];
@@ -1452,7 +1456,7 @@ static void test_release_sticks_until_manage(void)
     ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 1, ns, hand), 200);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
     fakeapi_log_clear(env.fa);
-    spin(3000); /* ten reconcile periods (300 ms each) */
+    tctl_step(3000); /* ten reconcile periods (300 ms each) */
     ASSERT_EQ_INT((long long)workload_writes(ns), 0);
     ASSERT_EQ_INT((long long)count_req("PATCH", "/deployments/web", "dryRun=All", NULL), 0);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
@@ -1465,13 +1469,13 @@ static void test_release_sticks_until_manage(void)
     opbuf_reset(&rep);
     if (cli_manage(&cc, &o, &rep, &err))
         test_fail(__FILE__, __LINE__, "manage: %s", err.msg);
-    WAIT_STAT(r.c, applied, 2);
+    WAIT_STAT(applied, 2);
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
     ASSERT_CMP_INT(workload_writes(ns), >=, 1);
     opbuf_release(&rep);
     cli_conn_close(&cc);
     unlink(kc);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 int main(void)
@@ -1481,6 +1485,7 @@ int main(void)
     TEST_RUN(test_conflict_with_argocd_forced_when_allowed);
     TEST_RUN(test_conflict_with_argocd_yields_when_not_allowed);
     TEST_RUN(test_flux_forced_reclaim_stops_in_a_loop);
+    TEST_RUN(test_raced_take_back_is_one_reclaim);
     TEST_RUN(test_container_removed_in_git_is_never_reapplied);
     TEST_RUN(test_recommend_never_writes_resources);
     TEST_RUN(test_dry_run_writes_nothing);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/tcache.h"
 #include "controller/reconcile.h"
 #include "engine/quantity.h"
 #include "kube/cache.h"
@@ -46,6 +47,15 @@ static pol_policy *policy(const char *name, const char *spec)
     return p;
 }
 
+/* One decision at a time: each releases the last. */
+static ctlrec_out out;
+
+static int decide(const ctlrec_input *in)
+{
+    ctlrec_out_release(&out);
+    return ctlrec_decide(in, &out);
+}
+
 static void policy_free(pol_policy *p)
 {
     pol_release(p);
@@ -79,8 +89,7 @@ static void test_ranked_winner_and_apply_then_unchanged(void)
                        .usage = &app_usage,
                        .nusage = 1,
                        .now_s = NOW};
-    ctlrec_out out;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT(out.winner == hi);
     ASSERT_EQ_INT((int)out.nlosers, 1);
     ASSERT(out.losers[0] == lo);
@@ -102,7 +111,7 @@ static void test_ranked_winner_and_apply_then_unchanged(void)
      * (the decrease continues), but at the recommendation it is. */
     w = workload("{\"app\":\"web\"}", "{}", "240m", "240Mi");
     in.workload = w;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.outcome, CTLREC_UNCHANGED);
     ASSERT_STR_CONTAINS(out.reason, "threshold");
     ASSERT_EQ_INT((int)out.nssa, 0);
@@ -121,8 +130,7 @@ static void test_no_policy_and_disabled_release_annotations(void)
     kproj_obj *w =
         workload("{\"app\":\"web\"}", "{\"optipod.io/cpu-request.app\":\"250m\"}", "1", "1Gi");
     ctlrec_input in = {.workload = w, .policies = pols, .npolicies = 1, .now_s = NOW};
-    ctlrec_out out;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.outcome, CTLREC_SKIPPED);
     ASSERT_STR_CONTAINS(out.reason, "shop/off is Disabled");
     ASSERT_EQ_INT(out.release_annotations, 1);
@@ -131,7 +139,7 @@ static void test_no_policy_and_disabled_release_annotations(void)
     kproj_free(w);
     w = workload("{\"app\":\"other\"}", "{\"optipod.io/strategy\":\"recommend\"}", "1", "1Gi");
     in.workload = w;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.outcome, CTLREC_SKIPPED);
     ASSERT_NULL(out.winner);
     ASSERT_STR_CONTAINS(out.reason, "no policy selects");
@@ -148,7 +156,7 @@ static void test_no_policy_and_disabled_release_annotations(void)
     /* no annotations: nothing to release */
     w = workload("{\"app\":\"other\"}", "{}", "1", "1Gi");
     in.workload = w;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.release_annotations, 0);
     kproj_free(w);
     policy_free(dis);
@@ -167,13 +175,12 @@ static void test_metrics_error_and_insufficient_data(void)
                        .metrics_error = 1,
                        .metrics_msg = "prometheus 'http://x': connection refused",
                        .now_s = NOW};
-    ctlrec_out out;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.outcome, CTLREC_ERROR);
     ASSERT_STR_CONTAINS(out.reason, "metrics unavailable: prometheus");
     ASSERT_EQ_INT((int)out.nssa, 0);
     in.metrics_error = 0;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.outcome, CTLREC_SKIPPED);
     ASSERT_STR_CONTAINS(out.reason, "container app: insufficient");
     kproj_free(w);
@@ -196,8 +203,7 @@ static void test_oom_from_pods_bumps_memory(void)
                        .ooms = &oom,
                        .nooms = 1,
                        .now_s = NOW};
-    ctlrec_out out;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.outcome, CTLREC_APPLY);
     int64_t bytes = 0;
     ASSERT_EQ_INT(kq_parse_bytes(out.containers[0].mem_req, &bytes, NULL), 0);
@@ -218,8 +224,7 @@ static void test_annotations_differ_until_written(void)
                        .usage = &app_usage,
                        .nusage = 1,
                        .now_s = NOW};
-    ctlrec_out out;
-    ASSERT_EQ_INT(ctlrec_decide(&in, &out), 0);
+    ASSERT_EQ_INT(decide(&in), 0);
     ASSERT_EQ_INT(out.mode, POL_MODE_RECOMMEND);
     ASSERT_STR_EQ(ctlrec_strategy_value(&out), "recommend");
     ASSERT_EQ_INT(ctlrec_annotations_differ(&out, w), 1);
@@ -278,15 +283,15 @@ static void test_cache_extend_hook_owns_values(void)
     cJSON *b = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\","
                            "\"resourceVersion\":\"2\"},\"spec\":{\"mode\":\"Recommend\"}}");
     cJSON *bad = cJSON_Parse("{\"metadata\":{\"name\":\"q\",\"namespace\":\"n\"},\"spec\":{}}");
-    ASSERT_EQ_INT(kcache_upsert(&c, a), 0);
+    ASSERT_EQ_INT(tcache_upsert(&c, a), 0);
     const kproj_obj *o = kcache_get(&c, "n", "p");
     ASSERT_NOT_NULL(o);
     ASSERT_STR_EQ((const char *)o->ext, "Auto");
     ASSERT_STR_EQ(kproj_kv_get(o->labels, o->nlabels, "x"), "y");
-    ASSERT_EQ_INT(kcache_upsert(&c, b), 0);
+    ASSERT_EQ_INT(tcache_upsert(&c, b), 0);
     ASSERT_EQ_INT(freed, 1); /* the replaced projection's value */
     ASSERT_STR_EQ((const char *)kcache_get(&c, "n", "p")->ext, "Recommend");
-    ASSERT_EQ_INT(kcache_upsert(&c, bad), -EINVAL);
+    ASSERT_EQ_INT(tcache_upsert(&c, bad), -EINVAL);
     ASSERT_NULL(kcache_get(&c, "n", "q"));
     kcache_release(&c);
     ASSERT_EQ_INT(freed, 2);
@@ -306,5 +311,6 @@ int main(void)
     TEST_RUN(test_oom_from_pods_bumps_memory);
     TEST_RUN(test_annotations_differ_until_written);
     TEST_RUN(test_cache_extend_hook_owns_values);
+    ctlrec_out_release(&out);
     return test_summary();
 }

@@ -15,17 +15,18 @@
 #include <uv.h>
 
 #include "controller/controller.h"
+#include "controller/rollout.h"
 #include "kube/events.h"
 #include "support/fakeapi.h"
-#include "support/kenv.h"
 #include "support/loop.h"
 #include "support/schemacheck.h"
-#include "support/tprov.h"
+#include "support/tctl.h"
 #include "test.h"
 #include "util/log.h"
 #include "util/yaml2json.h"
 
-static kenv env;
+static tctl_env tenv;
+#define env tenv.k
 
 /* ---- a provider: the app container uses 0.2 cores and 200 MiB -------------------------------- */
 
@@ -39,10 +40,7 @@ static const mprov_container_stats use_app = {.container = "app",
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
-typedef struct run {
-    ctl *c;
-    kevents *ev;
-} run;
+typedef tctl run;
 
 /* The reconcile period: long, so pods the fake server never replaces are
  * not restarted again within a test; a test about the next period shortens it. */
@@ -50,43 +48,8 @@ static uint64_t run_period_ms = 60000;
 
 static void run_start(run *r, const char *ns, int dry_run)
 {
-    operr err = {{0}};
-    memset(r, 0, sizeof *r);
-    ASSERT_EQ_INT(kevents_new(&r->ev, env.rest, NULL, &err), 0);
-    tprov *p = tprov_new("test", 0, &use_app, 1);
-    ctl_opts o = {.ns = ns,
-                  .dry_run = dry_run,
-                  .provider = &p->p,
-                  .events = r->ev,
-                  .resync_ms = run_period_ms,
-                  .usage_ttl_ms = 100};
-    if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
-        test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
-    ASSERT_EQ_INT(ctl_start(r->c), 0);
-}
-
-static void on_closed(void *ud)
-{
-    (*(int *)ud)++;
-}
-
-static void run_stop(run *r)
-{
-    int closed = 0;
-    ctl_close(r->c, on_closed, &closed);
-    ASSERT(tloop_until_flag(&env.loop, &closed, 5000));
-    kevents_free(r->ev);
-}
-
-static int pred_none(void *ud)
-{
-    (void)ud;
-    return 0;
-}
-
-static void spin(unsigned ms)
-{
-    tloop_until(&env.loop, pred_none, NULL, ms);
+    tctl_start(r, &tenv, ns, tprov_new("test", 0, &use_app, 1),
+               (ctl_opts){.dry_run = dry_run, .resync_ms = run_period_ms});
 }
 
 /* ---- objects -------------------------------------------------------------------------------- */
@@ -216,19 +179,7 @@ static const fakeapi_logged *last_restart(const char *name)
 /* Events of a reason in ns, and the note of the last one. */
 static size_t events(const char *ns, const char *reason, const char **note)
 {
-    char p[128], r[128];
-    snprintf(p, sizeof p, "/namespaces/%s/events", ns);
-    snprintf(r, sizeof r, "\"reason\":\"%s\"", reason);
-    size_t n = 0;
-    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
-        const fakeapi_logged *l = fakeapi_log_at(env.fa, i);
-        if (strcmp(l->method, "POST") == 0 && strstr(l->path, p) && strstr(l->body, r)) {
-            n++;
-            if (note)
-                *note = l->body;
-        }
-    }
-    return n;
+    return tctl_events(&tenv, ns, reason, note);
 }
 
 typedef struct count_wait {
@@ -252,15 +203,13 @@ static int pred_events(void *ud)
 #define WAIT_RESTARTS(name_, n_)                                                                   \
     do {                                                                                           \
         count_wait cw_ = {.name = (name_), .n = (n_)};                                             \
-        if (!tloop_until(&env.loop, pred_restarts, &cw_, 8000))                                    \
-            test_fail(__FILE__, __LINE__, "waited for %zu restarts of %s", (size_t)(n_), name_);   \
+        tctl_until(tctl_current(), pred_restarts, &cw_, #n_ " restarts of " #name_);               \
     } while (0)
 
 #define WAIT_EVENTS(ns_, reason_, n_)                                                              \
     do {                                                                                           \
         count_wait cw_ = {.ns = (ns_), .reason = (reason_), .n = (n_)};                            \
-        if (!tloop_until(&env.loop, pred_events, &cw_, 8000))                                      \
-            test_fail(__FILE__, __LINE__, "waited for Event %s", reason_);                         \
+        tctl_until(tctl_current(), pred_events, &cw_, "Event " reason_);                           \
     } while (0)
 
 static const cJSON *live_template_annotations(const char *ns, const char *name)
@@ -356,9 +305,7 @@ static int pred_record(void *ud)
 #define WAIT_RECORD(ns_, name_)                                                                    \
     do {                                                                                           \
         rec_wait rw_ = {(ns_), (name_)};                                                           \
-        if (!tloop_until(&env.loop, pred_record, &rw_, 8000))                                      \
-            test_fail(__FILE__, __LINE__, "waited for status.rollout naming %s",                   \
-                      rw_.name ? rw_.name : "nothing");                                            \
+        tctl_until(tctl_current(), pred_record, &rw_, "status.rollout naming " #name_);            \
     } while (0)
 
 /* The status as the CRD's schema sees it: what optipod writes must be kept. */
@@ -439,7 +386,7 @@ static void test_webhook_immediate_restarts_through_the_workload(void)
     run_start(&r, ns, 0);
     WAIT_RESTARTS("web", 1);
     WAIT_EVENTS(ns, "RolloutTriggered", 1);
-    spin(1500);
+    tctl_step(1500);
     ASSERT_EQ_INT((long long)restarts("web"), 1);
     const fakeapi_logged *l = last_restart("web");
     ASSERT_STR_CONTAINS(l->path, "fieldManager=optipod");
@@ -480,7 +427,7 @@ static void test_webhook_immediate_restarts_through_the_workload(void)
     ASSERT_EQ_INT((long long)events(ns, "RolloutTriggered", &note), 1);
     ASSERT_STR_CONTAINS(note, "2 of 2 pods");
     ASSERT_EQ_INT((long long)events(ns, "RolloutDeferred", NULL), 0);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* A PDB without a disruption to spare: no PATCH, RolloutDeferred naming it;
@@ -495,7 +442,9 @@ static void test_pdb_defers_the_restart_until_it_allows_one(void)
     run r;
     run_start(&r, ns, 0);
     WAIT_EVENTS(ns, "RolloutDeferred", 1);
-    spin(800);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(ROLLOUT_RETRY_MS + 1000); /* the gate is asked again, and waits again */
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)restarts("web"), 0);
     const char *note = NULL;
     events(ns, "RolloutDeferred", &note);
@@ -506,7 +455,7 @@ static void test_pdb_defers_the_restart_until_it_allows_one(void)
     put_pdb(ns, 1);
     WAIT_RESTARTS("web", 1);
     WAIT_EVENTS(ns, "RolloutTriggered", 1);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* The ssa template write passes the same gate under immediate; under
@@ -522,12 +471,14 @@ static void test_pdb_defers_the_ssa_write_when_immediate(void)
     run r;
     run_start(&r, ns, 0);
     WAIT_EVENTS(ns, "RolloutDeferred", 1);
-    spin(500);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(ROLLOUT_RETRY_MS + 1000);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)fakeapi_count(env.fa, "PATCH", "/deployments/web"), 0);
     put_pdb(ns, 1);
     WAIT_EVENTS(ns, "ResourcesApplied", 1);
     ASSERT_EQ_INT((long long)restarts("web"), 0);
-    run_stop(&r);
+    tctl_stop(&r);
 
     const char *ns2 = "t-pdb-ssa-next";
     put_env(ns2, "onNextRestart", "ssa");
@@ -536,7 +487,7 @@ static void test_pdb_defers_the_ssa_write_when_immediate(void)
     run_start(&r, ns2, 0);
     WAIT_EVENTS(ns2, "ResourcesApplied", 1);
     ASSERT_EQ_INT((long long)events(ns2, "RolloutDeferred", NULL), 0);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* Two workloads: the second waits until the first's status shows its
@@ -548,7 +499,9 @@ static void test_one_rollout_at_a_time(void)
     start_two(&r, ns);
     WAIT_EVENTS(ns, "RolloutTriggered", 1);
     WAIT_EVENTS(ns, "RolloutDeferred", 1);
-    spin(800);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(ROLLOUT_POLL_MS + 1000); /* the second asks again while the first rolls */
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     size_t web = restarts("web"), api = restarts("api");
     ASSERT_EQ_INT((long long)(web + api), 1);
     const char *first = web ? "web" : "api", *second = web ? "api" : "web";
@@ -561,11 +514,11 @@ static void test_one_rollout_at_a_time(void)
     /* the first one's controller reports it rolled out */
     complete_rollout(ns, first);
     WAIT_RESTARTS(second, 1);
-    spin(300);
+    tctl_step(300);
     ASSERT_EQ_INT((long long)restarts(first), 1);
     ASSERT_EQ_INT((long long)restarts(second), 1);
     ASSERT_EQ_INT((long long)events(ns, "RolloutTriggered", NULL), 2);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* A paused Deployment is not rolled (a template change would wait for the
@@ -584,7 +537,9 @@ static void test_paused_deployment_is_not_rolled(void)
     run_start(&r, ns, 0);
     WAIT_RESTARTS("api", 1);
     WAIT_EVENTS(ns, "RolloutDeferred", 1);
-    spin(800);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(ROLLOUT_RETRY_MS + 1000);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)restarts("web"), 0);
     const char *note = NULL;
     events(ns, "RolloutDeferred", &note);
@@ -595,11 +550,11 @@ static void test_paused_deployment_is_not_rolled(void)
     set_paused(ns, "api", 1, 0);
     set_paused(ns, "web", 0, 1);
     WAIT_RESTARTS("web", 1);
-    spin(300);
+    tctl_step(300);
     ASSERT_EQ_INT((long long)restarts("api"), 1);
     ASSERT_EQ_INT((long long)restarts("web"), 1);
     ASSERT_EQ_INT((long long)events(ns, "RolloutStuck", NULL), 0);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* One at a time survives a restart of the controller: the rollout it
@@ -620,13 +575,15 @@ static void test_restart_resumes_the_rollout_it_followed(void)
     ASSERT_STR_EQ(cJSON_GetObjectItem(rec, "namespace")->valuestring, ns);
     ASSERT_EQ_INT((long long)cJSON_GetObjectItem(rec, "generation")->valuedouble,
                   (long long)live_generation(ns, first));
-    run_stop(&r);
+    tctl_stop(&r);
 
     /* a new controller: the record holds it back */
     fakeapi_log_clear(env.fa);
     run_start(&r, ns, 0);
     WAIT_EVENTS(ns, "RolloutDeferred", 1);
-    spin(1000);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(ROLLOUT_POLL_MS + 1000);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)(restarts("web") + restarts("api")), 0);
     const char *note = NULL;
     events(ns, "RolloutDeferred", &note);
@@ -645,7 +602,7 @@ static void test_restart_resumes_the_rollout_it_followed(void)
     pods_follow(ns, second);
     complete_rollout(ns, second);
     WAIT_RECORD(ns, NULL);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* A damaged record is bad input from the cluster: said, ignored, replaced. */
@@ -670,7 +627,7 @@ static void test_damaged_rollout_record_is_ignored(void)
     WAIT_RESTARTS("web", 1);
     WAIT_RECORD(ns, "web");
     assert_status_valid(ns);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* The restart rolled out, the spec is unchanged since, and the new pods run
@@ -690,7 +647,9 @@ static void test_restart_that_did_not_take_is_not_repeated(void)
     WAIT_RESTARTS("web", 1);
     complete_rollout(ns, "web"); /* its pods, "new", still run cpu 1 / memory 1Gi */
     WAIT_EVENTS(ns, "WebhookNotInjecting", 1);
-    spin(1500); /* five periods */
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(1500); /* five periods */
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)restarts("web"), 1);
     ASSERT_EQ_INT((long long)events(ns, "WebhookNotInjecting", NULL), 1);
     const char *note = NULL;
@@ -702,7 +661,7 @@ static void test_restart_that_did_not_take_is_not_repeated(void)
     /* Git changes the spec (a new generation): one more restart is in order */
     set_paused(ns, "web", 0, 1);
     WAIT_RESTARTS("web", 2);
-    run_stop(&r);
+    tctl_stop(&r);
     run_period_ms = 60000;
 }
 
@@ -716,13 +675,15 @@ static void test_on_next_restart_never_restarts(void)
     run r;
     run_start(&r, ns, 0);
     WAIT_EVENTS(ns, "RecommendationUpdated", 1);
-    spin(1500);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(run_period_ms + 1000); /* past the period: reconciled again */
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     ASSERT_EQ_INT((long long)restarts("web"), 0);
     ASSERT_EQ_INT((long long)events(ns, "RolloutTriggered", NULL), 0);
     ASSERT_EQ_INT((long long)fakeapi_count(env.fa, "DELETE", "/pods/"), 0);
     ASSERT_EQ_INT((long long)fakeapi_count(env.fa, "POST", "/eviction"), 0);
     ASSERT_NULL(live_template_annotations(ns, "web"));
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* --dry-run: the restart is sent with dryRun=All and nothing changes. */
@@ -745,7 +706,7 @@ static void test_dry_run_restart(void)
     const char *note = NULL;
     events(ns, "RolloutTriggered", &note);
     ASSERT_STR_CONTAINS(note, "would trigger");
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 /* A StatefulSet with updateStrategy OnDelete: its owner chose manual
@@ -780,7 +741,9 @@ static void test_on_delete_statefulset_is_not_restarted(void)
     run r;
     run_start(&r, ns, 0);
     WAIT_EVENTS(ns, "RecommendationUpdated", 1);
-    spin(1500);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(run_period_ms + 1000);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
     oplog_set_verbosity(verbosity);
     oplog_set_sink(NULL);
     char buf[1 << 16];
@@ -803,12 +766,12 @@ static void test_on_delete_statefulset_is_not_restarted(void)
     ctl_stats st;
     ctl_stats_get(r.c, &st);
     ASSERT_CMP_INT(st.skipped, >=, 1);
-    run_stop(&r);
+    tctl_stop(&r);
 }
 
 int main(void)
 {
-    kenv_start(&env, "test_controller_rollout");
+    tctl_env_start(&tenv, "test_controller_rollout");
     TEST_RUN(test_webhook_immediate_restarts_through_the_workload);
     TEST_RUN(test_pdb_defers_the_restart_until_it_allows_one);
     TEST_RUN(test_pdb_defers_the_ssa_write_when_immediate);
@@ -820,6 +783,6 @@ int main(void)
     TEST_RUN(test_on_next_restart_never_restarts);
     TEST_RUN(test_dry_run_restart);
     TEST_RUN(test_on_delete_statefulset_is_not_restarted);
-    kenv_stop(&env);
+    tctl_env_stop(&tenv);
     return test_summary();
 }

@@ -1,6 +1,6 @@
 /*
  * fakeapi against the recordings of a real v1.24 API server
- * (../shared/fixtures/kube-apiserver-v1.24), driven over HTTPS by the raw
+ * (test/data/kube-apiserver-v1.24), driven over HTTPS by the raw
  * test client on the same loop. Every test stops the server and asserts the
  * loop closes clean.
  */
@@ -237,6 +237,57 @@ static void test_crud_and_not_found(void)
                   "/api/v1/namespaces/ns1/configmaps?fieldManager=tester");
     fakeapi_log_clear(FA);
     ASSERT_EQ_INT(fakeapi_log_count(FA), 0);
+    stop();
+}
+
+/* metadata.generation as measured on a real v1.24 server: a Deployment's moves with its
+ * spec and with its annotations (copied to its ReplicaSets), not with its labels; a
+ * StatefulSet's moves with its spec only. The Deployment controller observes an
+ * annotations-only generation at once (nothing to roll out). */
+static void test_generation_moves_like_the_real_server(void)
+{
+    start(&(fakeapi_opts){0});
+#define D  "/apis/apps/v1/namespaces/ns1/deployments/d"
+#define MP "application/merge-patch+json"
+#define TEMPLATE                                                                                   \
+    "\"selector\":{\"matchLabels\":{\"app\":\"a\"}},\"template\":{\"metadata\":{\"labels\":"       \
+    "{\"app\":\"a\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"pause\"}]}}"
+    /* Created as a client creates it (the server defaults the spec), then the Deployment
+     * controller's status. */
+    cJSON_Delete(call_json("POST", "/apis/apps/v1/namespaces/ns1/deployments", "application/json",
+                           "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":"
+                           "{\"name\":\"d\"},\"spec\":{\"replicas\":1," TEMPLATE "}}",
+                           201));
+    cJSON_Delete(
+        call_json("PATCH", D "/status", MP, "{\"status\":{\"observedGeneration\":1}}", 200));
+    struct {
+        const char *patch;
+        double generation, observed;
+    } steps[] = {
+        {"{\"metadata\":{\"labels\":{\"y\":\"1\"}}}", 1, 1},
+        {"{\"metadata\":{\"annotations\":{\"x\":\"1\"}}}", 2, 2},
+        {"{\"metadata\":{\"annotations\":{\"x\":\"1\"}}}", 2, 2}, /* no change */
+        {"{\"spec\":{\"replicas\":2}}", 3, 2},
+        {"{\"metadata\":{\"annotations\":{\"x\":null}}}", 4, 2}, /* status not caught up */
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        cJSON *j = call_json("PATCH", D, MP, steps[i].patch, 200);
+        ASSERT_EQ_INT(cJSON_GetNumberValue(at(j, "metadata.generation")), steps[i].generation);
+        ASSERT_EQ_INT(cJSON_GetNumberValue(at(j, "status.observedGeneration")), steps[i].observed);
+        cJSON_Delete(j);
+    }
+    cJSON_Delete(
+        call_json("POST", "/apis/apps/v1/namespaces/ns1/statefulsets", "application/json",
+                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":"
+                  "{\"name\":\"s\"},\"spec\":{\"replicas\":0,\"serviceName\":\"s\"," TEMPLATE "}}",
+                  201));
+    cJSON *j = call_json("PATCH", "/apis/apps/v1/namespaces/ns1/statefulsets/s", MP,
+                         "{\"metadata\":{\"annotations\":{\"x\":\"1\"}}}", 200);
+    ASSERT_EQ_INT(cJSON_GetNumberValue(at(j, "metadata.generation")), 1);
+    cJSON_Delete(j);
+#undef D
+#undef MP
+#undef TEMPLATE
     stop();
 }
 
@@ -1304,6 +1355,7 @@ int main(void)
 {
     TEST_RUN(test_merge_helpers);
     TEST_RUN(test_crud_and_not_found);
+    TEST_RUN(test_generation_moves_like_the_real_server);
     TEST_RUN(test_paged_list_matches_fixture);
     TEST_RUN(test_watch_stream_matches_fixture);
     TEST_RUN(test_watch_expired_initial_selectors_and_timeout);

@@ -2,6 +2,10 @@
 #include "test.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
 
 /* Collects lines as "line1|line2|..." for easy comparison. */
 typedef struct lines {
@@ -81,8 +85,33 @@ static void test_framer_split_every_boundary(void)
     free(s);
 }
 
-/* An over-long line is reported once and skipped, whatever the chunking, and
- * the next line comes through. */
+/* Occurrences of needle in the NUL-terminated hay. */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Capture the log into a memory stream (its text valid after log_end). */
+static FILE *log_begin(char **text, size_t *len)
+{
+    FILE *f = open_memstream(text, len);
+    if (f)
+        oplog_set_sink(f);
+    return f;
+}
+
+static void log_end(FILE *f)
+{
+    oplog_set_sink(NULL);
+    fclose(f);
+}
+
+/* An over-long line is reported once (one warning naming the cap) and skipped,
+ * whatever the chunking, and the next line comes through. The warnings go to a
+ * captured log, where they are counted, not to the test's output. */
 static void test_framer_overlong_skipped(void)
 {
     const char *s = "ok1\n0123456789ABCDEF-too-long\nok2\n0123456789\nxx";
@@ -92,12 +121,26 @@ static void test_framer_overlong_skipped(void)
         opbuf_init(&l.all, 1024);
         kframer f;
         kframer_init(&f, 10, collect, &l);
-        for (size_t i = 0; i < n; i += chunk)
-            ASSERT_EQ_INT(kframer_feed(&f, s + i, i + chunk > n ? n - i : chunk), 0);
-        ASSERT(kframer_pending(&f) <= 10);
-        ASSERT_EQ_INT(kframer_finish(&f), 0);
+        char *log = NULL;
+        size_t log_len = 0;
+        FILE *sink = log_begin(&log, &log_len);
+        ASSERT_NOT_NULL(sink);
+        int rc = 0;
+        for (size_t i = 0; i < n && !rc; i += chunk)
+            rc = kframer_feed(&f, s + i, i + chunk > n ? n - i : chunk);
+        size_t pending = kframer_pending(&f);
+        int frc = kframer_finish(&f);
+        log_end(sink);
+        int warned = count_of(log, "watch stream: line longer than 10 bytes skipped (1 so far)");
+        int lines_logged = count_of(log, "\n");
+        free(log);
+        ASSERT_EQ_INT(rc, 0);
+        ASSERT(pending <= 10);
+        ASSERT_EQ_INT(frc, 0);
         ASSERT_STR_EQ(opbuf_str(&l.all), "ok1|ok2|0123456789|xx");
         ASSERT_EQ_INT(f.overlong, 1);
+        ASSERT_EQ_INT(warned, 1);
+        ASSERT_EQ_INT(lines_logged, 1);
         kframer_release(&f);
         opbuf_release(&l.all);
     }
@@ -106,10 +149,20 @@ static void test_framer_overlong_skipped(void)
     opbuf_init(&l.all, 1024);
     kframer f;
     kframer_init(&f, 4, collect, &l);
-    ASSERT_EQ_INT(kframer_feed(&f, "abc\nabcdefgh", 12), 0);
-    ASSERT_EQ_INT(kframer_finish(&f), 0);
+    char *log = NULL;
+    size_t log_len = 0;
+    FILE *sink = log_begin(&log, &log_len);
+    ASSERT_NOT_NULL(sink);
+    int rc = kframer_feed(&f, "abc\nabcdefgh", 12);
+    int frc = kframer_finish(&f);
+    log_end(sink);
+    int warned = count_of(log, "line longer than 4 bytes skipped (1 so far)");
+    free(log);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(frc, 0);
     ASSERT_STR_EQ(opbuf_str(&l.all), "abc");
     ASSERT_EQ_INT(f.overlong, 1);
+    ASSERT_EQ_INT(warned, 1);
     kframer_release(&f);
     opbuf_release(&l.all);
 }

@@ -15,19 +15,18 @@
 #include "http/http.h"
 #include "kube/config.h"
 #include "kube/rest.h"
+#include "controller/ckpt.h"
 #include "metrics/metricsserver.h"
 #include "support/fakeapi.h"
 #include "util/buf.h"
+#include "util/optime.h"
 
 /* 2026-11-22T00:00:00Z */
 #define T0 1795305600.0
 
 static void fmt_time(double t, char *out, size_t n)
 {
-    time_t s = (time_t)t;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ASSERT_EQ_INT(optime_format((optime){.sec = (int64_t)t}, 0, out, n), 20);
 }
 
 /* One PodMetrics object (for the fake API server) or list item. */
@@ -473,6 +472,136 @@ static void test_provider_samples_on_the_interval(void)
     teardown();
 }
 
+/* ---- restarts: checkpoints in a ConfigMap (controller/ckpt.h) ------------------------------ */
+
+static void ask(mprov *p, int64_t eval, got *g)
+{
+    mprov_request rq = web_request();
+    rq.eval_time_s = eval;
+    memset(g, 0, sizeof *g);
+    ASSERT_EQ_INT(mprov_request_stats(p, &rq, on_stats, g), 0);
+    wait_for(g);
+    if (g->error)
+        test_fail(__FILE__, __LINE__, "stats: %s", g->msg);
+}
+
+typedef struct ckpt_wait {
+    ckpt *c;
+    uint64_t saves, restored;
+} ckpt_wait;
+
+static int pred_ckpt(void *ud)
+{
+    ckpt_wait *w = ud;
+    ckpt_stats st;
+    ckpt_stats_get(w->c, &st);
+    if (st.saves < w->saves)
+        ckpt_save_now(w->c); /* the namespace may not have been looked up yet */
+    return st.saves >= w->saves && st.restored >= w->restored;
+}
+
+static void wait_ckpt(ckpt *c, uint64_t saves, uint64_t restored)
+{
+    ckpt_wait w = {c, saves, restored};
+    if (!tloop_until(&loop, pred_ckpt, &w, 10000)) {
+        ckpt_stats st;
+        ckpt_stats_get(c, &st);
+        test_fail(__FILE__, __LINE__, "checkpoint: %llu saves, %llu restored, %llu errors",
+                  (unsigned long long)st.saves, (unsigned long long)st.restored,
+                  (unsigned long long)st.errors);
+    }
+}
+
+/* A provider that is stopped after round 24 (its checkpoint saved right
+ * before) and started again restores the history from the ConfigMap and,
+ * given the same samples afterwards, answers what one that never stopped
+ * answers. The ConfigMap is in the workloads' namespace, owned by its policy. */
+static void test_restart_restores_the_histograms(void)
+{
+    setup();
+    ASSERT_EQ_INT(fakeapi_put_json(fa, "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":"
+                                       "\"OptimizationPolicy\",\"metadata\":{\"name\":\"rec\","
+                                       "\"namespace\":\"shop\"},\"spec\":{\"selector\":"
+                                       "{\"workloadSelector\":{}}}}"),
+                  0);
+    mms_opts o = {.interval_ms = 3600 * 1000};
+    ckpt_opts co = {.interval_ms = 3600 * 1000, .scan_ms = 10};
+    mprov *ref = NULL, *a = NULL, *b = NULL;
+    ckpt *ca = NULL, *cb = NULL;
+    operr err;
+    ASSERT_EQ_INT(mms_new(&ref, &loop, rest, &o, &err), 0);
+    ASSERT_EQ_INT(mms_new(&a, &loop, rest, &o, &err), 0);
+    ASSERT_EQ_INT(ckpt_new(&ca, &loop, rest, a, &co, &err), 0);
+    /* only the metrics-server provider has histograms to keep */
+    mprov fake = {0};
+    ASSERT_EQ_INT(ckpt_new(&cb, &loop, rest, &fake, &co, &err), -EINVAL);
+    ASSERT_STR_CONTAINS(err.msg, "only the metrics-server provider");
+    const int rounds = 40, stop = 25;
+    got g;
+    for (int round = 0; round < rounds; round++) {
+        double cpu[3], mem[3];
+        put_metrics(round, cpu, mem);
+        if (round == stop) {
+            /* the restart: the old process's last checkpoint is from round 24 */
+            ckpt_close(ca);
+            mprov_close(a);
+            ASSERT_EQ_INT(mms_new(&b, &loop, rest, &o, &err), 0);
+            ASSERT_EQ_INT(ckpt_new(&cb, &loop, rest, b, &co, &err), 0);
+        }
+        mprov *live = round < stop ? a : b;
+        if (round > 0) {
+            ASSERT_EQ_INT(mms_sample_now(ref), 0);
+            if (round != stop)
+                ASSERT_EQ_INT(mms_sample_now(live), 0);
+        }
+        ask(ref, (int64_t)T0 + 30 * round, &g);
+        ask(live, (int64_t)T0 + 30 * round, &g);
+        if (round == stop - 1)
+            wait_ckpt(ca, 1, 0);
+        if (round == stop)
+            wait_ckpt(cb, 0, 1);
+    }
+    got gr, gb;
+    ask(ref, (int64_t)T0 + 30 * rounds, &gr);
+    ask(b, (int64_t)T0 + 30 * rounds, &gb);
+    ASSERT_EQ_INT(gb.nc, 1);
+    ASSERT_EQ_INT(gb.c[0].cpu_samples, gr.c[0].cpu_samples);
+    ASSERT_EQ_INT(gb.c[0].cpu_samples, 3 * rounds);
+    ASSERT_NEAR(gb.c[0].cpu_cores, gr.c[0].cpu_cores, gr.c[0].cpu_cores * 1e-12);
+    ASSERT_NEAR(gb.c[0].mem_bytes, gr.c[0].mem_bytes, gr.c[0].mem_bytes * 1e-12);
+    ASSERT_NEAR(gb.c[0].mem_peak_bytes, gr.c[0].mem_peak_bytes, 0);
+    ASSERT_NEAR(gb.c[0].history_s, gr.c[0].history_s, 1e-9);
+
+    const cJSON *cm = fakeapi_get(fa, "/api/v1/namespaces/shop/configmaps/" CKPT_DEFAULT_NAME);
+    ASSERT_NOT_NULL(cm);
+    const cJSON *md = cJSON_GetObjectItem(cm, "metadata");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(md, "labels"), "optipod.io/checkpoint")
+                      ->valuestring,
+                  "metrics-server");
+    const cJSON *own = cJSON_GetArrayItem(cJSON_GetObjectItem(md, "ownerReferences"), 0);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(own, "kind")->valuestring, "OptimizationPolicy");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(own, "name")->valuestring, "rec");
+    const char *doc =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cm, "data"), CKPT_DATA_KEY)->valuestring;
+    ASSERT_STR_CONTAINS(doc, "\"namespace\":\"shop\"");
+    ASSERT_STR_CONTAINS(doc, "\"kind\":\"Deployment\",\"name\":\"web\",\"container\":\"app\"");
+    /* nothing new since the last save: no write */
+    size_t writes = fakeapi_count(fa, "PATCH", "/configmaps/");
+    ckpt_save_now(cb);
+    wait_ckpt(cb, 1, 1);
+    ckpt_save_now(cb);
+    tloop_until(&loop, pred_ckpt, &(ckpt_wait){cb, 99, 0}, 300);
+    ckpt_stats st;
+    ckpt_stats_get(cb, &st);
+    ASSERT_CMP_INT(st.unchanged, >=, 1);
+    ASSERT_EQ_INT(fakeapi_count(fa, "PATCH", "/configmaps/"), (long long)writes + 1);
+    ASSERT_EQ_INT(st.errors, 0);
+    ckpt_close(cb);
+    mprov_close(b);
+    mprov_close(ref);
+    teardown();
+}
+
 int main(void)
 {
     TEST_RUN(test_store_parses_quantities_and_dedups);
@@ -482,5 +611,6 @@ int main(void)
     TEST_RUN(test_provider_samples_into_histograms);
     TEST_RUN(test_provider_errors_are_results);
     TEST_RUN(test_provider_samples_on_the_interval);
+    TEST_RUN(test_restart_restores_the_histograms);
     return test_summary();
 }

@@ -29,22 +29,6 @@ static void test_step_respects_point_limit_and_floor(void)
         ASSERT_CMP_INT(w / promql_step_s(w, 1), <=, PROMQL_MAX_POINTS);
 }
 
-static void test_plan_batches_at_most_two_per_namespace(void)
-{
-    size_t per;
-    ASSERT_EQ_INT(promql_plan(0, 100, &per), 0);
-    ASSERT_EQ_INT(promql_plan(1, 100, &per), 1);
-    ASSERT_EQ_INT(per, 100);
-    ASSERT_EQ_INT(promql_plan(100, 100, &per), 1);
-    ASSERT_EQ_INT(promql_plan(101, 100, &per), 2);
-    ASSERT_EQ_INT(promql_plan(200, 100, &per), 2);
-    ASSERT_EQ_INT(per, 100);
-    ASSERT_EQ_INT(promql_plan(201, 100, &per), 1); /* namespace-wide */
-    ASSERT_EQ_INT(per, 0);
-    ASSERT_EQ_INT(promql_plan(5, 0, &per), 1); /* batch 0 is treated as 1: 5 → ns-wide */
-    ASSERT_EQ_INT(per, 0);
-}
-
 static void test_regex_and_string_escaping(void)
 {
     opbuf b;
@@ -357,11 +341,91 @@ static void test_agg_sample_cb_adapter(void)
     promql_agg_free(a);
 }
 
+typedef struct mseen {
+    int n;
+    size_t points;
+    char pod[4][32], stat[4][8];
+    int64_t t0[4];
+    double v0[4];
+} mseen;
+
+static int mcollect(const promql_series *s, void *ud)
+{
+    mseen *m = ud;
+    if (m->n < 4) {
+        snprintf(m->pod[m->n], 32, "%s", s->pod);
+        snprintf(m->stat[m->n], 8, "%s", s->stat);
+        m->t0[m->n] = s->n ? s->t[0] : 0;
+        m->v0[m->n] = s->n ? s->v[0] : 0;
+    }
+    m->n++;
+    m->points += s->n;
+    return 0;
+}
+
+/* The backtest's range query and its matrix answers. */
+static void test_range_query_and_matrix(void)
+{
+    opbuf b;
+    opbuf_init(&b, 1 << 16);
+    ASSERT_EQ_INT(promql_build_range(&b, "shop", "web-[456789bcdf]{6,10}-x", 300), 0);
+    const char *q = opbuf_str(&b);
+    ASSERT_STR_CONTAINS(q, "label_replace(sum by (pod, container) (rate(container_cpu_usage_"
+                           "seconds_total{namespace=\"shop\",pod=~\"web-[456789bcdf]{6,10}-x\","
+                           "container!=\"\",container!=\"POD\"}[300s])), \"optipod_stat\", "
+                           "\"cpu\", \"\", \"\")");
+    ASSERT_STR_CONTAINS(q, " or label_replace(max by (pod, container) (container_memory_working_"
+                           "set_bytes{");
+    ASSERT_STR_CONTAINS(q, "reason=\"OOMKilled\"}), \"optipod_stat\", \"oom\"");
+    ASSERT_EQ_INT(promql_build_range(&b, "", NULL, 300), -EINVAL);
+    ASSERT_EQ_INT(promql_build_range(&b, "shop", NULL, 0), -EINVAL);
+    opbuf_release(&b);
+
+    static const char ok[] =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+        "{\"metric\":{\"pod\":\"web-a\",\"container\":\"app\",\"optipod_stat\":\"cpu\"},"
+        "\"values\":[[1700000000,\"0.25\"],[1700000060.5,\"0.5\"]]},"
+        "{\"metric\":{\"pod\":\"web-b\",\"optipod_stat\":\"mem\"},\"values\":[]}]}}";
+    mseen m = {0};
+    operr err;
+    ASSERT_EQ_INT(promql_parse_matrix(ok, strlen(ok), mcollect, &m, &err), 0);
+    ASSERT_EQ_INT(m.n, 2);
+    ASSERT_EQ_INT(m.points, 2);
+    ASSERT_STR_EQ(m.pod[0], "web-a");
+    ASSERT_STR_EQ(m.stat[0], "cpu");
+    ASSERT_EQ_INT(m.t0[0], 1700000000);
+    ASSERT_NEAR(m.v0[0], 0.25, 0);
+    static const struct {
+        const char *body, *msg;
+        int rc;
+    } bad[] = {
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}",
+         "resultType \"vector\", want \"matrix\"", -EPROTO},
+        {"{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"too many points\"}",
+         "bad_data: too many points", -EREMOTEIO},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\""
+         ":{},\"values\":[[2,\"1\"],[1,\"1\"]]}]}}",
+         "data.result[0].values[1]: time goes back", -EPROTO},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\""
+         ":{},\"values\":[[1,\"+Inf\"]]}]}}",
+         "values[0] is not a [time, \"finite number\"]", -EPROTO},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"values\""
+         ":[]}]}}",
+         "data.result[0] is not a {metric, values}", -EPROTO},
+        {"not json", "not JSON", -EPROTO},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memset(&m, 0, sizeof m);
+        ASSERT_EQ_INT(promql_parse_matrix(bad[i].body, strlen(bad[i].body), mcollect, &m, &err),
+                      bad[i].rc);
+        ASSERT_STR_CONTAINS(err.msg, bad[i].msg);
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_stat_names_round_trip);
     TEST_RUN(test_step_respects_point_limit_and_floor);
-    TEST_RUN(test_plan_batches_at_most_two_per_namespace);
     TEST_RUN(test_regex_and_string_escaping);
     TEST_RUN(test_build_one_query_with_every_stat);
     TEST_RUN(test_build_rejects_bad_options);
@@ -369,5 +433,6 @@ int main(void)
     TEST_RUN(test_parse_errors_are_clear);
     TEST_RUN(test_agg_maps_pods_to_workloads_and_combines);
     TEST_RUN(test_agg_sample_cb_adapter);
+    TEST_RUN(test_range_query_and_matrix);
     return test_summary();
 }

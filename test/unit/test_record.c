@@ -40,6 +40,8 @@ static void sample(rrec *r)
     snprintf(r->window, sizeof r->window, "168h");
     r->percentile = 95;
     r->safety_factor = 1.15;
+    snprintf(r->history, sizeof r->history, "pod-names");
+    r->history_pods = 2;
     snprintf(r->time, sizeof r->time, "2026-12-07T21:00:00Z");
     r->n = 2;
     rrec_container *a = &r->c[0], *b = &r->c[1];
@@ -146,6 +148,8 @@ static void test_build_is_valid_under_the_crd_and_parses_back(void)
     ASSERT_EQ_INT(rrec_parse(obj, &back, &err), 0);
     ASSERT(rrec_same(&r, &back));
     ASSERT_STR_EQ(back.time, r.time);
+    ASSERT_STR_EQ(back.history, "pod-names");
+    ASSERT_EQ_INT((int)back.history_pods, 2);
     ASSERT_STR_EQ(back.c[0].conflicts, "argocd-controller, kubectl-edit");
     ASSERT_EQ_INT((int)back.c[1].samples, -1);
     ASSERT_EQ_INT(back.c[1].init, 1);
@@ -168,6 +172,9 @@ static void test_same_ignores_only_the_time(void)
     snprintf(b.mode, sizeof b.mode, "Recommend");
     ASSERT(!rrec_same(&a, &b));
     snprintf(b.mode, sizeof b.mode, "Auto");
+    b.history_pods = 3;
+    ASSERT(!rrec_same(&a, &b));
+    b.history_pods = 2;
     b.c[0].samples++;
     ASSERT(!rrec_same(&a, &b));
     b.c[0].samples--;
