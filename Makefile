@@ -31,6 +31,8 @@ TEST_DEBS  := prometheus openssl nghttp2-server curl shellcheck zsh
 DEV_DEBS   := valgrind clang clang-format clang-tidy
 # bench_webhook's second, independent load generator.
 BENCH_DEBS := wrk
+# e2e: the scenarios read JSON and the rendered chart (50-in-cluster) with python3.
+E2E_DEBS   := python3 python3-yaml
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -227,6 +229,7 @@ demo: deps
 	@test/demo.sh $(O)
 
 e2e: deps
+	$(call install_debs,$(E2E_DEBS))
 	@$(MAKE) --no-print-directory -j$(NPROC) bins tools
 	@OPTIPOD_BUILD=$(O) e2e/run.sh
 

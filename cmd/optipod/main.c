@@ -32,6 +32,7 @@
 #include "metrics/prometheus.h"
 #include "metrics/promflags.h"
 #include "backtest.h"
+#include "ops.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
@@ -42,6 +43,9 @@
 #include "webhook/server.h"
 
 #define NINF CTL_NINF
+/* The chart's default namespace. A local run (no in-cluster namespace) elects on its Lease
+ * there, so it waits for an installed controller instead of writing next to it. */
+#define APP_DEFAULT_NS "optipod-system"
 
 typedef struct app_flags {
     const char *kubeconfig;
@@ -89,7 +93,10 @@ typedef struct app {
     whlife *whlife;
     char webhook_ns[254];
     char webhook_secret[254];
-    int fatal; /* a failure after start-up (the webhook could not listen): exit 1 */
+    char lease_ns[254];
+    char lease_label[600]; /* "ns/name" of the Lease, "none" without election */
+    obs_reg *obs;          /* the registry behind /metrics (ops.h) */
+    int fatal;             /* a failure after start-up (the webhook could not listen): exit 1 */
     probes *probe;
     probes *metrics;
     uv_signal_t sig_term, sig_int;
@@ -214,6 +221,7 @@ static void app_metrics(opbuf *out, void *ud)
                      (unsigned long long)st.watch.reconnects, app_kind(i),
                      (unsigned long long)st.watch.malformed);
     }
+    obs_reg_write(a->obs, out); /* the registry's families (ops.h) */
 }
 
 /* ---- periodic status line ---------------------------------------------------------------- */
@@ -346,6 +354,7 @@ static void app_on_leading(void *ud)
 {
     app *a = ud;
     OPLOG_I("leader election: leading");
+    ops_set_leader(a->obs, a->lease_label, 1);
     if (a->ctl)
         ctl_set_leader(a->ctl, 1);
     whlife_kick(a->whlife); /* the Secret may be waiting for a leader to write it */
@@ -355,28 +364,37 @@ static void app_on_not_leading(void *ud, int lost)
 {
     app *a = ud;
     OPLOG_I("leader election: %s", lost ? "lost the lease; standing by" : "released");
+    ops_set_leader(a->obs, a->lease_label, 0);
+    ctl_metrics_forget(a->obs); /* the next leader exports what it manages */
     if (a->ctl)
         ctl_set_leader(a->ctl, 0);
 }
 
-/* The webhook's namespace: the flag, else the pod's (POD_NAMESPACE from the downward API,
- * else the service account's namespace file), else optipod-system. */
+/* The namespace this process runs in: POD_NAMESPACE (the downward API), else the service
+ * account's namespace file (in-cluster), else "" (a local run). */
+static void app_pod_ns(char *out, size_t cap)
+{
+    const char *env = getenv("POD_NAMESPACE");
+    out[0] = '\0';
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    FILE *f = fopen("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "r");
+    if (f) {
+        if (fgets(out, (int)cap, f))
+            out[strcspn(out, "\r\n")] = '\0';
+        fclose(f);
+    }
+}
+
+/* The webhook's namespace: the flag, else the pod's, else optipod-system. */
 static void app_webhook_ns(app *a)
 {
-    const char *ns = a->f.webhook_ns;
-    char file[254] = "";
-    if (!ns || !*ns)
-        ns = getenv("POD_NAMESPACE");
-    if (!ns || !*ns) {
-        FILE *f = fopen("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "r");
-        if (f) {
-            if (fgets(file, sizeof file, f))
-                file[strcspn(file, "\r\n")] = '\0';
-            fclose(f);
-        }
-        ns = file;
-    }
-    snprintf(a->webhook_ns, sizeof a->webhook_ns, "%s", *ns ? ns : "optipod-system");
+    char pod[254];
+    app_pod_ns(pod, sizeof pod);
+    const char *ns = a->f.webhook_ns && *a->f.webhook_ns ? a->f.webhook_ns : pod;
+    snprintf(a->webhook_ns, sizeof a->webhook_ns, "%s", *ns ? ns : APP_DEFAULT_NS);
 }
 
 static int app_is_leader(void *ud)
@@ -402,7 +420,8 @@ static void app_on_webhook_cert(const char *cert, const char *key, void *ud)
     whsrv_opts wo = {.port = (int)a->f.webhook_port,
                      .cert_pem = cert,
                      .key_pem = key,
-                     .exclude_namespaces = exclude};
+                     .exclude_namespaces = exclude,
+                     .metrics = a->obs};
     wo.caches.replicasets = kinf_cache(a->inf[CTL_INF_REPLICASETS]);
     wo.caches.deployments = kinf_cache(a->inf[CTL_INF_DEPLOYMENTS]);
     wo.caches.statefulsets = kinf_cache(a->inf[CTL_INF_STATEFULSETS]);
@@ -491,11 +510,12 @@ static int app_start_controller(app *a)
 {
     operr err = {{0}};
     mprov *prov = NULL, *ms = NULL;
-    if (mms_new(&ms, &a->loop, a->rest, NULL, &err) != 0) {
+    mms_opts mo = {.metrics = a->obs};
+    if (mms_new(&ms, &a->loop, a->rest, &mo, &err) != 0) {
         OPLOG_E("metrics-server provider: %s", err.msg);
         return -1;
     }
-    mprom_opts po = {.max_retries = 2};
+    mprom_opts po = {.max_retries = 2, .metrics = a->obs};
     if (mpromflags_opts(&a->f.prom, &po, &err) == 0) {
         if (mprom_new(&prov, &a->loop, a->http, &po, &err) != 0) {
             OPLOG_E("--prometheus-url: %s", err.msg);
@@ -513,7 +533,8 @@ static int app_start_controller(app *a)
                    .dry_run = a->f.dry_run,
                    .provider = prov,
                    .metrics_server = ms,
-                   .events = a->events};
+                   .events = a->events,
+                   .metrics = a->obs};
     mprov *hist = ms ? ms : mms_is(prov) ? prov : NULL; /* borrowed by the checkpoints */
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
@@ -580,6 +601,10 @@ static int app_start(app *a)
         OPLOG_E("%s", err.msg);
         return 1;
     }
+    if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0) {
+        OPLOG_E("%s", err.msg);
+        return 1;
+    }
     if (kevents_new(&a->events, a->rest, NULL, &err) != 0) {
         OPLOG_E("events: %s", err.msg);
         return 1;
@@ -589,7 +614,15 @@ static int app_start(app *a)
     if (a->f.webhook_only ? app_start_webhook_caches(a) != 0 : app_start_controller(a) != 0)
         return 1;
     if (a->f.leader_elect) {
-        klease_opts lo = {.namespace = a->f.lease_ns,
+        char pod[254];
+        app_pod_ns(pod, sizeof pod);
+        snprintf(a->lease_ns, sizeof a->lease_ns, "%s",
+                 a->f.lease_ns && *a->f.lease_ns ? a->f.lease_ns
+                 : *pod                          ? pod
+                                                 : APP_DEFAULT_NS);
+        snprintf(a->lease_label, sizeof a->lease_label, "%s/%s", a->lease_ns, a->f.lease_name);
+        ops_set_leader(a->obs, a->lease_label, 0);
+        klease_opts lo = {.namespace = a->lease_ns,
                           .name = a->f.lease_name,
                           .on_started_leading = app_on_leading,
                           .on_stopped_leading = app_on_not_leading,
@@ -599,9 +632,14 @@ static int app_start(app *a)
             return 1;
         }
         klease_start(a->lease);
-        OPLOG_I("leader election: lease %s/%s as %s%s", a->f.lease_ns, a->f.lease_name,
+        OPLOG_I("leader election: lease %s/%s as %s%s", a->lease_ns, a->f.lease_name,
                 klease_identity(a->lease),
-                a->f.webhook_only ? " (the leader writes the webhook certificate)" : "");
+                a->f.webhook_only ? " (the leader writes the webhook certificate)"
+                                  : " (only the holder writes)");
+    } else {
+        ops_set_leader(a->obs, NULL, 1);
+        OPLOG_W("leader election off (--leader-elect=false): this process writes whatever "
+                "other optipod instances do");
     }
     if (a->ctl)
         ctl_start(a->ctl);
@@ -656,7 +694,7 @@ int main(int argc, char **argv)
     a.f.metrics_addr = ":8080";
     a.f.shutdown_ms = 10000;
     a.f.stats_ms = 60000;
-    a.f.lease_ns = "optipod-system";
+    a.f.leader_elect = 1;
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
     mpromflags_init(&a.f.prom);
@@ -683,9 +721,11 @@ int main(int argc, char **argv)
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
-         "elect a leader on a Lease; only the leader reconciles and writes"},
+         "elect a leader on a Lease; only the leader reconciles and writes (default true; "
+         "--leader-elect=false lets this process write next to any other)"},
         {"leader-election-namespace", 0, OPFLAG_STRING, &a.f.lease_ns,
-         "namespace of the leader Lease (default optipod-system)"},
+         "namespace of the leader Lease (default: $POD_NAMESPACE, the in-cluster namespace, "
+         "else " APP_DEFAULT_NS ", the chart's, so a local run waits for an installed one)"},
         {"leader-election-id", 0, OPFLAG_STRING, &a.f.lease_name,
          "name of the leader Lease (default optipod-leader; optipod-webhook-leader with "
          "--webhook-only, so webhook replicas never take the controller's lease)"},
@@ -791,6 +831,7 @@ int main(int argc, char **argv)
         krest_free(a.rest);
     kcfg_release(&a.cfg);
     int rc = uv_loop_close(&a.loop);
+    ops_free(a.obs); /* nothing records once the loop is closed */
     if (rc != 0) {
         OPLOG_E("shutdown: event loop still has open handles (%s)", uv_strerror(rc));
         return 1;

@@ -9,8 +9,8 @@ kubectl create namespace "$E2E_NS" >/dev/null
 kubectl -n "$E2E_NS" create deployment web --image=registry.k8s.io/pause:3.9 --replicas=1 >/dev/null
 
 log="$E2E_TMP/optipod.log"
-"$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" --health-probe-bind-address 127.0.0.1:0 \
-  --metrics-bind-address 0 >"$log" 2>&1 &
+"$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
+  --health-probe-bind-address 127.0.0.1:0 --metrics-bind-address 0 >"$log" 2>&1 &
 pid=$!
 E2E_PIDS+=("$pid")
 

@@ -81,8 +81,8 @@ spec:
 EOF
 
 log="$E2E_TMP/optipod.log"
-"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
-  --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
+  --prometheus-url "$E2E_PROM_URL" --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
 pid=$!
 E2E_PIDS+=("$pid")
 

@@ -117,7 +117,7 @@ webhooks:
 EOF
 
 run_controller() { # log file
-  "$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" \
+  "$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
     --health-probe-bind-address 0 --metrics-bind-address 0 \
     --webhook-port "$port" --webhook-service optipod-e2e-webhook --webhook-namespace "$SYS_NS" \
     --webhook-secret "$SECRET" --webhook-config-name "$MWC" --webhook-extra-sans "$host" \

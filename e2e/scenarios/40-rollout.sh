@@ -103,8 +103,8 @@ event_note() { # reason
 }
 
 log="$E2E_TMP/optipod.log"
-"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
-  --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
+  --prometheus-url "$E2E_PROM_URL" --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
 ctl_pid=$!
 E2E_PIDS+=("$ctl_pid")
 
@@ -162,8 +162,8 @@ done
 kill -TERM "$ctl_pid"
 wait "$ctl_pid" 2>/dev/null || true
 log2="$E2E_TMP/optipod2.log"
-"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
-  --health-probe-bind-address 0 --metrics-bind-address 0 >"$log2" 2>&1 &
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
+  --prometheus-url "$E2E_PROM_URL" --health-probe-bind-address 0 --metrics-bind-address 0 >"$log2" 2>&1 &
 E2E_PIDS+=("$!")
 e2e_wait_log "$log2" "rollout: following Deployment/$E2E_NS/web \(generation $gen1, " 60
 kubectl -n "$E2E_NS" rollout status deployment/web --timeout=180s >/dev/null ||

@@ -102,7 +102,8 @@ kubectl apply --server-side --field-manager=optipod-e2e -f "$E2E_TMP/policies.ya
 read -r -a mports <<<"$(e2e_free_ports "$NNS")"
 started=$(date +%s)
 for i in "${!nss[@]}"; do
-  "$OPTIPOD_BIN" -v 2 --namespace "${nss[$i]}" --prometheus-url "$E2E_PROM_URL" \
+  "$OPTIPOD_BIN" -v 2 --namespace "${nss[$i]}" --leader-election-namespace "${nss[$i]}" \
+    --prometheus-url "$E2E_PROM_URL" \
     --health-probe-bind-address 0 --metrics-bind-address "127.0.0.1:${mports[$i]}" \
     >"$E2E_TMP/optipod-$i.log" 2>&1 &
   E2E_PIDS+=("$!")

@@ -105,7 +105,8 @@ print(sum(1 for d in json.load(sys.stdin)["items"]
 
 policy Auto
 log="$E2E_TMP/optipod.log"
-"$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
+"$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
+  --prometheus-url "$E2E_PROM_URL" \
   --health-probe-bind-address 0 --metrics-bind-address "127.0.0.1:$mport" >"$log" 2>&1 &
 pid=$!
 E2E_PIDS+=("$pid")

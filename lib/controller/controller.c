@@ -296,6 +296,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     if (ctl__wkey(key, sizeof key, o->kind, o->ns, o->name))
         return;
     free(opmap_del(&c->resizes, key));
+    ctl__metrics_gone(c, o->kind, o->ns, o->name);
     ctl_wstate *w = opmap_del(&c->wstates, key);
     if (w) {
         ctl__mark_policy_dirty(c, w->policy);

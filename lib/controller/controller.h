@@ -76,6 +76,7 @@
 #include "kube/informer.h"
 #include "kube/rest.h"
 #include "metrics/provider.h"
+#include "obs/obs.h"
 #include "util/err.h"
 
 /* Informers, in this order. */
@@ -126,6 +127,7 @@ typedef struct ctl_opts {
     /* in-place resize bounds (tests): not done this long after acceptance,
      * or Deferred this long → fall back to the strategy; 0 = 5 / 10 min */
     uint64_t resize_stall_ms, resize_deferred_ms;
+    obs_reg *metrics; /* borrowed: reconcile durations, per-container values (ctl_metrics.c) */
 } ctl_opts;
 
 typedef struct ctl_stats {
@@ -164,5 +166,10 @@ size_t ctl_busy(const ctl *c);
 /* Queue one workload ("Deployment/ns/name") now. */
 int ctl_enqueue(ctl *c, const char *key);
 void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud);
+
+/* ctl_metrics.c: define the reconcile families in r (also done at the first reconcile), and
+ * drop every per-container series (a controller that stops leading). */
+int ctl_metrics_define(obs_reg *r, operr *err);
+void ctl_metrics_forget(obs_reg *r);
 
 #endif

@@ -185,6 +185,8 @@ typedef struct ctl_job {
     char patch_path[2048];
     opbuf body;
     int slot_held; /* the rollout slot is reserved for this job's write */
+    /* uv_hrtime() at ctl__job_start, for the duration metric */
+    uint64_t started_ns;
 } ctl_job;
 
 struct ctl {
@@ -320,6 +322,10 @@ int ctl__pod_followed(ctl *c, const kproj_obj *pod);
 void ctl__resize_facts(ctl_job *j);
 int ctl__send_resize(ctl_job *j);
 void ctl__resize_job_free(ctl_job *j);
+
+/* ctl_metrics.c: a reconcile ended (called by the executor's end); a workload was deleted */
+void ctl__metrics_end(ctl_job *j, const ctl_wstate *ws, enum ctlrec_outcome oc);
+void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char *name);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);

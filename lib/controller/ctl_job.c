@@ -587,6 +587,7 @@ static void job_end(ctl_job *j, const ctl_step *s)
         c->st.errors++;
         break;
     }
+    ctl__metrics_end(j, ws, oc);
     if (oc == CTLREC_ERROR)
         OPLOG_W("reconcile %s: error: %s", j->key, s->reason);
     else
@@ -680,6 +681,7 @@ void ctl__job_start(ctl *c, const char *key)
         return;
     }
     j->c = c;
+    j->started_ns = uv_hrtime();
     j->resume = job_run;
     snprintf(j->key, sizeof j->key, "%s", key);
     opbuf_init(&j->body, BODY_MAX);

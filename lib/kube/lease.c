@@ -430,6 +430,10 @@ struct klease {
     int closing;  /* the timer is closing; nothing else may happen */
     unsigned starts;
     unsigned gen; /* bumped by every apply(), to notice a nested one */
+    /* What was last logged, so a candidate says who leads once per change and a failing
+     * request once per distinct message, not on every retry. */
+    char holder_seen[KLEASE_ID_MAX];
+    char fail_seen[256];
     void (*done_cb)(void *ud);
     void *done_ud;
 };
@@ -519,6 +523,11 @@ unsigned klease_leader_starts(const klease *l)
     return l->starts;
 }
 
+const char *klease_holder(const klease *l)
+{
+    return l->holder_seen;
+}
+
 int klease_is_leader(const klease *l)
 {
     return !l->closing && klease_m_is_leader(&l->m, uv_hrtime() / 1000000ULL);
@@ -564,6 +573,32 @@ static void keep_base(klease *l, const char *body, size_t len)
 
 static void apply(klease *l, const klease_out *out);
 
+/* A failure, logged once per distinct message (a retry every retryPeriod would repeat it). */
+static void log_failure(klease *l, const char *what, long st, const krest_reply *rep)
+{
+    char msg[sizeof l->fail_seen];
+    snprintf(msg, sizeof msg, "%s failed: %s%s", what,
+             st ? (rep->status ? rep->status->message : "bad reply")
+                : (rep->error_msg ? rep->error_msg : "transport error"),
+             st == 404 && strcmp(what, "create") == 0 ? " (does the namespace exist?)" : "");
+    if (strcmp(msg, l->fail_seen) == 0)
+        return;
+    snprintf(l->fail_seen, sizeof l->fail_seen, "%s", msg);
+    OPLOG_W("lease '%s/%s': %s; retrying every %" PRIu64 " ms", l->ns, l->name, msg,
+            l->m.t.retry_period_ms);
+}
+
+/* Who holds the lease, as a candidate sees it: logged when it changes to someone else. */
+static void note_holder(klease *l, const char *holder)
+{
+    if (strcmp(holder, l->holder_seen) == 0)
+        return;
+    snprintf(l->holder_seen, sizeof l->holder_seen, "%s", holder);
+    if (holder[0] && strcmp(holder, l->m.identity) != 0)
+        OPLOG_I("lease '%s/%s': held by %s; %s waits as a candidate", l->ns, l->name, holder,
+                l->m.identity);
+}
+
 static void on_get_done(const krest_reply *rep, void *ud)
 {
     klease *l = ud;
@@ -575,12 +610,12 @@ static void on_get_done(const krest_reply *rep, void *ud)
     long st = rep->http_status;
     if (st == 200 && klease_parse(rep->body, rep->body_len, &rec, rv, sizeof(rv)) == 0) {
         keep_base(l, rep->body, rep->body_len);
+        l->fail_seen[0] = '\0';
+        note_holder(l, rec.holder);
         klease_m_on_get(&l->m, &now, 200, &rec, rv, &out);
     } else {
         if (st != 404)
-            OPLOG_W("lease '%s/%s': get failed: %s", l->ns, l->name,
-                    st ? (rep->status ? rep->status->message : "bad body")
-                       : (rep->error_msg ? rep->error_msg : "transport error"));
+            log_failure(l, "get", st, rep);
         klease_m_on_get(&l->m, &now, st == 200 ? 0 : st, NULL, NULL, &out);
     }
     apply(l, &out);
@@ -596,12 +631,17 @@ static void on_write_done(const krest_reply *rep, void *ud)
     l->req = NULL;
     long st = rep->http_status;
     if (st >= 200 && st < 300) {
-        if (klease_parse(rep->body, rep->body_len, &rec, rv, sizeof(rv)) == 0)
+        l->fail_seen[0] = '\0';
+        if (klease_parse(rep->body, rep->body_len, &rec, rv, sizeof(rv)) == 0) {
             keep_base(l, rep->body, rep->body_len);
+            snprintf(l->holder_seen, sizeof l->holder_seen, "%s", rec.holder);
+        }
     } else if (st != 409) {
-        OPLOG_W("lease '%s/%s': write failed: %s", l->ns, l->name,
-                st ? (rep->status ? rep->status->message : "bad reply")
-                   : (rep->error_msg ? rep->error_msg : "transport error"));
+        log_failure(l,
+                    l->m.inflight == KLEASE_OP_CREATE    ? "create"
+                    : l->m.inflight == KLEASE_OP_RELEASE ? "release"
+                                                         : "update",
+                    st, rep);
     }
     klease_m_on_write(&l->m, &now, st, rv, &out);
     apply(l, &out);

@@ -181,5 +181,8 @@ int klease_is_leader(const klease *l);
 const char *klease_identity(const klease *l);
 /* Times this candidate started leading so far (for metrics and tests). */
 unsigned klease_leader_starts(const klease *l);
+/* holderIdentity as last read or written ("" = none seen, or released). A candidate logs it
+ * once each time it changes to another identity ("held by X"), never on every retry. */
+const char *klease_holder(const klease *l);
 
 #endif

@@ -9,8 +9,10 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "util/log.h"
 
@@ -40,12 +42,16 @@ struct krest {
     kcfg *cfg;
     ophttp_tls tls;
     long timeout_ms;
+    obs_fam *m_seconds, *m_errors; /* NULL: not measured */
 };
 
 typedef struct krest_call_ctx {
     krest_cb cb;
     krest_data_cb on_data;
     void *ud;
+    krest *k;
+    uint64_t sent_ns;
+    char verb[8]; /* the HTTP method, WATCH for a stream */
 } krest_call_ctx;
 
 /* --- Status --------------------------------------------------------------------------- */
@@ -257,6 +263,37 @@ void krest_set_timeout(krest *k, long timeout_ms)
     k->timeout_ms = timeout_ms > 0 ? timeout_ms : KREST_DEFAULT_TIMEOUT_MS;
 }
 
+int krest_set_metrics(krest *k, obs_reg *r, operr *err)
+{
+    /* From 5 ms (a cached GET on loopback) to 30 s (the request timeout). */
+    static const double b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    static const char *const lv[] = {"verb", NULL}, *const lvc[] = {"verb", "code", NULL};
+    k->m_seconds = obs_histogram(r, "optipod_api_request_duration_seconds",
+                                 "Kubernetes API requests by HTTP verb: time to the whole answer "
+                                 "(watch streams excluded), failures included.",
+                                 lv, b, sizeof b / sizeof b[0], err);
+    k->m_errors = obs_counter(r, "optipod_api_request_errors_total",
+                              "Kubernetes API requests answered with a status >= 400 (code), or "
+                              "with none (code \"transport\"), by HTTP verb (WATCH: a stream).",
+                              lvc, err);
+    return k->m_seconds && k->m_errors ? 0 : -EINVAL;
+}
+
+/* One answered request: its latency (not for streams) and, when it failed, its code. */
+static void observe(const krest_call_ctx *x, const ophttp_response *res)
+{
+    const krest *k = x->k;
+    const char *verb[] = {x->verb, NULL};
+    if (!x->on_data)
+        obs_observe(k->m_seconds, verb, (double)(uv_hrtime() - x->sent_ns) / 1e9);
+    if (res->error != OPHTTP_OK || res->status >= 400) {
+        char code[16];
+        snprintf(code, sizeof code, "%ld", res->status);
+        const char *lv[] = {x->verb, res->error != OPHTTP_OK ? "transport" : code};
+        obs_add(k->m_errors, lv, 1);
+    }
+}
+
 static void call_release(void *ud)
 {
     free(ud);
@@ -284,6 +321,7 @@ static void call_on_done(ophttp_req *req, const ophttp_response *res, void *ud)
     krest_call_ctx *x = ud;
     krest_reply rep;
     kstatus *st = NULL;
+    observe(x, res);
     memset(&rep, 0, sizeof(rep));
     rep.http_status = res->status;
     rep.error = res->error;
@@ -353,6 +391,9 @@ static int start(krest *k, const char *method, const char *path, const char *con
     x->cb = cb;
     x->on_data = on_data;
     x->ud = ud;
+    x->k = k;
+    x->sent_ns = uv_hrtime();
+    snprintf(x->verb, sizeof x->verb, "%s", on_data ? "WATCH" : method);
     ophttp_req_opts o = {
         .method = method,
         .url = url.data,

@@ -21,6 +21,7 @@
 
 #include "http/http.h"
 #include "kube/config.h"
+#include "obs/obs.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -99,6 +100,10 @@ void krest_free(krest *k);
 const char *krest_server(const krest *k);
 /* Per-request timeout for non-streaming calls (default 30 s). */
 void krest_set_timeout(krest *k, long timeout_ms);
+/* Measure every answered request from now on into r (borrowed; it must outlive k):
+ * optipod_api_request_duration_seconds{verb} and optipod_api_request_errors_total{verb,code}.
+ * Cancelled requests are not counted. 0, or -EINVAL when r cannot hold the families. */
+int krest_set_metrics(krest *k, obs_reg *r, operr *err);
 
 /* Generic: path is from kpath (+query). content_type NULL for none. */
 int krest_call(krest *k, const char *method, const char *path, const char *content_type,

@@ -547,7 +547,8 @@ typedef struct nsreg {
     char *ns;
     uint64_t last_ok_ms; /* loop time of the last good list; 0 = never */
     int fetched;
-    ophttp_req *req; /* in flight, or NULL */
+    ophttp_req *req;  /* in flight, or NULL */
+    uint64_t sent_ns; /* ... since */
 } nsreg;
 
 typedef struct mjob {
@@ -568,6 +569,7 @@ struct mms {
     krest *rest;
     mms_opts o;
     mms_store *store;
+    mprov_obs obs;
     opmap regs; /* ns → nsreg */
     mjob *jobs;
     uv_timer_t tick, kick;
@@ -667,19 +669,23 @@ static void on_list(const krest_reply *r, void *ud)
     g->req = NULL;
     if (p->closing)
         return;
+    const char *why = NULL;
     if (r->error != 0) {
+        why = "transport";
         rc = r->error == OPHTTP_ETIMEOUT   ? -ETIMEDOUT
              : r->error == OPHTTP_ECONNECT ? -ECONNREFUSED
                                            : -EIO;
         operr_set(&e, rc, "metrics-server: namespace '%s': %s", g->ns,
                   r->error_msg && *r->error_msg ? r->error_msg : "transport error");
     } else if (r->http_status < 200 || r->http_status > 299) {
+        why = "http";
         rc = -EREMOTEIO;
         operr_set(&e, rc, "metrics-server: namespace '%s': HTTP %ld: %s", g->ns, r->http_status,
                   r->status && r->status->message[0] ? r->status->message : "(no Status)");
     } else {
         int n = mms_store_ingest(p->store, g->ns, r->body, r->body_len, (double)time(NULL), &e);
         if (n < 0) {
+            why = "decode";
             rc = n;
             operr_wrap(&e, rc, "metrics-server: namespace '%s'", g->ns);
         } else {
@@ -687,6 +693,7 @@ static void on_list(const krest_reply *r, void *ud)
             g->fetched = 1;
         }
     }
+    mprov_obs_query(&p->obs, "metrics-server", g->sent_ns, why);
     if (rc != 0)
         OPLOG_W("%s", e.msg);
     mark_ns(p, g->ns, rc, e.msg);
@@ -699,6 +706,7 @@ static int fetch(mms *p, nsreg *g)
     opbuf path;
     opbuf_init(&path, 1024);
     int rc = kpath(&path, &KRES_POD_METRICS, g->ns, NULL, NULL);
+    g->sent_ns = uv_hrtime();
     if (rc == 0)
         rc = krest_call(p->rest, "GET", opbuf_str(&path), NULL, NULL, 0, on_list, g, &g->req);
     opbuf_release(&path);
@@ -833,7 +841,9 @@ int mms_new(mprov **out, uv_loop_t *loop, krest *rest, const mms_opts *o, operr 
         p->o = *o;
     if (!p->o.interval_ms)
         p->o.interval_ms = 30000;
-    int rc = mms_store_new(&p->store, &p->o);
+    int rc = mprov_obs_init(&p->obs, p->o.metrics, err);
+    if (rc == 0)
+        rc = mms_store_new(&p->store, &p->o);
     if (rc != 0) {
         free(p);
         return rc;

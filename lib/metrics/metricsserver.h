@@ -49,6 +49,7 @@ typedef struct mms_opts {
     double half_life_s;      /* histogram decay; 0 = 86400 */
     size_t max_series;       /* (workload, container) pairs kept; 0 = 5000 */
     uint64_t forget_after_s; /* drop a series not updated for this long; 0 = 8 days */
+    obs_reg *metrics;        /* list latency and errors (provider.h); NULL = none */
 } mms_opts;
 
 int mms_new(mprov **out, uv_loop_t *loop, krest *rest, const mms_opts *o, operr *err);

@@ -43,7 +43,8 @@ typedef struct mprom {
     size_t max_body, batch_pods;
     uint64_t step_floor_s, rate_s;
     uint64_t rnd; /* xorshift state for backoff jitter */
-    mjob *jobs;   /* live jobs, including those whose timer is closing */
+    mprov_obs obs;
+    mjob *jobs; /* live jobs, including those whose timer is closing */
     size_t njobs;
     int closing;
 } mprom;
@@ -60,6 +61,7 @@ struct mjob {
     opbackoff bo;
     uv_timer_t timer;
     ophttp_req *req;
+    uint64_t sent_ns; /* of the query in flight */
     opbuf form;
     mprov_cb cb;
     void *ud;
@@ -333,6 +335,7 @@ static void start_query(uv_timer_t *t)
         .on_done = on_query_done,
         .ud = j,
     };
+    j->sent_ns = uv_hrtime();
     if ((rc = ophttp_request(m->http, &o, &j->req)) != 0) {
         fail = "cannot start the HTTP request";
         goto out;
@@ -389,6 +392,8 @@ static void on_query_done(ophttp_req *req, const ophttp_response *res, void *ud)
     if (j->finished)
         return;
     if (res->error != OPHTTP_OK) {
+        mprov_obs_query(&m->obs, "prometheus", j->sent_ns,
+                        res->error == OPHTTP_ETOOBIG ? "decode" : "transport");
         int rc = map_transport(res->error);
         snprintf(detail, sizeof detail, "%s",
                  res->error_msg && *res->error_msg ? res->error_msg : "transport error");
@@ -401,6 +406,7 @@ static void on_query_done(ophttp_req *req, const ophttp_response *res, void *ud)
         return;
     }
     if (res->status < 200 || res->status > 299) {
+        mprov_obs_query(&m->obs, "prometheus", j->sent_ns, "http");
         /* Prometheus explains errors in its JSON envelope; otherwise quote the body. */
         operr pe;
         char ex[160];
@@ -432,6 +438,10 @@ static void on_query_done(ophttp_req *req, const ophttp_response *res, void *ud)
     operr_clear(&pe);
     promql_agg_ctx ctx = {.agg = j->agg, .err = &pe, .owners_query = j->qi == 0};
     int rc = promql_parse(res->body, res->body_len, promql_agg_sample_cb, &ctx, &pe);
+    mprov_obs_query(&m->obs, "prometheus", j->sent_ns,
+                    rc == 0            ? NULL
+                    : rc == -EREMOTEIO ? "http"
+                                       : "decode");
     if (rc != 0) {
         job_fail(j, rc, "", pe.msg[0] ? pe.msg : "cannot use the response");
         return;
@@ -674,6 +684,10 @@ int mprom_new(mprov **out, uv_loop_t *loop, ophttp_client *http, const mprom_opt
     if (oom) {
         mprom_free(m);
         return -ENOMEM;
+    }
+    if (mprov_obs_init(&m->obs, o->metrics, err) != 0) {
+        mprom_free(m);
+        return -EINVAL;
     }
     m->prov = (mprov){.ops = &mprom_ops, .state = m};
     m->loop = loop;

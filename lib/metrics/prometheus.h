@@ -52,6 +52,7 @@ typedef struct mprom_opts {
     size_t batch_pods;           /* pod-matcher alternatives; more: namespace-wide; 0 = 200 */
     uint64_t step_floor_s;       /* subquery step floor; 0 = PROMQL_STEP_FLOOR_S */
     uint64_t rate_window_s;      /* CPU rate() window; 0 = PROMQL_RATE_WINDOW_S */
+    obs_reg *metrics;            /* query latency and errors (provider.h); NULL = none */
 } mprom_opts;
 
 /* At most this many extra headers (mprom_opts.headers). */

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "obs/obs.h"
+
 /* Longest container / workload / pod name we carry (Kubernetes names are <= 253). */
 #define MPROV_NAME_MAX 254
 
@@ -107,5 +109,22 @@ static inline void mprov_close(mprov *p)
 {
     p->ops->close(p->state);
 }
+
+/* ---- what every provider measures (metrics/provider.c) ---------------------------------- */
+
+/* optipod_usage_query_duration_seconds{provider} (every backend query: a Prometheus POST, a
+ * metrics-server list; failures included) and optipod_usage_query_errors_total{provider,reason},
+ * reason one of "transport" (no answer), "http" (an error answer: a non-2xx status, Prometheus'
+ * {"status":"error"}), "decode" (an answer that could not be used). Zeros (no registry): nothing is
+ * recorded. */
+typedef struct mprov_obs {
+    obs_fam *seconds, *errors;
+} mprov_obs;
+
+/* r NULL leaves o zeroed. 0, or -EINVAL when r cannot hold the families (err says why). */
+int mprov_obs_init(mprov_obs *o, obs_reg *r, operr *err);
+/* One query answered: sent at sent_ns (uv_hrtime), failed for `reason` (NULL: it worked). */
+void mprov_obs_query(const mprov_obs *o, const char *provider, uint64_t sent_ns,
+                     const char *reason);
 
 #endif

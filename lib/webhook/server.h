@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "obs/obs.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "webhook/resolve.h"
@@ -74,6 +75,9 @@ typedef struct whsrv_opts {
      * depth: kube-system and the controller's own). NULL-terminated, copied; NULL means
      * {"kube-system"}. */
     const char *const *exclude_namespaces;
+    /* optipod_webhook_review_duration_seconds{outcome} (patched, allowed, errored) goes here
+     * (borrowed; must outlive the server); NULL = not measured. */
+    obs_reg *metrics;
 } whsrv_opts;
 
 typedef struct whsrv whsrv;

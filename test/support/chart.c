@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/yaml2json.h"
 
@@ -271,6 +272,52 @@ static int chart_quote(chart_st *st, const chart_tok *tk, const char *s)
     return rc;
 }
 
+/* {{ .Files.Get "path" }} or {{ .Files.Get "path" | indent N }}: a file of the chart (not a
+ * template: its text is never rendered), with sprig's indent (every line, the first too,
+ * prefixed by N spaces). A file the chart does not have is an error (Helm prints ""). */
+static int chart_files_get(chart_st *st, const chart_tok *tk, int in_range, int emit)
+{
+    char path[256];
+    const char *p = tk->s + 11, *end = tk->s + tk->n;
+    const char *q = *p == '"' ? memchr(p + 1, '"', (size_t)(end - p - 1)) : NULL;
+    long indent = 0;
+    if (in_range)
+        return operr_set(st->err, -EINVAL, "%s:%d: .Files inside range (Helm fails)", st->name,
+                         tk->line);
+    if (!q || (size_t)(q - p - 1) >= sizeof path || q == p + 1)
+        return operr_set(st->err, -EINVAL, "%s:%d: want .Files.Get \"path\" [| indent N]", st->name,
+                         tk->line);
+    memcpy(path, p + 1, (size_t)(q - p - 1));
+    path[q - p - 1] = '\0';
+    const char *r = q + 1;
+    while (r < end && chart_is_blank(*r))
+        r++;
+    if (r < end) {
+        char *num_end;
+        if (end - r < 9 || strncmp(r, "| indent ", 9) != 0)
+            return operr_set(st->err, -EINVAL, "%s:%d: after .Files.Get only '| indent N'",
+                             st->name, tk->line);
+        indent = strtol(r + 9, &num_end, 10);
+        if (num_end != end || num_end == r + 9 || indent < 0 || indent > 64)
+            return operr_set(st->err, -EINVAL, "%s:%d: indent: want 0 to 64 spaces", st->name,
+                             tk->line);
+    }
+    const cJSON *f =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st->ctx, "Files"), path);
+    if (!cJSON_IsString(f))
+        return operr_set(st->err, -EINVAL, "%s:%d: .Files.Get: the chart has no file '%s'",
+                         st->name, tk->line, path);
+    if (!emit)
+        return 0;
+    int rc = opbuf_printf(st->out, "%*s", (int)indent, "");
+    for (const char *c = f->valuestring; rc == 0 && *c; c++) {
+        rc = opbuf_append(st->out, c, 1);
+        if (rc == 0 && *c == '\n')
+            rc = opbuf_printf(st->out, "%*s", (int)indent, "");
+    }
+    return rc ? operr_set(st->err, rc, "%s: rendered output too large", st->name) : 0;
+}
+
 /* Execute tokens from *pos until the {{ end }} of the enclosing block (is_block) or the
  * end of input, emitting only when `emit`. On return *pos is past the `end`. */
 static int chart_exec(chart_st *st, size_t *pos, const cJSON *dot, int in_range, int emit,
@@ -284,6 +331,12 @@ static int chart_exec(chart_st *st, size_t *pos, const cJSON *dot, int in_range,
                 if (rc)
                     return operr_set(st->err, rc, "%s: rendered output too large", st->name);
             }
+            continue;
+        }
+        if (tk->n > 11 && strncmp(tk->s, ".Files.Get ", 11) == 0) {
+            int rc = chart_files_get(st, tk, in_range, emit);
+            if (rc)
+                return rc;
             continue;
         }
         char w[3][256];
@@ -455,6 +508,53 @@ int chart_merge(cJSON *dst, const cJSON *src)
     return 0;
 }
 
+static int chart_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* .Files: every regular file of the chart at its top level and one directory down, but
+ * templates/ (Helm's .Files), keyed by its path relative to the chart; text only. */
+static int chart_load_files(const char *chart_dir, const char *sub, cJSON *files, size_t *total,
+                            operr *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s%s%s", chart_dir, sub ? "/" : "", sub ? sub : "");
+    DIR *d = opendir(dir);
+    if (!d)
+        return operr_set(err, -errno, "'%s': %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        char path[4096], rel[512];
+        struct stat sb;
+        if (de->d_name[0] == '.' || (!sub && strcmp(de->d_name, "templates") == 0))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        snprintf(rel, sizeof rel, "%s%s%s", sub ? sub : "", sub ? "/" : "", de->d_name);
+        if (stat(path, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            if (!sub)
+                rc = chart_load_files(chart_dir, de->d_name, files, total, err);
+            continue;
+        }
+        if (!S_ISREG(sb.st_mode))
+            continue;
+        opbuf b;
+        opbuf_init(&b, CHART_MAX_FILE);
+        rc = chart_read(path, &b, err);
+        if (rc == 0 && (memchr(opbuf_str(&b), '\0', b.len) || (*total += b.len) > CHART_MAX_FILES))
+            rc = operr_set(err, -E2BIG, "'%s': binary, or the chart's files pass %d bytes", path,
+                           CHART_MAX_FILES);
+        if (rc == 0 && !cJSON_AddStringToObject(files, rel, opbuf_str(&b)))
+            rc = -ENOMEM;
+        opbuf_release(&b);
+    }
+    closedir(d);
+    return rc;
+}
+
 int chart_context(const char *chart_dir, const char *release, const char *ns,
                   const cJSON *overrides, cJSON **ctx, operr *err)
 {
@@ -485,6 +585,14 @@ int chart_context(const char *chart_dir, const char *release, const char *ns,
     }
     cJSON_AddItemToObject(c, "Values", values);
     values = NULL;
+    size_t total = 0;
+    cJSON *files = cJSON_AddObjectToObject(c, "Files");
+    if (!files) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = chart_load_files(chart_dir, NULL, files, &total, err)) != 0)
+        goto out;
     *ctx = c;
     c = NULL;
 out:
@@ -492,11 +600,6 @@ out:
     cJSON_Delete(values);
     cJSON_Delete(c);
     return rc;
-}
-
-static int chart_cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* An object with apiVersion, kind and metadata.name. */

@@ -9,9 +9,11 @@
  *   {{ .Chart.Version }}  {{ .Chart.AppVersion }}  {{ quote <any of those> }}
  *   {{ if .Values.flag }} ... {{ end }}           flag must be a boolean; no else
  *   {{ range .Values.list }} {{ . }} {{ quote . }} {{ end }}   a list of scalars
+ *   {{ .Files.Get "dir/file" }}  {{ .Files.Get "dir/file" | indent N }}   a chart file
+ *       (not templated: dashboards' and alerts' own {{ }} pass through), sprig's indent
  *   "{{- " and " -}}" trim the white space before / after the action.
  *
- * Anything else (helpers, include, toYaml, default, else, comments, pipes,
+ * Anything else (helpers, include, toYaml, default, else, comments, other pipes,
  * `$`) is an error naming the file and line, and so is a value the template
  * names that values.yaml does not have, an `if` on a non-boolean, a `range`
  * over anything but a list of scalars, or printing a non-integral number (Go
@@ -19,7 +21,7 @@
  * more permissive, so whatever it accepts Helm renders the same way.
  *
  * The context is a cJSON object {"Values":{...},"Release":{"Name","Namespace"},
- * "Chart":{"Version","AppVersion"}}: chart_context() builds it from
+ * "Chart":{"Version","AppVersion"},"Files":{"path":"text",...}}: chart_context() builds it from
  * Chart.yaml and values.yaml (parsed with yaml2json), with `overrides` (may
  * be NULL) deep-merged over the values like `helm --set`/`-f`.
  *
@@ -36,8 +38,10 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-/* Cap on one chart file (template, values, Chart.yaml) and on rendered text. */
-#define CHART_MAX_FILE (1024 * 1024)
+/* Cap on one chart file (template, values, Chart.yaml) and on rendered text; on the files
+ * .Files holds (the chart's top level and its directories but templates/), all together. */
+#define CHART_MAX_FILE  (1024 * 1024)
+#define CHART_MAX_FILES (8 * 1024 * 1024)
 
 /* Render one template against ctx, appending to out. `name` labels errors.
  * Returns 0, -EINVAL (unsupported syntax or a bad value), -E2BIG, -ENOMEM. */

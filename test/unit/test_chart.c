@@ -582,7 +582,7 @@ static void test_deployment_is_hardened_and_wired(void)
     const cJSON *c = container(dep);
     /* Two replicas, and so leader election. */
     ASSERT_EQ_INT(chart_get(dep, "spec.replicas")->valueint, 2);
-    ASSERT(has_arg(c, "--leader-elect"));
+    ASSERT(has_arg(c, "--leader-elect=true"));
     ASSERT(!has_arg(c, "--dry-run"));
     assert_selects(chart_get(dep, "spec.selector.matchLabels"),
                    chart_get(dep, "spec.template.metadata.labels"));
@@ -806,7 +806,7 @@ static void test_webhook_and_metrics_toggles(void)
     const cJSON *c = container(dep);
     ASSERT_NULL(arg_value(c, "--webhook-port"));
     ASSERT_NULL(arg_value(c, "--webhook-cert-dir"));
-    ASSERT(has_arg(c, "--leader-elect"));
+    ASSERT(has_arg(c, "--leader-elect=true"));
     ASSERT_EQ_INT(cJSON_GetArraySize(chart_get(c, "ports")), 2);
     ASSERT_EQ_INT(cJSON_GetArraySize(chart_get(c, "volumeMounts")), 1);
     ASSERT_EQ_INT(cJSON_GetArraySize(chart_get(dep, "spec.template.spec.volumes")), 1);
@@ -831,7 +831,9 @@ static void test_webhook_and_metrics_toggles(void)
     ASSERT_EQ_INT(cJSON_GetArraySize(docs), 6);
     dep = chart_find(docs, "Deployment", REL);
     ASSERT_EQ_INT(chart_get(dep, "spec.replicas")->valueint, 1);
-    ASSERT(!has_arg(container(dep), "--leader-elect"));
+    /* the binary elects by default: off must be said */
+    ASSERT(has_arg(container(dep), "--leader-elect=false"));
+    ASSERT_NULL(arg_value(container(dep), "--leader-election-namespace"));
     cJSON_Delete(docs);
 
     /* ServiceMonitor on: scrapes the metrics Service's port by name */

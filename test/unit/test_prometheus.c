@@ -1165,6 +1165,39 @@ static void test_bearer_token_and_token_file_are_sent(void)
     ASSERT_STR_CONTAINS(g.msg, "bearer token file");
 }
 
+/* With a registry, every attempt is timed and each failure counted by reason: a 503
+ * (http), then the retry that worked, then the stats query (two queries a namespace:
+ * the owners, then the statistics); a body that is not a Prometheus answer (decode);
+ * nobody listening (transport). */
+static void test_queries_are_timed_and_failures_counted(void)
+{
+    static char ok[2048];
+    snprintf(ok, sizeof ok, valid_body_fmt, "0.25");
+    static canned script[2] = {{503, "busy", 0}, {200, NULL, 0}};
+    script[1].body = ok;
+    static const canned garbage[] = {{200, "<html>proxy says hi</html>", 0}};
+    obs_reg *m = obs_reg_new("t", 0);
+    got g;
+    mprom_opts o = {.timeout_ms = 2000, .max_retries = 3, .backoff_initial_ms = 5, .metrics = m};
+    run_fault(script, 2, &o, &g, NULL);
+    ASSERT_EQ_INT(g.error, 0);
+    run_fault(garbage, 1, &o, &g, NULL);
+    ASSERT_EQ_INT(g.error, -EPROTO);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", promsrv_free_port());
+    o.max_retries = 0;
+    run_provider(url, &o, &g);
+    ASSERT_EQ_INT(g.error, -ECONNREFUSED);
+    const char *p[] = {"prometheus"}, *http[] = {"prometheus", "http"},
+               *dec[] = {"prometheus", "decode"}, *tr[] = {"prometheus", "transport"};
+    ASSERT_NEAR(obs_value(obs_find(m, "optipod_usage_query_duration_seconds"), p), 5, 0);
+    obs_fam *e = obs_find(m, "optipod_usage_query_errors_total");
+    ASSERT_NEAR(obs_value(e, http), 1, 0);
+    ASSERT_NEAR(obs_value(e, dec), 1, 0);
+    ASSERT_NEAR(obs_value(e, tr), 1, 0);
+    obs_reg_free(m);
+}
+
 static void test_garbage_body_is_an_error_not_retried(void)
 {
     static const canned script[] = {{200, "<html>proxy says hi</html>", 0}};
@@ -1353,6 +1386,7 @@ int main(void)
     TEST_RUN(test_503_then_success_recovers);
     TEST_RUN(test_bearer_token_and_token_file_are_sent);
     TEST_RUN(test_garbage_body_is_an_error_not_retried);
+    TEST_RUN(test_queries_are_timed_and_failures_counted);
     TEST_RUN(test_status_error_is_reported);
     TEST_RUN(test_nan_value_is_an_error_not_a_number);
     TEST_RUN(test_response_size_cap);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,6 +658,44 @@ static void test_faults_429_500_timeout_truncate(void)
     teardown();
 }
 
+/* krest_set_metrics: every answer is timed by verb; failures are counted by verb and code,
+ * "transport" when no answer came. */
+static void test_metrics_time_requests_and_count_failures(void)
+{
+    setup();
+    obs_reg *m = obs_reg_new("t", 0);
+    ASSERT_EQ_INT(krest_set_metrics(k, m, NULL), 0);
+    fakeapi_fault f500 = {
+        .method = "GET", .count = 1, .kind = FAKEAPI_FAULT_STATUS, .status = 500, .message = "x"};
+    fakeapi_fault slow = {
+        .method = "GET", .count = 1, .kind = FAKEAPI_FAULT_DELAY, .delay_ms = 2000};
+    static const char *const names[] = {"web-app", "nope", "web-app", "web-app"};
+    for (int i = 0; i < 4; i++) {
+        if (i == 2)
+            ASSERT_EQ_INT(fakeapi_add_fault(fa, &f500), 0);
+        if (i == 3) {
+            ASSERT_EQ_INT(fakeapi_add_fault(fa, &slow), 0);
+            krest_set_timeout(k, 200);
+        }
+        reply r;
+        reply_init(&r);
+        ASSERT_EQ_INT(krest_get(k, &KRES_DEPLOYMENTS, "default", names[i], NULL, on_reply, &r), 0);
+        ASSERT(run_until(&r.done, 5000));
+    }
+    krest_set_timeout(k, 0);
+    obs_fam *sec = obs_find(m, "optipod_api_request_duration_seconds");
+    obs_fam *err = obs_find(m, "optipod_api_request_errors_total");
+    const char *get[] = {"GET"}, *nf[] = {"GET", "404"}, *ise[] = {"GET", "500"},
+               *tr[] = {"GET", "transport"}, *ok[] = {"GET", "200"};
+    ASSERT_NEAR(obs_value(sec, get), 4, 0);
+    ASSERT_NEAR(obs_value(err, nf), 1, 0);
+    ASSERT_NEAR(obs_value(err, ise), 1, 0);
+    ASSERT_NEAR(obs_value(err, tr), 1, 0);
+    ASSERT(isnan(obs_value(err, ok))); /* successes are not errors */
+    teardown();
+    obs_reg_free(m);
+}
+
 static void test_stream_watch(void)
 {
     setup();
@@ -774,6 +813,7 @@ int main(void)
     TEST_RUN(test_merge_patch_and_delete);
     TEST_RUN(test_apply_query_dry_run_and_conflict);
     TEST_RUN(test_faults_429_500_timeout_truncate);
+    TEST_RUN(test_metrics_time_requests_and_count_failures);
     TEST_RUN(test_stream_watch);
     TEST_RUN(test_bearer_token_and_rotation);
     return test_summary();
