@@ -272,7 +272,7 @@ int main(int argc, char **argv)
             size_t n = 0;
             rc = cli_export(&s, (enum cli_export_fmt)efmt, g.out_dir, &n, &err);
             if (!rc)
-                opbuf_printf(&out, "%zu workload file(s) in %s\n", n, g.out_dir);
+                rc = opbuf_printf(&out, "%zu workload file(s) in %s\n", n, g.out_dir);
         } else if (!strcmp(cmd, "gitops")) {
             rc = cli_render_gitops(&s, tool, &out, &err);
         } else {

@@ -29,6 +29,7 @@
 #include "plan.h"
 #include "plan/plan.h"
 #include "util/flags.h"
+#include "util/optime.h"
 
 #define BT_MAX_INPUTS   64
 #define BT_MAX_POLICIES 8
@@ -245,6 +246,7 @@ int backtest_main(int argc, char **argv)
     const char *output = bf.output;
     uint64_t step_ms = bf.step_ms;
     int64_t from = 0, to = 0;
+    optime fromt = {0}, tot = {0};
     const char *bad = NULL;
     mprom_opts po = {0};
     int prom = mpromflags_opts(&bpf, &po, &err);
@@ -261,10 +263,12 @@ int backtest_main(int argc, char **argv)
         bad = "exactly one of --usage and --prometheus-url is required";
     else if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0)
         bad = "-o must be table or json";
-    else if (from_s && parse_rfc3339(from_s, &from) < 0)
+    else if (from_s && optime_parse(from_s, 0, &fromt) < 0)
         bad = "--from must be an RFC 3339 time like 2026-01-02T15:04:05Z";
-    else if (to_s && parse_rfc3339(to_s, &to) < 0)
+    else if (to_s && optime_parse(to_s, 0, &tot) < 0)
         bad = "--to must be an RFC 3339 time like 2026-01-02T15:04:05Z";
+    from = fromt.sec;
+    to = tot.sec;
     if (bad) {
         fprintf(stderr, "optipod backtest: %s\n", bad);
         usage(stderr, flags, nflags);
@@ -284,6 +288,7 @@ int backtest_main(int argc, char **argv)
     opbuf out;
     opbuf_init(&out, OPBUF_DEFAULT_MAX);
     plan_init(&data);
+    plan_keep_history(&data); /* the replay walks the whole history, not one window */
     for (size_t i = 0; i < npol; i++)
         plan_init(&pols[i]);
     for (int i = 0; i < policies.n; i++) {

@@ -30,9 +30,9 @@
 #include "metrics/metricsserver.h"
 #include "completion.h"
 #include "metrics/prometheus.h"
+#include "ops.h"
 #include "metrics/promflags.h"
 #include "backtest.h"
-#include "ops.h"
 #include "plan.h"
 #include "selfcheck.h"
 #include "server/probes.h"
@@ -133,6 +133,8 @@ static void app_on_delete(const kproj_obj *o, void *ud)
 
 /* ---- probes ------------------------------------------------------------------------------ */
 
+/* The reasons are appended piece by piece; probes checks the buffer once (util/buf.h: a failed
+ * append leaves it failed, and /readyz then answers without them). */
 static int app_ready(opbuf *why, void *ud)
 {
     app *a = ud;
@@ -150,7 +152,9 @@ static int app_ready(opbuf *why, void *ud)
     return ready;
 }
 
-static void app_metrics(opbuf *out, void *ud)
+/* The page is appended piece by piece and checked once, at the end: a failed append leaves
+ * `out` failed (util/buf.h), so the result is the whole page or an error. */
+static int app_metrics(opbuf *out, void *ud)
 {
     app *a = ud;
     if (a->ctl) {
@@ -178,8 +182,8 @@ static void app_metrics(opbuf *out, void *ud)
                      (unsigned long long)cs.errors, (unsigned long long)cs.writes,
                      (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped);
     }
-    if (a->webhook)
-        whsrv_metrics(a->webhook, out);
+    if (a->webhook && whsrv_metrics(a->webhook, out))
+        return opbuf_error(out);
     static const char *const ev_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
     opbuf_puts(out, "# HELP optipod_informer_objects Objects in the informer cache.\n"
                     "# TYPE optipod_informer_objects gauge\n");
@@ -222,6 +226,7 @@ static void app_metrics(opbuf *out, void *ud)
                      (unsigned long long)st.watch.malformed);
     }
     obs_reg_write(a->obs, out); /* the registry's families (ops.h) */
+    return opbuf_error(out);
 }
 
 /* ---- periodic status line ---------------------------------------------------------------- */
@@ -245,7 +250,11 @@ static void app_on_stats(uv_timer_t *t)
                 (unsigned long long)(st.watch.events[0] + st.watch.events[1] + st.watch.events[2]),
                 (unsigned long long)st.watch.relists, (unsigned long long)st.watch.reconnects);
         }
-        OPLOG_I("cache: %s", opbuf_str(&line));
+        /* checked once: a failed append leaves the line failed (util/buf.h) */
+        if (opbuf_error(&line))
+            OPLOG_I("cache: status line longer than %zu bytes", line.max);
+        else
+            OPLOG_I("cache: %s", opbuf_str(&line));
         opbuf_release(&line);
     }
 }

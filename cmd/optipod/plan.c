@@ -16,43 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "metrics/promflags.h"
 #include "plan.h"
 #include "plan/plan.h"
 #include "util/flags.h"
+#include "util/optime.h"
 
 #define PLAN_MAX_INPUTS 64
-
-/* "2026-01-02T03:04:05Z" or with a ±hh:mm offset, to Unix seconds. */
-int parse_rfc3339(const char *s, int64_t *out)
-{
-    struct tm tm = {0};
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -1;
-    const char *z = s + n;
-    if (*z == '.')
-        for (z++; *z >= '0' && *z <= '9'; z++)
-            ;
-    int off = 0;
-    if (!strcmp(z, "Z") || !strcmp(z, "z"))
-        off = 0;
-    else {
-        int hh, mm;
-        char sign;
-        if (sscanf(z, "%c%2d:%2d", &sign, &hh, &mm) != 3 || (sign != '+' && sign != '-') ||
-            strlen(z) != 6)
-            return -1;
-        off = (sign == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = (int64_t)timegm(&tm) - off;
-    return 0;
-}
 
 static void usage(FILE *f, const opflag *flags, int n)
 {
@@ -112,7 +83,7 @@ int plan_main(int argc, char **argv)
         return 0;
     }
     int fmt = plan_fmt_parse(pf.output);
-    int64_t now = 0;
+    optime now = {0};
     const char *bad = NULL;
     mprom_opts po = {0};
     int prom = mpromflags_opts(&ppf, &po, &err);
@@ -131,7 +102,7 @@ int plan_main(int argc, char **argv)
         bad = "--format must be kustomize or helm-values";
     else if (fmt < 0)
         bad = "-o must be table, json, yaml or csv";
-    else if (pf.now_s && parse_rfc3339(pf.now_s, &now) < 0)
+    else if (pf.now_s && optime_parse(pf.now_s, 0, &now) < 0)
         bad = "--now must be an RFC 3339 time like 2026-01-02T15:04:05Z";
     if (bad) {
         fprintf(stderr, "optipod plan: %s\n", bad);
@@ -143,6 +114,7 @@ int plan_main(int argc, char **argv)
     plan p;
     opbuf out;
     plan_init(&p);
+    plan_set_now(&p, now.sec); /* before the usage: what its window cannot use is not kept */
     opbuf_init(&out, OPBUF_DEFAULT_MAX);
     if (pf.policy && plan_load_policy(&p, pf.policy, &err) < 0) {
         fprintf(stderr, "optipod plan: policy %s\n", err.msg);
@@ -158,11 +130,11 @@ int plan_main(int argc, char **argv)
         fprintf(stderr, "optipod plan: usage %s\n", err.msg);
         status = 1;
     }
-    if (prom && plan_usage_prometheus_opts(&p, &po, now, &err) < 0) {
+    if (prom && plan_usage_prometheus_opts(&p, &po, now.sec, &err) < 0) {
         fprintf(stderr, "optipod plan: %s\n", err.msg);
         status = 1;
     }
-    if (plan_run(&p, now) < 0 || plan_render(&p, (plan_fmt)fmt, &out) < 0) {
+    if (plan_run(&p, now.sec) < 0 || plan_render(&p, (plan_fmt)fmt, &out) < 0) {
         fprintf(stderr, "optipod plan: out of memory\n");
         status = 1;
         goto done;

@@ -13,9 +13,4 @@ int plan_main(int argc, char **argv);
 /* plan's flag table (shell completion reads it); *n receives its length. */
 const opflag *plan_flags(int *n);
 
-/* "2026-01-02T03:04:05Z" or with a ±hh:mm offset, to Unix seconds; 0 or -1.
- * (Shared with `optipod backtest`.) */
-#include <stdint.h>
-int parse_rfc3339(const char *s, int64_t *out);
-
 #endif

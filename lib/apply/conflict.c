@@ -235,9 +235,17 @@ int conflict_note(const conflict_set *c, enum conflict_decision d, char *buf, si
         snprintf(more, sizeof(more), " ... and %d more", total - nsel);
         opbuf_puts(&b, more);
     }
-    opbuf_puts(&b, tail);
-    int len = (int)b.len;
-    copy(buf, cap, opbuf_str(&b));
+    /* Appends are checked once, here: a failed buffer stays failed (util/buf.h). The budget
+     * keeps the note within the cap, so only memory can fail: then the summary alone. */
+    int len;
+    if (opbuf_puts(&b, tail) == 0) {
+        len = (int)b.len;
+        copy(buf, cap, opbuf_str(&b));
+    } else {
+        len = snprintf(buf, cap, "%d conflicting field%s with %d other manager%s%s", total,
+                       total == 1 ? "" : "s", managers, managers == 1 ? "" : "s", tail);
+        len = len < 0 ? 0 : len;
+    }
     opbuf_release(&b);
     return len < (int)cap ? len : (int)cap - 1;
 }

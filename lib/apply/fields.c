@@ -218,7 +218,8 @@ static int walk_node(walk *w, const cJSON *node)
     for (const cJSON *c = node->child; c; c = c->next) {
         const char *k = c->string ? c->string : "";
         if (!strcmp(k, ".")) {
-            if (w->depth > 0 && (rc = emit(w)) != 0)
+            rc = w->depth > 0 ? emit(w) : 0;
+            if (rc != 0)
                 return rc;
             continue;
         }

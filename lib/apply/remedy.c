@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "apply/fields.h"
+#include "util/emit.h"
 
 enum remedy_tool remedy_tool_for_manager(const char *manager)
 {
@@ -36,25 +37,6 @@ const char *remedy_tool_name(enum remedy_tool t)
     default:
         return "unknown";
     }
-}
-
-/* Plain YAML scalar when unambiguous, else single-quoted ('' escapes '). */
-static int yaml_scalar(opbuf *b, const char *s)
-{
-    static const char *const special[] = {"true", "false", "yes", "no", "on",
-                                          "off",  "null",  "y",   "n"};
-    int plain = *s && ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '/');
-    for (const char *p = s; plain && *p; p++)
-        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                *p == '-' || *p == '.' || *p == '_' || *p == '/' || *p == '~';
-    for (size_t i = 0; plain && i < sizeof(special) / sizeof(special[0]); i++)
-        plain = strcasecmp(s, special[i]) != 0;
-    if (plain)
-        return opbuf_puts(b, s);
-    int rc = opbuf_puts(b, "'");
-    for (const char *p = s; rc == 0 && *p; p++)
-        rc = *p == '\'' ? opbuf_puts(b, "''") : opbuf_append(b, p, 1);
-    return rc ? rc : opbuf_puts(b, "'");
 }
 
 /* A name as an anchored regular expression, quoted: web.app → '^web\.app$'. */
@@ -174,7 +156,7 @@ static int yaml_argocd(const remedy_request *rq, opbuf *b)
 {
     const kproj_obj *o = rq->live;
     int rc = opbuf_puts(b, "# Argo CD Application: leave the fields ");
-    rc = rc ? rc : yaml_scalar(b, mgr(rq));
+    rc = rc ? rc : opemit_yaml_str(b, mgr(rq));
     rc = rc ? rc : opbuf_puts(b, " manages on ");
     rc = rc ? rc : subject(b, o);
     rc = rc ? rc
@@ -184,13 +166,13 @@ static int yaml_argocd(const remedy_request *rq, opbuf *b)
                             "    - group: apps\n"
                             "      kind: ");
     rc = rc ? rc : opbuf_printf(b, "%s\n      name: ", kproj_kind_name(o->kind));
-    rc = rc ? rc : yaml_scalar(b, o->name);
+    rc = rc ? rc : opemit_yaml_str(b, o->name);
     if (rc == 0 && o->ns && *o->ns) {
         rc = opbuf_puts(b, "\n      namespace: ");
-        rc = rc ? rc : yaml_scalar(b, o->ns);
+        rc = rc ? rc : opemit_yaml_str(b, o->ns);
     }
     rc = rc ? rc : opbuf_puts(b, "\n      managedFieldsManagers:\n        - ");
-    rc = rc ? rc : yaml_scalar(b, mgr(rq));
+    rc = rc ? rc : opemit_yaml_str(b, mgr(rq));
     rc = rc ? rc
             : opbuf_puts(b, "\n  syncPolicy:\n"
                             "    syncOptions:\n"
@@ -216,7 +198,7 @@ static int yaml_flux(enum remedy_tool tool, const remedy_request *rq, opbuf *b)
     rc = opbuf_printf(b, "# Flux %s: leave the fields ",
                       helm ? "HelmRelease (helm-controller)"
                            : "Kustomization (kustomize-controller)");
-    rc = rc ? rc : yaml_scalar(b, mgr(rq));
+    rc = rc ? rc : opemit_yaml_str(b, mgr(rq));
     rc = rc ? rc : opbuf_puts(b, " manages on ");
     rc = rc ? rc : subject(b, o);
     rc = rc ? rc
@@ -230,7 +212,7 @@ static int yaml_flux(enum remedy_tool tool, const remedy_request *rq, opbuf *b)
     rc = rc ? rc : opbuf_printf(b, "%s  - paths:\n", ind);
     for (size_t off = 0; rc == 0 && off < ptrs.len; off += strlen(ptrs.data + off) + 1) {
         rc = opbuf_printf(b, "%s      - ", ind);
-        rc = rc ? rc : yaml_scalar(b, ptrs.data + off);
+        rc = rc ? rc : opemit_yaml_str(b, ptrs.data + off);
         rc = rc ? rc : opbuf_puts(b, "\n");
     }
     rc = rc ? rc
@@ -255,7 +237,7 @@ static int yaml_unknown(const remedy_request *rq, opbuf *b)
     rc = rc ? rc
             : opbuf_printf(b, "\"%s\" keeps taking back the fields ",
                            rq->reclaimer && *rq->reclaimer ? rq->reclaimer : "another manager");
-    rc = rc ? rc : yaml_scalar(b, mgr(rq));
+    rc = rc ? rc : opemit_yaml_str(b, mgr(rq));
     rc = rc ? rc : opbuf_puts(b, " manages on ");
     rc = rc ? rc : subject(b, rq->live);
     rc = rc ? rc
@@ -298,13 +280,13 @@ static int note_once(enum remedy_tool tool, const remedy_request *rq, const opbu
                           "In the Argo CD Application add spec.ignoreDifferences: [{group: "
                           "apps, kind: %s, name: ",
                           kproj_kind_name(o->kind));
-        rc = rc ? rc : yaml_scalar(b, o->name);
+        rc = rc ? rc : opemit_yaml_str(b, o->name);
         if (rc == 0 && o->ns && *o->ns) {
             rc = opbuf_puts(b, ", namespace: ");
-            rc = rc ? rc : yaml_scalar(b, o->ns);
+            rc = rc ? rc : opemit_yaml_str(b, o->ns);
         }
         rc = rc ? rc : opbuf_puts(b, ", managedFieldsManagers: [");
-        rc = rc ? rc : yaml_scalar(b, mgr(rq));
+        rc = rc ? rc : opemit_yaml_str(b, mgr(rq));
         return rc ? rc
                   : opbuf_puts(b, "]}] and spec.syncPolicy.syncOptions: "
                                   "[RespectIgnoreDifferences=true].");
@@ -318,7 +300,7 @@ static int note_once(enum remedy_tool tool, const remedy_request *rq, const opbu
         for (size_t off = 0; rc == 0 && off < ptrs->len && (maxptr < 0 || i < maxptr);
              off += strlen(ptrs->data + off) + 1, i++) {
             rc = i ? opbuf_puts(b, ", ") : 0;
-            rc = rc ? rc : yaml_scalar(b, ptrs->data + off);
+            rc = rc ? rc : opemit_yaml_str(b, ptrs->data + off);
         }
         if (rc == 0 && i < nptrs)
             rc = opbuf_printf(b, ", ... %d more: see kubectl-optipod gitops", nptrs - i);

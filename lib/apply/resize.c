@@ -475,8 +475,8 @@ void resize_plan_make(const kproj_obj *pod, int deleting, const resize_want *wan
         w->touched = 1;
         for (int r = 0; r < 2; r++) {
             int64_t v;
-            int rc;
-            if ((rc = parse_res(r, rq[r], &v)) == 0) {
+            int rc = parse_res(r, rq[r], &v);
+            if (rc == 0) {
                 w->req[r] = v;
                 w->has_req[r] = 1;
             } else if (rc != -ENOENT) {
@@ -485,7 +485,8 @@ void resize_plan_make(const kproj_obj *pod, int deleting, const resize_want *wan
                             wt->name, res_name[r], rq[r]);
                 return;
             }
-            if ((rc = parse_res(r, lm[r], &v)) == 0) {
+            rc = parse_res(r, lm[r], &v);
+            if (rc == 0) {
                 w->lim[r] = v;
                 w->has_lim[r] = 1;
             } else if (rc != -ENOENT) {

@@ -294,7 +294,8 @@ static int build_list(const ssa_request *rq, int init, int release_all, cJSON *s
             continue;
         if (!arr && !(arr = cJSON_AddArrayToObject(spec, init ? "initContainers" : "containers")))
             return -ENOMEM;
-        if ((rc = add_container(arr, v[i].name, s, ns)) != 0)
+        rc = add_container(arr, v[i].name, s, ns);
+        if (rc != 0)
             return rc;
         if (rep)
             rep->napplied++;
@@ -448,10 +449,9 @@ int ssa_build_annotations(const ssa_request *rq, opbuf *body, ssa_report *rep, o
         cJSON *spec = cJSON_AddObjectToObject(root, "spec");
         cJSON *tmpl = spec ? cJSON_AddObjectToObject(spec, "template") : NULL;
         cJSON *pspec = tmpl ? cJSON_AddObjectToObject(tmpl, "spec") : NULL;
-        if (!pspec || (rc = spec_lists(rq, 1, root, pspec, rep)) != 0) {
-            rc = -ENOMEM;
+        rc = pspec ? spec_lists(rq, 1, root, pspec, rep) : -ENOMEM;
+        if (rc != 0)
             goto out;
-        }
     }
     rc = print_body(root, body, rq->live->name, err);
 out:

@@ -18,11 +18,13 @@ int cli_conn_open(cli_conn *c, uv_loop_t *loop, const char *kubeconfig, const ch
     int rc = kcfg_load(&c->cfg, kubeconfig, context, err);
     if (rc)
         return rc;
-    if ((rc = ophttp_client_new(&c->http, loop, NULL)) != 0) {
+    rc = ophttp_client_new(&c->http, loop, NULL);
+    if (rc != 0) {
         operr_set(err, rc, "http client: cannot create it");
         goto fail;
     }
-    if ((rc = krest_new(&c->rest, c->http, &c->cfg, err)) != 0)
+    rc = krest_new(&c->rest, c->http, &c->cfg, err);
+    if (rc != 0)
         goto fail;
     return 0;
 fail:
@@ -60,7 +62,8 @@ static void on_reply(const krest_reply *rep, void *ud)
     call_state *st = ud;
     cli_resp *r = st->r;
     r->status = rep->http_status;
-    opbuf_append(&r->body, rep->body, rep->body_len);
+    /* checked by cli_call once the loop is done: a failed copy stays failed (util/buf.h) */
+    (void)opbuf_append(&r->body, rep->body, rep->body_len);
     if (rep->status && rep->status->message[0])
         snprintf(r->msg, sizeof r->msg, "%s", rep->status->message);
     else if (rep->error_msg && rep->error_msg[0])
@@ -100,6 +103,10 @@ int cli_call(cli_conn *c, const char *method, const char *path, const char *ctyp
     if (r->status == 0)
         return operr_set(err, -EIO, "cannot reach %s: %s", krest_server(c->rest),
                          r->msg[0] ? r->msg : "no response");
+    rc = opbuf_error(&r->body); /* the reply's copy (on_reply) */
+    if (rc)
+        return operr_set(err, rc, "%s %s: the reply is %s", method, path,
+                         rc == -E2BIG ? "larger than the CLI reads" : "out of memory");
     return 0;
 }
 

@@ -365,7 +365,8 @@ static int load(rel_ctx *x, cJSON **obj, kproj_obj **proj, mfields *mf, enum kpr
     int rc = kproj_from_json(*obj, pk, proj);
     if (rc)
         return operr_set(x->err, rc, "%s %s/%s: cannot read it", x->kind, x->o->ns, x->name);
-    if ((rc = mfields_parse(mf, *obj, x->err)) != 0)
+    rc = mfields_parse(mf, *obj, x->err);
+    if (rc != 0)
         operr_wrap(x->err, rc, "%s %s/%s: managedFields", x->kind, x->o->ns, x->name);
     return rc;
 }
@@ -441,10 +442,12 @@ int cli_release(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *er
         mfields_release(&mf);
         obj = NULL;
         live = NULL;
-        if ((rc = load(&x, &obj, &live, &mf, pk)) != 0)
+        rc = load(&x, &obj, &live, &mf, pk);
+        if (rc != 0)
             goto out;
     }
-    if ((rc = apply_release(&x, live, &mf)) != 0)
+    rc = apply_release(&x, live, &mf);
+    if (rc != 0)
         goto out;
     int dropped = 0;
     if (!o->dry_run) {
@@ -453,9 +456,11 @@ int cli_release(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *er
         mfields_release(&mf);
         obj = NULL;
         live = NULL;
-        if ((rc = load(&x, &obj, &live, &mf, pk)) != 0)
+        rc = load(&x, &obj, &live, &mf, pk);
+        if (rc != 0)
             goto out;
-        if ((rc = drop_annotations(&x, live, &dropped)) != 0)
+        rc = drop_annotations(&x, live, &dropped);
+        if (rc != 0)
             goto out;
     }
     if (dropped > 0)

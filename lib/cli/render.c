@@ -11,18 +11,14 @@
 
 #include "cli/cli.h"
 #include "engine/quantity.h"
-#include "plan/internal.h" /* plan_yaml_emit: the same YAML as `optipod plan -o yaml` */
+#include "util/emit.h" /* the same YAML, CSV and tables as `optipod plan` */
 
 static const char *const slot_json[CLI_NV] = {"cpuRequest", "memoryRequest", "cpuLimit",
                                               "memoryLimit"};
 
 int cli_fmt_parse(const char *s)
 {
-    static const char *const names[] = {"table", "json", "yaml", "csv"};
-    for (int i = 0; i < 4; i++)
-        if (s && !strcmp(s, names[i]))
-            return i;
-    return -1;
+    return opemit_fmt_parse(s);
 }
 
 /* Value of a slot in millicores (CPU) or bytes (memory); 0 when unset. */
@@ -70,6 +66,11 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
+static const char *dash(const char *s)
+{
+    return s ? s : "-";
+}
+
 static const char *ns_of(const cli_workload *w)
 {
     return w->proj->ns ? w->proj->ns : "";
@@ -85,92 +86,81 @@ static int render_table(const cli_state *s, opbuf *out)
                                            "CPU REC",   "CPU DELTA",        "MEM REQ",   "MEM REC",
                                            "MEM DELTA", "LIMITS (CPU/MEM)", "SAMPLES",   "STRATEGY",
                                            "APPLIED",   "CONFLICTS"};
+    opemit_table t;
+    int rc = opemit_table_init(&t, COLS, head, "   ");
     size_t rows = 0;
-    for (size_t i = 0; i < s->nwl; i++)
-        rows += s->wl[i].nctrs;
-    char(*cell)[COLS][160] = calloc(rows + 1, sizeof *cell);
-    if (!cell)
-        return -ENOMEM;
-    size_t width[COLS] = {0}, r = 0;
-    for (int k = 0; k < COLS; k++)
-        snprintf(cell[0][k], sizeof cell[0][k], "%s", head[k]);
-    for (size_t i = 0; i < s->nwl; i++) {
+    for (size_t i = 0; !rc && i < s->nwl; i++) {
         const cli_workload *w = &s->wl[i];
-        for (size_t j = 0; j < w->nctrs; j++) {
+        for (size_t j = 0; !rc && j < w->nctrs; j++) {
             const cli_ctr *c = &w->ctrs[j];
             if (!c->has_rec)
                 continue;
-            char(*row)[160] = cell[++r];
-            snprintf(row[0], 160, "%s", ns_of(w));
-            snprintf(row[1], 160, "%s/%s", w->kind, w->proj->name);
-            snprintf(row[2], 160, "%s%s", c->name, c->init ? " (init)" : "");
-            snprintf(row[3], 160, "%s", c->cur[CLI_CPU_REQ] ? c->cur[CLI_CPU_REQ] : "-");
-            snprintf(row[4], 160, "%s", c->rec[CLI_CPU_REQ] ? c->rec[CLI_CPU_REQ] : "-");
-            delta(c, CLI_CPU_REQ, row[5], 160, 1);
-            snprintf(row[6], 160, "%s", c->cur[CLI_MEM_REQ] ? c->cur[CLI_MEM_REQ] : "-");
-            snprintf(row[7], 160, "%s", c->rec[CLI_MEM_REQ] ? c->rec[CLI_MEM_REQ] : "-");
-            delta(c, CLI_MEM_REQ, row[8], 160, 1);
+            char wl[320], ctr[160], dc[64], dm[64], lim[160], smp[32];
+            snprintf(wl, sizeof wl, "%s/%s", w->kind, w->proj->name);
+            snprintf(ctr, sizeof ctr, "%s%s", c->name, c->init ? " (init)" : "");
+            delta(c, CLI_CPU_REQ, dc, sizeof dc, 1);
+            delta(c, CLI_MEM_REQ, dm, sizeof dm, 1);
             if (c->rec[CLI_CPU_LIM] || c->rec[CLI_MEM_LIM])
-                snprintf(row[9], 160, "%s/%s -> %s/%s",
-                         c->cur[CLI_CPU_LIM] ? c->cur[CLI_CPU_LIM] : "-",
-                         c->cur[CLI_MEM_LIM] ? c->cur[CLI_MEM_LIM] : "-",
-                         c->rec[CLI_CPU_LIM] ? c->rec[CLI_CPU_LIM] : "-",
-                         c->rec[CLI_MEM_LIM] ? c->rec[CLI_MEM_LIM] : "-");
+                snprintf(lim, sizeof lim, "%s/%s -> %s/%s", dash(c->cur[CLI_CPU_LIM]),
+                         dash(c->cur[CLI_MEM_LIM]), dash(c->rec[CLI_CPU_LIM]),
+                         dash(c->rec[CLI_MEM_LIM]));
             else
-                snprintf(row[9], 160, "%s/%s", c->cur[CLI_CPU_LIM] ? c->cur[CLI_CPU_LIM] : "-",
-                         c->cur[CLI_MEM_LIM] ? c->cur[CLI_MEM_LIM] : "-");
+                snprintf(lim, sizeof lim, "%s/%s", dash(c->cur[CLI_CPU_LIM]),
+                         dash(c->cur[CLI_MEM_LIM]));
             if (c->samples >= 0)
-                snprintf(row[10], 160, "%lld", (long long)c->samples);
+                snprintf(smp, sizeof smp, "%lld", (long long)c->samples);
             else
-                snprintf(row[10], 160, "-");
-            snprintf(row[11], 160, "%s", w->strategy[0] ? w->strategy : "-");
-            snprintf(row[12], 160, "%s", c->applied ? "yes" : "no");
-            snprintf(row[13], 160, "%s", c->conflicts[0] ? c->conflicts : "-");
+                snprintf(smp, sizeof smp, "-");
+            const char *cells[COLS] = {ns_of(w),
+                                       wl,
+                                       ctr,
+                                       dash(c->cur[CLI_CPU_REQ]),
+                                       dash(c->rec[CLI_CPU_REQ]),
+                                       dc,
+                                       dash(c->cur[CLI_MEM_REQ]),
+                                       dash(c->rec[CLI_MEM_REQ]),
+                                       dm,
+                                       lim,
+                                       smp,
+                                       w->strategy[0] ? w->strategy : "-",
+                                       c->applied ? "yes" : "no",
+                                       c->conflicts[0] ? c->conflicts : "-"};
+            rc = opemit_table_add(&t, cells);
+            rows++;
         }
     }
-    int rc = 0;
-    if (r == 0) {
-        rc = opbuf_puts(out, "No recommendations found.\n");
-        goto out;
-    }
-    for (size_t i = 0; i <= r; i++)
-        for (int k = 0; k < COLS; k++)
-            if (strlen(cell[i][k]) > width[k])
-                width[k] = strlen(cell[i][k]);
-    for (size_t i = 0; i <= r && !rc; i++) {
-        for (int k = 0; k < COLS && !rc; k++)
-            rc = k == COLS - 1 ? opbuf_printf(out, "%s\n", cell[i][k])
-                               : opbuf_printf(out, "%-*s   ", (int)width[k], cell[i][k]);
-    }
-out:
-    free(cell);
+    if (!rc)
+        rc = rows ? opemit_table_render(&t, out) : opbuf_puts(out, "No recommendations found.\n");
+    opemit_table_release(&t);
     return rc;
 }
 
 /* ---- csv / json / yaml --------------------------------------------------------------------------
  */
 
-static int csv_field(opbuf *out, const char *s, int last)
-{
-    int rc = 0;
-    if (strpbrk(s, ",\"\n")) {
-        rc = opbuf_puts(out, "\"");
-        for (const char *p = s; !rc && *p; p++)
-            rc = *p == '"' ? opbuf_puts(out, "\"\"") : opbuf_append(out, p, 1);
-        rc = rc ?: opbuf_puts(out, "\"");
-    } else {
-        rc = opbuf_puts(out, s);
-    }
-    return rc ?: opbuf_puts(out, last ? "\n" : ",");
-}
-
 static int render_csv(const cli_state *s, opbuf *out)
 {
-    int rc = opbuf_puts(out, "namespace,kind,name,container,init,replicas,cpu_request,"
-                             "cpu_request_recommended,cpu_request_delta,memory_request,"
-                             "memory_request_recommended,memory_request_delta,cpu_limit,"
-                             "cpu_limit_recommended,memory_limit,memory_limit_recommended,"
-                             "samples,strategy,applied,conflicting_managers\n");
+    static const char *const head[] = {"namespace",
+                                       "kind",
+                                       "name",
+                                       "container",
+                                       "init",
+                                       "replicas",
+                                       "cpu_request",
+                                       "cpu_request_recommended",
+                                       "cpu_request_delta",
+                                       "memory_request",
+                                       "memory_request_recommended",
+                                       "memory_request_delta",
+                                       "cpu_limit",
+                                       "cpu_limit_recommended",
+                                       "memory_limit",
+                                       "memory_limit_recommended",
+                                       "samples",
+                                       "strategy",
+                                       "applied",
+                                       "conflicting_managers"};
+    int rc = opemit_csv(out, head, sizeof head / sizeof head[0]);
     for (size_t i = 0; !rc && i < s->nwl; i++) {
         const cli_workload *w = &s->wl[i];
         for (size_t j = 0; !rc && j < w->nctrs; j++) {
@@ -205,9 +195,7 @@ static int render_csv(const cli_state *s, opbuf *out)
                                w->strategy,
                                c->applied ? "true" : "false",
                                c->conflicts};
-            size_t n = sizeof f / sizeof f[0];
-            for (size_t k = 0; !rc && k < n; k++)
-                rc = csv_field(out, f[k], k == n - 1);
+            rc = opemit_csv(out, f, sizeof f / sizeof f[0]);
         }
     }
     return rc;
@@ -280,19 +268,7 @@ int cli_render_recommendations(const cli_state *s, enum cli_fmt fmt, opbuf *out)
         return render_table(s, out);
     if (fmt == CLI_FMT_CSV)
         return render_csv(s, out);
-    cJSON *doc = to_json(s);
-    if (!doc)
-        return -ENOMEM;
-    int rc;
-    if (fmt == CLI_FMT_JSON) {
-        char *t = cJSON_Print(doc);
-        rc = t ? opbuf_puts(out, t) ?: opbuf_puts(out, "\n") : -ENOMEM;
-        free(t);
-    } else {
-        rc = plan_yaml_emit(doc, out);
-    }
-    cJSON_Delete(doc);
-    return rc;
+    return opemit_doc(to_json(s), fmt == CLI_FMT_YAML, out);
 }
 
 /* ---- explain -------------------------------------------------------------------------------- */

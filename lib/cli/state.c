@@ -273,9 +273,12 @@ int cli_fetch(cli_conn *c, const cli_scope *sc, cli_state *s, operr *err)
     int rc = all ? 0 : -ENOMEM;
     cli_resp r = {0};
     opbuf_init(&r.body, 1);
-    if (rc || (rc = kpath(&p, &KRES_POLICIES, NULL, NULL, NULL)) != 0)
+    if (!rc)
+        rc = kpath(&p, &KRES_POLICIES, NULL, NULL, NULL);
+    if (rc)
         goto out;
-    if ((rc = cli_call(c, "GET", opbuf_str(&p), NULL, NULL, 0, &r, err)) != 0)
+    rc = cli_call(c, "GET", opbuf_str(&p), NULL, NULL, 0, &r, err);
+    if (rc != 0)
         goto out;
     if (r.status == 404) {
         rc = operr_set(err, -ENOENT,
@@ -294,7 +297,10 @@ int cli_fetch(cli_conn *c, const cli_scope *sc, cli_state *s, operr *err)
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         const char *q[] = {"labelSelector", sc->selector, NULL};
         opbuf_reset(&p);
-        if ((rc = kpath(&p, kinds[k].res, ns, NULL, NULL)) || (rc = kpath_query(&p, q)))
+        rc = kpath(&p, kinds[k].res, ns, NULL, NULL);
+        if (!rc)
+            rc = kpath_query(&p, q);
+        if (rc)
             goto out;
         cJSON *list = cli_get_json(c, opbuf_str(&p), err);
         if (!list) {

@@ -19,6 +19,7 @@
 
 #include "apply/ssa.h"
 #include "util/log.h"
+#include "util/optime.h"
 
 #define MAX_POLICIES 256
 #define MAX_STEPS    16 /* steps run without a request in between: a bound, never reached */
@@ -65,13 +66,8 @@ static int check_hpa(const kproj_obj *o, void *ud)
 
 static int64_t parse_time_s(const char *s)
 {
-    struct tm tm = {0};
-    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
+    optime t;
+    return s && optime_parse(s, 0, &t) == 0 ? t.sec : 0;
 }
 
 typedef struct oom_ctx {

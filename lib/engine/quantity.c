@@ -225,7 +225,8 @@ static int format_as(const kq *q, kq_fmt fmt, char *buf, size_t size)
     buf[0] = '\0';
     if (m == 0)
         return put_str(buf, size, &off, "0") ? -ENOSPC : 1;
-    if (neg && (rc = put_str(buf, size, &off, "-")) != 0)
+    rc = neg ? put_str(buf, size, &off, "-") : 0;
+    if (rc != 0)
         return rc;
     if (fmt == KQ_BINARY_SI && m % NANO == 0 && m / NANO >= 1024) {
         static const char *const bsuf[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
@@ -235,9 +236,10 @@ static int format_as(const kq *q, kq_fmt fmt, char *buf, size_t size)
             v /= 1024;
             k++;
         }
-        if ((rc = put_u128(buf, size, &off, v)) != 0 || (rc = put_str(buf, size, &off, bsuf[k])))
-            return rc;
-        return (int)off;
+        rc = put_u128(buf, size, &off, v);
+        if (rc == 0)
+            rc = put_str(buf, size, &off, bsuf[k]);
+        return rc ? rc : (int)off;
     }
     int e = -9;
     while (m % 10 == 0) {
@@ -248,19 +250,22 @@ static int format_as(const kq *q, kq_fmt fmt, char *buf, size_t size)
         m *= 10;
         e--;
     }
-    if ((rc = put_u128(buf, size, &off, m)) != 0)
+    rc = put_u128(buf, size, &off, m);
+    if (rc != 0)
         return rc;
     if (fmt == KQ_DECIMAL_EXPONENT) {
         char ebuf[16];
         if (e != 0) {
             snprintf(ebuf, sizeof ebuf, "e%d", e);
-            if ((rc = put_str(buf, size, &off, ebuf)) != 0)
+            rc = put_str(buf, size, &off, ebuf);
+            if (rc != 0)
                 return rc;
         }
         return (int)off;
     }
     static const char *const dsuf[] = {"n", "u", "m", "", "k", "M", "G", "T", "P", "E"};
-    if ((rc = put_str(buf, size, &off, dsuf[(e + 9) / 3])) != 0)
+    rc = put_str(buf, size, &off, dsuf[(e + 9) / 3]);
+    if (rc != 0)
         return rc;
     return (int)off;
 }

@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "httpd/httpd.h"
+#include "httpd/fault.h" /* defined here: they need the connection internals */
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -548,10 +549,15 @@ static int head_build(opbuf *h, const ophttpd_req *req, int status, const char *
         if (!rc)
             rc = opbuf_puts(h, content_type);
     }
-    if (!rc && chunked)
+    if (!rc && chunked) {
         rc = opbuf_puts(h, "\r\nTransfer-Encoding: chunked\r\n");
-    else if (!rc && !(rc = opbuf_puts(h, "\r\nContent-Length: ")) && !(rc = put_dec(h, len)))
-        rc = opbuf_puts(h, "\r\n");
+    } else if (!rc) {
+        rc = opbuf_puts(h, "\r\nContent-Length: ");
+        if (!rc)
+            rc = put_dec(h, len);
+        if (!rc)
+            rc = opbuf_puts(h, "\r\n");
+    }
     if (!rc && extra)
         rc = opbuf_puts(h, extra);
     if (!rc && (!req->keep_alive || req->srv->closing))
@@ -623,7 +629,7 @@ int ophttpd_stream_write(ophttpd_req *req, const char *data, size_t len)
     return rc;
 }
 
-int ophttpd_stream_write_raw(ophttpd_req *req, const char *data, size_t len)
+int ophttpd_fault_write_raw(ophttpd_req *req, const char *data, size_t len)
 {
     if (!req->c)
         return -EPIPE;
@@ -639,7 +645,7 @@ int ophttpd_stream_end(ophttpd_req *req)
     return rc;
 }
 
-void ophttpd_abort(ophttpd_req *req)
+void ophttpd_fault_abort(ophttpd_req *req)
 {
     conn *c = req->c;
     if (c) {

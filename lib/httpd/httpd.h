@@ -14,7 +14,7 @@
  * The handler gets an ophttpd_req and must eventually do exactly one of:
  *  - ophttpd_respond()  (now, or later from a timer: the req stays valid);
  *  - ophttpd_stream_begin() ... ophttpd_stream_write()* ... ophttpd_stream_end();
- *  - ophttpd_abort()    (drop the connection: fault injection).
+ *  - (tests only) ophttpd_fault_abort() from httpd/fault.h.
  * If the client goes away first, the req's on_gone callback (if set) runs and
  * ophttpd_req_gone() turns true; the handler must still finish the req with one
  * of the calls above (they become no-ops that free it).
@@ -154,13 +154,8 @@ int ophttpd_stream_begin(ophttpd_req *req, int status, const char *content_type,
                          const char *extra_headers);
 /* Send one chunk (len 0 is ignored). -EPIPE when the client is gone. */
 int ophttpd_stream_write(ophttpd_req *req, const char *data, size_t len);
-/* Send raw bytes as-is, outside chunk framing (fault injection: cut a chunk). */
-int ophttpd_stream_write_raw(ophttpd_req *req, const char *data, size_t len);
 /* Last chunk; finishes (frees) the request; the connection stays for keep-alive. */
 int ophttpd_stream_end(ophttpd_req *req);
-/* Drop the connection once the bytes already written are flushed (no TLS close_notify,
- * no final chunk: the peer sees the response cut) and finish (free) the request. */
-void ophttpd_abort(ophttpd_req *req);
 
 const char *ophttpd_status_text(int status);
 

@@ -70,29 +70,20 @@ static int kcache_key_of(const kproj_obj *o, char *key)
     return kproj_key(key, KCACHE_KEY_MAX, o->ns, o->name);
 }
 
-static int kcache_project(kcache *c, const cJSON *obj, kproj_obj **out)
+/* Project an object from its JSON bytes (a span a validating scan accepted: kube/projscan.h)
+ * and run the extend hook, which wants a cJSON object: only caches with a hook parse one. */
+static int kcache_project(kcache *c, const char *json, size_t len, kproj_obj **out)
 {
-    int rc = kproj_from_json(obj, c->kind, out);
+    int rc = kprojs_from_valid(json, len, c->kind, out);
     if (!rc && c->extend) {
-        rc = c->extend(obj, *out, c->extend_ud);
+        cJSON *obj = cJSON_ParseWithLength(json, len);
+        rc = obj ? c->extend(obj, *out, c->extend_ud) : -EINVAL;
+        cJSON_Delete(obj);
         if (rc) {
             kproj_free(*out);
             *out = NULL;
         }
     }
-    if (rc) {
-        c->skipped++;
-        OPLOG_W("cache %s: object skipped: cannot project it (%s)", kproj_kind_name(c->kind),
-                strerror(-rc));
-    }
-    return rc;
-}
-
-/* The same from the object's JSON bytes (kube/projscan.h): no DOM is built.
- * Only for caches without an extend hook, which needs the cJSON object. */
-static int kcache_project_raw(kcache *c, const char *json, size_t len, kproj_obj **out)
-{
-    int rc = c->extend ? -EINVAL : kprojs_from_valid(json, len, c->kind, out);
     if (rc) {
         c->skipped++;
         OPLOG_W("cache %s: object skipped: cannot project it (%s)", kproj_kind_name(c->kind),
@@ -136,17 +127,10 @@ int kcache_put(kcache *c, kproj_obj *o)
     return kcache_store(c, o, 0);
 }
 
-int kcache_upsert(kcache *c, const cJSON *obj)
+int kcache_upsert(kcache *c, const char *json, size_t len)
 {
     kproj_obj *o;
-    int rc = kcache_project(c, obj, &o);
-    return rc ? rc : kcache_put(c, o);
-}
-
-int kcache_upsert_raw(kcache *c, const char *json, size_t len)
-{
-    kproj_obj *o;
-    int rc = kcache_project_raw(c, json, len, &o);
+    int rc = kcache_project(c, json, len, &o);
     return rc ? rc : kcache_put(c, o);
 }
 
@@ -164,20 +148,10 @@ int kcache_del(kcache *c, const char *ns, const char *name)
     return 0;
 }
 
-int kcache_remove(kcache *c, const cJSON *obj)
-{
-    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
-    if (!cJSON_IsString(name))
-        return -EINVAL;
-    return kcache_del(c, cJSON_IsString(ns) ? ns->valuestring : NULL, name->valuestring);
-}
-
-int kcache_remove_raw(kcache *c, const char *json, size_t len)
+int kcache_remove(kcache *c, const char *json, size_t len)
 {
     kproj_obj *o;
-    int rc = kcache_project_raw(c, json, len, &o);
+    int rc = kprojs_from_valid(json, len, c->kind, &o);
     if (rc)
         return rc;
     rc = kcache_del(c, o->ns, o->name);
@@ -205,21 +179,12 @@ static int kcache_stage(kcache *c, kproj_obj *o)
     return rc;
 }
 
-int kcache_replace_item(kcache *c, const cJSON *obj)
+int kcache_replace_item(kcache *c, const char *json, size_t len)
 {
     kproj_obj *o;
     if (!c->replacing)
         return -EINVAL;
-    int rc = kcache_project(c, obj, &o);
-    return rc ? rc : kcache_stage(c, o);
-}
-
-int kcache_replace_item_raw(kcache *c, const char *json, size_t len)
-{
-    kproj_obj *o;
-    if (!c->replacing)
-        return -EINVAL;
-    int rc = kcache_project_raw(c, json, len, &o);
+    int rc = kcache_project(c, json, len, &o);
     return rc ? rc : kcache_stage(c, o);
 }
 

@@ -59,22 +59,19 @@ int kcache_add_handlers(kcache *c, const kcache_handlers *h);
 
 /* Insert or replace a projection (ownership taken, also on failure); fires add or update. */
 int kcache_put(kcache *c, kproj_obj *o);
-/* Project and put a JSON object (ADDED/MODIFIED). Returns 0, -EINVAL or -ENOMEM. */
-int kcache_upsert(kcache *c, const cJSON *obj);
+/* Objects arrive as their JSON bytes, a span a validating scan accepted (kube/projscan.h's
+ * list and event parsers give them): projected without a DOM (the extend hook, when set, is
+ * handed the object parsed with cJSON). */
+
+/* Project and put an object (ADDED/MODIFIED). Returns 0, -EINVAL or -ENOMEM. */
+int kcache_upsert(kcache *c, const char *json, size_t len);
 /* Remove by key; fires delete with the cached projection. Returns 0 or -ENOENT. */
 int kcache_del(kcache *c, const char *ns, const char *name);
 /* Remove the object a DELETED event names. */
-int kcache_remove(kcache *c, const cJSON *obj);
-
-/* The same three from an object's JSON bytes (a span the caller validated, as
- * kube/projscan.h's list and event parsers give): projected without building a
- * DOM. Caches with an extend hook refuse them (-EINVAL): the hook wants cJSON. */
-int kcache_upsert_raw(kcache *c, const char *json, size_t len);
-int kcache_remove_raw(kcache *c, const char *json, size_t len);
-int kcache_replace_item_raw(kcache *c, const char *json, size_t len);
+int kcache_remove(kcache *c, const char *json, size_t len);
 
 void kcache_replace_begin(kcache *c);
-int kcache_replace_item(kcache *c, const cJSON *obj);
+int kcache_replace_item(kcache *c, const char *json, size_t len);
 void kcache_replace_end(kcache *c);
 void kcache_replace_abort(kcache *c);
 

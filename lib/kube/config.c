@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/b64.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -123,7 +124,8 @@ static int read_capped(const char *path, size_t max, opbuf *out)
         }
         if (n == 0)
             break;
-        if ((rc = opbuf_append(out, chunk, (size_t)n)))
+        rc = opbuf_append(out, chunk, (size_t)n);
+        if (rc)
             goto out;
     }
     if (!out->data)
@@ -139,13 +141,8 @@ static char *path_join(const char *dir, const char *p)
 {
     opbuf b;
     opbuf_init(&b, 0);
-    if (p[0] == '/' || !dir || !*dir)
-        opbuf_puts(&b, p);
-    else
-        opbuf_printf(&b, "%s/%s", dir, p);
-    if (!b.data)
-        return NULL;
-    return opbuf_detach(&b, NULL);
+    int rc = p[0] == '/' || !dir || !*dir ? opbuf_puts(&b, p) : opbuf_printf(&b, "%s/%s", dir, p);
+    return rc ? NULL : opbuf_detach(&b, NULL);
 }
 
 /* The directory of a file, made absolute so relative paths in the kubeconfig
@@ -168,89 +165,6 @@ static char *dir_of(const char *path)
     char *abs = *dir ? path_join(cwd, dir) : strdup(cwd);
     free(dir);
     return abs;
-}
-
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard, padded base64 (what Go's encoding/json writes for []byte); line
- * breaks and spaces are ignored. On failure *why says what was wrong. */
-static int b64_decode(const char *s, size_t len, char **out, size_t *outlen, char *why,
-                      size_t whylen)
-{
-    int rc = 0;
-    char *clean = malloc(len + 1);
-    char *dst = malloc(len / 4 * 3 + 4);
-    size_t n = 0, o = 0;
-    if (!clean || !dst) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')
-            continue;
-        if (ch != '=' && b64_value(ch) < 0) {
-            if (ch >= 0x20 && ch < 0x7f)
-                snprintf(why, whylen, "invalid base64: character '%c' at offset %zu", ch, i);
-            else
-                snprintf(why, whylen, "invalid base64: byte 0x%02x at offset %zu", ch, i);
-            rc = -EINVAL;
-            goto out;
-        }
-        clean[n++] = (char)ch;
-    }
-    size_t pad = 0;
-    while (pad < n && clean[n - 1 - pad] == '=')
-        pad++;
-    if (n % 4 != 0 || pad > 2) {
-        snprintf(why, whylen, "invalid base64: %zu characters is not a whole number of groups", n);
-        rc = -EINVAL;
-        goto out;
-    }
-    for (size_t i = 0; i < n - pad; i++) {
-        if (clean[i] == '=') {
-            snprintf(why, whylen, "invalid base64: padding before the end");
-            rc = -EINVAL;
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t v = 0;
-        int got = 0;
-        for (size_t k = 0; k < 4; k++) {
-            v <<= 6;
-            if (clean[i + k] != '=') {
-                v |= (uint32_t)b64_value((unsigned char)clean[i + k]);
-                got++;
-            }
-        }
-        dst[o++] = (char)(v >> 16);
-        if (got > 2)
-            dst[o++] = (char)(v >> 8 & 0xff);
-        if (got > 3)
-            dst[o++] = (char)(v & 0xff);
-    }
-    dst[o] = '\0';
-    *out = dst;
-    *outlen = o;
-    dst = NULL;
-out:
-    free(clean);
-    free(dst);
-    return rc;
 }
 
 /* "https://host[:port][/prefix]" without trailing slashes; NULL with *why set
@@ -460,7 +374,8 @@ static int kc_index(kc_set *s, const kc_file *f, const opyaml_node *root, int ki
         char prefix[256];
         snprintf(prefix, sizeof prefix, "%s.", path);
         const char *name;
-        if ((rc = kc_str(f, item, "name", prefix, &name, err)))
+        rc = kc_str(f, item, "name", prefix, &name, err);
+        if (rc)
             goto out;
         if (!name || !*name) {
             rc = kc_err(err, -EINVAL, f->path, path, item, "has no name");
@@ -527,9 +442,11 @@ static int kc_set_add(kc_set *s, const kc_file *f, operr *err)
     if (kind && strcmp(kind, "Config") != 0)
         return kc_err(err, -EINVAL, f->path, "kind", opyaml_get(root, "kind"),
                       "\"%s\" is not a kubeconfig (want Config)", kind);
-    for (int k = 0; k < KC_NKINDS; k++)
-        if ((rc = kc_index(s, f, root, k, err)))
+    for (int k = 0; k < KC_NKINDS; k++) {
+        rc = kc_index(s, f, root, k, err);
+        if (rc)
             return rc;
+    }
     if (cur && *cur && !s->current) {
         s->current = cur;
         s->current_file = f;
@@ -581,7 +498,7 @@ static int kc_b64(const kc_entry *e, const char *prefix, const char *key, char *
     if (rc || !v || !*v)
         return rc;
     char why[128];
-    rc = b64_decode(v, strlen(v), out, outlen, why, sizeof why);
+    rc = opb64_decode(v, strlen(v), out, outlen, why, sizeof why);
     if (rc == -ENOMEM)
         return operr_set(err, rc, "out of memory");
     if (rc) {
@@ -607,7 +524,8 @@ static int kc_cluster(kcfg *c, const kc_entry *e, const char *name, operr *err)
         return kc_err(err, -EINVAL, e->f->path, path, e->item, "cluster \"%s\" has no settings",
                       name);
     }
-    if ((rc = kc_str(e->f, e->body, "server", prefix, &server, err)))
+    rc = kc_str(e->f, e->body, "server", prefix, &server, err);
+    if (rc)
         return rc;
     snprintf(path, sizeof path, "%sserver", prefix);
     if (!server || !*server)
@@ -633,7 +551,8 @@ static int kc_cluster(kcfg *c, const kc_entry *e, const char *name, operr *err)
     if (c->insecure && (c->ca_file || c->ca_data))
         return kc_err(err, -EINVAL, e->f->path, path, ins,
                       "cannot be combined with a certificate authority (cluster \"%s\")", name);
-    if ((rc = kc_str(e->f, e->body, "tls-server-name", prefix, &sni, err)))
+    rc = kc_str(e->f, e->body, "tls-server-name", prefix, &sni, err);
+    if (rc)
         return rc;
     if (sni && *sni && !(c->tls_server_name = strdup(sni)))
         return operr_set(err, -ENOMEM, "out of memory");
@@ -681,7 +600,8 @@ static int kc_user(kcfg *c, const kc_entry *e, const char *name, operr *err)
                       "unknown field (user \"%s\"); the token file field is spelt tokenFile", name);
     }
     const char *token;
-    if ((rc = kc_str(e->f, e->body, "token", prefix, &token, err)))
+    rc = kc_str(e->f, e->body, "token", prefix, &token, err);
+    if (rc)
         return rc;
     if (token && *token) {
         const char *why = token_check(token, strlen(token));
@@ -693,7 +613,8 @@ static int kc_user(kcfg *c, const kc_entry *e, const char *name, operr *err)
         if (!(c->token = strdup(token)))
             return operr_set(err, -ENOMEM, "out of memory");
     }
-    if ((rc = kc_path(e, prefix, "tokenFile", &c->token_file, err)))
+    rc = kc_path(e, prefix, "tokenFile", &c->token_file, err);
+    if (rc)
         return rc;
     if (c->token_file) { /* read it now: a bad token file fails the load, not the first request */
         operr terr;
@@ -794,9 +715,11 @@ static int kc_build(kcfg *c, kc_file *files, size_t n, const char *label, const 
     kc_set s;
     int rc = 0;
     kc_set_init(&s, label);
-    for (size_t i = 0; i < n; i++)
-        if ((rc = kc_set_add(&s, &files[i], err)))
+    for (size_t i = 0; i < n; i++) {
+        rc = kc_set_add(&s, &files[i], err);
+        if (rc)
             goto out;
+    }
     rc = kc_resolve(c, &s, context, err);
 out:
     kc_set_release(&s);
@@ -966,7 +889,8 @@ int kcfg_load_from(kcfg *c, const char *explicit_path, const char *context,
     const char *env = getenv("KUBECONFIG");
     int found = 0;
     if (env && *env) {
-        if ((rc = kc_load_list(c, env, context, &found, err)) || found)
+        rc = kc_load_list(c, env, context, &found, err);
+        if (rc || found)
             return rc;
         snprintf(tried, sizeof tried, "$KUBECONFIG (no listed file exists)");
     } else {

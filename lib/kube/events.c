@@ -17,6 +17,7 @@
 
 #include "util/log.h"
 #include "util/map.h"
+#include "util/optime.h"
 
 #define DEFAULT_WINDOW_MS   (30ULL * 60 * 1000)
 #define DEFAULT_BURST       25
@@ -32,86 +33,15 @@
 
 int kevents_micro_time(uint64_t ns, char *out, size_t size)
 {
-    struct tm tm;
-    time_t secs = (time_t)(ns / 1000000000ULL);
-    unsigned usec = (unsigned)((ns % 1000000000ULL) / 1000ULL);
-    if (!out || size < KEVENTS_MICRO_TIME_LEN + 1 || !gmtime_r(&secs, &tm))
-        return -EINVAL;
-    int n = snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
-    return (n == KEVENTS_MICRO_TIME_LEN) ? 0 : -EINVAL;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
+    int n = out ? optime_format(optime_from_ns(ns), 6, out, size) : -EINVAL;
+    return n == KEVENTS_MICRO_TIME_LEN ? 0 : -EINVAL;
 }
 
 int kevents_parse_time(const char *s, uint64_t *ns)
 {
-    int Y, M, D, h, m, sec;
-    if (!s || !ns || strlen(s) < 20)
+    optime t;
+    if (!ns || optime_parse(s, 0, &t) || optime_ns(t, ns))
         return -EINVAL;
-    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
-        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
-        s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' || digits(s + 17, 2, &sec))
-        return -EINVAL;
-    if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-        return -EINVAL;
-    const char *p = s + 19;
-    uint64_t frac = 0;
-    if (*p == '.') {
-        int nd = 0;
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (nd < 9) {
-                frac = frac * 10 + (uint64_t)(*p - '0');
-                nd++;
-            }
-            p++;
-        }
-        if (nd == 0)
-            return -EINVAL;
-        for (; nd < 9; nd++)
-            frac *= 10;
-    }
-    long off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
-            return -EINVAL;
-        off = (long)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -EINVAL;
-    }
-    if (*p)
-        return -EINVAL;
-    struct tm tm = {0};
-    tm.tm_year = Y - 1900;
-    tm.tm_mon = M - 1;
-    tm.tm_mday = D;
-    tm.tm_hour = h;
-    tm.tm_min = m;
-    tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1 || (long long)t - off < 0)
-        return -EINVAL;
-    /* ns since the epoch fill 64 bits in 2554: a later time would wrap to an
-     * early one (a lease renewed in 1970, a rollout started long ago) */
-    uint64_t secs = (uint64_t)((long long)t - off);
-    if (secs > UINT64_MAX / 1000000000ULL - 1)
-        return -EINVAL;
-    *ns = secs * 1000000000ULL + frac;
     return 0;
 }
 
@@ -205,14 +135,16 @@ int kevents_format_event(opbuf *out, const kevents_event *ev)
         !cJSON_AddStringToObject(meta, "name", ev->name) ||
         !cJSON_AddStringToObject(meta, "namespace", ev->namespace))
         goto out;
-    if ((rc = add_time(root, "eventTime", ev->event_time_ns)))
+    rc = add_time(root, "eventTime", ev->event_time_ns);
+    if (rc)
         goto out;
     if (ev->series_count >= 2) {
         cJSON *series = cJSON_AddObjectToObject(root, "series");
         rc = -ENOMEM;
         if (!series || !cJSON_AddNumberToObject(series, "count", ev->series_count))
             goto out;
-        if ((rc = add_time(series, "lastObservedTime", ev->series_last_ns)))
+        rc = add_time(series, "lastObservedTime", ev->series_last_ns);
+        if (rc)
             goto out;
     }
     if ((rc = add_cut(root, "reportingController", ev->reporting_controller, KEVENTS_FIELD_MAX)) ||
@@ -232,7 +164,8 @@ int kevents_format_event(opbuf *out, const kevents_event *ev)
         goto out;
     if (nonempty(ev->regarding.uid) && !cJSON_AddStringToObject(reg, "uid", ev->regarding.uid))
         goto out;
-    if ((rc = add_cut(root, "note", ev->note ? ev->note : "", KEVENTS_NOTE_MAX)))
+    rc = add_cut(root, "note", ev->note ? ev->note : "", KEVENTS_NOTE_MAX);
+    if (rc)
         goto out;
     rc = -ENOMEM;
     if (!cJSON_AddStringToObject(root, "type", ev->type == KEVENTS_WARNING ? "Warning" : "Normal"))

@@ -117,12 +117,12 @@ const char *kevents_instance(const kevents *rec);
 
 /* ---- pure helpers ----------------------------------------------------------------------- */
 
-/* Format ns since the epoch as "2026-11-22T02:02:40.123456Z" into out
- * (size ≥ KEVENTS_MICRO_TIME_LEN + 1). Returns 0 or -EINVAL. */
+/* MicroTime, the ns form of util/optime: ns since the epoch as
+ * "2026-11-22T02:02:40.123456Z" into out (size ≥ KEVENTS_MICRO_TIME_LEN + 1).
+ * Returns 0 or -EINVAL. */
 int kevents_micro_time(uint64_t ns, char *out, size_t size);
-/* Parse an RFC 3339 time ("...Z" or "...+hh:mm", optional fraction up to ns).
- * Returns 0 with *ns, or -EINVAL (also for times before 1970 or from 2554 on,
- * which ns since the epoch in 64 bits cannot hold). */
+/* optime_parse() then optime_ns(): 0 with *ns, or -EINVAL (also for times
+ * before 1970 or from 2554-07-21T23:34:33Z on, which ns cannot hold). */
 int kevents_parse_time(const char *s, uint64_t *ns);
 /* Longest prefix of s[0..len) that is ≤ max bytes and does not split a UTF-8
  * sequence. */

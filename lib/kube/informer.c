@@ -27,7 +27,6 @@ struct kinf {
     uv_timer_t timer;
     enum kinf_pending pending; /* a request that failed to start inside the emit callback */
     int closing;
-    int raw; /* project from bytes (kube/projscan.h) instead of a cJSON DOM */
     uint64_t start_errors;
     void (*on_closed)(void *ud);
     void *closed_ud;
@@ -60,10 +59,7 @@ static void kinf_list_done(const krest_reply *rep, void *ud)
     if (i->closing)
         return;
     if (rep->error == 0 && rep->http_status >= 200 && rep->http_status < 300) {
-        if (i->raw)
-            kwatch_list_body_raw(&i->w, kinf_now(i), rep->body, rep->body_len);
-        else
-            kwatch_list_body(&i->w, kinf_now(i), rep->body, rep->body_len);
+        kwatch_list_body(&i->w, kinf_now(i), rep->body, rep->body_len);
     } else {
         long ra = rep->retry_after_s;
         if (rep->status && rep->status->retry_after_s > ra)
@@ -107,10 +103,7 @@ static void kinf_do_list(kinf *i, const kwatch_action *a)
 static int kinf_on_line(const char *line, size_t len, void *ud)
 {
     kinf *i = ud;
-    if (i->raw)
-        kwatch_line_raw(&i->w, kinf_now(i), line, len);
-    else
-        kwatch_line(&i->w, kinf_now(i), line, len);
+    kwatch_line(&i->w, kinf_now(i), line, len);
     /* Stop framing the chunk if the machine abandoned this stream. */
     return i->watch_req ? 0 : 1;
 }
@@ -220,10 +213,7 @@ static void kinf_emit(const kwatch_action *a, void *ud)
         kcache_replace_begin(&i->cache);
         break;
     case KWATCH_REPLACE_ITEM:
-        if (a->obj)
-            kcache_replace_item(&i->cache, a->obj);
-        else
-            kcache_replace_item_raw(&i->cache, a->raw, a->raw_len);
+        kcache_replace_item(&i->cache, a->raw, a->raw_len);
         break;
     case KWATCH_REPLACE_END:
         kcache_replace_end(&i->cache);
@@ -234,16 +224,10 @@ static void kinf_emit(const kwatch_action *a, void *ud)
         break;
     case KWATCH_ADDED:
     case KWATCH_MODIFIED:
-        if (a->obj)
-            kcache_upsert(&i->cache, a->obj);
-        else
-            kcache_upsert_raw(&i->cache, a->raw, a->raw_len);
+        kcache_upsert(&i->cache, a->raw, a->raw_len);
         break;
     case KWATCH_DELETED:
-        if (a->obj)
-            kcache_remove(&i->cache, a->obj);
-        else
-            kcache_remove_raw(&i->cache, a->raw, a->raw_len);
+        kcache_remove(&i->cache, a->raw, a->raw_len);
         break;
     }
 }
@@ -293,9 +277,6 @@ int kinf_new(kinf **out, uv_loop_t *loop, krest *rest, const kinf_opts *o,
         kcache_add_handlers(&i->cache, handlers);
     if (o->extend)
         kcache_set_extend(&i->cache, o->extend, o->extend_ud);
-    /* Without an extend hook (which wants cJSON) objects are projected
-     * straight from the response bytes: no DOM per page or event. */
-    i->raw = !o->extend && !o->dom;
     rc = uv_timer_init(loop, &i->timer);
     if (rc) {
         operr_set(err, rc, "informer '%s': %s", what, uv_strerror(rc));

@@ -39,7 +39,6 @@ typedef struct kinf_opts {
     uint64_t seed;              /* jitter and watch timeouts; 0 = from the clock */
     kproj_extend_fn extend;     /* optional: attach a custom value to each projection */
     void *extend_ud;
-    int dom; /* force the cJSON path (tests compare it with the byte path) */
 } kinf_opts;
 
 typedef struct kinf_stats {

@@ -385,10 +385,15 @@ int klease_format(opbuf *out, const char *base, size_t base_len, const char *ns,
         cJSON_Delete(meta);
         goto out;
     }
-    if ((rc = set_string(meta, "name", name)) || (rc = set_string(meta, "namespace", ns)))
+    rc = set_string(meta, "name", name);
+    if (!rc)
+        rc = set_string(meta, "namespace", ns);
+    if (rc)
         goto out;
     drop_all(meta, "resourceVersion");
-    if (rv && *rv && (rc = set_string(meta, "resourceVersion", rv)))
+    if (rv && *rv)
+        rc = set_string(meta, "resourceVersion", rv);
+    if (rc)
         goto out;
     rc = -ENOMEM;
     drop_all(root, "spec");

@@ -138,8 +138,11 @@ enum kproj_kind kproj_kind_for_resource(const char *resource);
 const char *kproj_kind_name(enum kproj_kind k);
 
 /* Project `obj` (a list item or watch object; the kind comes from the resource
- * watched since list items carry none). Returns 0, -EINVAL (no metadata.name,
- * unknown kind, an over-long array) or -ENOMEM. */
+ * watched since list items carry none). Objects are projected from their JSON
+ * bytes only (kube/projscan.h: kprojs_from_bytes()); this is for callers that
+ * hold a tree (the CLI, an apply's answer): it prints obj and projects that.
+ * Returns 0, -EINVAL (not an object, no metadata.name, unknown kind, an
+ * over-long array) or -ENOMEM. */
 int kproj_from_json(const cJSON *obj, enum kproj_kind kind, kproj_obj **out);
 /* Frees the block and, through ext_free, the attached value. NULL is allowed. */
 void kproj_free(kproj_obj *o);

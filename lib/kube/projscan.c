@@ -93,7 +93,7 @@ static double ks_num(const jscan_tok *t)
     return strtod(buf, NULL);
 }
 
-/* A quantity given as a JSON number, formatted as kproj_from_json() does. */
+/* A quantity given as a JSON number (hand-written objects): integers as such, else %.9g. */
 static const char *ks_qty(const jscan_tok *t, char *tmp, size_t cap)
 {
     double d = ks_num(t);
@@ -478,7 +478,7 @@ enum { KR_FIELDS(KR_ENUM) KR_N };
 #define KR_ENTRY(id, key, parent, nested) [id] = KF(key, parent, nested),
 static const kfield kr_fields[KR_N] = {KR_FIELDS(KR_ENTRY)};
 
-/* metadata.generation as the DOM path's (int64_t) cast, defined outside the range. */
+/* metadata.generation as an int64, INT64_MIN outside the range (where a cast is undefined). */
 static int64_t ks_int64(double d)
 {
     if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
@@ -794,141 +794,5 @@ int kprojs_str(const jscan_tok *t, char *buf, size_t cap)
     if (jscan_strlen0(t) >= cap)
         return -E2BIG;
     jscan_strcpy0(t, buf);
-    return 0;
-}
-
-/* ---- comparison ------------------------------------------------------------------------- */
-
-static int kd_str(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0) ? 0 : 1;
-}
-
-#define KD_FAIL(...)                                                                               \
-    do {                                                                                           \
-        if (cap)                                                                                   \
-            snprintf(why, cap, __VA_ARGS__);                                                       \
-        return 1;                                                                                  \
-    } while (0)
-
-#define KD_S(path, x, y)                                                                           \
-    do {                                                                                           \
-        if (kd_str(x, y))                                                                          \
-            KD_FAIL("%s: \"%s\" vs \"%s\"", path, (x) ? (x) : "(null)", (y) ? (y) : "(null)");     \
-    } while (0)
-
-#define KD_I(path, x, y)                                                                           \
-    do {                                                                                           \
-        if ((long long)(x) != (long long)(y))                                                      \
-            KD_FAIL("%s: %lld vs %lld", path, (long long)(x), (long long)(y));                     \
-    } while (0)
-
-static int kd_kv(const char *what, const kproj_kv *a, size_t na, const kproj_kv *b, size_t nb,
-                 char *why, size_t cap)
-{
-    KD_I(what, na, nb);
-    if (!na && (a || b))
-        KD_FAIL("%s: empty but not NULL", what);
-    for (size_t i = 0; i < na; i++) {
-        KD_S(what, a[i].key, b[i].key);
-        KD_S(what, a[i].value, b[i].value);
-    }
-    return 0;
-}
-
-static int kd_containers(const char *what, const kproj_container *a, size_t na,
-                         const kproj_container *b, size_t nb, char *why, size_t cap)
-{
-    KD_I(what, na, nb);
-    if (!na && (a || b))
-        KD_FAIL("%s: empty but not NULL", what);
-    for (size_t i = 0; i < na; i++) {
-        KD_S(what, a[i].name, b[i].name);
-        KD_S(what, a[i].image, b[i].image);
-        KD_S(what, a[i].oom_killed_at, b[i].oom_killed_at);
-        KD_I(what, a[i].restart_count, b[i].restart_count);
-        if (kd_kv("status.requests", a[i].status_requests, a[i].nstatus_requests,
-                  b[i].status_requests, b[i].nstatus_requests, why, cap) ||
-            kd_kv("status.limits", a[i].status_limits, a[i].nstatus_limits, b[i].status_limits,
-                  b[i].nstatus_limits, why, cap))
-            return 1;
-        if (kd_kv("requests", a[i].requests, a[i].nrequests, b[i].requests, b[i].nrequests, why,
-                  cap) ||
-            kd_kv("limits", a[i].limits, a[i].nlimits, b[i].limits, b[i].nlimits, why, cap) ||
-            kd_kv("resizePolicy", a[i].resize_policy, a[i].nresize_policy, b[i].resize_policy,
-                  b[i].nresize_policy, why, cap))
-            return 1;
-    }
-    return 0;
-}
-
-int kprojs_diff(const kproj_obj *a, const kproj_obj *b, char *why, size_t cap)
-{
-    if (cap)
-        why[0] = 0;
-    if (!a || !b) {
-        if (a == b)
-            return 0;
-        KD_FAIL("one projection is NULL");
-    }
-    KD_I("kind", a->kind, b->kind);
-    KD_S("namespace", a->ns, b->ns);
-    KD_S("name", a->name, b->name);
-    KD_S("uid", a->uid, b->uid);
-    KD_S("resourceVersion", a->rv, b->rv);
-    KD_I("generation", a->generation, b->generation);
-    KD_I("replicas", a->replicas, b->replicas);
-    KD_S("nodeName", a->node, b->node);
-    KD_S("phase", a->phase, b->phase);
-    KD_S("qosClass", a->qos_class, b->qos_class);
-    KD_S("resize", a->resize_status, b->resize_status);
-    KD_S("PodResizePending", a->resize_pending, b->resize_pending);
-    KD_I("PodResizeInProgress", a->resize_in_progress, b->resize_in_progress);
-    const kproj_rollout *ra = &a->rollout, *rb = &b->rollout;
-    KD_I("status.observedGeneration", ra->observed_generation, rb->observed_generation);
-    KD_I("status.replicas", ra->replicas, rb->replicas);
-    KD_I("status.updated", ra->updated, rb->updated);
-    KD_I("status.ready", ra->ready, rb->ready);
-    KD_I("status.available", ra->available, rb->available);
-    KD_I("status.disruptionsAllowed", ra->disruptions_allowed, rb->disruptions_allowed);
-    KD_I("spec.progressDeadlineSeconds", ra->progress_deadline_s, rb->progress_deadline_s);
-    KD_I("spec.selector present", ra->has_selector, rb->has_selector);
-    KD_I("spec.paused", ra->paused, rb->paused);
-    KD_S("spec.updateStrategy.type", ra->update_strategy, rb->update_strategy);
-    KD_S("status.currentRevision", ra->current_revision, rb->current_revision);
-    KD_S("status.updateRevision", ra->update_revision, rb->update_revision);
-    if (kd_kv("template labels", ra->template_labels, ra->ntemplate_labels, rb->template_labels,
-              rb->ntemplate_labels, why, cap))
-        return 1;
-    KD_S("PodResizeInProgress.reason", a->resize_in_progress_reason, b->resize_in_progress_reason);
-    KD_I("deletionTimestamp", a->deleting, b->deleting);
-    if (a->ext != b->ext || a->ext_free != b->ext_free)
-        KD_FAIL("ext differs");
-    if (kd_kv("labels", a->labels, a->nlabels, b->labels, b->nlabels, why, cap) ||
-        kd_kv("annotations", a->annotations, a->nannotations, b->annotations, b->nannotations, why,
-              cap) ||
-        kd_kv("selector", a->selector, a->nselector, b->selector, b->nselector, why, cap) ||
-        kd_containers("containers", a->containers, a->ncontainers, b->containers, b->ncontainers,
-                      why, cap) ||
-        kd_containers("initContainers", a->init_containers, a->ninit_containers, b->init_containers,
-                      b->ninit_containers, why, cap))
-        return 1;
-    KD_I("ownerReferences", a->nowners, b->nowners);
-    if (!a->nowners && (a->owners || b->owners))
-        KD_FAIL("ownerReferences: empty but not NULL");
-    for (size_t i = 0; i < a->nowners; i++) {
-        KD_S("ownerReferences.kind", a->owners[i].kind, b->owners[i].kind);
-        KD_S("ownerReferences.name", a->owners[i].name, b->owners[i].name);
-        KD_S("ownerReferences.uid", a->owners[i].uid, b->owners[i].uid);
-        KD_I("ownerReferences.controller", a->owners[i].controller, b->owners[i].controller);
-    }
-    KD_I("matchExpressions", a->nselector_exprs, b->nselector_exprs);
-    if (!a->nselector_exprs && (a->selector_exprs || b->selector_exprs))
-        KD_FAIL("matchExpressions: empty but not NULL");
-    for (size_t i = 0; i < a->nselector_exprs; i++) {
-        KD_S("matchExpressions.key", a->selector_exprs[i].key, b->selector_exprs[i].key);
-        KD_S("matchExpressions.operator", a->selector_exprs[i].op, b->selector_exprs[i].op);
-        KD_S("matchExpressions.values", a->selector_exprs[i].values, b->selector_exprs[i].values);
-    }
     return 0;
 }

@@ -1,12 +1,12 @@
 /*
  * kprojs: kproj projections straight from JSON bytes, with no cJSON tree.
  *
- * The informer's hot path used to parse every list item and watch event into
- * a cJSON DOM only to copy a few fields out of it (kproj_from_json()). Here the
+ * Parsing every list item and watch event into a cJSON DOM only to copy a few
+ * fields out of it cost 2.5-3x the CPU of this (bench_projscan). Here the
  * bytes are tokenized once with jscan (validating the whole document and
  * noting where the wanted members are), then the small spans that matter
  * (labels, containers, statuses, ...) are walked twice: once to measure, once
- * to fill ONE malloc'd block, exactly like kproj_from_json().
+ * to fill ONE malloc'd block (see kube/project.h).
  *
  * For the informer: a watch line goes through kprojs_event_project() (one
  * validating scan for the envelope and the object); a LIST body through
@@ -14,28 +14,18 @@
  * kprojs_from_valid() per item (no second validation). Measured by
  * test/bench/bench_projscan.c.
  *
- * Contract: for every input, kprojs_from_bytes() yields the same projection as
- * kproj_from_json(cJSON_ParseWithLength(json, len)) - every field, string and
- * count - and fails when that fails, with the same code (-EINVAL, -ENOMEM).
- * Where the two may differ, by design:
- *  - the input must be strict RFC 8259 (see util/jscan.h): cJSON accepts some
- *    sloppy input (raw control characters in strings, "01", trailing bytes
- *    after the object, bad \u digits) that is refused here with -EINVAL;
- *  - `size` is the block's exact footprint in this layout (arrays, then
- *    strings, without the alignment padding the DOM path leaves between
- *    them), so it can be a few bytes smaller than kproj_from_json()'s;
- *  - metadata.generation outside the int64 range: the DOM path's cast is
- *    undefined behaviour there; here it is INT64_MIN (what x86-64 yields);
- *  - a pod with two PodResizePending=True conditions: the DOM path fails with
- *    -EOVERFLOW (its measuring pass counts every reason, the filling pass only
- *    the first); here the first reason is kept, as that code intends.
- * Duplicate member names: the FIRST occurrence counts, as with cJSON's
- * cJSON_GetObjectItemCaseSensitive(); labels/annotations/requests keep every
- * duplicate, in order, as kproj_from_json() does. A "\u0000" ends a string,
- * as it ends cJSON's valuestring.
+ * This is the one projection of the project: kproj_from_json() prints a tree
+ * and comes here. What it accepts is strict RFC 8259 (util/jscan.h); the
+ * first occurrence of a duplicate member name counts, as cJSON's
+ * GetObjectItemCaseSensitive() did; labels, annotations and requests keep
+ * every duplicate, in order; a "\u0000" ends a string; metadata.generation
+ * outside int64 reads as INT64_MIN; of two PodResizePending=True conditions
+ * the first reason is kept. test/fuzz/kref.h keeps the cJSON walker this
+ * replaced as the tests' oracle (its documented differences: sloppy JSON
+ * cJSON accepts, `size` without padding).
  *
- * The kproj_extend_fn hook needs a cJSON object and is not run here: caches
- * with an extend hook must keep using kproj_from_json().
+ * The kproj_extend_fn hook wants a cJSON object: kube/cache parses the
+ * object's bytes for it (the caches that have one hold few objects).
  *
  * Ownership: projections are freed with kproj_free(). kprojs_list and
  * kprojs_event borrow the input bytes (spans and tokens point into them) and
@@ -105,11 +95,5 @@ int kprojs_event_project(const char *line, size_t len, enum kproj_kind kind, kpr
  * NUL-terminated. Returns 0, -ENOENT when t is not a string (buf = "") or
  * -E2BIG when it does not fit (buf = ""). */
 int kprojs_str(const jscan_tok *t, char *buf, size_t cap);
-
-/* Deep comparison of two projections, field by field (every string, count
- * and number; not `size` or the packing): 0 when equal, else 1 with the first
- * difference described in why (cap bytes; cap 0 for none). For the tests that
- * hold kprojs_from_bytes() to kproj_from_json(). */
-int kprojs_diff(const kproj_obj *a, const kproj_obj *b, char *why, size_t cap);
 
 #endif

@@ -154,18 +154,14 @@ static int put_escaped(opbuf *out, const char *s)
     return 0;
 }
 
-/* Undo a partial append so a failed call leaves `out` as it was. */
-static int rollback(opbuf *out, size_t len, int rc)
+/* After a failed append `out` is empty and failed (util/buf.h); the caller gets -E2BIG. */
+static int path_failed(const opbuf *out)
 {
-    out->len = len;
-    if (out->data)
-        out->data[len] = '\0';
-    return rc;
+    return opbuf_error(out) == -ENOMEM ? -ENOMEM : -E2BIG;
 }
 
 int kpath(opbuf *out, const kres *r, const char *ns, const char *name, const char *sub)
 {
-    size_t start = out->len;
     int core = strcmp(r->group_version, "v1") == 0;
     int rc = opbuf_puts(out, core ? "/api/" : "/apis/");
     /* group_version keeps its '/': it is two segments, both plain DNS labels. */
@@ -190,12 +186,11 @@ int kpath(opbuf *out, const kres *r, const char *ns, const char *name, const cha
                 rc = put_escaped(out, sub);
         }
     }
-    return rc ? rollback(out, start, -E2BIG) : 0;
+    return rc ? path_failed(out) : 0;
 }
 
 int kpath_query(opbuf *out, const char *const *kv)
 {
-    size_t start = out->len;
     int first = !(out->data && memchr(out->data, '?', out->len));
     int rc = 0;
     for (; kv && kv[0]; kv += 2) {
@@ -213,7 +208,7 @@ int kpath_query(opbuf *out, const char *const *kv)
             break;
         first = 0;
     }
-    return rc ? rollback(out, start, -E2BIG) : 0;
+    return rc ? path_failed(out) : 0;
 }
 
 /* --- client --------------------------------------------------------------------------- */

@@ -61,7 +61,8 @@ int kstatus_parse(const char *body, size_t len, kstatus *out);
 
 /* Build "/apis/apps/v1/namespaces/NS/deployments/NAME/SUB" (core: "/api/v1/...").
  * ns NULL or "" = all namespaces (or cluster-scoped); name/sub may be NULL.
- * Path segments are percent-escaped. Appends to `out`; returns 0 or -E2BIG. */
+ * Path segments are percent-escaped. Appends to `out`; returns 0, or -E2BIG or -ENOMEM
+ * with `out` failed (util/buf.h). */
 int kpath(opbuf *out, const kres *r, const char *ns, const char *name, const char *sub);
 /* Append "?k=v&k2=v2" pairs (values percent-escaped); NULL-terminated list of
  * alternating keys and values; keys with a NULL or "" value are skipped. */

@@ -40,89 +40,6 @@ const char *kwatch_state_name(enum kwatch_state s)
     return "?";
 }
 
-/* ---- event parsing ----------------------------------------------------------------------- */
-
-static const char *kwatch_str(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-void kwatch_event_release(kwatch_event *ev)
-{
-    cJSON_Delete(ev->root);
-    memset(ev, 0, sizeof *ev);
-}
-
-int kwatch_event_parse(const char *line, size_t len, kwatch_event *ev)
-{
-    const char *end = NULL;
-    memset(ev, 0, sizeof *ev);
-    ev->reason = "";
-    ev->message = "";
-    ev->retry_after_s = -1;
-    cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    if (!root)
-        return -EINVAL;
-    /* Only whitespace may follow the document. */
-    for (; end && end < line + len; end++) {
-        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')
-            goto bad;
-    }
-    const char *type = kwatch_str(root, "type");
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, "object");
-    if (!type || !cJSON_IsObject(obj))
-        goto bad;
-    int t = -1;
-    for (int i = 0; i < KWATCH_EV_NTYPES; i++) {
-        if (strcmp(type, kwatch_type_names[i]) == 0)
-            t = i;
-    }
-    if (t < 0)
-        goto bad;
-    ev->type = (enum kwatch_ev_type)t;
-    ev->root = root;
-    ev->object = obj;
-    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    ev->rv = cJSON_IsObject(md) ? kwatch_str(md, "resourceVersion") : NULL;
-    switch (ev->type) {
-    case KWATCH_EV_ADDED:
-    case KWATCH_EV_MODIFIED:
-    case KWATCH_EV_DELETED:
-        if (!cJSON_IsObject(md) || !kwatch_str(md, "name"))
-            goto bad;
-        break;
-    case KWATCH_EV_BOOKMARK:
-        if (!ev->rv)
-            goto bad;
-        break;
-    case KWATCH_EV_ERROR: {
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-        if (cJSON_IsNumber(code) && code->valuedouble >= 0 && code->valuedouble < 1000)
-            ev->code = (int)code->valuedouble;
-        const char *s = kwatch_str(obj, "reason");
-        ev->reason = s ? s : "";
-        s = kwatch_str(obj, "message");
-        ev->message = s ? s : "";
-        const cJSON *details = cJSON_GetObjectItemCaseSensitive(obj, "details");
-        const cJSON *ra = cJSON_GetObjectItemCaseSensitive(details, "retryAfterSeconds");
-        if (cJSON_IsNumber(ra) && ra->valuedouble > 0 && ra->valuedouble < 86400)
-            ev->retry_after_s = (long)ra->valuedouble;
-        break;
-    }
-    default:
-        goto bad;
-    }
-    return 0;
-bad:
-    cJSON_Delete(root);
-    memset(ev, 0, sizeof *ev);
-    ev->reason = "";
-    ev->message = "";
-    ev->retry_after_s = -1;
-    return -EINVAL;
-}
-
 /* ---- the machine -------------------------------------------------------------------------- */
 
 static uint64_t kwatch_rand(kwatch *w)
@@ -292,43 +209,7 @@ static void kwatch_page_end(kwatch *w, uint64_t now_ms, const char *rv, const ch
     kwatch_issue_watch(w, now_ms);
 }
 
-void kwatch_list_page(kwatch *w, uint64_t now_ms, const cJSON *items, const char *rv,
-                      const char *continue_token)
-{
-    if (kwatch_page_begin(w))
-        return;
-    const cJSON *list = cJSON_IsArray(items) ? items : NULL, *it;
-    cJSON_ArrayForEach(it, list)
-    {
-        if (!cJSON_IsObject(it))
-            continue;
-        kwatch_action a = {.type = KWATCH_REPLACE_ITEM, .obj = it};
-        kwatch_do(w, &a);
-        if (w->state != KWATCH_LISTING)
-            return; /* stopped from the emit callback */
-    }
-    kwatch_page_end(w, now_ms, rv, continue_token);
-}
-
 int kwatch_list_body(kwatch *w, uint64_t now_ms, const char *body, size_t len)
-{
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    const cJSON *md = cJSON_GetObjectItemCaseSensitive(root, "metadata");
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "items");
-    if (!cJSON_IsObject(root) || !cJSON_IsObject(md) ||
-        !(cJSON_IsArray(items) || cJSON_IsNull(items) || !items)) {
-        OPLOG_W("list: response body is not a list (%zu bytes)", len);
-        cJSON_Delete(root);
-        kwatch_list_error(w, now_ms, 0, -1);
-        return -EINVAL;
-    }
-    kwatch_list_page(w, now_ms, items, kwatch_str(md, "resourceVersion"),
-                     kwatch_str(md, "continue"));
-    cJSON_Delete(root);
-    return 0;
-}
-
-int kwatch_list_body_raw(kwatch *w, uint64_t now_ms, const char *body, size_t len)
 {
     kprojs_list l;
     if (kprojs_list_parse(body, len, &l) != 0) {
@@ -342,7 +223,7 @@ int kwatch_list_body_raw(kwatch *w, uint64_t now_ms, const char *body, size_t le
     size_t n;
     while (kprojs_list_next(&l, &item, &n) == 1) {
         if (n == 0 || item[0] != '{')
-            continue; /* as the DOM path: non-objects are skipped */
+            continue; /* an item that is not an object is skipped */
         kwatch_action a = {.type = KWATCH_REPLACE_ITEM, .raw = item, .raw_len = n};
         kwatch_do(w, &a);
         if (w->state != KWATCH_LISTING)
@@ -379,7 +260,7 @@ void kwatch_event_in(kwatch *w, uint64_t now_ms, const kwatch_event *ev)
         return;
     w->stats.events[ev->type]++;
     w->watch_lines++;
-    kwatch_action a = {.obj = ev->object, .raw = ev->raw, .raw_len = ev->raw_len};
+    kwatch_action a = {.raw = ev->raw, .raw_len = ev->raw_len};
     switch (ev->type) {
     case KWATCH_EV_ADDED:
         a.type = KWATCH_ADDED;
@@ -415,22 +296,6 @@ void kwatch_event_in(kwatch *w, uint64_t now_ms, const kwatch_event *ev)
 }
 
 void kwatch_line(kwatch *w, uint64_t now_ms, const char *line, size_t len)
-{
-    if (w->state != KWATCH_WATCHING)
-        return;
-    kwatch_event ev;
-    if (kwatch_event_parse(line, len, &ev) != 0) {
-        w->watch_lines++;
-        w->stats.malformed++;
-        OPLOG_W("watch: malformed event skipped (%zu bytes: %.*s%s)", len,
-                (int)(len < 80 ? len : 80), line, len > 80 ? "..." : "");
-        return;
-    }
-    kwatch_event_in(w, now_ms, &ev);
-    kwatch_event_release(&ev);
-}
-
-void kwatch_line_raw(kwatch *w, uint64_t now_ms, const char *line, size_t len)
 {
     if (w->state != KWATCH_WATCHING)
         return;

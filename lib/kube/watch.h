@@ -39,7 +39,6 @@
 #ifndef OPTIPOD_KUBE_WATCH_H
 #define OPTIPOD_KUBE_WATCH_H
 
-#include <cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,12 +61,12 @@ enum kwatch_act {
     KWATCH_DO_WAIT,       /* wait_ms, then call kwatch_timer() */
     KWATCH_DO_CANCEL,     /* abandon the current watch stream (no more input from it) */
     KWATCH_REPLACE_BEGIN, /* a full set follows */
-    KWATCH_REPLACE_ITEM,  /* obj */
+    KWATCH_REPLACE_ITEM,  /* raw */
     KWATCH_REPLACE_END,   /* the set is complete: objects not in it were deleted */
     KWATCH_REPLACE_ABORT, /* the set was abandoned: forget the staged items */
-    KWATCH_ADDED,         /* obj */
-    KWATCH_MODIFIED,      /* obj */
-    KWATCH_DELETED,       /* obj (its last state) */
+    KWATCH_ADDED,         /* raw */
+    KWATCH_MODIFIED,      /* raw */
+    KWATCH_DELETED,       /* raw (its last state) */
 };
 
 typedef struct kwatch_action {
@@ -77,8 +76,9 @@ typedef struct kwatch_action {
     const char *rv;             /* DO_WATCH */
     int timeout_s;              /* DO_WATCH */
     uint64_t wait_ms;           /* DO_WAIT */
-    const cJSON *obj;           /* REPLACE_ITEM, ADDED, MODIFIED, DELETED (DOM input) */
-    const char *raw;            /* the same object's JSON bytes (raw input), obj NULL */
+    /* REPLACE_ITEM, ADDED, MODIFIED, DELETED: the object's JSON bytes, validated by the
+     * scan of its page or line (kube/projscan.h) */
+    const char *raw;
     size_t raw_len;
 } kwatch_action;
 
@@ -93,26 +93,18 @@ enum kwatch_ev_type {
     KWATCH_EV_NTYPES,
 };
 
-/* One parsed watch event line. Owns `root`; release with kwatch_event_release(). */
+/* One watch event line as kwatch_line() read it (kube/projscan.h), borrowed. */
 typedef struct kwatch_event {
     enum kwatch_ev_type type;
-    cJSON *root;
-    const cJSON *object; /* root.object */
     const char *rv;      /* object.metadata.resourceVersion, or NULL */
     int code;            /* ERROR: object.code (0 when absent) */
     const char *reason;  /* ERROR: object.reason, or "" */
     const char *message; /* ERROR: object.message, or "" */
     long retry_after_s;  /* ERROR: object.details.retryAfterSeconds, -1 when absent */
-    const char *raw;     /* raw input (kwatch_line_raw): the object's bytes; root NULL */
+    const char *raw;     /* the object's bytes */
     size_t raw_len;
 } kwatch_event;
 
-/* Parse one line. Returns 0, or -EINVAL for anything that is not a well-formed
- * event (bad JSON, unknown type, object missing, an object event without
- * metadata.name, a BOOKMARK without metadata.resourceVersion). Nothing is
- * owned on failure. */
-int kwatch_event_parse(const char *line, size_t len, kwatch_event *ev);
-void kwatch_event_release(kwatch_event *ev);
 const char *kwatch_ev_type_name(enum kwatch_ev_type t);
 
 typedef struct kwatch_stats {
@@ -150,22 +142,16 @@ void kwatch_release(kwatch *w);
 
 /* Emits DO_LIST for the first page. Returns -EALREADY unless Empty. */
 int kwatch_start(kwatch *w, uint64_t now_ms);
-/* A LIST page arrived: items (a JSON array, may be NULL/empty), the list's
- * resourceVersion and continue token ("" or NULL on the last page). */
-void kwatch_list_page(kwatch *w, uint64_t now_ms, const cJSON *items, const char *rv,
-                      const char *continue_token);
-/* Convenience: parse a whole LIST body; a body that is not a list is treated
- * as a failed list (backoff). Returns 0 or -EINVAL. */
+/* A LIST page arrived: the whole body, validated and split by kube/projscan.h
+ * (no DOM); each object item goes out as REPLACE_ITEM with .raw/.raw_len. A
+ * body that is not a list is treated as a failed list (backoff). Returns 0 or
+ * -EINVAL. */
 int kwatch_list_body(kwatch *w, uint64_t now_ms, const char *body, size_t len);
-/* The same without a DOM: the body is validated and split by kube/projscan.h
- * and each item goes out as REPLACE_ITEM with .raw/.raw_len (obj NULL). */
-int kwatch_list_body_raw(kwatch *w, uint64_t now_ms, const char *body, size_t len);
 /* A LIST failed: http_status 0 for a transport error; retry_after_s < 0 when absent. */
 void kwatch_list_error(kwatch *w, uint64_t now_ms, long http_status, long retry_after_s);
-/* One line of the watch stream (parsed here; malformed lines are counted and skipped). */
+/* One line of the watch stream, read by kube/projscan.h (malformed lines are
+ * counted and skipped); object events carry .raw/.raw_len. */
 void kwatch_line(kwatch *w, uint64_t now_ms, const char *line, size_t len);
-/* The same without a DOM (kube/projscan.h): object events carry .raw/.raw_len. */
-void kwatch_line_raw(kwatch *w, uint64_t now_ms, const char *line, size_t len);
 /* An already-parsed event (borrowed). */
 void kwatch_event_in(kwatch *w, uint64_t now_ms, const kwatch_event *ev);
 /* The watch stream closed cleanly (timeoutSeconds, server restart with a clean end). */

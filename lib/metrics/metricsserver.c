@@ -17,6 +17,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/map.h"
+#include "util/optime.h"
 
 /* Separates key parts; cannot appear in Kubernetes names. */
 #define SEP "\x1f"
@@ -169,44 +170,6 @@ int mms_store_map(mms_store *s, const mprov_request *req, double now_s)
     return rc;
 }
 
-/* "2026-11-22T02:00:05Z" or with fractional seconds / an offset. */
-static int parse_time(const char *s, double *out)
-{
-    struct tm tm = {0};
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -EPROTO;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
-        return -EPROTO;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    double frac = 0;
-    const char *p = s + n;
-    if (*p == '.') {
-        double scale = 0.1;
-        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-            frac += (*p - '0') * scale;
-    }
-    long off = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return -EPROTO;
-        off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -EPROTO;
-    }
-    if (*p)
-        return -EPROTO;
-    *out = (double)timegm(&tm) - (double)off + frac;
-    return 0;
-}
-
 typedef struct usage {
     const char *pod, *container;
     double ts, cpu, mem;
@@ -227,11 +190,13 @@ static int walk(const cJSON *doc, int (*fn)(const usage *u, void *ud), void *ud,
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(it, "timestamp");
         const cJSON *cs = cJSON_GetObjectItemCaseSensitive(it, "containers");
         usage u = {0};
+        optime at;
         if (!cJSON_IsString(name) || !cJSON_IsString(ts) || !cJSON_IsArray(cs) ||
-            parse_time(ts->valuestring, &u.ts) != 0)
+            optime_parse(ts->valuestring, 0, &at) != 0)
             return operr_set(err, -EPROTO,
                              "items[%d]: want metadata.name, an RFC 3339 timestamp and containers",
                              i);
+        u.ts = (double)at.sec + at.nsec / 1e9;
         u.pod = name->valuestring;
         int j = 0;
         const cJSON *c;
@@ -256,7 +221,8 @@ static int walk(const cJSON *doc, int (*fn)(const usage *u, void *ud), void *ud,
             u.container = cn->valuestring;
             u.cpu = (double)qc.units + (double)qc.nanos / 1e9;
             u.mem = (double)bytes;
-            if (fn && (rc = fn(&u, ud)) < 0)
+            rc = fn ? fn(&u, ud) : 0;
+            if (rc < 0)
                 return rc;
             j++;
         }
@@ -344,7 +310,8 @@ int mms_store_ingest(mms_store *s, const char *ns, const char *body, size_t len,
     if (!doc)
         return operr_set(err, -EPROTO, "response is not JSON");
     /* Validate everything first: a half-folded list would skew the histograms. */
-    if ((rc = walk(doc, NULL, NULL, err)) != 0)
+    rc = walk(doc, NULL, NULL, err);
+    if (rc != 0)
         goto out;
     nsmap *m = get_ns(s, ns, 1);
     if (!m) {
@@ -801,10 +768,13 @@ static int mms_request_stats(void *state, const mprov_request *rq, mprov_cb cb, 
     if (fresh) {
         j->ready = 1;
         kick(p);
-    } else if ((rc = fetch(p, g)) != 0) {
-        p->jobs = j->next;
-        job_free(j);
-        return rc;
+    } else {
+        rc = fetch(p, g);
+        if (rc != 0) {
+            p->jobs = j->next;
+            job_free(j);
+            return rc;
+        }
     }
     return 0;
 }

@@ -286,7 +286,8 @@ static void start_query(uv_timer_t *t)
         goto out;
     if (m->token_file) {
         /* Re-read every time: a projected token is rotated in place. */
-        if ((rc = read_token(m->token_file, &file_token)) != 0) {
+        rc = read_token(m->token_file, &file_token);
+        if (rc != 0) {
             fail = "cannot read the bearer token file";
             goto out;
         }
@@ -336,7 +337,8 @@ static void start_query(uv_timer_t *t)
         .ud = j,
     };
     j->sent_ns = uv_hrtime();
-    if ((rc = ophttp_request(m->http, &o, &j->req)) != 0) {
+    rc = ophttp_request(m->http, &o, &j->req);
+    if (rc != 0) {
         fail = "cannot start the HTTP request";
         goto out;
     }

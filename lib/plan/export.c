@@ -15,6 +15,7 @@
 
 #include "engine/quantity.h"
 #include "plan/internal.h"
+#include "util/emit.h"
 
 static bool changes(const plan_container *c)
 {
@@ -202,17 +203,19 @@ int plan_export(const plan *p, const char *dir, size_t *written, operr *err)
         if (!any)
             continue;
         char name[PATH_MAX];
-        if ((rc = plan_patch_name(w, name, sizeof name)) < 0) {
+        rc = plan_patch_name(w, name, sizeof name);
+        if (rc < 0) {
             operr_set(err, rc, "%s %s/%s: patch file name too long", w->kind, w->ns, w->name);
             goto out;
         }
         cJSON *doc = workload_patch(w);
         opbuf_reset(&b);
-        rc = doc ? plan_yaml_emit(doc, &b) : -ENOMEM;
+        rc = doc ? opemit_yaml(doc, &b) : -ENOMEM;
         cJSON_Delete(doc);
         if (rc < 0)
             goto out;
-        if ((rc = write_if_changed(dir, name, &b, err)) < 0)
+        rc = write_if_changed(dir, name, &b, err);
+        if (rc < 0)
             goto out;
         count++;
         cJSON *e = cJSON_CreateObject();
@@ -236,7 +239,7 @@ int plan_export(const plan *p, const char *dir, size_t *written, operr *err)
     opbuf_reset(&b);
     rc = opbuf_puts(&b, KUST_HEADER);
     if (rc == 0)
-        rc = plan_yaml_emit(kust, &b);
+        rc = opemit_yaml(kust, &b);
     if (rc == 0)
         rc = write_if_changed(dir, "kustomization.yaml", &b, err);
 out:
@@ -278,7 +281,8 @@ int plan_export_helm(const plan *p, const char *dir, size_t *written, operr *err
                 continue;
             if (!ctrs) {
                 char key[PATH_MAX];
-                if ((rc = plan_patch_name(w, key, sizeof key)) < 0)
+                rc = plan_patch_name(w, key, sizeof key);
+                if (rc < 0)
                     goto out;
                 key[strlen(key) - 5] = 0; /* no ".yaml" */
                 cJSON *o = cJSON_AddObjectToObject(wls, key);
@@ -309,7 +313,7 @@ int plan_export_helm(const plan *p, const char *dir, size_t *written, operr *err
     }
     rc = opbuf_puts(&b, HELM_HEADER);
     if (rc == 0)
-        rc = plan_yaml_emit(doc, &b);
+        rc = opemit_yaml(doc, &b);
     if (rc == 0)
         rc = write_if_changed(dir, "values-optipod.yaml", &b, err);
 out:

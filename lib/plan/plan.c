@@ -22,6 +22,8 @@ void plan_init(plan *p)
 {
     memset(p, 0, sizeof *p);
     pol_init(&p->pol);
+    opmap_init(&p->by_id);
+    opmap_init(&p->by_name);
     opmap_init(&p->series);
     /* The CRD defaults: a policy with an empty spec (but for the selector,
      * which the CRD requires). */
@@ -34,19 +36,10 @@ void plan_init(plan *p)
     cJSON_Delete(obj);
 }
 
-static void stats_free(plan_stats *s)
-{
-    free(s->cpu);
-    free(s->mem);
-    memset(s, 0, sizeof *s);
-}
-
 static void workload_free(plan_workload *w)
 {
-    for (size_t i = 0; i < w->nctrs; i++) {
+    for (size_t i = 0; i < w->nctrs; i++)
         free(w->ctrs[i].name);
-        stats_free(&w->ctrs[i].st);
-    }
     free(w->ctrs);
     free(w->kind);
     free(w->ns);
@@ -63,9 +56,72 @@ void plan_release(plan *p)
     for (size_t i = 0; i < p->ndiags; i++)
         free(p->diags[i]);
     free(p->diags);
+    opmap_release(&p->by_id, NULL);
+    opmap_release(&p->by_name, NULL);
     opmap_release(&p->series, plan_series_free);
     pol_release(&p->pol);
     memset(p, 0, sizeof *p);
+}
+
+void plan_set_now(plan *p, int64_t now)
+{
+    p->fixed_now = now;
+}
+
+void plan_keep_history(plan *p)
+{
+    p->keep_history = true;
+}
+
+/* --- workload indexes --------------------------------------------------------------------- */
+
+/* Join up to three parts with \x1f into buf; false when they do not fit (names are capped far
+ * below: 253 bytes). */
+static bool index_key(char *buf, size_t cap, const char *a, const char *b, const char *c)
+{
+    int n =
+        c ? snprintf(buf, cap, "%s\x1f%s\x1f%s", a, b, c) : snprintf(buf, cap, "%s\x1f%s", a, b);
+    return n >= 0 && (size_t)n < cap;
+}
+
+#define INDEX_KEY_MAX 1024
+
+/* Enter wl[i] in both indexes (at the end of its name's chain, so chains keep wl's order). */
+static int index_add(plan *p, size_t i)
+{
+    plan_workload *w = &p->wl[i];
+    char key[INDEX_KEY_MAX];
+    w->same_name = 0;
+    if (!index_key(key, sizeof key, w->kind, w->ns, w->name) ||
+        opmap_put(&p->by_id, key, (void *)(uintptr_t)(i + 1), NULL) < 0)
+        return -ENOMEM;
+    if (!index_key(key, sizeof key, w->ns, w->name, NULL))
+        return -ENOMEM;
+    uintptr_t at = (uintptr_t)opmap_get(&p->by_name, key);
+    if (!at)
+        return opmap_put(&p->by_name, key, (void *)(uintptr_t)(i + 1), NULL);
+    while (p->wl[at - 1].same_name)
+        at = p->wl[at - 1].same_name;
+    p->wl[at - 1].same_name = i + 1;
+    return 0;
+}
+
+static int index_rebuild(plan *p)
+{
+    opmap_release(&p->by_id, NULL);
+    opmap_release(&p->by_name, NULL);
+    for (size_t i = 0; i < p->nwl; i++)
+        if (index_add(p, i) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+plan_workload *plan_find(plan *p, const char *kind, const char *ns, const char *name)
+{
+    char key[INDEX_KEY_MAX];
+    uintptr_t at =
+        index_key(key, sizeof key, kind, ns, name) ? (uintptr_t)opmap_get(&p->by_id, key) : 0;
+    return at ? &p->wl[at - 1] : NULL;
 }
 
 int plan_diag(plan *p, bool problem, const char *fmt, ...)
@@ -116,7 +172,9 @@ int plan_read_file(const char *path, opbuf *out, operr *err)
             goto out;
         }
     }
-    opbuf_puts(out, ""); /* an empty file still yields "" */
+    rc = opbuf_puts(out, ""); /* an empty file still yields "" */
+    if (rc < 0)
+        operr_set(err, rc, "'%s': %s", path, strerror(-rc));
 out:
     close(fd);
     if (rc < 0)
@@ -274,12 +332,15 @@ static int add_object(plan *p, const cJSON *obj, const char *file, int doc)
                          where, kind, name ? name : "(unnamed)", kind);
     if (!name || !*name)
         return plan_diag(p, true, "%s: %s without metadata.name; skipped", where, kind);
-    for (size_t i = 0; i < p->nwl; i++) {
-        plan_workload *o = &p->wl[i];
-        if (!strcmp(o->kind, kind) && !strcmp(o->ns, ns) && !strcmp(o->name, name))
-            return plan_diag(p, true, "%s: %s %s/%s: duplicate (first in %s); skipped", where, kind,
-                             ns, name, o->file);
-    }
+    if (strlen(name) > 253 || strlen(ns) > 253)
+        return plan_diag(p, true,
+                         "%s: %s %.64s...: name or namespace longer than 253 characters; "
+                         "skipped",
+                         where, kind, name);
+    const plan_workload *first = plan_find(p, kind, ns, name);
+    if (first)
+        return plan_diag(p, true, "%s: %s %s/%s: duplicate (first in %s); skipped", where, kind, ns,
+                         name, first->file);
     const cJSON *pod =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "template");
     pod = cJSON_GetObjectItemCaseSensitive(pod, "spec");
@@ -314,6 +375,9 @@ static int add_object(plan *p, const cJSON *obj, const char *file, int doc)
     if (rc < 0)
         goto fail;
     p->nwl++;
+    rc = index_add(p, p->nwl - 1);
+    if (rc < 0) /* the maps are out of memory: the plan fails as a whole */
+        return rc;
     return 0;
 fail:
     workload_free(w);
@@ -418,7 +482,9 @@ static int load_kustomization(plan *p, const char *dir, const char *kfile, int d
         rc = load_path(p, sub, depth + 1, &se);
         if (rc == -ENOMEM)
             goto out;
-        if (rc < 0 && (rc = plan_diag(p, true, "%s: resources: %s", kfile, se.msg)) < 0)
+        if (rc < 0)
+            rc = plan_diag(p, true, "%s: resources: %s", kfile, se.msg);
+        if (rc < 0)
             goto out;
     }
     rc = 0;
@@ -476,7 +542,9 @@ static int load_dir(plan *p, const char *path, int depth, operr *err)
         rc = load_path(p, sub, depth + 1, &se);
         if (rc == -ENOMEM)
             goto out;
-        if (rc < 0 && (rc = plan_diag(p, true, "%s", se.msg)) < 0)
+        if (rc < 0)
+            rc = plan_diag(p, true, "%s", se.msg);
+        if (rc < 0)
             goto out;
         rc = 0;
     }
@@ -538,41 +606,68 @@ static bool pod_of(const plan_workload *w, const char *pod)
            all_alnum(dash + 1, strlen(dash + 1), false);
 }
 
-plan_workload *plan_find_workload(plan *p, const plan_series *s)
+plan_workload *plan_find_workload(plan *p, const char *ns, const char *pod, const char *workload)
 {
-    plan_workload *best = NULL;
-    for (size_t i = 0; i < p->nwl; i++) {
-        plan_workload *w = &p->wl[i];
-        if (strcmp(w->ns, s->ns) != 0)
-            continue;
-        bool match = s->workload ? strcmp(w->name, s->workload) == 0 : pod_of(w, s->pod);
-        if (match && (!best || strlen(w->name) > strlen(best->name)))
-            best = w;
+    char key[INDEX_KEY_MAX];
+    if (workload) {
+        uintptr_t at = index_key(key, sizeof key, ns, workload, NULL)
+                           ? (uintptr_t)opmap_get(&p->by_name, key)
+                           : 0;
+        return at ? &p->wl[at - 1] : NULL;
     }
-    return best;
+    /* The workload's name is the pod's name up to one of its dashes: try them from the last
+     * (the longest name wins), each through the index and the kind's naming rule. */
+    size_t nslen = strlen(ns), n = strlen(pod);
+    if (nslen + 1 + n >= sizeof key)
+        return NULL;
+    memcpy(key, ns, nslen);
+    key[nslen] = '\x1f';
+    for (size_t i = n; i-- > 0;) {
+        if (pod[i] != '-')
+            continue;
+        memcpy(key + nslen + 1, pod, i);
+        key[nslen + 1 + i] = '\0';
+        for (uintptr_t at = (uintptr_t)opmap_get(&p->by_name, key); at;
+             at = p->wl[at - 1].same_name)
+            if (pod_of(&p->wl[at - 1], pod))
+                return &p->wl[at - 1];
+    }
+    return NULL;
 }
 
-static int grow(double **v, size_t *cap, size_t need)
+/* The usage of one container, from the series of its pods. */
+typedef struct usage_acc {
+    double *cpu, *mem; /* samples in the window, scratch reused from container to container */
+    size_t ncpu, nmem, cap;
+    int64_t first, last; /* Unix seconds of the oldest and newest sample */
+    int64_t oom_count, oom_last, oom_mem;
+} usage_acc;
+
+static int acc_reserve(usage_acc *a, size_t n)
 {
-    if (need <= *cap)
+    if (a->ncpu + n <= a->cap && a->nmem + n <= a->cap)
         return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    double *nv = realloc(*v, c * sizeof *nv);
-    if (!nv)
+    size_t cap = a->cap ? a->cap : 1024;
+    while (cap < a->ncpu + n || cap < a->nmem + n)
+        cap *= 2;
+    double *c = realloc(a->cpu, cap * sizeof *c);
+    if (c)
+        a->cpu = c;
+    double *m = c ? realloc(a->mem, cap * sizeof *m) : NULL;
+    if (m)
+        a->mem = m;
+    if (!c || !m)
         return -ENOMEM;
-    *v = nv;
-    *cap = c;
+    a->cap = cap;
     return 0;
 }
 
-static void span_note(plan_stats *st, int64_t t)
+static void span_note(usage_acc *a, int64_t t)
 {
-    if (st->first == 0 || t < st->first)
-        st->first = t;
-    if (t > st->last)
-        st->last = t;
+    if (a->first == 0 || t < a->first)
+        a->first = t;
+    if (t > a->last)
+        a->last = t;
 }
 
 static bool in_window(int64_t t, int64_t lo, int64_t hi)
@@ -581,35 +676,36 @@ static bool in_window(int64_t t, int64_t lo, int64_t hi)
 }
 
 /* Fold the points of one pod's series inside [lo, hi] into the container's. */
-static int merge_series(plan_stats *st, const plan_series *s, int64_t lo, int64_t hi)
+static int merge_series(usage_acc *a, const plan_series *s, int64_t lo, int64_t hi)
 {
-    if (grow(&st->cpu, &st->capcpu, st->ncpu + s->cpu.n) < 0 ||
-        grow(&st->mem, &st->capmem, st->nmem + s->mem.n) < 0)
+    if (acc_reserve(a, s->cpu.n > s->mem.n ? s->cpu.n : s->mem.n) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < s->cpu.n; i++) {
         if (!in_window(s->cpu.v[i].t, lo, hi))
             continue;
-        st->cpu[st->ncpu++] = s->cpu.v[i].v;
-        span_note(st, s->cpu.v[i].t);
+        a->cpu[a->ncpu++] = s->cpu.v[i].v;
+        span_note(a, s->cpu.v[i].t);
     }
     for (size_t i = 0; i < s->mem.n; i++) {
         if (!in_window(s->mem.v[i].t, lo, hi))
             continue;
-        st->mem[st->nmem++] = s->mem.v[i].v;
-        span_note(st, s->mem.v[i].t);
+        a->mem[a->nmem++] = s->mem.v[i].v;
+        span_note(a, s->mem.v[i].t);
     }
-    for (size_t i = 0; i < s->oom.n; i++) {
+    for (size_t i = 0, k = 0; i < s->oom.n; i++) {
         int64_t t = s->oom.v[i].t;
         if (!in_window(t, lo, hi))
             continue;
-        st->oom_count++;
-        if (t >= st->oom_last) {
-            st->oom_last = t;
-            /* The working set at (or just before) the kill. */
-            double m = 0;
-            for (size_t k = 0; k < s->mem.n && s->mem.v[k].t <= t; k++)
-                m = s->mem.v[k].v;
-            st->oom_mem = (int64_t)m;
+        a->oom_count++;
+        /* The working set at (or just before) the kill: oom and mem are sorted by time. */
+        double m = 0;
+        for (; k < s->mem.n && s->mem.v[k].t <= t; k++)
+            ;
+        if (k > 0)
+            m = s->mem.v[k - 1].v;
+        if (t >= a->oom_last) {
+            a->oom_last = t;
+            a->oom_mem = (int64_t)m;
         }
     }
     return 0;
@@ -626,60 +722,116 @@ static int cmp_wl(const void *a, const void *b)
     return c;
 }
 
-static void fill_usage(const plan *p, plan_container *c)
+static void fill_usage(const plan *p, plan_container *c, usage_acc *a)
 {
-    plan_stats *st = &c->st;
     eng_usage *u = &c->c.use;
     memset(u, 0, sizeof *u);
-    u->cpu_cores = st->ncpu ? eng_percentile(st->cpu, st->ncpu, p->eng.percentile) : NAN;
+    u->cpu_cores = a->ncpu ? eng_percentile(a->cpu, a->ncpu, p->eng.percentile) : NAN;
     double peak = 0;
-    for (size_t i = 0; i < st->nmem; i++)
-        if (st->mem[i] > peak)
-            peak = st->mem[i];
+    for (size_t i = 0; i < a->nmem; i++)
+        if (a->mem[i] > peak)
+            peak = a->mem[i];
     u->mem_peak_bytes = (int64_t)ceil(peak);
-    u->mem_bytes =
-        st->nmem ? (int64_t)ceil(eng_percentile(st->mem, st->nmem, p->eng.percentile)) : -1;
-    u->samples = (int64_t)(st->ncpu > st->nmem ? st->ncpu : st->nmem);
-    u->span_s = st->last - st->first;
-    u->oom_count = st->oom_count;
-    u->oom_last = st->oom_last;
-    u->oom_mem_bytes = st->oom_mem;
+    u->mem_bytes = a->nmem ? (int64_t)ceil(eng_percentile(a->mem, a->nmem, p->eng.percentile)) : -1;
+    u->samples = (int64_t)(a->ncpu > a->nmem ? a->ncpu : a->nmem);
+    u->span_s = a->last - a->first;
+    u->oom_count = a->oom_count;
+    u->oom_last = a->oom_last;
+    u->oom_mem_bytes = a->oom_mem;
 }
 
-void plan_sort(plan *p)
+int plan_sort(plan *p)
 {
     if (p->nwl > 1)
         qsort(p->wl, p->nwl, sizeof *p->wl, cmp_wl);
+    return index_rebuild(p);
+}
+
+/* A series matched to its container: wl and ctr index p->wl and its ctrs. */
+typedef struct match {
+    size_t wl, ctr;
+    const char *key;
+    const plan_series *s;
+} match;
+
+static int cmp_match(const void *a, const void *b)
+{
+    const match *x = a, *y = b;
+    if (x->wl != y->wl)
+        return x->wl < y->wl ? -1 : 1;
+    if (x->ctr != y->ctr)
+        return x->ctr < y->ctr ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+/* Every series of a pod of a workload in the manifests, with its container, grouped by container
+ * (in key order within one, so results never depend on the map's order). */
+static int match_series(plan *p, match **out, size_t *n)
+{
+    match *m = malloc((opmap_count(&p->series) + 1) * sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    size_t k = 0;
+    opmap_iter it;
+    opmap_iter_init(&it, &p->series);
+    for (opmap_entry *e = opmap_next(&it); e; e = opmap_next(&it)) {
+        const plan_series *s = e->value;
+        plan_workload *w = plan_find_workload(p, s->ns, s->pod, s->workload);
+        if (!w)
+            continue; /* a pod of something not in the manifests */
+        for (size_t i = 0; i < w->nctrs; i++)
+            if (strcmp(w->ctrs[i].name, s->ctr) == 0)
+                m[k++] = (match){(size_t)(w - p->wl), i, e->key, s};
+    }
+    qsort(m, k, sizeof *m, cmp_match);
+    *out = m;
+    *n = k;
+    return 0;
 }
 
 int plan_run(plan *p, int64_t now)
 {
-    plan_sort(p);
+    if (plan_sort(p) < 0)
+        return -ENOMEM;
     if (now)
         p->now = now;
+    else if (p->fixed_now)
+        p->now = p->fixed_now;
     else if (p->newest)
         p->now = p->newest;
     /* Only the policy's rolling window before the decision time counts, as
      * in the controller: [now - window, now]. */
     int64_t hi = p->now, lo = p->now - p->pol.window_ms / 1000;
-    opmap_iter it;
-    opmap_iter_init(&it, &p->series);
-    opmap_entry *e;
-    while ((e = opmap_next(&it))) {
-        plan_series *s = e->value;
-        plan_workload *w = plan_find_workload(p, s);
-        if (!w)
-            continue; /* a pod of something not in the manifests */
-        for (size_t i = 0; i < w->nctrs; i++) {
-            if (strcmp(w->ctrs[i].name, s->ctr) != 0)
-                continue;
-            plan_stats *st = &w->ctrs[i].st;
-            if (merge_series(st, s, lo, hi) < 0)
-                return -ENOMEM;
-            if (st->ncpu || st->nmem || st->oom_count)
-                w->ctrs[i].has_usage = true;
+    if (p->dropped_before && lo - PLAN_RATE_WINDOW_S < p->dropped_before &&
+        plan_diag(p, true,
+                  "usage: samples before %lld were not kept while reading (a window before the "
+                  "newest sample); set the decision time before reading usage to plan at %lld",
+                  (long long)p->dropped_before, (long long)p->now) < 0)
+        return -ENOMEM;
+    match *m;
+    size_t nm;
+    if (match_series(p, &m, &nm) < 0)
+        return -ENOMEM;
+    usage_acc a = {0};
+    int rc = 0;
+    for (size_t i = 0; i < nm && rc == 0;) {
+        plan_container *c = &p->wl[m[i].wl].ctrs[m[i].ctr];
+        a.ncpu = a.nmem = 0;
+        a.first = a.last = a.oom_count = a.oom_last = a.oom_mem = 0;
+        size_t j = i;
+        for (; j < nm && m[j].wl == m[i].wl && m[j].ctr == m[i].ctr && rc == 0; j++)
+            rc = merge_series(&a, m[j].s, lo, hi);
+        if (rc == 0 && !c->preset && (a.ncpu || a.nmem || a.oom_count)) {
+            c->has_usage = true;
+            fill_usage(p, c, &a);
         }
+        i = j;
     }
+    free(a.cpu);
+    free(a.mem);
+    free(m);
+    if (rc < 0)
+        return rc;
     eng_facts f = {.now = p->now, .hpa_cpu = false};
     for (size_t i = 0; i < p->nwl; i++) {
         plan_workload *w = &p->wl[i];
@@ -694,8 +846,6 @@ int plan_run(plan *p, int64_t now)
                     return -ENOMEM;
                 continue;
             }
-            if (!c->preset)
-                fill_usage(p, c);
             eng_recommend(&p->eng, &f, &c->c, &c->res);
         }
     }

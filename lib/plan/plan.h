@@ -54,7 +54,7 @@
 #include "util/err.h"
 #include "util/map.h"
 
-#define PLAN_MAX_FILE      ((size_t)64 << 20) /* largest manifest or usage file */
+#define PLAN_MAX_FILE      ((size_t)64 << 20) /* largest manifest or policy file (usage: no cap) */
 #define PLAN_MAX_DEPTH     16                 /* directory / kustomization nesting */
 #define PLAN_RATE_WINDOW_S 300                /* rate() window for CPU counters */
 
@@ -65,22 +65,11 @@ typedef enum plan_fmt {
     PLAN_FMT_CSV,
 } plan_fmt;
 
-/* Aggregated usage of one container over all its pods. */
-typedef struct plan_stats {
-    double *cpu; /* short-window rates, cores */
-    size_t ncpu, capcpu;
-    double *mem; /* working set samples, bytes */
-    size_t nmem, capmem;
-    int64_t first, last; /* Unix seconds of the oldest and newest sample */
-    int64_t oom_count, oom_last, oom_mem;
-} plan_stats;
-
 typedef struct plan_container {
     char *name;
     bool init;
     size_t index;    /* position in containers[] or initContainers[] */
     eng_container c; /* current requests/limits; usage filled by plan_run */
-    plan_stats st;
     bool has_usage;
     bool preset;    /* c.use came ready-made (Prometheus), not from series */
     eng_result res; /* valid after plan_run when has_usage */
@@ -92,6 +81,7 @@ typedef struct plan_workload {
     int line;   /* document's first line */
     plan_container *ctrs;
     size_t nctrs;
+    size_t same_name; /* index + 1 of the next workload with this namespace and name, or 0 */
 } plan_workload;
 
 typedef struct plan {
@@ -99,12 +89,18 @@ typedef struct plan {
     eng_policy eng;
     plan_workload *wl;
     size_t nwl, capwl;
+    /* Indexes into wl (values: index + 1): "kind\x1fns\x1fname" and "ns\x1fname" (the first
+     * of the workloads with that name, chained by same_name). Rebuilt when wl is sorted. */
+    opmap by_id, by_name;
     opmap series; /* "ns\x1fpod\x1fcontainer" -> plan_series (usage.c) */
     char **diags; /* one message per problem or note, in order */
     size_t ndiags, capdiags;
-    size_t problems; /* messages that make the exit status 1 */
-    int64_t newest;  /* newest usage timestamp seen */
-    int64_t now;     /* the decision time used by plan_run */
+    size_t problems;        /* messages that make the exit status 1 */
+    int64_t newest;         /* newest usage timestamp seen */
+    int64_t now;            /* the decision time used by plan_run */
+    int64_t fixed_now;      /* plan_set_now(): the decision time known while reading usage */
+    bool keep_history;      /* plan_keep_history(): no sample is dropped (a backtest replays all) */
+    int64_t dropped_before; /* samples before this were dropped while reading (0: none) */
     bool ran;
 } plan;
 
@@ -122,8 +118,19 @@ int plan_load_policy(plan *p, const char *path, operr *err);
  * to diags. */
 int plan_load_manifests(plan *p, const char *path, operr *err);
 
-/* A usage file, CSV or OpenMetrics (decided by the first line). Same return
- * convention as plan_load_manifests. */
+/* The decision time (Unix seconds), before usage is read: samples that cannot
+ * fall in its rolling window are then not kept. Without it the newest sample
+ * decides, and samples older than a window before the newest seen so far are
+ * dropped as the file is read. */
+void plan_set_now(plan *p, int64_t now);
+/* Keep every sample read, whatever its age: for a replay of the whole history (backtest),
+ * where memory grows with the file instead of the window. */
+void plan_keep_history(plan *p);
+
+/* A usage file, CSV or OpenMetrics (decided by the first line), read as a
+ * stream: no size cap, and what is kept is each series' samples within the
+ * policy's rolling window (memory grows with the number of series, not the
+ * file). Same return convention as plan_load_manifests. */
 int plan_load_usage(plan *p, const char *path, operr *err);
 /* The same on bytes in memory; `name` is used in messages. */
 int plan_usage_csv(plan *p, const char *name, const char *buf, size_t len);
@@ -158,7 +165,10 @@ typedef int (*plan_usage_cb)(const plan_workload *w, size_t ctr, const char *pod
 int plan_foreach_usage(plan *p, plan_usage_cb cb, void *ud);
 
 /* Map usage to containers and run the engine. `now` (Unix seconds) is the
- * decision time; 0 means the newest usage sample. Returns 0 or -ENOMEM. */
+ * decision time; 0 means plan_set_now()'s, else the newest usage sample. A
+ * `now` whose window reaches before samples dropped while reading adds a
+ * problem to diags. Linear in workloads and samples: workloads are found
+ * through hash maps. Returns 0 or -ENOMEM. */
 int plan_run(plan *p, int64_t now);
 
 /* Append the plan in a format. Returns 0 or an opbuf error. */

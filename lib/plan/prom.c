@@ -59,28 +59,26 @@ static void on_stats(const mprov_result *res, void *ud)
     }
     for (size_t i = 0; i < res->nworkloads; i++) {
         const mprov_workload_stats *ws = &res->workloads[i];
-        for (size_t k = 0; k < r->p->nwl; k++) {
-            plan_workload *w = &r->p->wl[k];
-            if (strcmp(w->ns, res->ns) || strcmp(w->kind, ws->kind) || strcmp(w->name, ws->name))
-                continue;
-            for (size_t c = 0; c < ws->ncontainers; c++) {
-                const mprov_container_stats *cs = &ws->containers[c];
-                for (size_t j = 0; j < w->nctrs; j++) {
-                    plan_container *pc = &w->ctrs[j];
-                    if (strcmp(pc->name, cs->container) != 0)
-                        continue;
-                    eng_usage *u = &pc->c.use;
-                    u->cpu_cores = cs->cpu_cores;
-                    u->mem_bytes = (int64_t)cs->mem_bytes;
-                    u->mem_peak_bytes = (int64_t)cs->mem_peak_bytes;
-                    u->samples = (int64_t)(cs->cpu_samples > cs->mem_samples ? cs->cpu_samples
-                                                                             : cs->mem_samples);
-                    u->span_s = (int64_t)cs->history_s;
-                    u->oom_count = cs->oom_count;
-                    u->oom_last = cs->oom_last_s;
-                    u->oom_mem_bytes = 0; /* unknown: the engine uses the limit */
-                    pc->has_usage = pc->preset = true;
-                }
+        plan_workload *w = plan_find(r->p, ws->kind, res->ns, ws->name);
+        if (!w)
+            continue; /* not in the manifests */
+        for (size_t c = 0; c < ws->ncontainers; c++) {
+            const mprov_container_stats *cs = &ws->containers[c];
+            for (size_t j = 0; j < w->nctrs; j++) {
+                plan_container *pc = &w->ctrs[j];
+                if (strcmp(pc->name, cs->container) != 0)
+                    continue;
+                eng_usage *u = &pc->c.use;
+                u->cpu_cores = cs->cpu_cores;
+                u->mem_bytes = (int64_t)cs->mem_bytes;
+                u->mem_peak_bytes = (int64_t)cs->mem_peak_bytes;
+                u->samples = (int64_t)(cs->cpu_samples > cs->mem_samples ? cs->cpu_samples
+                                                                         : cs->mem_samples);
+                u->span_s = (int64_t)cs->history_s;
+                u->oom_count = cs->oom_count;
+                u->oom_last = cs->oom_last_s;
+                u->oom_mem_bytes = 0; /* unknown: the engine uses the limit */
+                pc->has_usage = pc->preset = true;
             }
         }
     }
@@ -146,8 +144,10 @@ int plan_usage_prometheus_opts(plan *p, const mprom_opts *opts, int64_t now, ope
     prom_run r = {.p = p, .url = url, .err = err};
     r.eval = now ? now : (int64_t)time(NULL);
     r.window_s = (uint64_t)(p->pol.window_ms / 1000);
-    plan_sort(p);
-    int rc = uv_loop_init(&r.loop);
+    int rc = plan_sort(p); /* the namespaces in order, and the indexes */
+    if (rc < 0)
+        return operr_set(err, rc, "prometheus: out of memory");
+    rc = uv_loop_init(&r.loop);
     if (rc < 0)
         return operr_set(err, rc, "prometheus: %s", uv_strerror(rc));
     rc = ophttp_client_new(&r.http, &r.loop, NULL);
@@ -164,7 +164,9 @@ int plan_usage_prometheus_opts(plan *p, const mprom_opts *opts, int64_t now, ope
     p->now = r.eval;
     if (p->nwl == 0)
         finish(&r, 0);
-    else if ((rc = request_stats(&r)) < 0)
+    else
+        rc = request_stats(&r);
+    if (rc < 0)
         finish(&r, rc);
     while (!r.done && uv_run(&r.loop, UV_RUN_ONCE))
         ;

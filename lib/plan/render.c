@@ -9,10 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/quantity.h"
 #include "plan/internal.h"
+#include "util/emit.h"
+#include "util/optime.h"
 
 /* One container's row, as strings. */
 typedef struct row {
@@ -165,30 +166,25 @@ static const char *const col_head[NCOLS] = {
     "NAMESPACE",   "WORKLOAD", "CONTAINER", "CPU REQ/LIM",  "CPU REC",  "CPU DELTA",
     "MEM REQ/LIM", "MEM REC",  "MEM DELTA", "SAMPLES/SPAN", "DECISION", "REASON"};
 
-static const char *col(const row *r, int i)
-{
-    const char *v[NCOLS] = {r->ns,        r->wl,        r->ctr,      r->cpu_cur,
-                            r->cpu_rec,   r->cpu_delta, r->mem_cur,  r->mem_rec,
-                            r->mem_delta, r->conf,      r->decision, r->reason};
-    return v[i];
-}
-
 static int render_table(const plan *p, opbuf *out)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < p->nwl; i++)
-        for (size_t k = 0; k < p->wl[i].nctrs; k++)
-            n += shown(p, &p->wl[i].ctrs[k]);
-    row *rows = calloc(n ? n : 1, sizeof *rows);
-    if (!rows)
-        return -ENOMEM;
-    size_t r = 0, napply = 0, nunch = 0, nskip = 0;
-    for (size_t i = 0; i < p->nwl; i++)
-        for (size_t k = 0; k < p->wl[i].nctrs; k++) {
+    opemit_table t;
+    int rc = opemit_table_init(&t, NCOLS, col_head, "  ");
+    if (rc)
+        return rc;
+    size_t n = 0, napply = 0, nunch = 0, nskip = 0;
+    for (size_t i = 0; i < p->nwl && !rc; i++)
+        for (size_t k = 0; k < p->wl[i].nctrs && !rc; k++) {
             const plan_container *c = &p->wl[i].ctrs[k];
             if (!shown(p, c))
                 continue;
-            make_row(p, &p->wl[i], c, &rows[r++]);
+            row r;
+            make_row(p, &p->wl[i], c, &r);
+            const char *cells[NCOLS] = {r.ns,        r.wl,        r.ctr,      r.cpu_cur,
+                                        r.cpu_rec,   r.cpu_delta, r.mem_cur,  r.mem_rec,
+                                        r.mem_delta, r.conf,      r.decision, r.reason};
+            rc = opemit_table_add(&t, cells);
+            n++;
             if (!c->has_usage || c->res.decision == ENG_SKIPPED)
                 nskip++;
             else if (c->res.decision == ENG_APPLY)
@@ -196,39 +192,42 @@ static int render_table(const plan *p, opbuf *out)
             else
                 nunch++;
         }
-    int w[NCOLS];
-    for (int c = 0; c < NCOLS; c++) {
-        w[c] = (int)strlen(col_head[c]);
-        for (size_t i = 0; i < n; i++)
-            if ((int)strlen(col(&rows[i], c)) > w[c])
-                w[c] = (int)strlen(col(&rows[i], c));
-    }
-    int rc = 0;
-    for (int c = 0; c < NCOLS && rc == 0; c++)
-        rc = c + 1 < NCOLS ? opbuf_printf(out, "%-*s  ", w[c], col_head[c])
-                           : opbuf_printf(out, "%s\n", col_head[c]);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        for (int c = 0; c < NCOLS && rc == 0; c++)
-            rc = c + 1 < NCOLS ? opbuf_printf(out, "%-*s  ", w[c], col(&rows[i], c))
-                               : opbuf_printf(out, "%s\n", col(&rows[i], c));
-    if (rc == 0)
-        rc = opbuf_printf(out,
-                          "\n%zu workloads, %zu containers: %zu apply, %zu unchanged, %zu "
-                          "skipped\n",
-                          p->nwl, n, napply, nunch, nskip);
-    free(rows);
+    rc = rc ?: opemit_table_render(&t, out);
+    rc = rc
+             ?: opbuf_printf(out,
+                             "\n%zu workloads, %zu containers: %zu apply, %zu unchanged, %zu "
+                             "skipped\n",
+                             p->nwl, n, napply, nunch, nskip);
+    opemit_table_release(&t);
     return rc;
 }
 
-static const char *csv_head = "namespace,kind,name,container,cpu_request,cpu_limit,"
-                              "memory_request,memory_limit,rec_cpu_request,rec_cpu_limit,"
-                              "rec_memory_request,rec_memory_limit,cpu_delta,memory_delta,"
-                              "samples,span_seconds,oom_count,decision,cpu_decision,"
-                              "memory_decision,reason\n";
+static const char *const csv_head[] = {"namespace",
+                                       "kind",
+                                       "name",
+                                       "container",
+                                       "cpu_request",
+                                       "cpu_limit",
+                                       "memory_request",
+                                       "memory_limit",
+                                       "rec_cpu_request",
+                                       "rec_cpu_limit",
+                                       "rec_memory_request",
+                                       "rec_memory_limit",
+                                       "cpu_delta",
+                                       "memory_delta",
+                                       "samples",
+                                       "span_seconds",
+                                       "oom_count",
+                                       "decision",
+                                       "cpu_decision",
+                                       "memory_decision",
+                                       "reason"};
+#define CSV_COLS (sizeof csv_head / sizeof csv_head[0])
 
 static int render_csv(const plan *p, opbuf *out)
 {
-    int rc = opbuf_puts(out, csv_head);
+    int rc = opemit_csv(out, csv_head, CSV_COLS);
     for (size_t i = 0; i < p->nwl && rc == 0; i++) {
         const plan_workload *w = &p->wl[i];
         for (size_t k = 0; k < w->nctrs && rc == 0; k++) {
@@ -256,15 +255,33 @@ static int render_csv(const plan *p, opbuf *out)
             for (int j = 0; j < 8; j++)
                 if (!strcmp(v[j], "-"))
                     v[j][0] = 0;
-            rc = opbuf_printf(
-                out,
-                "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64
-                ",%s,%s,%s,%s\n",
-                w->ns, w->kind, w->name, c->name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-                r.cpu_delta, r.mem_delta, c->has_usage ? c->c.use.samples : 0,
-                c->has_usage ? c->c.use.span_s : 0, c->has_usage ? c->c.use.oom_count : 0,
-                r.decision, c->has_usage ? eng_decision_str(c->res.cpu.decision) : "skipped",
-                c->has_usage ? eng_decision_str(c->res.mem.decision) : "skipped", r.reason);
+            char num[3][24];
+            snprintf(num[0], sizeof num[0], "%" PRId64, c->has_usage ? c->c.use.samples : 0);
+            snprintf(num[1], sizeof num[1], "%" PRId64, c->has_usage ? c->c.use.span_s : 0);
+            snprintf(num[2], sizeof num[2], "%" PRId64, c->has_usage ? c->c.use.oom_count : 0);
+            const char *f[CSV_COLS] = {
+                w->ns,
+                w->kind,
+                w->name,
+                c->name,
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5],
+                v[6],
+                v[7],
+                r.cpu_delta,
+                r.mem_delta,
+                num[0],
+                num[1],
+                num[2],
+                r.decision,
+                c->has_usage ? eng_decision_str(c->res.cpu.decision) : "skipped",
+                c->has_usage ? eng_decision_str(c->res.mem.decision) : "skipped",
+                r.reason};
+            rc = opemit_csv(out, f, CSV_COLS);
         }
     }
     return rc;
@@ -348,11 +365,8 @@ cJSON *plan_to_json(const plan *p)
     cJSON *doc = cJSON_CreateObject();
     if (!doc)
         return NULL;
-    char now[32] = "";
-    time_t t = (time_t)p->now;
-    struct tm tm;
-    if (gmtime_r(&t, &tm))
-        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char now[OPTIME_STR_MAX];
+    optime_format((optime){.sec = p->now}, 0, now, sizeof now); /* "" when out of range */
     cJSON_AddStringToObject(doc, "now", now);
     cJSON_AddItemToObject(doc, "policy", pol_spec_to_json(&p->pol));
     cJSON *wls = cJSON_AddArrayToObject(doc, "workloads");
@@ -377,127 +391,16 @@ cJSON *plan_to_json(const plan *p)
     return doc;
 }
 
-/* A string is written plain when YAML 1.1 reads it back as the same string. */
-static bool yaml_plain(const char *s)
-{
-    static const char *const special[] = {"y",   "n",    "yes",   "no",   "on",
-                                          "off", "true", "false", "null", "~"};
-    if (!*s || *s == '-' || *s == '.' || *s == '/')
-        return false;
-    for (const char *c = s; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              *c == '-' || *c == '_' || *c == '.' || *c == '/'))
-            return false;
-    for (size_t i = 0; i < sizeof special / sizeof *special; i++)
-        if (!strcasecmp(s, special[i]))
-            return false;
-    char *end;
-    strtod(s, &end);
-    if (!*end)
-        return false; /* a number */
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-        return false;
-    return true;
-}
-
-static int yaml_scalar(const cJSON *v, opbuf *out)
-{
-    if (cJSON_IsString(v)) {
-        if (yaml_plain(v->valuestring))
-            return opbuf_puts(out, v->valuestring);
-        char *q = cJSON_PrintUnformatted(v); /* a JSON string is a YAML double-quoted one */
-        if (!q)
-            return -ENOMEM;
-        int rc = opbuf_puts(out, q);
-        free(q);
-        return rc;
-    }
-    char *s = cJSON_PrintUnformatted(v);
-    if (!s)
-        return -ENOMEM;
-    int rc = opbuf_puts(out, s);
-    free(s);
-    return rc;
-}
-
-static bool is_coll(const cJSON *v)
-{
-    return (cJSON_IsObject(v) || cJSON_IsArray(v)) && v->child;
-}
-
-static int yaml_node(const cJSON *v, int ind, opbuf *out);
-
-static int yaml_items(const cJSON *v, int ind, opbuf *out, bool first_inline)
-{
-    int rc = 0;
-    const cJSON *it;
-    bool first = true;
-    cJSON_ArrayForEach(it, v)
-    {
-        int pad = first && first_inline ? 0 : ind;
-        first = false;
-        if (cJSON_IsArray(v)) {
-            rc = opbuf_printf(out, "%*s- ", pad, "");
-            if (rc == 0 && is_coll(it))
-                rc = cJSON_IsObject(it) ? yaml_items(it, ind + 2, out, true)
-                                        : (opbuf_puts(out, "\n") ?: yaml_node(it, ind + 2, out));
-            else if (rc == 0)
-                rc = yaml_scalar(it, out) ?: opbuf_puts(out, "\n");
-        } else {
-            rc = opbuf_printf(out, "%*s%s:", pad, "", it->string);
-            if (rc == 0 && is_coll(it))
-                rc = opbuf_puts(out, "\n") ?: yaml_node(it, cJSON_IsArray(it) ? ind : ind + 2, out);
-            else if (rc == 0)
-                rc = opbuf_puts(out, " ") ?: yaml_scalar(it, out) ?: opbuf_puts(out, "\n");
-        }
-        if (rc < 0)
-            return rc;
-    }
-    return rc;
-}
-
-static int yaml_node(const cJSON *v, int ind, opbuf *out)
-{
-    if (is_coll(v))
-        return yaml_items(v, ind, out, false);
-    if (cJSON_IsArray(v))
-        return opbuf_printf(out, "%*s[]\n", ind, "");
-    if (cJSON_IsObject(v))
-        return opbuf_printf(out, "%*s{}\n", ind, "");
-    return opbuf_printf(out, "%*s", ind, "") ?: yaml_scalar(v, out) ?: opbuf_puts(out, "\n");
-}
-
-int plan_yaml_emit(const cJSON *v, opbuf *out)
-{
-    return yaml_node(v, 0, out);
-}
-
 int plan_render(const plan *p, plan_fmt fmt, opbuf *out)
 {
     if (fmt == PLAN_FMT_TABLE)
         return render_table(p, out);
     if (fmt == PLAN_FMT_CSV)
         return render_csv(p, out);
-    cJSON *doc = plan_to_json(p);
-    if (!doc)
-        return -ENOMEM;
-    int rc;
-    if (fmt == PLAN_FMT_JSON) {
-        char *s = cJSON_Print(doc);
-        rc = s ? opbuf_puts(out, s) ?: opbuf_puts(out, "\n") : -ENOMEM;
-        free(s);
-    } else {
-        rc = plan_yaml_emit(doc, out);
-    }
-    cJSON_Delete(doc);
-    return rc;
+    return opemit_doc(plan_to_json(p), fmt == PLAN_FMT_YAML, out);
 }
 
 int plan_fmt_parse(const char *s)
 {
-    static const char *const names[] = {"table", "json", "yaml", "csv"};
-    for (int i = 0; i < 4; i++)
-        if (s && !strcmp(s, names[i]))
-            return i;
-    return -1;
+    return opemit_fmt_parse(s);
 }

@@ -19,7 +19,7 @@ int plan_foreach_usage(plan *p, plan_usage_cb cb, void *ud)
     opmap_entry *e;
     while ((e = opmap_next(&it))) {
         const plan_series *s = e->value;
-        plan_workload *w = plan_find_workload(p, s);
+        plan_workload *w = plan_find_workload(p, s->ns, s->pod, s->workload);
         for (size_t i = 0; w && i < w->nctrs; i++) {
             if (strcmp(w->ctrs[i].name, s->ctr) != 0)
                 continue;

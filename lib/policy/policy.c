@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/quantity.h"
+#include "util/optime.h"
 
 /* --- enums -------------------------------------------------------------------------------- */
 
@@ -726,25 +726,6 @@ static void parse_excluded(pctx *c, const cJSON *spec)
     }
 }
 
-/* RFC 3339 as the API server writes it ("2024-05-01T10:00:00Z"). */
-static int parse_time(const char *s, int64_t *out)
-{
-    struct tm tm = {0};
-    char z = 0;
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &z, &n) != 7 ||
-        z != 'Z' || s[n] != '\0')
-        return -EINVAL;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
-        return -EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = (int64_t)timegm(&tm);
-    return 0;
-}
-
 static char *dup_bounded(pctx *c, const char *s)
 {
     char *d = strndup(s, POL_MAX_NAME);
@@ -779,9 +760,12 @@ static void parse_meta(pctx *c, const cJSON *obj)
         p->uid = dup_bounded(c, uid->valuestring);
     if (cJSON_IsNumber(gen))
         p->generation = (int64_t)gen->valuedouble;
-    if (cJSON_IsString(ct) && parse_time(ct->valuestring, &p->created) != 0)
+    optime created;
+    if (cJSON_IsString(ct) && optime_parse(ct->valuestring, OPTIME_UTC, &created) != 0)
         add_err(c, "metadata.creationTimestamp: \"%.40s\" is not an RFC 3339 UTC time",
                 ct->valuestring);
+    else if (cJSON_IsString(ct))
+        p->created = created.sec;
 }
 
 /* --- public ------------------------------------------------------------------------------- */

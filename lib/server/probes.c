@@ -57,16 +57,19 @@ static void probes_on_request(ophttpd_req *req, void *ud)
     opbuf_init(&out, 16 << 20);
     if (strcmp(path, "/readyz") == 0) {
         int ready = p->opts.ready ? p->opts.ready(&out, p->opts.ud) : 1;
-        if (ready) {
+        if (ready)
             ophttpd_respond(req, 200, "text/plain", "ok\n", 3, NULL);
-        } else {
-            opbuf_puts(&out, "\n");
+        else if (opbuf_puts(&out, "\n") == 0) /* the reasons, when they could be written */
             ophttpd_respond(req, 503, "text/plain", opbuf_str(&out), out.len, NULL);
-        }
+        else
+            ophttpd_respond(req, 503, "text/plain", "not ready\n", 10, NULL);
     } else if (strcmp(path, "/metrics") == 0 && p->opts.metrics) {
-        p->opts.metrics(&out, p->opts.ud);
-        ophttpd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", opbuf_str(&out),
-                        out.len, NULL);
+        /* the page is written piece by piece and checked once: a failed buffer stays failed */
+        if (p->opts.metrics(&out, p->opts.ud) || opbuf_error(&out))
+            ophttpd_respond(req, 500, "text/plain", "metrics page too large\n", 23, NULL);
+        else
+            ophttpd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", opbuf_str(&out),
+                            out.len, NULL);
     } else {
         ophttpd_respond(req, 404, "text/plain", "not found\n", 10, NULL);
     }

@@ -24,8 +24,9 @@ typedef struct probes_opts {
     const char *bind; /* "host:port", e.g. ":8081" or "127.0.0.1:0"; "0" disables */
     /* Readiness: return 1 when ready; otherwise write why into `why`. */
     int (*ready)(opbuf *why, void *ud);
-    /* Append Prometheus text exposition to `out`. */
-    void (*metrics)(opbuf *out, void *ud);
+    /* Append Prometheus text exposition to `out`; returns 0, or an error (the buffer's
+     * opbuf_error(), say) that makes the page a 500. */
+    int (*metrics)(opbuf *out, void *ud);
     void *ud;
 } probes_opts;
 

@@ -12,6 +12,7 @@ void opbuf_init(opbuf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max ? max : OPBUF_DEFAULT_MAX;
+    b->err = 0;
 }
 
 void opbuf_release(opbuf *b)
@@ -20,20 +21,35 @@ void opbuf_release(opbuf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+    b->err = 0;
 }
 
 void opbuf_reset(opbuf *b)
 {
     b->len = 0;
+    b->err = 0;
     if (b->data)
         b->data[0] = '\0';
+}
+
+/* A failed append: free what was there and stay failed with rc. */
+static int opbuf_fail(opbuf *b, int rc)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->err = rc;
+    return rc;
 }
 
 /* Make room for n more bytes plus the terminator. */
 static int opbuf_grow(opbuf *b, size_t n)
 {
+    if (b->err)
+        return b->err;
     if (n > b->max || b->len > b->max - n)
-        return -E2BIG;
+        return opbuf_fail(b, -E2BIG);
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return 0;
@@ -42,7 +58,7 @@ static int opbuf_grow(opbuf *b, size_t n)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *p = realloc(b->data, cap);
     if (!p)
-        return -ENOMEM;
+        return opbuf_fail(b, -ENOMEM);
     b->data = p;
     b->cap = cap;
     return 0;
@@ -67,12 +83,14 @@ int opbuf_puts(opbuf *b, const char *s)
 
 int opbuf_vprintf(opbuf *b, const char *fmt, va_list ap)
 {
+    if (b->err)
+        return b->err;
     va_list cp;
     va_copy(cp, ap);
     int n = vsnprintf(NULL, 0, fmt, cp);
     va_end(cp);
     if (n < 0)
-        return -EINVAL;
+        return opbuf_fail(b, -EINVAL);
     int rc = opbuf_grow(b, (size_t)n);
     if (rc)
         return rc;
@@ -90,10 +108,17 @@ int opbuf_printf(opbuf *b, const char *fmt, ...)
     return rc;
 }
 
+int opbuf_error(const opbuf *b)
+{
+    return b->err;
+}
+
 void opbuf_consume(opbuf *b, size_t n)
 {
     if (n >= b->len) {
-        opbuf_reset(b);
+        b->len = 0;
+        if (b->data)
+            b->data[0] = '\0';
         return;
     }
     memmove(b->data, b->data + n, b->len - n);
@@ -103,14 +128,13 @@ void opbuf_consume(opbuf *b, size_t n)
 
 char *opbuf_detach(opbuf *b, size_t *len)
 {
-    char *p = b->data;
-    if (!p)
-        p = calloc(1, 1);
+    char *p = b->err ? NULL : b->data ? b->data : calloc(1, 1);
     if (len)
         *len = p ? b->len : 0;
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+    b->err = 0;
     return p;
 }
 

@@ -1,18 +1,19 @@
 /*
- * yaml2json: YAML (as Kubernetes writes and reads it) to cJSON, with libyaml.
+ * yaml2json: YAML (as Kubernetes writes and reads it) to cJSON.
  *
- * Plain scalars are resolved the way sigs.k8s.io/yaml (go-yaml v2, YAML 1.1)
- * does for the values that occur in manifests: null/~/empty → null,
- * true/false/yes/no/on/off (three casings) → bool, decimal and 0x integers and
- * decimal floats → number; everything else, and every quoted or block
- * scalar, is a string. Explicit !!str/!!int/!!float/!!bool/!!null tags are
- * honoured. Anchors and aliases are expanded (bounded), `<<` merge keys are
- * applied, duplicate mapping keys are an error. Mapping keys are always the
- * key's text.
+ * The stream is loaded by util/yamldoc (opyaml, the one loader: limits,
+ * anchors and aliases expanded by copy, duplicate keys refused) and each
+ * scalar means what opyaml_resolve() says (go-yaml v2's YAML 1.1 resolution,
+ * as sigs.k8s.io/yaml applies it: `on`, `y` and `yes` are true). `<<` merge
+ * keys are applied (explicit keys win, then earlier merges). Mapping keys
+ * become strings as sigs.k8s.io/yaml makes them: a key that resolves to a
+ * boolean is "true"/"false", to a number its decimal text ("0x10" → "16",
+ * "1.0" → "1"); a null key is refused, as are two keys that become the same.
  *
  * Ownership: on success *out is a new cJSON tree the caller frees with
  * cJSON_Delete(); on failure *out is NULL and `err` (may be NULL) names the
- * problem with its line and column. Nothing else is allocated.
+ * problem with its line and column ("yaml: line 3 column 7: ..."). Nothing
+ * else is allocated.
  */
 #ifndef OPTIPOD_UTIL_YAML2JSON_H
 #define OPTIPOD_UTIL_YAML2JSON_H
@@ -22,9 +23,12 @@
 
 #include "util/err.h"
 
-/* Hard limits: nesting depth, and nodes created (alias expansion included). */
+/* Hard limits: input bytes (a manifest file's cap), nesting depth, nodes
+ * created (alias expansion included) and documents. */
+#define YAML2JSON_MAX_BYTES ((size_t)64 << 20)
 #define YAML2JSON_MAX_DEPTH 64
 #define YAML2JSON_MAX_NODES 1000000
+#define YAML2JSON_MAX_DOCS  65536
 
 /* The first document of buf[0..len) (an empty stream yields JSON null).
  * Returns 0, -EINVAL on a syntax or limit error, -ENOMEM. */

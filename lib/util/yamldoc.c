@@ -265,7 +265,8 @@ static int ld_scalar(opyaml_loader *ld, const yaml_event_t *ev)
         opyaml_node_free(n);
         return operr_set(ld->err, -ENOMEM, "out of memory");
     }
-    if ((rc = ld_attach(ld, n)))
+    rc = ld_attach(ld, n);
+    if (rc)
         return rc;
     return ld_anchor(ld, (const char *)ev->data.scalar.anchor, n);
 }
@@ -291,7 +292,8 @@ static int ld_start(opyaml_loader *ld, const yaml_event_t *ev, opyaml_kind kind)
         opyaml_node_free(n);
         return operr_set(ld->err, -ENOMEM, "out of memory");
     }
-    if ((rc = ld_attach(ld, n)))
+    rc = ld_attach(ld, n);
+    if (rc)
         return rc;
     opyaml_frame *f = &ld->stack[ld->depth];
     f->node = n;
@@ -475,14 +477,136 @@ const opyaml_node *opyaml_at(const opyaml_node *seq, size_t i)
     return seq->items[i];
 }
 
+/* ---- what a scalar means ----------------------------------------------------------------- */
+
+static int word_in(const char *s, size_t n, const char *const *words)
+{
+    for (size_t i = 0; words[i]; i++)
+        if (strlen(words[i]) == n && memcmp(s, words[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* go-yaml v2's resolve table (YAML 1.1), which sigs.k8s.io/yaml reads manifests with. */
+static const char *const y_null[] = {"~", "null", "Null", "NULL", NULL};
+static const char *const y_true[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                     "True", "TRUE", "on",  "On",  "ON",  NULL};
+static const char *const y_false[] = {"n",     "N",     "no",  "No",  "NO",  "false",
+                                      "False", "FALSE", "off", "Off", "OFF", NULL};
+
+/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? (go-yaml v2's float syntax); *is_int when
+ * it has neither '.' nor an exponent. */
+static int numeric(const char *s, size_t n, int *is_int)
+{
+    size_t i = 0, digits = 0;
+    *is_int = 1;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (i < n && s[i] == '.') {
+        *is_int = 0;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+    }
+    if (digits == 0)
+        return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        *is_int = 0;
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        size_t ed = 0;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            ed++;
+        if (ed == 0)
+            return 0;
+    }
+    return i == n;
+}
+
+/* An integer or a number: decimal (sign allowed) or 0x hex. Leading-zero decimals ("0123",
+ * octal to YAML 1.1) are not numbers here: kept as text rather than guessed. */
+static int number(const char *s, size_t n, opyaml_scalar *v)
+{
+    char buf[64];
+    int is_int;
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (n > 2 && s[0] == '0' && s[1] == 'x' && strspn(buf + 2, "0123456789abcdefABCDEF") == n - 2) {
+        errno = 0;
+        unsigned long long u = strtoull(buf + 2, NULL, 16);
+        if (errno == 0 && u <= INT64_MAX) {
+            *v = (opyaml_scalar){.type = OPYAML_T_INT, .i = (int64_t)u, .f = (double)u};
+        } else {
+            /* past 64 bits strtoull saturates: read it digit by digit as a double */
+            double f = 0;
+            for (size_t i = 2; i < n; i++)
+                f = f * 16 + (buf[i] <= '9' ? buf[i] - '0' : (buf[i] | 0x20) - 'a' + 10);
+            *v = (opyaml_scalar){.type = OPYAML_T_FLOAT, .f = f};
+        }
+        return 1;
+    }
+    if (!numeric(buf, n, &is_int))
+        return 0;
+    size_t sign = buf[0] == '-' || buf[0] == '+';
+    if (is_int && n - sign > 1 && buf[sign] == '0')
+        return 0;
+    if (is_int) {
+        errno = 0;
+        long long i = strtoll(buf, NULL, 10);
+        if (errno == 0) {
+            *v = (opyaml_scalar){.type = OPYAML_T_INT, .i = i, .f = (double)i};
+            return 1;
+        }
+    }
+    *v = (opyaml_scalar){.type = OPYAML_T_FLOAT, .f = strtod(buf, NULL)};
+    return 1;
+}
+
+int opyaml_resolve(const opyaml_node *n, opyaml_scalar *v)
+{
+    if (!n || n->kind != OPYAML_SCALAR)
+        return -EINVAL;
+    const char *s = n->str, *t = n->tag;
+    size_t len = n->len;
+    if (t && strncmp(t, "tag:yaml.org,2002:", 18) == 0)
+        t += 18;
+    else if (t && strcmp(t, "!") == 0)
+        t = "str"; /* the non-specific tag of a quoted scalar */
+    if (!t && !n->plain)
+        t = "str";
+    *v = (opyaml_scalar){.type = OPYAML_T_STR};
+    if (t && strcmp(t, "str") == 0)
+        return 0;
+    if ((!t || strcmp(t, "null") == 0) && (len == 0 || word_in(s, len, y_null))) {
+        v->type = OPYAML_T_NULL;
+        return 0;
+    }
+    if (!t || strcmp(t, "bool") == 0) {
+        int yes = word_in(s, len, y_true), no = !yes && word_in(s, len, y_false);
+        if (yes || no) {
+            *v = (opyaml_scalar){.type = OPYAML_T_BOOL, .b = yes};
+            return 0;
+        }
+    }
+    if ((!t || strcmp(t, "int") == 0 || strcmp(t, "float") == 0) && number(s, len, v)) {
+        if (t && strcmp(t, "int") == 0 && v->type != OPYAML_T_INT)
+            return -EINVAL;
+        if (t && strcmp(t, "float") == 0)
+            v->type = OPYAML_T_FLOAT;
+        return 0;
+    }
+    *v = (opyaml_scalar){.type = OPYAML_T_STR};
+    return t ? -EINVAL : 0; /* a tag we do not resolve, or text that does not fit its tag */
+}
+
 int opyaml_is_null(const opyaml_node *n)
 {
-    if (!n)
-        return 1;
-    if (n->kind != OPYAML_SCALAR || !n->plain)
-        return 0;
-    return n->len == 0 || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
-           strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0;
+    opyaml_scalar v;
+    return !n || (opyaml_resolve(n, &v) == 0 && v.type == OPYAML_T_NULL);
 }
 
 const char *opyaml_str(const opyaml_node *n)
@@ -492,51 +616,21 @@ const char *opyaml_str(const opyaml_node *n)
     return n->str;
 }
 
-static int word_in(const char *s, const char *const *words)
-{
-    for (size_t i = 0; words[i]; i++)
-        if (strcmp(s, words[i]) == 0)
-            return 1;
-    return 0;
-}
-
 int opyaml_bool(const opyaml_node *n, int *out)
 {
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
-                                      "on",   "On",   "ON",   "y",   "Y",   NULL};
-    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO",
-                                     "off",   "Off",   "OFF",   "n",  "N",  NULL};
-    if (!n || n->kind != OPYAML_SCALAR || !n->plain || strlen(n->str) != n->len)
+    opyaml_scalar v;
+    if (opyaml_resolve(n, &v) || v.type != OPYAML_T_BOOL)
         return -EINVAL;
-    if (word_in(n->str, yes))
-        *out = 1;
-    else if (word_in(n->str, no))
-        *out = 0;
-    else
-        return -EINVAL;
+    *out = v.b;
     return 0;
 }
 
 int opyaml_int64(const opyaml_node *n, int64_t *out)
 {
-    if (!n || n->kind != OPYAML_SCALAR || !n->plain || n->len == 0 || strlen(n->str) != n->len)
+    opyaml_scalar v;
+    if (opyaml_resolve(n, &v) || v.type != OPYAML_T_INT)
         return -EINVAL;
-    const char *s = n->str;
-    int neg = 0;
-    if (*s == '+' || *s == '-')
-        neg = *s++ == '-';
-    if (!*s)
-        return -EINVAL;
-    uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -EINVAL;
-        unsigned dgt = (unsigned)(*s - '0');
-        if (v > (lim - dgt) / 10)
-            return -EINVAL;
-        v = v * 10 + dgt;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    *out = v.i;
     return 0;
 }
 

@@ -1,10 +1,25 @@
 /*
- * opyaml: a YAML stream loaded with libyaml into a tree of maps, sequences and
- * scalars, each node carrying the line and column it started at.
+ * opyaml: THE YAML loader of the project: a YAML stream loaded with libyaml into
+ * a tree of maps, sequences and scalars, each node carrying the line and column
+ * it started at. util/yaml2json turns such trees into cJSON.
  *
  * The tree is plain data: callers walk it with opyaml_get()/opyaml_at() and
- * interpret scalars themselves (opyaml_bool(), opyaml_int64(), opyaml_is_null()
- * follow YAML 1.1 as Kubernetes tools read it). Nothing in the input is trusted:
+ * interpret scalars through opyaml_resolve() (and opyaml_bool(), opyaml_int64(),
+ * opyaml_is_null() on top of it), the one place that decides what a scalar
+ * means. It follows what Kubernetes does with a manifest: sigs.k8s.io/yaml
+ * converts YAML to JSON through go-yaml v2, which resolves plain scalars by
+ * YAML 1.1, so
+ *  - null: empty, ~, null, Null, NULL;
+ *  - booleans: y Y yes Yes YES true True TRUE on On ON, and
+ *              n N no No NO false False FALSE off Off OFF
+ *    (`replicas: y` is true to kubectl too; quote it to mean the letter);
+ *  - integers: decimal with an optional sign (past int64: a float), 0x hex;
+ *  - floats: [-+]?(.digits|digits(.digits?)?)([eE][-+]?digits)?;
+ *  - anything else, and every quoted or block scalar, is a string.
+ * Where go-yaml v2 goes further we keep the text: "0123" (octal to YAML 1.1),
+ * 0b/0o/underscored numbers, .inf/.nan and dates stay strings. Explicit tags
+ * !!str, !!null, !!bool, !!int and !!float are honoured; another tag, or text
+ * that does not fit its tag, does not resolve. Nothing in the input is trusted:
  * the size, the nesting depth and the number of nodes are capped, map keys must
  * be scalars and unique (compared as C strings), and aliases are expanded by copy against the same
  * node budget (so "billion laughs" documents stop at the cap instead of exhausting memory). An
@@ -84,14 +99,33 @@ const opyaml_pair *opyaml_get_pair(const opyaml_node *map, const char *key);
 /* Item i of a sequence, or NULL. */
 const opyaml_node *opyaml_at(const opyaml_node *seq, size_t i);
 
+/* What a scalar means (the rules above). */
+typedef enum opyaml_type {
+    OPYAML_T_STR = 0,
+    OPYAML_T_NULL,
+    OPYAML_T_BOOL,
+    OPYAML_T_INT,
+    OPYAML_T_FLOAT,
+} opyaml_type;
+
+typedef struct opyaml_scalar {
+    opyaml_type type;
+    int b;     /* OPYAML_T_BOOL */
+    int64_t i; /* OPYAML_T_INT */
+    double f;  /* OPYAML_T_FLOAT, and OPYAML_T_INT's value as a double */
+} opyaml_scalar;
+
+/* Resolve a scalar node: 0 with *v, or -EINVAL for a NULL or non-scalar node, an
+ * unknown tag or text that does not fit its tag (*v is then a string). */
+int opyaml_resolve(const opyaml_node *n, opyaml_scalar *v);
+
 /* The text of a non-null scalar, or NULL for anything else. */
 const char *opyaml_str(const opyaml_node *n);
-/* 1 for a NULL pointer or a plain "", "~", "null", "Null", "NULL" scalar. */
+/* 1 for a NULL pointer or a scalar that resolves to null. */
 int opyaml_is_null(const opyaml_node *n);
-/* YAML 1.1 booleans (true/false/yes/no/on/off in their three casings) when
- * plain; returns 0 or -EINVAL. */
+/* A scalar that resolves to a boolean; returns 0 or -EINVAL. */
 int opyaml_bool(const opyaml_node *n, int *out);
-/* A plain decimal integer (optional sign, no overflow); returns 0 or -EINVAL. */
+/* A scalar that resolves to an integer within int64; returns 0 or -EINVAL. */
 int opyaml_int64(const opyaml_node *n, int64_t *out);
 /* "map", "sequence", "null" or "string", for error messages. */
 const char *opyaml_kind_name(const opyaml_node *n);

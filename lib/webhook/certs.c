@@ -13,8 +13,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "util/b64.h"
 #include "util/log.h"
-#include "webhook/review.h"
+#include "util/optime.h"
 
 /* ---- SANs and generation --------------------------------------------------------------- */
 
@@ -74,7 +75,7 @@ static int add_b64(cJSON *obj, const char *key, const char *pem)
 {
     opbuf b;
     opbuf_init(&b, WHCERT_MAX_PEM * 2);
-    int rc = admrev_base64(&b, pem, strlen(pem));
+    int rc = opb64_encode(&b, pem, strlen(pem));
     if (!rc && !cJSON_AddStringToObject(obj, key, opbuf_str(&b)))
         rc = -ENOMEM;
     opbuf_release(&b);
@@ -103,8 +104,9 @@ int whcert_secret_json_pems(opbuf *out, const char *name, const char *ns, const 
     const char *cert_pem = p->cert, *key_pem = p->key, *ca_pem = p->ca;
     if (!name || !ns || !cert_pem || !key_pem)
         return -EINVAL;
-    char until[32];
-    whcert_time_format(p->prev_until, until, sizeof until);
+    char until[OPTIME_STR_MAX];
+    if (optime_format((optime){.sec = p->prev_until}, 0, until, sizeof until) < 0)
+        snprintf(until, sizeof until, "1970-01-01T00:00:00Z");
     int rc = -ENOMEM;
     cJSON *j = cJSON_CreateObject();
     cJSON *meta = j ? cJSON_AddObjectToObject(j, "metadata") : NULL;
@@ -134,55 +136,20 @@ out:
     return rc;
 }
 
-static int b64val(char c)
+/* A Secret's base64 value → malloc'd NUL-terminated PEM bytes; -EINVAL when it is not base64,
+ * is too large for a PEM or holds a NUL byte (a PEM has none). */
+static int pem_from_b64(const char *s, char **out)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict standard base64 (padding optional) → malloc'd NUL-terminated bytes. */
-static int unbase64(const char *s, char **out)
-{
-    size_t n = strlen(s);
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1 || n > WHCERT_MAX_PEM * 2)
+    size_t n = strlen(s), len;
+    if (n > WHCERT_MAX_PEM * 2)
         return -EINVAL;
-    char *o = malloc(n / 4 * 3 + 4);
-    if (!o)
-        return -ENOMEM;
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(s[i]);
-        if (v < 0) {
-            free(o);
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[k++] = (char)((acc >> bits) & 0xff);
-        }
+    int rc = opb64_decode(s, n, out, &len, NULL, 0);
+    if (!rc && memchr(*out, 0, len)) {
+        free(*out);
+        *out = NULL;
+        rc = -EINVAL;
     }
-    o[k] = 0;
-    if (memchr(o, 0, k)) { /* a PEM has no NUL bytes */
-        free(o);
-        return -EINVAL;
-    }
-    *out = o;
-    return 0;
+    return rc;
 }
 
 /* The previous CA and its until-annotation: anything wrong is reported in prev_err and the
@@ -194,7 +161,8 @@ static int read_prev(whcert_pems *out, const cJSON *meta, const cJSON *v)
     const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(ann, WHCERT_PREV_UNTIL_ANN);
     time_t nb;
-    int rc = cJSON_IsString(v) ? unbase64(v->valuestring, &out->prev_ca) : -EINVAL;
+    optime until;
+    int rc = cJSON_IsString(v) ? pem_from_b64(v->valuestring, &out->prev_ca) : -EINVAL;
     if (rc == -ENOMEM)
         return rc;
     if (rc)
@@ -202,9 +170,11 @@ static int read_prev(whcert_pems *out, const cJSON *meta, const cJSON *v)
     else if (whcert_validity(out->prev_ca, &nb, &out->prev_not_after) != 0)
         snprintf(out->prev_err, sizeof out->prev_err, "data.%s is not a PEM certificate",
                  WHCERT_PREV_CA_KEY);
-    else if (!cJSON_IsString(u) || whcert_time_parse(u->valuestring, &out->prev_until) != 0)
+    else if (!cJSON_IsString(u) || optime_parse(u->valuestring, OPTIME_UTC, &until) != 0)
         snprintf(out->prev_err, sizeof out->prev_err,
                  "annotation %s is missing or not an RFC 3339 UTC time", WHCERT_PREV_UNTIL_ANN);
+    else
+        out->prev_until = (time_t)until.sec;
     if (out->prev_err[0]) {
         free(out->prev_ca);
         out->prev_ca = NULL;
@@ -235,7 +205,7 @@ int whcert_from_secret_json(const char *json, size_t len, whcert_pems *out, oper
                 rc = operr_set(err, -EINVAL, "secret '%s': data.%s is missing", name, keys[i]);
             continue;
         }
-        rc = unbase64(v->valuestring, dst[i]);
+        rc = pem_from_b64(v->valuestring, dst[i]);
         if (rc == -EINVAL)
             operr_set(err, rc, "secret '%s': data.%s is not base64", name, keys[i]);
     }
@@ -334,35 +304,6 @@ static int asn1_to_time(const ASN1_TIME *t, time_t *out)
     struct tm tm;
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
         return -EINVAL;
-    *out = timegm(&tm);
-    return 0;
-}
-
-void whcert_time_format(time_t t, char *out, size_t cap)
-{
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(out, cap, "1970-01-01T00:00:00Z");
-}
-
-int whcert_time_parse(const char *s, time_t *out)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-    for (size_t i = 0; s && i < sizeof shape; i++)
-        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
-            return -EINVAL; /* also catches a shorter string at its NUL */
-    struct tm tm = {0};
-    int n = 0;
-    if (!s ||
-        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-        n != 20 || s[n] != '\0')
-        return -EINVAL;
-    if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return -EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
     *out = timegm(&tm);
     return 0;
 }

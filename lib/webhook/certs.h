@@ -119,10 +119,6 @@ int whcert_decide(const char *cert_pem, const char *ca_pem, const char *const *w
                   time_t now, whcert_decision *d);
 const char *whcert_action_name(enum whcert_action a);
 
-/* RFC 3339 UTC ("2026-11-22T06:00:00Z") to and from a time_t; parse: 0 or -EINVAL. */
-void whcert_time_format(time_t t, char *out, size_t cap);
-int whcert_time_parse(const char *s, time_t *out);
-
 /* notBefore/notAfter of the first certificate in a PEM; 0 or -EINVAL. */
 int whcert_validity(const char *cert_pem, time_t *not_before, time_t *not_after);
 /* 0 when key_pem is the private key of cert_pem, else -EINVAL (err says why). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/quantity.h"
+#include "util/b64.h"
 #include "util/jscan.h"
 
 static const char *str_item(const cJSON *o, const char *key)
@@ -98,7 +99,8 @@ static int members(scan *sc, member_fn fn, void *ud)
             return 0;
         if (k.type != JSCAN_KEY)
             return -EINVAL;
-        if ((rc = fn(sc, &k, ud)))
+        rc = fn(sc, &k, ud);
+        if (rc)
             return rc;
     }
 }
@@ -152,7 +154,8 @@ static int owners(scan *sc)
             continue;
         }
         owner o = {0};
-        if ((rc = members(sc, m_owner, &o)))
+        rc = members(sc, m_owner, &o);
+        if (rc)
             return rc;
         if (o.controller.seen && o.controller.t.type == JSCAN_TRUE) {
             sc->have_owner = 1;
@@ -296,14 +299,22 @@ static int copy_strs(admrev_req *r, const slot *const *src, const char **const *
     return 0;
 }
 
-int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
+int admrev_check_body(const char *body, size_t len, operr *err)
 {
-    memset(r, 0, sizeof *r);
     if (len > ADMREV_MAX_BODY)
         return operr_set(err, -E2BIG, "AdmissionReview: body of %zu bytes is over the %zu limit",
                          len, ADMREV_MAX_BODY);
     if (!body || len == 0)
         return operr_set(err, -EINVAL, "AdmissionReview: empty body");
+    return 0;
+}
+
+int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
+{
+    memset(r, 0, sizeof *r);
+    int checked = admrev_check_body(body, len, err);
+    if (checked)
+        return checked;
     scan *sc = calloc(1, sizeof *sc);
     if (!sc)
         return operr_set(err, -ENOMEM, "AdmissionReview: out of memory");
@@ -321,7 +332,8 @@ int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err)
     }
     /* Members below an object that is not the first of its name, or not an object, were
      * never collected: the slots of request/object/metadata/spec/kind stay unseen. */
-    if ((rc = copy_strs(r, src, dst, sizeof src / sizeof src[0]))) {
+    rc = copy_strs(r, src, dst, sizeof src / sizeof src[0]);
+    if (rc) {
         operr_set(err, rc, "AdmissionReview: out of memory");
         goto out;
     }
@@ -397,27 +409,6 @@ int admrev_ptr_escape(opbuf *out, const char *s)
     return rc;
 }
 
-int admrev_base64(opbuf *out, const void *in, size_t n)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = in;
-    char q[4];
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        q[0] = tbl[(v >> 18) & 63];
-        q[1] = tbl[(v >> 12) & 63];
-        q[2] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-        q[3] = i + 2 < n ? tbl[v & 63] : '=';
-        rc = opbuf_append(out, q, 4);
-    }
-    return rc;
-}
-
 /* A JSON string literal; control characters as \u00XX. */
 static int json_str(opbuf *out, const char *s)
 {
@@ -446,7 +437,7 @@ int admrev_response(opbuf *out, const char *uid, const char *patch, size_t patch
     if (!rc && patch && patch_len > 0) {
         rc = opbuf_puts(out, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
         if (!rc)
-            rc = admrev_base64(out, patch, patch_len);
+            rc = opb64_encode(out, patch, patch_len);
         if (!rc)
             rc = opbuf_puts(out, "\"");
     }
@@ -532,13 +523,15 @@ static int plan_resource(patch_ctx *pc, const res_plan *p, const char *cname, co
 {
     kq wr, wl, hr, hl;
     int rc = 0;
-    if (p->want_req && (rc = parse_q(&wr, p->want_req, cname, "request", reason, err)))
-        return rc;
-    if (p->want_lim && (rc = parse_q(&wl, p->want_lim, cname, "limit", reason, err)))
-        return rc;
-    if (p->have_req && (rc = parse_q(&hr, p->have_req, cname, "existing request", reason, err)))
-        return rc;
-    if (p->have_lim && (rc = parse_q(&hl, p->have_lim, cname, "existing limit", reason, err)))
+    if (p->want_req)
+        rc = parse_q(&wr, p->want_req, cname, "request", reason, err);
+    if (!rc && p->want_lim)
+        rc = parse_q(&wl, p->want_lim, cname, "limit", reason, err);
+    if (!rc && p->have_req)
+        rc = parse_q(&hr, p->have_req, cname, "existing request", reason, err);
+    if (!rc && p->have_lim)
+        rc = parse_q(&hl, p->have_lim, cname, "existing limit", reason, err);
+    if (rc)
         return rc;
 
     const kq *req = p->want_req ? &wr : p->have_req ? &hr : NULL;
@@ -556,7 +549,8 @@ static int plan_resource(patch_ctx *pc, const res_plan *p, const char *cname, co
     if (p->want_req && (!p->have_req || kq_cmp(&wr, &hr) != 0)) {
         if (kq_format(&wr, buf, sizeof buf) < 0)
             return -EINVAL;
-        if ((rc = set_value(pc, 0, p->name, buf, p->have_req != NULL)))
+        rc = set_value(pc, 0, p->name, buf, p->have_req != NULL);
+        if (rc)
             return rc;
     }
     const kq *newlim = raise_limit ? req : p->want_lim ? &wl : NULL;

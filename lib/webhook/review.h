@@ -75,6 +75,9 @@ typedef struct admrev_want {
  * ADMREV_MAX_BODY), -EINVAL (malformed: err says what) or -ENOMEM.
  */
 int admrev_parse(admrev_req *r, const char *body, size_t len, operr *err);
+/* admrev_parse()'s first checks, before any parsing (size, emptiness): 0, -E2BIG or -EINVAL
+ * with err set. The test oracle (test/fuzz/admrev_oracle.h) starts with them too. */
+int admrev_check_body(const char *body, size_t len, operr *err);
 void admrev_release(admrev_req *r);
 
 /*
@@ -93,8 +96,5 @@ int admrev_response(opbuf *out, const char *uid, const char *patch, size_t patch
 
 /* Append s as an RFC 6901 reference token ('~' → "~0", '/' → "~1"). */
 int admrev_ptr_escape(opbuf *out, const char *s);
-
-/* Standard base64 (with padding) of in[0..n) appended to out. */
-int admrev_base64(opbuf *out, const void *in, size_t n);
 
 #endif

@@ -58,6 +58,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "support/tcache.h"
 #include "httpd/httpd.h"
 #include "kube/cache.h"
 #include "support/fakeapi_client.h"
@@ -612,7 +613,7 @@ static struct {
 static void put(kcache *c, const char *json)
 {
     cJSON *j = cJSON_Parse(json);
-    if (!j || kcache_upsert(c, j) != 0) {
+    if (!j || tcache_upsert(c, j) != 0) {
         fprintf(stderr, "bench_webhook: cannot seed the cache\n");
         exit(1);
     }

@@ -11,7 +11,8 @@
  *  - both succeed: the same uid, namespace, name, operation, flags, controller
  *    ownerReference and an equal containers tree.
  * Used by test_admrev (fixtures and hand-made edge cases) and by
- * fuzz_admission_review. Header-only (static functions), like jsoracle.h.
+ * fuzz_admission_review, and by bench_projscan as the whole-body baseline.
+ * Header-only (static inline functions).
  */
 #ifndef OPTIPOD_TEST_FUZZ_ADMREV_ORACLE_H
 #define OPTIPOD_TEST_FUZZ_ADMREV_ORACLE_H
@@ -32,26 +33,24 @@ typedef struct admrev_ref {
     const char *owner_kind, *owner_name, *owner_uid;
 } admrev_ref;
 
-static const char *aro_str(const cJSON *o, const char *key)
+static inline const char *aro_str(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static const cJSON *aro_obj(const cJSON *o, const char *key)
+static inline const cJSON *aro_obj(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsObject(v) ? v : NULL;
 }
 
-static int aro_parse(admrev_ref *r, const char *body, size_t len, operr *err)
+static inline int aro_parse(admrev_ref *r, const char *body, size_t len, operr *err)
 {
     memset(r, 0, sizeof *r);
-    if (len > ADMREV_MAX_BODY)
-        return operr_set(err, -E2BIG, "AdmissionReview: body of %zu bytes is over the %zu limit",
-                         len, ADMREV_MAX_BODY);
-    if (!body || len == 0)
-        return operr_set(err, -EINVAL, "AdmissionReview: empty body");
+    int checked = admrev_check_body(body, len, err);
+    if (checked)
+        return checked;
     r->root = cJSON_ParseWithLength(body, len);
     if (!r->root)
         return operr_set(err, -EINVAL, "AdmissionReview: body is not JSON");
@@ -114,13 +113,13 @@ static int aro_parse(admrev_ref *r, const char *body, size_t len, operr *err)
     return 0;
 }
 
-static int aro_same(const char *a, const char *b)
+static inline int aro_same(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
 /* 0 when admrev_parse agrees with the reference on these bytes, else 1 with why[] set. */
-static int admrev_oracle_diff(const char *body, size_t len, char *why, size_t cap)
+static inline int admrev_oracle_diff(const char *body, size_t len, char *why, size_t cap)
 {
     admrev_ref ref;
     admrev_req got;

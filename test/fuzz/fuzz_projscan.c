@@ -1,11 +1,11 @@
 /*
  * Differential fuzzing of kprojs against the DOM path. For any input:
  *  - strict JSON (fuzz/jsoracle.h says valid): kprojs_from_bytes() and
- *    kproj_from_json(cJSON_ParseWithLength()) return the same code and, on
+ *    kref_from_json(cJSON_ParseWithLength()) return the same code and, on
  *    success, equal projections (kprojs_diff), for a pod, two workload kinds
  *    (their rollout status slots differ), a metadata-only kind and a PDB;
  *    kprojs_from_valid() agrees; kprojs_event_parse() and
- *    kprojs_event_project() agree with kwatch_event_parse() (+ the
+ *    kprojs_event_project() agree with kref_event_parse() (+ the
  *    object's projection); kprojs_list_parse() accepts exactly the
  *    shapes kwatch_list_body() accepts;
  *  - anything else: the kprojs parsers refuse it (-EINVAL) and
@@ -19,13 +19,14 @@
 #include <string.h>
 
 #include "fuzz/jsoracle.h"
+#include "fuzz/kref.h"
 #include "kube/projscan.h"
 
 static void check_event(const char *json, size_t size)
 {
-    kwatch_event a;
+    kref_event a;
     kprojs_event b;
-    int ra = kwatch_event_parse(json, size, &a);
+    int ra = kref_event_parse(json, size, &a);
     int rb = kprojs_event_parse(json, size, &b);
     if (ra != rb)
         abort();
@@ -43,9 +44,9 @@ static void check_event(const char *json, size_t size)
     if (strcmp(buf, a.message) != 0)
         abort();
     kproj_obj *x = NULL, *y = NULL;
-    int rx = kproj_from_json(a.object, KPROJ_POD, &x);
+    int rx = kref_from_json(a.object, KPROJ_POD, &x);
     int ry = kprojs_from_valid(b.object, b.object_len, KPROJ_POD, &y);
-    if (rx != ry || kprojs_diff(x, y, NULL, 0))
+    if (rx != ry || kref_diff(x, y, NULL, 0))
         abort();
     kproj_free(x);
     kproj_free(y);
@@ -57,13 +58,13 @@ static void check_event(const char *json, size_t size)
         if (prc || y)
             abort();
     } else {
-        rx = kproj_from_json(a.object, KPROJ_DEPLOYMENT, &x);
-        if (rx != prc || kprojs_diff(x, y, NULL, 0))
+        rx = kref_from_json(a.object, KPROJ_DEPLOYMENT, &x);
+        if (rx != prc || kref_diff(x, y, NULL, 0))
             abort();
         kproj_free(x);
     }
     kproj_free(y);
-    kwatch_event_release(&a);
+    kref_event_release(&a);
 }
 
 static void check_list(const char *json, size_t size, const cJSON *root)
@@ -85,9 +86,9 @@ static void check_list(const char *json, size_t size, const cJSON *root)
         if (!it || p < json || p + n > json + size)
             abort();
         kproj_obj *x = NULL, *y = NULL;
-        int rx = kproj_from_json(it, KPROJ_DEPLOYMENT, &x);
+        int rx = kref_from_json(it, KPROJ_DEPLOYMENT, &x);
         int ry = kprojs_from_valid(p, n, KPROJ_DEPLOYMENT, &y);
-        if (rx != ry || kprojs_diff(x, y, NULL, 0))
+        if (rx != ry || kref_diff(x, y, NULL, 0))
             abort();
         kproj_free(x);
         kproj_free(y);
@@ -114,11 +115,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rb != -EINVAL || b)
                 abort();
         } else {
-            if (rc != rb || kprojs_diff(b, c, NULL, 0))
+            if (rc != rb || kref_diff(b, c, NULL, 0))
                 abort();
             {
-                int ra = kproj_from_json(root, kinds[k], &a);
-                if (ra != rb || kprojs_diff(a, b, NULL, 0) || (b && b->size > a->size))
+                int ra = kref_from_json(root, kinds[k], &a);
+                if (ra != rb || kref_diff(a, b, NULL, 0) || (b && b->size > a->size))
                     abort();
             }
         }

@@ -1,7 +1,7 @@
 /*
  * Fuzz the watch event path: bytes → framer (with a small line cap) → event
- * parser → state machine → cache projection. Nothing may crash or leak, and
- * the machine must stay in a valid state.
+ * scanner → state machine → cache projection (from the line's bytes). Nothing may crash or leak,
+ * and the machine must stay in a valid state.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +11,9 @@
 #include "kube/framer.h"
 #include "kube/watch.h"
 #include "util/log.h"
+
+/* The last (and only) page of a list: its resourceVersion, no items. */
+static const char EMPTY_LIST[] = "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}";
 
 typedef struct fz {
     kwatch w;
@@ -25,7 +28,7 @@ static void emit(const kwatch_action *a, void *ud)
         kcache_replace_begin(&f->c);
         break;
     case KWATCH_REPLACE_ITEM:
-        kcache_replace_item(&f->c, a->obj);
+        kcache_replace_item(&f->c, a->raw, a->raw_len);
         break;
     case KWATCH_REPLACE_END:
         kcache_replace_end(&f->c);
@@ -35,10 +38,10 @@ static void emit(const kwatch_action *a, void *ud)
         break;
     case KWATCH_ADDED:
     case KWATCH_MODIFIED:
-        kcache_upsert(&f->c, a->obj);
+        kcache_upsert(&f->c, a->raw, a->raw_len);
         break;
     case KWATCH_DELETED:
-        kcache_remove(&f->c, a->obj);
+        kcache_remove(&f->c, a->raw, a->raw_len);
         break;
     default:
         break;
@@ -53,7 +56,7 @@ static int on_line(const char *line, size_t len, void *ud)
     if (f->w.state == KWATCH_BACKOFF)
         kwatch_timer(&f->w, 2000);
     if (f->w.state == KWATCH_LISTING)
-        kwatch_list_page(&f->w, 2000, NULL, "1", NULL);
+        kwatch_list_body(&f->w, 2000, EMPTY_LIST, sizeof EMPTY_LIST - 1);
     return 0;
 }
 
@@ -68,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kwatch_init(&f.w, 0, 1, emit, &f);
     kcache_init(&f.c, KPROJ_POD);
     kwatch_start(&f.w, 0);
-    kwatch_list_page(&f.w, 0, NULL, "1", NULL);
+    kwatch_list_body(&f.w, 0, EMPTY_LIST, sizeof EMPTY_LIST - 1);
     kframer fr;
     kframer_init(&fr, 4096, on_line, &f);
     /* Feed in two uneven chunks to exercise reassembly. */

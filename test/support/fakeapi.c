@@ -15,11 +15,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include "httpd/fault.h"
 #include "support/fakeapi.h"
 #include "support/fakeapi_int.h"
 #include "support/fakessa.h"
 #include "util/buf.h"
 #include "util/map.h"
+#include "util/optime.h"
 
 #define DEF_HISTORY  1000
 #define DEF_FIRST_RV 100
@@ -132,10 +134,7 @@ static void timestamp(const fakeapi *fa, char out[32])
         snprintf(out, 32, "%s", fa->now);
         return;
     }
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    optime_format((optime){.sec = time(NULL)}, 0, out, 32);
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -1085,7 +1084,7 @@ static void watch_drop(watch *w)
 {
     ophttpd_req *req = w->req;
     watch_unlink(w);
-    ophttpd_abort(req);
+    ophttpd_fault_abort(req);
 }
 
 static void watch_write_line(watch *w, const char *type, const cJSON *json)
@@ -1163,8 +1162,8 @@ static int watch_send_event(watch *w, const char *type, const cJSON *json)
             free(o);
             char hdr[32];
             int hn = snprintf(hdr, sizeof(hdr), "%zx\r\n", b.len);
-            ophttpd_stream_write_raw(w->req, hdr, (size_t)hn);
-            ophttpd_stream_write_raw(w->req, b.data, b.len / 2);
+            ophttpd_fault_write_raw(w->req, hdr, (size_t)hn);
+            ophttpd_fault_write_raw(w->req, b.data, b.len / 2);
             opbuf_release(&b);
             watch_drop(w);
             return -EPIPE;
@@ -1947,7 +1946,7 @@ static void delayed_on_gone(ophttpd_req *req, void *ud)
         }
     }
     free(d);
-    ophttpd_abort(req);
+    ophttpd_fault_abort(req);
 }
 
 static void handle(ophttpd_req *req, void *ud)
@@ -1980,7 +1979,7 @@ static void handle(ophttpd_req *req, void *ud)
             return;
         case FAKEAPI_FAULT_HANGUP:
             set_log_status(fa, idx, 0);
-            ophttpd_abort(req);
+            ophttpd_fault_abort(req);
             return;
         case FAKEAPI_FAULT_DELAY: {
             delayed *d = calloc(1, sizeof(*d));
@@ -2051,7 +2050,7 @@ static void handle_after_faults(fakeapi *fa, ophttpd_req *req, size_t idx, const
                 ? fs
                 : NULL;
         if (serve_watch(fa, req, &rp, wf) < 0)
-            ophttpd_abort(req);
+            ophttpd_fault_abort(req);
         return;
     }
 
@@ -2100,9 +2099,9 @@ static void handle_after_faults(fakeapi *fa, ophttpd_req *req, size_t idx, const
                               "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                               "Content-Length: %zu\r\n\r\n",
                               r.status, ophttpd_status_text(r.status), n);
-            ophttpd_stream_write_raw(req, head, (size_t)hn);
-            ophttpd_stream_write_raw(req, s, n / 2);
-            ophttpd_abort(req);
+            ophttpd_fault_write_raw(req, head, (size_t)hn);
+            ophttpd_fault_write_raw(req, s, n / 2);
+            ophttpd_fault_abort(req);
         }
         free(s);
     } else {
@@ -2461,7 +2460,7 @@ void fakeapi_stop(fakeapi *fa, void (*on_closed)(void *ud), void *ud)
     while (fa->delayed) {
         delayed *d = fa->delayed;
         fa->delayed = d->next;
-        ophttpd_abort(d->req);
+        ophttpd_fault_abort(d->req);
         free(d);
     }
     fa->pending_closes = 2;

@@ -229,7 +229,7 @@ void fakeapi_set_pod_patch_resize(fakeapi *fa, int on);
 
 /* Called for every request before the built-in handling (after auth and faults).
  * Return 1 when the hook took the request (it must answer it with ophttpd_respond,
- * a stream or ophttpd_abort, at the latest before fakeapi_stop() is called; it is
+ * a stream or ophttpd_fault_abort, at the latest before fakeapi_stop() is called; it is
  * logged with status 200), 0 to continue with the built-in handling. */
 /* Play the workload controllers: from now on every stored Deployment,
  * StatefulSet and DaemonSet gets a status showing its current generation

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "support/fakeapi_int.h"
+#include "util/b64.h"
+#include "util/buf.h"
 
 cJSON *fakeapi_merge_patch(const cJSON *target, const cJSON *patch)
 {
@@ -505,61 +505,38 @@ int fakeapi_field_match(const char *selector, const cJSON *obj)
 
 char *fakeapi_b64(const void *data, size_t len, int url_raw)
 {
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
-    if (!out)
+    opbuf b;
+    opbuf_init(&b, 0);
+    if (opb64_encode(&b, data, len)) {
+        opbuf_release(&b);
         return NULL;
-    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    out[n] = '\0';
-    if (url_raw) {
-        for (int i = 0; i < n; i++) {
-            if (out[i] == '+')
-                out[i] = '-';
-            else if (out[i] == '/')
-                out[i] = '_';
-        }
+    }
+    size_t n;
+    char *out = opbuf_detach(&b, &n);
+    if (out && url_raw) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
         while (n > 0 && out[n - 1] == '=')
             out[--n] = '\0';
     }
     return out;
 }
 
+/* Either alphabet, padding optional: turned into standard padded base64 for opb64_decode. */
 char *fakeapi_b64_decode(const char *s, size_t *len)
 {
-    size_t n = strlen(s);
-    char *in = malloc(n + 4);
+    size_t n = strcspn(s, "=");
+    char *in = malloc(n + 3);
     if (!in)
         return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '-')
-            ch = '+';
-        else if (ch == '_')
-            ch = '/';
-        else if (ch == '=')
-            break;
-        in[k++] = ch;
-    }
-    size_t pad = (4 - k % 4) % 4;
-    if (pad == 3) {
-        free(in);
-        return NULL;
-    }
-    for (size_t i = 0; i < pad; i++)
+    for (size_t i = 0; i < n; i++)
+        in[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    size_t k = n;
+    while (k % 4)
         in[k++] = '=';
-    char *out = malloc(k / 4 * 3 + 1);
-    if (!out) {
-        free(in);
-        return NULL;
-    }
-    int m = EVP_DecodeBlock((unsigned char *)out, (unsigned char *)in, (int)k);
+    char *out = NULL;
+    if (opb64_decode(in, k, &out, len, NULL, 0))
+        out = NULL;
     free(in);
-    if (m < 0) {
-        free(out);
-        return NULL;
-    }
-    m -= (int)pad;
-    out[m] = '\0';
-    *len = (size_t)m;
     return out;
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/optime.h"
 
 #define FS_MAX_DEPTH 64 /* deeper objects are refused (-EINVAL) */
 
@@ -1038,31 +1039,11 @@ static int fsentries_for_write(fsentries *es, const cJSON *live, const cJSON *up
     return fsentries_parse(es, live);
 }
 
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
 /* Seconds since the epoch of an RFC 3339 time; 0 when absent or unparsable. */
 static long long rfc3339_secs(const char *t)
 {
-    int Y, M, D, h, m, s, n = 0;
-    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &s, &n) != 6)
-        return 0;
-    long long secs = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 + s;
-    const char *z = t + n;
-    if (*z == '.')
-        for (z++; *z >= '0' && *z <= '9'; z++)
-            ;
-    int oh, om;
-    if ((*z == '+' || *z == '-') && sscanf(z + 1, "%2d:%2d", &oh, &om) == 2)
-        secs -= (*z == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-    return secs;
+    optime v;
+    return optime_parse(t, 0, &v) == 0 ? v.sec : 0;
 }
 
 static int entry_cmp(const void *x, const void *y)

@@ -1,3 +1,4 @@
+#include "support/tcache.h"
 #include "kube/cache.h"
 #include "test.h"
 #include "util/log.h"
@@ -181,14 +182,14 @@ static void test_cache_events_and_handlers(void)
     ASSERT_EQ_INT(kcache_add_handlers(&c, &h), 0);
     cJSON *a = mini("default", "a", "1"), *a2 = mini("default", "a", "2"),
           *b = mini("kube-system", "b", "3");
-    ASSERT_EQ_INT(kcache_upsert(&c, a), 0);
-    ASSERT_EQ_INT(kcache_upsert(&c, b), 0);
-    ASSERT_EQ_INT(kcache_upsert(&c, a2), 0);
+    ASSERT_EQ_INT(tcache_upsert(&c, a), 0);
+    ASSERT_EQ_INT(tcache_upsert(&c, b), 0);
+    ASSERT_EQ_INT(tcache_upsert(&c, a2), 0);
     ASSERT_EQ_INT(kcache_count(&c), 2);
     ASSERT_STR_EQ(kcache_get(&c, "default", "a")->rv, "2");
     ASSERT_STR_EQ(kcache_get_key(&c, "kube-system/b")->rv, "3");
-    ASSERT_EQ_INT(kcache_remove(&c, b), 0);
-    ASSERT_EQ_INT(kcache_remove(&c, b), -ENOENT);
+    ASSERT_EQ_INT(tcache_remove(&c, b), 0);
+    ASSERT_EQ_INT(tcache_remove(&c, b), -ENOENT);
     ASSERT_NULL(kcache_get(&c, "kube-system", "b"));
     ASSERT_STR_EQ(k.s, "+default/a +kube-system/b ~a(1>2) -kube-system/b");
     ASSERT_EQ_INT(kcache_count(&c), 1);
@@ -212,7 +213,7 @@ static void test_cache_replace_semantics(void)
                   mini("d", "b", "5"), mini("d", "e", "6")};
     kcache_replace_begin(&c);
     for (int i = 0; i < 3; i++)
-        ASSERT_EQ_INT(kcache_replace_item(&c, o[i]), 0);
+        ASSERT_EQ_INT(tcache_replace_item(&c, o[i]), 0);
     ASSERT_EQ_INT(kcache_count(&c), 0); /* nothing visible before the end */
     kcache_replace_end(&c);
     ASSERT_EQ_INT(kcache_count(&c), 3);
@@ -221,16 +222,16 @@ static void test_cache_replace_semantics(void)
 
     /* Aborted relist: the cache keeps its state, no handler runs. */
     kcache_replace_begin(&c);
-    kcache_replace_item(&c, o[4]);
+    tcache_replace_item(&c, o[4]);
     kcache_replace_abort(&c);
     ASSERT_EQ_INT(kcache_count(&c), 3);
     ASSERT_STR_EQ(k.s, "");
 
     /* Relist with {a(1), b(5), e(6)}: c deleted, b updated, e added, a untouched. */
     kcache_replace_begin(&c);
-    kcache_replace_item(&c, o[0]);
-    kcache_replace_item(&c, o[3]);
-    kcache_replace_item(&c, o[4]);
+    tcache_replace_item(&c, o[0]);
+    tcache_replace_item(&c, o[3]);
+    tcache_replace_item(&c, o[4]);
     kcache_replace_end(&c);
     ASSERT_EQ_INT(kcache_count(&c), 3);
     ASSERT_EQ_INT(k.deletes, 1);
@@ -242,7 +243,7 @@ static void test_cache_replace_semantics(void)
     ASSERT(strncmp(k.s, "-d/c", 4) == 0); /* deletions come first */
     ASSERT_NULL(kcache_get(&c, "d", "c"));
     /* Items outside a replace are refused. */
-    ASSERT_EQ_INT(kcache_replace_item(&c, o[2]), -EINVAL);
+    ASSERT_EQ_INT(tcache_replace_item(&c, o[2]), -EINVAL);
     kcache_release(&c);
     for (int i = 0; i < 5; i++)
         cJSON_Delete(o[i]);
@@ -260,9 +261,9 @@ static void test_cache_foreach_and_unprojectable(void)
     kcache_init(&c, KPROJ_DEPLOYMENT);
     cJSON *a = mini("d", "a", "1"), *b = mini("d", "b", "1"),
           *bad = cJSON_Parse("{\"metadata\":{}}");
-    kcache_upsert(&c, a);
-    kcache_upsert(&c, b);
-    ASSERT_EQ_INT(kcache_upsert(&c, bad), -EINVAL);
+    tcache_upsert(&c, a);
+    tcache_upsert(&c, b);
+    ASSERT_EQ_INT(tcache_upsert(&c, bad), -EINVAL);
     ASSERT_EQ_INT(c.skipped, 1);
     int n = 0;
     ASSERT_EQ_INT(kcache_foreach(&c, count_cb, &n), 9);
@@ -308,7 +309,7 @@ static void test_cache_memory_per_deployment(void)
         char nm[64];
         snprintf(nm, sizeof nm, "web-app-number-%05d", i);
         cJSON_SetValuestring(name, nm);
-        ASSERT_EQ_INT(kcache_upsert(&c, d), 0);
+        ASSERT_EQ_INT(tcache_upsert(&c, d), 0);
     }
     struct mallinfo2 after = mallinfo2();
     ASSERT_EQ_INT(kcache_count(&c), N);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/tcache.h"
 #include "controller/reconcile.h"
 #include "engine/quantity.h"
 #include "kube/cache.h"
@@ -282,15 +283,15 @@ static void test_cache_extend_hook_owns_values(void)
     cJSON *b = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\","
                            "\"resourceVersion\":\"2\"},\"spec\":{\"mode\":\"Recommend\"}}");
     cJSON *bad = cJSON_Parse("{\"metadata\":{\"name\":\"q\",\"namespace\":\"n\"},\"spec\":{}}");
-    ASSERT_EQ_INT(kcache_upsert(&c, a), 0);
+    ASSERT_EQ_INT(tcache_upsert(&c, a), 0);
     const kproj_obj *o = kcache_get(&c, "n", "p");
     ASSERT_NOT_NULL(o);
     ASSERT_STR_EQ((const char *)o->ext, "Auto");
     ASSERT_STR_EQ(kproj_kv_get(o->labels, o->nlabels, "x"), "y");
-    ASSERT_EQ_INT(kcache_upsert(&c, b), 0);
+    ASSERT_EQ_INT(tcache_upsert(&c, b), 0);
     ASSERT_EQ_INT(freed, 1); /* the replaced projection's value */
     ASSERT_STR_EQ((const char *)kcache_get(&c, "n", "p")->ext, "Recommend");
-    ASSERT_EQ_INT(kcache_upsert(&c, bad), -EINVAL);
+    ASSERT_EQ_INT(tcache_upsert(&c, bad), -EINVAL);
     ASSERT_NULL(kcache_get(&c, "n", "q"));
     kcache_release(&c);
     ASSERT_EQ_INT(freed, 2);

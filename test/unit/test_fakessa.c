@@ -858,17 +858,17 @@ static void test_yaml2json_scalars_and_structure(void)
 
 static void test_yaml2json_anchors_merge_and_documents(void)
 {
-    static const char y[] = "base: &b {x: 1, y: 2}\n"
+    static const char y[] = "base: &b {x: 1, z: 2}\n"
                             "use: *b\n"
-                            "over:\n  <<: *b\n  y: 3\n"
+                            "over:\n  <<: *b\n  z: 3\n"
                             "---\n"
                             "second: doc\n";
     cJSON *j = NULL;
     ASSERT_EQ_INT(yaml2json_parse_all(y, sizeof(y) - 1, &j, NULL), 0);
     ASSERT_EQ_INT(cJSON_GetArraySize(j), 2);
     char *s = cJSON_PrintUnformatted(j);
-    ASSERT_STR_EQ(s, "[{\"base\":{\"x\":1,\"y\":2},\"use\":{\"x\":1,\"y\":2},"
-                     "\"over\":{\"y\":3,\"x\":1}},{\"second\":\"doc\"}]");
+    ASSERT_STR_EQ(s, "[{\"base\":{\"x\":1,\"z\":2},\"use\":{\"x\":1,\"z\":2},"
+                     "\"over\":{\"z\":3,\"x\":1}},{\"second\":\"doc\"}]");
     free(s);
     cJSON_Delete(j);
 
@@ -890,20 +890,20 @@ static void test_yaml2json_errors(void)
     ASSERT_EQ_INT(yaml2json_parse(bad, sizeof(bad) - 1, &j, &err), -EINVAL);
     static const char alias[] = "a: *nope\n";
     ASSERT_EQ_INT(yaml2json_parse(alias, sizeof(alias) - 1, &j, &err), -EINVAL);
-    ASSERT_STR_CONTAINS(err.msg, "unknown alias");
+    ASSERT_STR_CONTAINS(err.msg, "alias *nope names no complete anchor");
     /* nesting limit */
     char deep[400];
     memset(deep, '[', 100);
     memset(deep + 100, ']', 100);
     ASSERT_EQ_INT(yaml2json_parse(deep, 200, &j, &err), -EINVAL);
-    ASSERT_STR_CONTAINS(err.msg, "too deep");
+    ASSERT_STR_CONTAINS(err.msg, "nested deeper than 64 levels");
     /* alias expansion bomb */
     static const char bomb[] =
         "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
         "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
         "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n";
     ASSERT_EQ_INT(yaml2json_parse(bomb, sizeof(bomb) - 1, &j, &err), -EINVAL);
-    ASSERT_STR_CONTAINS(err.msg, "too many nodes");
+    ASSERT_STR_CONTAINS(err.msg, "more than 1000000 nodes");
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "httpd/fault.h"
 #include "httpd/httpd.h"
 #include "support/fakeapi_client.h"
 #include "test.h"
@@ -210,9 +211,9 @@ static void handler(ophttpd_req *req, void *ud)
         ophttpd_stream_end(req);
         return;
     case 3:
-        ophttpd_stream_write_raw(req,
-                                 "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"half\":", 48);
-        ophttpd_abort(req);
+        ophttpd_fault_write_raw(req,
+                                "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"half\":", 48);
+        ophttpd_fault_abort(req);
         return;
     case 4:
         ophttpd_req_set_ud(req, s);

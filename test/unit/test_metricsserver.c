@@ -19,16 +19,14 @@
 #include "metrics/metricsserver.h"
 #include "support/fakeapi.h"
 #include "util/buf.h"
+#include "util/optime.h"
 
 /* 2026-11-22T00:00:00Z */
 #define T0 1795305600.0
 
 static void fmt_time(double t, char *out, size_t n)
 {
-    time_t s = (time_t)t;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ASSERT_EQ_INT(optime_format((optime){.sec = (int64_t)t}, 0, out, n), 20);
 }
 
 /* One PodMetrics object (for the fake API server) or list item. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine/quantity.h"
+#include "plan/internal.h" /* the series, to check the rates read from counters */
 #include "plan/plan.h"
 #include "support/authproxy.h"
 #include "support/promserver.h"
@@ -240,6 +241,16 @@ static const char *tmpdir(void)
     return tmp_root;
 }
 
+/* Write text into tmpdir()/name; the path goes to path (PATH_MAX + 16 bytes). */
+static void write_tmp(char *path, const char *name, const char *text)
+{
+    snprintf(path, PATH_MAX + 16, "%s/%s", tmpdir(), name);
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs(text, f);
+    ASSERT_EQ_INT(fclose(f), 0);
+}
+
 static char *slurp(const char *dir, const char *name, size_t *len)
 {
     char path[PATH_MAX];
@@ -448,8 +459,8 @@ static void test_malformed_inputs_are_reported_and_the_rest_planned(void)
     ASSERT_EQ_INT(plan_run(&p, 0), 0);
     ASSERT(has_diag(&p, DATA "/bad/apps.yaml: document 2: Service api: skipped: kind Service "
                              "is not a workload optipod sizes"));
-    ASSERT(has_diag(&p, DATA "/bad/broken.yaml: yaml: line 6 column 5: did not find expected "
-                             "',' or '}'; file skipped"));
+    ASSERT(has_diag(&p, DATA "/bad/broken.yaml: yaml: line 6 column 5: while parsing a flow "
+                             "mapping: did not find expected ',' or '}'; file skipped"));
     ASSERT(has_diag(&p, DATA "/bad/usage.csv:5: cpu_cores \"zero\" is not a number; line "
                              "skipped"));
     ASSERT(has_diag(&p, DATA "/bad/usage.csv:7: 6 fields, the header has 7; line skipped"));
@@ -499,11 +510,7 @@ static void test_csv_header_and_field_errors(void)
     const char *m = "apiVersion: batch/v1\nkind: StatefulSet\nmetadata: {name: batch, namespace: "
                     "ns}\nspec: {template: {spec: {containers: [{name: c}]}}}\n";
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/wlcol.yaml", tmpdir());
-    FILE *f = fopen(path, "w");
-    ASSERT_NOT_NULL(f);
-    fputs(m, f);
-    fclose(f);
+    write_tmp(path, "wlcol.yaml", m);
     operr err;
     ASSERT_EQ_INT(plan_load_manifests(&p, path, &err), 0);
     ASSERT_EQ_INT(plan_run(&p, 0), 0);
@@ -591,20 +598,20 @@ static void test_openmetrics_rates_resets_and_ooms(void)
     const char *m = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: "
                     "ns}\nspec: {template: {spec: {containers: [{name: web}]}}}\n";
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/om.yaml", tmpdir());
-    FILE *f = fopen(path, "w");
-    ASSERT_NOT_NULL(f);
-    fputs(m, f);
-    fclose(f);
+    write_tmp(path, "om.yaml", m);
     operr err;
     ASSERT_EQ_INT(plan_load_manifests(&p, path, &err), 0);
     ASSERT_EQ_INT(plan_run(&p, 0), 0);
     const plan_container *c = find(&p, "web", "web");
     ASSERT(c->has_usage);
     /* rates: 30/60, 90/120, (90 + 12)/180 (the reset), none at 1600, 6/60 at 1660 */
-    ASSERT_EQ_INT(c->st.ncpu, 4);
+    ASSERT_EQ_INT(c->c.use.samples, 4);
+    const plan_series *ps = opmap_get(&p.series, "ns\x1fweb-5d8f9-abcde\x1fweb");
+    ASSERT_NOT_NULL(ps);
+    ASSERT_EQ_INT(ps->cpu.n, 4);
     double r[4];
-    memcpy(r, c->st.cpu, sizeof r); /* the percentile reordered them: sort */
+    for (size_t i = 0; i < 4; i++)
+        r[i] = ps->cpu.v[i].v;
     qsort(r, 4, sizeof *r, cmp_double);
     ASSERT_NEAR(r[0], 0.1, 1e-9);
     ASSERT_NEAR(r[1], 0.5, 1e-9);
@@ -616,6 +623,96 @@ static void test_openmetrics_rates_resets_and_ooms(void)
     ASSERT_EQ_INT(c->c.use.oom_mem_bytes, 2 * MI);
     ASSERT_EQ_INT(p.now, 1660);
     plan_release(&p);
+}
+
+/* A usage file is read as a stream: lines cut by the reader's chunks, a line longer than a chunk,
+ * and a last line without a newline all read as they would from memory. */
+static void test_usage_file_is_streamed(void)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/stream.csv", tmpdir());
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("timestamp,namespace,pod,container,cpu_cores\n", f); /* line 1 */
+    fputs("1000,ns,web-6c7d8-xk2p9,c,0.5\n", f);               /* 2 */
+    for (int i = 0; i < 5000; i++)                             /* 3: too long */
+        fputc('x', f);
+    fputs("\n1001,ns,web-6c7d8-xk2p9,c,0.5\n", f); /* 4 */
+    for (int i = 0; i < (3 << 20) / 2; i++)        /* 5: longer than a whole chunk */
+        fputc(i % 2 ? ',' : '1', f);
+    fputc('\n', f);
+    for (int i = 0; i < 60000; i++) /* 1.8 MB more: lines across chunk ends */
+        fprintf(f, "%d,ns,web-6c7d8-xk2p9,c,0.%03d\n", 2000 + i, i % 1000);
+    fputs("70000,ns,web-6c7d8-xk2p9,c,2", f); /* no newline */
+    fclose(f);
+    plan p;
+    plan_init(&p);
+    operr err;
+    ASSERT_EQ_INT(plan_load_usage(&p, path, &err), 0);
+    ASSERT_EQ_INT(p.ndiags, 2);
+    ASSERT_STR_CONTAINS(p.diags[0], "stream.csv:3: longer than 4095 bytes; line skipped");
+    ASSERT_STR_CONTAINS(p.diags[1], "stream.csv:5: longer than 4095 bytes; line skipped");
+    const plan_series *s = opmap_get(&p.series, "ns\x1fweb-6c7d8-xk2p9\x1f"
+                                                "c");
+    ASSERT_NOT_NULL(s);
+    /* the default 24 h window before the newest sample (70000), and one more sample before it */
+    ASSERT_EQ_INT(p.newest, 70000);
+    ASSERT_EQ_INT(s->cpu.v[s->cpu.n - 1].t, 70000);
+    ASSERT_NEAR(s->cpu.v[s->cpu.n - 1].v, 2, 1e-9);
+    ASSERT_EQ_INT(s->cpu.n, 2 + 60000 + 1); /* all of 1000..70000 is within a day */
+    plan_release(&p);
+}
+
+/* Only what the decision window can use is kept, whatever the file's length: the newest sample's
+ * window, or the window of a decision time set first. */
+static void test_usage_keeps_the_window_only(void)
+{
+    opbuf u;
+    opbuf_init(&u, 0);
+    ASSERT_EQ_INT(opbuf_puts(&u, "timestamp,namespace,pod,container,cpu_cores,memory_bytes\n"), 0);
+    const int64_t t0 = 1767571200;
+    for (int h = 0; h <= 24 * 30; h++) /* 30 days, hourly */
+        (void)opbuf_printf(&u, "%lld,ns,web-6c7d8-xk2p9,c,%d.%02d,%d\n",
+                           (long long)(t0 + h * 3600LL), h % 3, h % 100, 1000000 + h);
+    ASSERT_EQ_INT(opbuf_error(&u), 0);
+    static const char m[] = "kind: Deployment\nmetadata: {name: web, namespace: ns}\n"
+                            "spec: {template: {spec: {containers: [{name: c}]}}}\n";
+    char path[PATH_MAX + 16];
+    write_tmp(path, "window.yaml", m);
+    operr err;
+    for (int fixed = 0; fixed < 2; fixed++) {
+        plan p;
+        plan_init(&p);
+        int64_t at = fixed ? t0 + 10 * 86400 : t0 + 30 * 86400;
+        if (fixed)
+            plan_set_now(&p, at);
+        ASSERT_EQ_INT(plan_load_manifests(&p, path, &err), 0);
+        ASSERT_EQ_INT(plan_usage_csv(&p, "u.csv", u.data, u.len), 0);
+        const plan_series *s = opmap_get(&p.series, "ns\x1fweb-6c7d8-xk2p9\x1f"
+                                                    "c");
+        ASSERT_NOT_NULL(s);
+        /* 25 hourly samples in [at - 24h, at] and the one before */
+        ASSERT_EQ_INT(s->cpu.n, 26);
+        ASSERT_EQ_INT(s->mem.n, 26);
+        ASSERT_EQ_INT(s->cpu.v[0].t, at - 25 * 3600);
+        ASSERT_EQ_INT(s->cpu.v[25].t, at);
+        ASSERT_EQ_INT(plan_run(&p, 0), 0);
+        ASSERT_EQ_INT(p.now, at);
+        ASSERT_EQ_INT(p.wl[0].ctrs[0].c.use.samples, 25);
+        ASSERT_EQ_INT(p.wl[0].ctrs[0].c.use.mem_peak_bytes, 1000000 + (at - t0) / 3600);
+        ASSERT_EQ_INT(p.problems, 0);
+        plan_release(&p);
+    }
+    /* A decision time given only to plan_run, before what was kept: said, not hidden. */
+    plan p;
+    plan_init(&p);
+    ASSERT_EQ_INT(plan_load_manifests(&p, path, &err), 0);
+    ASSERT_EQ_INT(plan_usage_csv(&p, "u.csv", u.data, u.len), 0);
+    ASSERT_EQ_INT(plan_run(&p, t0 + 10 * 86400), 0);
+    ASSERT(p.problems > 0);
+    ASSERT_STR_CONTAINS(p.diags[0], "were not kept while reading");
+    plan_release(&p);
+    opbuf_release(&u);
 }
 
 static void test_pods_map_to_workloads_by_name(void)
@@ -633,11 +730,7 @@ static void test_pods_map_to_workloads_by_name(void)
                     "kind: Deployment\nmetadata: {name: web}\n"
                     "spec: {template: {spec: {containers: [{name: c}]}}}\n";
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/map.yaml", tmpdir());
-    FILE *f = fopen(path, "w");
-    ASSERT_NOT_NULL(f);
-    fputs(m, f);
-    fclose(f);
+    write_tmp(path, "map.yaml", m);
     operr err;
     ASSERT_EQ_INT(plan_load_manifests(&p, path, &err), 0);
     const char *u = "timestamp,namespace,pod,container,cpu_cores\n"
@@ -655,17 +748,17 @@ static void test_pods_map_to_workloads_by_name(void)
     ASSERT_EQ_INT(p.nwl, 5);
     /* a/Deployment/web, a/Deployment/web-api, a/DaemonSet/node, a/StatefulSet/web, default/web */
     ASSERT_STR_EQ(p.wl[0].kind, "DaemonSet");
-    ASSERT_EQ_INT(p.wl[0].ctrs[0].st.ncpu, 1);
-    ASSERT_NEAR(p.wl[0].ctrs[0].st.cpu[0], 4, 1e-9);
+    ASSERT_EQ_INT(p.wl[0].ctrs[0].c.use.samples, 1);
+    ASSERT_NEAR(p.wl[0].ctrs[0].c.use.cpu_cores, 4, 1e-9);
     ASSERT_STR_EQ(p.wl[1].name, "web");
-    ASSERT_EQ_INT(p.wl[1].ctrs[0].st.ncpu, 1);
-    ASSERT_NEAR(p.wl[1].ctrs[0].st.cpu[0], 1, 1e-9);
+    ASSERT_EQ_INT(p.wl[1].ctrs[0].c.use.samples, 1);
+    ASSERT_NEAR(p.wl[1].ctrs[0].c.use.cpu_cores, 1, 1e-9);
     ASSERT_STR_EQ(p.wl[2].name, "web-api");
-    ASSERT_EQ_INT(p.wl[2].ctrs[0].st.ncpu, 2);
+    ASSERT_EQ_INT(p.wl[2].ctrs[0].c.use.samples, 2);
     ASSERT_STR_EQ(p.wl[3].kind, "StatefulSet");
-    ASSERT_NEAR(p.wl[3].ctrs[0].st.cpu[0], 3, 1e-9);
+    ASSERT_NEAR(p.wl[3].ctrs[0].c.use.cpu_cores, 3, 1e-9);
     ASSERT_STR_EQ(p.wl[4].ns, "default");
-    ASSERT_NEAR(p.wl[4].ctrs[0].st.cpu[0], 6, 1e-9);
+    ASSERT_NEAR(p.wl[4].ctrs[0].c.use.cpu_cores, 6, 1e-9);
     ASSERT_EQ_INT(p.problems, 0);
     plan_release(&p);
 }
@@ -697,11 +790,7 @@ static void test_bad_quantities_and_policy(void)
                     "spec: {template: {spec: {containers: [{name: c, resources: {requests: "
                     "{cpu: lots, memory: 64Mi}}}, {image: x}]}}}\n";
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/q.yaml", tmpdir());
-    FILE *f = fopen(path, "w");
-    ASSERT_NOT_NULL(f);
-    fputs(m, f);
-    fclose(f);
+    write_tmp(path, "q.yaml", m);
     operr err;
     ASSERT_EQ_INT(plan_load_manifests(&p, path, &err), 0);
     ASSERT_EQ_INT(p.ndiags, 2);
@@ -711,13 +800,9 @@ static void test_bad_quantities_and_policy(void)
     ASSERT(!p.wl[0].ctrs[0].c.cpu.has_req);
     ASSERT(p.wl[0].ctrs[0].c.mem.has_req);
     /* a policy file that is not a valid OptimizationPolicy */
-    snprintf(path, sizeof path, "%s/pol.yaml", tmpdir());
-    f = fopen(path, "w");
-    ASSERT_NOT_NULL(f);
-    fputs("metadata: {name: x}\nspec: {selector: {workloadSelector: {}}, metricsConfig: "
-          "{percentile: P42}}\n",
-          f);
-    fclose(f);
+    write_tmp(path, "pol.yaml",
+              "metadata: {name: x}\nspec: {selector: {workloadSelector: {}}, metricsConfig: "
+              "{percentile: P42}}\n");
     ASSERT_EQ_INT(plan_load_policy(&p, path, &err), -EINVAL);
     ASSERT_STR_CONTAINS(err.msg, "spec.metricsConfig.percentile");
     ASSERT_NEAR(p.eng.percentile, 0.90, 1e-9); /* the defaults stay */
@@ -1012,6 +1097,8 @@ int main(void)
     TEST_RUN(test_csv_header_and_field_errors);
     TEST_RUN(test_many_bad_lines_are_counted_not_listed);
     TEST_RUN(test_openmetrics_rates_resets_and_ooms);
+    TEST_RUN(test_usage_file_is_streamed);
+    TEST_RUN(test_usage_keeps_the_window_only);
     TEST_RUN(test_pods_map_to_workloads_by_name);
     TEST_RUN(test_kustomization_resources_are_followed);
     TEST_RUN(test_bad_quantities_and_policy);

@@ -1,5 +1,5 @@
 /*
- * kprojs against kproj_from_json(): every input projected both ways must give
+ * kprojs against kref_from_json(): every input projected both ways must give
  * the same result code and, on success, the same projection field by field
  * (kprojs_diff). Inputs: the recorded API server fixtures, generated
  * Deployments, hand-written pods (OOMKilled, resize conditions) and edge
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "fuzz/kref.h"
 #include "kube/projscan.h"
 #include "support/gen.h"
 #include "test.h"
@@ -26,7 +27,7 @@ static int same_n(const char *json, size_t len, enum kproj_kind kind)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
     kproj_obj *a = NULL, *b = NULL;
-    int ra = kproj_from_json(root, kind, &a);
+    int ra = kref_from_json(root, kind, &a);
     int rb = kprojs_from_bytes(json, len, kind, &b);
     cJSON_Delete(root);
     if (rb != -EINVAL || b) {
@@ -34,7 +35,7 @@ static int same_n(const char *json, size_t len, enum kproj_kind kind)
         kproj_obj *c = NULL;
         int rc = kprojs_from_valid(json, len, kind, &c);
         ASSERT_EQ_INT(rc, rb);
-        ASSERT_EQ_INT(kprojs_diff(b, c, NULL, 0), 0);
+        ASSERT_EQ_INT(kref_diff(b, c, NULL, 0), 0);
         kproj_free(c);
     } else {
         /* Invalid JSON: whatever it yields, it must be memory-safe. */
@@ -43,7 +44,7 @@ static int same_n(const char *json, size_t len, enum kproj_kind kind)
         kproj_free(c);
     }
     char why[256];
-    int diff = kprojs_diff(a, b, why, sizeof why);
+    int diff = kref_diff(a, b, why, sizeof why);
     size_t sa = a ? a->size : 0, sb = b ? b->size : 0;
     kproj_free(a);
     kproj_free(b);
@@ -114,12 +115,12 @@ static void test_list_fixture(void)
     free(body);
 }
 
-/* Compare kprojs_event_parse() with kwatch_event_parse() on one line. */
+/* Compare kprojs_event_parse() with kref_event_parse() on one line. */
 static int same_event(const char *line, size_t len)
 {
-    kwatch_event a;
+    kref_event a;
     kprojs_event b;
-    int ra = kwatch_event_parse(line, len, &a);
+    int ra = kref_event_parse(line, len, &a);
     int rb = kprojs_event_parse(line, len, &b);
     if (ra != rb)
         test_fail(__FILE__, __LINE__, "kwatch_event_parse %d, kprojs_event_parse %d on %.200s", ra,
@@ -149,10 +150,10 @@ static int same_event(const char *line, size_t len)
         /* The object span holds the same object. */
         for (size_t k = 0; k < sizeof all_kinds / sizeof all_kinds[0]; k++) {
             kproj_obj *x = NULL, *y = NULL;
-            int rx = kproj_from_json(a.object, all_kinds[k], &x);
+            int rx = kref_from_json(a.object, all_kinds[k], &x);
             int ry = kprojs_from_bytes(b.object, b.object_len, all_kinds[k], &y);
             ASSERT_EQ_INT(rx, ry);
-            ASSERT_EQ_INT(kprojs_diff(x, y, buf, sizeof buf), 0);
+            ASSERT_EQ_INT(kref_diff(x, y, buf, sizeof buf), 0);
             kproj_free(x);
             kproj_free(y);
             /* The one-scan path: event and projection together. */
@@ -165,14 +166,14 @@ static int same_event(const char *line, size_t len)
                 ASSERT_EQ_INT(prc, 0);
                 ASSERT_NULL(y);
             } else {
-                rx = kproj_from_json(a.object, all_kinds[k], &x);
+                rx = kref_from_json(a.object, all_kinds[k], &x);
                 ASSERT_EQ_INT(prc, rx);
-                ASSERT_EQ_INT(kprojs_diff(x, y, buf, sizeof buf), 0);
+                ASSERT_EQ_INT(kref_diff(x, y, buf, sizeof buf), 0);
                 kproj_free(x);
             }
             kproj_free(y);
         }
-        kwatch_event_release(&a);
+        kref_event_release(&a);
     }
     return ra;
 }
@@ -556,7 +557,7 @@ static void test_stricter_than_cjson(void)
     for (size_t i = 0; i < sizeof sloppy / sizeof sloppy[0]; i++) {
         cJSON *root = cJSON_ParseWithLength(sloppy[i], strlen(sloppy[i]));
         kproj_obj *o = NULL;
-        if (!root || kproj_from_json(root, KPROJ_POD, &o) != 0)
+        if (!root || kref_from_json(root, KPROJ_POD, &o) != 0)
             test_fail(__FILE__, __LINE__, "cJSON path refused case %zu", i);
         kproj_free(o);
         cJSON_Delete(root);
@@ -605,10 +606,10 @@ static void test_double_resize_pending(void)
                       "\"PodResizePending\",\"status\":\"True\",\"reason\":\"Infeasible\"}]}}";
     cJSON *root = cJSON_Parse(pod);
     kproj_obj *a = NULL, *b = NULL;
-    ASSERT_EQ_INT(kproj_from_json(root, KPROJ_POD, &a), 0);
+    ASSERT_EQ_INT(kref_from_json(root, KPROJ_POD, &a), 0);
     ASSERT_EQ_INT(kprojs_from_bytes(pod, strlen(pod), KPROJ_POD, &b), 0);
     ASSERT_STR_EQ(b->resize_pending, "Deferred");
-    ASSERT_EQ_INT(kprojs_diff(a, b, NULL, 0), 0);
+    ASSERT_EQ_INT(kref_diff(a, b, NULL, 0), 0);
     kproj_free(a);
     kproj_free(b);
     cJSON_Delete(root);
@@ -718,10 +719,10 @@ static void test_diff_reports(void)
     ASSERT_EQ_INT(kprojs_from_bytes(x, strlen(x), KPROJ_POD, &a), 0);
     ASSERT_EQ_INT(kprojs_from_bytes(y, strlen(y), KPROJ_POD, &b), 0);
     char why[128];
-    ASSERT_EQ_INT(kprojs_diff(a, a, why, sizeof why), 0);
-    ASSERT_EQ_INT(kprojs_diff(a, b, why, sizeof why), 1);
+    ASSERT_EQ_INT(kref_diff(a, a, why, sizeof why), 0);
+    ASSERT_EQ_INT(kref_diff(a, b, why, sizeof why), 1);
     ASSERT_STR_CONTAINS(why, "labels");
-    ASSERT_EQ_INT(kprojs_diff(a, NULL, why, sizeof why), 1);
+    ASSERT_EQ_INT(kref_diff(a, NULL, why, sizeof why), 1);
     kproj_free(a);
     kproj_free(b);
 }

@@ -1,6 +1,8 @@
 #include "test.h"
+#include "util/b64.h"
 #include "util/backoff.h"
 #include "util/buf.h"
+#include "util/emit.h"
 #include "util/err.h"
 #include "util/map.h"
 
@@ -11,19 +13,44 @@ static void test_buf_cap_is_enforced(void)
     opbuf b;
     opbuf_init(&b, 8);
     ASSERT_EQ_INT(opbuf_puts(&b, "12345678"), 0);
-    ASSERT_EQ_INT(opbuf_puts(&b, "9"), -E2BIG);
-    ASSERT_STR_EQ(opbuf_str(&b), "12345678");
     opbuf_consume(&b, 3);
     ASSERT_STR_EQ(opbuf_str(&b), "45678");
     ASSERT_EQ_INT(opbuf_printf(&b, "%d", 123), 0);
     ASSERT_STR_EQ(opbuf_str(&b), "45678123");
-    ASSERT_EQ_INT(opbuf_printf(&b, "%d", 4), -E2BIG);
     size_t n;
     char *p = opbuf_detach(&b, &n);
     ASSERT_EQ_INT(n, 8);
     ASSERT_STR_EQ(p, "45678123");
     free(p);
     ASSERT_EQ_INT(b.len, 0);
+    opbuf_release(&b);
+}
+
+/* Past the cap the buffer empties and stays failed: later appends do nothing and return the
+ * first error, so a writer can check once at the end (as curl's dynbuf). */
+static void test_buf_errors_are_sticky(void)
+{
+    opbuf b;
+    opbuf_init(&b, 8);
+    ASSERT_EQ_INT(opbuf_puts(&b, "1234"), 0);
+    ASSERT_EQ_INT(opbuf_error(&b), 0);
+    ASSERT_EQ_INT(opbuf_puts(&b, "56789"), -E2BIG);
+    ASSERT_EQ_INT(opbuf_error(&b), -E2BIG);
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_NULL(b.data);
+    ASSERT_STR_EQ(opbuf_str(&b), "");
+    ASSERT_EQ_INT(opbuf_puts(&b, "x"), -E2BIG); /* would fit, but the buffer failed */
+    ASSERT_EQ_INT(opbuf_printf(&b, "%d", 1), -E2BIG);
+    ASSERT_EQ_INT(opbuf_append(&b, "", 0), -E2BIG);
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_NULL(opbuf_detach(&b, NULL)); /* never half a result */
+    ASSERT_EQ_INT(opbuf_error(&b), 0);   /* detach leaves an empty, usable buffer */
+    ASSERT_EQ_INT(opbuf_puts(&b, "ok"), 0);
+    ASSERT_EQ_INT(opbuf_puts(&b, "123456789"), -E2BIG);
+    opbuf_reset(&b); /* reset starts over too */
+    ASSERT_EQ_INT(opbuf_error(&b), 0);
+    ASSERT_EQ_INT(opbuf_puts(&b, "again"), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "again");
     opbuf_release(&b);
 }
 
@@ -89,11 +116,139 @@ static void test_map_put_get_del_iterate(void)
     ASSERT_EQ_INT(opmap_count(&m), 0);
 }
 
+/* RFC 4648 section 10's vectors, both ways. */
+static void test_b64_rfc4648_vectors(void)
+{
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    opbuf b;
+    opbuf_init(&b, 64);
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        opbuf_reset(&b);
+        ASSERT_EQ_INT(opb64_encode(&b, in[i], strlen(in[i])), 0);
+        ASSERT_STR_EQ(opbuf_str(&b), out[i]);
+        char *d;
+        size_t n;
+        ASSERT_EQ_INT(opb64_decode(out[i], strlen(out[i]), &d, &n, NULL, 0), 0);
+        ASSERT_EQ_INT(n, strlen(in[i]));
+        ASSERT_STR_EQ(d, in[i]);
+        free(d);
+    }
+    opbuf_release(&b);
+    /* the cap holds, and a long input is encoded in chunks */
+    opbuf_init(&b, 8);
+    ASSERT_EQ_INT(opb64_encode(&b, "foobar!", 7), -E2BIG);
+    opbuf_release(&b);
+    unsigned char big[3000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 7);
+    opbuf_init(&b, 0);
+    ASSERT_EQ_INT(opb64_encode(&b, big, sizeof big), 0);
+    ASSERT_EQ_INT(b.len, 4000);
+    char *d;
+    size_t n;
+    ASSERT_EQ_INT(opb64_decode(b.data, b.len, &d, &n, NULL, 0), 0);
+    ASSERT_EQ_INT(n, sizeof big);
+    ASSERT(memcmp(d, big, n) == 0);
+    free(d);
+    opbuf_release(&b);
+}
+
+static void test_b64_decode_refuses_with_reason(void)
+{
+    char *d = (char *)1, why[128];
+    size_t n = 7;
+    /* white space anywhere is skipped (a kubeconfig folds long values) */
+    ASSERT_EQ_INT(opb64_decode(" Zm9v\r\nYm E=\t", 13, &d, &n, why, sizeof why), 0);
+    ASSERT_EQ_INT(n, 5);
+    ASSERT_STR_EQ(d, "fooba");
+    free(d);
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        {"Zm9*", "invalid base64: character '*' at offset 3"},
+        {"Zm\x01v", "invalid base64: byte 0x01 at offset 2"},
+        {"Zm9vY", "invalid base64: 5 characters is not a whole number of groups"},
+        {"Zm9vYg", "invalid base64: 6 characters is not a whole number of groups"},
+        {"Zg=a", "invalid base64: padding before the end"},
+        {"Z===", "invalid base64: 3 '=' at the end (two at most)"},
+        {"Zm9v-_==", "invalid base64: character '-' at offset 4"}, /* no URL alphabet */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d = (char *)1;
+        ASSERT_EQ_INT(opb64_decode(bad[i].in, strlen(bad[i].in), &d, &n, why, sizeof why), -EINVAL);
+        ASSERT_NULL(d);
+        ASSERT_EQ_INT(n, 0);
+        ASSERT_STR_EQ(why, bad[i].why);
+    }
+    /* NUL bytes decode as data, counted in the length */
+    ASSERT_EQ_INT(opb64_decode("AAE=", 4, &d, &n, NULL, 0), 0);
+    ASSERT_EQ_INT(n, 2);
+    ASSERT(d[0] == 0 && d[1] == 1 && d[2] == 0);
+    free(d);
+}
+
+/* Strings that YAML would read back as something else are quoted; the rest stay plain. */
+static void test_emit_yaml_quotes_what_yaml_would_misread(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"web", "web"},       {"a~b", "a~b"},   {"/spec/x", "/spec/x"},
+        {"100m", "100m"},     {"y", "\"y\""},   {"On", "\"On\""},
+        {"NULL", "\"NULL\""}, {"~", "\"~\""},   {"0x10", "\"0x10\""},
+        {"1e3", "\"1e3\""},   {"-x", "\"-x\""}, {".inf", "\".inf\""},
+        {"a: b", "\"a: b\""}, {"", "\"\""},     {"say \"hi\"", "\"say \\\"hi\\\"\""},
+    };
+    opbuf b;
+    opbuf_init(&b, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        opbuf_reset(&b);
+        ASSERT_EQ_INT(opemit_yaml_str(&b, cases[i].in), 0);
+        ASSERT_STR_EQ(opbuf_str(&b), cases[i].out);
+    }
+    opbuf_reset(&b);
+    cJSON *doc = cJSON_Parse("{\"a\":[1,{\"b\":\"yes\",\"c\":[]}],\"d\":{},\"e\":null}");
+    ASSERT_EQ_INT(opemit_doc(doc, 1, &b), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "a:\n- 1\n- b: \"yes\"\n  c: []\nd: {}\ne: null\n");
+    ASSERT_EQ_INT(opemit_doc(NULL, 1, &b), -ENOMEM);
+    opbuf_release(&b);
+}
+
+static void test_emit_table_and_csv(void)
+{
+    static const char *const head[] = {"NAME", "CPU", "NOTE"};
+    static const char *const r1[] = {"web", "250m", "ok"};
+    static const char *const r2[] = {"a-longer-name", NULL, "x"};
+    opemit_table t;
+    opbuf b;
+    opbuf_init(&b, 0);
+    ASSERT_EQ_INT(opemit_table_init(&t, 3, head, "  "), 0);
+    ASSERT_EQ_INT(opemit_table_add(&t, r1), 0);
+    ASSERT_EQ_INT(opemit_table_add(&t, r2), 0);
+    ASSERT_EQ_INT(opemit_table_render(&t, &b), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "NAME           CPU   NOTE\n"
+                                 "web            250m  ok\n"
+                                 "a-longer-name        x\n");
+    opemit_table_release(&t);
+    opbuf_reset(&b);
+    static const char *const f[] = {"plain", "a,b", "say \"hi\"", "two\nlines", ""};
+    ASSERT_EQ_INT(opemit_csv(&b, f, 5), 0);
+    ASSERT_STR_EQ(opbuf_str(&b), "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\n");
+    opbuf_release(&b);
+}
+
 int main(void)
 {
     TEST_RUN(test_buf_cap_is_enforced);
+    TEST_RUN(test_buf_errors_are_sticky);
     TEST_RUN(test_err_wraps);
     TEST_RUN(test_backoff_doubles_caps_and_resets);
     TEST_RUN(test_map_put_get_del_iterate);
+    TEST_RUN(test_b64_rfc4648_vectors);
+    TEST_RUN(test_b64_decode_refuses_with_reason);
+    TEST_RUN(test_emit_yaml_quotes_what_yaml_would_misread);
+    TEST_RUN(test_emit_table_and_csv);
     return test_summary();
 }

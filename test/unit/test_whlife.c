@@ -6,6 +6,7 @@
 #include "support/fakeapi_client.h"
 #include "support/loop.h"
 #include "test.h"
+#include "util/b64.h"
 #include "util/log.h"
 #include "util/yaml2json.h"
 #include "webhook/lifecycle.h"
@@ -237,7 +238,7 @@ static void assert_bundle_is(const char *new_ca, const char *old_ca)
     opbuf_init(&pem, 1 << 16);
     opbuf_init(&b64, 1 << 17);
     ASSERT_EQ_INT(whcert_ca_bundle(&pem, new_ca, old_ca), 0);
-    ASSERT_EQ_INT(admrev_base64(&b64, pem.data, pem.len), 0);
+    ASSERT_EQ_INT(opb64_encode(&b64, pem.data, pem.len), 0);
     ASSERT_STR_EQ(stored_bundle("pods.optipod.io"), opbuf_str(&b64));
     ASSERT_STR_EQ(stored_bundle("other.example.com"), "b3RoZXI="); /* untouched */
     opbuf_release(&pem);
@@ -619,7 +620,7 @@ static void clobber_bundle(const char *pem)
     ASSERT_NOT_NULL(mwc);
     opbuf b64;
     opbuf_init(&b64, 1 << 17);
-    ASSERT_EQ_INT(admrev_base64(&b64, pem, strlen(pem)), 0);
+    ASSERT_EQ_INT(opb64_encode(&b64, pem, strlen(pem)), 0);
     const cJSON *w;
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(mwc, "webhooks"))
     {

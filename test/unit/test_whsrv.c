@@ -1,8 +1,10 @@
+#include "support/tcache.h"
 #include "support/fakeapi_client.h"
 #include "http/http.h"
 #include "httpd/httpd.h"
 #include "kube/cache.h"
 #include "test.h"
+#include "util/b64.h"
 #include "util/log.h"
 #include "webhook/server.h"
 
@@ -20,7 +22,7 @@ static void put(kcache *c, const char *json)
 {
     cJSON *j = cJSON_Parse(json);
     ASSERT_NOT_NULL(j);
-    ASSERT_EQ_INT(kcache_upsert(c, j), 0);
+    ASSERT_EQ_INT(tcache_upsert(c, j), 0);
     cJSON_Delete(j);
 }
 
@@ -150,7 +152,7 @@ static void test_tls_round_trip_fixture(void)
                      "requests/cpu\",\"value\":\"250m\"},{\"op\":\"replace\",\"path\":"
                      "\"/spec/containers/0/resources/requests/memory\",\"value\":"
                      "\"512Mi\"}]";
-    ASSERT_EQ_INT(admrev_base64(&want, wp, strlen(wp)), 0);
+    ASSERT_EQ_INT(opb64_encode(&want, wp, strlen(wp)), 0);
     ASSERT_STR_EQ(cJSON_GetObjectItem(res, "patch")->valuestring, want.data);
     opbuf_release(&want);
     cJSON_Delete(r);

@@ -1,3 +1,4 @@
+#include "support/tcache.h"
 #include "kube/cache.h"
 #include "test.h"
 #include "webhook/resolve.h"
@@ -13,7 +14,7 @@ static void put(kcache *c, const char *json)
 {
     cJSON *j = cJSON_Parse(json);
     ASSERT_NOT_NULL(j);
-    int rc = kcache_upsert(c, j);
+    int rc = tcache_upsert(c, j);
     cJSON_Delete(j);
     ASSERT_EQ_INT(rc, 0);
 }

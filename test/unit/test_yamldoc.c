@@ -2,6 +2,7 @@
  * opyaml: the tree, positions, scalar interpretation, aliases, and every limit.
  */
 #include "test.h"
+#include "util/yaml2json.h"
 #include "util/yamldoc.h"
 
 #include <errno.h>
@@ -80,8 +81,8 @@ static void test_scalars(void)
                     "f: [false, no, Off, n]\n"
                     "notbool: ['true', maybe, !!str true, 1]\n"
                     "nulls: [~, null, Null, NULL, '', \"null\"]\n"
-                    "ints: [0, -12, +7, 9223372036854775807, -9223372036854775808]\n"
-                    "notints: [9223372036854775808, 1.5, 0x10, '5', -, '']\n"
+                    "ints: [0, -12, +7, 9223372036854775807, -9223372036854775808, 0x10]\n"
+                    "notints: [9223372036854775808, 1.5, 0123, '5', -, '', !!int x]\n"
                     "nul: \"a\\0b\"\n";
     opyaml_doc d;
     operr err = {{0}};
@@ -111,7 +112,7 @@ static void test_scalars(void)
     ASSERT_STR_EQ(opyaml_str(opyaml_at(s, 4)), "");
     ASSERT_STR_EQ(opyaml_str(opyaml_at(s, 5)), "null");
     s = opyaml_get(r, "ints");
-    const int64_t want[] = {0, -12, 7, INT64_MAX, INT64_MIN};
+    const int64_t want[] = {0, -12, 7, INT64_MAX, INT64_MIN, 16};
     for (size_t i = 0; i < s->n; i++) {
         int64_t v = 1;
         ASSERT_EQ_INT(opyaml_int64(opyaml_at(s, i), &v), 0);
@@ -275,6 +276,74 @@ static void test_limits(void)
     ASSERT_STR_CONTAINS(err.msg, "nested deeper than 1024 levels");
 }
 
+/* One truth for booleans: opyaml_bool() and yaml2json agree on every spelling, and both
+ * read YAML 1.1 as sigs.k8s.io/yaml (go-yaml v2) does for kubectl: y, Y, yes and on are true. */
+static void test_booleans_as_kubernetes_reads_them(void)
+{
+    static const struct {
+        const char *text;
+        int want; /* 1 true, 0 false, -1 a string */
+    } cases[] = {
+        {"y", 1},          {"Y", 1},     {"yes", 1},        {"Yes", 1},  {"YES", 1},
+        {"on", 1},         {"On", 1},    {"ON", 1},         {"true", 1}, {"True", 1},
+        {"TRUE", 1},       {"n", 0},     {"N", 0},          {"no", 0},   {"No", 0},
+        {"NO", 0},         {"off", 0},   {"Off", 0},        {"OFF", 0},  {"false", 0},
+        {"False", 0},      {"FALSE", 0}, {"!!bool yes", 1}, {"'y'", -1}, {"\"on\"", -1},
+        {"!!str yes", -1}, {"yEs", -1},  {"oN", -1},        {"yy", -1},  {"1", -1},
+        {"|\n  y\n", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char y[64];
+        snprintf(y, sizeof y, "v: %s\n", cases[i].text);
+        opyaml_doc d;
+        operr err = {{0}};
+        ASSERT_EQ_INT(load(&d, y, NULL, &err), 0);
+        int b = -1;
+        int rc = opyaml_bool(opyaml_get(opyaml_root(&d), "v"), &b);
+        opyaml_release(&d);
+        cJSON *j = NULL;
+        ASSERT_EQ_INT(yaml2json_parse(y, strlen(y), &j, &err), 0);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "v");
+        if (cases[i].want < 0) {
+            if (rc != -EINVAL || cJSON_IsBool(v))
+                test_fail(__FILE__, __LINE__, "'%s' read as a boolean", cases[i].text);
+        } else if (rc != 0 || b != cases[i].want || !cJSON_IsBool(v) ||
+                   cJSON_IsTrue(v) != cases[i].want) {
+            test_fail(__FILE__, __LINE__, "'%s': opyaml_bool %d (%d), yaml2json %s", cases[i].text,
+                      rc, b, cJSON_IsTrue(v) ? "true" : "not true");
+        }
+        cJSON_Delete(j);
+    }
+}
+
+/* Keys become strings as sigs.k8s.io/yaml makes them. */
+static void test_json_keys_as_kubernetes_spells_them(void)
+{
+    static const char y[] =
+        "{y: 1, 'Y': 2, off: 3, 0x10: 4, 1.0: 5, 1e3: 6, 0123: 7, ~x: 8, 1e6: 9, .5: 10}";
+    cJSON *j = NULL;
+    operr err = {{0}};
+    ASSERT_EQ_INT(yaml2json_parse(y, sizeof y - 1, &j, &err), 0);
+    char *s = cJSON_PrintUnformatted(j);
+    ASSERT_STR_EQ(s, "{\"true\":1,\"Y\":2,\"false\":3,\"16\":4,\"1\":5,\"1000\":6,"
+                     "\"0123\":7,\"~x\":8,\"1e+06\":9,\"0.5\":10}");
+    free(s);
+    cJSON_Delete(j);
+    static const struct {
+        const char *y, *why;
+    } bad[] = {
+        {"{on: 1, true: 2}", "yaml: line 1 column 9: duplicate key (after resolving it)"},
+        {"{~: 1}", "yaml: line 1 column 2: null key"},
+        {"a: !!int x", "yaml: line 1 column 4: scalar does not match its tag"},
+        {"a: !custom x", "yaml: line 1 column 4: scalar does not match its tag"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_EQ_INT(yaml2json_parse(bad[i].y, strlen(bad[i].y), &j, &err), -EINVAL);
+        ASSERT_NULL(j);
+        ASSERT_STR_EQ(err.msg, bad[i].why);
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_tree_and_positions);
@@ -283,5 +352,7 @@ int main(void)
     TEST_RUN(test_errors_name_line_and_column);
     TEST_RUN(test_aliases);
     TEST_RUN(test_limits);
+    TEST_RUN(test_booleans_as_kubernetes_reads_them);
+    TEST_RUN(test_json_keys_as_kubernetes_spells_them);
     return test_summary();
 }
