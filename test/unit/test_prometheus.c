@@ -1166,9 +1166,8 @@ static void test_bearer_token_and_token_file_are_sent(void)
 }
 
 /* With a registry, every attempt is timed and each failure counted by reason: a 503
- * (http), then the retry that worked, then the stats query (two queries a namespace:
- * the owners, then the statistics); a body that is not a Prometheus answer (decode);
- * nobody listening (transport). */
+ * (http), then the retry that worked and the statistics query after that owners query;
+ * a body that is not a Prometheus answer (decode); nobody listening (transport). */
 static void test_queries_are_timed_and_failures_counted(void)
 {
     static char ok[2048];
