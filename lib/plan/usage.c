@@ -225,7 +225,7 @@ static int finish_all(plan *p)
     opmap_entry *e;
     while ((e = opmap_next(&it))) {
         plan_series *s = e->value;
-        if (from > 0 || p->fixed_now) {
+        if (!p->keep_history && (from > 0 || p->fixed_now)) {
             prune(p, &s->cpu, from);
             prune(p, &s->mem, from);
             prune(p, &s->oom, from);

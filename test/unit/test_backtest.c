@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backtest/backtest.h"
+#include "plan/plan.h"
 #include "support/promserver.h"
 #include "engine/engine.h"
 #include "support/btnaive.h"
@@ -366,6 +367,38 @@ static void test_bad_input_is_named(void)
     ASSERT_STR_CONTAINS(err_text, "no usage of any container in the manifests");
 }
 
+/* plan's reader keeps every sample for a replay (plan_keep_history), through the end of
+ * the file too, where it otherwise trims each series to the decision window. */
+static int count_mem(const plan_workload *w, size_t ctr, const char *pod, const plan_sample *cpu,
+                     size_t ncpu, const plan_sample *mem, size_t nmem, const plan_sample *oom,
+                     size_t noom, void *ud)
+{
+    size_t *n = ud;
+    if (!strcmp(pod, "web-7d9f8c6b5d-x2k4p"))
+        *n += nmem;
+    return 0;
+}
+
+static void test_plan_keeps_the_whole_history(void)
+{
+    for (int keep = 0; keep < 2; keep++) {
+        plan p;
+        plan_init(&p);
+        if (keep)
+            plan_keep_history(&p);
+        operr err;
+        ASSERT_EQ_INT(plan_load_manifests(&p, SAMPLE "/base", &err), 0);
+        ASSERT_EQ_INT(plan_load_usage(&p, SAMPLE "/usage.csv", &err), 0);
+        size_t n = 0;
+        ASSERT_EQ_INT(plan_foreach_usage(&p, count_mem, &n), 0);
+        if (keep)
+            ASSERT_EQ_INT(n, 1441); /* two days, both ends */
+        else
+            ASSERT_CMP_INT(n, <, 1441);
+        plan_release(&p);
+    }
+}
+
 /* ---- from Prometheus ----------------------------------------------------------------------- */
 
 static promsrv prom; /* static: promsrv's atexit hook reads it */
@@ -470,6 +503,7 @@ int main(void)
     TEST_RUN(test_bad_input);
     TEST_RUN(test_policies_side_by_side);
     TEST_RUN(test_bad_input_is_named);
+    TEST_RUN(test_plan_keeps_the_whole_history);
     TEST_RUN(test_prometheus_history_matches_the_file);
     if (out_path[0]) {
         unlink(out_path);

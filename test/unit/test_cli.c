@@ -132,6 +132,19 @@ static void http_get(int port, const char *path, char *buf, size_t cap)
     close(s);
 }
 
+/* GET until the answer holds `want` or `secs` pass: readiness and the cache counts settle
+ * (every informer synced; a churned object deleted and created again) on their own time. */
+static void http_get_until(int port, const char *path, const char *want, char *buf, size_t cap,
+                           int secs)
+{
+    for (int i = 0; i < secs * 10; i++) {
+        http_get(port, path, buf, cap);
+        if (strstr(buf, want))
+            return;
+        usleep(100 * 1000);
+    }
+}
+
 static int port_from(const char *out, const char *prefix)
 {
     const char *p = strstr(out, prefix);
@@ -181,11 +194,12 @@ static void controller_run(int signum)
     int probe = port_from(op.out, "health probes on");
     int metrics = port_from(op.out, "metrics on");
     ASSERT(probe > 0 && metrics > 0);
-    http_get(probe, "/readyz", resp, sizeof resp);
+    http_get_until(probe, "/readyz", "HTTP/1.1 200", resp, sizeof resp, 10);
     ASSERT_STR_CONTAINS(resp, "HTTP/1.1 200");
     http_get(probe, "/healthz", resp, sizeof resp);
     ASSERT_STR_CONTAINS(resp, "HTTP/1.1 200");
-    http_get(metrics, "/metrics", resp, sizeof resp);
+    http_get_until(metrics, "/metrics", "optipod_informer_objects{resource=\"deployments\"} 12",
+                   resp, sizeof resp, 10);
     ASSERT_STR_CONTAINS(resp, "optipod_informer_objects{resource=\"deployments\"} 12");
     ASSERT_STR_CONTAINS(resp,
                         "optipod_watch_events_total{resource=\"deployments\",type=\"MODIFIED\"}");

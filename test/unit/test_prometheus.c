@@ -1166,8 +1166,8 @@ static void test_bearer_token_and_token_file_are_sent(void)
 }
 
 /* With a registry, every attempt is timed and each failure counted by reason: a 503
- * (http), then the retry that worked; a body that is not a Prometheus answer (decode);
- * nobody listening (transport). */
+ * (http), then the retry that worked and the statistics query after that owners query;
+ * a body that is not a Prometheus answer (decode); nobody listening (transport). */
 static void test_queries_are_timed_and_failures_counted(void)
 {
     static char ok[2048];
@@ -1189,7 +1189,7 @@ static void test_queries_are_timed_and_failures_counted(void)
     ASSERT_EQ_INT(g.error, -ECONNREFUSED);
     const char *p[] = {"prometheus"}, *http[] = {"prometheus", "http"},
                *dec[] = {"prometheus", "decode"}, *tr[] = {"prometheus", "transport"};
-    ASSERT_NEAR(obs_value(obs_find(m, "optipod_usage_query_duration_seconds"), p), 4, 0);
+    ASSERT_NEAR(obs_value(obs_find(m, "optipod_usage_query_duration_seconds"), p), 5, 0);
     obs_fam *e = obs_find(m, "optipod_usage_query_errors_total");
     ASSERT_NEAR(obs_value(e, http), 1, 0);
     ASSERT_NEAR(obs_value(e, dec), 1, 0);
