@@ -13,11 +13,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 
 #include "metrics/promql.h"
 #include "util/backoff.h"
 #include "util/buf.h"
+#include "util/b64.h"
 #include "util/log.h"
 
 /* A query string is a few hundred bytes plus the pod regex; this cap also
@@ -208,18 +209,11 @@ static int basic_auth_header(const char *path, opbuf *hdr, const char **fail)
         rc = -EINVAL;
         goto out;
     }
-    unsigned char *b64 = malloc(4 * ((n + 2) / 3) + 1);
-    if (!b64) {
-        rc = -ENOMEM;
-        *fail = "out of memory";
-        goto out;
-    }
-    EVP_EncodeBlock(b64, (const unsigned char *)cred, (int)n);
-    rc = opbuf_printf(hdr, "Authorization: Basic %s", (const char *)b64);
+    rc = opbuf_puts(hdr, "Authorization: Basic ");
+    if (rc == 0)
+        rc = opb64_encode(hdr, cred, n); /* the one base64 codec (util/b64.h) */
     if (rc != 0)
         *fail = "the basic auth credentials are too long";
-    OPENSSL_cleanse(b64, 4 * ((n + 2) / 3));
-    free(b64);
 out:
     OPENSSL_cleanse(cred, n);
     free(cred);
