@@ -744,6 +744,7 @@ static void test_args_are_flags_the_binary_accepts(void)
     ASSERT(has_arg(c, "--stats-interval=5m"));
     ASSERT_NOT_NULL(arg_value(c, "--prometheus-token-file"));
     ASSERT_NOT_NULL(arg_value(c, "--webhook-cert-dir"));
+    ASSERT_STR_EQ(arg_value(c, "--min-write-interval"), "30s"); /* the binary's default */
     ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(c, "command"));
 
     static char help[1 << 16];
