@@ -654,6 +654,17 @@ static void test_duplicate_controller_is_told_once_and_left_alone(void)
     ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
     ASSERT_EQ_INT((long long)tctl_stats(&r).duplicates, 1);
     WAIT_CONDITION(ns, "auto", "Conflict", "False");
+
+    /* a replica that lost the Lease and leads again: the leader in between
+     * wrote as optipod legitimately; that is no DuplicateController */
+    ctl_set_leader(r.c, 0);
+    ASSERT_EQ_INT(apply_as("optipod", 1, ns, other), 200);
+    ctl_set_leader(r.c, 1);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(7000);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    ASSERT_EQ_INT((long long)tctl_stats(&r).duplicates, 1);
     tctl_stop(&r);
 }
 
