@@ -41,11 +41,11 @@
 #include "util/buf.h"
 #include "util/optime.h"
 
-#define ROUNDS    48   /* samples of every pod, 30 s of PodMetrics time apart */
-#define KILL      24   /* A is killed after this many rounds; B samples the rest */
-#define ROUND_MS  50   /* real time a round lasts at least */
-#define CKPT_MS   250  /* --checkpoint-interval */
-#define SAMPLE_MS 10   /* the metrics-server provider's interval */
+#define ROUNDS    48  /* samples of every pod, 30 s of PodMetrics time apart */
+#define KILL      24  /* A is killed after this many rounds; B samples the rest */
+#define ROUND_MS  50  /* real time a round lasts at least */
+#define CKPT_MS   250 /* --checkpoint-interval */
+#define SAMPLE_MS 10  /* the metrics-server provider's interval */
 #define NPODS     3
 
 static kenv env;
@@ -170,8 +170,8 @@ typedef struct rec {
 static rec published(const char *ns)
 {
     rec r = {"", ""};
-    const cJSON *ann = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(get(ns, "deployment"), "metadata"), "annotations");
+    const cJSON *ann =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(get(ns, "deployment"), "metadata"), "annotations");
     const cJSON *c = cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app");
     const cJSON *m = cJSON_GetObjectItem(ann, "optipod.io/memory-request.app");
     if (cJSON_IsString(c))
@@ -288,8 +288,7 @@ static void run_start(run *r, const char *ns, int follower)
         .ns = ns, .events = r->ev, .resync_ms = 100, .usage_ttl_ms = 50, .provider = r->ms};
     if (ctl_new(&r->c, &env.loop, env.rest, &o, &err) != 0)
         test_fail(__FILE__, __LINE__, "ctl_new: %s", err.msg);
-    ckpt_opts ko = {
-        .interval_ms = CKPT_MS, .scan_ms = 20, .active = run_leading, .active_ud = r};
+    ckpt_opts ko = {.interval_ms = CKPT_MS, .scan_ms = 20, .active = run_leading, .active_ud = r};
     if (ckpt_new(&r->ck, &env.loop, env.rest, r->ms, &ko, &err) != 0)
         test_fail(__FILE__, __LINE__, "ckpt_new: %s", err.msg);
     if (follower)
@@ -471,8 +470,7 @@ static void test_restart_mid_window_recommends_as_one_that_never_stopped(void)
     printf("  C (never stopped) cpu %s memory %s; B (restarted, %d of %d rounds before the kill "
            "checkpointed) cpu %s memory %s; one interval's loss spans cpu %.3f-%.3f, memory "
            "%.0f-%.0f MiB\n",
-           pc.cpu, pc.mem, saved, KILL, pb.cpu, pb.mem, lo_c, hi_c, lo_m / 1048576,
-           hi_m / 1048576);
+           pc.cpu, pc.mem, saved, KILL, pb.cpu, pb.mem, lo_c, hi_c, lo_m / 1048576, hi_m / 1048576);
     ASSERT(qty(pb.cpu) >= lo_c && qty(pb.cpu) <= hi_c);
     ASSERT(qty(pb.mem) >= lo_m && qty(pb.mem) <= hi_m);
     /* ...and close to C: a 5 % histogram bucket or two */
