@@ -56,8 +56,8 @@ static void om_namespace(opbuf *om, const char *ns, int ksm)
     for (size_t i = 0; i < NPODS; i++) {
         const pod *p = &pods[i];
         double c = 100;
-        for (int64_t t = end_t - (int64_t)(p->from_h * 3600); t <= end_t - (int64_t)(p->to_h * 3600);
-             t += STEP_S) {
+        for (int64_t t = end_t - (int64_t)(p->from_h * 3600);
+             t <= end_t - (int64_t)(p->to_h * 3600); t += STEP_S) {
             c += p->cores * STEP_S;
             opbuf_printf(om,
                          "container_cpu_usage_seconds_total{namespace=\"%s\",pod=\"%s\","
@@ -262,9 +262,8 @@ static void test_backtest_finds_the_windows_pods_like_the_controller(void)
     assert_found_by();
     cJSON *doc = cJSON_Parse(out_text);
     ASSERT_NOT_NULL(doc);
-    const cJSON *rows =
-        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "policies"), 0),
-                            "containers");
+    const cJSON *rows = cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "policies"), 0), "containers");
     ASSERT_STR_EQ(sget(find_row(rows, "namespace", "ksm", "workload", "web"), "memoryPeak"),
                   "700Mi");
     ASSERT_STR_EQ(sget(find_row(rows, "namespace", "names", "workload", "web"), "memoryPeak"),
