@@ -151,6 +151,8 @@ static int ask_owners(fetch *f, size_t first)
         if (f->taken[i] || strcmp(f->w[i].ns, ns) != 0)
             continue;
         f->taken[i] = true;
+        if (!mwin_kind_known(f->w[i].kind))
+            continue; /* no pods to find by kind: nothing to ask */
         mw[f->nidx] = (mprov_workload){f->w[i].kind, f->w[i].name, NULL, 0};
         f->idx[f->nidx++] = i;
     }
