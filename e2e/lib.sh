@@ -98,6 +98,22 @@ e2e_wait_log() {
   e2e_fail "timed out after ${secs}s waiting for /$re/"
 }
 
+# e2e_min_gap FILE REGEX SECONDS: the controller's log lines matching REGEX (at least two) are
+# SECONDS or more apart, by their klog times; prints the gaps ("30.0 s, 30.1 s").
+e2e_min_gap() {
+  local file=$1 re=$2 min=$3 gaps g
+  gaps=$(grep -E "$re" "$file" | awk '{
+    split($2, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3]
+    if (n++) { d = s - p; if (d < 0) d += 86400; printf "%.1f\n", d }
+    p = s }')
+  [ -n "$gaps" ] || e2e_fail "fewer than two log lines match /$re/: no gap to check"
+  while read -r g; do
+    awk -v g="$g" -v m="$min" 'BEGIN { exit !(g >= m - 0.1) }' ||
+      e2e_fail "two log lines matching /$re/ $g s apart, want at least $min s"
+  done <<<"$gaps"
+  echo "$gaps" | sed 's/$/ s/' | paste -sd, - | sed 's/,/, /g'
+}
+
 # e2e_nodesim NS...: the node simulator (test/tools/nodesim) plays scheduler and kubelet for
 # the pods of these namespaces (PREFIX* for several) until the scenario exits: a Node of its
 # own, pods bound to it and reported Running and Ready, deletions finished. For scenarios that

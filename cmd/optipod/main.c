@@ -63,6 +63,7 @@ typedef struct app_flags {
     uint64_t ckpt_ms;
     const char *ckpt_name;
     int dry_run;
+    uint64_t min_write_ms;
     int leader_elect;
     const char *lease_ns;
     const char *lease_name;
@@ -176,11 +177,17 @@ static int app_metrics(opbuf *out, void *ud)
                      "optipod_status_writes_total %llu\n"
                      "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
                      "# TYPE optipod_gitops_loops_total counter\n"
-                     "optipod_gitops_loops_total %llu\n",
+                     "optipod_gitops_loops_total %llu\n"
+                     "# HELP optipod_duplicate_controller_total Workloads whose values changed "
+                     "under field manager optipod by a write this process did not make "
+                     "(DuplicateController).\n"
+                     "# TYPE optipod_duplicate_controller_total counter\n"
+                     "optipod_duplicate_controller_total %llu\n",
                      (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
                      (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
                      (unsigned long long)cs.errors, (unsigned long long)cs.writes,
-                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped);
+                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped,
+                     (unsigned long long)cs.duplicates);
     }
     if (a->webhook && whsrv_metrics(a->webhook, out))
         return opbuf_error(out);
@@ -543,7 +550,8 @@ static int app_start_controller(app *a)
                    .provider = prov,
                    .metrics_server = ms,
                    .events = a->events,
-                   .metrics = a->obs};
+                   .metrics = a->obs,
+                   .min_write_ms = a->f.min_write_ms};
     mprov *hist = ms ? ms : mms_is(prov) ? prov : NULL; /* borrowed by the checkpoints */
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
@@ -704,6 +712,7 @@ int main(int argc, char **argv)
     a.f.shutdown_ms = 10000;
     a.f.stats_ms = 60000;
     a.f.leader_elect = 1;
+    a.f.min_write_ms = 30000;
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
     mpromflags_init(&a.f.prom);
@@ -729,6 +738,9 @@ int main(int argc, char **argv)
          "name of those ConfigMaps (default optipod-usage-checkpoint)"},
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
+        {"min-write-interval", 0, OPFLAG_DURATION, &a.f.min_write_ms,
+         "write a workload at most once per this, whatever the cause: annotations, the ssa "
+         "write, a restart, an in-place resize of one of its pods (default 30s; 0: no minimum)"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
          "elect a leader on a Lease; only the leader reconciles and writes (default true; "
          "--leader-elect=false lets this process write next to any other)"},

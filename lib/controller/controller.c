@@ -647,6 +647,28 @@ int ctl_start(ctl *c)
     return 0;
 }
 
+/* Not leading: another replica (the legitimate leader) writes as optipod from
+ * now on, so what this one last wrote says nothing about who wrote what is
+ * live when it leads again: forget it, or that leader's writes would read as
+ * a DuplicateController's (and as take-backs of ours). */
+static void forget_writes(ctl *c)
+{
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->wstates);
+    while ((e = opmap_next(&it)) != NULL) {
+        ctl_wstate *ws = e->value;
+        free(ws->written);
+        ws->written = NULL;
+        ws->nwritten = 0;
+        ws->reclaim_counted = 0;
+        if (ws->duplicate_until_ms) {
+            ws->duplicate_until_ms = 0;
+            ctl__set_str(&ws->conflict, NULL);
+        }
+    }
+}
+
 void ctl_set_leader(ctl *c, int leading)
 {
     int was = c->leader;
@@ -657,6 +679,7 @@ void ctl_set_leader(ctl *c, int leading)
         memset(&c->slot, 0, sizeof c->slot);
         c->slot_policy[0] = 0;
         c->slot_recovered = 0;
+        forget_writes(c);
     }
     if (c->leader && !was && !c->closing) {
         OPLOG_I("controller: leading: reconciling every workload");

@@ -64,12 +64,14 @@ typedef struct ctl_wstate {
     int insufficient;
     ctlstep_written *written; /* our last resource write, a field each */
     size_t nwritten;
-    int reclaim_counted;    /* the take-back of that write has been counted */
-    uint64_t last_apply_ms; /* monotonic time of our last write that rolls pods */
-    char released_rv[32];   /* annotations released at this resourceVersion */
-    char ann_base_rv[32];   /* annotations written over this resourceVersion ... */
-    uint64_t ann_hash;      /* ... with this body */
-    ctl_rec *recs;          /* recommended containers, at most STATUS_RECS */
+    int reclaim_counted;         /* the take-back of that write has been counted */
+    uint64_t last_apply_ms;      /* monotonic time of our last write that rolls pods */
+    uint64_t last_write_ms;      /* ... of our last write of it or its pods (min-write-interval) */
+    uint64_t duplicate_until_ms; /* DuplicateController: left alone until then */
+    char released_rv[32];        /* annotations released at this resourceVersion */
+    char ann_base_rv[32];        /* annotations written over this resourceVersion ... */
+    uint64_t ann_hash;           /* ... with this body */
+    ctl_rec *recs;               /* recommended containers, at most STATUS_RECS */
     int nrecs;
     int deferred;              /* the last reconcile waited at the rollout gate */
     int64_t restart_gen;       /* generation our last restart produced, 0 none */
@@ -180,6 +182,8 @@ typedef struct ctl_job {
     size_t nch;
     char changed[WRITTEN_MAX]; /* "c/f=v;" of ch, for messages */
     const char **owners;       /* per change, another manager owning it (points into mf) */
+    ctlstep_written *ours;     /* of ws->written, what the live object holds under optipod */
+    size_t nours;
     char unreadable[256];
     conflict_set *cs; /* NULL until the pre-check answers with conflicts or none */
     char patch_path[2048];

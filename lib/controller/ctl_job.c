@@ -359,6 +359,7 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
     f->dry_run = c->o.dry_run;
     f->now_ms = ctl__now(c);
     f->wall_ms = ctl__wall_ms(c);
+    f->min_write_ms = c->o.min_write_ms;
     f->mem = m;
     *wsp = NULL;
     if (!w)
@@ -382,6 +383,8 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
     m->nwritten = ws->nwritten;
     m->reclaim_counted = ws->reclaim_counted;
     m->last_apply_ms = ws->last_apply_ms;
+    m->last_write_ms = ws->last_write_ms;
+    m->duplicate_until_ms = ws->duplicate_until_ms;
     m->released_rv = ws->released_rv;
     m->ann_base_rv = ws->ann_base_rv;
     m->ann_hash = ws->ann_hash;
@@ -410,7 +413,9 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
                              .changes = j->ch,
                              .nchanges = j->nch,
                              .changed = j->changed,
-                             .owners = j->owners};
+                             .owners = j->owners,
+                             .ours = j->ours,
+                             .nours = j->nours};
     f->loop_cfg = c->tracker.cfg;
     f->dry = *answer(&j->dry);
     f->cs = j->cs;
@@ -439,7 +444,7 @@ static void emit(ctl_job *j, const struct ctlstep_event *e, const kproj_obj *w)
 }
 
 /* What optipod wrote, one entry per changed field (the next GET's reclaim
- * check reads it). */
+ * and DuplicateController checks read it). */
 static void remember_written(ctl_job *j, ctl_wstate *ws)
 {
     ctlstep_written *wr = j->nch ? calloc(j->nch, sizeof *wr) : NULL;
@@ -454,6 +459,18 @@ static void remember_written(ctl_job *j, ctl_wstate *ws)
     free(ws->written);
     ws->written = wr;
     ws->nwritten = j->nch;
+}
+
+/* DuplicateController: what optipod's name holds now replaces our record of
+ * what we wrote, so only a further write by the other process is seen again. */
+static void adopt_ours(ctl_job *j, ctl_wstate *ws)
+{
+    for (size_t i = 0; i < j->nours; i++)
+        for (size_t k = 0; k < ws->nwritten; k++)
+            if (ws->written[k].init == j->ours[i].init &&
+                strcmp(ws->written[k].container, j->ours[i].container) == 0 &&
+                strcmp(ws->written[k].field, j->ours[i].field) == 0)
+                ws->written[k] = j->ours[i];
 }
 
 static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstate *ws)
@@ -489,6 +506,15 @@ static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstat
         ws->reclaim_counted = 0;
         ws->last_apply_ms = ctl__now(c);
     }
+    if (s->fx & CTLSTEP_FX_WROTE)
+        ws->last_write_ms = ctl__now(c);
+    if (s->fx & CTLSTEP_FX_DUPLICATE) {
+        adopt_ours(j, ws);
+        ws->duplicate_until_ms = ctl__now(c) + j->period_ms;
+        c->st.duplicates++;
+    }
+    if (s->fx & CTLSTEP_FX_DUPLICATE_OVER)
+        ws->duplicate_until_ms = 0;
     if (s->fx & CTLSTEP_FX_RESTARTED) {
         ws->last_apply_ms = ctl__now(c);
         if (strcmp(c->slot.key, j->key) == 0 && c->slot.generation > 0)
@@ -533,6 +559,7 @@ static void job_free(ctl_job *j)
     mfields_release(&j->mf);
     free(j->ch);
     free(j->owners);
+    free(j->ours);
     free(j->cs);
     ctl__resize_job_free(j);
     free(j);

@@ -25,7 +25,7 @@ typedef struct status_ctx {
     const char *pkey;
     const pol_policy *p;
     int matched, applied, conflicting;
-    int loop;
+    int loop, duplicate;
     char conflict_msg[1024];
     cJSON *recs, *conflicts;
     size_t nrecs, nconflicts, max_recs;
@@ -59,6 +59,7 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
     if (ws->conflict) {
         x->conflicting++;
         x->loop |= ws->loop_stopped;
+        x->duplicate |= ws->duplicate_until_ms != 0;
         size_t l = strlen(x->conflict_msg);
         if (l < 700)
             snprintf(x->conflict_msg + l, sizeof x->conflict_msg - l, "%s%s: %s", l ? "; " : "",
@@ -147,7 +148,10 @@ void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
         opbuf_release(&m);
     }
     if (x.conflict_msg[0])
-        set_cond(ps, COND_CONFLICT, "True", x.loop ? "GitOpsConflictLoop" : "SSAConflict",
+        set_cond(ps, COND_CONFLICT, "True",
+                 x.loop        ? "GitOpsConflictLoop"
+                 : x.duplicate ? "DuplicateController"
+                               : "SSAConflict",
                  x.conflict_msg, now);
     else if (x.nconflicts)
         set_cond(ps, COND_CONFLICT, "True", "PolicyConflict",

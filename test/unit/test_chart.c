@@ -750,6 +750,7 @@ static void test_args_are_flags_the_binary_accepts(void)
     ASSERT_NOT_NULL(arg_value(c, "--prometheus-ca-file"));
     ASSERT(has_arg(c, "--prometheus-header=X-Scope-OrgID: team-a"));
     ASSERT_NOT_NULL(arg_value(c, "--webhook-cert-dir"));
+    ASSERT_STR_EQ(arg_value(c, "--min-write-interval"), "30s"); /* the binary's default */
     ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(c, "command"));
 
     static char help[1 << 16];

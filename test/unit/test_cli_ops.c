@@ -663,6 +663,7 @@ static const char *const k_families[] = {
     "optipod_reconciles_total",
     "optipod_api_writes_total",
     "optipod_gitops_loops_total",
+    "optipod_duplicate_controller_total",
     "optipod_status_writes_total",
     "optipod_webhook_reviews_total",
     "optipod_webhook_late_total",

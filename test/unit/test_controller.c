@@ -294,6 +294,16 @@ static void git_synced(const char *ns, int sidecar, const char *policy, const ch
     put_policy(ns, policy, spec);
 }
 
+/* Git's one-container Deployment (body in d) synced by Flux (forced Apply)
+ * into a new namespace, and an Auto policy there. */
+static void flux_synced(const char *ns, char *d, size_t cap)
+{
+    put_ns(ns);
+    deployment_json(d, cap, ns, 0);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+}
+
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 /* SSA strategy: the pre-check body holds only resources and the uid; the
@@ -465,10 +475,7 @@ static void test_flux_forced_reclaim_stops_in_a_loop(void)
 {
     const char *ns = "t-flux";
     char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
-    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    flux_synced(ns, d, sizeof d);
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
@@ -541,10 +548,7 @@ static void test_raced_take_back_is_one_reclaim(void)
 {
     const char *ns = "t-race";
     char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
-    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    flux_synced(ns, d, sizeof d);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(applied, 1);
@@ -559,6 +563,108 @@ static void test_raced_take_back_is_one_reclaim(void)
     ASSERT_CMP_INT(st.errors, >=, 2);
     ASSERT_EQ_INT((long long)st.loops_stopped, 0);
     ASSERT_EQ_INT((long long)events_created(ns, "GitOpsConflictLoop"), 0);
+    tctl_stop(&r);
+}
+
+/* --min-write-interval: optipod writes, Flux takes the value back at once (a
+ * second cause to write); the second write waits for the interval's end,
+ * however many reconciles (resyncs every 300 ms) look in between, and
+ * happens when it ends, not a resync later. */
+static void test_min_write_interval_writes_once_per_interval(void)
+{
+    const char *ns = "t-min-write";
+    char d[2048];
+    flux_synced(ns, d, sizeof d);
+    run r;
+    run_start_opts(&r, ns, (ctl_opts){.min_write_ms = 5000}, tprov_new("test", 0, use_both, 2));
+    WAIT_STAT(applied, 1);
+    uint64_t t1 = tctl_now(&r);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    size_t writes = workload_writes(ns);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 200); /* the second cause */
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(4500);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0 + 5); /* it looked, every resync */
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    tctl_until(&r, pred_ours_back, (void *)ns, "the second write");
+    uint64_t t2 = tctl_now(&r);
+    ASSERT_CMP_INT(t2 - t1, >=, 5000);
+    ASSERT_CMP_INT(t2 - t1, <, 5000 + 300); /* requeued for the interval's end */
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes + 1);
+    tctl_stop(&r);
+}
+
+static int pred_duplicate_reason(void *ud)
+{
+    const cJSON *st = policy_status(ud, "auto");
+    const char *reason = st ? condition(st, "Conflict", "reason") : NULL;
+    return reason && strcmp(reason, "DuplicateController") == 0;
+}
+
+static int pred_not_theirs(void *ud)
+{
+    const char *v = live_request(ud, "app", "cpu");
+    return v && strcmp(v, "300m") != 0;
+}
+
+/* Another process writes as field manager optipod (a second install, a local
+ * run without leader election): the value optipod wrote changes under its
+ * own name. One Warning DuplicateController, the Conflict condition says so,
+ * no write for the reconcile period; then it is evaluated again. */
+static void test_duplicate_controller_is_told_once_and_left_alone(void)
+{
+    const char *ns = "t-duplicate";
+    git_synced(ns, 0, "auto",
+               "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"forceConflicts\":true}}");
+    run r;
+    tctl_start(&r, &tenv, ns, tprov_new("test", 0, use_both, 2), (ctl_opts){.resync_ms = 3000});
+    WAIT_STAT(applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 0);
+
+    /* the other process: an apply as optipod, with other values */
+    char other[1024];
+    snprintf(other, sizeof other,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+             "\"namespace\":\"%s\"},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":"
+             "\"app\",\"resources\":{\"requests\":{\"cpu\":\"300m\"}}}]}}}}",
+             ns);
+    ASSERT_EQ_INT(apply_as("optipod", 1, ns, other), 200);
+    WAIT_STAT(duplicates, 1);
+    uint64_t t0 = tctl_now(&r);
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    const char *note = event_note(ns, "DuplicateController");
+    ASSERT_STR_CONTAINS(note, "\"type\":\"Warning\"");
+    ASSERT_STR_CONTAINS(note, "another process writes as field manager optipod");
+    ASSERT_STR_CONTAINS(note, "app/requests.cpu");
+    size_t writes = workload_writes(ns);
+    tctl_until(&r, pred_duplicate_reason, (void *)ns, "Conflict reason DuplicateController");
+    ASSERT_STR_EQ(condition(policy_status(ns, "auto"), "Conflict", "status"), "True");
+    /* the reconcile period: nothing written, whatever queues it */
+    tctl_step(t0 + 2900 - tctl_now(&r));
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "300m");
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    /* evaluated again after it: optipod's value, once, and no second Event */
+    tctl_until(&r, pred_not_theirs, (void *)ns, "optipod's value after the period");
+    ASSERT_CMP_INT(tctl_now(&r) - t0, >=, 3000);
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes + 1);
+    tctl_step(3500);
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    ASSERT_EQ_INT((long long)tctl_stats(&r).duplicates, 1);
+    WAIT_CONDITION(ns, "auto", "Conflict", "False");
+
+    /* a replica that lost the Lease and leads again: the leader in between
+     * wrote as optipod legitimately; that is no DuplicateController */
+    ctl_set_leader(r.c, 0);
+    ASSERT_EQ_INT(apply_as("optipod", 1, ns, other), 200);
+    ctl_set_leader(r.c, 1);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(7000);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    ASSERT_EQ_INT((long long)tctl_stats(&r).duplicates, 1);
     tctl_stop(&r);
 }
 
@@ -1234,6 +1340,8 @@ int main(void)
     TEST_RUN(test_conflict_with_argocd_yields_when_not_allowed);
     TEST_RUN(test_flux_forced_reclaim_stops_in_a_loop);
     TEST_RUN(test_raced_take_back_is_one_reclaim);
+    TEST_RUN(test_min_write_interval_writes_once_per_interval);
+    TEST_RUN(test_duplicate_controller_is_told_once_and_left_alone);
     TEST_RUN(test_container_removed_in_git_is_never_reapplied);
     TEST_RUN(test_recommend_never_writes_resources);
     TEST_RUN(test_dry_run_writes_nothing);

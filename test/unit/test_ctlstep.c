@@ -8,9 +8,10 @@
 #include "controller/step.h"
 #include "test.h"
 
-#define NOW    1000000ULL
-#define WALL   1700000000000LL
-#define PERIOD 300000ULL
+#define NOW       1000000ULL
+#define WALL      1700000000000LL
+#define PERIOD    300000ULL
+#define MIN_WRITE 30000ULL
 
 static kproj_obj *web, *web_ann, *db_ondelete;
 static pol_policy *ssa_next, *ssa_now, *ssa_force, *ssa_yield, *recommend, *hook_now, *hook_next,
@@ -100,6 +101,7 @@ typedef struct fixture {
     ssa_change ch[1];
     const char *owners[1];
     ctlstep_written written[1];
+    ctlstep_written ours[1];
 } fixture;
 
 static void decided(fixture *x, const pol_policy *p, enum ctlrec_outcome oc)
@@ -576,6 +578,101 @@ F(hook_published_dry_run)
     x->f.ann = answered(200);
 }
 
+/* --min-write-interval: the workload was written 10 s ago. */
+static void written_lately(fixture *x)
+{
+    x->f.min_write_ms = MIN_WRITE;
+    x->m.last_write_ms = NOW - 10000;
+}
+F(ssa_written_lately)
+{
+    written_lately(x);
+}
+F(ssa_written_an_interval_ago)
+{
+    written_lately(x);
+    x->m.last_write_ms = NOW - MIN_WRITE;
+}
+F(ssa_no_min_interval)
+{
+    x->m.last_write_ms = NOW - 10000; /* --min-write-interval=0 */
+}
+F(rec_written_lately)
+{
+    rec_differs(x);
+    written_lately(x);
+}
+F(release_written_lately)
+{
+    no_policy_annotated(x);
+    written_lately(x);
+}
+F(hook_written_lately)
+{
+    hook_pods_differ(x);
+    written_lately(x);
+}
+F(rz_written_lately)
+{
+    rz_pod(x);
+    written_lately(x);
+}
+F(rz_following_written_lately)
+{
+    rz_following(x);
+    written_lately(x);
+}
+F(write_answer_written_lately) /* the write's answer is read whatever the interval */
+{
+    write_done(x);
+    written_lately(x);
+}
+
+/* DuplicateController: managedFields give requests.cpu to optipod at 300m,
+ * and this process last wrote 500m there. */
+static void optipod_holds(fixture *x, const char *value)
+{
+    x->ours[0] = (ctlstep_written){.container = "app", .field = "requests.cpu"};
+    snprintf(x->ours[0].value, sizeof x->ours[0].value, "%s", value);
+    x->f.live.ours = x->ours;
+    x->f.live.nours = 1;
+}
+F(live_duplicate)
+{
+    live_read(x);
+    we_wrote(x, "500m");
+    optipod_holds(x, "300m");
+}
+F(live_duplicate_nothing_to_change)
+{
+    live_duplicate(x);
+    x->f.live.nchanges = 0;
+}
+F(live_ours_as_written)
+{
+    live_read(x);
+    we_wrote(x, "500m");
+    optipod_holds(x, "0.5"); /* the same quantity */
+}
+F(live_ours_never_written_here)
+{
+    live_read(x);
+    optipod_holds(x, "300m"); /* a restarted optipod remembers no write */
+}
+F(duplicate_left_alone)
+{
+    x->m.duplicate_until_ms = NOW + 1000;
+}
+F(duplicate_left_alone_recommend)
+{
+    rec_differs(x);
+    duplicate_left_alone(x);
+}
+F(duplicate_period_over)
+{
+    x->m.duplicate_until_ms = NOW;
+}
+
 typedef struct row {
     const char *name;
     void (*facts)(fixture *x);
@@ -728,6 +825,56 @@ static const row rows[] = {
      CTLSTEP_FX_RESTARTED, 0, "RolloutTriggered"},
     {"restart: a dry run shows it after the annotations", hook_published_dry_run, GO(RESTART), NULL,
      NO, CTLSTEP_FX_SLOT_TAKE, 0, "RecommendationUpdated"},
+    /* --min-write-interval: whatever the cause, one write per interval */
+    {"write: a success is a write", write_done, END(APPLY), NULL, NO, CTLSTEP_FX_WROTE, 0, NULL},
+    {"write: a dry run is none", write_done_dry_run, END(APPLY), NULL, NO, 0, CTLSTEP_FX_WROTE,
+     NULL},
+    {"write: a 409 is none", write_409, END(ERROR), NULL, NO, 0, CTLSTEP_FX_WROTE, NULL},
+    {"annotations: published is a write", rec_published, END(APPLY), NULL, NO, CTLSTEP_FX_WROTE, 0,
+     NULL},
+    {"annotations: released is a write", no_policy_release_done, END(SKIPPED), NULL, NO,
+     CTLSTEP_FX_WROTE, 0, NULL},
+    {"annotations: a failed release is none", no_policy_release_failed, END(ERROR), NULL, NO, 0,
+     CTLSTEP_FX_WROTE, NULL},
+    {"restart: rolled out is a write", hook_restarted, END(APPLY), NULL, NO, CTLSTEP_FX_WROTE, 0,
+     "RolloutTriggered"},
+    {"resize: accepted is a write", rz_accepted, END(APPLY), NULL, 300001, CTLSTEP_FX_WROTE, 0,
+     NULL},
+    {"resize: a dry run is none", rz_accepted_dry_run, END(APPLY), NULL, 0, 0, CTLSTEP_FX_WROTE,
+     "ResourcesResized"},
+    {"ssa: written within the interval waits for its end", ssa_written_lately, END(SKIPPED),
+     "--min-write-interval", MIN_WRITE - 10000, 0, CTLSTEP_FX_SLOT_TAKE, NULL},
+    {"ssa: an interval later", ssa_written_an_interval_ago, GO(READ_LIVE), NULL, NO, 0, 0, NULL},
+    {"ssa: no minimum", ssa_no_min_interval, GO(READ_LIVE), NULL, NO, 0, 0, NULL},
+    {"recommend: the publish waits for the interval", rec_written_lately, END(SKIPPED),
+     "the annotations apply waits", MIN_WRITE - 10000, 0, CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"release: waits for the interval", release_written_lately, END(SKIPPED),
+     "the annotations' release waits", MIN_WRITE - 10000, 0, CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"restart: waits for the interval", hook_written_lately, END(SKIPPED), "the restart waits",
+     MIN_WRITE - 10000, 0, CTLSTEP_FX_SLOT_TAKE, NULL},
+    {"resize: waits for the interval", rz_written_lately, END(SKIPPED), "the in-place resize waits",
+     MIN_WRITE - 10000, 0, 0, NULL},
+    {"resize: a resize followed is still followed", rz_following_written_lately, END(SKIPPED),
+     "waiting for pod web-a's resize", 4000, 0, 0, NULL},
+    {"write: an answer is read whatever the interval", write_answer_written_lately, END(APPLY),
+     NULL, NO, CTLSTEP_FX_WRITTEN, 0, "ResourcesApplied"},
+    /* DuplicateController */
+    {"live: our value rewritten under optipod's name", live_duplicate, END(CONFLICT),
+     "DuplicateController: app/requests.cpu changed under field manager optipod", PERIOD,
+     CTLSTEP_FX_DUPLICATE | CTLSTEP_FX_CONFLICT, CTLSTEP_FX_LOOP | CTLSTEP_FX_RECLAIM_COUNTED,
+     "DuplicateController"},
+    {"live: rewritten, nothing left to change, still told", live_duplicate_nothing_to_change,
+     END(CONFLICT), "DuplicateController", PERIOD, CTLSTEP_FX_DUPLICATE, 0, "DuplicateController"},
+    {"live: the same quantity is ours", live_ours_as_written, GO(DRY_RUN), NULL, NO, 0,
+     CTLSTEP_FX_DUPLICATE, NULL},
+    {"live: nothing written by this process, nothing to tell", live_ours_never_written_here,
+     GO(DRY_RUN), NULL, NO, 0, CTLSTEP_FX_DUPLICATE, NULL},
+    {"duplicate: left alone for the period", duplicate_left_alone, END(CONFLICT),
+     "left alone until the reconcile period ends", 1000, 0, CTLSTEP_FX_DUPLICATE_OVER, NULL},
+    {"duplicate: left alone whatever the strategy", duplicate_left_alone_recommend, END(CONFLICT),
+     "DuplicateController", 1000, 0, CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"duplicate: the period over, evaluated again", duplicate_period_over, GO(READ_LIVE), NULL, NO,
+     CTLSTEP_FX_DUPLICATE_OVER | CTLSTEP_FX_CONFLICT, 0, NULL},
 };
 
 static int has_event(const ctl_step *s, const char *reason)
