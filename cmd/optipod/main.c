@@ -62,6 +62,7 @@ typedef struct app_flags {
     mpromflags prom;
     uint64_t ckpt_ms;
     const char *ckpt_name;
+    const char *gitops_managers;
     int dry_run;
     int leader_elect;
     const char *lease_ns;
@@ -543,6 +544,7 @@ static int app_start_controller(app *a)
                    .provider = prov,
                    .metrics_server = ms,
                    .events = a->events,
+                   .gitops_managers = a->f.gitops_managers,
                    .metrics = a->obs};
     mprov *hist = ms ? ms : mms_is(prov) ? prov : NULL; /* borrowed by the checkpoints */
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
@@ -727,6 +729,9 @@ int main(int argc, char **argv)
          "restore them on start and on becoming leader (default 10m; 0 disables)"},
         {"checkpoint-name", 0, OPFLAG_STRING, &a.f.ckpt_name,
          "name of those ConfigMaps (default optipod-usage-checkpoint)"},
+        {"gitops-managers", 0, OPFLAG_STRING, &a.f.gitops_managers,
+         "comma-separated field managers that take fields back like a GitOps controller, "
+         "beyond Argo CD's, Flux's and Helm's (forcing over them is a Warning SSAConflict)"},
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,

@@ -127,6 +127,12 @@ typedef struct ctl_opts {
     /* in-place resize bounds (tests): not done this long after acceptance,
      * or Deferred this long → fall back to the strategy; 0 = 5 / 10 min */
     uint64_t resize_stall_ms, resize_deferred_ms;
+    /* Field managers that take fields back like a GitOps controller, beyond
+     * the known ones (argocd-controller, argocd-application-controller,
+     * kustomize-controller, helm-controller, helm): comma-separated; NULL none.
+     * Forcing over one of them is a Warning SSAConflict and Conflict=True; over
+     * anyone else a Normal SSATakeover (it will not take them back). */
+    const char *gitops_managers;
     obs_reg *metrics; /* borrowed: reconcile durations, per-container values (ctl_metrics.c) */
 } ctl_opts;
 

@@ -24,7 +24,7 @@ typedef struct status_ctx {
     ctl *c;
     const char *pkey;
     const pol_policy *p;
-    int matched, applied, conflicting;
+    int matched, applied, conflicting, taken_over;
     int loop;
     char conflict_msg[1024];
     cJSON *recs, *conflicts;
@@ -54,8 +54,10 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
     if (strcmp(ctl__str(ws->policy), x->pkey) != 0)
         return;
     x->matched++;
-    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->nwritten > 0))
+    /* applied: the live values equal the recommendation (the record reads them) */
+    if (ctl__record_applied(x->c, key))
         x->applied++;
+    x->taken_over += ws->taken_over;
     if (ws->conflict) {
         x->conflicting++;
         x->loop |= ws->loop_stopped;
@@ -79,6 +81,8 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
             cJSON_AddStringToObject(e, "cpuLimit", r->cpu_lim);
         if (r->mem_lim[0])
             cJSON_AddStringToObject(e, "memoryLimit", r->mem_lim);
+        if (r->samples >= 0)
+            cJSON_AddNumberToObject(e, "samples", (double)r->samples);
         cJSON_AddBoolToObject(e, "applied", r->applied);
         cJSON_AddItemToArray(x->recs, e);
         x->nrecs++;
@@ -180,6 +184,7 @@ void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
     cJSON_AddNumberToObject(st, "workloadsMatched", x.matched);
     cJSON_AddNumberToObject(st, "workloadsApplied", x.applied);
     cJSON_AddNumberToObject(st, "workloadsConflicting", x.conflicting);
+    cJSON_AddNumberToObject(st, "workloadsTakenOver", x.taken_over);
     if (!p->valid)
         cJSON_AddItemToObject(st, "validationErrors", pol_errors_to_json(p));
     else

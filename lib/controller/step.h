@@ -166,6 +166,9 @@ typedef struct ctl_facts {
 
     ctlstep_reply dry; /* the dry-run apply's answer */
     const conflict_set *cs;
+    /* field managers that take fields back like a GitOps controller, beyond
+     * the known ones (ctl_opts.gitops_managers): comma-separated, NULL none */
+    const char *gitops_managers;
     ctlstep_reply write;
 } ctl_facts;
 
@@ -183,6 +186,7 @@ enum {
     CTLSTEP_FX_CONFLICT = 1 << 9,        /* status: conflict = step.conflict ("" clears) */
     CTLSTEP_FX_DEFERRED = 1 << 10,       /* the job waits at the rollout gate */
     CTLSTEP_FX_LOOP_ENTERED = 1 << 11,   /* this step stopped the workload (a count) */
+    CTLSTEP_FX_TAKEN_OVER = 1 << 12,     /* status: taken_over = step.taken_over */
 };
 
 typedef struct ctl_step {
@@ -208,6 +212,7 @@ typedef struct ctl_step {
     conflict_loop loop; /* FX_LOOP */
     int loop_stopped;
     char conflict[512]; /* FX_CONFLICT */
+    int taken_over;     /* FX_TAKEN_OVER: this write forces over a manager that is not GitOps */
 } ctl_step;
 
 /* The next step. Never fails: facts it cannot use end the job in error. */

@@ -32,7 +32,8 @@
 typedef struct kindinfo {
     char *api_version, *kind, *plural;
     int namespaced;
-    int typed; /* built-in type: list items carry no kind/apiVersion */
+    int typed;         /* built-in type: list items carry no kind/apiVersion */
+    int no_status_sub; /* a CRD without the status subresource: status is written with the rest */
 } kindinfo;
 
 /* A parsed resource path. */
@@ -233,6 +234,7 @@ static int add_kind(fakeapi *fa, const char *av, const char *kind, const char *p
     k->plural = strdup(plural);
     k->namespaced = ns;
     k->typed = typed;
+    k->no_status_sub = 0;
     if (!k->api_version || !k->kind || !k->plural) {
         free(k->api_version);
         free(k->kind);
@@ -1340,10 +1342,20 @@ static int content_type_is(ophttpd_req *req, const char *ct)
     return h && strncasecmp(h, ct, strlen(ct)) == 0;
 }
 
-/* Main-resource writes keep the live status; .../status writes change only status. */
-static void restrict_to_subresource(const rpath *rp, const cJSON *live, cJSON *next)
+/* Is status a subresource of rp's kind (the default; not for a CRD declaring none)? */
+static int status_is_sub(const fakeapi *fa, const rpath *rp)
 {
-    if (!live)
+    for (size_t i = 0; i < fa->nkinds; i++)
+        if (!strcmp(fa->kinds[i].plural, rp->resource))
+            return !fa->kinds[i].no_status_sub;
+    return 1;
+}
+
+/* Main-resource writes keep the live status; .../status writes change only status. */
+static void restrict_to_subresource(const fakeapi *fa, const rpath *rp, const cJSON *live,
+                                    cJSON *next)
+{
+    if (!live || (!rp->sub[0] && !status_is_sub(fa, rp)))
         return;
     const cJSON *ls = cJSON_GetObjectItemCaseSensitive(live, "status");
     if (strcmp(rp->sub, "status") == 0) {
@@ -1438,7 +1450,7 @@ static void commit_update(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *l
     const char *manager = manager_of(req, mgr, sizeof(mgr));
     timestamp(fa, ts);
     if (live)
-        restrict_to_subresource(rp, live->json, next);
+        restrict_to_subresource(fa, rp, live->json, next);
     if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         char msg[512];
         snprintf(msg, sizeof(msg),
@@ -1682,7 +1694,8 @@ static void serve_apply(fakeapi *fa, ophttpd_req *req, rpath *rp, obj *live, cJS
         reply_status(r, 409, "Conflict", msg, rp, rp->name);
         goto out;
     }
-    int rc = fakessa_apply(live ? live->json : NULL, body, fm, force, ts, &res);
+    int rc = fakessa_apply_ex(live ? live->json : NULL, body, fm, force,
+                              !rp->sub[0] && !status_is_sub(fa, rp), ts, &res);
     if (rc < 0) {
         reply_status(r, 500, "InternalError", "fakessa_apply failed", rp, rp->name);
         goto out;
@@ -1695,7 +1708,7 @@ static void serve_apply(fakeapi *fa, ophttpd_req *req, rpath *rp, obj *live, cJS
     cJSON *next = res.object;
     res.object = NULL;
     if (live)
-        restrict_to_subresource(rp, live->json, next);
+        restrict_to_subresource(fa, rp, live->json, next);
     if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         cJSON_Delete(next);
         reply_status(r, 422, "Invalid", "pod updates may not change container resources", rp,
@@ -2395,8 +2408,12 @@ int fakeapi_start(fakeapi **out, uv_loop_t *loop, const fakeapi_opts *opts)
         if (add_kind(fa, builtin_kinds[i].av, builtin_kinds[i].kind, builtin_kinds[i].plural,
                      builtin_kinds[i].ns, 1) < 0)
             goto fail;
-    if (add_kind(fa, "optipod.io/v1alpha1", "OptimizationPolicy", "optimizationpolicies", 1, 0) < 0)
+    if (add_kind(fa, "optipod.io/v1alpha1", "OptimizationPolicy", "optimizationpolicies", 1, 0) <
+            0 ||
+        add_kind(fa, "optipod.io/v1alpha1", "OptimizationRecommendation",
+                 "optimizationrecommendations", 1, 0) < 0)
         goto fail;
+    fa->kinds[fa->nkinds - 1].no_status_sub = 1; /* crds/optimizationrecommendations... */
     const char *sans[] = {"127.0.0.1", "localhost", NULL};
     rc = ophttpd_cert_generate(&fa->cert, "fakeapi", sans, 1);
     if (rc < 0)

@@ -53,6 +53,10 @@ typedef struct fakessa_result {
  */
 int fakessa_apply(const cJSON *live, const cJSON *applied, const char *manager, int force,
                   const char *now, fakessa_result *out);
+/* The same for a kind without the status subresource (a CRD declaring none):
+ * with status_in_main the applied status is merged and owned like the rest. */
+int fakessa_apply_ex(const cJSON *live, const cJSON *applied, const char *manager, int force,
+                     int status_in_main, const char *now, fakessa_result *out);
 
 /*
  * A non-apply write (create, PUT, merge/strategic/JSON patch already applied
