@@ -74,6 +74,17 @@ int fakessa_apply_ex(const cJSON *live, const cJSON *applied, const char *manage
 int fakessa_update(const cJSON *live, const cJSON *updated, const char *manager,
                    const char *subresource, const char *now, fakessa_result *out);
 
+/*
+ * The check the real server makes before applying a custom resource: `obj`
+ * against its CRD's structural `schema` (openAPIV3Schema; NULL: none). A
+ * field the schema does not declare or a value of the wrong kind gives
+ * *status = a new 500 metav1.Status "failed to create typed patch object
+ * (<what>): <path>: field not declared in schema" (fakessa_typed.c), as
+ * kube-apiserver v1.24 answers. `what` is "ns/name; group/version,
+ * Kind=Kind". Returns 0 (*status NULL when the body fits) or -ENOMEM.
+ */
+int fakessa_typecheck(const cJSON *schema, const cJSON *obj, const char *what, cJSON **status);
+
 /* Frees the owned trees of `r` and zeroes it; safe on a zeroed result. */
 void fakessa_result_release(fakessa_result *r);
 
