@@ -161,27 +161,32 @@ static int app_metrics(opbuf *out, void *ud)
     if (a->ctl) {
         ctl_stats cs;
         ctl_stats_get(a->ctl, &cs);
-        opbuf_printf(out,
-                     "# HELP optipod_reconciles_total Reconciles by outcome.\n"
-                     "# TYPE optipod_reconciles_total counter\n"
-                     "optipod_reconciles_total{outcome=\"applied\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"unchanged\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"skipped\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"conflict\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"error\"} %llu\n"
-                     "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
-                     "# TYPE optipod_api_writes_total counter\n"
-                     "optipod_api_writes_total %llu\n"
-                     "# HELP optipod_status_writes_total Of those, writes of a policy's status.\n"
-                     "# TYPE optipod_status_writes_total counter\n"
-                     "optipod_status_writes_total %llu\n"
-                     "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
-                     "# TYPE optipod_gitops_loops_total counter\n"
-                     "optipod_gitops_loops_total %llu\n",
-                     (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
-                     (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
-                     (unsigned long long)cs.errors, (unsigned long long)cs.writes,
-                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped);
+        opbuf_printf(
+            out,
+            "# HELP optipod_reconciles_total Reconciles by outcome.\n"
+            "# TYPE optipod_reconciles_total counter\n"
+            "optipod_reconciles_total{outcome=\"applied\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"unchanged\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"skipped\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"conflict\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"error\"} %llu\n"
+            "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
+            "# TYPE optipod_api_writes_total counter\n"
+            "optipod_api_writes_total %llu\n"
+            "# HELP optipod_status_writes_total Of those, writes of a policy's status.\n"
+            "# TYPE optipod_status_writes_total counter\n"
+            "optipod_status_writes_total %llu\n"
+            "# HELP optipod_record_writes_total Of those, writes of a recommendation record.\n"
+            "# TYPE optipod_record_writes_total counter\n"
+            "optipod_record_writes_total %llu\n"
+            "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
+            "# TYPE optipod_gitops_loops_total counter\n"
+            "optipod_gitops_loops_total %llu\n",
+            (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
+            (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
+            (unsigned long long)cs.errors, (unsigned long long)cs.writes,
+            (unsigned long long)cs.status_writes, (unsigned long long)cs.record_writes,
+            (unsigned long long)cs.loops_stopped);
     }
     if (a->webhook && whsrv_metrics(a->webhook, out))
         return opbuf_error(out);

@@ -142,6 +142,7 @@ typedef struct ctl_stats {
     uint64_t writes;          /* write requests sent (apply, patch, status), events excluded */
     uint64_t dry_run_applies; /* conflict pre-checks (dryRun=All applies) */
     uint64_t status_writes;
+    uint64_t record_writes; /* of the writes, OptimizationRecommendation applies */
     uint64_t loops_stopped; /* GitOpsConflictLoop entered */
     uint64_t usage_requests;
     uint64_t foreign_fields; /* applies after which optipod owned something it must not */

@@ -335,7 +335,9 @@ void ctl__metrics_end(ctl_job *j, const ctl_wstate *ws, enum ctlrec_outcome oc);
 void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char *name);
 
 /* ctl_record.c */
-void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc);
+/* At the end of a job; wrote: its server-side apply of resources succeeded
+ * (the record then shows the written values as current at once). */
+void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc, int wrote);
 void ctl__records_cancel(ctl *c);
 void ctl__recstate_free(void *v);
 /* Does the workload's record say its live values equal the recommendation? */

@@ -595,7 +595,8 @@ static void job_end(ctl_job *j, const ctl_step *s)
         OPLOG_W("reconcile %s: error: %s", j->key, s->reason);
     else
         OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), s->reason);
-    ctl__record_sync(j, oc); /* the record: written once, when its content changed */
+    /* the record: written once, when its content changed */
+    ctl__record_sync(j, oc, (s->fx & CTLSTEP_FX_WRITTEN) != 0);
     kqueue_done(c->q, j->key);
     if (oc == CTLREC_ERROR)
         kqueue_add_rate_limited(c->q, j->key, ctl__now(c));

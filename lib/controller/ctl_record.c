@@ -5,11 +5,14 @@
  *
  * At most one write per reconcile, and none when the content is what was last
  * written (rrec_same: everything but the time), so a steady workload costs no
- * writes. The write is a server-side apply as fieldManager optipod (which
- * creates the record the first time); a workload no policy selects any more
- * has its record deleted. The writes are the controller's own, apart from
- * the job that triggered them (a job ends before its record is written); they
- * are cancelled on close and counted in ctl_pending().
+ * writes. A refused write (an API server that does not serve the record, or
+ * serves an older CRD whose schema lacks a field: HTTP 500 "field not declared
+ * in schema") is not retried before its backoff is over: 10 s, doubling per
+ * failure of that workload's record, capped at 10 min, reset by a success;
+ * each failure is logged once, with the wait. The write is a server-side apply as fieldManager
+ * optipod (which creates the record the first time); a workload no policy selects any more has its
+ * record deleted. The writes are the controller's own, apart from the job that triggered them (a
+ * job ends before its record is written); they are cancelled on close and counted in ctl_pending().
  */
 #include "controller/ctl_int.h"
 
@@ -23,15 +26,30 @@
 #include "record/record.h"
 #include "util/log.h"
 
+#define REC_BACKOFF_MS     10000u  /* the first wait after a refused write */
+#define REC_BACKOFF_MAX_MS 600000u /* the longest */
+
 typedef struct ctl_recstate {
     rrec last; /* what was last written (or is being written) */
     int written;
+    unsigned fails;    /* refused writes in a row */
+    uint64_t retry_at; /* ctl__now() before which no write is tried (fails > 0) */
 } ctl_recstate;
+
+/* The wait after the n-th refused write in a row (n >= 1). */
+static uint64_t rec_backoff_ms(unsigned n)
+{
+    uint64_t d = REC_BACKOFF_MS;
+    while (--n > 0 && d < REC_BACKOFF_MAX_MS)
+        d *= 2;
+    return d < REC_BACKOFF_MAX_MS ? d : REC_BACKOFF_MAX_MS;
+}
 
 struct ctl_recw {
     struct ctl_recw *next;
     ctl *c;
     char key[KEY_MAX];
+    int del; /* a DELETE: 404 means done */
     ophttp_req *req;
 };
 
@@ -69,12 +87,23 @@ static void on_record_done(const krest_reply *r, void *ud)
     struct ctl_recw *w = ud;
     ctl *c = w->c;
     w->req = NULL;
-    if (!ctl__ok2xx(r) && !(r->http_status == 404)) {
-        OPLOG_W("record %s: HTTP %ld: %s", w->key, r->http_status, ctl__reply_msg(r));
-        /* forget it: the next reconcile writes it again */
-        ctl_recstate *s = opmap_get(&c->records, w->key);
+    ctl_recstate *s = opmap_get(&c->records, w->key);
+    if (ctl__ok2xx(r) || (w->del && r->http_status == 404)) {
         if (s)
-            s->written = 0;
+            s->fails = 0;
+    } else if (s) {
+        /* forget it, and write it again once the backoff is over */
+        s->written = 0;
+        s->fails++;
+        uint64_t wait = rec_backoff_ms(s->fails);
+        s->retry_at = ctl__now(c) + wait;
+        const char *msg = ctl__reply_msg(r);
+        OPLOG_W("record %s: HTTP %ld: %s%s; next try in %llu s", w->key, r->http_status, msg,
+                strstr(msg, "not declared in schema")
+                    ? " (the installed CRD optimizationrecommendations.optipod.io is older than "
+                      "this controller: apply crds/ again; helm upgrade does not update CRDs)"
+                    : "",
+                (unsigned long long)(wait / 1000));
     }
     recw_unlink(c, w);
     free(w);
@@ -91,6 +120,7 @@ static int rec_send(ctl *c, const char *key, const char *method, const char *ns,
     opbuf p;
     opbuf_init(&p, 4096);
     int apply = body != NULL;
+    w->del = !apply;
     int rc = ctl__write_path(c, &p, &KRES_RECOMMENDATIONS, ns, name, NULL, apply, apply, 0);
     if (!apply) { /* DELETE takes no fieldManager */
         opbuf_reset(&p);
@@ -111,6 +141,7 @@ static int rec_send(ctl *c, const char *key, const char *method, const char *ns,
     c->recws = w;
     c->nrecws++;
     c->st.writes++;
+    c->st.record_writes++;
     return 0;
 }
 
@@ -169,6 +200,24 @@ static void current_of(const kproj_container *kc, rrec_container *rc)
     }
 }
 
+/* What the job's server-side apply just wrote to a container, over the
+ * cached values (the watch event that shows them comes later): the record is
+ * right at once, and not written a second time when that event arrives. */
+static void overlay_written(const ctl_job *j, rrec_container *rc)
+{
+    for (size_t i = 0; i < j->out.nssa; i++) {
+        const ssa_container *sc = &j->out.ssa[i];
+        if (!sc->name || strcmp(sc->name, rc->name) != 0 || !sc->init != !rc->init)
+            continue;
+        const char *v[RREC_NV] = {sc->cpu_request, sc->memory_request,
+                                  j->out.allow_limits ? sc->cpu_limit : NULL,
+                                  j->out.allow_limits ? sc->memory_limit : NULL};
+        for (int k = 0; k < RREC_NV; k++)
+            if (v[k] && v[k][0])
+                snprintf(rc->cur[k], RREC_QTY, "%s", v[k]);
+    }
+}
+
 static const kproj_container *live_container(const kproj_obj *w, const char *name, int init)
 {
     const kproj_container *cs = init ? w->init_containers : w->containers;
@@ -203,7 +252,7 @@ static int applied_of(const kproj_obj *w, const rrec_container *rc, int webhook)
 }
 
 static void build(ctl *c, const ctl_job *j, const kproj_obj *w, const pol_policy *p,
-                  const char *conflicts, rrec *r)
+                  const char *conflicts, int wrote, rrec *r)
 {
     rrec_init(r);
     snprintf(r->ns, sizeof r->ns, "%s", j->ns);
@@ -241,6 +290,8 @@ static void build(ctl *c, const ctl_job *j, const kproj_obj *w, const pol_policy
             rc->init = cc->init;
             if (kc)
                 current_of(kc, rc);
+            if (wrote)
+                overlay_written(j, rc);
             snprintf(rc->rec[RREC_CPU_REQ], RREC_QTY, "%s", cc->rec_cpu_req);
             snprintf(rc->rec[RREC_MEM_REQ], RREC_QTY, "%s", cc->rec_mem_req);
             snprintf(rc->rec[RREC_CPU_LIM], RREC_QTY, "%s", cc->rec_cpu_lim);
@@ -270,7 +321,7 @@ static void build(ctl *c, const ctl_job *j, const kproj_obj *w, const pol_policy
     }
 }
 
-void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc)
+void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc, int wrote)
 {
     ctl *c = j->c;
     if (c->closing || !j->name[0] || ctl__inf_for_kind(j->kind) == CTL_NINF)
@@ -292,6 +343,8 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc)
     }
     if (oc == CTLREC_ERROR && j->out.ncontainers == 0 && s && s->written)
         return; /* keep the last good record through a transient error */
+    if (s && s->fails && ctl__now(c) < s->retry_at)
+        return; /* the last write was refused: wait out its backoff */
     ctl_wstate *ws = ctl__wstate(c, j->key, 0);
     char conflicts[RREC_CONFLICTS] = "";
     if (ws && ws->conflict) {
@@ -301,7 +354,7 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc)
             *sfx = 0;
     }
     static rrec r; /* large; the loop is single-threaded */
-    build(c, j, w, p, conflicts, &r);
+    build(c, j, w, p, conflicts, wrote, &r);
     if (s && s->written && rrec_same(&s->last, &r)) {
         rrec_release(&r);
         return;

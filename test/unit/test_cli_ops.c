@@ -664,6 +664,7 @@ static const char *const k_families[] = {
     "optipod_api_writes_total",
     "optipod_gitops_loops_total",
     "optipod_status_writes_total",
+    "optipod_record_writes_total",
     "optipod_webhook_reviews_total",
     "optipod_webhook_late_total",
     "optipod_informer_objects",

@@ -1478,6 +1478,62 @@ static void test_release_sticks_until_manage(void)
     tctl_stop(&r);
 }
 
+static int pred_record_exists(void *ud)
+{
+    return fakeapi_get(env.fa, ud) != NULL;
+}
+
+/* A record the API server refuses (here: a cluster whose CRD predates a field
+ * the controller writes, a 500 "field not declared in schema") is not applied
+ * again every reconcile: it waits 10 s, 20 s, 40 s... per workload, and is
+ * written as soon as the CRD is upgraded and the wait is over. */
+static void test_refused_record_backs_off(void)
+{
+    const char *ns = "t-recfail", *av = "optipod.io/v1alpha1", *pl = "optimizationrecommendations";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Recommend\"," SEL "}");
+    cJSON *now = cJSON_Duplicate(fakeapi_schema(env.fa, av, pl), 1);
+    ASSERT_NOT_NULL(now);
+    cJSON *old = cJSON_Duplicate(now, 1);
+    cJSON *src = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(old, "properties"), "spec"),
+                                "properties"),
+            "source"),
+        "properties");
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(src, "provider"));
+    cJSON_DeleteItemFromObject(src, "provider");
+    ASSERT_EQ_INT(fakeapi_set_schema(env.fa, av, pl, old), 0);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(record_writes, 1);
+    tctl_step(1000);
+    const fakeapi_logged *l = last_req("PATCH", "/optimizationrecommendations/", NULL);
+    ASSERT_NOT_NULL(l);
+    ASSERT_EQ_INT(l->status, 500);
+    /* about 230 reconcile periods of 300 ms: tries at 0, 10, 30 and 70 s */
+    tctl_step(70000);
+    size_t tries = count_req("PATCH", "/optimizationrecommendations/", NULL, NULL);
+    ASSERT_EQ_INT((long long)tries, 4);
+    ASSERT_EQ_INT((long long)tctl_stats(&r).record_writes, 4);
+    ASSERT_CMP_INT(tctl_stats(&r).unchanged + tctl_stats(&r).skipped, >=, 100);
+    ASSERT_NULL(fakeapi_get(env.fa, RECORD_PATH("t-recfail")));
+
+    /* the CRD is upgraded: written at the next try (150 s), then left alone */
+    ASSERT_EQ_INT(fakeapi_set_schema(env.fa, av, pl, now), 0);
+    tctl_until(&r, pred_record_exists, (void *)RECORD_PATH("t-recfail"), "the record written");
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 5);
+    tctl_step(3000);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 5);
+    cJSON_Delete(old);
+    cJSON_Delete(now);
+    tctl_stop(&r);
+}
+
 int main(void)
 {
     env_start();
@@ -1505,6 +1561,7 @@ int main(void)
     TEST_RUN(test_helm_and_listed_managers_are_gitops);
     TEST_RUN(test_records_follow_every_mode_and_strategy);
     TEST_RUN(test_release_sticks_until_manage);
+    TEST_RUN(test_refused_record_backs_off);
     env_stop();
     return test_summary();
 }
