@@ -30,10 +30,22 @@
 #define PATH_MAX_LEN 512
 
 static const char *const k_object_meta[] = {
-    "name",           "generateName",    "namespace",   "selfLink",
-    "uid",            "resourceVersion", "generation",  "creationTimestamp",
-    "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-    "ownerReferences", "finalizers",     "clusterName", "managedFields",
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "clusterName",
+    "managedFields",
     NULL,
 };
 
@@ -72,8 +84,7 @@ static int flag(const cJSON *schema, const char *key)
 
 static void check(tcheck *t, const cJSON *schema, const cJSON *v, const char *path);
 
-static void check_object(tcheck *t, const cJSON *schema, const cJSON *v, const char *path,
-                         int meta)
+static void check_object(tcheck *t, const cJSON *schema, const cJSON *v, const char *path, int meta)
 {
     char sub[PATH_MAX_LEN], got[160];
     if (!cJSON_IsObject(v)) {
@@ -154,10 +165,10 @@ static void check(tcheck *t, const cJSON *schema, const cJSON *v, const char *pa
     } else if (!strcmp(type, "integer") || !strcmp(type, "number")) {
         if (!cJSON_IsNumber(v))
             problem(t, path, "expected numeric (int or float), got %s",
-                    cJSON_IsString(v)   ? "string"
-                    : cJSON_IsBool(v)   ? "bool"
-                    : cJSON_IsArray(v)  ? "list"
-                                        : "map");
+                    cJSON_IsString(v)  ? "string"
+                    : cJSON_IsBool(v)  ? "bool"
+                    : cJSON_IsArray(v) ? "list"
+                                       : "map");
     } else if (!strcmp(type, "boolean")) {
         if (!cJSON_IsBool(v)) {
             got_of(v, got, sizeof got);
