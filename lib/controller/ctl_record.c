@@ -3,11 +3,13 @@
  * policy selects (lib/record, docs/recommendation.md), kept up to date at
  * the end of each reconcile under every mode and strategy.
  *
- * At most one write per reconcile, and none when the content is what was last
- * written (rrec_same: everything but the time), so a steady workload costs no
- * writes. A refused write (an API server that does not serve the record, or
- * serves an older CRD whose schema lacks a field: HTTP 500 "field not declared
- * in schema") is not retried before its backoff is over: 10 s, doubling per
+ * At most one write per reconcile, and none when the decision is what was last
+ * written (rrec_same_decision: everything but the time and the usage figures,
+ * which move with every query as the window slides); changed figures alone
+ * are written at most every REC_REFRESH_MS, so a steady workload costs one
+ * write per workload per 10 min at most, none while the figures stand. A refused write (an API
+ * server that does not serve the record, or serves an older CRD whose schema lacks a field: HTTP
+ * 500 "field not declared in schema") is not retried before its backoff is over: 10 s, doubling per
  * failure of that workload's record, capped at 10 min, reset by a success;
  * each failure is logged once, with the wait. The write is a server-side apply as fieldManager
  * optipod (which creates the record the first time); a workload no policy selects any more has its
@@ -28,10 +30,14 @@
 
 #define REC_BACKOFF_MS     10000u  /* the first wait after a refused write */
 #define REC_BACKOFF_MAX_MS 600000u /* the longest */
+#define REC_REFRESH_MS     600000u /* usage figures alone are rewritten at most this often */
 
 typedef struct ctl_recstate {
     rrec last; /* what was last written (or is being written) */
     int written;
+    uint64_t sent_at;  /* ctl__now() of the last write sent */
+    char stale_rv[32]; /* the resourceVersion optipod's own apply was made on, until the
+                          cache has moved past it ("" then) */
     unsigned fails;    /* refused writes in a row */
     uint64_t retry_at; /* ctl__now() before which no write is tried (fails > 0) */
 } ctl_recstate;
@@ -345,6 +351,13 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc, int wrote)
         return; /* keep the last good record through a transient error */
     if (s && s->fails && ctl__now(c) < s->retry_at)
         return; /* the last write was refused: wait out its backoff */
+    if (s && s->stale_rv[0] && !wrote) {
+        /* a reconcile between optipod's apply and its watch event sees the old values: the
+         * record already shows the written ones; the event brings the next reconcile */
+        if (s->written && w->rv && !strcmp(w->rv, s->stale_rv))
+            return;
+        s->stale_rv[0] = '\0';
+    }
     ctl_wstate *ws = ctl__wstate(c, j->key, 0);
     char conflicts[RREC_CONFLICTS] = "";
     if (ws && ws->conflict) {
@@ -355,7 +368,9 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc, int wrote)
     }
     static rrec r; /* large; the loop is single-threaded */
     build(c, j, w, p, conflicts, wrote, &r);
-    if (s && s->written && rrec_same(&s->last, &r)) {
+    if (s && s->written &&
+        (rrec_same(&s->last, &r) ||
+         (rrec_same_decision(&s->last, &r) && ctl__now(c) - s->sent_at < REC_REFRESH_MS))) {
         rrec_release(&r);
         return;
     }
@@ -383,6 +398,10 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc, int wrote)
     s->last = r; /* taken over: r's explanations now belong to s */
     memset(&r, 0, sizeof r);
     s->written = 1;
+    s->sent_at = ctl__now(c);
+    /* the version the apply was made on (read just before it) */
+    snprintf(s->stale_rv, sizeof s->stale_rv, "%s",
+             wrote && j->live && j->live->rv ? j->live->rv : "");
 }
 
 int ctl__record_applied(ctl *c, const char *key)

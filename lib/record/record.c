@@ -470,27 +470,43 @@ static int streq_opt(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-int rrec_same(const rrec *a, const rrec *b)
+/* figures: 1 also compares the usage figures (samples, span, history pods,
+ * explanation), 0 only the decision */
+static int same(const rrec *a, const rrec *b, int figures)
 {
+    if (figures && a->history_pods != b->history_pods)
+        return 0;
     if (strcmp(a->ns, b->ns) || strcmp(a->name, b->name) ||
         strcmp(a->api_version, b->api_version) || strcmp(a->kind, b->kind) ||
         strcmp(a->target, b->target) || strcmp(a->uid, b->uid) || strcmp(a->policy, b->policy) ||
         strcmp(a->mode, b->mode) || strcmp(a->strategy, b->strategy) ||
         strcmp(a->provider, b->provider) || strcmp(a->window, b->window) ||
         a->percentile != b->percentile || a->safety_factor != b->safety_factor ||
-        strcmp(a->history, b->history) || a->history_pods != b->history_pods || a->n != b->n)
+        strcmp(a->history, b->history) || a->n != b->n)
         return 0;
     for (size_t i = 0; i < a->n; i++) {
         const rrec_container *x = &a->c[i], *y = &b->c[i];
-        if (strcmp(x->name, y->name) || x->init != y->init || x->samples != y->samples ||
-            x->span_s != y->span_s || strcmp(x->rule, y->rule) || x->applied != y->applied ||
-            strcmp(x->conflicts, y->conflicts) || !streq_opt(x->explanation, y->explanation))
+        if (strcmp(x->name, y->name) || x->init != y->init || strcmp(x->rule, y->rule) ||
+            x->applied != y->applied || strcmp(x->conflicts, y->conflicts))
+            return 0;
+        if (figures && (x->samples != y->samples || x->span_s != y->span_s ||
+                        !streq_opt(x->explanation, y->explanation)))
             return 0;
         for (int v = 0; v < RREC_NV; v++)
             if (strcmp(x->cur[v], y->cur[v]) || strcmp(x->rec[v], y->rec[v]))
                 return 0;
     }
     return 1;
+}
+
+int rrec_same(const rrec *a, const rrec *b)
+{
+    return same(a, b, 1);
+}
+
+int rrec_same_decision(const rrec *a, const rrec *b)
+{
+    return same(a, b, 0);
 }
 
 /* ---- the release marker ---------------------------------------------------------------------- */

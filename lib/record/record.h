@@ -20,8 +20,9 @@
  * The CRD has no status subresource: the record is written whole in one apply.
  *
  * rrec_build() and rrec_parse() are inverse (a parsed build equals its input);
- * rrec_same() compares all but the time, so the controller writes only when
- * the content changed. Pure: no I/O.
+ * rrec_same() compares all but the time, rrec_same_decision() also leaves out
+ * the usage figures, so the controller writes when the decision changed and
+ * refreshes the figures only now and then. Pure: no I/O.
  *
  * Ownership: rrec_init() zeroes; the explanation strings are owned by the
  * record and freed by rrec_release(). Every other field is a fixed array.
@@ -105,6 +106,10 @@ int rrec_parse(const cJSON *obj, rrec *out, operr *err);
 
 /* Equal in everything but the time. */
 int rrec_same(const rrec *a, const rrec *b);
+/* Equal in the decision: everything but the time and the usage figures that
+ * move with every query (samples, spanSeconds, historyPods, the explanation,
+ * whose steps quote them). */
+int rrec_same_decision(const rrec *a, const rrec *b);
 
 /* ---- the release marker (docs/recommendation.md, "Release") ---------------------------------
  * `kubectl optipod release` sets, as field manager optipod-release, the

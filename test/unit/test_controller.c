@@ -1534,6 +1534,77 @@ static void test_refused_record_backs_off(void)
     tctl_stop(&r);
 }
 
+/* The record written after optipod's own apply already shows the written
+ * values (the cache holds the old ones until the watch event) and says
+ * applied; a reconcile before that event does not write it back to the old
+ * values; once the event is in, it is written once more (its rule is now
+ * "unchanged: within-threshold"), then nothing. Requests one step (within the 50 % cap)
+ * from the recommendation, so it does not move. */
+static void test_record_after_apply_is_written_once(void)
+{
+    const char *ns = "t-recone";
+    char d[2048];
+    put_ns(ns);
+    snprintf(d, sizeof d,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+             "\"namespace\":\"%s\",\"labels\":{\"app\":\"web\"}},\"spec\":{\"replicas\":1,"
+             "\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":"
+             "{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
+             "\"image\":\"registry.invalid/app:1\",\"resources\":{\"requests\":{\"cpu\":"
+             "\"400m\",\"memory\":\"400Mi\"}}}]}}}}",
+             ns);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Auto\"," SEL "}");
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(applied, 1);
+    /* the first record, sent with the apply's outcome */
+    const fakeapi_logged *l = NULL;
+    for (size_t i = 0; !l && i < fakeapi_log_count(env.fa); i++) {
+        l = fakeapi_log_at(env.fa, i);
+        if (strcmp(l->method, "PATCH") != 0 || !strstr(l->path, "/optimizationrecommendations/"))
+            l = NULL;
+    }
+    ASSERT_NOT_NULL(l);
+    cJSON *first = cJSON_Parse(l->body);
+    const cJSON *c1 = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(first, "status"), "containers"), 0);
+    ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(c1, "rule")), "apply");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(c1, "applied")));
+    ASSERT_STR_EQ(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(c1, "current"), "cpuRequest")),
+        "240m");
+    cJSON_Delete(first);
+    tctl_step(100); /* the watch event of the write; not the next period */
+    ASSERT_EQ_INT((long long)workload_writes(ns), 1);
+    const cJSON *st = cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-recone")), "status");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(st, "applied")));
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "containers"), 0);
+    ASSERT_STR_EQ(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "current"), "cpuRequest")),
+        live_request(ns, "app", "cpu"));
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "240m");
+    tctl_step(1500); /* five periods: the rule moves on once, then steady */
+    ASSERT_EQ_INT((long long)workload_writes(ns), 1);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 2);
+    st = cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-recone")), "status");
+    c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "containers"), 0);
+    ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "rule")),
+                  "unchanged: within-threshold");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(st, "applied")));
+    /* never written back to the values from before the apply */
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *e = fakeapi_log_at(env.fa, i);
+        if (strcmp(e->method, "PATCH") != 0 || !strstr(e->path, "/optimizationrecommendations/"))
+            continue;
+        cJSON *b = cJSON_Parse(e->body);
+        ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "status"), "applied")));
+        cJSON_Delete(b);
+    }
+    tctl_stop(&r);
+}
+
 int main(void)
 {
     env_start();
@@ -1562,6 +1633,7 @@ int main(void)
     TEST_RUN(test_records_follow_every_mode_and_strategy);
     TEST_RUN(test_release_sticks_until_manage);
     TEST_RUN(test_refused_record_backs_off);
+    TEST_RUN(test_record_after_apply_is_written_once);
     env_stop();
     return test_summary();
 }

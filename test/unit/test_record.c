@@ -159,6 +159,7 @@ static void test_build_is_valid_under_the_crd_and_parses_back(void)
     rrec_release(&r);
 }
 
+/* rrec_same: all but the time; rrec_same_decision: all but the usage figures too. */
 static void test_same_ignores_only_the_time(void)
 {
     rrec a, b;
@@ -166,20 +167,34 @@ static void test_same_ignores_only_the_time(void)
     sample(&b);
     snprintf(b.time, sizeof b.time, "2026-12-08T00:00:00Z");
     ASSERT(rrec_same(&a, &b));
+    ASSERT(rrec_same_decision(&a, &b));
     b.c[0].applied = 1;
     ASSERT(!rrec_same(&a, &b));
+    ASSERT(!rrec_same_decision(&a, &b));
     b.c[0].applied = 0;
     snprintf(b.mode, sizeof b.mode, "Recommend");
     ASSERT(!rrec_same(&a, &b));
+    ASSERT(!rrec_same_decision(&a, &b));
     snprintf(b.mode, sizeof b.mode, "Auto");
+    snprintf(b.c[0].rec[RREC_CPU_REQ], RREC_QTY, "1");
+    ASSERT(!rrec_same_decision(&a, &b));
+    snprintf(b.c[0].rec[RREC_CPU_REQ], RREC_QTY, "%s", a.c[0].rec[RREC_CPU_REQ]);
+    /* the usage figures move with every query: a content change, not a new decision */
     b.history_pods = 3;
     ASSERT(!rrec_same(&a, &b));
+    ASSERT(rrec_same_decision(&a, &b));
     b.history_pods = 2;
     b.c[0].samples++;
     ASSERT(!rrec_same(&a, &b));
+    ASSERT(rrec_same_decision(&a, &b));
     b.c[0].samples--;
+    b.c[0].span_s++;
+    ASSERT(!rrec_same(&a, &b));
+    ASSERT(rrec_same_decision(&a, &b));
+    b.c[0].span_s--;
     rrec_set_explanation(&b.c[0], NULL);
     ASSERT(!rrec_same(&a, &b));
+    ASSERT(rrec_same_decision(&a, &b));
     rrec_release(&a);
     rrec_release(&b);
 }
