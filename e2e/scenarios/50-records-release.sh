@@ -18,10 +18,7 @@ command -v python3 >/dev/null || e2e_fail "needs python3 to read the plugin's JS
 KOP=${KUBECTL_OPTIPOD:-$root/build/rel/kubectl-optipod}
 [ -x "$KOP" ] || e2e_fail "kubectl-optipod not built ($KOP)"
 
-for crd in optimizationpolicies optimizationrecommendations; do
-  kubectl apply --server-side --field-manager=optipod-e2e -f "$root/crds/$crd.optipod.io.yaml" >/dev/null
-  kubectl wait --for condition=established --timeout=30s "crd/$crd.optipod.io" >/dev/null
-done
+e2e_install_crd
 kubectl create namespace "$E2E_NS" >/dev/null
 
 kubectl apply -f - >/dev/null <<YAML
@@ -94,7 +91,7 @@ check_plugin() { # mode strategy
 
 policy Recommend
 log="$E2E_TMP/optipod.log"
-"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
+"$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" --prometheus-url "$E2E_PROM_URL" \
   --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
 pid=$!
 E2E_PIDS+=("$pid")
