@@ -47,6 +47,7 @@ static void pstate_free(void *v)
         ophttp_cancel(p->req);
     ctl__status_req_release(p->sr);
     free(p->last_sig);
+    free(p->last_dsig);
     free(p);
 }
 

@@ -93,7 +93,9 @@ typedef struct ctl_pstate {
     int64_t invalid_warned_gen; /* InvalidPolicy Event emitted for this generation */
     int metrics_state;          /* 0 unknown, 1 ok, -1 failing */
     char metrics_msg[256];
-    char *last_sig; /* the status last written, without its time */
+    char *last_sig;      /* the status last written, without its time */
+    char *last_dsig;     /* ... and without the usage figures (recommendations[].samples) */
+    uint64_t written_at; /* ctl__now() when it was sent */
     ctl_cond conds[NCOND];
     int dirty;
     int writing;

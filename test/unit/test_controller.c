@@ -1605,6 +1605,39 @@ static void test_record_after_apply_is_written_once(void)
     tctl_stop(&r);
 }
 
+/* The usage figures move with every query as the window slides: samples
+ * alone changing is no new decision. The record and the policy status are
+ * not rewritten for it at every reconcile, only refreshed after 10 min. */
+static void test_moving_samples_are_refreshed_not_streamed(void)
+{
+    const char *ns = "t-figures";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Recommend\"," SEL "}");
+    tprov *tp = tprov_new("test", 0, use_both, 2);
+    run r;
+    tctl_start(&r, &tenv, ns, tp, (ctl_opts){.resync_ms = 10000}); /* periods of 10 s */
+    WAIT_RECORD(RECORD_PATH("t-figures"), "Recommend", "none", 0);
+    tctl_step(1000);
+    fakeapi_log_clear(env.fa);
+    for (int i = 0; i < 40; i++) { /* 40 periods, a new sample count each */
+        tp->c[0].cpu_samples++;
+        tp->c[0].mem_samples++;
+        tctl_step(10000);
+    }
+    ASSERT_CMP_INT(tp->calls, >=, 20);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 0);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationpolicies/p/status", NULL, NULL), 0);
+    tctl_step(200000); /* 10 min since the last writes: refreshed */
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 1);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationpolicies/p/status", NULL, NULL), 1);
+    const cJSON *st = cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-figures")), "status");
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(st, "samples")->valuedouble, 5040);
+    tctl_stop(&r);
+}
+
 int main(void)
 {
     env_start();
@@ -1634,6 +1667,7 @@ int main(void)
     TEST_RUN(test_release_sticks_until_manage);
     TEST_RUN(test_refused_record_backs_off);
     TEST_RUN(test_record_after_apply_is_written_once);
+    TEST_RUN(test_moving_samples_are_refreshed_not_streamed);
     env_stop();
     return test_summary();
 }
