@@ -2538,6 +2538,9 @@ int fakeapi_start(fakeapi **out, uv_loop_t *loop, const fakeapi_opts *opts)
         .key_pem = fa->cert.key_pem,
         .limits = {.max_body_bytes = fa->max_body, .max_header_bytes = 64 << 10},
         .idle_timeout_ms = 90000,
+        /* the real server has no such small cap; test_controller's 27 controllers in a row,
+         * a dozen connections (lists, watches) each, reached 256 and were refused */
+        .max_connections = 4096,
         .on_request = handle,
         .ud = fa,
         .on_accept = on_accept,

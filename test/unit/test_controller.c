@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "controller/controller.h"
 #include "support/fakeapi.h"
+#include "support/fakessa.h"
 #include "http/http.h"
 #include "kube/config.h"
 #include "httpd/httpd.h"
@@ -1310,6 +1311,20 @@ static int pred_record(void *ud)
         tctl_until(tctl_current(), pred_record, &rw_, "the record's mode, strategy, applied");     \
     } while (0)
 
+/* The stored object fits its CRD's schema: every field the controller wrote
+ * is declared (the real server would prune an undeclared one from a policy's
+ * status, written by merge patch, and refuse it in a record's apply). */
+static void assert_fits_crd(const char *path, const char *plural)
+{
+    cJSON *bad = NULL;
+    ASSERT_EQ_INT(fakessa_typecheck(fakeapi_schema(env.fa, "optipod.io/v1alpha1", plural),
+                                    fakeapi_get(env.fa, path), path, &bad),
+                  0);
+    if (bad)
+        test_fail(__FILE__, __LINE__, "%s: %s", path,
+                  cJSON_GetStringValue(cJSON_GetObjectItem(bad, "message")));
+}
+
 /* What a user sees: kubectl-optipod's recommendations -o json and explain,
  * through lib/cli against the same fake API server. */
 static void check_plugin(const char *ns, const char *mode, const char *strategy, const char *cpu,
@@ -1405,6 +1420,9 @@ static void test_records_follow_every_mode_and_strategy(void)
     ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "250m");
     check_plugin(ns, "Auto", "ssa", "250m", 1);
     WAIT_CONDITION(ns, "p", "Ready", "True");
+    assert_fits_crd("/apis/optipod.io/v1alpha1/namespaces/t-switch/optimizationpolicies/p",
+                    "optimizationpolicies");
+    assert_fits_crd(RECORD_PATH("t-switch"), "optimizationrecommendations");
 
     put_policy(ns, "p",
                "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"strategy\":\"webhook\"}}");
