@@ -74,17 +74,21 @@ e2e_no_errors() {
   done
 }
 
-# e2e_install_crd: the OptimizationPolicy CRD for real, by server-side apply that takes every
-# field it sets (--force-conflicts), so it works whoever installed the CRD before (a client-side
-# `kubectl apply`, Helm, another field manager); then waits until the API serves it. The CRD
-# stays installed: deleting it would delete every policy of the cluster.
+# e2e_install_crd: optipod's CRDs (OptimizationPolicy, OptimizationRecommendation) for real, by
+# server-side apply that takes every field it sets (--force-conflicts), so it works whoever
+# installed them before (a client-side `kubectl apply`, Helm, another field manager) and an older
+# version is brought up to date (a record the controller writes against an older CRD schema is
+# refused: HTTP 500 "field not declared in schema"); then waits until the API serves them. The
+# CRDs stay installed: deleting them would delete every policy and record of the cluster.
 e2e_install_crd() {
-  local out
-  out=$(kubectl apply --server-side --force-conflicts --field-manager=optipod-e2e \
-    -f "$E2E_ROOT/crds/optimizationpolicies.optipod.io.yaml" 2>&1) ||
-    e2e_fail "installing the CRD failed: $out"
-  kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null ||
-    e2e_fail "the CRD optimizationpolicies.optipod.io did not become established"
+  local out crd
+  for crd in optimizationpolicies optimizationrecommendations; do
+    out=$(kubectl apply --server-side --force-conflicts --field-manager=optipod-e2e \
+      -f "$E2E_ROOT/crds/$crd.optipod.io.yaml" 2>&1) ||
+      e2e_fail "installing the CRD $crd.optipod.io failed: $out"
+    kubectl wait --for condition=established --timeout=30s "crd/$crd.optipod.io" >/dev/null ||
+      e2e_fail "the CRD $crd.optipod.io did not become established"
+  done
 }
 
 # e2e_wait_log FILE REGEX [SECONDS]

@@ -47,6 +47,7 @@ static void pstate_free(void *v)
         ophttp_cancel(p->req);
     ctl__status_req_release(p->sr);
     free(p->last_sig);
+    free(p->last_dsig);
     free(p);
 }
 
@@ -549,6 +550,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     opmap_init(&c->wstates);
     opmap_init(&c->resizes);
     opmap_init(&c->pstates);
+    opmap_init(&c->records);
     conflict_loop_cfg lc = c->o.loop;
     conflict_loop_cfg_defaults(&lc);
     conflict_tracker_init(&c->tracker, &lc);
@@ -700,7 +702,7 @@ void ctl_stats_get(const ctl *c, ctl_stats *out)
 
 size_t ctl_pending(const ctl *c)
 {
-    return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q);
+    return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q) + (size_t)c->nrecws;
 }
 
 size_t ctl_busy(const ctl *c)
@@ -724,6 +726,7 @@ static void ctl_maybe_free(ctl *c)
     opmap_release(&c->wstates, ctl__wstate_free);
     opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);
+    opmap_release(&c->records, ctl__recstate_free);
     conflict_tracker_release(&c->tracker);
     kqueue_free(c->q);
     free(c->ns);
@@ -750,6 +753,7 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     c->on_closed = on_closed;
     c->closed_ud = ud;
     /* Cancel first: no callback of ours runs after this. */
+    ctl__records_cancel(c);
     ctl__jobs_cancel(c);
     opmap_iter it;
     opmap_entry *e;

@@ -133,6 +133,12 @@ typedef struct ctl_opts {
     /* in-place resize bounds (tests): not done this long after acceptance,
      * or Deferred this long → fall back to the strategy; 0 = 5 / 10 min */
     uint64_t resize_stall_ms, resize_deferred_ms;
+    /* Field managers that take fields back like a GitOps controller, beyond
+     * the known ones (argocd-controller, argocd-application-controller,
+     * kustomize-controller, helm-controller, helm): comma-separated; NULL none.
+     * Forcing over one of them is a Warning SSAConflict and Conflict=True; over
+     * anyone else a Normal SSATakeover (it will not take them back). */
+    const char *gitops_managers;
     obs_reg *metrics; /* borrowed: reconcile durations, per-container values (ctl_metrics.c) */
     /* No workload is written more than once per this (--min-write-interval: the annotations,
      * the ssa write, the restart, an in-place resize of one of its pods); 0 = no minimum. */
@@ -145,6 +151,7 @@ typedef struct ctl_stats {
     uint64_t writes;          /* write requests sent (apply, patch, status), events excluded */
     uint64_t dry_run_applies; /* conflict pre-checks (dryRun=All applies) */
     uint64_t status_writes;
+    uint64_t record_writes; /* of the writes, OptimizationRecommendation applies */
     uint64_t loops_stopped; /* GitOpsConflictLoop entered */
     uint64_t usage_requests;
     uint64_t foreign_fields; /* applies after which optipod owned something it must not */

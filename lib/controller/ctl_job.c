@@ -158,6 +158,7 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
         snprintf(r->cpu_lim, sizeof r->cpu_lim, "%s", cc->rec_cpu_lim);
         snprintf(r->mem_lim, sizeof r->mem_lim, "%s", cc->rec_mem_lim);
         r->applied = cc->res.decision == ENG_UNCHANGED;
+        r->samples = cc->samples;
     }
     int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
     if (insufficient && !ws->insufficient) {
@@ -226,6 +227,9 @@ static void matched(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
 {
     ctl *c = j->c;
     const pol_policy *p = j->out.winner;
+    j->rec_pkey[0] = 0;
+    if (p)
+        kproj_key(j->rec_pkey, sizeof j->rec_pkey, p->namespace, p->name);
     if (p && j->out.mode != POL_MODE_DISABLED) {
         kproj_key(j->pkey, sizeof j->pkey, p->namespace, p->name);
         j->period_ms = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
@@ -376,7 +380,7 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
         j->out.nlosers = 0;
         f->policy_gone = j->out.winner == NULL;
     }
-    if (j->out.winner && !j->decided && decide(j, w, ws) != 0)
+    if (j->out.winner && !j->out.released && !j->decided && decide(j, w, ws) != 0)
         return -ENOMEM;
 
     m->written = ws->written;
@@ -419,6 +423,7 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
     f->loop_cfg = c->tracker.cfg;
     f->dry = *answer(&j->dry);
     f->cs = j->cs;
+    f->gitops_managers = c->o.gitops_managers;
     f->write = *answer(&j->write);
     return 0;
 }
@@ -539,6 +544,8 @@ static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstat
         c->st.loops_stopped++;
     if (s->fx & CTLSTEP_FX_CONFLICT)
         ctl__set_str(&ws->conflict, s->conflict);
+    if (s->fx & CTLSTEP_FX_TAKEN_OVER)
+        ws->taken_over = s->taken_over;
 }
 
 /* ---- the end of a job -------------------------------------------------------------------------
@@ -615,6 +622,8 @@ static void job_end(ctl_job *j, const ctl_step *s)
         OPLOG_W("reconcile %s: error: %s", j->key, s->reason);
     else
         OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), s->reason);
+    /* the record: written once, when its content changed */
+    ctl__record_sync(j, oc, (s->fx & CTLSTEP_FX_WRITTEN) != 0);
     kqueue_done(c->q, j->key);
     if (oc == CTLREC_ERROR)
         kqueue_add_rate_limited(c->q, j->key, ctl__now(c));

@@ -565,6 +565,35 @@ static void live_read(const ctl_facts *f, ctl_step *s)
     go(s, CTLSTEP_DRY_RUN);
 }
 
+/* A manager that takes fields back on its next sync: a GitOps controller
+ * known by name, or one named in --gitops-managers. */
+static int is_gitops(const ctl_facts *f, const char *m)
+{
+    if (remedy_tool_for_manager(m) != REMEDY_UNKNOWN || !strcmp(m, "helm"))
+        return 1;
+    size_t ml = strlen(m);
+    for (const char *p = f->gitops_managers; p && *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == ml && !strncmp(p, m, ml))
+            return 1;
+        p += l + (p[l] == ',');
+    }
+    return 0;
+}
+
+/* "a, b" of the conflicting managers (only the GitOps ones when gitops_only). */
+static void managers_of(const ctl_facts *f, int gitops_only, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    for (int i = 0; i < f->cs->n; i++) {
+        const char *m = f->cs->items[i].manager;
+        if ((gitops_only && !is_gitops(f, m)) || strstr(buf, m))
+            continue;
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, "%s%s", l ? ", " : "", m);
+    }
+}
+
 /* The pre-check's answer: conflicts are reported, and written over only with
  * updateStrategy.forceConflicts. */
 static void dry_run_answered(const ctl_facts *f, ctl_step *s)
@@ -582,16 +611,32 @@ static void dry_run_answered(const ctl_facts *f, ctl_step *s)
         return;
     }
     enum conflict_decision d = conflict_decide(f->cs, f->rec->winner->force_conflicts);
-    char note[CONFLICT_NOTE_MAX + 1];
+    char note[CONFLICT_NOTE_MAX + 1], gitops[256], all[256];
     conflict_note(f->cs, d, note, sizeof note);
-    event(s, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
-    s->fx |= CTLSTEP_FX_CONFLICT;
-    for (int i = 0; i < f->cs->n; i++) {
-        if (strstr(s->conflict, f->cs->items[i].manager))
-            continue;
-        size_t l = strlen(s->conflict);
-        snprintf(s->conflict + l, sizeof s->conflict - l, "%s%s", l ? ", " : "",
-                 f->cs->items[i].manager);
+    managers_of(f, 1, gitops, sizeof gitops);
+    managers_of(f, 0, all, sizeof all);
+    s->fx |= CTLSTEP_FX_TAKEN_OVER;
+    if (d == CONFLICT_YIELD || gitops[0]) {
+        /* blocked, or taken from a tool that will take them back: say so and how */
+        event(s, KEVENTS_WARNING, "SSAConflict", "Apply", "%s. Remedy: %s", note,
+              d == CONFLICT_YIELD
+                  ? "let optipod own the resources (exclude them from the other manager's "
+                    "sync: kubectl optipod gitops argocd|flux), or set "
+                    "updateStrategy.forceConflicts: true, or use the webhook strategy"
+                  : "exclude the resources from its sync (kubectl optipod gitops argocd|flux "
+                    "prints the snippet) or it takes them back on its next sync; or set the "
+                    "policy to Recommend or the webhook strategy");
+        s->fx |= CTLSTEP_FX_CONFLICT;
+        snprintf(s->conflict, sizeof s->conflict, "%s", gitops[0] ? gitops : all);
+    } else {
+        /* forced as configured over a manager that does not reconcile: not a conflict */
+        event(s, KEVENTS_NORMAL, "SSATakeover", "Apply",
+              "took over the resources from %s (updateStrategy.forceConflicts: true; not a "
+              "GitOps controller, it will not take them back)",
+              all);
+        if (!f->mem->loop_stopped)
+            s->fx |= CTLSTEP_FX_CONFLICT; /* "" clears it */
+        s->taken_over = 1;
     }
     if (d == CONFLICT_YIELD) {
         end(s, CTLREC_CONFLICT,
@@ -680,6 +725,10 @@ void ctlstep_next(const ctl_facts *f, ctl_step *s)
     }
     if (f->policy_gone) {
         end(s, CTLREC_SKIPPED, "policy %s is gone", f->pkey ? f->pkey : "");
+        return;
+    }
+    if (r->released) { /* `kubectl optipod release`: not a single write until `manage` */
+        end(s, CTLREC_SKIPPED, "%s", r->reason);
         return;
     }
     if (!r->winner || r->mode == POL_MODE_DISABLED) {

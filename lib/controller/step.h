@@ -181,6 +181,9 @@ typedef struct ctl_facts {
 
     ctlstep_reply dry; /* the dry-run apply's answer */
     const conflict_set *cs;
+    /* field managers that take fields back like a GitOps controller, beyond
+     * the known ones (ctl_opts.gitops_managers): comma-separated, NULL none */
+    const char *gitops_managers;
     ctlstep_reply write;
 } ctl_facts;
 
@@ -203,6 +206,7 @@ enum {
      * period; a count */
     CTLSTEP_FX_DUPLICATE = 1 << 13,
     CTLSTEP_FX_DUPLICATE_OVER = 1 << 14, /* mem: duplicate_until_ms = 0 */
+    CTLSTEP_FX_TAKEN_OVER = 1 << 15,     /* status: taken_over = step.taken_over */
 };
 
 typedef struct ctl_step {
@@ -228,6 +232,7 @@ typedef struct ctl_step {
     conflict_loop loop; /* FX_LOOP */
     int loop_stopped;
     char conflict[512]; /* FX_CONFLICT */
+    int taken_over;     /* FX_TAKEN_OVER: this write forces over a manager that is not GitOps */
 } ctl_step;
 
 /* The next step. Never fails: facts it cannot use end the job in error. */

@@ -665,6 +665,7 @@ static const char *const k_families[] = {
     "optipod_gitops_loops_total",
     "optipod_duplicate_controller_total",
     "optipod_status_writes_total",
+    "optipod_record_writes_total",
     "optipod_webhook_reviews_total",
     "optipod_webhook_late_total",
     "optipod_informer_objects",

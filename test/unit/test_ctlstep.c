@@ -15,7 +15,7 @@
 
 static kproj_obj *web, *web_ann, *db_ondelete;
 static pol_policy *ssa_next, *ssa_now, *ssa_force, *ssa_yield, *recommend, *hook_now, *hook_next,
-    *rz_ssa_next, *rz_hook;
+    *rz_ssa_next, *rz_hook, *disabled;
 
 static kproj_obj *project(const char *json, enum kproj_kind k)
 {
@@ -74,6 +74,7 @@ static void setup(void)
     rz_ssa_next = policy("\"mode\":\"Auto\",\"updateStrategy\":{\"allowInPlaceResize\":true}");
     rz_hook = policy("\"mode\":\"Auto\",\"updateStrategy\":{\"strategy\":\"webhook\","
                      "\"allowInPlaceResize\":true}");
+    disabled = policy("\"mode\":\"Disabled\"");
 }
 
 static void teardown(void)
@@ -82,7 +83,7 @@ static void teardown(void)
     kproj_free(web_ann);
     kproj_free(db_ondelete);
     pol_policy *ps[] = {ssa_next, ssa_now,   ssa_force,   ssa_yield, recommend,
-                        hook_now, hook_next, rz_ssa_next, rz_hook};
+                        hook_now, hook_next, rz_ssa_next, rz_hook,   disabled};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
         pol_release(ps[i]);
         free(ps[i]);
@@ -393,6 +394,52 @@ F(dry_conflict_force)
     dry_conflict_yield(x);
     decided(x, ssa_force, CTLREC_APPLY);
 }
+/* forced over kubectl: the configured behaviour, not a conflict (issue 13) */
+F(dry_takeover_kubectl)
+{
+    dry_conflict_force(x);
+    conflicts(x, "kubectl-client-side-apply");
+}
+/* ... over Helm, or a manager listed in --gitops-managers: it takes them back */
+F(dry_takeover_helm)
+{
+    dry_conflict_force(x);
+    conflicts(x, "helm");
+}
+F(dry_takeover_listed)
+{
+    dry_conflict_force(x);
+    conflicts(x, "my-sync");
+    x->f.gitops_managers = "other,my-sync";
+}
+/* blocked by a manager that is not GitOps: still a Warning, with the remedy */
+F(dry_yield_kubectl)
+{
+    dry_conflict_yield(x);
+    conflicts(x, "kubectl-edit");
+}
+/* `kubectl optipod release`: nothing is written, not even the annotations' removal */
+F(released)
+{
+    x->rec.released = 1;
+    x->rec.outcome = CTLREC_SKIPPED;
+    snprintf(x->rec.reason, sizeof x->rec.reason, "released (optipod.io/managed: \"false\")");
+}
+F(released_disabled_annotated)
+{
+    released(x);
+    decided(x, disabled, CTLREC_SKIPPED);
+    x->rec.released = 1;
+    snprintf(x->rec.reason, sizeof x->rec.reason, "released (optipod.io/managed: \"false\")");
+    x->f.workload = web_ann;
+    x->rec.release_annotations = 1;
+}
+F(released_usage_stale)
+{
+    released(x);
+    x->f.decided = 0;
+    x->f.usage = CTLSTEP_USAGE_STALE;
+}
 F(dry_owner_without_409)
 {
     dry_conflict_yield(x);
@@ -693,6 +740,11 @@ static const row rows[] = {
     {"workload gone", gone, END(SKIPPED), "the workload is gone", NO, 0, 0, NULL},
     {"policy gone mid-job", policy_gone, END(SKIPPED), "policy shop/p is gone", NO, 0,
      CTLSTEP_FX_RELEASED, NULL},
+    {"released", released, END(SKIPPED), "released", NO, 0,
+     CTLSTEP_FX_RELEASED | CTLSTEP_FX_REMEMBER_ANN | CTLSTEP_FX_SLOT_TAKE, NULL},
+    {"released under a Disabled policy keeps its annotations", released_disabled_annotated,
+     END(SKIPPED), "released", NO, 0, CTLSTEP_FX_RELEASED | CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"released: no usage fetched", released_usage_stale, END(SKIPPED), "released", NO, 0, 0, NULL},
     {"no policy, no annotations", no_policy_bare, END(SKIPPED), "no policy selects", NO, 0, 0,
      NULL},
     {"no policy, annotations: release", no_policy_annotated, GO(ANNOTATE), NULL, NO,
@@ -765,6 +817,14 @@ static const row rows[] = {
      CTLSTEP_FX_CONFLICT, 0, "SSAConflict"},
     {"dry run: conflict, forced", dry_conflict_force, GO(WRITE), NULL, NO, CTLSTEP_FX_CONFLICT, 0,
      "SSAConflict"},
+    {"dry run: forced over kubectl is a take-over", dry_takeover_kubectl, GO(WRITE), NULL, NO,
+     CTLSTEP_FX_TAKEN_OVER, 0, "SSATakeover"},
+    {"dry run: forced over Helm is a conflict", dry_takeover_helm, GO(WRITE), NULL, NO,
+     CTLSTEP_FX_CONFLICT | CTLSTEP_FX_TAKEN_OVER, 0, "SSAConflict"},
+    {"dry run: forced over a listed manager is a conflict", dry_takeover_listed, GO(WRITE), NULL,
+     NO, CTLSTEP_FX_CONFLICT | CTLSTEP_FX_TAKEN_OVER, 0, "SSAConflict"},
+    {"dry run: blocked by kubectl is a conflict", dry_yield_kubectl, END(CONFLICT), "kubectl-edit",
+     NO, CTLSTEP_FX_CONFLICT, 0, "SSAConflict"},
     {"dry run: an owner in managedFields is a conflict", dry_owner_without_409, END(CONFLICT),
      "argocd-controller", NO, 0, 0, "SSAConflict"},
     {"dry run: clear", dry_clear, GO(WRITE), NULL, NO, CTLSTEP_FX_CONFLICT, 0, NULL},
@@ -954,6 +1014,40 @@ static void test_a_raced_take_back_is_one_reclaim(void)
 }
 
 /* Every step kind and outcome has a name (logs). */
+/* A take-over from anyone but a GitOps manager is Normal, counted, and clears
+ * the conflict; from a GitOps manager it is a Warning with the remedy. */
+static void test_takeover_or_conflict(void)
+{
+    fixture x;
+    ctl_step s;
+    base(&x);
+    dry_takeover_kubectl(&x);
+    ctlstep_next(&x.f, &s);
+    ASSERT_EQ_INT(s.nevents, 1);
+    ASSERT_EQ_INT(s.events[0].type, KEVENTS_NORMAL);
+    ASSERT_STR_CONTAINS(s.events[0].note, "kubectl-client-side-apply");
+    ASSERT_EQ_INT(s.taken_over, 1);
+    ASSERT(s.fx & CTLSTEP_FX_CONFLICT);
+    ASSERT_STR_EQ(s.conflict, "");
+    ASSERT_EQ_INT(s.force, 1);
+
+    base(&x);
+    dry_takeover_helm(&x);
+    ctlstep_next(&x.f, &s);
+    ASSERT_EQ_INT(s.nevents, 1);
+    ASSERT_EQ_INT(s.events[0].type, KEVENTS_WARNING);
+    ASSERT_STR_CONTAINS(s.events[0].note, "Remedy: exclude the resources from its sync");
+    ASSERT_EQ_INT(s.taken_over, 0);
+    ASSERT_STR_EQ(s.conflict, "helm");
+
+    base(&x);
+    dry_yield_kubectl(&x);
+    ctlstep_next(&x.f, &s);
+    ASSERT_EQ_INT(s.events[0].type, KEVENTS_WARNING);
+    ASSERT_STR_CONTAINS(s.events[0].note, "Remedy: let optipod own the resources");
+    ASSERT_EQ_INT(s.taken_over, 0);
+}
+
 static void test_names(void)
 {
     for (int k = CTLSTEP_END; k <= CTLSTEP_RESTART; k++)
@@ -965,6 +1059,7 @@ int main(void)
     setup();
     TEST_RUN(test_rows);
     TEST_RUN(test_a_raced_take_back_is_one_reclaim);
+    TEST_RUN(test_takeover_or_conflict);
     TEST_RUN(test_names);
     teardown();
     return test_summary();
