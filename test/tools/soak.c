@@ -33,7 +33,8 @@
  *
  * Invariants, checked on every write optipod sends (the fake server's hook
  * sees it before it lands; the object is compared 200 ms later):
- *  - it writes only workloads, pods (resize), policy status, Events and Leases;
+ *  - it writes only workloads, pods (resize), policy status, its
+ *    OptimizationRecommendation records, Events and Leases;
  *  - managedFields of manager "optipod" hold only resources of containers
  *    that exist and optipod.io/ annotations;
  *  - no request or limit present before the write is gone after it;
@@ -195,6 +196,7 @@ static FILE *viol_log, *writes_log; /* writes.log: every workload write optipod 
 static struct {
     uint64_t workload_writes, record_writes, pod_writes, status_writes, event_writes, lease_writes,
         other_writes;
+    uint64_t recommendation_writes; /* OptimizationRecommendation objects */
     uint64_t failed_writes, dry_runs, gitops_applies, gitops_ok;
     uint64_t scales, edits, pod_replacements, wl_deletes, wl_creates;
     uint64_t pol_edits, pol_mode_switches, pol_strategy_switches, pol_deletes;
@@ -980,13 +982,16 @@ static void scan_log(void)
             st.pod_writes++;
         } else if (strstr(path, "/optimizationpolicies/") && strstr(path, "/status")) {
             st.status_writes++;
+        } else if (strstr(path, "/optimizationrecommendations")) {
+            st.recommendation_writes++;
         } else if (strstr(path, "/events")) {
             st.event_writes++;
         } else if (strstr(path, "/leases")) {
             st.lease_writes++;
         } else {
             st.other_writes++;
-            violation(&st.v_target, "%s %s: not a workload, pod, policy status, Event or Lease",
+            violation(&st.v_target,
+                      "%s %s: not a workload, pod, policy status, recommendation, Event or Lease",
                       l->method, path);
         }
     }
@@ -1294,13 +1299,13 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     fprintf(f, "not exported by /metrics: libuv handle count, work-queue depth (not sampled)\n");
     fprintf(f,
             "writes seen by the API server: %llu workload (%llu of them annotations only), %llu "
-            "pod, %llu policy status, "
+            "pod, %llu policy status, %llu recommendations, "
             "%llu events, %llu leases, %llu other; %llu refused; %llu dry runs\n",
             (unsigned long long)st.workload_writes, (unsigned long long)st.record_writes,
             (unsigned long long)st.pod_writes, (unsigned long long)st.status_writes,
-            (unsigned long long)st.event_writes, (unsigned long long)st.lease_writes,
-            (unsigned long long)st.other_writes, (unsigned long long)st.failed_writes,
-            (unsigned long long)st.dry_runs);
+            (unsigned long long)st.recommendation_writes, (unsigned long long)st.event_writes,
+            (unsigned long long)st.lease_writes, (unsigned long long)st.other_writes,
+            (unsigned long long)st.failed_writes, (unsigned long long)st.dry_runs);
     fprintf(f,
             "churn: %llu scales, %llu template edits, %llu pod replacements, %llu workload "
             "deletes, %llu creates, %llu policy edits, %llu mode switches, %llu strategy "
