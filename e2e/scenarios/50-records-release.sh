@@ -104,7 +104,9 @@ check_plugin Recommend none
 req() { kubectl -n "$E2E_NS" get deployment web -o jsonpath='{.spec.template.spec.containers[0].resources.requests.cpu}'; }
 policy Auto
 wait_record Auto ssa
-e2e_wait_log "$log" "reconcile Deployment/$E2E_NS/web: applied" 60
+# The server-side apply itself, not the Recommend pass's annotations (which also log "applied");
+# it may wait out --min-write-interval (30 s) after that annotations write.
+e2e_wait_log "$log" "reconcile Deployment/$E2E_NS/web: applied: applied " 90
 check_plugin Auto ssa
 warnings=$(kubectl -n "$E2E_NS" get events.events.k8s.io --field-selector type=Warning -o jsonpath='{.items[*].reason}')
 [ -z "$warnings" ] || e2e_fail "Warning Events for a plain kubectl apply: $warnings"
