@@ -74,6 +74,7 @@ typedef struct app_flags {
     const char *webhook_config;
     const char *webhook_sans;
     int webhook_only;
+    uint64_t webhook_read_ms;
 } app_flags;
 
 typedef struct app {
@@ -430,6 +431,7 @@ static void app_on_webhook_cert(const char *cert, const char *key, void *ud)
                      .cert_pem = cert,
                      .key_pem = key,
                      .exclude_namespaces = exclude,
+                     .read_timeout_ms = (unsigned)a->f.webhook_read_ms,
                      .metrics = a->obs};
     wo.caches.replicasets = kinf_cache(a->inf[CTL_INF_REPLICASETS]);
     wo.caches.deployments = kinf_cache(a->inf[CTL_INF_DEPLOYMENTS]);
@@ -755,6 +757,10 @@ int main(int argc, char **argv)
         {"webhook-config-name", 0, OPFLAG_STRING, &a.f.webhook_config,
          "MutatingWebhookConfiguration whose caBundle the leader patches; empty: none "
          "(default optipod-webhook)"},
+        {"webhook-read-timeout", 0, OPFLAG_DURATION, &a.f.webhook_read_ms,
+         "time a webhook client has to send each whole request (from connecting, or from the "
+         "previous answer on a kept-alive connection); slower clients are closed so they "
+         "cannot hold connections (default 60s)"},
         {"webhook-only", 0, OPFLAG_BOOL, &a.f.webhook_only,
          "serve only the webhook (needs --webhook-port): watch the workloads and ReplicaSets it "
          "resolves owners from, never reconcile; run the controller in another Deployment"},
@@ -796,6 +802,11 @@ int main(int argc, char **argv)
     if (a.f.webhook_port < 0 || a.f.webhook_port > 65535) {
         fprintf(stderr, "optipod: flag --webhook-port: %ld is out of range (0-65535)\n",
                 a.f.webhook_port);
+        return 2;
+    }
+    if (a.f.webhook_read_ms > 3600000) {
+        fprintf(stderr, "optipod: flag --webhook-read-timeout: %llums is over 1h\n",
+                (unsigned long long)a.f.webhook_read_ms);
         return 2;
     }
     if (a.f.webhook_only && a.f.webhook_port == 0) {
