@@ -680,6 +680,13 @@ size_t ctl_pending(const ctl *c)
     return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q);
 }
 
+void ctl_queue_depth_get(const ctl *c, ctl_queue_depth *out)
+{
+    out->queued = kqueue_len(c->q);
+    out->delayed = kqueue_delayed(c->q);
+    out->running = (size_t)c->running;
+}
+
 size_t ctl_busy(const ctl *c)
 {
     size_t n = (size_t)c->running;

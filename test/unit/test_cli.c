@@ -203,6 +203,14 @@ static void controller_run(int signum)
     ASSERT_STR_CONTAINS(resp, "optipod_informer_objects{resource=\"deployments\"} 12");
     ASSERT_STR_CONTAINS(resp,
                         "optipod_watch_events_total{resource=\"deployments\",type=\"MODIFIED\"}");
+    /* the loop's handles and the work queue, for soaks and dashboards */
+    ASSERT_STR_CONTAINS(resp, "optipod_loop_handles{state=\"active\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_loop_handles{state=\"inactive\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_queue_depth{state=\"queued\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_queue_depth{state=\"delayed\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_queue_depth{state=\"running\"} ");
+    const char *h = strstr(resp, "optipod_loop_handles{state=\"active\"} ");
+    ASSERT(h && atof(h + strlen("optipod_loop_handles{state=\"active\"} ")) >= 3);
 
     kill(op.pid, signum);
     int rc = proc_wait_exit(&op, 15);
