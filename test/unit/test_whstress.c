@@ -324,10 +324,11 @@ static void peer_gone(cl *c)
         fprintf(stderr, "gone: kind %d st %d ssl %d errno %d\n", c->kind, c->st, last_ssl_err,
                 last_errno);
     if (c->kind == K_REVIEW)
-        fail_cl(c, "connection closed by the server%s", c->st == S_WRITE  ? " while sending"
-                                                        : c->in_len      ? " mid-answer"
-                                                        : c->st == S_READ ? " before answering"
-                                                                          : "");
+        fail_cl(c, "connection closed by the server%s",
+                c->st == S_WRITE  ? " while sending"
+                : c->in_len       ? " mid-answer"
+                : c->st == S_READ ? " before answering"
+                                  : "");
     else if (c->kind == K_BIG || c->kind == K_TRUNCATED || c->kind == K_NOT_REVIEW ||
              c->kind == K_NOT_HTTP)
         if (!c->status)
@@ -348,8 +349,8 @@ static int ssl_wait(cl *c, int r, short *want)
         *want = POLLOUT;
         return 1;
     }
-    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && (errno == 0 || errno == ECONNRESET ||
-                                                                 errno == EPIPE)))
+    if (e == SSL_ERROR_ZERO_RETURN ||
+        (e == SSL_ERROR_SYSCALL && (errno == 0 || errno == ECONNRESET || errno == EPIPE)))
         return 0;
     return -1;
 }
@@ -465,15 +466,15 @@ static short step(cl *c, double now)
                 short rw = 0;
                 ssize_t r = raw_io(c, 0, tmp, sizeof tmp, &rw);
                 if (r > 0) {
-                    size_t k = (size_t)r < sizeof c->in - c->in_len ? (size_t)r
-                                                                    : sizeof c->in - c->in_len;
+                    size_t k =
+                        (size_t)r < sizeof c->in - c->in_len ? (size_t)r : sizeof c->in - c->in_len;
                     memcpy(c->in + c->in_len, tmp, k);
                     c->in_len += k;
                     c->st = S_READ;
                     continue;
                 }
-                size_t chunk = c->body_len - c->body_sent < 65536 ? c->body_len - c->body_sent
-                                                                  : 65536;
+                size_t chunk =
+                    c->body_len - c->body_sent < 65536 ? c->body_len - c->body_sent : 65536;
                 ssize_t n = raw_io(c, 1, (char *)c->body + c->body_sent, chunk, &want);
                 if (n == -EAGAIN)
                     return want | POLLIN;
@@ -736,14 +737,24 @@ static void test_webhook_under_stress(void)
     char port[16], rt[32];
     snprintf(port, sizeof port, "%d", g.port);
     snprintf(rt, sizeof rt, "%dms", (int)(READ_TIMEOUT * 1000 * slowf()));
-    char *oa[] = {g.optipod,         "--kubeconfig",
-                  kc,                "--webhook-only",
-                  "--webhook-port",  port,
-                  "--webhook-cert-dir", dir,
-                  "--webhook-read-timeout", rt,
-                  "--leader-elect=false", "-v", "3", "--health-probe-bind-address",
-                  "127.0.0.1:0",     "--metrics-bind-address",
-                  "0",               NULL};
+    char *oa[] = {g.optipod,
+                  "--kubeconfig",
+                  kc,
+                  "--webhook-only",
+                  "--webhook-port",
+                  port,
+                  "--webhook-cert-dir",
+                  dir,
+                  "--webhook-read-timeout",
+                  rt,
+                  "--leader-elect=false",
+                  "-v",
+                  "3",
+                  "--health-probe-bind-address",
+                  "127.0.0.1:0",
+                  "--metrics-bind-address",
+                  "0",
+                  NULL};
     proc_start(&op, oa);
     g.op = &op;
     g.op_pid = op.pid;
@@ -847,8 +858,8 @@ static void test_webhook_under_stress(void)
         }
         pump(cs, nconn + NSLOW + (NKIND - K_BIG), round_settled, 120, "a rotation round");
         if (g.failures)
-            test_fail(__FILE__, __LINE__, "%u failures in rotation round %u; first: %s",
-                      g.failures, rounds, g.first_failure);
+            test_fail(__FILE__, __LINE__, "%u failures in rotation round %u; first: %s", g.failures,
+                      rounds, g.first_failure);
         for (int k = 0; k < NKIND - K_BIG; k++)
             ASSERT(bad[k].kind == K_PLAIN ? bad[k].peer_closed : bad[k].status > 0);
         bad_sent += NKIND - K_BIG;
