@@ -506,7 +506,7 @@ static void on_tick(ctl *c)
     opmap_iter_init(&it, &c->pstates);
     while ((e = opmap_next(&it)) != NULL) {
         ctl_pstate *ps = e->value;
-        if (ps->dirty && !ps->writing)
+        if (ps->dirty && !ps->writing && x.now >= ps->status_retry_ms)
             ctl__flush_status(c, e->key, ps);
     }
 }
