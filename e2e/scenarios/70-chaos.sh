@@ -33,8 +33,17 @@ N=12 INTERVAL=10
 # The API server of KUBECONFIG must be the one this directory runs: nothing else is touched.
 server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
 kport=$(sed -E 's#^https?://[^:/]+:([0-9]+).*#\1#' <<<"$server")
+# comm PID: the process's executable name ("" when it is gone). A stale pid file must never
+# make this scenario stop anything but that control plane's own kube-apiserver and etcd.
+comm() { cat "/proc/$1/comm" 2>/dev/null || true; }
 apid=$(cat "$dir/apiserver.pid")
-[ -r "/proc/$apid/cmdline" ] || e2e_fail "the API server of $dir (pid $apid) is not running"
+[ "$(comm "$apid")" = kube-apiserver ] || e2e_fail "$dir/apiserver.pid ($apid) is not a running kube-apiserver"
+epid=$(cat "$dir/etcd.pid")
+[ "$(comm "$epid")" = etcd ] || e2e_fail "$dir/etcd.pid ($epid) is not a running etcd"
+eport=$(tr '\0' '\n' <"/proc/$epid/cmdline" | sed -n 's#^--listen-client-urls=*##p' | sed -E 's#.*:([0-9]+).*#\1#')
+[ -z "$eport" ] && eport=$(tr '\0' ' ' <"/proc/$epid/cmdline" | sed -nE 's#.*--listen-client-urls[= ][^ ]*:([0-9]+).*#\1#p')
+tr '\0' '\n' <"/proc/$apid/cmdline" | grep -q "^--etcd-servers=.*:${eport:-none}\b" ||
+  e2e_fail "the etcd of $dir/etcd.pid (port ${eport:-?}) is not the one its API server uses"
 aport=$(tr '\0' '\n' <"/proc/$apid/cmdline" | sed -n 's/^--secure-port=//p')
 [ -n "$kport" ] && [ "$kport" = "${aport:-6443}" ] ||
   e2e_fail "KUBECONFIG's API server ($server) is not the one of $dir (--secure-port=${aport:-6443}): refusing to restart it"
@@ -140,7 +149,9 @@ echo "chaos: optipod writes; the chaos starts"
 # ---- the API server, restarted five times ----------------------------------------------------
 for r in 1 2 3 4 5; do
   t0=$(now)
-  stop_pid "$(cat "$dir/apiserver.pid")"
+  apid=$(cat "$dir/apiserver.pid")
+  [ "$(comm "$apid")" = kube-apiserver ] || e2e_fail "$dir/apiserver.pid ($apid) is not a running kube-apiserver"
+  stop_pid "$apid"
   sleep "$DOWN"
   (cd "$dir" && ./apiserver.sh)
   wait_ready 90
@@ -153,13 +164,17 @@ done
 
 # ---- etcd, stopped and started once (its own command line, in its own directory) ------------
 epid=$(cat "$dir/etcd.pid")
-[ -r "/proc/$epid/cmdline" ] || e2e_fail "etcd (pid $epid) is not running"
+[ "$(comm "$epid")" = etcd ] || e2e_fail "$dir/etcd.pid ($epid) is not a running etcd"
 ecwd=$(readlink "/proc/$epid/cwd")
 mapfile -d '' ecmd <"/proc/$epid/cmdline"
 t0=$(now)
 stop_pid "$epid"
 sleep $((DOWN * 3))
-(cd "$ecwd" && setsid "${ecmd[@]}" >>etcd.log 2>&1 & echo $! >"$dir/etcd.pid")
+# the new etcd writes its own pid (setsid may fork)
+(cd "$ecwd" || exit 1
+  setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$dir/etcd.pid" "${ecmd[@]}" >>etcd.log 2>&1 &)
+sleep 1
+[ "$(comm "$(cat "$dir/etcd.pid")")" = etcd ] || e2e_fail "etcd did not start again (see $ecwd/etcd.log)"
 wait_ready 90
 t1=$(now)
 outage etcd "$t0" "$t1"
