@@ -34,7 +34,8 @@
  *
  * Invariants, checked on every write optipod sends (the fake server's hook
  * sees it before it lands; the object is compared 200 ms later):
- *  - it writes only workloads, pods (resize), policy status, Events and Leases;
+ *  - it writes only workloads, pods (resize), policy status, its OptimizationRecommendation
+ *    records, Events and Leases;
  *  - managedFields of manager "optipod" hold only resources of containers
  *    that exist and optipod.io/ annotations;
  *  - no request or limit present before the write is gone after it;
@@ -203,6 +204,7 @@ static fakeapi_cli *gitops_cli[NWL];
 static FILE *viol_log, *writes_log; /* writes.log: every workload write optipod sent */
 
 static struct {
+    uint64_t recobj_writes; /* OptimizationRecommendation objects */
     uint64_t workload_writes, record_writes, pod_writes, status_writes, event_writes, lease_writes,
         other_writes;
     uint64_t failed_writes, dry_runs, gitops_applies, gitops_ok;
@@ -993,9 +995,12 @@ static void scan_log(void)
             st.event_writes++;
         } else if (strstr(path, "/leases")) {
             st.lease_writes++;
+        } else if (strstr(path, "/optimizationrecommendations/")) {
+            st.recobj_writes++; /* its own OptimizationRecommendation records */
         } else {
             st.other_writes++;
-            violation(&st.v_target, "%s %s: not a workload, pod, policy status, Event or Lease",
+            violation(&st.v_target,
+                      "%s %s: not a workload, pod, policy status, record, Event or Lease",
                       l->method, path);
         }
     }
@@ -1322,13 +1327,13 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     }
     fprintf(f,
             "writes seen by the API server: %llu workload (%llu of them annotations only), %llu "
-            "pod, %llu policy status, "
+            "pod, %llu policy status, %llu OptimizationRecommendation, "
             "%llu events, %llu leases, %llu other; %llu refused; %llu dry runs\n",
             (unsigned long long)st.workload_writes, (unsigned long long)st.record_writes,
             (unsigned long long)st.pod_writes, (unsigned long long)st.status_writes,
-            (unsigned long long)st.event_writes, (unsigned long long)st.lease_writes,
-            (unsigned long long)st.other_writes, (unsigned long long)st.failed_writes,
-            (unsigned long long)st.dry_runs);
+            (unsigned long long)st.recobj_writes, (unsigned long long)st.event_writes,
+            (unsigned long long)st.lease_writes, (unsigned long long)st.other_writes,
+            (unsigned long long)st.failed_writes, (unsigned long long)st.dry_runs);
     fprintf(f,
             "churn: %llu scales, %llu template edits, %llu pod replacements, %llu workload "
             "deletes, %llu creates, %llu policy edits, %llu mode switches, %llu strategy "
