@@ -53,7 +53,7 @@
 
 #define NSLOW        16
 #define READ_TIMEOUT 15.0 /* seconds, times OPTIPOD_SLOW */
-#define RECONNECT    10  /* a round reconnects one connection in this many */
+#define RECONNECT    10   /* a round reconnects one connection in this many */
 #define MEM_CAP      (512.0 * 1024 * 1024)
 #define MEM_SLACK    (32.0 * 1024 * 1024)
 
