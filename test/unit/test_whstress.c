@@ -51,10 +51,11 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#define NSLOW 16
-#define READ_TIMEOUT                                                                               \
-    15.0             /* seconds, times OPTIPOD_SLOW up to 2 (valgrind slows this client only) */
-#define RECONNECT 10 /* a round reconnects one connection in this many */
+/* READ_TIMEOUT: seconds, times OPTIPOD_SLOW up to 2 (valgrind slows this client only);
+ * RECONNECT: a rotation round reconnects one connection in this many. */
+#define NSLOW        16
+#define READ_TIMEOUT 15.0
+#define RECONNECT    10
 #if defined(__SANITIZE_ADDRESS__)
 /* AddressSanitizer keeps up to 256 MiB of freed memory in quarantine (and red zones around
  * every block): the bounds hold its overhead too */
