@@ -221,3 +221,142 @@ e2e_prometheus() {
   # shellcheck disable=SC2034 # read by the scenario that sourced this file
   E2E_PROM_URL="http://127.0.0.1:$port"
 }
+
+# ---- invariants (run at the end of a scenario) --------------------------------------------------
+# e2e_snapshot: remember every workload's requests and limits in $E2E_NS (by uid), for
+# e2e_invariants to prove none was removed. Call once the workloads exist, before the
+# controller starts.
+e2e_snapshot() {
+  kubectl -n "$E2E_NS" get deployments,statefulsets,daemonsets -o json >"$E2E_TMP/invariants-before.json"
+}
+
+# e2e_invariants LOG INTERVAL_S [RECOMMEND_ONLY...]: what optipod must never do, checked on
+# what the cluster and the controller's log (-v 2 or more) show at the end:
+#  - it owns (managedFields, manager "optipod") nothing but resources of containers that exist
+#    and its own optipod.io/ annotations, on workloads and pods;
+#  - no request or limit of a workload present at e2e_snapshot is gone (same uid);
+#  - the workloads named after INTERVAL_S (their policy in Recommend) hold no field of its;
+#  - no workload's resources are written twice within INTERVAL_S (the reconcile interval,
+#    its minimum between writes: "reconcile <Kind>/<ns>/<name>: applied: applied ..." lines);
+#  - no workload gets the same values written twice (a write repeated, not a new step).
+# Prints one summary line; fails the scenario on any violation.
+e2e_invariants() {
+  local log=$1 interval=$2
+  shift 2
+  kubectl -n "$E2E_NS" get deployments,statefulsets,daemonsets,pods -o json >"$E2E_TMP/invariants-after.json"
+  [ -f "$E2E_TMP/invariants-before.json" ] || echo '{"items":[]}' >"$E2E_TMP/invariants-before.json"
+  python3 - "$E2E_TMP/invariants-before.json" "$E2E_TMP/invariants-after.json" "$log" "$interval" "$E2E_NS" "$@" <<'PY' ||
+import datetime, json, re, sys
+before, after, logf, interval, ns = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
+recommend_only = set(sys.argv[6:])
+viol = []
+
+def pod_spec(o):
+    return o["spec"] if o["kind"] == "Pod" else o["spec"]["template"]["spec"]
+
+def owned_ok(o):
+    """optipod's managedFields hold only containers' resources and optipod.io/ annotations."""
+    live = {c["name"] for c in pod_spec(o).get("containers", [])}
+    live_init = {c["name"] for c in pod_spec(o).get("initContainers", [])}
+    name = "%s/%s" % (o["kind"], o["metadata"]["name"])
+    wrote_resources = False
+    for mf in o["metadata"].get("managedFields", []):
+        if mf.get("manager") != "optipod":
+            continue
+        f = mf.get("fieldsV1", {})
+        if mf.get("subresource") in ("status", "resize"):
+            f = {k: v for k, v in f.items() if k != "f:status"}
+        for k, v in f.items():
+            if k == "f:metadata":
+                for mk, mv in v.items():
+                    if mk == "f:annotations":
+                        bad = [a for a in mv if a != "." and not a.startswith("f:optipod.io/")]
+                        if bad:
+                            viol.append("%s: optipod owns annotations %s" % (name, bad))
+                    elif mk != ".":
+                        viol.append("%s: optipod owns metadata %s" % (name, mk))
+            elif k == "f:spec":
+                spec = v if o["kind"] == "Pod" else v.get("f:template", {}).get("f:spec", {})
+                extra = [x for x in v if x not in (".", "f:template")] if o["kind"] != "Pod" else []
+                extra += [x for x in spec if x not in (".", "f:containers", "f:initContainers")]
+                tmd = v.get("f:template", {}).get("f:metadata", {}) if o["kind"] != "Pod" else {}
+                for mk, mv in tmd.items():  # a restart's optipod.io/restartedAt, nothing else
+                    if mk == "f:annotations":
+                        extra += [a for a in mv if a != "." and not a.startswith("f:optipod.io/")]
+                    elif mk != ".":
+                        extra.append("template " + mk)
+                extra += [x for x in v.get("f:template", {}) if x not in (".", "f:spec", "f:metadata")]
+                if extra:
+                    viol.append("%s: optipod owns spec fields %s" % (name, extra))
+                for lk, names in (("f:containers", live), ("f:initContainers", live_init)):
+                    for ck, cv in spec.get(lk, {}).items():
+                        if ck == ".":
+                            continue
+                        m = re.match(r'k:\{"name":"(.*)"\}$', ck)
+                        if not m or m.group(1) not in names:
+                            viol.append("%s: optipod owns a container that does not exist: %s" % (name, ck))
+                            continue
+                        bad = [x for x in cv if x not in (".", "f:name", "f:resources")]
+                        if bad:
+                            viol.append("%s: optipod owns container fields %s" % (name, bad))
+                        if "f:resources" in cv:
+                            wrote_resources = True
+            else:
+                viol.append("%s: optipod owns %s" % (name, k))
+    return wrote_resources
+
+def res_keys(o):
+    keys = set()
+    for c in pod_spec(o).get("containers", []):
+        for kind in ("requests", "limits"):
+            for r in (c.get("resources", {}).get(kind) or {}):
+                keys.add("%s/%s.%s" % (c["name"], kind, r))
+    return keys
+
+with open(before) as f:
+    old = {o["metadata"]["uid"]: o for o in json.load(f)["items"]}
+with open(after) as f:
+    items = json.load(f)["items"]
+objs = 0
+for o in items:
+    objs += 1
+    wrote = owned_ok(o)
+    if o["kind"] != "Pod":
+        if o["metadata"]["name"] in recommend_only and wrote:
+            viol.append("%s/%s: resources written under a Recommend policy" % (o["kind"], o["metadata"]["name"]))
+        prev = old.get(o["metadata"]["uid"])
+        if prev:
+            gone = res_keys(prev) - res_keys(o)
+            if gone:
+                viol.append("%s/%s: requests or limits removed: %s" % (o["kind"], o["metadata"]["name"], sorted(gone)))
+
+# the write log: "I1207 23:34:22.854462 ...] reconcile Deployment/ns/name: applied: applied X"
+line_re = re.compile(r"^[IWE](\d{4}) (\d\d):(\d\d):(\d\d\.\d+) .*reconcile ([A-Za-z]+/%s/[^:]+): applied: applied (\S+)" % re.escape(ns))
+writes = {}
+with open(logf, errors="replace") as f:
+    for line in f:
+        m = line_re.match(line)
+        if not m:
+            continue
+        t = int(m.group(1)) * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+        writes.setdefault(m.group(5), []).append((t, m.group(6)))
+nwrites = 0
+for wl, ws in writes.items():
+    nwrites += len(ws)
+    for (t0, v0), (t1, v1) in zip(ws, ws[1:]):
+        if t1 - t0 < interval - 0.1:
+            viol.append("%s: written %.1f s after its previous write (interval %.0f s)" % (wl, t1 - t0, interval))
+    vals = [v for _, v in ws]
+    for v in set(vals):
+        if vals.count(v) > 1:
+            viol.append("%s: the same values written %d times: %s" % (wl, vals.count(v), v))
+    if wl.split("/")[-1] in recommend_only:
+        viol.append("%s: written under a Recommend policy" % wl)
+for v in viol[:20]:
+    print("invariant violated: " + v, file=sys.stderr)
+print("invariants: %d objects, %d workload writes of %d workloads checked; %d violations"
+      % (objs, nwrites, len(writes), len(viol)))
+sys.exit(1 if viol else 0)
+PY
+    e2e_fail "an invariant was violated (above)"
+}

@@ -68,6 +68,7 @@ typedef struct app_flags {
     int leader_elect;
     const char *lease_ns;
     const char *lease_name;
+    klease_timing lease_timing; /* zeros: client-go's defaults */
     long webhook_port;
     const char *webhook_cert_dir;
     const char *webhook_service;
@@ -76,6 +77,7 @@ typedef struct app_flags {
     const char *webhook_config;
     const char *webhook_sans;
     int webhook_only;
+    uint64_t webhook_read_ms;
 } app_flags;
 
 typedef struct app {
@@ -441,6 +443,7 @@ static void app_on_webhook_cert(const char *cert, const char *key, void *ud)
                      .cert_pem = cert,
                      .key_pem = key,
                      .exclude_namespaces = exclude,
+                     .read_timeout_ms = (unsigned)a->f.webhook_read_ms,
                      .metrics = a->obs};
     wo.caches.replicasets = kinf_cache(a->inf[CTL_INF_REPLICASETS]);
     wo.caches.deployments = kinf_cache(a->inf[CTL_INF_DEPLOYMENTS]);
@@ -623,7 +626,8 @@ static int app_start(app *a)
         OPLOG_E("%s", err.msg);
         return 1;
     }
-    if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0) {
+    if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0 ||
+        ops_watch(a->obs, &a->loop, &a->ctl, &err) != 0) {
         OPLOG_E("%s", err.msg);
         return 1;
     }
@@ -646,6 +650,7 @@ static int app_start(app *a)
         ops_set_leader(a->obs, a->lease_label, 0);
         klease_opts lo = {.namespace = a->lease_ns,
                           .name = a->f.lease_name,
+                          .timing = a->f.lease_timing,
                           .on_started_leading = app_on_leading,
                           .on_stopped_leading = app_on_not_leading,
                           .ud = a};
@@ -758,6 +763,15 @@ int main(int argc, char **argv)
         {"leader-election-id", 0, OPFLAG_STRING, &a.f.lease_name,
          "name of the leader Lease (default optipod-leader; optipod-webhook-leader with "
          "--webhook-only, so webhook replicas never take the controller's lease)"},
+        {"leader-election-lease-duration", 0, OPFLAG_DURATION, &a.f.lease_timing.lease_duration_ms,
+         "how long a follower waits after the leader's last renewal before taking the Lease "
+         "(default 15s; client-go's name and default)"},
+        {"leader-election-renew-deadline", 0, OPFLAG_DURATION, &a.f.lease_timing.renew_deadline_ms,
+         "how long the leader keeps trying to renew before it stops writing (default 10s; "
+         "below the lease duration)"},
+        {"leader-election-retry-period", 0, OPFLAG_DURATION, &a.f.lease_timing.retry_period_ms,
+         "how often candidates try to take, and the leader to renew, the Lease (default 2s; "
+         "renew deadline > 1.2 x this)"},
         {"webhook-port", 0, OPFLAG_INT, &a.f.webhook_port,
          "serve the mutating pod webhook over HTTPS on this port (default 0: off)"},
         {"webhook-cert-dir", 0, OPFLAG_STRING, &a.f.webhook_cert_dir,
@@ -775,6 +789,10 @@ int main(int argc, char **argv)
         {"webhook-config-name", 0, OPFLAG_STRING, &a.f.webhook_config,
          "MutatingWebhookConfiguration whose caBundle the leader patches; empty: none "
          "(default optipod-webhook)"},
+        {"webhook-read-timeout", 0, OPFLAG_DURATION, &a.f.webhook_read_ms,
+         "time a webhook client has to send each whole request (from connecting, or from the "
+         "previous answer on a kept-alive connection); slower clients are closed so they "
+         "cannot hold connections (default 60s)"},
         {"webhook-only", 0, OPFLAG_BOOL, &a.f.webhook_only,
          "serve only the webhook (needs --webhook-port): watch the workloads and ReplicaSets it "
          "resolves owners from, never reconcile; run the controller in another Deployment"},
@@ -816,6 +834,22 @@ int main(int argc, char **argv)
     if (a.f.webhook_port < 0 || a.f.webhook_port > 65535) {
         fprintf(stderr, "optipod: flag --webhook-port: %ld is out of range (0-65535)\n",
                 a.f.webhook_port);
+        return 2;
+    }
+    klease_timing lt = a.f.lease_timing;
+    if (klease_timing_check(&lt) != 0) {
+        fprintf(stderr,
+                "optipod: flags --leader-election-*: lease duration %llums, renew deadline "
+                "%llums, retry period %llums: need lease duration > renew deadline > 1.2 x "
+                "retry period\n",
+                (unsigned long long)lt.lease_duration_ms, (unsigned long long)lt.renew_deadline_ms,
+                (unsigned long long)lt.retry_period_ms);
+        return 2;
+    }
+    a.f.lease_timing = lt;
+    if (a.f.webhook_read_ms > 3600000) {
+        fprintf(stderr, "optipod: flag --webhook-read-timeout: %llums is over 1h\n",
+                (unsigned long long)a.f.webhook_read_ms);
         return 2;
     }
     if (a.f.webhook_only && a.f.webhook_port == 0) {

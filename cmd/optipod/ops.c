@@ -42,6 +42,56 @@ void ops_set_leader(obs_reg *r, const char *lease, int leading)
     obs_set(obs_find(r, "optipod_is_leader"), lv, leading ? 1 : 0);
 }
 
+typedef struct ops_watched {
+    obs_reg *r;
+    uv_loop_t *loop;
+    ctl *const *ctlp;
+} ops_watched;
+
+static void count_handle(uv_handle_t *h, void *arg)
+{
+    size_t *n = arg;
+    n[uv_is_active(h) ? 0 : 1]++;
+}
+
+static void collect(void *ud)
+{
+    ops_watched *w = ud;
+    size_t n[2] = {0, 0};
+    uv_walk(w->loop, count_handle, n);
+    obs_fam *hf = obs_find(w->r, "optipod_loop_handles");
+    obs_set(hf, (const char *const[]){"active"}, (double)n[0]);
+    obs_set(hf, (const char *const[]){"inactive"}, (double)n[1]);
+    obs_fam *qf = obs_find(w->r, "optipod_queue_depth");
+    if (!*w->ctlp) {
+        obs_clear(qf);
+        return;
+    }
+    ctl_queue_depth d;
+    ctl_queue_depth_get(*w->ctlp, &d);
+    obs_set(qf, (const char *const[]){"queued"}, (double)d.queued);
+    obs_set(qf, (const char *const[]){"delayed"}, (double)d.delayed);
+    obs_set(qf, (const char *const[]){"running"}, (double)d.running);
+}
+
+int ops_watch(obs_reg *r, uv_loop_t *loop, ctl *const *ctlp, operr *err)
+{
+    static const char *const ls[] = {"state", NULL};
+    /* one per process: the registry lives as long as it */
+    static ops_watched w;
+    w = (ops_watched){r, loop, ctlp};
+    if (!obs_gauge(r, "optipod_loop_handles",
+                   "libuv handles the event loop holds (timers, sockets, signals, polls), "
+                   "active (started) or inactive (stopped, or closing): a leak shows as growth.",
+                   ls, err) ||
+        !obs_gauge(r, "optipod_queue_depth",
+                   "Workloads in the reconcile queue: queued (ready), delayed (waiting for "
+                   "their time), running.",
+                   ls, err))
+        return -EINVAL;
+    return obs_reg_collector(r, collect, &w);
+}
+
 void ops_free(obs_reg *r)
 {
     obs_reg_free(r);

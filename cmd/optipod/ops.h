@@ -11,12 +11,20 @@
 #ifndef OPTIPOD_CMD_OPS_H
 #define OPTIPOD_CMD_OPS_H
 
+#include <uv.h>
+
+#include "controller/controller.h"
 #include "obs/obs.h"
 #include "util/err.h"
 
 obs_reg *ops_new(operr *err);
 /* optipod_is_leader{lease}: 1 while this process may write (always, without election). */
 void ops_set_leader(obs_reg *r, const char *lease, int leading);
+/* At each scrape: optipod_loop_handles{state} (the libuv handles the loop holds, "active"
+ * and "inactive") and optipod_queue_depth{state} (the controller's work queue: "queued",
+ * "delayed", "running"). loop and *ctlp are borrowed: *ctlp is read at each scrape (NULL
+ * once the controller is closed, or with --webhook-only: no queue series). */
+int ops_watch(obs_reg *r, uv_loop_t *loop, ctl *const *ctlp, operr *err);
 void ops_free(obs_reg *r);
 
 #endif

@@ -102,6 +102,7 @@ event_note() { # reason
     -o jsonpath='{range .items[*]}{.note}{"\n"}{end}' 2>/dev/null
 }
 
+e2e_snapshot
 log="$E2E_TMP/optipod.log"
 "$OPTIPOD_BIN" -v 2 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
   --prometheus-url "$E2E_PROM_URL" --health-probe-bind-address 0 --metrics-bind-address 0 >"$log" 2>&1 &
@@ -176,3 +177,5 @@ e2e_wait_log "$log2" "rollout: following Deployment/$E2E_NS/web \(generation $ge
 kubectl -n "$E2E_NS" rollout status deployment/web --timeout=180s >/dev/null ||
   e2e_fail "the rollout optipod triggered did not complete"
 e2e_wait_log "$log2" "rollout: Deployment/$E2E_NS/web completed" 60
+cat "$log" "$log2" >"$E2E_TMP/both.log"
+e2e_invariants "$E2E_TMP/both.log" 10

@@ -103,6 +103,7 @@ print(sum(1 for d in json.load(sys.stdin)["items"]
           if any(a.startswith("optipod.io/") for a in d["metadata"].get("annotations", {}))))'
 }
 
+e2e_snapshot
 policy Auto
 log="$E2E_TMP/optipod.log"
 "$OPTIPOD_BIN" -v 3 --namespace "$E2E_NS" --leader-election-namespace "$E2E_NS" \
@@ -165,5 +166,6 @@ sleep $((3 * INTERVAL + 2))
   e2e_fail "$(($(metric optipod_api_writes_total) - a)) writes in $((3 * INTERVAL + 2)) s after the policy was deleted"
 echo "after the deletion: 0 writes in $((3 * INTERVAL + 2)) s ($w workload writes in all)"
 
+e2e_invariants "$log" "$INTERVAL"
 e2e_stop_controller "$pid" "$log"
 e2e_no_errors "$log"

@@ -507,7 +507,7 @@ static void on_tick(ctl *c)
     opmap_iter_init(&it, &c->pstates);
     while ((e = opmap_next(&it)) != NULL) {
         ctl_pstate *ps = e->value;
-        if (ps->dirty && !ps->writing)
+        if (ps->dirty && !ps->writing && x.now >= ps->status_retry_ms)
             ctl__flush_status(c, e->key, ps);
     }
 }
@@ -703,6 +703,13 @@ void ctl_stats_get(const ctl *c, ctl_stats *out)
 size_t ctl_pending(const ctl *c)
 {
     return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q) + (size_t)c->nrecws;
+}
+
+void ctl_queue_depth_get(const ctl *c, ctl_queue_depth *out)
+{
+    out->queued = kqueue_len(c->q);
+    out->delayed = kqueue_delayed(c->q);
+    out->running = (size_t)c->running;
 }
 
 size_t ctl_busy(const ctl *c)

@@ -176,6 +176,12 @@ const char *ctl_informer_name(enum ctl_inf i);
 void ctl_stats_get(const ctl *c, ctl_stats *out);
 /* Reconciles queued, running or delayed (0: idle). */
 size_t ctl_pending(const ctl *c);
+/* The work queue's parts: keys ready to run, keys waiting for their time (retries,
+ * resyncs, intervals), reconciles running. */
+typedef struct ctl_queue_depth {
+    size_t queued, delayed, running;
+} ctl_queue_depth;
+void ctl_queue_depth_get(const ctl *c, ctl_queue_depth *out);
 /* Reconciles running and status writes in flight: 0 when nothing happens
  * until the clock's alarm or an informer event (queued keys are taken when
  * the alarm fires, delayed ones when they are due). */

@@ -184,6 +184,13 @@ const pol_policy *ctl__policy_of(const kproj_obj *o)
     return o && o->ext ? &((const ctl_policy_ext *)o->ext)->p : NULL;
 }
 
+uint64_t ctl__fail_backoff(opbackoff *b, uint64_t now_ms)
+{
+    if (!b->initial_ms)
+        opbackoff_init(b, 1000, 30000, 0, 0.2);
+    return opbackoff_next(b, now_ms, (double)(now_ms % 1000) / 1000.0);
+}
+
 void ctl__mark_policy_dirty(ctl *c, const char *pkey)
 {
     ctl_pstate *p = pkey && *pkey ? ctl__pstate(c, pkey, 1) : NULL;

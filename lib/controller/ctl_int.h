@@ -34,6 +34,7 @@
 #include "controller/step.h"
 #include "kube/discovery.h"
 #include "kube/queue.h"
+#include "util/backoff.h"
 #include "util/buf.h"
 #include "util/map.h"
 
@@ -95,6 +96,12 @@ typedef struct ctl_pstate {
     int64_t invalid_warned_gen; /* InvalidPolicy Event emitted for this generation */
     int metrics_state;          /* 0 unknown, 1 ok, -1 failing */
     char metrics_msg[256];
+    /* Failing metrics and status writes are logged once per step of these backoffs (1 s
+     * doubling to 30 s), not on every reconcile or tick; a failed status write also waits
+     * until status_retry_ms before the next one. Zero until the first failure. */
+    opbackoff metrics_bo, status_bo;
+    uint64_t metrics_log_ms, status_retry_ms;
+    unsigned metrics_quiet, status_failures;
     char *last_sig;      /* the status last written, without its time */
     char *last_dsig;     /* ... and without the usage figures (recommendations[].samples) */
     uint64_t written_at; /* ctl__now() when it was sent */
@@ -163,6 +170,7 @@ typedef struct ctl_job {
     /* the decision: matched at the start, decided once usage is in */
     ctlrec_out out;
     int matched, decided;
+    int metrics_error;         /* decided without usage: the provider failed (logged per policy) */
     char pkey[KCACHE_KEY_MAX]; /* the winner, by key (looked up again after each request) */
     uint64_t period_ms;
     enum ctlstep_usage usage;
@@ -245,6 +253,9 @@ struct ctl {
 extern const kres *const ctl__inf_res[CTL_NINF];
 uint64_t ctl__now(const ctl *c); /* the monotonic clock (ctl_clock) */
 uint64_t ctl__now_fresh(ctl *c); /* the same, read now rather than at the turn's start */
+/* The next delay of a failure backoff of ctl_pstate (1 s doubling to 30 s, 20% jitter),
+ * initialising it at the first failure. */
+uint64_t ctl__fail_backoff(opbackoff *b, uint64_t now_ms);
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
 kcache *ctl__cache(ctl *c, enum ctl_inf i);

@@ -182,6 +182,34 @@ static void metrics_state(ctl *c, const char *pkey, int ok, const char *msg)
         ctl__policy_event(c, pkey, KEVENTS_WARNING, "MetricsUnavailable", "%s", msg ? msg : "");
 }
 
+/* A provider outage fails every workload's reconcile: said once per step of the policy's
+ * backoff (with how many failures went unsaid), each reconcile's own line at -v 2. */
+static void metrics_log(ctl *c, const char *pkey, int ok, const char *msg)
+{
+    ctl_pstate *ps = ctl__pstate(c, pkey, 1);
+    if (!ps)
+        return;
+    uint64_t now = ctl__now(c);
+    if (ok) {
+        if (ps->metrics_log_ms)
+            OPLOG_I("policy %s: metrics available again", pkey);
+        opbackoff_reset(&ps->metrics_bo);
+        ps->metrics_log_ms = 0;
+        ps->metrics_quiet = 0;
+        return;
+    }
+    if (ps->metrics_log_ms && now < ps->metrics_log_ms) {
+        ps->metrics_quiet++;
+        return;
+    }
+    uint64_t d = ctl__fail_backoff(&ps->metrics_bo, now);
+    OPLOG_W("policy %s: metrics unavailable: %s (%u more failed reconciles since the last "
+            "line; next line in %.0f s at the earliest)",
+            pkey, msg ? msg : "", ps->metrics_quiet, (double)d / 1000.0);
+    ps->metrics_quiet = 0;
+    ps->metrics_log_ms = now + d;
+}
+
 /* The provider a policy's metricsConfig.provider names. Unset: the default
  * (Prometheus when --prometheus-url was given, else metrics-server). A
  * provider the controller does not run is a metrics error naming the flag,
@@ -310,6 +338,8 @@ static int decide(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
             }
         }
         metrics_state(c, j->pkey, !in.metrics_error, in.metrics_msg ? in.metrics_msg : "");
+        metrics_log(c, j->pkey, !in.metrics_error, in.metrics_msg ? in.metrics_msg : "");
+        j->metrics_error = in.metrics_error;
     }
     ctlrec_decide(&in, &j->out);
     j->decided = 1;
@@ -618,8 +648,10 @@ static void job_end(ctl_job *j, const ctl_step *s)
         break;
     }
     ctl__metrics_end(j, ws, oc);
-    if (oc == CTLREC_ERROR)
+    if (oc == CTLREC_ERROR && !j->metrics_error) /* metrics errors: metrics_log */
         OPLOG_W("reconcile %s: error: %s", j->key, s->reason);
+    else if (oc == CTLREC_ERROR)
+        OPLOG_V(2, "reconcile %s: error: %s", j->key, s->reason);
     else
         OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), s->reason);
     /* the record: written once, when its content changed */

@@ -282,9 +282,19 @@ static void on_status_done(const krest_reply *r, void *ud)
         free(ps->last_dsig);
         ps->last_dsig = sr->dsig;
         sr->dsig = NULL;
+        if (ps->status_failures)
+            OPLOG_I("policy %s: status written again after %u failed attempts", sr->pkey,
+                    ps->status_failures);
+        ps->status_failures = 0;
+        ps->status_retry_ms = 0;
+        opbackoff_reset(&ps->status_bo);
     } else if (r->http_status != 404) {
-        OPLOG_W("policy %s: status write: HTTP %ld: %s", sr->pkey, r->http_status,
-                ctl__reply_msg(r));
+        /* the tick retries, but not before this backoff step: an outage is one line a step */
+        uint64_t now = ctl__now(sr->c), d = ctl__fail_backoff(&ps->status_bo, now);
+        ps->status_failures++;
+        ps->status_retry_ms = now + d;
+        OPLOG_W("policy %s: status write: HTTP %ld: %s (attempt %u; next in %.1f s)", sr->pkey,
+                r->http_status, ctl__reply_msg(r), ps->status_failures, (double)d / 1000.0);
         ps->dirty = 1;
     }
     ctl__status_req_release(sr);

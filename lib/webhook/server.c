@@ -260,6 +260,7 @@ int whsrv_start(whsrv **out, uv_loop_t *loop, const whsrv_opts *opts, operr *err
         .key_pem = opts->key_pem,
         .limits = {.max_body_bytes = opts->max_body ? opts->max_body : ADMREV_MAX_BODY},
         .max_connections = opts->max_connections ? opts->max_connections : 1024,
+        .idle_timeout_ms = opts->read_timeout_ms,
         .on_request = on_request,
         .ud = s,
     };

@@ -70,7 +70,10 @@ typedef struct whsrv_opts {
     const char *cert_pem, *key_pem; /* required: the webhook is HTTPS only */
     size_t max_body;                /* default ADMREV_MAX_BODY */
     size_t max_connections;         /* default 1024 */
-    wresolve_caches caches;         /* copied; the caches themselves are borrowed */
+    /* Time each whole request may take to arrive, from the accept or the previous answer
+     * (a client trickling bytes is closed then); 0 = ophttpd's 60 s. */
+    unsigned read_timeout_ms;
+    wresolve_caches caches; /* copied; the caches themselves are borrowed */
     /* Namespaces never mutated, whatever the namespaceSelector lets through (defence in
      * depth: kube-system and the controller's own). NULL-terminated, copied; NULL means
      * {"kube-system"}. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -21,6 +22,8 @@ void proc_start(proc *p, char *const argv[])
     p->pid = fork();
     ASSERT(p->pid >= 0);
     if (p->pid == 0) {
+        /* a failed test longjmps past its kill(): the child must not outlive the test */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fds[1], 1);
         dup2(fds[1], 2);
         close(fds[0]);

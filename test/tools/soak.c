@@ -7,7 +7,8 @@
  *   soak --optipod build/rel/optipod --out build/soak/failover --failover
  *
  * --failover, instead of the soak: two replicas with --leader-elect (client-go's
- * lease timing: optipod has no flags for it) on the same cluster with both
+ * lease timing unless --lease-duration, --renew-deadline, --retry-period say otherwise:
+ * make test runs it with short ones, test_failover) on the same cluster with both
  * policies in Recommend; once the follower runs, both switch to Auto and the
  * leader is SIGKILLed when its first write of the burst reaches the server.
  * Passes when the follower takes the Lease within TAKEOVER_MS (+0.5 s of
@@ -33,8 +34,8 @@
  *
  * Invariants, checked on every write optipod sends (the fake server's hook
  * sees it before it lands; the object is compared 200 ms later):
- *  - it writes only workloads, pods (resize), policy status, its
- *    OptimizationRecommendation records, Events and Leases;
+ *  - it writes only workloads, pods (resize), policy status, its OptimizationRecommendation
+ *    records, Events and Leases;
  *  - managedFields of manager "optipod" hold only resources of containers
  *    that exist and optipod.io/ annotations;
  *  - no request or limit present before the write is gone after it;
@@ -48,9 +49,10 @@
  * Dry runs (dryRun=All) persist nothing and are counted apart.
  *
  * Every 10 s: RSS and open fds from /proc/<pid>, and what /metrics exports
- * (informer objects and cache bytes, reconciles, API writes, webhook reviews).
+ * (informer objects and cache bytes, reconciles, API writes, webhook reviews, libuv
+ * handles, the work queue's depth).
  * At the end (SIGTERM to optipod, which must exit 0): least-squares slopes of
- * RSS and fds over the second half, printed per hour, against the tolerances
+ * RSS, fds and libuv handles over the second half, printed per hour, against the tolerances
  * below; build/soak/report.txt, samples.tsv and soak.gp (gnuplot, run by make).
  * Exit 0 when everything held.
  */
@@ -111,6 +113,8 @@
  * the webhook client open and close: 2. */
 #define RSS_TOL_RISE (256.0 * 1024.0)
 #define FD_TOL_RISE  2.0
+/* libuv handles come and go with those connections too (a TCP handle and a timer each). */
+#define HANDLE_TOL_RISE 4.0
 /* Both write times are taken here when the request arrives; this loop's latency
  * under load (the fake server, Prometheus backfill done, /metrics scrapes) can
  * make a write on optipod's exact 10 s tick look a few ms early. */
@@ -162,6 +166,8 @@ typedef struct sample {
     double t_s;
     double rss, fds;
     double inf_objects, cache_bytes, reconciles, api_writes, wh_reviews;
+    double handles;             /* optipod_loop_handles, active + inactive */
+    double q_queued, q_delayed; /* optipod_queue_depth */
 } sample;
 
 static struct {
@@ -170,7 +176,13 @@ static struct {
     long minutes;
     uint64_t duration_ms;
     int failover;
-} cfg = {.minutes = 30, .out = "build/soak"};
+    uint64_t lease_ms, renew_ms, retry_ms, slack_ms;
+} cfg = {.minutes = 30,
+         .out = "build/soak",
+         .lease_ms = 15000,
+         .renew_ms = 10000,
+         .retry_ms = 2000,
+         .slack_ms = 500 /* a loaded 2-core machine's scheduling */};
 
 static uv_loop_t loop;
 /* 50 (the default) in the soak; 100 in the failover, so each workload needs one write. */
@@ -194,9 +206,9 @@ static fakeapi_cli *gitops_cli[NWL];
 static FILE *viol_log, *writes_log; /* writes.log: every workload write optipod sent */
 
 static struct {
+    uint64_t recobj_writes; /* OptimizationRecommendation objects */
     uint64_t workload_writes, record_writes, pod_writes, status_writes, event_writes, lease_writes,
         other_writes;
-    uint64_t recommendation_writes; /* OptimizationRecommendation objects */
     uint64_t failed_writes, dry_runs, gitops_applies, gitops_ok;
     uint64_t scales, edits, pod_replacements, wl_deletes, wl_creates;
     uint64_t pol_edits, pol_mode_switches, pol_strategy_switches, pol_deletes;
@@ -651,9 +663,11 @@ static int wl_by_pod(const char *name)
 /* ---- failover (--failover): two replicas, the leader SIGKILLed mid-burst ----------------------
  */
 
-#define LEASE_MS       15000 /* client-go's defaults, which optipod uses (no flags for them) */
-#define RETRY_MS       2000
-#define LEASE_SLACK_MS 500 /* a loaded 2-core machine's scheduling */
+/* The replicas' lease timing (--lease-duration, --renew-deadline, --retry-period; client-go's
+ * defaults unless given) and the scheduling slack allowed on top of the bound. */
+#define LEASE_MS       ((int)cfg.lease_ms)
+#define RETRY_MS       ((int)cfg.retry_ms)
+#define LEASE_SLACK_MS ((int)cfg.slack_ms)
 /* The follower sees the last renewal up to a retryPeriod late (it reads the Lease every
  * retryPeriod), counts leaseDuration from then, and tries again within a retryPeriod. */
 #define TAKEOVER_MS (LEASE_MS + 2 * RETRY_MS)
@@ -983,15 +997,17 @@ static void scan_log(void)
         } else if (strstr(path, "/optimizationpolicies/") && strstr(path, "/status")) {
             st.status_writes++;
         } else if (strstr(path, "/optimizationrecommendations")) {
-            st.recommendation_writes++;
+            st.recobj_writes++;
         } else if (strstr(path, "/events")) {
             st.event_writes++;
         } else if (strstr(path, "/leases")) {
             st.lease_writes++;
+        } else if (strstr(path, "/optimizationrecommendations/")) {
+            st.recobj_writes++; /* its own OptimizationRecommendation records */
         } else {
             st.other_writes++;
             violation(&st.v_target,
-                      "%s %s: not a workload, pod, policy status, recommendation, Event or Lease",
+                      "%s %s: not a workload, pod, policy status, record, Event or Lease",
                       l->method, path);
         }
     }
@@ -1080,6 +1096,10 @@ static void on_sample(uv_timer_t *t)
     s->reconciles = metric_sum(body, "optipod_reconciles_total");
     s->api_writes = metric_sum(body, "optipod_api_writes_total");
     s->wh_reviews = metric_sum(body, "optipod_webhook_reviews_total");
+    s->handles = metric_sum(body, "optipod_loop_handles");
+    s->q_queued = metric_sum(body, "optipod_queue_depth{state=\"queued\"}") +
+                  metric_sum(body, "optipod_queue_depth{state=\"running\"}");
+    s->q_delayed = metric_sum(body, "optipod_queue_depth{state=\"delayed\"}");
     if (s->rss > 0)
         nsamples++;
 }
@@ -1244,11 +1264,12 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     if (!f)
         return -1;
     fprintf(f, "# t_s\trss_bytes\tfds\tinformer_objects\tcache_bytes\treconciles\tapi_writes\t"
-               "webhook_reviews\n");
+               "webhook_reviews\tloop_handles\tqueue_ready\tqueue_delayed\n");
     for (size_t i = 0; i < nsamples; i++) {
         sample *s = &samples[i];
-        fprintf(f, "%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", s->t_s, s->rss, s->fds,
-                s->inf_objects, s->cache_bytes, s->reconciles, s->api_writes, s->wh_reviews);
+        fprintf(f, "%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", s->t_s,
+                s->rss, s->fds, s->inf_objects, s->cache_bytes, s->reconciles, s->api_writes,
+                s->wh_reviews, s->handles, s->q_queued, s->q_delayed);
     }
     fclose(f);
 
@@ -1256,6 +1277,12 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     double rss_h = slope(half, offsetof(sample, rss)) * 3600.0;
     double fds_h = slope(half, offsetof(sample, fds)) * 3600.0;
     double cache_h = slope(half, offsetof(sample, cache_bytes)) * 3600.0;
+    double handles_h = slope(half, offsetof(sample, handles)) * 3600.0;
+    double q_max = 0, qd_max = 0;
+    for (size_t i = 0; i < nsamples; i++) {
+        q_max = samples[i].q_queued > q_max ? samples[i].q_queued : q_max;
+        qd_max = samples[i].q_delayed > qd_max ? samples[i].q_delayed : qd_max;
+    }
     const sample *first = nsamples ? &samples[0] : NULL,
                  *last = nsamples ? &samples[nsamples - 1] : NULL;
     uint64_t viol =
@@ -1264,8 +1291,9 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     double wh_fail = wh[0] ? (double)wh[3] / (double)wh[0] : 1;
     double half_h = half / 3600.0;
     double rss_tol_h = RSS_TOL_RISE / half_h, fds_tol_h = FD_TOL_RISE / half_h;
-    int pass = nsamples >= 6 && rss_h <= rss_tol_h && fds_h <= fds_tol_h && viol == 0 && exit_ok &&
-               wh_fail <= 0.01;
+    double handles_tol_h = HANDLE_TOL_RISE / half_h;
+    int pass = nsamples >= 6 && rss_h <= rss_tol_h && fds_h <= fds_tol_h &&
+               handles_h <= handles_tol_h && viol == 0 && exit_ok && wh_fail <= 0.01;
 
     snprintf(p, sizeof p, "%s/report.txt", cfg.out);
     f = fopen(p, "w");
@@ -1296,14 +1324,23 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
         fprintf(f, "reconciles %.0f; API writes (optipod's count) %.0f; webhook reviews %.0f\n",
                 last->reconciles, last->api_writes, last->wh_reviews);
     }
-    fprintf(f, "not exported by /metrics: libuv handle count, work-queue depth (not sampled)\n");
+    if (first && last) {
+        fprintf(f,
+                "libuv handles %.0f -> %.0f; slope over the second half %+.2f handles/h "
+                "(tolerance %.1f/h: a rise of %.0f over the half)\n",
+                first->handles, last->handles, handles_h, handles_tol_h, HANDLE_TOL_RISE);
+        fprintf(f,
+                "work queue: ready or running %.0f at the end (at most %.0f), delayed %.0f at "
+                "the end (at most %.0f)\n",
+                last->q_queued, q_max, last->q_delayed, qd_max);
+    }
     fprintf(f,
             "writes seen by the API server: %llu workload (%llu of them annotations only), %llu "
-            "pod, %llu policy status, %llu recommendations, "
+            "pod, %llu policy status, %llu OptimizationRecommendation, "
             "%llu events, %llu leases, %llu other; %llu refused; %llu dry runs\n",
             (unsigned long long)st.workload_writes, (unsigned long long)st.record_writes,
             (unsigned long long)st.pod_writes, (unsigned long long)st.status_writes,
-            (unsigned long long)st.recommendation_writes, (unsigned long long)st.event_writes,
+            (unsigned long long)st.recobj_writes, (unsigned long long)st.event_writes,
             (unsigned long long)st.lease_writes, (unsigned long long)st.other_writes,
             (unsigned long long)st.failed_writes, (unsigned long long)st.dry_runs);
     fprintf(f,
@@ -1352,7 +1389,8 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
             "unset y2tics\nunset y2label\nset ytics mirror\n"
             "set ylabel 'count'\n"
             "plot '%s/samples.tsv' using 1:3 with lines title 'open fds', '' using 1:4 with lines "
-            "title 'informer objects'\n"
+            "title 'informer objects', '' using 1:9 with lines title 'libuv handles', '' using "
+            "1:($10+$11) with lines title 'queue depth (ready+running+delayed)'\n"
             "set ylabel 'total'\n"
             "plot '%s/samples.tsv' using 1:6 with lines title 'reconciles', '' using 1:7 with "
             "lines title 'API writes', '' using 1:8 with lines title 'webhook reviews'\n"
@@ -1393,7 +1431,17 @@ static void closed_cb(uv_handle_t *h);
 
 static pid_t spawn_replica(const char *kubeconfig, const char *logname)
 {
+    char ld[32], rd[32], rp[32];
+    snprintf(ld, sizeof ld, "%llums", (unsigned long long)cfg.lease_ms);
+    snprintf(rd, sizeof rd, "%llums", (unsigned long long)cfg.renew_ms);
+    snprintf(rp, sizeof rp, "%llums", (unsigned long long)cfg.retry_ms);
     char *const argv[] = {(char *)cfg.optipod,
+                          "--leader-election-lease-duration",
+                          ld,
+                          "--leader-election-renew-deadline",
+                          rd,
+                          "--leader-election-retry-period",
+                          rp,
                           "--kubeconfig",
                           (char *)kubeconfig,
                           "--prometheus-url",
@@ -1497,8 +1545,8 @@ static int run_failover(const char *kc)
     }
     waitpid(fo.leader, NULL, 0);
     int clean = exited && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    int pass = ok && gap && gap <= TAKEOVER_MS + LEASE_SLACK_MS && lost == 0 && fo.dups == 0 &&
-               multi == 0 && viol == 0 && clean;
+    int pass = ok && gap && gap <= (uint64_t)(TAKEOVER_MS + LEASE_SLACK_MS) && lost == 0 &&
+               fo.dups == 0 && multi == 0 && viol == 0 && clean;
     snprintf(p, sizeof p, "%s/failover.txt", cfg.out);
     out = fopen(p, "w");
     for (int k = 0; k < 2; k++) {
@@ -1506,9 +1554,10 @@ static int run_failover(const char *kc)
         if (!f)
             continue;
         fprintf(f,
-                "failover: %d workloads, two replicas (--leader-elect, leaseDuration %d s, "
-                "retryPeriod %d s), the leader SIGKILLed at its first write of the burst\n",
-                NWL, LEASE_MS / 1000, RETRY_MS / 1000);
+                "failover: %d workloads, two replicas (--leader-elect, leaseDuration %.1f s, "
+                "renewDeadline %.1f s, retryPeriod %.1f s), the leader SIGKILLed at its first "
+                "write of the burst\n",
+                NWL, LEASE_MS / 1000.0, (double)cfg.renew_ms / 1000.0, RETRY_MS / 1000.0);
         fprintf(f, "  leader %s: %u write(s) before the kill\n", fo.leader_id, fo.leader_writes);
         fprintf(f,
                 "  follower %s led %.1f s after the leader's last renewal (%.1f s after the "
@@ -1578,6 +1627,14 @@ int main(int argc, char **argv)
         {"duration", 0, OPFLAG_DURATION, &cfg.duration_ms, "how long, overriding --minutes"},
         {"failover", 0, OPFLAG_BOOL, &cfg.failover,
          "instead: leader failover under a write burst (two replicas)"},
+        {"lease-duration", 0, OPFLAG_DURATION, &cfg.lease_ms,
+         "--failover: the replicas' --leader-election-lease-duration (default 15s)"},
+        {"renew-deadline", 0, OPFLAG_DURATION, &cfg.renew_ms,
+         "--failover: their --leader-election-renew-deadline (default 10s)"},
+        {"retry-period", 0, OPFLAG_DURATION, &cfg.retry_ms,
+         "--failover: their --leader-election-retry-period (default 2s)"},
+        {"lease-slack", 0, OPFLAG_DURATION, &cfg.slack_ms,
+         "--failover: scheduling slack over leaseDuration + retryPeriod (default 500ms)"},
         {"help", 'h', OPFLAG_BOOL, &help, "this help"},
     };
     int nflags = (int)(sizeof flags / sizeof flags[0]), rest = 0;

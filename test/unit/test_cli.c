@@ -6,6 +6,7 @@
  */
 #include "test.h"
 #include "support/proc.h"
+#include "support/whfix.h"
 #include "httpd/httpd.h"
 #include "util/buf.h"
 
@@ -203,6 +204,14 @@ static void controller_run(int signum)
     ASSERT_STR_CONTAINS(resp, "optipod_informer_objects{resource=\"deployments\"} 12");
     ASSERT_STR_CONTAINS(resp,
                         "optipod_watch_events_total{resource=\"deployments\",type=\"MODIFIED\"}");
+    /* the loop's handles and the work queue, for soaks and dashboards */
+    ASSERT_STR_CONTAINS(resp, "optipod_loop_handles{state=\"active\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_loop_handles{state=\"inactive\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_queue_depth{state=\"queued\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_queue_depth{state=\"delayed\"} ");
+    ASSERT_STR_CONTAINS(resp, "optipod_queue_depth{state=\"running\"} ");
+    const char *h = strstr(resp, "optipod_loop_handles{state=\"active\"} ");
+    ASSERT(h && atof(h + strlen("optipod_loop_handles{state=\"active\"} ")) >= 3);
 
     kill(op.pid, signum);
     int rc = proc_wait_exit(&op, 15);
@@ -285,33 +294,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return opbuf_append(b, p, size * n) == 0 ? size * n : 0;
 }
 
-/* A Deployment annotated for the webhook, its ReplicaSet, and the pod the
- * ReplicaSet would create. */
-static const char seed_json[] =
-    "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
-    "\"namespace\":\"shop\",\"uid\":\"d-uid\",\"annotations\":{"
-    "\"optipod.io/cpu-request.app\":\"250m\",\"optipod.io/memory-request.app\":\"300Mi\","
-    "\"optipod.io/strategy\":\"webhook\",\"optipod.io/webhook-enabled\":\"true\"}},"
-    "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{"
-    "\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
-    "\"image\":\"registry.invalid/app:1\"}]}}}},"
-    "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"web-5d8f\","
-    "\"namespace\":\"shop\",\"uid\":\"rs-uid\",\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
-    "\"kind\":\"Deployment\",\"name\":\"web\",\"uid\":\"d-uid\",\"controller\":true}]},"
-    "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{"
-    "\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
-    "\"image\":\"registry.invalid/app:1\"}]}}}}]";
-
-static const char review_json[] =
-    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
-    "\"uid\":\"6f1c-review\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
-    "\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
-    "\"namespace\":\"shop\",\"operation\":\"CREATE\",\"object\":{\"apiVersion\":\"v1\","
-    "\"kind\":\"Pod\",\"metadata\":{\"generateName\":\"web-5d8f-\",\"namespace\":\"shop\","
-    "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":"
-    "\"web-5d8f\",\"uid\":\"rs-uid\",\"controller\":true}]},\"spec\":{\"containers\":[{"
-    "\"name\":\"app\",\"image\":\"registry.invalid/app:1\",\"resources\":{}}]}}}}";
-
 /* --webhook-only serves admissions from its own caches of the workloads and
  * ReplicaSets, never lists pods or policies and never reconciles (no writes:
  * its Events or applies would show in the log), and stops cleanly. */
@@ -329,7 +311,7 @@ static void test_webhook_only_serves_without_reconciling(void)
     ASSERT_EQ_INT(ophttpd_cert_generate(&cert, "optipod-cli", sans, 1), 0);
     write_file(crt, cert.cert_pem);
     write_file(key, cert.key_pem);
-    write_file(seed, seed_json);
+    write_file(seed, whfix_seed_json);
 
     static proc srv, op;
     char *sa[] = {fakeapi_server, "--kubeconfig-out", kc, "--seed", seed, NULL};
@@ -370,6 +352,8 @@ static void test_webhook_only_serves_without_reconciling(void)
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    char review_json[2048];
+    whfix_review(review_json, sizeof review_json, "6f1c-review");
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, review_json);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);

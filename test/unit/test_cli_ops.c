@@ -654,6 +654,8 @@ static const char *const k_families[] = {
     "optipod_is_leader",
     "optipod_build_info",
     "optipod_metrics_series_dropped_total",
+    "optipod_loop_handles",
+    "optipod_queue_depth",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     "process_virtual_memory_bytes",

@@ -880,6 +880,43 @@ static void test_metrics_unavailable(void)
     tctl_stop(&r);
 }
 
+/* A failing status write is retried a backoff step later (1 s doubling to 30 s), not on
+ * every tick (resyncs every 300 ms here): an API server outage is not a write storm. Once
+ * the server answers again the status lands. */
+static int pred_status_patch(void *ud)
+{
+    return count_req("PATCH", (const char *)ud, "/status", NULL) > 0;
+}
+
+static void test_failed_status_writes_back_off(void)
+{
+    const char *ns = "t-statusbackoff";
+    git_synced(ns, 0, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    char path[128];
+    snprintf(path, sizeof path, "/namespaces/%s/optimizationpolicies/auto", ns);
+    fakeapi_fault f = {.method = "PATCH",
+                       .path = "/status",
+                       .watch = 0,
+                       .kind = FAKEAPI_FAULT_STATUS,
+                       .status = 503};
+    ASSERT_EQ_INT(fakeapi_add_fault(env.fa, &f), 0);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    tctl_until(&r, pred_status_patch, path, "a status write");
+    /* 2.9 s of virtual time after the first failure: one retry at most (at 1-1.2 s; the
+     * next is 2-2.4 s after that), where every tick would have made nine */
+    for (int i = 0; i < 29; i++)
+        tctl_advance(&r, 100);
+    size_t tries = count_req("PATCH", path, "/status", NULL);
+    ASSERT(tries >= 1 && tries <= 2);
+    fakeapi_clear_faults(env.fa);
+    for (int i = 0; i < 40; i++)
+        tctl_advance(&r, 1000);
+    WAIT_CONDITION(ns, "auto", "Ready", "True");
+    tctl_stop(&r);
+}
+
 /* metricsConfig.provider picks the source: a policy naming metrics-server is
  * served by it while Prometheus is the default; one naming Prometheus when
  * optipod runs without it gets MetricsUnavailable naming the flag and no
@@ -1778,6 +1815,7 @@ int main(void)
     TEST_RUN(test_invalid_policy_reports_and_never_applies);
     TEST_RUN(test_disabled_removes_annotations_and_leaves_values);
     TEST_RUN(test_metrics_unavailable);
+    TEST_RUN(test_failed_status_writes_back_off);
     TEST_RUN(test_policy_provider_selects_source);
     TEST_RUN(test_in_place_resize_with_qos_guard);
     TEST_RUN(test_resize_one_pod_at_a_time);
