@@ -38,6 +38,7 @@
 #include "server/probes.h"
 #include "util/flags.h"
 #include "util/log.h"
+#include "util/loopmon.h"
 #include "webhook/certs.h"
 #include "webhook/lifecycle.h"
 #include "webhook/server.h"
@@ -101,6 +102,7 @@ typedef struct app {
     probes *metrics;
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain_timer, stats_timer;
+    oploopmon loopmon; /* stalls of the loop, for /metrics and the controller's slices */
     int stopping;
     int http_closed;
     uint64_t stats_last_ms;
@@ -157,6 +159,20 @@ static int app_ready(opbuf *why, void *ud)
 static int app_metrics(opbuf *out, void *ud)
 {
     app *a = ud;
+    probes_process_metrics(out);
+    opbuf_printf(
+        out,
+        "# HELP optipod_loop_stall_max_seconds Longest stretch the event loop ran "
+        "callbacks without polling for I/O, over the last %d s.\n"
+        "# TYPE optipod_loop_stall_max_seconds gauge\n"
+        "optipod_loop_stall_max_seconds %.6f\n"
+        "# HELP optipod_loop_stalls_total Stretches between two polls longer than "
+        "`over` seconds.\n"
+        "# TYPE optipod_loop_stalls_total counter\n"
+        "optipod_loop_stalls_total{over=\"0.005\"} %llu\n"
+        "optipod_loop_stalls_total{over=\"0.1\"} %llu\n",
+        OPLOOPMON_WINDOW_S, (double)oploopmon_window_max_ns(&a->loopmon, uv_hrtime()) / 1e9,
+        (unsigned long long)a->loopmon.over_5ms, (unsigned long long)a->loopmon.over_100ms);
     if (a->ctl) {
         ctl_stats cs;
         ctl_stats_get(a->ctl, &cs);
@@ -254,7 +270,8 @@ static void app_on_stats(uv_timer_t *t)
         if (opbuf_error(&line))
             OPLOG_I("cache: status line longer than %zu bytes", line.max);
         else
-            OPLOG_I("cache: %s", opbuf_str(&line));
+            OPLOG_I("cache: %s; loop: longest stall %.1f ms", opbuf_str(&line),
+                    (double)a->loopmon.max_ns / 1e6);
         opbuf_release(&line);
     }
 }
@@ -311,6 +328,7 @@ static void app_stop(app *a, const char *why)
     uv_close((uv_handle_t *)&a->sig_int, app_handle_closed);
     uv_timer_stop(&a->stats_timer);
     uv_close((uv_handle_t *)&a->stats_timer, app_handle_closed);
+    oploopmon_close(&a->loopmon, NULL, NULL);
     /* The controller first: its watches never finish on their own. */
     for (int i = 0; i < NINF; i++) {
         if (a->f.webhook_only && a->inf[i])
@@ -818,6 +836,7 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&a.loop);
+    oploopmon_start(&a.loopmon, &a.loop);
     kcfg_init(&a.cfg);
     uv_signal_init(&a.loop, &a.sig_term);
     uv_signal_init(&a.loop, &a.sig_int);
