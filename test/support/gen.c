@@ -2,6 +2,18 @@
 
 #include <stdio.h>
 
+/* Pieces every generated pod spec shares (no % in them: they sit in formats). */
+#define GEN_TERMINATION                                                                            \
+    "\"terminationMessagePath\":\"/dev/termination-log\",\"terminationMessagePolicy\":\"File\","   \
+    "\"imagePullPolicy\":\"IfNotPresent\""
+#define GEN_SIDECAR                                                                                \
+    "{\"name\":\"sidecar\",\"image\":\"registry.example.com/mesh/proxy:1.20\",\"resources\":{"     \
+    "\"requests\":{\"cpu\":\"10m\",\"memory\":\"32Mi\"}}," GEN_TERMINATION "}"
+#define GEN_RESTART_POLICY "\"restartPolicy\":\"Always\",\"terminationGracePeriodSeconds\":30"
+#define GEN_POD_POLICY                                                                             \
+    GEN_RESTART_POLICY ",\"dnsPolicy\":\"ClusterFirst\",\"securityContext\":{},\"schedulerName\":" \
+                       "\"default-scheduler\""
+
 /* managedFields of an applier owning the spec it applied, and of the
  * controller owning status: the bulk of a real object's bytes. */
 static const char gen_fields_apply[] =
@@ -66,14 +78,8 @@ int gen_deployment(opbuf *out, const char *ns, unsigned i)
         "\"livenessProbe\":{\"httpGet\":{\"path\":\"/healthz\",\"port\":8080,\"scheme\":\"HTTP\"},"
         "\"timeoutSeconds\":1,\"periodSeconds\":10,\"successThreshold\":1,\"failureThreshold\":3},"
         "\"readinessProbe\":{\"httpGet\":{\"path\":\"/ready\",\"port\":8080,\"scheme\":\"HTTP\"},"
-        "\"timeoutSeconds\":1,\"periodSeconds\":10,\"successThreshold\":1,\"failureThreshold\":3},"
-        "\"terminationMessagePath\":\"/dev/termination-log\",\"terminationMessagePolicy\":"
-        "\"File\",\"imagePullPolicy\":\"IfNotPresent\"},{\"name\":\"sidecar\",\"image\":"
-        "\"registry.example.com/mesh/proxy:1.20\",\"resources\":{\"requests\":{\"cpu\":\"10m\","
-        "\"memory\":\"32Mi\"}},\"terminationMessagePath\":\"/dev/termination-log\","
-        "\"terminationMessagePolicy\":\"File\",\"imagePullPolicy\":\"IfNotPresent\"}],"
-        "\"restartPolicy\":\"Always\",\"terminationGracePeriodSeconds\":30,\"dnsPolicy\":"
-        "\"ClusterFirst\",\"securityContext\":{},\"schedulerName\":\"default-scheduler\"}},"
+        "\"timeoutSeconds\":1,\"periodSeconds\":10,\"successThreshold\":1,\"failureThreshold\":3}"
+        "," GEN_TERMINATION "}," GEN_SIDECAR "]," GEN_POD_POLICY "}},"
         "\"strategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":{\"maxUnavailable\":\"25%%\","
         "\"maxSurge\":\"25%%\"}},\"revisionHistoryLimit\":10,\"progressDeadlineSeconds\":600},"
         "\"status\":{\"observedGeneration\":3,\"replicas\":%u,\"updatedReplicas\":%u,"
@@ -127,14 +133,8 @@ int gen_replicaset(opbuf *out, const char *ns, unsigned i)
         "\"creationTimestamp\":null,\"labels\":{\"app\":\"svc-%u\",\"optimize\":\"true\","
         "\"pod-template-hash\":\"68bdbdcb94\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
         "\"image\":\"registry.example.com/team-%u/svc-%u:v1.%u.0\",\"resources\":{\"limits\":{"
-        "\"memory\":\"%uMi\"},\"requests\":{\"cpu\":\"%um\",\"memory\":\"%uMi\"}},"
-        "\"terminationMessagePath\":\"/dev/termination-log\",\"terminationMessagePolicy\":"
-        "\"File\",\"imagePullPolicy\":\"IfNotPresent\"},{\"name\":\"sidecar\",\"image\":"
-        "\"registry.example.com/mesh/proxy:1.20\",\"resources\":{\"requests\":{\"cpu\":\"10m\","
-        "\"memory\":\"32Mi\"}},\"terminationMessagePath\":\"/dev/termination-log\","
-        "\"terminationMessagePolicy\":\"File\",\"imagePullPolicy\":\"IfNotPresent\"}],"
-        "\"restartPolicy\":\"Always\",\"terminationGracePeriodSeconds\":30,\"dnsPolicy\":"
-        "\"ClusterFirst\",\"securityContext\":{},\"schedulerName\":\"default-scheduler\"}}},"
+        "\"memory\":\"%uMi\"},\"requests\":{\"cpu\":\"%um\",\"memory\":\"%uMi\"}}," GEN_TERMINATION
+        "}," GEN_SIDECAR "]," GEN_POD_POLICY "}}},"
         "\"status\":{\"replicas\":%u,\"fullyLabeledReplicas\":%u,\"readyReplicas\":%u,"
         "\"availableReplicas\":%u,\"observedGeneration\":1}}",
         i, ns, i, i, 2000 + i, ts, i, replicas, replicas + 1, i, i, i, ts, i, i, replicas, i, i,
@@ -197,14 +197,9 @@ int gen_pod(opbuf *out, const char *ns, unsigned i, unsigned k, int oom)
         "\"name\":\"app\",\"image\":\"registry.example.com/team-%u/svc-%u:v1.%u.0\","
         "\"resources\":{\"limits\":{\"memory\":\"%uMi\"},\"requests\":{\"cpu\":\"%um\","
         "\"memory\":\"%uMi\"}},\"volumeMounts\":[{\"name\":\"kube-api-access-%s\",\"readOnly\":"
-        "true,\"mountPath\":\"/var/run/secrets/kubernetes.io/serviceaccount\"}],"
-        "\"terminationMessagePath\":\"/dev/termination-log\",\"terminationMessagePolicy\":"
-        "\"File\",\"imagePullPolicy\":\"IfNotPresent\"},{\"name\":\"sidecar\",\"image\":"
-        "\"registry.example.com/mesh/proxy:1.20\",\"resources\":{\"requests\":{\"cpu\":\"10m\","
-        "\"memory\":\"32Mi\"}},\"terminationMessagePath\":\"/dev/termination-log\","
-        "\"terminationMessagePolicy\":\"File\",\"imagePullPolicy\":\"IfNotPresent\"}],"
-        "\"restartPolicy\":\"Always\",\"terminationGracePeriodSeconds\":30,\"dnsPolicy\":"
-        "\"ClusterFirst\",\"serviceAccountName\":\"default\",\"serviceAccount\":\"default\","
+        "true,\"mountPath\":\"/var/run/secrets/kubernetes.io/serviceaccount\"}]," GEN_TERMINATION
+        "}," GEN_SIDECAR "]," GEN_RESTART_POLICY ",\"dnsPolicy\":\"ClusterFirst\","
+        "\"serviceAccountName\":\"default\",\"serviceAccount\":\"default\","
         "\"nodeName\":\"node-%u\",\"securityContext\":{},\"schedulerName\":\"default-scheduler\","
         "\"tolerations\":[{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
         "\"effect\":\"NoExecute\",\"tolerationSeconds\":300},{\"key\":"
