@@ -192,11 +192,15 @@ static int app_metrics(opbuf *out, void *ud)
                      "optipod_status_writes_total %llu\n"
                      "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
                      "# TYPE optipod_gitops_loops_total counter\n"
-                     "optipod_gitops_loops_total %llu\n",
+                     "optipod_gitops_loops_total %llu\n"
+                     "# HELP optipod_reconciles_pending Reconciles queued, running or delayed.\n"
+                     "# TYPE optipod_reconciles_pending gauge\n"
+                     "optipod_reconciles_pending %zu\n",
                      (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
                      (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
                      (unsigned long long)cs.errors, (unsigned long long)cs.writes,
-                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped);
+                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped,
+                     ctl_pending(a->ctl));
     }
     if (a->webhook && whsrv_metrics(a->webhook, out))
         return opbuf_error(out);

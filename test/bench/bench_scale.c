@@ -1,0 +1,635 @@
+/*
+ * bench_scale: the controller at cluster scale, on the real binary.
+ *
+ * test/tools/fakeapi_server (its own process) serves N Deployments
+ * (BENCH_SCALE_WORKLOADS, default 10,000) over 20 namespaces, each with its
+ * ReplicaSet and 3 running pods (every tenth with an OOM kill in its history),
+ * the 20 Namespaces, one Auto policy selecting every Deployment in them, and
+ * one Deployment (outside the policy) whose optipod.io/ annotations the
+ * webhook injects. build/rel/optipod runs against it with the webhook on, as
+ * in a cluster. Usage comes from the embedded metrics-server sampler, which
+ * has no history yet: every decision is "insufficient data", so a pass is the
+ * controller's own work (facts, decision, status), not the API server's.
+ *
+ * Measured, in this order, in one run:
+ *  - baseline: cJSON_Parse + cJSON_Delete of the same N + N + 3N objects
+ *    (best of 3), the yardstick for CPU;
+ *  - bare cache: the controller's nine informers alone (a follower ctl in this
+ *    process, which never reconciles), RSS growth per workload once synced;
+ *  - idle RSS: the binary against an empty API server, with the same flags;
+ *  - the binary's first pass (not measured: it also lists), then 11 s of rest
+ *    so the stall window forgets it;
+ *  - pass A: a label is added to every namespace (which re-queues each of its
+ *    workloads once) and the pass runs alone: its CPU (process_cpu_seconds_total, read from
+ *    the controller's /metrics) as a ratio to the baseline, its wall time, and
+ *    the longest loop stall during it (optipod_loop_stall_max_seconds, sampled
+ *    every 100 ms; each sample covers the last 10 s); then the RSS per workload
+ *    (process_resident_memory_bytes over idle, per workload, and above the
+ *    bare cache);
+ *  - webhook idle: a second process (test/support/tlsload.h) drives
+ *    POST /mutate-pods at 50 keep-alive connections, closed loop, for
+ *    BENCH_SCALE_REQS requests (default 20,000) with the controller idle;
+ *  - pass B: the same load runs through a second full pass: webhook p50/p99/max
+ *    during it, the pass's wall time and its longest stall under that load.
+ * Goals (issue 12): stall <= 5 ms, webhook p99 <= 10 ms at 50 connections during
+ * a pass, RSS <= 2 KiB per workload above the bare cache. Reported, not
+ * asserted: this is a measurement (make bench), not a test.
+ */
+#include <cJSON.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "controller/controller.h"
+#include "http/http.h"
+#include "httpd/httpd.h"
+#include "kube/config.h"
+#include "kube/rest.h"
+#include "support/fakeapi_client.h"
+#include "support/gen.h"
+#include "support/tlsload.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/loopmon.h"
+
+#define NAMESPACES 20
+#define PODS       3
+#define CONNS      50
+#define REST_S     (OPLOOPMON_WINDOW_S + 1) /* the stall gauge forgets what came before */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "bench_scale: ");
+    fprintf(stderr, fmt, arg ? arg : "");
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+/* ---- child processes --------------------------------------------------------------------- */
+
+typedef struct child {
+    pid_t pid;
+    char log[PATH_MAX];
+} child;
+
+/* Run argv with stdout and stderr in `log`. */
+static void child_start(child *c, char *const argv[], const char *log)
+{
+    snprintf(c->log, sizeof c->log, "%s", log);
+    c->pid = fork();
+    if (c->pid < 0)
+        die("fork failed%s", NULL);
+    if (c->pid == 0) {
+        FILE *f = fopen(log, "w");
+        if (!f)
+            _exit(127);
+        dup2(fileno(f), 1);
+        dup2(fileno(f), 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+}
+
+/* Wait up to secs for `needle` in the child's log; the text after it, or NULL. */
+static char *child_wait_for(child *c, const char *needle, double secs, char *buf, size_t cap)
+{
+    double until = now_s() + secs;
+    while (now_s() < until) {
+        FILE *f = fopen(c->log, "r");
+        size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        char *at = strstr(buf, needle);
+        if (at)
+            return at + strlen(needle);
+        if (waitpid(c->pid, NULL, WNOHANG) == c->pid)
+            break;
+        usleep(20000);
+    }
+    fprintf(stderr, "bench_scale: no \"%s\" from %s; its log:\n%s\n", needle, c->log, buf);
+    exit(1);
+}
+
+static void child_stop(child *c)
+{
+    kill(c->pid, SIGTERM);
+    waitpid(c->pid, NULL, 0);
+}
+
+/* ---- the fake API server ------------------------------------------------------------------ */
+
+#define WEBAPP_RS_UID "6b2b9139-49e2-4c8b-89ec-da77eb712910"
+
+/* The policy, and the annotated Deployment (with its ReplicaSet) the webhook reads. */
+static const char seed_json[] =
+    "{\"kind\":\"List\",\"items\":["
+    "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationPolicy\",\"metadata\":{"
+    "\"name\":\"scale\",\"namespace\":\"team-0\"},\"spec\":{\"mode\":\"Auto\",\"selector\":{"
+    "\"namespaceSelector\":{\"matchExpressions\":[{\"key\":\"team\",\"operator\":\"Exists\"}]},"
+    "\"workloadSelector\":{\"matchLabels\":{\"optimize\":\"true\"}}}}},"
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web-app\","
+    "\"namespace\":\"team-0\",\"uid\":\"d-1\",\"labels\":{\"app\":\"web-app\"},\"annotations\":{"
+    "\"optipod.io/webhook-enabled\":\"true\",\"optipod.io/strategy\":\"webhook\","
+    "\"optipod.io/cpu-request.nginx\":\"250m\",\"optipod.io/memory-request.nginx\":\"512Mi\"}},"
+    "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web-app\"}},\"template\":{"
+    "\"metadata\":{\"labels\":{\"app\":\"web-app\"}},\"spec\":{\"containers\":[{\"name\":\"nginx\","
+    "\"image\":\"nginx:1.21\",\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":"
+    "\"128Mi\"}}}]}}}},"
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":"
+    "\"web-app-d6d4b97cf\",\"namespace\":\"team-0\",\"uid\":\"" WEBAPP_RS_UID "\","
+    "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"name\":"
+    "\"web-app\",\"uid\":\"d-1\",\"controller\":true}]},\"spec\":{\"replicas\":1,\"selector\":{"
+    "\"matchLabels\":{\"app\":\"web-app\"}}}}]}";
+
+/* A pod of web-app being created: the webhook resolves it to the Deployment's annotations. */
+static const char review_json[] =
+    "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\",\"request\":{"
+    "\"uid\":\"ce615b29-0db6-4445-8db7-3ab9dbb75211\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+    "\"kind\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+    "\"namespace\":\"team-0\",\"operation\":\"CREATE\",\"userInfo\":{\"username\":"
+    "\"system:serviceaccount:kube-system:replicaset-controller\"},\"object\":{\"kind\":\"Pod\","
+    "\"apiVersion\":\"v1\",\"metadata\":{\"generateName\":\"web-app-d6d4b97cf-\",\"namespace\":"
+    "\"team-0\",\"labels\":{\"app\":\"web-app\",\"pod-template-hash\":\"d6d4b97cf\"},"
+    "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":"
+    "\"web-app-d6d4b97cf\",\"uid\":\"" WEBAPP_RS_UID "\",\"controller\":true,"
+    "\"blockOwnerDeletion\":true}]},\"spec\":{\"containers\":[{\"name\":\"nginx\",\"image\":"
+    "\"nginx:1.21\",\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"128Mi\"}},"
+    "\"terminationMessagePath\":\"/dev/termination-log\",\"imagePullPolicy\":\"IfNotPresent\"}],"
+    "\"restartPolicy\":\"Always\",\"dnsPolicy\":\"ClusterFirst\",\"serviceAccountName\":"
+    "\"default\",\"schedulerName\":\"default-scheduler\"},\"status\":{}},\"oldObject\":null,"
+    "\"dryRun\":false,\"options\":{\"kind\":\"CreateOptions\",\"apiVersion\":"
+    "\"meta.k8s.io/v1\"}}}";
+
+static void write_file(const char *path, const char *data)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(data, f) < 0 || fclose(f) != 0)
+        die("cannot write %s", path);
+}
+
+static void server_start(child *c, const char *tool, const char *dir, const char *name,
+                         unsigned n, const char *seed)
+{
+    char kc[PATH_MAX], log[PATH_MAX], nbuf[32], nsbuf[32], buf[4096];
+    snprintf(kc, sizeof kc, "%s/%s.kubeconfig", dir, name);
+    snprintf(log, sizeof log, "%s/%s.log", dir, name);
+    snprintf(nbuf, sizeof nbuf, "%u", n);
+    snprintf(nsbuf, sizeof nsbuf, "%d", NAMESPACES);
+    char *argv[] = {(char *)tool,         "--kubeconfig-out", kc,  "--deployments",
+                    nbuf,                 "--namespaces",     nsbuf, "--pods-per-deployment",
+                    (char *)(n ? "3" : "0"), "--seed",        (char *)seed, NULL};
+    child_start(c, argv, log);
+    child_wait_for(c, "ready ", 600, buf, sizeof buf);
+}
+
+/* ---- the controller ----------------------------------------------------------------------- */
+
+typedef struct ctlproc {
+    child c;
+    int metrics_port;
+    int webhook_port;
+} ctlproc;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        die("no free port%s", NULL);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void optipod_start(ctlproc *p, const char *bin, const char *dir, const char *name,
+                          const char *certdir)
+{
+    char kc[PATH_MAX], log[PATH_MAX], port[16], buf[1 << 16];
+    snprintf(kc, sizeof kc, "%s/%s.kubeconfig", dir, name);
+    snprintf(log, sizeof log, "%s/optipod-%s.log", dir, name);
+    p->webhook_port = free_port();
+    snprintf(port, sizeof port, "%d", p->webhook_port);
+    char *argv[] = {(char *)bin,
+                    "--kubeconfig",
+                    kc,
+                    "--health-probe-bind-address",
+                    "127.0.0.1:0",
+                    "--metrics-bind-address",
+                    "127.0.0.1:0",
+                    "--webhook-port",
+                    port,
+                    "--webhook-cert-dir",
+                    (char *)certdir,
+                    "--webhook-config-name",
+                    "",
+                    NULL};
+    child_start(&p->c, argv, log);
+    p->metrics_port = atoi(child_wait_for(&p->c, "metrics on 127.0.0.1:0 (port ", 60, buf,
+                                          sizeof buf));
+    child_wait_for(&p->c, "webhook on https port", 60, buf, sizeof buf);
+}
+
+typedef struct scrape {
+    double reconciles, pending, cpu_s, rss_bytes, stall_s;
+} scrape;
+
+static double metric(const char *body, const char *name)
+{
+    double sum = 0;
+    size_t nl = strlen(name);
+    for (const char *at = body; (at = strstr(at, name)) != NULL; at += nl) {
+        if (at != body && at[-1] != '\n')
+            continue;
+        const char *v = at + nl;
+        if (*v == '{')
+            v = strchr(v, '}') + 1;
+        else if (*v != ' ')
+            continue;
+        sum += strtod(v, NULL);
+    }
+    return sum;
+}
+
+static scrape scrape_metrics(uv_loop_t *loop, int port)
+{
+    static char *req;
+    if (!req)
+        req = fakeapi_cli_format("GET", "/metrics", NULL, NULL, NULL);
+    fakeapi_cli_result r;
+    if (fakeapi_cli_run(loop, port, NULL, 0, req, strlen(req), 0, &r) != 0 || r.status != 200 ||
+        !r.body)
+        die("cannot read the controller's /metrics%s", NULL);
+    scrape s = {metric(r.body, "optipod_reconciles_total"),
+                metric(r.body, "optipod_reconciles_pending"),
+                metric(r.body, "process_cpu_seconds_total"),
+                metric(r.body, "process_resident_memory_bytes"),
+                metric(r.body, "optipod_loop_stall_max_seconds")};
+    fakeapi_cli_result_release(&r);
+    return s;
+}
+
+/* Wait until `want` more reconciles are done and nothing is pending; the longest
+ * stall gauge seen meanwhile goes to *stall. */
+static scrape wait_pass(uv_loop_t *loop, int port, double want, double *stall, double secs)
+{
+    double until = now_s() + secs;
+    scrape s;
+    *stall = 0;
+    do {
+        usleep(100000);
+        s = scrape_metrics(loop, port);
+        if (s.stall_s > *stall)
+            *stall = s.stall_s;
+        if (s.reconciles >= want && s.pending == 0)
+            return s;
+    } while (now_s() < until);
+    fprintf(stderr, "bench_scale: the pass did not finish: %.0f of %.0f reconciles, %.0f pending\n",
+            s.reconciles, want, s.pending);
+    exit(1);
+}
+
+/* ---- this process's client: the bare cache and the namespace edits ------------------------- */
+
+typedef struct client {
+    uv_loop_t loop;
+    kcfg cfg;
+    ophttp_client *http;
+    krest *rest;
+} client;
+
+static void client_open(client *cl, const char *kubeconfig)
+{
+    operr err = {{0}};
+    uv_loop_init(&cl->loop);
+    kcfg_init(&cl->cfg);
+    if (kcfg_load_file(&cl->cfg, kubeconfig, NULL, &err) != 0 ||
+        ophttp_client_new(&cl->http, &cl->loop, NULL) != 0 ||
+        krest_new(&cl->rest, cl->http, &cl->cfg, &err) != 0)
+        die("client: %s", err.msg);
+}
+
+static void on_flag(void *ud)
+{
+    *(int *)ud = 1;
+}
+
+static void client_close(client *cl)
+{
+    int closed = 0;
+    krest_free(cl->rest);
+    ophttp_client_close(cl->http, on_flag, &closed);
+    while (!closed)
+        uv_run(&cl->loop, UV_RUN_ONCE);
+    uv_run(&cl->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&cl->loop);
+    kcfg_release(&cl->cfg);
+}
+
+/* RSS growth (KiB) of the controller's informers alone, synced: a follower keeps
+ * its caches and never reconciles. */
+static long bare_cache_kib(client *cl)
+{
+    operr err = {{0}};
+    ctl *c;
+    long before = rss_kib();
+    ctl_opts o = {0};
+    if (ctl_new(&c, &cl->loop, cl->rest, &o, &err) != 0)
+        die("ctl_new: %s", err.msg);
+    ctl_set_leader(c, 0);
+    ctl_start(c);
+    double until = now_s() + 600;
+    while (!ctl_synced(c) && now_s() < until)
+        uv_run(&cl->loop, UV_RUN_ONCE);
+    if (!ctl_synced(c))
+        die("the bare caches did not sync%s", NULL);
+    long grown = rss_kib() - before;
+    int closed = 0;
+    ctl_close(c, on_flag, &closed);
+    while (!closed)
+        uv_run(&cl->loop, UV_RUN_ONCE);
+    return grown;
+}
+
+typedef struct patches {
+    int left, failed;
+} patches;
+
+static void on_patched(const krest_reply *r, void *ud)
+{
+    patches *p = ud;
+    p->left--;
+    if (r->http_status != 200)
+        p->failed++;
+}
+
+/* A label on every namespace changes: the controller re-decides each workload once. */
+static void relabel_namespaces(client *cl, const char *pass)
+{
+    patches p = {NAMESPACES, 0};
+    char body[128], path[128];
+    snprintf(body, sizeof body, "{\"metadata\":{\"labels\":{\"bench-pass\":\"%s\"}}}", pass);
+    for (int k = 0; k < NAMESPACES; k++) {
+        ophttp_req *req;
+        snprintf(path, sizeof path, "/api/v1/namespaces/team-%d", k);
+        if (krest_call(cl->rest, "PATCH", path, "application/merge-patch+json", body,
+                       strlen(body), on_patched, &p, &req) != 0)
+            die("cannot PATCH %s", path);
+    }
+    while (p.left > 0)
+        uv_run(&cl->loop, UV_RUN_ONCE);
+    if (p.failed)
+        die("a namespace PATCH failed%s", NULL);
+}
+
+/* ---- the baseline ------------------------------------------------------------------------- */
+
+static double baseline_parse_s(unsigned n, size_t *bytes)
+{
+    size_t count = (size_t)n * (2 + PODS);
+    char **objs = calloc(count, sizeof *objs);
+    size_t k = 0;
+    *bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        char ns[32];
+        snprintf(ns, sizeof ns, "team-%u", i % NAMESPACES);
+        for (int t = 0; t < 2 + PODS; t++) {
+            opbuf b;
+            opbuf_init(&b, 1 << 20);
+            if (t == 0)
+                gen_deployment(&b, ns, i);
+            else if (t == 1)
+                gen_replicaset(&b, ns, i);
+            else
+                gen_pod(&b, ns, i, (unsigned)t - 2, t == 2 && i % 10 == 0);
+            *bytes += b.len;
+            objs[k++] = opbuf_detach(&b, NULL);
+        }
+    }
+    double best = 1e9;
+    for (int rep = 0; rep < 3; rep++) {
+        double t = now_s();
+        for (size_t i = 0; i < count; i++)
+            cJSON_Delete(cJSON_Parse(objs[i]));
+        t = now_s() - t;
+        best = t < best ? t : best;
+    }
+    for (size_t i = 0; i < count; i++)
+        free(objs[i]);
+    free(objs);
+    return best;
+}
+
+/* ---- the webhook load (a child process) --------------------------------------------------- */
+
+typedef struct loader {
+    pid_t pid;
+    int stop_w, result_r;
+} loader;
+
+/* Fork the load generator; returns once its connections are warm. nreqs 0: until stopped. */
+static void loader_start(loader *l, int port, const char *ca_pem, long nreqs)
+{
+    int stop[2], ready[2], result[2];
+    if (pipe(stop) || pipe(ready) || pipe(result))
+        die("pipe failed%s", NULL);
+    fflush(stdout);
+    l->pid = fork();
+    if (l->pid < 0)
+        die("fork failed%s", NULL);
+    if (l->pid == 0) {
+        close(stop[1]);
+        close(ready[0]);
+        close(result[0]);
+        char *req = fakeapi_cli_format("POST", "/mutate-pods?timeout=5s", "application/json",
+                                       review_json, NULL);
+        tlsload_opts o = {.port = port,
+                          .ca_pem = ca_pem,
+                          .req = req,
+                          .must_contain = "\"patchType\":\"JSONPatch\"",
+                          .nconns = CONNS,
+                          .nreqs = nreqs,
+                          .stop_fd = nreqs ? -1 : stop[0],
+                          .ready_fd = ready[1]};
+        tlsload_result r = tlsload_run(&o);
+        _exit(write(result[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(stop[0]);
+    close(ready[1]);
+    close(result[1]);
+    l->stop_w = stop[1];
+    l->result_r = result[0];
+    char buf[8];
+    if (read(ready[0], buf, sizeof buf) <= 0)
+        die("the load generator did not start%s", NULL);
+    close(ready[0]);
+}
+
+static tlsload_result loader_finish(loader *l)
+{
+    tlsload_result r = {0};
+    close(l->stop_w);
+    if (read(l->result_r, &r, sizeof r) != (ssize_t)sizeof r)
+        r.ok = 0;
+    close(l->result_r);
+    int status = 0;
+    waitpid(l->pid, &status, 0);
+    if (!r.ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("the load generator failed%s", NULL);
+    return r;
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    signal(SIGPIPE, SIG_IGN);
+    const char *env = getenv("BENCH_SCALE_WORKLOADS");
+    unsigned n = env && atoi(env) > 0 ? (unsigned)atoi(env) : 10000;
+    env = getenv("BENCH_SCALE_REQS");
+    long idle_reqs = env && atol(env) > 0 ? atol(env) : 20000;
+    char self[PATH_MAX], tool[PATH_MAX + 64], bin[PATH_MAX + 64];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    char *bdir = dirname(self);
+    snprintf(tool, sizeof tool, "%s/../tools/fakeapi_server", bdir);
+    snprintf(bin, sizeof bin, "%s/../optipod", bdir);
+    char dir[] = "/tmp/optipod-bench-scale-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp failed%s", NULL);
+    char seed[PATH_MAX], certdir[PATH_MAX], path[PATH_MAX + 16];
+    snprintf(seed, sizeof seed, "%s/seed.json", dir);
+    write_file(seed, seed_json);
+    snprintf(certdir, sizeof certdir, "%s/certs", dir);
+    mkdir(certdir, 0700);
+    const char *sans[] = {"127.0.0.1", NULL};
+    ophttpd_cert cert;
+    if (ophttpd_cert_generate(&cert, "bench-scale", sans, 1) != 0)
+        die("cannot generate a certificate%s", NULL);
+    snprintf(path, sizeof path, "%s/tls.crt", certdir);
+    write_file(path, cert.cert_pem);
+    snprintf(path, sizeof path, "%s/tls.key", certdir);
+    write_file(path, cert.key_pem);
+
+    printf("controller scale: %u Deployments, %u ReplicaSets, %u pods over %d namespaces, one "
+           "Auto policy (the real binary, fake API server in its own process)\n",
+           n, n, n * PODS, NAMESPACES);
+    fflush(stdout);
+    size_t bytes;
+    double parse_s = baseline_parse_s(n, &bytes);
+    printf("  baseline: cJSON parse+free of the %u objects (%.1f MB)   %8.3f s\n", n * (2 + PODS),
+           (double)bytes / 1e6, parse_s);
+    fflush(stdout);
+
+    child full, empty;
+    server_start(&full, tool, dir, "full", n, seed);
+    snprintf(path, sizeof path, "%s/bench.log", dir);
+    FILE *own_log = fopen(path, "w"); /* the in-process caches' own lines */
+    oplog_set_sink(own_log);
+    client cl;
+    snprintf(path, sizeof path, "%s/full.kubeconfig", dir);
+    client_open(&cl, path);
+    long bare_kib = bare_cache_kib(&cl);
+
+    server_start(&empty, tool, dir, "empty", 0, seed);
+    ctlproc idle;
+    optipod_start(&idle, bin, dir, "empty", certdir);
+    double dummy;
+    scrape s_idle = wait_pass(&cl.loop, idle.metrics_port, 1, &dummy, 60);
+    child_stop(&idle.c);
+    child_stop(&empty);
+
+    ctlproc op;
+    optipod_start(&op, bin, dir, "full", certdir);
+    double t0 = now_s(), stall;
+    wait_pass(&cl.loop, op.metrics_port, n, &stall, 3600);
+    printf("  first pass (with the initial list)                %8.1f s wall\n", now_s() - t0);
+    fflush(stdout);
+    sleep(REST_S);
+
+    /* pass A: alone */
+    scrape a0 = scrape_metrics(&cl.loop, op.metrics_port);
+    t0 = now_s();
+    relabel_namespaces(&cl, "a");
+    scrape a1 = wait_pass(&cl.loop, op.metrics_port, a0.reconciles + n, &stall, 3600);
+    double wall_a = now_s() - t0, cpu_a = a1.cpu_s - a0.cpu_s;
+    double per_w = (a1.rss_bytes - s_idle.rss_bytes) / n;
+    double bare_w = (double)bare_kib * 1024 / n;
+    printf("  pass A (alone): %.0f reconciles in %.2f s wall, %.3f s CPU\n",
+           a1.reconciles - a0.reconciles, wall_a, cpu_a);
+    printf("    CPU of a full pass / baseline parse              %8.2f\n", cpu_a / parse_s);
+    printf("    longest loop stall during it                     %8.2f ms   (goal <= 5 ms)\n",
+           stall * 1e3);
+    printf("  RSS: idle %.1f MiB, after the passes %.1f MiB\n", s_idle.rss_bytes / 1048576.0,
+           a1.rss_bytes / 1048576.0);
+    printf("    per workload                                     %8.0f B\n", per_w);
+    printf("    bare informer caches per workload                %8.0f B\n", bare_w);
+    printf("    above the bare cache                             %8.0f B   (goal <= 2048 B)\n",
+           per_w - bare_w);
+    fflush(stdout);
+    sleep(REST_S);
+
+    /* the webhook, idle, then through pass B */
+    loader l;
+    loader_start(&l, op.webhook_port, cert.ca_pem, idle_reqs);
+    tlsload_result w_idle = loader_finish(&l);
+    loader_start(&l, op.webhook_port, cert.ca_pem, 0);
+    scrape b0 = scrape_metrics(&cl.loop, op.metrics_port);
+    t0 = now_s();
+    relabel_namespaces(&cl, "b");
+    scrape b1 = wait_pass(&cl.loop, op.metrics_port, b0.reconciles + n, &stall, 3600);
+    double wall_b = now_s() - t0;
+    tlsload_result w_pass = loader_finish(&l);
+    printf("  webhook at %d connections, closed loop (a second process):\n", CONNS);
+    printf("    controller idle      p50 %7.3f ms  p99 %7.3f ms  max %8.3f ms  %6.0f req/s\n",
+           w_idle.p50, w_idle.p99, w_idle.max, w_idle.rps);
+    printf("    during pass B        p50 %7.3f ms  p99 %7.3f ms  max %8.3f ms  %6.0f req/s  "
+           "(goal p99 <= 10 ms)\n",
+           w_pass.p50, w_pass.p99, w_pass.max, w_pass.rps);
+    printf("    p99 ratio (pass / idle)                          %8.2f\n", w_pass.p99 / w_idle.p99);
+    printf("  pass B (with the webhook load): %.0f reconciles in %.2f s wall, longest stall "
+           "%.2f ms\n",
+           b1.reconciles - b0.reconciles, wall_b, stall * 1e3);
+    child_stop(&op.c);
+    child_stop(&full);
+    client_close(&cl);
+    oplog_set_sink(NULL);
+    if (own_log)
+        fclose(own_log);
+    ophttpd_cert_release(&cert);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    if (system(path) != 0)
+        fprintf(stderr, "bench_scale: could not remove %s\n", dir);
+    return 0;
+}
