@@ -51,6 +51,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "support/benchclock.h"
 #include "controller/controller.h"
 #include "http/http.h"
 #include "httpd/httpd.h"
@@ -67,25 +68,6 @@
 #define PODS       3
 #define CONNS      50
 #define REST_S     (OPLOOPMON_WINDOW_S + 1) /* the stall gauge forgets what came before */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 static void die(const char *fmt, const char *arg)
 {
@@ -123,8 +105,8 @@ static void child_start(child *c, char *const argv[], const char *log)
 /* Wait up to secs for `needle` in the child's log; the text after it, or NULL. */
 static char *child_wait_for(child *c, const char *needle, double secs, char *buf, size_t cap)
 {
-    double until = now_s() + secs;
-    while (now_s() < until) {
+    double until = bench_now_s() + secs;
+    while (bench_now_s() < until) {
         FILE *f = fopen(c->log, "r");
         size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
         if (f)
@@ -198,17 +180,26 @@ static void write_file(const char *path, const char *data)
         die("cannot write %s", path);
 }
 
-static void server_start(child *c, const char *tool, const char *dir, const char *name,
-                         unsigned n, const char *seed)
+static void server_start(child *c, const char *tool, const char *dir, const char *name, unsigned n,
+                         const char *seed)
 {
     char kc[PATH_MAX], log[PATH_MAX], nbuf[32], nsbuf[32], buf[4096];
     snprintf(kc, sizeof kc, "%s/%s.kubeconfig", dir, name);
     snprintf(log, sizeof log, "%s/%s.log", dir, name);
     snprintf(nbuf, sizeof nbuf, "%u", n);
     snprintf(nsbuf, sizeof nsbuf, "%d", NAMESPACES);
-    char *argv[] = {(char *)tool,         "--kubeconfig-out", kc,  "--deployments",
-                    nbuf,                 "--namespaces",     nsbuf, "--pods-per-deployment",
-                    (char *)(n ? "3" : "0"), "--seed",        (char *)seed, NULL};
+    char *argv[] = {(char *)tool,
+                    "--kubeconfig-out",
+                    kc,
+                    "--deployments",
+                    nbuf,
+                    "--namespaces",
+                    nsbuf,
+                    "--pods-per-deployment",
+                    (char *)(n ? "3" : "0"),
+                    "--seed",
+                    (char *)seed,
+                    NULL};
     child_start(c, argv, log);
     child_wait_for(c, "ready ", 600, buf, sizeof buf);
 }
@@ -256,8 +247,8 @@ static void optipod_start(ctlproc *p, const char *bin, const char *dir, const ch
                     "",
                     NULL};
     child_start(&p->c, argv, log);
-    p->metrics_port = atoi(child_wait_for(&p->c, "metrics on 127.0.0.1:0 (port ", 60, buf,
-                                          sizeof buf));
+    p->metrics_port =
+        atoi(child_wait_for(&p->c, "metrics on 127.0.0.1:0 (port ", 60, buf, sizeof buf));
     child_wait_for(&p->c, "webhook on https port", 60, buf, sizeof buf);
 }
 
@@ -304,7 +295,7 @@ static scrape scrape_metrics(uv_loop_t *loop, int port)
  * stall gauge seen meanwhile goes to *stall. */
 static scrape wait_pass(uv_loop_t *loop, int port, double want, double *stall, double secs)
 {
-    double until = now_s() + secs;
+    double until = bench_now_s() + secs;
     scrape s;
     *stall = 0;
     do {
@@ -314,7 +305,7 @@ static scrape wait_pass(uv_loop_t *loop, int port, double want, double *stall, d
             *stall = s.stall_s;
         if (s.reconciles >= want && s.pending == 0)
             return s;
-    } while (now_s() < until);
+    } while (bench_now_s() < until);
     fprintf(stderr, "bench_scale: the pass did not finish: %.0f of %.0f reconciles, %.0f pending\n",
             s.reconciles, want, s.pending);
     exit(1);
@@ -363,18 +354,18 @@ static long bare_cache_kib(client *cl)
 {
     operr err = {{0}};
     ctl *c;
-    long before = rss_kib();
+    long before = bench_rss_kib();
     ctl_opts o = {0};
     if (ctl_new(&c, &cl->loop, cl->rest, &o, &err) != 0)
         die("ctl_new: %s", err.msg);
     ctl_set_leader(c, 0);
     ctl_start(c);
-    double until = now_s() + 600;
-    while (!ctl_synced(c) && now_s() < until)
+    double until = bench_now_s() + 600;
+    while (!ctl_synced(c) && bench_now_s() < until)
         uv_run(&cl->loop, UV_RUN_ONCE);
     if (!ctl_synced(c))
         die("the bare caches did not sync%s", NULL);
-    long grown = rss_kib() - before;
+    long grown = bench_rss_kib() - before;
     int closed = 0;
     ctl_close(c, on_flag, &closed);
     while (!closed)
@@ -403,8 +394,8 @@ static void relabel_namespaces(client *cl, const char *pass)
     for (int k = 0; k < NAMESPACES; k++) {
         ophttp_req *req;
         snprintf(path, sizeof path, "/api/v1/namespaces/team-%d", k);
-        if (krest_call(cl->rest, "PATCH", path, "application/merge-patch+json", body,
-                       strlen(body), on_patched, &p, &req) != 0)
+        if (krest_call(cl->rest, "PATCH", path, "application/merge-patch+json", body, strlen(body),
+                       on_patched, &p, &req) != 0)
             die("cannot PATCH %s", path);
     }
     while (p.left > 0)
@@ -439,10 +430,10 @@ static double baseline_parse_s(unsigned n, size_t *bytes)
     }
     double best = 1e9;
     for (int rep = 0; rep < 3; rep++) {
-        double t = now_s();
+        double t = bench_now_s();
         for (size_t i = 0; i < count; i++)
             cJSON_Delete(cJSON_Parse(objs[i]));
-        t = now_s() - t;
+        t = bench_now_s() - t;
         best = t < best ? t : best;
     }
     for (size_t i = 0; i < count; i++)
@@ -572,18 +563,19 @@ int main(int argc, char **argv)
 
     ctlproc op;
     optipod_start(&op, bin, dir, "full", certdir);
-    double t0 = now_s(), stall;
+    double t0 = bench_now_s(), stall;
     wait_pass(&cl.loop, op.metrics_port, n, &stall, 3600);
-    printf("  first pass (with the initial list)                %8.1f s wall\n", now_s() - t0);
+    printf("  first pass (with the initial list)                %8.1f s wall\n",
+           bench_now_s() - t0);
     fflush(stdout);
     sleep(REST_S);
 
     /* pass A: alone */
     scrape a0 = scrape_metrics(&cl.loop, op.metrics_port);
-    t0 = now_s();
+    t0 = bench_now_s();
     relabel_namespaces(&cl, "a");
     scrape a1 = wait_pass(&cl.loop, op.metrics_port, a0.reconciles + n, &stall, 3600);
-    double wall_a = now_s() - t0, cpu_a = a1.cpu_s - a0.cpu_s;
+    double wall_a = bench_now_s() - t0, cpu_a = a1.cpu_s - a0.cpu_s;
     double per_w = (a1.rss_bytes - s_idle.rss_bytes) / n;
     double bare_w = (double)bare_kib * 1024 / n;
     printf("  pass A (alone): %.0f reconciles in %.2f s wall, %.3f s CPU\n",
@@ -606,10 +598,10 @@ int main(int argc, char **argv)
     tlsload_result w_idle = loader_finish(&l);
     loader_start(&l, op.webhook_port, cert.ca_pem, 0);
     scrape b0 = scrape_metrics(&cl.loop, op.metrics_port);
-    t0 = now_s();
+    t0 = bench_now_s();
     relabel_namespaces(&cl, "b");
     scrape b1 = wait_pass(&cl.loop, op.metrics_port, b0.reconciles + n, &stall, 3600);
-    double wall_b = now_s() - t0;
+    double wall_b = bench_now_s() - t0;
     tlsload_result w_pass = loader_finish(&l);
     printf("  webhook at %d connections, closed loop (a second process):\n", CONNS);
     printf("    controller idle      p50 %7.3f ms  p99 %7.3f ms  max %8.3f ms  %6.0f req/s\n",

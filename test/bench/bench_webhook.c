@@ -55,6 +55,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "support/benchclock.h"
 #include "support/tcache.h"
 #include "httpd/httpd.h"
 #include "kube/cache.h"
@@ -87,14 +88,6 @@ static void print_phase(const char *name, const phase_result *r)
 {
     printf("  %-9s p50 %7.3f ms   p99 %7.3f ms   max %7.3f ms   %8.0f req/s\n", name, r->p50,
            r->p99, r->max, r->rps);
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* ---- wrk, an independent second client (child process) ----------------------------------- */
@@ -271,7 +264,7 @@ static int child_main(int port, const char *ca_pem, const char *review, int ncon
         printf("  target p99 <= 5 ms at %d connections, %.0f req/s: %s (p99 %.3f ms)\n", nconns,
                orate[i], owh[i].p99 <= 5.0 ? "met" : "NOT met", owh[i].p99);
     }
-    printf("  load generator CPU: %.2f s\n", cpu_s());
+    printf("  load generator CPU: %.2f s\n", bench_cpu_s());
     fflush(stdout);
     long by_wrk = 0;
     if (have_wrk()) {
@@ -419,7 +412,7 @@ int main(void)
     long extra = atol(P.msg);
     unsigned long long want =
         (unsigned long long)(2 * nreqs + nconns + (nconns > 50 ? 50 : nconns) + extra);
-    printf("server CPU: %.2f s (one loop thread, all phases)\n", cpu_s());
+    printf("server CPU: %.2f s (one loop thread, all phases)\n", bench_cpu_s());
     printf("server counted %llu mutated reviews (%ld closed-loop + %d warm-up + %ld open-loop and "
            "wrk = %llu expected, more when wrk stopped with requests in flight)\n",
            (unsigned long long)P.mutated, 2 * nreqs, nconns + (nconns > 50 ? 50 : nconns), extra,
