@@ -69,8 +69,15 @@
 #define CONNS      50
 #define REST_S     (OPLOOPMON_WINDOW_S + 1) /* the stall gauge forgets what came before */
 
+/* Children still running, stopped by die() too. */
+static pid_t running[8];
+static int nrunning;
+
 static void die(const char *fmt, const char *arg)
 {
+    for (int i = 0; i < nrunning; i++)
+        if (running[i] > 0)
+            kill(running[i], SIGTERM);
     fprintf(stderr, "bench_scale: ");
     fprintf(stderr, fmt, arg ? arg : "");
     fprintf(stderr, "\n");
@@ -100,6 +107,8 @@ static void child_start(child *c, char *const argv[], const char *log)
         execv(argv[0], argv);
         _exit(127);
     }
+    if (nrunning < (int)(sizeof running / sizeof running[0]))
+        running[nrunning++] = c->pid;
 }
 
 /* Wait up to secs for `needle` in the child's log; the text after it, or NULL. */
@@ -120,13 +129,17 @@ static char *child_wait_for(child *c, const char *needle, double secs, char *buf
         usleep(20000);
     }
     fprintf(stderr, "bench_scale: no \"%s\" from %s; its log:\n%s\n", needle, c->log, buf);
-    exit(1);
+    die("gave up waiting%s", NULL);
+    return NULL;
 }
 
 static void child_stop(child *c)
 {
     kill(c->pid, SIGTERM);
     waitpid(c->pid, NULL, 0);
+    for (int i = 0; i < nrunning; i++)
+        if (running[i] == c->pid)
+            running[i] = 0;
 }
 
 /* ---- the fake API server ------------------------------------------------------------------ */
@@ -273,21 +286,36 @@ static double metric(const char *body, const char *name)
     return sum;
 }
 
-static scrape scrape_metrics(uv_loop_t *loop, int port)
+/* One read of /metrics; 0 when the controller did not answer within the client's 20 s
+ * (a loop stalled that long: it is asked again). */
+static int scrape_metrics(uv_loop_t *loop, int port, scrape *s)
 {
     static char *req;
     if (!req)
         req = fakeapi_cli_format("GET", "/metrics", NULL, NULL, NULL);
     fakeapi_cli_result r;
-    if (fakeapi_cli_run(loop, port, NULL, 0, req, strlen(req), 0, &r) != 0 || r.status != 200 ||
-        !r.body)
-        die("cannot read the controller's /metrics%s", NULL);
-    scrape s = {metric(r.body, "optipod_reconciles_total"),
-                metric(r.body, "optipod_reconciles_pending"),
-                metric(r.body, "process_cpu_seconds_total"),
-                metric(r.body, "process_resident_memory_bytes"),
-                metric(r.body, "optipod_loop_stall_max_seconds")};
+    if (fakeapi_cli_run(loop, port, NULL, 0, req, strlen(req), 0, &r) != 0)
+        die("cannot connect to the controller's /metrics%s", NULL);
+    int ok = r.status == 200 && r.body;
+    if (ok)
+        *s = (scrape){metric(r.body, "optipod_reconciles_total"),
+                      metric(r.body, "optipod_reconciles_pending"),
+                      metric(r.body, "process_cpu_seconds_total"),
+                      metric(r.body, "process_resident_memory_bytes"),
+                      metric(r.body, "optipod_loop_stall_max_seconds")};
     fakeapi_cli_result_release(&r);
+    return ok;
+}
+
+/* Ask until it answers; at main's code a pass at 10k workloads is one callback of
+ * many minutes on a shared machine. */
+static scrape scrape_now(uv_loop_t *loop, int port)
+{
+    scrape s;
+    double until = bench_now_s() + 3600;
+    while (!scrape_metrics(loop, port, &s))
+        if (bench_now_s() > until)
+            die("the controller's /metrics did not answer for an hour%s", NULL);
     return s;
 }
 
@@ -300,7 +328,7 @@ static scrape wait_pass(uv_loop_t *loop, int port, double want, double *stall, d
     *stall = 0;
     do {
         usleep(100000);
-        s = scrape_metrics(loop, port);
+        s = scrape_now(loop, port);
         if (s.stall_s > *stall)
             *stall = s.stall_s;
         if (s.reconciles >= want && s.pending == 0)
@@ -308,7 +336,8 @@ static scrape wait_pass(uv_loop_t *loop, int port, double want, double *stall, d
     } while (bench_now_s() < until);
     fprintf(stderr, "bench_scale: the pass did not finish: %.0f of %.0f reconciles, %.0f pending\n",
             s.reconciles, want, s.pending);
-    exit(1);
+    die("gave up%s", NULL);
+    return s;
 }
 
 /* ---- this process's client: the bare cache and the namespace edits ------------------------- */
@@ -571,7 +600,7 @@ int main(int argc, char **argv)
     sleep(REST_S);
 
     /* pass A: alone */
-    scrape a0 = scrape_metrics(&cl.loop, op.metrics_port);
+    scrape a0 = scrape_now(&cl.loop, op.metrics_port);
     t0 = bench_now_s();
     relabel_namespaces(&cl, "a");
     scrape a1 = wait_pass(&cl.loop, op.metrics_port, a0.reconciles + n, &stall, 3600);
@@ -597,7 +626,7 @@ int main(int argc, char **argv)
     loader_start(&l, op.webhook_port, cert.ca_pem, idle_reqs);
     tlsload_result w_idle = loader_finish(&l);
     loader_start(&l, op.webhook_port, cert.ca_pem, 0);
-    scrape b0 = scrape_metrics(&cl.loop, op.metrics_port);
+    scrape b0 = scrape_now(&cl.loop, op.metrics_port);
     t0 = bench_now_s();
     relabel_namespaces(&cl, "b");
     scrape b1 = wait_pass(&cl.loop, op.metrics_port, b0.reconciles + n, &stall, 3600);
