@@ -173,9 +173,10 @@ static int queue_if(const kproj_obj *w, void *ud)
 static void queue_workloads(ctl *c, const char *ns, const pol_policy *p)
 {
     match_ctx m = {c, ns, p};
+    /* one namespace (asked for, or the only one the policy may select): its index entry */
+    const char *only = ns ? ns : p && !p->has_namespace_sel ? p->namespace : NULL;
     for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; i <= CTL_INF_DAEMONSETS; i++)
-        if (ctl__cache(c, i))
-            kcache_foreach(ctl__cache(c, i), queue_if, &m);
+        ctl__in_namespace(c, i, only, queue_if, &m);
 }
 
 /* Queue the workload a pod or ReplicaSet belongs to. */
@@ -602,6 +603,10 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
         }
         if ((rc = kinf_new(&c->inf[i], loop, rest, &o, &h, err)) != 0)
             goto fail;
+    }
+    if ((rc = ctl__add_indexes(c)) != 0) {
+        operr_set(err, rc, "controller: cache indexes: %s", strerror(-rc));
+        goto fail;
     }
     if ((rc = kdisc_new(&c->disc, rest, 0)) != 0) {
         operr_set(err, rc, "controller: discovery: %s", strerror(-rc));

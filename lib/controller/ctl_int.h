@@ -250,6 +250,21 @@ const char *ctl__str(const char *s);
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create);
 const pol_policy *ctl__policy_of(const kproj_obj *o);
 int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap);
+/* Secondary indexes on the caches (ctl_new), and the lookups over them: a reconcile
+ * reads its own workload's pods, HPAs and policies, never the whole cluster's. Each
+ * calls fn until it returns non-zero (returned). */
+int ctl__add_indexes(ctl *c);
+int ctl__workload_pods(ctl *c, enum kproj_kind kind, const char *ns, const char *name,
+                       int (*fn)(const kproj_obj *pod, void *ud), void *ud);
+/* Policies that may select a workload of ns: those of ns, those with a namespaceSelector. */
+int ctl__policies_for(ctl *c, const char *ns, int (*fn)(const kproj_obj *policy, void *ud),
+                      void *ud);
+/* HPAs whose scaleTargetRef is the workload. */
+int ctl__hpas_for(ctl *c, enum kproj_kind kind, const char *ns, const char *name,
+                  int (*fn)(const kproj_obj *hpa, void *ud), void *ud);
+/* The objects of cache inf (workloads, PDBs) in ns; every namespace when ns is NULL. */
+int ctl__in_namespace(ctl *c, enum ctl_inf inf, const char *ns,
+                      int (*fn)(const kproj_obj *o, void *ud), void *ud);
 void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
                 const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref);

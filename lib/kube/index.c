@@ -45,8 +45,8 @@ static int pods_of_rs(const kproj_obj *rs, void *ud)
 }
 
 int kidx_workload_pods(const kcache *pods, const kcache *replicasets, const char *kind,
-                       const char *ns, const char *name,
-                       int (*fn)(const kproj_obj *pod, void *ud), void *ud)
+                       const char *ns, const char *name, int (*fn)(const kproj_obj *pod, void *ud),
+                       void *ud)
 {
     char v[KCACHE_KEY_MAX];
     if (!pods || kidx_owner_value(v, sizeof v, ns, kind, name) != 0)

@@ -33,7 +33,7 @@ int kidx_owner_value(char *buf, size_t cap, const char *ns, const char *kind, co
  * "StatefulSet", "DaemonSet") until it returns non-zero (returned). pods and
  * replicasets need the KIDX_CONTROLLER index (-ENOENT otherwise). */
 int kidx_workload_pods(const kcache *pods, const kcache *replicasets, const char *kind,
-                       const char *ns, const char *name,
-                       int (*fn)(const kproj_obj *pod, void *ud), void *ud);
+                       const char *ns, const char *name, int (*fn)(const kproj_obj *pod, void *ud),
+                       void *ud);
 
 #endif
