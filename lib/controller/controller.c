@@ -37,6 +37,10 @@
 #include "util/log.h"
 
 #define TICK_MS 100
+/* A slice of the queue ends when the loop has run callbacks this long since its last
+ * poll, or after this many reconciles were started (whichever first). */
+#define SLICE_NS   2000000ull
+#define SLICE_JOBS 64
 
 static void pump(ctl *c);
 
@@ -431,6 +435,53 @@ static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     on_hpa_change(cur, ud);
 }
 
+/* ---- the pump: the queue drained in slices that yield to the loop ------------------------- */
+
+/* This slice is used up: the loop has been busy long enough since its last poll
+ * (whoever kept it busy), or enough reconciles started in it. A continuation
+ * always gets one reconcile, so the queue moves even under constant I/O. */
+static int slice_spent(ctl *c)
+{
+    if (c->slice_mark != c->lm.last_ns) { /* the loop polled since: a new slice */
+        c->slice_mark = c->lm.last_ns;
+        c->slice_jobs = 0;
+    }
+    if (c->slice_force) {
+        c->slice_force = 0;
+        return 0;
+    }
+    return c->slice_jobs >= SLICE_JOBS || oploopmon_busy_ns(&c->lm) >= SLICE_NS;
+}
+
+static void on_slice_idle(uv_idle_t *h)
+{
+    (void)h; /* only keeps the next poll from blocking */
+}
+
+static void on_slice(uv_check_t *h)
+{
+    ctl *c = h->data;
+    uv_check_stop(&c->slice_check);
+    uv_idle_stop(&c->slice_idle);
+    c->slice_armed = 0;
+    c->slice_force = 1;
+    c->slice_jobs = 0; /* a new slice, also when there is no monitor to say the loop polled */
+    pump(c);
+    c->slice_force = 0;
+}
+
+static void slice_arm(ctl *c)
+{
+    if (c->slice_armed || c->closing)
+        return;
+    c->slice_armed = 1;
+    uv_check_start(&c->slice_check, on_slice);
+    uv_idle_start(&c->slice_idle, on_slice_idle);
+}
+
+/* Start queued reconciles, a slice at a time: webhook reviews, probes and
+ * watch events are served between slices (the check handle goes on after the
+ * next poll). */
 static void pump(ctl *c)
 {
     if (c->pumping) {
@@ -445,10 +496,17 @@ static void pump(ctl *c)
          * workload that left its policy. */
         if (!c->closing && c->leader && c->started && ctl_synced(c))
             ctl__slot_recover(c); /* before any gate or status write */
-        while (!c->closing && c->leader && c->started && ctl_synced(c) && c->running < workers) {
+        while (!c->closing && c->leader && c->started && ctl_synced(c) && c->running < workers &&
+               kqueue_len(c->q) > 0) {
             const char *key;
+            if (slice_spent(c)) {
+                slice_arm(c);
+                c->repump = 0;
+                break;
+            }
             if (kqueue_get(c->q, &key) != 0)
                 break;
+            c->slice_jobs++;
             ctl__job_start(c, key);
         }
     } while (c->repump);
@@ -617,6 +675,13 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
         goto fail;
     }
     c->tick.data = c;
+    /* these always succeed (libuv); without the monitor a slice is counted in jobs only */
+    uv_check_init(loop, &c->slice_check);
+    uv_idle_init(loop, &c->slice_idle);
+    c->slice_check.data = c->slice_idle.data = c;
+    if (oploopmon_start(&c->lm, loop) != 0)
+        OPLOG_W("controller: no loop monitor: the queue is drained %d reconciles at a time",
+                SLICE_JOBS);
     *out = c;
     return 0;
 fail:
@@ -772,6 +837,10 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     c->armed_at = CTL_ALARM_NEVER;
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+    c->ninf_closing += 3;
+    uv_close((uv_handle_t *)&c->slice_check, on_tick_closed);
+    uv_close((uv_handle_t *)&c->slice_idle, on_tick_closed);
+    oploopmon_close(&c->lm, on_inf_closed, c);
 }
 
 int ctl_leading(const ctl *c)

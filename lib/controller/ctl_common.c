@@ -328,7 +328,9 @@ void ctl__rearm(ctl *c)
     uint64_t now = ctl__now(c);
     uint64_t d = kqueue_tick(c->q, now);
     uint64_t at = c->next_tick_ms;
-    if (kqueue_len(c->q) && c->running < ctl__workers(c) && c->leader && ctl_synced(c))
+    /* keys wait for a free worker, or for the next slice (controller.c's pump) */
+    if (kqueue_len(c->q) && c->running < ctl__workers(c) && c->leader && ctl_synced(c) &&
+        !c->slice_armed)
         at = now;
     else if (d != KQUEUE_NEVER && now + d < at)
         at = now + d;

@@ -34,6 +34,7 @@
 #include "kube/discovery.h"
 #include "kube/queue.h"
 #include "util/buf.h"
+#include "util/loopmon.h"
 #include "util/map.h"
 
 #define KEY_MAX     600
@@ -223,6 +224,14 @@ struct ctl {
     int closing;
     int ninf_closing;
     int pumping, repump;
+    /* The queue is drained in slices (pump): when the loop has been busy for a slice since
+     * its last poll, the rest waits for the check handle, after the next poll (the idle
+     * handle keeps that poll from blocking). */
+    oploopmon lm;
+    uv_check_t slice_check;
+    uv_idle_t slice_idle;
+    int slice_armed, slice_force, slice_jobs;
+    uint64_t slice_mark; /* lm.last_ns when slice_jobs was counted from 0 */
     ctl_stats st;
     void (*on_closed)(void *ud);
     void *closed_ud;
