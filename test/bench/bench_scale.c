@@ -12,10 +12,11 @@
  * controller's own work (facts, decision, status), not the API server's.
  *
  * Measured, in this order, in one run:
+ *  - bare cache: the controller's nine informers alone, with their indexes (a
+ *    follower ctl in this process, which never reconciles), RSS growth per
+ *    workload once synced (first, while this process's heap is fresh);
  *  - baseline: cJSON_Parse + cJSON_Delete of the same N + N + 3N objects
  *    (best of 3), the yardstick for CPU;
- *  - bare cache: the controller's nine informers alone (a follower ctl in this
- *    process, which never reconciles), RSS growth per workload once synced;
  *  - idle RSS: the binary against an empty API server, with the same flags;
  *  - the binary's first pass (not measured: it also lists), then 11 s of rest
  *    so the stall window forgets it;
@@ -23,9 +24,10 @@
  *    workloads once) and the pass runs alone: its CPU (process_cpu_seconds_total, read from
  *    the controller's /metrics) as a ratio to the baseline, its wall time, and
  *    the longest loop stall during it (optipod_loop_stall_max_seconds, sampled
- *    every 100 ms; each sample covers the last 10 s); then the RSS per workload
- *    (process_resident_memory_bytes over idle, per workload, and above the
- *    bare cache);
+ *    every 100 ms; each sample covers the last 10 s) with the CPU time of the
+ *    longest stretch (on a busy machine the rest is waiting for a CPU); then
+ *    the RSS per workload (process_resident_memory_bytes over idle, per
+ *    workload, and above the bare cache) and the caches' bytes per object;
  *  - webhook idle: a second process (test/support/tlsload.h) drives
  *    POST /mutate-pods at 50 keep-alive connections, closed loop, for
  *    BENCH_SCALE_REQS requests (default 20,000) with the controller idle;
@@ -39,6 +41,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -266,7 +269,8 @@ static void optipod_start(ctlproc *p, const char *bin, const char *dir, const ch
 }
 
 typedef struct scrape {
-    double reconciles, pending, cpu_s, rss_bytes, stall_s;
+    double reconciles, pending, cpu_s, rss_bytes, stall_s, stall_cpu_s;
+    double cache_bytes, deploy_bytes, rs_bytes, pod_bytes;
 } scrape;
 
 static double metric(const char *body, const char *name)
@@ -279,7 +283,7 @@ static double metric(const char *body, const char *name)
         const char *v = at + nl;
         if (*v == '{')
             v = strchr(v, '}') + 1;
-        else if (*v != ' ')
+        else if (*v != ' ' && v[-1] != '}')
             continue;
         sum += strtod(v, NULL);
     }
@@ -298,11 +302,18 @@ static int scrape_metrics(uv_loop_t *loop, int port, scrape *s)
         die("cannot connect to the controller's /metrics%s", NULL);
     int ok = r.status == 200 && r.body;
     if (ok)
-        *s = (scrape){metric(r.body, "optipod_reconciles_total"),
-                      metric(r.body, "optipod_reconciles_pending"),
-                      metric(r.body, "process_cpu_seconds_total"),
-                      metric(r.body, "process_resident_memory_bytes"),
-                      metric(r.body, "optipod_loop_stall_max_seconds")};
+        *s = (scrape){
+            metric(r.body, "optipod_reconciles_total"),
+            metric(r.body, "optipod_reconciles_pending"),
+            metric(r.body, "process_cpu_seconds_total"),
+            metric(r.body, "process_resident_memory_bytes"),
+            metric(r.body, "optipod_loop_stall_max_seconds"),
+            metric(r.body, "optipod_loop_stall_cpu_max_seconds"),
+            metric(r.body, "optipod_informer_cache_bytes"),
+            metric(r.body, "optipod_informer_cache_bytes{resource=\"deployments\"}"),
+            metric(r.body, "optipod_informer_cache_bytes{resource=\"replicasets\"}"),
+            metric(r.body, "optipod_informer_cache_bytes{resource=\"pods\"}"),
+        };
     fakeapi_cli_result_release(&r);
     return ok;
 }
@@ -319,18 +330,20 @@ static scrape scrape_now(uv_loop_t *loop, int port)
     return s;
 }
 
-/* Wait until `want` more reconciles are done and nothing is pending; the longest
- * stall gauge seen meanwhile goes to *stall. */
-static scrape wait_pass(uv_loop_t *loop, int port, double want, double *stall, double secs)
+/* Wait until `want` reconciles are done and nothing is pending; the longest stall
+ * gauges seen meanwhile (wall, CPU) go to stall[0], stall[1]. */
+static scrape wait_pass(uv_loop_t *loop, int port, double want, double stall[2], double secs)
 {
     double until = bench_now_s() + secs;
     scrape s;
-    *stall = 0;
+    stall[0] = stall[1] = 0;
     do {
         usleep(100000);
         s = scrape_now(loop, port);
-        if (s.stall_s > *stall)
-            *stall = s.stall_s;
+        if (s.stall_s > stall[0])
+            stall[0] = s.stall_s;
+        if (s.stall_cpu_s > stall[1])
+            stall[1] = s.stall_cpu_s;
         if (s.reconciles >= want && s.pending == 0)
             return s;
     } while (bench_now_s() < until);
@@ -562,6 +575,15 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/tls.key", certdir);
     write_file(path, cert.key_pem);
 
+    child full, empty;
+    server_start(&full, tool, dir, "full", n, seed);
+    snprintf(path, sizeof path, "%s/bench.log", dir);
+    FILE *own_log = fopen(path, "w"); /* the in-process caches' own lines */
+    oplog_set_sink(own_log);
+    client cl;
+    snprintf(path, sizeof path, "%s/full.kubeconfig", dir);
+    client_open(&cl, path);
+    long bare_kib = bare_cache_kib(&cl);
     printf("controller scale: %u Deployments, %u ReplicaSets, %u pods over %d namespaces, one "
            "Auto policy (the real binary, fake API server in its own process)\n",
            n, n, n * PODS, NAMESPACES);
@@ -572,28 +594,18 @@ int main(int argc, char **argv)
            (double)bytes / 1e6, parse_s);
     fflush(stdout);
 
-    child full, empty;
-    server_start(&full, tool, dir, "full", n, seed);
-    snprintf(path, sizeof path, "%s/bench.log", dir);
-    FILE *own_log = fopen(path, "w"); /* the in-process caches' own lines */
-    oplog_set_sink(own_log);
-    client cl;
-    snprintf(path, sizeof path, "%s/full.kubeconfig", dir);
-    client_open(&cl, path);
-    long bare_kib = bare_cache_kib(&cl);
-
     server_start(&empty, tool, dir, "empty", 0, seed);
     ctlproc idle;
     optipod_start(&idle, bin, dir, "empty", certdir);
-    double dummy;
-    scrape s_idle = wait_pass(&cl.loop, idle.metrics_port, 1, &dummy, 60);
+    double stall[2];
+    scrape s_idle = wait_pass(&cl.loop, idle.metrics_port, 1, stall, 60);
     child_stop(&idle.c);
     child_stop(&empty);
 
     ctlproc op;
     optipod_start(&op, bin, dir, "full", certdir);
-    double t0 = bench_now_s(), stall;
-    wait_pass(&cl.loop, op.metrics_port, n, &stall, 3600);
+    double t0 = bench_now_s();
+    wait_pass(&cl.loop, op.metrics_port, n, stall, 3600);
     printf("  first pass (with the initial list)                %8.1f s wall\n",
            bench_now_s() - t0);
     fflush(stdout);
@@ -603,7 +615,7 @@ int main(int argc, char **argv)
     scrape a0 = scrape_now(&cl.loop, op.metrics_port);
     t0 = bench_now_s();
     relabel_namespaces(&cl, "a");
-    scrape a1 = wait_pass(&cl.loop, op.metrics_port, a0.reconciles + n, &stall, 3600);
+    scrape a1 = wait_pass(&cl.loop, op.metrics_port, a0.reconciles + n, stall, 3600);
     double wall_a = bench_now_s() - t0, cpu_a = a1.cpu_s - a0.cpu_s;
     double per_w = (a1.rss_bytes - s_idle.rss_bytes) / n;
     double bare_w = (double)bare_kib * 1024 / n;
@@ -611,13 +623,20 @@ int main(int argc, char **argv)
            a1.reconciles - a0.reconciles, wall_a, cpu_a);
     printf("    CPU of a full pass / baseline parse              %8.2f\n", cpu_a / parse_s);
     printf("    longest loop stall during it                     %8.2f ms   (goal <= 5 ms)\n",
-           stall * 1e3);
+           stall[0] * 1e3);
+    printf("    most CPU time in one such stretch                %8.2f ms   (the rest: waiting "
+           "for a CPU)\n",
+           stall[1] * 1e3);
     printf("  RSS: idle %.1f MiB, after the passes %.1f MiB\n", s_idle.rss_bytes / 1048576.0,
            a1.rss_bytes / 1048576.0);
     printf("    per workload                                     %8.0f B\n", per_w);
     printf("    bare informer caches per workload                %8.0f B\n", bare_w);
     printf("    above the bare cache                             %8.0f B   (goal <= 2048 B)\n",
            per_w - bare_w);
+    printf("  informer caches, counted by the controller: %.1f MiB; per object: Deployment %.0f B, "
+           "ReplicaSet %.0f B, Pod %.0f B (projections and indexes)\n",
+           a1.cache_bytes / 1048576.0, a1.deploy_bytes / n, a1.rs_bytes / n,
+           a1.pod_bytes / (n * PODS));
     fflush(stdout);
     sleep(REST_S);
 
@@ -629,7 +648,7 @@ int main(int argc, char **argv)
     scrape b0 = scrape_now(&cl.loop, op.metrics_port);
     t0 = bench_now_s();
     relabel_namespaces(&cl, "b");
-    scrape b1 = wait_pass(&cl.loop, op.metrics_port, b0.reconciles + n, &stall, 3600);
+    scrape b1 = wait_pass(&cl.loop, op.metrics_port, b0.reconciles + n, stall, 3600);
     double wall_b = bench_now_s() - t0;
     tlsload_result w_pass = loader_finish(&l);
     printf("  webhook at %d connections, closed loop (a second process):\n", CONNS);
@@ -640,8 +659,8 @@ int main(int argc, char **argv)
            w_pass.p50, w_pass.p99, w_pass.max, w_pass.rps);
     printf("    p99 ratio (pass / idle)                          %8.2f\n", w_pass.p99 / w_idle.p99);
     printf("  pass B (with the webhook load): %.0f reconciles in %.2f s wall, longest stall "
-           "%.2f ms\n",
-           b1.reconciles - b0.reconciles, wall_b, stall * 1e3);
+           "%.2f ms (%.2f ms on CPU)\n",
+           b1.reconciles - b0.reconciles, wall_b, stall[0] * 1e3, stall[1] * 1e3);
     child_stop(&op.c);
     child_stop(&full);
     client_close(&cl);

@@ -78,12 +78,11 @@ static void test_probe_answered_during_a_pass(void)
         ASSERT_EQ_INT(fakeapi_put_json(env.fa, b.data), 0);
     }
     opbuf_release(&b);
-    ASSERT_EQ_INT(fakeapi_put_json(env.fa,
-                                   "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":"
-                                   "\"OptimizationPolicy\",\"metadata\":{\"name\":\"all\","
-                                   "\"namespace\":\"scale\"},\"spec\":{\"mode\":\"Auto\","
-                                   "\"selector\":{\"workloadSelector\":{\"matchLabels\":{"
-                                   "\"optimize\":\"true\"}}}}}"),
+    ASSERT_EQ_INT(fakeapi_put_json(env.fa, "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":"
+                                           "\"OptimizationPolicy\",\"metadata\":{\"name\":\"all\","
+                                           "\"namespace\":\"scale\"},\"spec\":{\"mode\":\"Auto\","
+                                           "\"selector\":{\"workloadSelector\":{\"matchLabels\":{"
+                                           "\"optimize\":\"true\"}}}}}"),
                   0);
     /* No usage provider: every reconcile decides and ends without a request, so
      * nothing but the slicing lets the loop turn during a pass. */

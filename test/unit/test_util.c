@@ -247,22 +247,25 @@ static void test_loopmon_window_and_counts(void)
     oploopmon_init(&m);
     const uint64_t s = 1000000000ull, ms = 1000000ull;
     ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 5 * s), 0);
-    oploopmon_record(&m, 100 * s, 3 * ms);
-    oploopmon_record(&m, 100 * s + 500 * ms, 7 * ms);
-    oploopmon_record(&m, 103 * s, 2 * ms);
-    oploopmon_record(&m, 105 * s, 150 * ms);
+    oploopmon_record(&m, 100 * s, 3 * ms, 3 * ms);
+    oploopmon_record(&m, 100 * s + 500 * ms, 7 * ms, 1 * ms); /* mostly waiting for a CPU */
+    oploopmon_record(&m, 103 * s, 2 * ms, 2 * ms);
+    oploopmon_record(&m, 105 * s, 150 * ms, 140 * ms);
     ASSERT_EQ_INT(m.stalls, 4);
     ASSERT_EQ_INT(m.over_5ms, 2);
     ASSERT_EQ_INT(m.over_100ms, 1);
     ASSERT_EQ_INT(m.max_ns, 150 * ms);
     ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 105 * s), 150 * ms);
+    ASSERT_EQ_INT(oploopmon_window_cpu_max_ns(&m, 105 * s), 140 * ms);
+    ASSERT_EQ_INT(oploopmon_window_cpu_max_ns(&m, 101 * s), 3 * ms);
+    ASSERT_EQ_INT(m.max_cpu_ns, 140 * ms);
     /* ten seconds on, the 150 ms stall has left the window; 103 s's has too at 113 s */
     ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 109 * s), 150 * ms);
-    oploopmon_record(&m, 110 * s, 1 * ms);
+    oploopmon_record(&m, 110 * s, 1 * ms, 1 * ms);
     ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 115 * s), 1 * ms);
     ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 120 * s), 0);
     /* a slot reused by a later second starts again from that second's stalls */
-    oploopmon_record(&m, 125 * s, 4 * ms);
+    oploopmon_record(&m, 125 * s, 4 * ms, 4 * ms);
     ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 125 * s), 4 * ms);
     ASSERT_EQ_INT(m.max_ns, 150 * ms);
 }
@@ -291,6 +294,7 @@ static void test_loopmon_measures_a_busy_callback(void)
     uv_run(&loop, UV_RUN_DEFAULT);          /* the monitor's handle keeps no loop alive */
     ASSERT_CMP_INT(busy_seen, >=, 30000000);
     ASSERT_CMP_INT(m.max_ns, >=, 30000000);
+    ASSERT_CMP_INT(m.max_cpu_ns, >, 0); /* the spin ran on a CPU, for all the scheduler gave it */
     /* the wait is no stall: counted, the longest would exceed 330 ms */
     ASSERT_CMP_INT(m.max_ns, <, 300000000);
     ASSERT_CMP_INT(m.stalls, >=, 2);
