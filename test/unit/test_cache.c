@@ -124,6 +124,7 @@ static void test_project_pod(void)
     ASSERT_EQ_INT(o->resize_in_progress, 1);
     ASSERT_EQ_INT(o->nannotations, 1);
     ASSERT_STR_EQ(o->annotations[0].key, "optipod.io/policy");
+    ASSERT_EQ_INT(o->nlabels, 0); /* nothing reads a pod's labels: not kept */
     const kproj_owner *ctl = kproj_controller(o);
     ASSERT_NOT_NULL(ctl);
     ASSERT_STR_EQ(ctl->kind, "ReplicaSet");
@@ -163,7 +164,12 @@ static void test_project_selector_exprs(void)
         "\"selector\":{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":"
         "[\"a\",\"b\"]},{\"key\":\"x\",\"operator\":\"Exists\"}]}}}");
     kproj_obj *o;
+    /* a ReplicaSet keeps its identity and owners only: the pod-to-Deployment map */
     ASSERT_EQ_INT(kproj_from_json(j, KPROJ_REPLICASET, &o), 0);
+    ASSERT_STR_EQ(kproj_controller(o)->name, "web");
+    ASSERT_EQ_INT(o->nselector_exprs, 0);
+    kproj_free(o);
+    ASSERT_EQ_INT(kproj_from_json(j, KPROJ_STATEFULSET, &o), 0);
     ASSERT_EQ_INT(o->nselector_exprs, 2);
     ASSERT_STR_EQ(o->selector_exprs[0].values, "a,b");
     ASSERT_STR_EQ(o->selector_exprs[1].op, "Exists");
