@@ -173,6 +173,13 @@ int kcache_index_foreach(const kcache *c, const char *name, const char *value,
 
 /* ---- the cache ------------------------------------------------------------------------------ */
 
+/* What one entry of the map costs beside its projection (kept as objects come and go, so
+ * kcache_mem_bytes() is O(1): /metrics reads it on every scrape). */
+static size_t kcache_entry_size(const char *key)
+{
+    return sizeof(opmap_entry) + strlen(key) + 1;
+}
+
 void kcache_init(kcache *c, enum kproj_kind kind)
 {
     memset(c, 0, sizeof *c);
@@ -193,6 +200,7 @@ void kcache_release(kcache *c)
     opmap_release(&c->staging, kcache_free_value);
     c->replacing = 0;
     c->bytes = 0;
+    c->entry_bytes = 0;
 }
 
 void kcache_set_extend(kcache *c, kproj_extend_fn fn, void *ud)
@@ -279,6 +287,8 @@ static int kcache_store(kcache *c, kproj_obj *o, int changed_only)
     }
     kproj_obj *old = prev;
     c->bytes += o->size;
+    if (!old)
+        c->entry_bytes += kcache_entry_size(key);
     kcache_index_update(c, old, o);
     if (!old) {
         kcache_fire_add(c, o);
@@ -312,6 +322,7 @@ int kcache_del(kcache *c, const char *ns, const char *name)
     if (!o)
         return -ENOENT;
     c->bytes -= o->size;
+    c->entry_bytes -= kcache_entry_size(key);
     kcache_index_update(c, o, NULL);
     kcache_fire_delete(c, o);
     kproj_free(o);
@@ -370,6 +381,7 @@ void kcache_replace_end(kcache *c)
     for (e = opmap_next(&it); e; e = opmap_next(&it)) {
         if (opmap_get(&c->staging, e->key))
             continue;
+        c->entry_bytes -= kcache_entry_size(e->key);
         kproj_obj *o = opmap_del(&c->objs, e->key);
         c->bytes -= o->size;
         kcache_index_update(c, o, NULL);
@@ -412,14 +424,9 @@ size_t kcache_count(const kcache *c)
 
 size_t kcache_mem_bytes(const kcache *c)
 {
-    size_t n = c->bytes + c->idx_bytes + c->objs.nbuckets * sizeof(opmap_entry *);
+    size_t n = c->bytes + c->entry_bytes + c->idx_bytes + c->objs.nbuckets * sizeof(opmap_entry *);
     for (int i = 0; i < c->nidx; i++)
         n += c->idx[i].values.nbuckets * sizeof(opmap_entry *);
-    opmap_iter it;
-    opmap_entry *e;
-    opmap_iter_init(&it, &c->objs);
-    for (e = opmap_next(&it); e; e = opmap_next(&it))
-        n += sizeof *e + strlen(e->key) + 1;
     return n;
 }
 

@@ -67,6 +67,7 @@ typedef struct kcache {
     kcache_handlers h[KCACHE_MAX_HANDLERS];
     int nh;
     size_t bytes;           /* sum of the cached projections' sizes */
+    size_t entry_bytes;     /* the map's entries (key copies included) */
     uint64_t skipped;       /* objects that could not be projected */
     kproj_extend_fn extend; /* optional hook run on every fresh projection */
     void *extend_ud;
@@ -105,7 +106,7 @@ const kproj_obj *kcache_get(const kcache *c, const char *ns, const char *name);
 const kproj_obj *kcache_get_key(const kcache *c, const char *key);
 size_t kcache_count(const kcache *c);
 /* Bytes held for the cached objects: projections, the map's entries and buckets, the indexes
- * (malloc's own per-block overhead is not included). */
+ * (malloc's own per-block overhead is not included). O(1). */
 size_t kcache_mem_bytes(const kcache *c);
 /* Call fn for every cached object until it returns non-zero (returned). */
 int kcache_foreach(const kcache *c, int (*fn)(const kproj_obj *o, void *ud), void *ud);

@@ -454,6 +454,7 @@ static void test_index_follows_add_update_delete(void)
     ASSERT_EQ_INT(kcache_del(&c, "d", "c"), 0);
     ASSERT_EQ_INT(kcache_del(&c, "d", "n"), 0);
     ASSERT_EQ_INT(c.idx_bytes, 0); /* every bucket went with its last object */
+    ASSERT_EQ_INT(c.entry_bytes, 0);
     kcache_release(&c);
     for (int i = 0; i < 6; i++)
         cJSON_Delete(o[i]);
@@ -519,6 +520,14 @@ static int brute_count(const kproj_obj *o, void *ud)
     return 0;
 }
 
+static int entry_bytes(const kproj_obj *o, void *ud)
+{
+    char key[KCACHE_KEY_MAX];
+    kproj_key(key, sizeof key, o->ns, o->name);
+    *(size_t *)ud += sizeof(opmap_entry) + strlen(key) + 1;
+    return 0;
+}
+
 /* Thousands of pods over hundreds of owners, moved and deleted at random: every
  * owner's set always equals what a full scan finds. */
 static void test_index_many_objects(void)
@@ -563,6 +572,10 @@ static void test_index_many_objects(void)
     }
     ASSERT_EQ_INT(total, kcache_count(&c));
     ASSERT_CMP_INT(total, <, PODS); /* some were deleted */
+    /* the bytes kept up as objects came and went are what a count finds now */
+    size_t entries = 0;
+    kcache_foreach(&c, entry_bytes, &entries);
+    ASSERT_EQ_INT(c.entry_bytes, entries);
     kcache_release(&c);
 }
 
