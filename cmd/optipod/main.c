@@ -159,26 +159,6 @@ static int app_ready(opbuf *why, void *ud)
 static int app_metrics(opbuf *out, void *ud)
 {
     app *a = ud;
-    probes_process_metrics(out);
-    uint64_t now = uv_hrtime();
-    opbuf_printf(out,
-                 "# HELP optipod_loop_stall_max_seconds Longest stretch the event loop ran "
-                 "callbacks without polling for I/O, over the last %d s.\n"
-                 "# TYPE optipod_loop_stall_max_seconds gauge\n"
-                 "optipod_loop_stall_max_seconds %.6f\n"
-                 "# HELP optipod_loop_stall_cpu_max_seconds Most CPU time the loop thread spent "
-                 "in one such stretch, over the last %d s.\n"
-                 "# TYPE optipod_loop_stall_cpu_max_seconds gauge\n"
-                 "optipod_loop_stall_cpu_max_seconds %.6f\n"
-                 "# HELP optipod_loop_stalls_total Stretches between two polls longer than "
-                 "`over` seconds.\n"
-                 "# TYPE optipod_loop_stalls_total counter\n"
-                 "optipod_loop_stalls_total{over=\"0.005\"} %llu\n"
-                 "optipod_loop_stalls_total{over=\"0.1\"} %llu\n",
-                 OPLOOPMON_WINDOW_S, (double)oploopmon_window_max_ns(&a->loopmon, now) / 1e9,
-                 OPLOOPMON_WINDOW_S, (double)oploopmon_window_cpu_max_ns(&a->loopmon, now) / 1e9,
-                 (unsigned long long)a->loopmon.over_5ms,
-                 (unsigned long long)a->loopmon.over_100ms);
     if (a->ctl) {
         ctl_stats cs;
         ctl_stats_get(a->ctl, &cs);
@@ -638,7 +618,8 @@ static int app_start(app *a)
         OPLOG_E("%s", err.msg);
         return 1;
     }
-    if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0) {
+    if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0 ||
+        ops_loopmon(a->obs, &a->loopmon, &err) != 0) {
         OPLOG_E("%s", err.msg);
         return 1;
     }

@@ -1,10 +1,8 @@
 #include "server/probes.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "httpd/httpd.h"
 
@@ -124,35 +122,4 @@ void probes_stop(probes *p, void (*on_closed)(void *ud), void *ud)
     p->on_closed = on_closed;
     p->closed_ud = ud;
     ophttpd_close(p->srv, probes_closed, p);
-}
-
-/* VmRSS in bytes, 0 when /proc is not there. */
-static unsigned long long rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    unsigned long long kib = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %llu kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib * 1024;
-}
-
-void probes_process_metrics(opbuf *out)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
-    opbuf_printf(out,
-                 "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-                 "# TYPE process_resident_memory_bytes gauge\n"
-                 "process_resident_memory_bytes %llu\n"
-                 "# HELP process_cpu_seconds_total Total user and system CPU time spent in "
-                 "seconds.\n"
-                 "# TYPE process_cpu_seconds_total counter\n"
-                 "process_cpu_seconds_total %.6f\n",
-                 rss_bytes(), cpu);
 }

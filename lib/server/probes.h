@@ -36,9 +36,4 @@ int probes_start(probes **out, uv_loop_t *loop, const probes_opts *opts, operr *
 int probes_port(const probes *p);
 void probes_stop(probes *p, void (*on_closed)(void *ud), void *ud);
 
-/* Append the process's own figures, read when scraped, under the names
- * Prometheus' client libraries use: process_resident_memory_bytes (VmRSS of
- * /proc/self/status), process_cpu_seconds_total (user + system). */
-void probes_process_metrics(opbuf *out);
-
 #endif
