@@ -39,7 +39,6 @@
 #define TICK_MS 100
 /* A slice of the queue ends when the loop has run callbacks this long since its last
  * poll, or after this many reconciles were started (whichever first). */
-#define SLICE_NS   2000000ull
 #define SLICE_JOBS 64
 
 static void pump(ctl *c);
@@ -50,6 +49,7 @@ static void pstate_free(void *v)
     if (p->req)
         ophttp_cancel(p->req);
     ctl__status_req_release(p->sr);
+    ctl__status_walk_free(p->walk);
     free(p->last_sig);
     free(p);
 }
@@ -303,6 +303,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     free(opmap_del(&c->resizes, key));
     ctl__metrics_gone(c, o->kind, o->ns, o->name);
     ctl_wstate *w = opmap_del(&c->wstates, key);
+    c->wstates_gen++;
     if (w) {
         ctl__mark_policy_dirty(c, w->policy);
         ctl__wstate_free(w);
@@ -450,7 +451,7 @@ static int slice_spent(ctl *c)
         c->slice_force = 0;
         return 0;
     }
-    return c->slice_jobs >= SLICE_JOBS || oploopmon_busy_ns(&c->lm) >= SLICE_NS;
+    return c->slice_jobs >= SLICE_JOBS || oploopmon_busy_ns(&c->lm) >= CTL_SLICE_NS;
 }
 
 static void on_slice_idle(uv_idle_t *h)
@@ -565,8 +566,8 @@ static void on_tick(ctl *c)
     opmap_iter_init(&it, &c->pstates);
     while ((e = opmap_next(&it)) != NULL) {
         ctl_pstate *ps = e->value;
-        if (ps->dirty && !ps->writing)
-            ctl__flush_status(c, e->key, ps);
+        if ((ps->dirty || ps->walk) && !ps->writing && ctl__flush_status(c, e->key, ps))
+            break; /* this slice is spent: the rest at the next tick */
     }
 }
 
@@ -757,7 +758,7 @@ size_t ctl_busy(const ctl *c)
     opmap_entry *e;
     opmap_iter_init(&it, &c->pstates);
     while ((e = opmap_next(&it)) != NULL)
-        n += ((const ctl_pstate *)e->value)->writing != 0;
+        n += ((const ctl_pstate *)e->value)->writing != 0 || ((const ctl_pstate *)e->value)->walk;
     return n;
 }
 

@@ -103,6 +103,7 @@ ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
     ctl_wstate *w = opmap_get(&c->wstates, key);
     if (!w && create) {
         w = calloc(1, sizeof *w);
+        c->wstates_gen++;
         if (w && opmap_put(&c->wstates, key, w, NULL) != 0) {
             free(w);
             w = NULL;
@@ -136,8 +137,10 @@ static int wstate_idle(const ctl_wstate *w)
 void ctl__wstate_forget_idle(ctl *c, const char *key)
 {
     ctl_wstate *w = opmap_get(&c->wstates, key);
-    if (w && wstate_idle(w))
+    if (w && wstate_idle(w)) {
         ctl__wstate_free(opmap_del(&c->wstates, key));
+        c->wstates_gen++;
+    }
 }
 
 int ctl__set_str(char **dst, const char *s)

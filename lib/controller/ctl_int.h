@@ -37,10 +37,13 @@
 #include "util/loopmon.h"
 #include "util/map.h"
 
-#define KEY_MAX     600
-#define BODY_MAX    ((size_t)1 << 20)
-#define STATUS_RECS 8 /* containers remembered per workload for status */
-#define WRITTEN_MAX 1024
+#define KEY_MAX 600
+/* Work that can wait (the queue, a status walk) stops once the loop has been
+ * busy this long since its last poll, and goes on after the next one. */
+#define CTL_SLICE_NS 2000000ull
+#define BODY_MAX     ((size_t)1 << 20)
+#define STATUS_RECS  8 /* containers remembered per workload for status */
+#define WRITTEN_MAX  1024
 
 #define CTL_NAME_MAX 64 /* a container name: a DNS label (63) */
 
@@ -96,7 +99,8 @@ typedef struct ctl_pstate {
     int dirty;
     int writing;
     ophttp_req *req;
-    struct status_req *sr; /* the write in flight */
+    struct status_req *sr;    /* the write in flight */
+    struct status_walk *walk; /* the status being built (ctl_status.c), NULL between */
 } ctl_pstate;
 
 /* A policy's projection carries this (its kproj ext): the parsed spec, and
@@ -216,6 +220,7 @@ struct ctl {
     int slot_recovered;               /* status.rollout read since leading began */
     opmap usage;                      /* "ns|pct|window" → ctl_usage* */
     opmap wstates;                    /* workload key → ctl_wstate* */
+    uint64_t wstates_gen;             /* bumped when a state is added or removed */
     opmap pstates;                    /* policy "ns/name" → ctl_pstate* */
     ctl_job *jobs;
     int running;
@@ -353,6 +358,9 @@ void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char 
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);
-void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps);
+/* Build pkey's status (a slice of it: 1 while unfinished, go on at the next tick)
+ * and write it when it changed. */
+int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps);
+void ctl__status_walk_free(struct status_walk *w);
 
 #endif
