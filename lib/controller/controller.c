@@ -285,10 +285,13 @@ static void on_workload_add(const kproj_obj *o, void *ud)
 /* Only what the decision reads: spec (generation), labels, our annotations. */
 static void on_workload_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
 {
+    int same = containers_equal(old, cur);
+    if (!same)
+        ctl__metrics_containers_changed(ud, old);
     if (old->generation != cur->generation ||
         !kv_equal(old->labels, old->nlabels, cur->labels, cur->nlabels) ||
         !kv_equal(old->annotations, old->nannotations, cur->annotations, cur->nannotations) ||
-        !containers_equal(old, cur))
+        !same)
         enqueue_obj(ud, cur);
     if (rollout_status_changed(old, cur))
         on_workload_status(ud, cur);

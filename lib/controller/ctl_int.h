@@ -355,6 +355,9 @@ void ctl__resize_job_free(ctl_job *j);
 /* ctl_metrics.c: a reconcile ended (called by the executor's end); a workload was deleted */
 void ctl__metrics_end(ctl_job *j, const ctl_wstate *ws, enum ctlrec_outcome oc);
 void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char *name);
+/* The workload's containers changed: drop the series of the old ones (a reconcile puts
+ * the new ones). */
+void ctl__metrics_containers_changed(ctl *c, const kproj_obj *old);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);
