@@ -24,7 +24,7 @@
  *    workloads once) and the pass runs alone: its CPU (process_cpu_seconds_total, read from
  *    the controller's /metrics) as a ratio to the baseline, its wall time, and
  *    the longest loop stall during it (optipod_loop_stall_max_seconds, sampled
- *    every 100 ms; each sample covers the last 10 s) with the CPU time of the
+ *    every second; each sample covers the last 10 s) with the CPU time of the
  *    longest stretch (on a busy machine the rest is waiting for a CPU); then
  *    the RSS per workload (process_resident_memory_bytes over idle, per
  *    workload, and above the bare cache) and the caches' bytes per object;
@@ -338,7 +338,10 @@ static scrape wait_pass(uv_loop_t *loop, int port, double want, double stall[2],
     scrape s;
     stall[0] = stall[1] = 0;
     do {
-        usleep(100000);
+        /* Every second: the gauge covers 10 s, and at 10k workloads a page of /metrics is
+         * 3 MB (per-container series), a load of its own that a scraper every 100 ms would
+         * make the biggest in the process (Prometheus scrapes every 15-60 s). */
+        usleep(1000000);
         s = scrape_now(loop, port);
         if (s.stall_s > stall[0])
             stall[0] = s.stall_s;
