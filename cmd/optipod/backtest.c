@@ -45,6 +45,7 @@ typedef struct ctr_hist {
 
 typedef struct collect {
     const plan *p;
+    plan *notes;   /* the same plan: its diagnostics */
     ctr_hist *h;   /* every container of every workload, in order */
     size_t *first; /* per workload: the index of its first container in h */
     int64_t oldest, newest;
@@ -136,6 +137,14 @@ static int on_series(size_t wi, const promql_series *s, void *ud)
     plan_sample ends[2] = {{s->t[0], 0}, {s->t[s->n - 1], 0}};
     note_span(c, ends, 2);
     return 0;
+}
+
+/* How the workloads' pods were found in a namespace, as plan says it. */
+static void on_namespace(const char *ns, const char *history, void *ud)
+{
+    collect *c = ud;
+    plan_diag(c->notes, false, "prometheus: namespace %s: the window's pods found by %s", ns,
+              history);
 }
 
 static int cmp_point(const void *a, const void *b)
@@ -280,7 +289,7 @@ int backtest_main(int argc, char **argv)
     plan pols[BT_MAX_POLICIES], data;
     const char *labels[BT_MAX_POLICIES];
     const char *files[BT_MAX_POLICIES] = {"crd-defaults"};
-    collect col = {.p = &data};
+    collect col = {.p = &data, .notes = &data};
     size_t nctrs = 0, nrows = 0, *order = NULL;
     bt_row *rows = NULL;
     bt_run runs[BT_MAX_POLICIES];
@@ -348,7 +357,8 @@ int backtest_main(int argc, char **argv)
             pw[i] = (bt_prom_workload){data.wl[i].ns, data.wl[i].kind, data.wl[i].name};
         int64_t start = from - longest;
         int64_t step = bt_prom_step(start, to, step_ms >= 1000 ? (int64_t)step_ms / 1000 : 1);
-        int rc = bt_prom_fetch(&po, pw, data.nwl, start, to, step, on_series, &col, &err);
+        int rc =
+            bt_prom_fetch(&po, pw, data.nwl, start, to, step, on_series, on_namespace, &col, &err);
         free(pw);
         if (rc == -ENOMEM)
             goto oom;

@@ -29,17 +29,24 @@ chart_cleanup() {
 }
 trap chart_cleanup EXIT
 
-if command -v helm >/dev/null 2>&1; then
-  helm template "$rel" "$root/charts/optipod" --namespace "$E2E_NS" >"$manifest" ||
-    e2e_fail "helm template failed"
-  echo "rendered with $(helm version --short 2>/dev/null)"
-else
-  (cd "$root" && make -s "$build/tools/render_chart") || e2e_fail "cannot build $build/tools/render_chart"
-  (cd "$root" && "$build/tools/render_chart" --release "$rel" --namespace "$E2E_NS" \
-    --out "$manifest" 2>"$E2E_TMP/render.log") ||
-    { cat "$E2E_TMP/render.log" >&2; e2e_fail "rendering the chart failed"; }
-  echo "rendered with render_chart, the chart subset renderer (no helm on the PATH)"
-fi
+# render OUT [VALUES.yaml]: the chart for the release, over the given values file
+render() {
+  local out=$1
+  shift
+  if command -v helm >/dev/null 2>&1; then
+    helm template "$rel" "$root/charts/optipod" --namespace "$E2E_NS" ${1:+-f "$1"} >"$out" ||
+      e2e_fail "helm template failed"
+    renderer="$(helm version --short 2>/dev/null)"
+  else
+    (cd "$root" && make -s "$build/tools/render_chart") || e2e_fail "cannot build $build/tools/render_chart"
+    (cd "$root" && "$build/tools/render_chart" --release "$rel" --namespace "$E2E_NS" \
+      ${1:+-f "$1"} --out "$out" 2>"$E2E_TMP/render.log") ||
+      { cat "$E2E_TMP/render.log" >&2; e2e_fail "rendering the chart failed"; }
+    renderer="render_chart, the chart subset renderer (no helm on the PATH)"
+  fi
+}
+render "$manifest"
+echo "rendered with $renderer"
 objects=$(grep -c "^kind: " "$manifest" || true)
 [ "$objects" -ge 8 ] || e2e_fail "only $objects objects rendered"
 
@@ -102,4 +109,36 @@ deny create mutatingwebhookconfigurations.admissionregistration.k8s.io
 deny list applications.argoproj.io -A
 deny list kustomizations.kustomize.toolkit.fluxcd.io -A
 deny '*' '*'
+allow get "configmaps/$rel-usage-checkpoint" -n default
+allow patch "configmaps/$rel-usage-checkpoint" -n default
+allow create configmaps -n default
+deny get configmaps/other -n default
+deny delete "configmaps/$rel-usage-checkpoint" -n default
 echo "RBAC: every needed verb allowed, the rest denied"
+
+# 3. Prometheus credentials from Secrets, tenant headers and a checkpoint interval: the
+#    Deployment they render passes the API server's validation, with each flag in its args
+cat >"$E2E_TMP/auth-values.yaml" <<'EOF'
+controller:
+  checkpointInterval: 2m
+prometheus:
+  url: https://mimir.example:8080/prometheus
+  bearerToken: {enabled: true, secretName: mimir-token, key: token}
+  basicAuth: {enabled: true, secretName: mimir-basic, key: auth}
+  ca: {enabled: true, secretName: mimir-ca, key: ca.crt}
+  headers: ["X-Scope-OrgID: team-a", "X-Note: a b"]
+EOF
+render "$E2E_TMP/auth.yaml" "$E2E_TMP/auth-values.yaml"
+awk '/^---$/ { if (kind == "Deployment") printf "---\n%s", buf; buf = ""; kind = ""; next }
+     { buf = buf $0 "\n"; if ($0 ~ /^kind: /) kind = substr($0, 7) }
+     END { if (kind == "Deployment") printf "---\n%s", buf }' "$E2E_TMP/auth.yaml" >"$E2E_TMP/auth-deploy.yaml"
+kubectl apply --dry-run=server -n "$E2E_NS" -f "$E2E_TMP/auth-deploy.yaml" -o json \
+  >"$E2E_TMP/auth.json" 2>"$E2E_TMP/auth.err" ||
+  { cat "$E2E_TMP/auth.err" >&2; e2e_fail "the Deployment with Prometheus credentials does not pass server dry-run"; }
+for want in --checkpoint-interval=2m --prometheus-bearer-token-file=/etc/optipod/prometheus-token/token \
+  --prometheus-basic-auth-file=/etc/optipod/prometheus-basic-auth/auth \
+  --prometheus-ca-file=/etc/optipod/prometheus-ca/ca.crt "--prometheus-header=X-Scope-OrgID: team-a" \
+  '"secretName": "mimir-token"' '"secretName": "mimir-basic"' '"secretName": "mimir-ca"'; do
+  grep -qF -- "$want" "$E2E_TMP/auth.json" || e2e_fail "the server's Deployment lacks $want"
+done
+echo "Prometheus credentials from Secrets and tenant headers: the Deployment accepted (server dry-run)"

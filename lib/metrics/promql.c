@@ -698,19 +698,21 @@ static int add_alt(opbuf *re, size_t *nalts, const char *lit, const char *kind, 
     return rc;
 }
 
-int promql_agg_pod_regex(const promql_agg *a, opbuf *re, size_t *nalts)
+/* The alternatives of workload `only` (index), or of every workload (SIZE_MAX). */
+static int pod_regex(const promql_agg *a, size_t only, opbuf *re, size_t *nalts)
 {
     int rc = 0;
     *nalts = 0;
     for (size_t i = 0; i < a->nw && rc == 0; i++) {
         const wacc *w = &a->w[i];
-        if (mwin_kind_known(w->kind))
+        if ((only == SIZE_MAX || only == i) && mwin_kind_known(w->kind))
             rc = add_alt(re, nalts, NULL, w->kind, w->name);
     }
     /* Current pods the patterns miss (truncated long names, hand-made pods). */
     for (size_t i = 0; i < a->npods && rc == 0; i++) {
-        const wacc *w = &a->w[(uintptr_t)opmap_get(&a->pod_to_w, a->pods[i]) - 1];
-        if (!mwin_pod_matches(w->kind, w->name, a->pods[i]))
+        size_t k = (uintptr_t)opmap_get(&a->pod_to_w, a->pods[i]) - 1;
+        const wacc *w = &a->w[k];
+        if ((only == SIZE_MAX || only == k) && !mwin_pod_matches(w->kind, w->name, a->pods[i]))
             rc = add_alt(re, nalts, a->pods[i], NULL, NULL);
     }
     /* Earlier pods kube-state-metrics names that the patterns miss. */
@@ -721,10 +723,33 @@ int promql_agg_pod_regex(const promql_agg *a, opbuf *re, size_t *nalts)
         if (opmap_get(&a->pod_to_w, e->key))
             continue;
         long k = ksm_owner(a, e->key);
-        if (k > 0 && !mwin_pod_matches(a->w[k - 1].kind, a->w[k - 1].name, e->key))
+        if (k > 0 && (only == SIZE_MAX || only == (size_t)(k - 1)) &&
+            !mwin_pod_matches(a->w[k - 1].kind, a->w[k - 1].name, e->key))
             rc = add_alt(re, nalts, e->key, NULL, NULL);
     }
     return rc;
+}
+
+int promql_agg_pod_regex(const promql_agg *a, opbuf *re, size_t *nalts)
+{
+    return pod_regex(a, SIZE_MAX, re, nalts);
+}
+
+int promql_agg_pod_regex_of(const promql_agg *a, size_t wi, opbuf *re, size_t *nalts)
+{
+    if (wi >= a->nw)
+        return -EINVAL;
+    return pod_regex(a, wi, re, nalts);
+}
+
+size_t promql_agg_workload_of(const promql_agg *a, const char *pod)
+{
+    return pod && *pod ? resolve(a, pod) : 0;
+}
+
+const char *promql_agg_history(const promql_agg *a)
+{
+    return mwin_method_name(a->ksm ? MWIN_OWNERS : MWIN_NAMES);
 }
 
 static cacc *find_container(wacc *w, const char *name)
@@ -826,7 +851,7 @@ int promql_agg_sample_cb(const promql_sample *s, void *ud)
 
 int promql_agg_result(promql_agg *a, int64_t eval_time_s, mprov_result *out)
 {
-    const char *history = mwin_method_name(a->ksm ? MWIN_OWNERS : MWIN_NAMES);
+    const char *history = promql_agg_history(a);
     for (size_t i = 0; i < a->nw; i++) {
         wacc *w = &a->w[i];
         free(w->out);

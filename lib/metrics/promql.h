@@ -193,6 +193,18 @@ int promql_agg_deploy_regex(const promql_agg *a, opbuf *deploy_re);
 /* The stats query's pod regex (call after the owners answer is folded in);
  * *nalts receives the number of alternatives. */
 int promql_agg_pod_regex(const promql_agg *a, opbuf *re, size_t *nalts);
+/* The same for workload `wi` (request order) alone: its pattern, its current
+ * pods and the pods kube-state-metrics gives it that the pattern misses
+ * (the backtest asks one workload at a time). -EINVAL past the workloads. */
+int promql_agg_pod_regex_of(const promql_agg *a, size_t wi, opbuf *re, size_t *nalts);
+/* The workload (request index + 1) `pod` belongs to, as the statistics are
+ * attributed: current pods, then kube-state-metrics' owner (a pod it gives
+ * to another owner is nobody's here, whatever its name), then the generated
+ * names; 0 for none. */
+size_t promql_agg_workload_of(const promql_agg *a, const char *pod);
+/* How the window's pods are found: "kube-state-metrics" once the owners
+ * answer had kube_pod_owner series, else "pod-names". */
+const char *promql_agg_history(const promql_agg *a);
 /* Fold one sample in: owner series (stat pod_owner / rs_owner) or
  * statistics. Samples of pods of no requested workload or of unknown stats
  * are ignored (0); a non-finite or negative value is -EPROTO: a backend

@@ -1,6 +1,8 @@
 #include "support/proc.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,4 +86,31 @@ int proc_wait_exit(proc *p, double secs)
     close(p->out_fd);
     p->pid = 0;
     test_fail(__FILE__, __LINE__, "process did not exit within %.0fs:\n%s", secs, p->out);
+}
+
+int proc_run_optipod(const char *args, const char *out_path, const char *err_path, char **out,
+                     char **err)
+{
+    const char *b = getenv("OPTIPOD_BUILD");
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof bin, "%s/optipod", b && *b ? b : "build/rel");
+    if (access(bin, X_OK) != 0)
+        test_skip("%s not built (make %s)", bin, bin);
+    size_t n = strlen(bin) + strlen(args) + strlen(out_path) + strlen(err_path) + 16;
+    char *cmd = malloc(n);
+    ASSERT_NOT_NULL(cmd);
+    snprintf(cmd, n, "%s %s >%s 2>%s", bin, args, out_path, err_path);
+    int st = system(cmd);
+    free(cmd);
+    ASSERT(WIFEXITED(st));
+    size_t len;
+    if (out) {
+        free(*out);
+        *out = test_read_file(out_path, &len);
+    }
+    if (err) {
+        free(*err);
+        *err = test_read_file(err_path, &len);
+    }
+    return WEXITSTATUS(st);
 }

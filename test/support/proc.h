@@ -27,4 +27,12 @@ void proc_wait_for(proc *p, const char *needle, double secs);
  * and fails the test after `secs`. */
 int proc_wait_exit(proc *p, double secs);
 
+/* Run `$OPTIPOD_BUILD/optipod ARGS` (default build/rel) through the shell,
+ * stdout to out_path and stderr to err_path; skips the test when the binary
+ * is not built. When out / err are not NULL, what *out / *err held is freed
+ * and they receive the files' text (NUL-terminated; free them). Returns the
+ * exit status. */
+int proc_run_optipod(const char *args, const char *out_path, const char *err_path, char **out,
+                     char **err);
+
 #endif

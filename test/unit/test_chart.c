@@ -735,7 +735,9 @@ static void test_args_are_flags_the_binary_accepts(void)
     /* Every optional arg switched on, and an extra one through the list. */
     cJSON *docs =
         render("{\"controller\":{\"dryRun\":true,\"extraArgs\":[\"--stats-interval=5m\"]},"
-               "\"prometheus\":{\"useServiceAccountToken\":true},"
+               "\"prometheus\":{\"useServiceAccountToken\":true,\"bearerToken\":{\"enabled\":"
+               "true},\"basicAuth\":{\"enabled\":true},\"ca\":{\"enabled\":true},"
+               "\"headers\":[\"X-Scope-OrgID: team-a\"]},"
                "\"webhook\":{\"certManager\":{\"enabled\":true}}}",
                NULL);
     const cJSON *c = container(chart_find(docs, "Deployment", REL));
@@ -743,6 +745,10 @@ static void test_args_are_flags_the_binary_accepts(void)
     ASSERT(has_arg(c, "--dry-run"));
     ASSERT(has_arg(c, "--stats-interval=5m"));
     ASSERT_NOT_NULL(arg_value(c, "--prometheus-token-file"));
+    ASSERT_NOT_NULL(arg_value(c, "--prometheus-bearer-token-file"));
+    ASSERT_NOT_NULL(arg_value(c, "--prometheus-basic-auth-file"));
+    ASSERT_NOT_NULL(arg_value(c, "--prometheus-ca-file"));
+    ASSERT(has_arg(c, "--prometheus-header=X-Scope-OrgID: team-a"));
     ASSERT_NOT_NULL(arg_value(c, "--webhook-cert-dir"));
     ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(c, "command"));
 
@@ -790,6 +796,93 @@ static void test_args_are_flags_the_binary_accepts(void)
         test_fail(__FILE__, __LINE__, "optipod with the chart's %d args exited %d: %s", nargs, rc,
                   out);
     ASSERT_STR_EQ(out, "optipod " OPTIPOD_VERSION "\n");
+    cJSON_Delete(docs);
+}
+
+/* --- Prometheus credentials and checkpoints -------------------------------------------------- */
+
+/* The file a flag names is `key` of Secret `secret`, mounted read-only as a
+ * whole directory (no subPath: a rotated Secret reaches the file). */
+static void assert_secret_file(const cJSON *dep, const char *flag, const char *secret,
+                               const char *key)
+{
+    const cJSON *c = container(dep);
+    const char *file = arg_value(c, flag);
+    if (!file)
+        test_fail(__FILE__, __LINE__, "no %s", flag);
+    const char *slash = strrchr(file, '/');
+    ASSERT_NOT_NULL(slash);
+    size_t dlen = (size_t)(slash - file);
+    const cJSON *m, *v;
+    const char *vol = NULL;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"))
+    {
+        const char *mp = str_at(m, "mountPath");
+        if (strlen(mp) == dlen && strncmp(mp, file, dlen) == 0) {
+            vol = str_at(m, "name");
+            ASSERT(cJSON_IsTrue(chart_get(m, "readOnly")));
+            ASSERT_NULL(chart_get(m, "subPath"));
+        }
+    }
+    if (!vol)
+        test_fail(__FILE__, __LINE__, "%s: nothing mounted at the directory of %s", flag, file);
+    int found = 0;
+    cJSON_ArrayForEach(v, chart_get(dep, "spec.template.spec.volumes"))
+    {
+        if (strcmp(str_at(v, "name"), vol) != 0)
+            continue;
+        found++;
+        ASSERT_STR_EQ(str_at(v, "secret.secretName"), secret);
+        const cJSON *items = chart_get(v, "secret.items");
+        ASSERT_EQ_INT(cJSON_GetArraySize(items), 1);
+        ASSERT_STR_EQ(str_at(cJSON_GetArrayItem(items, 0), "key"), key);
+        ASSERT_STR_EQ(str_at(cJSON_GetArrayItem(items, 0), "path"), slash + 1);
+    }
+    ASSERT_EQ_INT(found, 1);
+}
+
+static void test_prometheus_auth_and_checkpoints(void)
+{
+    /* Defaults: checkpoints every 10 minutes under the release's name, no credentials. */
+    cJSON *docs = render(NULL, NULL);
+    const cJSON *c = container(chart_find(docs, "Deployment", REL));
+    ASSERT_STR_EQ(arg_value(c, "--checkpoint-interval"), "10m");
+    ASSERT_STR_EQ(arg_value(c, "--checkpoint-name"), REL "-usage-checkpoint");
+    static const char *const off[] = {"--prometheus-bearer-token-file", "--prometheus-token-file",
+                                      "--prometheus-basic-auth-file", "--prometheus-ca-file",
+                                      "--prometheus-header"};
+    for (size_t i = 0; i < sizeof off / sizeof *off; i++)
+        if (arg_value(c, off[i]))
+            test_fail(__FILE__, __LINE__, "%s by default", off[i]);
+    cJSON_Delete(docs);
+
+    /* A Mimir tenant behind a token and a private CA; checkpoints every 2 minutes. */
+    docs = render("{\"controller\":{\"checkpointInterval\":\"2m\"},\"prometheus\":{"
+                  "\"url\":\"https://mimir.example:8080/prometheus\","
+                  "\"bearerToken\":{\"enabled\":true,\"secretName\":\"mimir-token\","
+                  "\"key\":\"tok\"},\"ca\":{\"enabled\":true,\"secretName\":\"mimir-ca\","
+                  "\"key\":\"root.pem\"},\"headers\":[\"X-Scope-OrgID: team-a\","
+                  "\"X-Note: a \\\"b\\\" c\"]}}",
+                  NULL);
+    const cJSON *dep = chart_find(docs, "Deployment", REL);
+    c = container(dep);
+    ASSERT_STR_EQ(arg_value(c, "--checkpoint-interval"), "2m");
+    ASSERT_STR_EQ(arg_value(c, "--prometheus-url"), "https://mimir.example:8080/prometheus");
+    assert_secret_file(dep, "--prometheus-bearer-token-file", "mimir-token", "tok");
+    assert_secret_file(dep, "--prometheus-ca-file", "mimir-ca", "root.pem");
+    ASSERT_NULL(arg_value(c, "--prometheus-basic-auth-file"));
+    /* each header one arg, the value as given (YAML-quoted: the colon stays) */
+    ASSERT(has_arg(c, "--prometheus-header=X-Scope-OrgID: team-a"));
+    ASSERT(has_arg(c, "--prometheus-header=X-Note: a \"b\" c"));
+    cJSON_Delete(docs);
+
+    /* Basic auth from a Secret instead. */
+    docs = render("{\"prometheus\":{\"basicAuth\":{\"enabled\":true,\"secretName\":"
+                  "\"vm-auth\",\"key\":\"userpass\"}}}",
+                  NULL);
+    dep = chart_find(docs, "Deployment", REL);
+    assert_secret_file(dep, "--prometheus-basic-auth-file", "vm-auth", "userpass");
+    ASSERT_NULL(arg_value(container(dep), "--prometheus-bearer-token-file"));
     cJSON_Delete(docs);
 }
 
@@ -934,6 +1027,7 @@ int main(void)
     TEST_RUN(test_webhook_configuration_is_safe);
     TEST_RUN(test_deployment_is_hardened_and_wired);
     TEST_RUN(test_cert_manager_mode);
+    TEST_RUN(test_prometheus_auth_and_checkpoints);
     TEST_RUN(test_args_are_flags_the_binary_accepts);
     TEST_RUN(test_webhook_and_metrics_toggles);
     TEST_RUN(test_crd_copy_is_identical);

@@ -20,6 +20,7 @@
 #include "plan/internal.h" /* the series, to check the rates read from counters */
 #include "plan/plan.h"
 #include "support/authproxy.h"
+#include "support/proc.h"
 #include "support/promserver.h"
 #include "util/yaml2json.h"
 
@@ -813,15 +814,11 @@ static void test_bad_quantities_and_policy(void)
 
 static int run_plan(const char *args)
 {
-    const char *b = getenv("OPTIPOD_BUILD");
-    char bin[PATH_MAX], cmd[4 * PATH_MAX];
-    snprintf(bin, sizeof bin, "%s/optipod", b && *b ? b : "build/rel");
-    if (access(bin, X_OK) != 0)
-        test_skip("%s not built (make %s)", bin, bin);
-    snprintf(cmd, sizeof cmd, "%s plan %s >%s/cmd.out 2>%s/cmd.err", bin, args, tmpdir(), tmpdir());
-    int st = system(cmd);
-    ASSERT(WIFEXITED(st));
-    return WEXITSTATUS(st);
+    char cmd[4 * PATH_MAX], out[PATH_MAX], err[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "plan %s", args);
+    snprintf(out, sizeof out, "%s/cmd.out", tmpdir());
+    snprintf(err, sizeof err, "%s/cmd.err", tmpdir());
+    return proc_run_optipod(cmd, out, err, NULL, NULL);
 }
 
 static void test_binary_exit_statuses(void)
