@@ -756,12 +756,13 @@ size_t ctl_pending(const ctl *c)
 
 size_t ctl_busy(const ctl *c)
 {
-    size_t n = (size_t)c->running;
+    /* a slice armed: reconciles that start after the next poll, without an alarm */
+    size_t n = (size_t)c->running + (size_t)c->slice_armed;
     opmap_iter it;
     opmap_entry *e;
     opmap_iter_init(&it, &c->pstates);
     while ((e = opmap_next(&it)) != NULL)
-        n += ((const ctl_pstate *)e->value)->writing != 0 || ((const ctl_pstate *)e->value)->walk;
+        n += ((const ctl_pstate *)e->value)->writing != 0;
     return n;
 }
 
