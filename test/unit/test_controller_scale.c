@@ -43,6 +43,20 @@ static int passed(void *ud)
     return st.reconciles >= p->want && ctl_pending(p->c) == 0;
 }
 
+/* The policy's status counts every workload (its walk over 1,500 states may take
+ * several ticks: controller/ctl_status.c). */
+static int status_counts_all(void *ud)
+{
+    (void)ud;
+    char *j = fakeapi_get_json(env.fa, "/apis/optipod.io/v1alpha1/namespaces/scale/"
+                                       "optimizationpolicies/all");
+    char want[64];
+    snprintf(want, sizeof want, "\"workloadsMatched\":%u", (unsigned)N);
+    int ok = j && strstr(j, want) != NULL;
+    free(j);
+    return ok;
+}
+
 typedef struct probe {
     ctl *c;
     fakeapi_cli *cli;
@@ -93,6 +107,7 @@ static void test_probe_answered_during_a_pass(void)
     ASSERT_EQ_INT(ctl_start(c), 0);
     pass first = {c, N};
     ASSERT(tloop_until(&env.loop, passed, &first, tloop_scaled(60000)));
+    ASSERT(tloop_until(&env.loop, status_counts_all, NULL, tloop_scaled(30000)));
 
     probes *pr;
     probes_opts po = {.bind = "127.0.0.1:0"};
