@@ -74,17 +74,21 @@ e2e_no_errors() {
   done
 }
 
-# e2e_install_crd: the OptimizationPolicy CRD for real, by server-side apply that takes every
-# field it sets (--force-conflicts), so it works whoever installed the CRD before (a client-side
-# `kubectl apply`, Helm, another field manager); then waits until the API serves it. The CRD
-# stays installed: deleting it would delete every policy of the cluster.
+# e2e_install_crd: optipod's CRDs (OptimizationPolicy, OptimizationRecommendation) for real, by
+# server-side apply that takes every field it sets (--force-conflicts), so it works whoever
+# installed them before (a client-side `kubectl apply`, Helm, another field manager) and an older
+# version is brought up to date (a record the controller writes against an older CRD schema is
+# refused: HTTP 500 "field not declared in schema"); then waits until the API serves them. The
+# CRDs stay installed: deleting them would delete every policy and record of the cluster.
 e2e_install_crd() {
-  local out
-  out=$(kubectl apply --server-side --force-conflicts --field-manager=optipod-e2e \
-    -f "$E2E_ROOT/crds/optimizationpolicies.optipod.io.yaml" 2>&1) ||
-    e2e_fail "installing the CRD failed: $out"
-  kubectl wait --for condition=established --timeout=30s crd/optimizationpolicies.optipod.io >/dev/null ||
-    e2e_fail "the CRD optimizationpolicies.optipod.io did not become established"
+  local out crd
+  for crd in optimizationpolicies optimizationrecommendations; do
+    out=$(kubectl apply --server-side --force-conflicts --field-manager=optipod-e2e \
+      -f "$E2E_ROOT/crds/$crd.optipod.io.yaml" 2>&1) ||
+      e2e_fail "installing the CRD $crd.optipod.io failed: $out"
+    kubectl wait --for condition=established --timeout=30s "crd/$crd.optipod.io" >/dev/null ||
+      e2e_fail "the CRD $crd.optipod.io did not become established"
+  done
 }
 
 # e2e_wait_log FILE REGEX [SECONDS]
@@ -96,6 +100,22 @@ e2e_wait_log() {
   done
   echo "--- log ($file) ---" >&2; tail -n 40 "$file" >&2
   e2e_fail "timed out after ${secs}s waiting for /$re/"
+}
+
+# e2e_min_gap FILE REGEX SECONDS: the controller's log lines matching REGEX (at least two) are
+# SECONDS or more apart, by their klog times; prints the gaps ("30.0 s, 30.1 s").
+e2e_min_gap() {
+  local file=$1 re=$2 min=$3 gaps g
+  gaps=$(grep -E "$re" "$file" | awk '{
+    split($2, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3]
+    if (n++) { d = s - p; if (d < 0) d += 86400; printf "%.1f\n", d }
+    p = s }')
+  [ -n "$gaps" ] || e2e_fail "fewer than two log lines match /$re/: no gap to check"
+  while read -r g; do
+    awk -v g="$g" -v m="$min" 'BEGIN { exit !(g >= m - 0.1) }' ||
+      e2e_fail "two log lines matching /$re/ $g s apart, want at least $min s"
+  done <<<"$gaps"
+  echo "$gaps" | sed 's/$/ s/' | paste -sd, - | sed 's/,/, /g'
 }
 
 # e2e_nodesim NS...: the node simulator (test/tools/nodesim) plays scheduler and kubelet for

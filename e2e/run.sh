@@ -25,7 +25,7 @@ for s in "$here"/scenarios/*.sh; do
   [ -e "$s" ] || continue
   name=$(basename "$s" .sh)
   echo "== e2e $name"
-  OPTIPOD_BIN="$root/$build/optipod" bash "$s"
+  OPTIPOD_BIN="$root/$build/optipod" KUBECTL_OPTIPOD="$root/$build/kubectl-optipod" bash "$s"
   rc=$?
   if [ "$rc" -eq 0 ]; then
     echo "ok   $name"; passed=$((passed + 1))

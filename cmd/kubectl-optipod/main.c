@@ -32,8 +32,9 @@ static const opflag flags[] = {
     {"output", 'o', OPFLAG_STRING, &g.output, "recommendations: table, json, yaml or csv"},
     {"format", 0, OPFLAG_STRING, &g.format, "export: kustomize, patch or helm-values"},
     {"out", 0, OPFLAG_STRING, &g.out_dir, "export: the directory to write"},
-    {"container", 0, OPFLAG_STRING, &g.container, "release: only this container"},
-    {"dry-run", 0, OPFLAG_BOOL, &g.dry_run, "release: write nothing, report what would change"},
+    {"container", 0, OPFLAG_STRING, &g.container, "release, manage: only this container"},
+    {"dry-run", 0, OPFLAG_BOOL, &g.dry_run,
+     "release, manage: write nothing, report what would change"},
     {"cpu-price", 0, OPFLAG_STRING, &g.cpu_price, "savings: $ per core-hour (default 0.031611)"},
     {"memory-price", 0, OPFLAG_STRING, &g.mem_price, "savings: $ per GiB-hour (default 0.004237)"},
     {"help", 'h', OPFLAG_BOOL, &g.help, "show this help"},
@@ -67,7 +68,10 @@ static const kcmd cmds[] = {
     {"gitops", NULL, "argocd|flux [-n NS | -A]", 1,
      "Argo CD or Flux settings for the workloads optipod manages", "argocd flux"},
     {"release", NULL, "KIND/NAME [--container C] [--dry-run] [-n NS]", 1,
-     "stop managing a workload or container", "deployment/ statefulset/ daemonset/"},
+     "stop managing a workload or container (until manage)", "deployment/ statefulset/ daemonset/"},
+    {"manage", NULL, "KIND/NAME [--container C] [--dry-run] [-n NS]", 1,
+     "undo a release: managed again from the next reconcile",
+     "deployment/ statefulset/ daemonset/"},
     {"version", NULL, "", 0, "print the version", NULL},
     {"completion", NULL, "bash|zsh", 1, "print a shell completion script", "bash zsh"},
 };
@@ -214,20 +218,24 @@ int main(int argc, char **argv)
             return 2;
     } else if (!strcmp(cmd, "export")) {
         efmt = cli_export_fmt_parse(g.format ? g.format : "kustomize");
-        if (efmt < 0 || !g.out_dir) {
-            fprintf(stderr, "error: export needs --format kustomize|patch|helm-values and --out "
-                            "DIR\n");
+        if (efmt < 0) {
+            fprintf(stderr, "error: --format '%s': expected kustomize, patch or helm-values\n",
+                    g.format);
+            return 2;
+        }
+        if (!g.out_dir) {
+            fprintf(stderr, "error: export needs --out DIR (the directory to write)\n");
             return 2;
         }
     } else if (!strcmp(cmd, "gitops")) {
         if (!strcmp(pos[1], "flux"))
             tool = CLI_GITOPS_FLUX;
         else if (strcmp(pos[1], "argocd")) {
-            fprintf(stderr, "error: gitops needs argocd or flux\n");
+            fprintf(stderr, "error: gitops '%s': expected argocd or flux\n", pos[1]);
             return 2;
         }
     }
-    if (!strcmp(cmd, "explain") || !strcmp(cmd, "release")) {
+    if (!strcmp(cmd, "explain") || !strcmp(cmd, "release") || !strcmp(cmd, "manage")) {
         const char *k, *n;
         const kres *r;
         if (cli_parse_ref(pos[1], &k, &r, &n)) {
@@ -258,13 +266,17 @@ int main(int argc, char **argv)
         cli_release_opts ro = {
             .ns = ns, .ref = pos[1], .container = g.container, .dry_run = g.dry_run};
         rc = cli_release(&c, &ro, &out, &err);
+    } else if (!strcmp(cmd, "manage")) {
+        cli_release_opts ro = {
+            .ns = ns, .ref = pos[1], .container = g.container, .dry_run = g.dry_run};
+        rc = cli_manage(&c, &ro, &out, &err);
     } else if ((rc = cli_fetch(&c, &sc, &s, &err)) == 0) {
         if (!strcmp(cmd, "explain")) {
             const cli_workload *w = cli_find(&s, pos[1], ns);
             rc = w ? cli_render_explain(w, &out, &err)
                    : operr_set(&err, -ENOENT,
                                "%s in namespace %s: not managed by optipod (no "
-                               "recommendation annotations)",
+                               "OptimizationRecommendation record)",
                                pos[1], ns);
         } else if (!strcmp(cmd, "savings")) {
             rc = cli_render_savings(&s, cp, mp, &out);

@@ -63,7 +63,9 @@ typedef struct app_flags {
     mpromflags prom;
     uint64_t ckpt_ms;
     const char *ckpt_name;
+    const char *gitops_managers;
     int dry_run;
+    uint64_t min_write_ms;
     int leader_elect;
     const char *lease_ns;
     const char *lease_name;
@@ -162,31 +164,40 @@ static int app_metrics(opbuf *out, void *ud)
     if (a->ctl) {
         ctl_stats cs;
         ctl_stats_get(a->ctl, &cs);
-        opbuf_printf(out,
-                     "# HELP optipod_reconciles_total Reconciles by outcome.\n"
-                     "# TYPE optipod_reconciles_total counter\n"
-                     "optipod_reconciles_total{outcome=\"applied\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"unchanged\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"skipped\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"conflict\"} %llu\n"
-                     "optipod_reconciles_total{outcome=\"error\"} %llu\n"
-                     "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
-                     "# TYPE optipod_api_writes_total counter\n"
-                     "optipod_api_writes_total %llu\n"
-                     "# HELP optipod_status_writes_total Of those, writes of a policy's status.\n"
-                     "# TYPE optipod_status_writes_total counter\n"
-                     "optipod_status_writes_total %llu\n"
-                     "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
-                     "# TYPE optipod_gitops_loops_total counter\n"
-                     "optipod_gitops_loops_total %llu\n"
-                     "# HELP optipod_reconciles_pending Reconciles queued, running or delayed.\n"
-                     "# TYPE optipod_reconciles_pending gauge\n"
-                     "optipod_reconciles_pending %zu\n",
-                     (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
-                     (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
-                     (unsigned long long)cs.errors, (unsigned long long)cs.writes,
-                     (unsigned long long)cs.status_writes, (unsigned long long)cs.loops_stopped,
-                     ctl_pending(a->ctl));
+        opbuf_printf(
+            out,
+            "# HELP optipod_reconciles_total Reconciles by outcome.\n"
+            "# TYPE optipod_reconciles_total counter\n"
+            "optipod_reconciles_total{outcome=\"applied\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"unchanged\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"skipped\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"conflict\"} %llu\n"
+            "optipod_reconciles_total{outcome=\"error\"} %llu\n"
+            "# HELP optipod_api_writes_total Write requests sent (events excluded).\n"
+            "# TYPE optipod_api_writes_total counter\n"
+            "optipod_api_writes_total %llu\n"
+            "# HELP optipod_status_writes_total Of those, writes of a policy's status.\n"
+            "# TYPE optipod_status_writes_total counter\n"
+            "optipod_status_writes_total %llu\n"
+            "# HELP optipod_record_writes_total Of those, writes of a recommendation record.\n"
+            "# TYPE optipod_record_writes_total counter\n"
+            "optipod_record_writes_total %llu\n"
+            "# HELP optipod_gitops_loops_total Workloads stopped by GitOpsConflictLoop.\n"
+            "# TYPE optipod_gitops_loops_total counter\n"
+            "optipod_gitops_loops_total %llu\n"
+            "# HELP optipod_duplicate_controller_total Workloads whose values changed under field "
+            "manager optipod by a write this process did not make (DuplicateController).\n"
+            "# TYPE optipod_duplicate_controller_total counter\n"
+            "optipod_duplicate_controller_total %llu\n"
+            "# HELP optipod_reconciles_pending Reconciles queued, running or delayed.\n"
+            "# TYPE optipod_reconciles_pending gauge\n"
+            "optipod_reconciles_pending %zu\n",
+            (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
+            (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
+            (unsigned long long)cs.errors, (unsigned long long)cs.writes,
+            (unsigned long long)cs.status_writes, (unsigned long long)cs.record_writes,
+            (unsigned long long)cs.loops_stopped, (unsigned long long)cs.duplicates,
+            ctl_pending(a->ctl));
     }
     if (a->webhook && whsrv_metrics(a->webhook, out))
         return opbuf_error(out);
@@ -551,7 +562,9 @@ static int app_start_controller(app *a)
                    .provider = prov,
                    .metrics_server = ms,
                    .events = a->events,
-                   .metrics = a->obs};
+                   .gitops_managers = a->f.gitops_managers,
+                   .metrics = a->obs,
+                   .min_write_ms = a->f.min_write_ms};
     mprov *hist = ms ? ms : mms_is(prov) ? prov : NULL; /* borrowed by the checkpoints */
     if (ctl_new(&a->ctl, &a->loop, a->rest, &co, &err) != 0) {
         OPLOG_E("controller: %s", err.msg);
@@ -713,6 +726,7 @@ int main(int argc, char **argv)
     a.f.shutdown_ms = 10000;
     a.f.stats_ms = 60000;
     a.f.leader_elect = 1;
+    a.f.min_write_ms = 30000;
     a.f.webhook_service = "optipod-webhook";
     a.f.webhook_config = "optipod-webhook";
     mpromflags_init(&a.f.prom);
@@ -736,8 +750,14 @@ int main(int argc, char **argv)
          "restore them on start and on becoming leader (default 10m; 0 disables)"},
         {"checkpoint-name", 0, OPFLAG_STRING, &a.f.ckpt_name,
          "name of those ConfigMaps (default optipod-usage-checkpoint)"},
+        {"gitops-managers", 0, OPFLAG_STRING, &a.f.gitops_managers,
+         "comma-separated field managers that take fields back like a GitOps controller, "
+         "beyond Argo CD's, Flux's and Helm's (forcing over them is a Warning SSAConflict)"},
         {"dry-run", 0, OPFLAG_BOOL, &a.f.dry_run,
          "send every write with dryRun=All: report what would change, change nothing"},
+        {"min-write-interval", 0, OPFLAG_DURATION, &a.f.min_write_ms,
+         "write a workload at most once per this, whatever the cause: annotations, the ssa "
+         "write, a restart, an in-place resize of one of its pods (default 30s; 0: no minimum)"},
         {"leader-elect", 0, OPFLAG_BOOL, &a.f.leader_elect,
          "elect a leader on a Lease; only the leader reconciles and writes (default true; "
          "--leader-elect=false lets this process write next to any other)"},

@@ -10,12 +10,14 @@
  *
  * The plan goes to stdout, one line per problem to stderr. Exit status: 0
  * when everything was planned, 1 when anything was skipped or wrong (the rest
- * is still planned and exported), 2 for bad flags.
+ * is still planned and exported), 2 for bad flags or a -f path that does not
+ * exist (one error, nothing planned).
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "metrics/promflags.h"
 #include "plan.h"
@@ -84,7 +86,7 @@ int plan_main(int argc, char **argv)
     }
     int fmt = plan_fmt_parse(pf.output);
     optime now = {0};
-    const char *bad = NULL;
+    const char *bad = NULL, *badv = NULL;
     mprom_opts po = {0};
     int prom = mpromflags_opts(&ppf, &po, &err);
     if (prom < 0) {
@@ -99,14 +101,21 @@ int plan_main(int argc, char **argv)
     else if (!pf.usage_file == !prom)
         bad = "exactly one of --usage and --prometheus-url is required";
     else if (strcmp(pf.format, "kustomize") != 0 && strcmp(pf.format, "helm-values") != 0)
-        bad = "--format must be kustomize or helm-values";
+        bad = "--format '%s': expected kustomize or helm-values", badv = pf.format;
     else if (fmt < 0)
-        bad = "-o must be table, json, yaml or csv";
+        bad = "-o '%s': expected table, json, yaml or csv", badv = pf.output;
     else if (pf.now_s && optime_parse(pf.now_s, 0, &now) < 0)
         bad = "--now must be an RFC 3339 time like 2026-01-02T15:04:05Z";
+    /* a -f that names nothing is a bad argument: one error, no empty plan */
+    for (int i = 0; !bad && i < pf.inputs.n; i++)
+        if (access(pf.inputs.v[i], F_OK) != 0)
+            bad = "-f '%s': no such file or directory", badv = pf.inputs.v[i];
     if (bad) {
-        fprintf(stderr, "optipod plan: %s\n", bad);
-        usage(stderr, flags, nflags);
+        fprintf(stderr, "optipod plan: ");
+        fprintf(stderr, bad, badv);
+        fprintf(stderr, "\n");
+        if (!badv)
+            usage(stderr, flags, nflags);
         return 2;
     }
 

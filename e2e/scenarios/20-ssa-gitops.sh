@@ -12,7 +12,9 @@
 #     kubernetes#128102) and optipod never writes the sidecar back;
 #  4. Flux (kustomize-controller, --force-conflicts) takes the values back
 #     every interval: optipod stops with a GitOpsConflictLoop Event naming the
-#     Flux remedy, and writes nothing more.
+#     Flux remedy, and writes nothing more;
+#  5. however soon Flux takes them back, optipod's writes of the Deployment
+#     are at least --min-write-interval (30 s) apart.
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/lib.sh"
 
@@ -154,6 +156,14 @@ echo "$note" | grep -q "/spec/template/spec/containers/0/resources/requests/cpu"
 git_apply kustomize-controller 0 --force-conflicts >/dev/null
 sleep 15
 [ "$(req app cpu)" = "1" ] || e2e_fail "optipod applied again after stopping (cpu $(req app cpu))"
+
+# ---- --min-write-interval (default 30 s): Flux took the values back within a second of each of
+# ---- optipod's writes, a cause to write again at once; optipod wrote again only once the
+# ---- interval had passed (the reconciles in between say so), never sooner
+gaps=$(e2e_min_gap "$log" "reconcile Deployment/$E2E_NS/web: applied" 30) || exit 1
+grep -q "reconcile Deployment/$E2E_NS/web: skipped: the write waits .* --min-write-interval" "$log" ||
+  e2e_fail "no reconcile waited for --min-write-interval"
+echo "writes of web $gaps apart (--min-write-interval 30 s, the default)"
 
 e2e_stop_controller "$pid" "$log"
 kubectl delete optimizationpolicy -n "$E2E_NS" web --ignore-not-found >/dev/null

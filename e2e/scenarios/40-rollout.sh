@@ -151,6 +151,13 @@ ok = any(e["manager"] == "optipod" and e["operation"] == "Update" and
          "f:optipod.io/restartedAt" in json.dumps(e.get("fieldsV1", {})) for e in entries)
 sys.exit(0 if ok else 1)' || e2e_fail "optipod.io/restartedAt is not owned by optipod as an Update"
 
+# Publishing the annotations and the restart are two writes of the workload, causes seconds
+# apart: the restart waited until --min-write-interval (30 s, the default) had passed.
+grep -q "reconcile Deployment/$E2E_NS/web: skipped: the restart waits .* --min-write-interval" "$log" ||
+  e2e_fail "the restart did not wait for --min-write-interval after the annotations"
+gap=$(e2e_min_gap "$log" "reconcile Deployment/$E2E_NS/web: applied: (recommendation published|rolled out)" 30) || exit 1
+echo "annotations published, then the restart $gap later (--min-write-interval 30 s)"
+
 # ---- the rollout being followed is on record in the policy's status: a restarted controller ----------
 # ---- takes it up instead of starting another, and lets it go once it completes ---------------------
 recorded() { kubectl -n "$E2E_NS" get optimizationpolicy web -o jsonpath='{.status.rollout.name}/{.status.rollout.generation}'; }

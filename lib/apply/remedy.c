@@ -152,6 +152,30 @@ static int subject(opbuf *b, const kproj_obj *o)
                         o->ns ? "/" : "", o->name);
 }
 
+int remedy_argocd_entry(const remedy_request *rq, opbuf *b)
+{
+    const kproj_obj *o = rq->live;
+    int rc = opbuf_printf(
+        b, "    - group: apps\n      kind: %s\n      name: ", kproj_kind_name(o->kind));
+    rc = rc ? rc : opemit_yaml_str(b, o->name);
+    if (rc == 0 && o->ns && *o->ns) {
+        rc = opbuf_puts(b, "\n      namespace: ");
+        rc = rc ? rc : opemit_yaml_str(b, o->ns);
+    }
+    rc = rc ? rc : opbuf_puts(b, "\n      managedFieldsManagers:\n        - ");
+    rc = rc ? rc : opemit_yaml_str(b, mgr(rq));
+    return rc ? rc : opbuf_puts(b, "\n");
+}
+
+int remedy_argocd_tail(opbuf *b)
+{
+    return opbuf_puts(b, "  syncPolicy:\n"
+                         "    syncOptions:\n"
+                         "      - RespectIgnoreDifferences=true\n"
+                         "# Argo CD then writes the live values on sync and co-owns "
+                         "them: optipod's next change is a forced apply.\n");
+}
+
 static int yaml_argocd(const remedy_request *rq, opbuf *b)
 {
     const kproj_obj *o = rq->live;
@@ -162,24 +186,9 @@ static int yaml_argocd(const remedy_request *rq, opbuf *b)
     rc = rc ? rc
             : opbuf_puts(b, " out of the diff and out of syncs\n"
                             "spec:\n"
-                            "  ignoreDifferences:\n"
-                            "    - group: apps\n"
-                            "      kind: ");
-    rc = rc ? rc : opbuf_printf(b, "%s\n      name: ", kproj_kind_name(o->kind));
-    rc = rc ? rc : opemit_yaml_str(b, o->name);
-    if (rc == 0 && o->ns && *o->ns) {
-        rc = opbuf_puts(b, "\n      namespace: ");
-        rc = rc ? rc : opemit_yaml_str(b, o->ns);
-    }
-    rc = rc ? rc : opbuf_puts(b, "\n      managedFieldsManagers:\n        - ");
-    rc = rc ? rc : opemit_yaml_str(b, mgr(rq));
-    rc = rc ? rc
-            : opbuf_puts(b, "\n  syncPolicy:\n"
-                            "    syncOptions:\n"
-                            "      - RespectIgnoreDifferences=true\n"
-                            "# Argo CD then writes the live values on sync and co-owns "
-                            "them: optipod's next change is a forced apply.\n");
-    return rc;
+                            "  ignoreDifferences:\n");
+    rc = rc ? rc : remedy_argocd_entry(rq, b);
+    return rc ? rc : remedy_argocd_tail(b);
 }
 
 /* Flux: driftIgnoreRules (kustomize-controller) or driftDetection.ignore

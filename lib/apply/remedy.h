@@ -67,6 +67,12 @@ typedef struct remedy_request {
  * -E2BIG (buffer cap). */
 int remedy_yaml(enum remedy_tool tool, const remedy_request *rq, opbuf *out);
 
+/* The Argo CD pieces, to merge several workloads into one Application spec:
+ * one `ignoreDifferences` list item (indented for "spec:\n  ignoreDifferences:\n"),
+ * and the syncPolicy that makes Argo CD respect them. */
+int remedy_argocd_entry(const remedy_request *rq, opbuf *out);
+int remedy_argocd_tail(opbuf *out);
+
 /* One paragraph for the GitOpsConflictLoop Event note and status message,
  * at most REMEDY_NOTE_MAX bytes (JSON pointers beyond that are counted and
  * the full list is left to `kubectl-optipod gitops`). `buf` needs

@@ -461,7 +461,7 @@ out:
     return rc;
 }
 
-static int same_quantity(const char *a, const char *b)
+int ssa_same_quantity(const char *a, const char *b)
 {
     kq qa, qb;
     if (!a || !b)
@@ -491,7 +491,7 @@ size_t ssa_changes(const ssa_request *rq, ssa_change *out, size_t max)
         };
         for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
             const char *have = lc ? live_value(lc, f[k].kind, f[k].res) : NULL;
-            if (!f[k].want || same_quantity(have, f[k].want))
+            if (!f[k].want || ssa_same_quantity(have, f[k].want))
                 continue;
             if (out && n < max) {
                 ssa_change *ch = &out[n];

@@ -115,6 +115,10 @@ typedef struct ssa_change {
  * max and returns how many there are (0: the workload is unchanged). */
 size_t ssa_changes(const ssa_request *rq, ssa_change *out, size_t max);
 
+/* Two resource values are the same: as quantities ("0.5Gi" equals "512Mi"),
+ * as strings when one does not parse; NULL (unset) equals only NULL. */
+int ssa_same_quantity(const char *a, const char *b);
+
 /* apiVersion for a workload kind ("apps/v1"), NULL for kinds SSA cannot patch. */
 const char *ssa_api_version(enum kproj_kind k);
 

@@ -26,17 +26,26 @@ typedef struct rwin {
     uint32_t qr;
     size_t qbelow; /* ranks inside below qr */
     int qvalid;
+    /* The interpolation for a window of qn samples (0: none yet): the size
+     * is the same from step to step once the window is full. */
+    size_t qn, qlo;
+    double qf;
     uint32_t top; /* the largest rank inside, when n > 0 */
 } rwin;
 
 #define NO_RANK UINT32_MAX
 
+/* The ranking sorts 64-bit words: a value's top 32 bits (exponent and the
+ * high mantissa, the sign being 0) above the sample's index, by the value
+ * part only, in three passes of 11-bit digits. Values equal in those bits
+ * are then ordered by their full bits, a short run at a time. */
+enum { RDIG = 11, RPASS = 3, RSHORT = 32 };
+
 struct bt_ws {
     rwin cpu, mem;
     uint64_t *key[2];
-    uint32_t *idx[2];
     size_t scap;
-    uint32_t hist[8][256];
+    uint32_t hist[RPASS][1 << RDIG];
 };
 
 static void rwin_free(rwin *w)
@@ -59,10 +68,8 @@ void bt_ws_free(bt_ws *ws)
         return;
     rwin_free(&ws->cpu);
     rwin_free(&ws->mem);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         free(ws->key[i]);
-        free(ws->idx[i]);
-    }
     free(ws);
 }
 
@@ -75,8 +82,58 @@ static int grow(void **p, size_t n, size_t size)
     return 0;
 }
 
-/* Rank the n values of p into w (LSD radix sort on the bits of the doubles:
- * for values >= 0 their order is the numbers' order; negatives count as 0). */
+/* A finite sample as ranked: negatives (and -0.0) count as 0. */
+static double clamp0(double v)
+{
+    return v > 0 ? v : 0;
+}
+
+/* The bits of a value >= 0: their order is the numbers' order. */
+static uint64_t vbits(double v)
+{
+    uint64_t k;
+    memcpy(&k, &v, sizeof k);
+    return k;
+}
+
+/* Order by full value, then by index: the order a stable sort on the whole
+ * value gives, so equal values keep their samples' order. */
+static int cmp_full(const void *a, const void *b, void *arg)
+{
+    const bt_point *p = arg;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    uint64_t vx = vbits(clamp0(p[(uint32_t)x].v)), vy = vbits(clamp0(p[(uint32_t)y].v));
+    if (vx != vy)
+        return vx < vy ? -1 : 1;
+    return (uint32_t)x < (uint32_t)y ? -1 : (uint32_t)x > (uint32_t)y;
+}
+
+/* Order k[0..len), words whose top 32 bits are equal, by full value then
+ * index (they are in index order now). Almost always a run of one or two, or
+ * of repeats of one value (already in order); a long run of distinct values
+ * (numbers a few units apart, high above 1) is sorted without a quadratic
+ * cost. */
+static void sort_run(uint64_t *k, size_t len, const bt_point *p)
+{
+    size_t i = 1;
+    while (i < len && vbits(clamp0(p[(uint32_t)k[i - 1]].v)) <= vbits(clamp0(p[(uint32_t)k[i]].v)))
+        i++;
+    if (i == len)
+        return;
+    if (len > RSHORT) {
+        qsort_r(k, len, sizeof *k, cmp_full, (void *)p);
+        return;
+    }
+    for (; i < len; i++) { /* insertion: stable, so equal values keep index order */
+        uint64_t x = k[i], vx = vbits(clamp0(p[(uint32_t)x].v));
+        size_t j = i;
+        for (; j > 0 && vbits(clamp0(p[(uint32_t)k[j - 1]].v)) > vx; j--)
+            k[j] = k[j - 1];
+        k[j] = x;
+    }
+}
+
+/* Rank the n values of p into w. */
 static int rwin_prepare(bt_ws *ws, rwin *w, const bt_point *p, size_t n)
 {
     if (n >= NO_RANK)
@@ -92,61 +149,62 @@ static int rwin_prepare(bt_ws *ws, rwin *w, const bt_point *p, size_t n)
     }
     if (n > ws->scap) {
         for (int i = 0; i < 2; i++)
-            if (grow((void **)&ws->key[i], n, sizeof *ws->key[i]) ||
-                grow((void **)&ws->idx[i], n, sizeof *ws->idx[i]))
+            if (grow((void **)&ws->key[i], n, sizeof *ws->key[i]))
                 return -ENOMEM;
         ws->scap = n;
     }
     w->nwords = (n + 63) / 64;
     w->n = 0;
     w->qvalid = 0;
+    w->qn = 0;
     if (w->nwords) { /* an empty series has nothing allocated yet */
         memset(w->bits, 0, w->nwords * sizeof *w->bits);
         memset(w->cnt, 0, w->nwords * sizeof *w->cnt);
     }
-    size_t m = 0;
-    uint32_t(*hist)[256] = ws->hist;
+    const uint64_t dmask = (1u << RDIG) - 1;
+    uint32_t(*hist)[1 << RDIG] = ws->hist;
     memset(ws->hist, 0, sizeof ws->hist);
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         double v = p[i].v;
         if (!isfinite(v)) {
             w->rank[i] = NO_RANK;
             continue;
         }
-        if (!(v > 0))
-            v = 0; /* also -0.0 */
-        uint64_t k;
-        memcpy(&k, &v, sizeof k);
-        ws->key[0][m] = k;
-        ws->idx[0][m++] = (uint32_t)i;
-        for (int b = 0; b < 8; b++)
-            hist[b][(k >> (8 * b)) & 255]++;
+        uint64_t k = (vbits(clamp0(v)) >> 32 << 32) | i;
+        ws->key[0][m++] = k;
+        for (int b = 0; b < RPASS; b++)
+            hist[b][(k >> (32 + RDIG * b)) & dmask]++;
     }
     int cur = 0;
-    for (int b = 0; b < 8; b++) {
+    for (int b = 0; b < RPASS; b++) {
         uint32_t *h = hist[b];
-        if (m == 0 || h[(ws->key[cur][0] >> (8 * b)) & 255] == m)
-            continue; /* every key has this byte: nothing moves */
+        int shift = 32 + RDIG * b;
+        if (m == 0 || h[(ws->key[cur][0] >> shift) & dmask] == m)
+            continue; /* every key has this digit: nothing moves */
         uint32_t sum = 0;
-        for (int d = 0; d < 256; d++) {
+        for (size_t d = 0; d <= dmask; d++) {
             uint32_t c = h[d];
             h[d] = sum;
             sum += c;
         }
         const uint64_t *ks = ws->key[cur];
-        const uint32_t *is = ws->idx[cur];
         uint64_t *kd = ws->key[!cur];
-        uint32_t *id = ws->idx[!cur];
-        for (size_t i = 0; i < m; i++) {
-            uint32_t at = h[(ks[i] >> (8 * b)) & 255]++;
-            kd[at] = ks[i];
-            id[at] = is[i];
-        }
+        for (size_t i = 0; i < m; i++)
+            kd[h[(ks[i] >> shift) & dmask]++] = ks[i];
         cur = !cur;
     }
+    uint64_t *k = ws->key[cur];
+    for (size_t a = 0, e; a < m; a = e) {
+        for (e = a + 1; e < m && k[e] >> 32 == k[a] >> 32; e++)
+            ;
+        if (e - a > 1)
+            sort_run(k + a, e - a, p);
+    }
     for (size_t r = 0; r < m; r++) {
-        w->rank[ws->idx[cur][r]] = (uint32_t)r;
-        memcpy(&w->val[r], &ws->key[cur][r], sizeof w->val[r]);
+        uint32_t i = (uint32_t)k[r];
+        w->rank[i] = (uint32_t)r;
+        w->val[r] = clamp0(p[i].v);
     }
     return 0;
 }
@@ -230,8 +288,13 @@ static double rwin_q(rwin *w, double q)
 {
     if (w->n == 0)
         return NAN;
-    double rank = q * (double)(w->n - 1);
-    size_t lo = (size_t)floor(rank);
+    if (w->qn != w->n) {
+        double rank = q * (double)(w->n - 1);
+        w->qlo = (size_t)floor(rank);
+        w->qf = rank - (double)w->qlo;
+        w->qn = w->n;
+    }
+    size_t lo = w->qlo;
     if (lo >= w->n - 1)
         return w->val[w->top];
     if (!w->qvalid) {
@@ -244,7 +307,7 @@ static double rwin_q(rwin *w, double q)
     for (; w->qbelow < lo; w->qbelow++)
         w->qr = rwin_next(w, w->qr);
     uint32_t r = w->qr;
-    double f = rank - (double)lo;
+    double f = w->qf;
     return f == 0 ? w->val[r] : w->val[r] * (1 - f) + w->val[rwin_next(w, r)] * f;
 }
 
@@ -354,6 +417,8 @@ int bt_replay(bt_ws *ws, const eng_policy *p, const eng_container *today, const 
     eng_result r;
     int have = 0;
     int both = s->ncpu > 0 && s->nmem > 0;
+    /* The CPU request in cores, recomputed when it changes, not per step. */
+    double cores = c.cpu.has_req ? (double)c.cpu.req / 1000.0 : 0;
     for (int64_t t = per->from; t <= per->to; t += per->interval_s) {
         slide_to(&cs, t, per->window_s);
         slide_to(&ms, t, per->window_s);
@@ -394,6 +459,8 @@ int bt_replay(bt_ws *ws, const eng_policy *p, const eng_container *today, const 
         int64_t cc = 0, mc = 0;
         apply(&r.cpu, &c.cpu, &cc);
         apply(&r.mem, &c.mem, &mc);
+        if (cc)
+            cores = c.cpu.has_req ? (double)c.cpu.req / 1000.0 : 0;
         out->cpu_changes += cc;
         out->mem_changes += mc;
         out->changes += cc || mc;
@@ -402,7 +469,6 @@ int bt_replay(bt_ws *ws, const eng_policy *p, const eng_container *today, const 
 
         /* (t, next]: judged against what is in force now */
         int64_t next = t + per->interval_s < per->to ? t + per->interval_s : per->to;
-        double cores = c.cpu.has_req ? (double)c.cpu.req / 1000.0 : 0;
         for (; jc < s->ncpu && s->cpu[jc].t <= next; jc++) {
             out->cpu_judged++;
             out->cpu_over += s->cpu[jc].v > cores;

@@ -5,14 +5,14 @@
  *              request and runs the caller's libuv loop until it ends (so a
  *              test's fake API server on the same loop keeps serving).
  *   cli_state  what optipod published in the cluster: every managed workload
- *              (one with optipod.io/ recommendation annotations), its
+ *              (one with an OptimizationRecommendation record, or, from older
+ *              controllers, optipod.io/ recommendation annotations), its
  *              containers' live and recommended values, managedFields, and
- *              the policies' status entries. Sorted by namespace, kind, name;
- *              containers in spec order (containers, then initContainers).
- *   renderers  recommendations (table/json/yaml/csv), explain, savings,
- *              export (reusing lib/plan's writers), gitops (lib/apply/remedy).
- *   release    stop managing a workload or one container without deleting a
- *              value nobody else owns (see cli_release()).
+ *              the policies' status entries. The record wins over annotations. Sorted by namespace,
+ * kind, name; containers in spec order (containers, then initContainers). renderers recommendations
+ * (table/json/yaml/csv), explain, savings, export (reusing lib/plan's writers), gitops
+ * (lib/apply/remedy). release    stop managing a workload or one container without deleting a value
+ * nobody else owns (see cli_release()).
  *
  * Errors name what failed first: "cannot reach https://127.0.0.1:1: ...",
  * "no OptimizationPolicy CRD installed (crds/optimizationpolicies.optipod.io.yaml)".
@@ -35,6 +35,7 @@
 #include "kube/config.h"
 #include "kube/project.h"
 #include "kube/rest.h"
+#include "record/record.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -79,11 +80,15 @@ typedef struct cli_ctr {
     int init;
     size_t index;            /* position in its list */
     const char *cur[CLI_NV]; /* live spec values; NULL when unset */
-    const char *rec[CLI_NV]; /* recommended (annotations); NULL when none */
-    int has_rec;
-    int applied;         /* every recommended value equals the live one (as quantities) */
-    char conflicts[256]; /* other managers owning its resources, ", "-joined */
-    int64_t samples;     /* from the policy status entry; -1 when unknown */
+    const char *rec[CLI_NV]; /* recommended (record, else annotations); NULL when none */
+    int has_rec;             /* a recommendation, or a container of a record (values or not) */
+    /* every recommended value equals the live one (as quantities): the pod
+     * template's, or under the webhook strategy the webhook annotations' */
+    int applied;
+    char conflicts[256];     /* other managers owning its resources, ", "-joined */
+    int64_t samples;         /* from the record, else the policy status; -1 when unknown */
+    const char *rule;        /* the record's rule, or NULL */
+    const char *explanation; /* the record's explanation JSON, or NULL */
 } cli_ctr;
 
 typedef struct cli_workload {
@@ -91,8 +96,10 @@ typedef struct cli_workload {
     cJSON *obj;      /* owned: the live object */
     const char *kind;
     const char *api_version;
-    const char *strategy;    /* optipod.io/strategy, or "" */
-    const char *explanation; /* optipod.io/explanation, or NULL */
+    const char *strategy; /* the record's (ssa, webhook, none), else optipod.io/strategy, or "" */
+    const char *mode;     /* the record's mode, or "" */
+    const char *explanation; /* optipod.io/explanation, or NULL (older controllers) */
+    rrec *rec;               /* owned: its OptimizationRecommendation, or NULL */
     int64_t replicas;        /* 1 when absent (DaemonSet: 1 per node is unknown) */
     cli_ctr *ctrs;
     size_t nctrs;
@@ -102,6 +109,8 @@ typedef struct cli_state {
     cli_workload *wl;
     size_t nwl;
     cJSON *policies; /* the policy list (owned) */
+    rrec *recs;      /* records read, not yet matched to a workload (owned) */
+    size_t nrecs;
 } cli_state;
 
 typedef struct cli_scope {
@@ -112,13 +121,18 @@ typedef struct cli_scope {
 
 void cli_state_init(cli_state *s);
 void cli_state_release(cli_state *s);
-/* List the policies (checks the CRD), then Deployments, StatefulSets and
- * DaemonSets in scope, and keep those carrying recommendations. */
+/* List the policies (checks the CRD), the recommendation records, then
+ * Deployments, StatefulSets and DaemonSets in scope, and keep those with a
+ * record or recommendation annotations. */
 int cli_fetch(cli_conn *c, const cli_scope *sc, cli_state *s, operr *err);
 /* The same from objects in memory (tests, and the fetch itself): a JSON array
  * of workloads (with apiVersion and kind) and the policy list (may be NULL;
  * taken over). */
 int cli_state_from_json(cli_state *s, const cJSON *workloads, cJSON *policies, operr *err);
+/* The same with the records too (the items of an OptimizationRecommendationList;
+ * may be NULL). A record that does not parse is refused naming it. */
+int cli_state_load(cli_state *s, const cJSON *workloads, cJSON *policies, const cJSON *records,
+                   operr *err);
 /* The managed workload kind/name in ns ("deployment/web", "deploy/web",
  * "statefulset/db", "sts/db", "daemonset/x", "ds/x"), or NULL. */
 const cli_workload *cli_find(const cli_state *s, const char *ref, const char *ns);
@@ -131,7 +145,8 @@ enum cli_fmt { CLI_FMT_TABLE, CLI_FMT_JSON, CLI_FMT_YAML, CLI_FMT_CSV };
 int cli_fmt_parse(const char *s); /* -1 when unknown */
 
 int cli_render_recommendations(const cli_state *s, enum cli_fmt fmt, opbuf *out);
-/* Readable text from the explanation annotation; -ENOENT when it has none. */
+/* Readable text from the record (or an older controller's explanation
+ * annotation); -ENOENT when it has neither. */
 int cli_render_explain(const cli_workload *w, opbuf *out, operr *err);
 int cli_render_savings(const cli_state *s, double cpu_price, double mem_price, opbuf *out);
 
@@ -139,10 +154,11 @@ enum cli_export_fmt { CLI_EXPORT_KUSTOMIZE, CLI_EXPORT_PATCH, CLI_EXPORT_HELM };
 int cli_export_fmt_parse(const char *s); /* -1 when unknown */
 /* Write the files `optipod plan --out` writes, with lib/plan's writers fed a
  * plan built from the cluster (a container's value is a change where the
- * recommendation differs from the live spec): kustomize and patch both write
- * the strategic-merge patch per workload (`kubectl patch --type strategic
- * --patch-file` takes each as is) and the kustomization.yaml Component that
- * lists them; helm-values writes values-optipod.yaml. Unchanged bytes are not
+ * recommendation differs from the live spec): kustomize writes the
+ * strategic-merge patch per workload and the kustomization.yaml Component
+ * that lists them; patch writes only the patch files, each headed by the
+ * `kubectl patch --type strategic --patch-file` line that applies it;
+ * helm-values writes values-optipod.yaml. Headers name the export command. Unchanged bytes are not
  * rewritten, nothing else in `dir` is touched. */
 int cli_export(const cli_state *s, enum cli_export_fmt fmt, const char *dir, size_t *written,
                operr *err);
@@ -164,10 +180,14 @@ int cli_render_gitops(const cli_state *s, enum cli_gitops_tool tool, opbuf *out,
  *     released containers: values others own are released, the rest of
  *     optipod's fields (other containers) kept;
  *  3. a merge PATCH removing the optipod.io/ annotations of the released
- *     containers (all of them for the whole workload) still present.
+ *     containers (all of them for the whole workload) still present;
+ *  4. the release marker (record.h): optipod.io/managed: "false", or
+ *     optipod.io/managed.<container>: "false", set as optipod-release, so
+ *     the controller and the webhook leave the released part alone until
+ *     cli_manage() removes it.
  * The report lists each value kept or released, then what the server holds
  * afterwards (optipod's remaining ownership, values deleted if any). With
- * dry_run every write carries dryRun=All and step 3 is skipped. */
+ * dry_run every write carries dryRun=All and steps 3 and 4 are skipped. */
 typedef struct cli_release_opts {
     const char *ns;
     const char *ref;       /* kind/name */
@@ -176,5 +196,10 @@ typedef struct cli_release_opts {
 } cli_release_opts;
 
 int cli_release(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *err);
+/* Undo a release: remove the marker of the container (o->container), or every
+ * marker of the workload; nothing else changes (the controller applies again
+ * at its next reconcile). A container of a workload released as a whole is
+ * refused (-EBUSY) naming the command that comes first. */
+int cli_manage(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *err);
 
 #endif

@@ -108,9 +108,20 @@ int cli_export(const cli_state *s, enum cli_export_fmt fmt, const char *dir, siz
     if (rc)
         operr_set(err, rc, "export: out of memory");
     else if (fmt == CLI_EXPORT_HELM)
-        rc = plan_export_helm(&p, dir, written, err);
+        rc = plan_export_helm_with(
+            &p, dir,
+            &(plan_export_opts){.generator = "kubectl optipod export --format helm-values"},
+            written, err);
+    else if (fmt == CLI_EXPORT_PATCH)
+        rc = plan_export_with(
+            &p, dir,
+            &(plan_export_opts){.generator = "kubectl optipod export --format patch",
+                                .patch_only = true},
+            written, err);
     else
-        rc = plan_export(&p, dir, written, err);
+        rc = plan_export_with(
+            &p, dir, &(plan_export_opts){.generator = "kubectl optipod export --format kustomize"},
+            written, err);
     plan_release(&p);
     return rc;
 }
@@ -121,6 +132,33 @@ int cli_render_gitops(const cli_state *s, enum cli_gitops_tool tool, opbuf *out,
                                                "limits.memory"};
     int rc = 0;
     size_t done = 0;
+    if (tool == CLI_GITOPS_ARGOCD) {
+        /* one Application spec: one merged ignoreDifferences list */
+        for (size_t i = 0; !rc && i < s->nwl; i++) {
+            const cli_workload *w = &s->wl[i];
+            remedy_request rq = {.live = w->proj};
+            if (!done)
+                rc = opbuf_puts(out,
+                                "# Argo CD Application: leave the fields optipod manages on the "
+                                "workloads below out of the diff and out of syncs\n"
+                                "# (keep the entries of the workloads each Application deploys)\n"
+                                "spec:\n"
+                                "  ignoreDifferences:\n");
+            rc = rc
+                     ?: opbuf_printf(out, "    # %s %s/%s\n", w->kind,
+                                     w->proj->ns ? w->proj->ns : "", w->proj->name);
+            rc = rc ?: remedy_argocd_entry(&rq, out);
+            if (rc)
+                operr_set(err, rc, "%s %s/%s: cannot render the snippet", w->kind,
+                          w->proj->ns ? w->proj->ns : "", w->proj->name);
+            done++;
+        }
+        if (!rc && done)
+            rc = remedy_argocd_tail(out);
+        if (!rc && done == 0)
+            rc = opbuf_puts(out, "# No workloads managed by optipod in scope.\n");
+        return rc;
+    }
     for (size_t i = 0; !rc && i < s->nwl; i++) {
         const cli_workload *w = &s->wl[i];
         remedy_field f[4 * 64];

@@ -9,6 +9,7 @@
 
 #include "apply/ssa.h"
 #include "cli/cli.h"
+#include "record/record.h"
 
 #define ANN          "optipod.io/"
 #define MAX_RELEASED 64
@@ -84,7 +85,7 @@ static int released(const rel_ctx *x, const char *container)
  * workload, any of optipod's)? */
 static int released_key(const rel_ctx *x, const char *key)
 {
-    if (strncmp(key, ANN, strlen(ANN)))
+    if (strncmp(key, ANN, strlen(ANN)) || rrec_is_marker(key))
         return 0;
     if (!x->o->container)
         return 1;
@@ -357,6 +358,36 @@ static int drop_annotations(rel_ctx *x, const kproj_obj *live, int *dropped)
     return rc;
 }
 
+/* Step 4 (and `manage`): the release marker, as field manager optipod-release
+ * (the user's, never optipod's own apply). value NULL removes the marker(s):
+ * the container's, or for the whole workload every one. */
+static int set_marker(rel_ctx *x, const kproj_obj *live, const char *value)
+{
+    char key[sizeof RREC_MANAGED_KEY + MFIELDS_NAME_MAX + 2];
+    snprintf(key, sizeof key, "%s%s%s", RREC_MANAGED_KEY, x->o->container ? "." : "",
+             x->o->container ? x->o->container : "");
+    cJSON *root = cJSON_CreateObject();
+    cJSON *ann = cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "metadata"), "annotations");
+    int rc = ann ? 0 : -ENOMEM;
+    if (!rc && value)
+        rc = cJSON_AddStringToObject(ann, key, value) ? 0 : -ENOMEM;
+    for (size_t i = 0; !rc && !value && i < live->nannotations; i++) {
+        const char *k = live->annotations[i].key;
+        if (rrec_is_marker(k) && (!x->o->container || !strcmp(k, key)))
+            rc = cJSON_AddNullToObject(ann, k) ? 0 : -ENOMEM;
+    }
+    if (!rc && (value || ann->child)) {
+        char *s = cJSON_PrintUnformatted(root);
+        rc = s ? write_path(x, CLI_RELEASE_MGR, 0) : -ENOMEM;
+        rc = rc
+                 ?: rel_send(x, value ? "mark released" : "mark managed",
+                             "application/merge-patch+json", s);
+        cJSON_free(s);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
 static int load(rel_ctx *x, cJSON **obj, kproj_obj **proj, mfields *mf, enum kproj_kind pk)
 {
     x->get_rc = -EIO;
@@ -470,6 +501,15 @@ int cli_release(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *er
              ?: opbuf_printf(report, "  optipod.io/ annotations of the released %s: %s\n",
                              o->container ? "container" : "workload",
                              o->dry_run ? "would be removed" : "removed");
+    if (!rc && !o->dry_run)
+        rc = set_marker(&x, live, "false");
+    rc = rc
+             ?: opbuf_printf(report,
+                             "  %s %s%s%s: \"false\": the controller and the webhook leave it "
+                             "alone until `kubectl optipod manage %s%s%s`\n",
+                             o->dry_run ? "would mark" : "marked", RREC_MANAGED_KEY,
+                             o->container ? "." : "", o->container ? o->container : "", o->ref,
+                             o->container ? " --container " : "", o->container ? o->container : "");
     if (rc || o->dry_run)
         goto out;
     /* say what the server now holds, not what was intended */
@@ -485,6 +525,52 @@ int cli_release(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *er
     else if (!rc)
         rc = opbuf_printf(report, "  no value was deleted (%d request/limit value(s) kept)\n",
                           values_after);
+out:
+    cJSON_Delete(obj);
+    kproj_free(live);
+    mfields_release(&mf);
+    opbuf_release(&x.path);
+    return rc;
+}
+
+int cli_manage(cli_conn *c, const cli_release_opts *o, opbuf *report, operr *err)
+{
+    rel_ctx x = {.c = c, .o = o, .report = report, .err = err};
+    if (cli_parse_ref(o->ref, &x.kind, &x.res, &x.name))
+        return operr_set(err, -EINVAL,
+                         "'%s': expected deployment/NAME, statefulset/NAME or daemonset/NAME",
+                         o->ref ? o->ref : "");
+    opbuf_init(&x.path, 4096);
+    cJSON *obj = NULL;
+    kproj_obj *live = NULL;
+    mfields mf;
+    mfields_init(&mf);
+    int rc = load(&x, &obj, &live, &mf, kproj_kind_for_resource(x.res->resource));
+    if (rc)
+        goto out;
+    int was = o->container ? rrec_released(live, o->container) : 0;
+    for (size_t i = 0; !o->container && i < live->nannotations; i++)
+        was |= rrec_is_marker(live->annotations[i].key);
+    if (!was) {
+        rc = opbuf_printf(report, "%s %s/%s%s%s: not released; nothing to do\n", x.kind, o->ns,
+                          x.name, o->container ? " container " : "",
+                          o->container ? o->container : "");
+        goto out;
+    }
+    if (o->container && rrec_released(live, NULL)) {
+        rc = operr_set(err, -EBUSY,
+                       "%s %s/%s is released as a whole: `kubectl optipod manage %s` first", x.kind,
+                       o->ns, x.name, o->ref);
+        goto out;
+    }
+    if (!o->dry_run && (rc = set_marker(&x, live, NULL)) != 0)
+        goto out;
+    rc = opbuf_printf(report,
+                      "%s%s %s/%s%s%s: %s again; the controller writes it at its next "
+                      "reconcile\n",
+                      o->dry_run ? "[dry run] " : "", x.kind, o->ns, x.name,
+                      o->container ? " container " : "", o->container ? o->container : "",
+                      o->dry_run ? "would be managed" : "managed");
 out:
     cJSON_Delete(obj);
     kproj_free(live);

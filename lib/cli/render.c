@@ -250,6 +250,11 @@ static cJSON *to_json(const cli_state *s)
             else
                 cJSON_AddNullToObject(o, "samples");
             cJSON_AddStringToObject(o, "strategy", w->strategy);
+            cJSON_AddStringToObject(o, "mode", w->mode);
+            if (w->rec)
+                cJSON_AddStringToObject(o, "policy", w->rec->policy);
+            if (c->rule)
+                cJSON_AddStringToObject(o, "rule", c->rule);
             cJSON_AddBoolToObject(o, "applied", c->applied);
             cJSON *m = cJSON_AddArrayToObject(o, "conflictingManagers");
             char tmp[sizeof c->conflicts];
@@ -368,14 +373,84 @@ static int explain_res(const cJSON *r, const char *what, opbuf *out)
     return rc;
 }
 
+/* Memory as Kubernetes users read it: a byte count that is no binary multiple
+ * (a measured usage, 459206680) as the nearest Mi (438Mi), as kubectl top
+ * prints it; quantities with a unit are left as they are. In place, over the
+ * value fields of a memory explanation. */
+static void humanize_mem(cJSON *o)
+{
+    static const char *const keys[] = {"value",   "from",        "to",    "current",
+                                       "request", "recommended", "limit", "oomMemory"};
+    cJSON *it;
+    cJSON_ArrayForEach(it, o)
+    {
+        if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+            humanize_mem(it);
+            continue;
+        }
+        int known = 0;
+        for (size_t k = 0; it->string && k < sizeof keys / sizeof keys[0]; k++)
+            known |= !strcmp(it->string, keys[k]);
+        int64_t b;
+        if (!known || !cJSON_IsString(it) || kq_parse_bytes(it->valuestring, &b, NULL) ||
+            b % 1024 == 0 || b < 1024)
+            continue;
+        char buf[48];
+        if (b >= (1LL << 20))
+            snprintf(buf, sizeof buf, "%lldMi", (long long)((b + (1LL << 19)) >> 20));
+        else
+            snprintf(buf, sizeof buf, "%lldKi", (long long)((b + 512) >> 10));
+        cJSON_SetValuestring(it, buf);
+    }
+}
+
+/* The record in the shape of the explanation annotation of older controllers. */
+static cJSON *record_explanation(const cli_workload *w)
+{
+    const rrec *r = w->rec;
+    cJSON *e = cJSON_CreateObject(), *ctrs = cJSON_AddArrayToObject(e, "containers");
+    if (!ctrs) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    cJSON_AddStringToObject(e, "policy", r->policy);
+    cJSON_AddStringToObject(e, "mode", r->mode);
+    cJSON_AddStringToObject(e, "provider", r->provider);
+    cJSON_AddStringToObject(e, "window", r->window);
+    cJSON_AddNumberToObject(e, "percentile", r->percentile);
+    cJSON_AddNumberToObject(e, "safetyFactor", r->safety_factor);
+    if (r->history[0]) {
+        cJSON_AddStringToObject(e, "history", r->history);
+        cJSON_AddNumberToObject(e, "historyPods", r->history_pods);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const rrec_container *c = &r->c[i];
+        cJSON *x = c->explanation ? cJSON_Parse(c->explanation) : NULL;
+        if (!cJSON_IsObject(x)) {
+            cJSON_Delete(x);
+            x = cJSON_CreateObject();
+        }
+        if (!x)
+            break;
+        cJSON_DeleteItemFromObjectCaseSensitive(x, "container");
+        cJSON_AddStringToObject(x, "container", c->name);
+        if (c->init && !has(x, "init"))
+            cJSON_AddTrueToObject(x, "init");
+        if (!has(x, "decision"))
+            cJSON_AddStringToObject(x, "decision", c->rule);
+        cJSON_AddItemToArray(ctrs, x);
+    }
+    return e;
+}
+
 int cli_render_explain(const cli_workload *w, opbuf *out, operr *err)
 {
-    if (!w->explanation)
+    if (!w->rec && !w->explanation)
         return operr_set(err, -ENOENT,
-                         "%s %s/%s: no optipod.io/explanation annotation (the controller "
-                         "publishes it with its recommendation; is it older than this CLI?)",
+                         "%s %s/%s: no OptimizationRecommendation record and no "
+                         "optipod.io/explanation annotation (is the controller running?)",
                          w->kind, ns_of(w), w->proj->name);
-    cJSON *e = cJSON_Parse(w->explanation);
+    cJSON *e = w->rec ? record_explanation(w) : cJSON_Parse(w->explanation);
     if (!e)
         return operr_set(err, -EINVAL, "%s %s/%s: optipod.io/explanation is not JSON", w->kind,
                          ns_of(w), w->proj->name);
@@ -383,6 +458,18 @@ int cli_render_explain(const cli_workload *w, opbuf *out, operr *err)
     rc = rc
              ?: opbuf_printf(out, "  policy:      %s (mode %s, strategy %s)\n", jstr(e, "policy"),
                              jstr(e, "mode"), w->strategy[0] ? w->strategy : "-");
+    for (size_t i = 0; !rc && i < w->nctrs; i++) {
+        const cli_ctr *c = &w->ctrs[i];
+        if (!c->has_rec)
+            continue;
+        char cur[64], rec[64];
+        snprintf(cur, sizeof cur, "%s/%s", c->cur[CLI_CPU_REQ] ? c->cur[CLI_CPU_REQ] : "-",
+                 c->cur[CLI_MEM_REQ] ? c->cur[CLI_MEM_REQ] : "-");
+        snprintf(rec, sizeof rec, "%s/%s", c->rec[CLI_CPU_REQ] ? c->rec[CLI_CPU_REQ] : "-",
+                 c->rec[CLI_MEM_REQ] ? c->rec[CLI_MEM_REQ] : "-");
+        rc = opbuf_printf(out, "  %-12s requests %s, recommended %s, applied %s\n", c->name, cur,
+                          rec, c->applied ? "yes" : "no");
+    }
     rc = rc
              ?: opbuf_printf(out, "  provider:    %s, window %s\n", jstr(e, "provider"),
                              jstr(e, "window"));
@@ -413,9 +500,10 @@ int cli_render_explain(const cli_workload *w, opbuf *out, operr *err)
                          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "init")) ? " (init)" : "",
                          jstr(c, "decision"));
         if (!rc && cc && cc->samples >= 0)
-            rc = opbuf_printf(out, " (%lld samples in the policy status)", (long long)cc->samples);
+            rc = opbuf_printf(out, " (%lld samples)", (long long)cc->samples);
         rc = rc ?: opbuf_puts(out, "\n");
         rc = rc ?: explain_res(cJSON_GetObjectItemCaseSensitive(c, "cpu"), "cpu", out);
+        humanize_mem(cJSON_GetObjectItemCaseSensitive(c, "memory"));
         rc = rc ?: explain_res(cJSON_GetObjectItemCaseSensitive(c, "memory"), "memory", out);
         if (!strcmp(jstr(cJSON_GetObjectItemCaseSensitive(c, "cpu"), "reason"), "hpa-cpu"))
             hpa = 1;

@@ -25,6 +25,9 @@ static void workload_release(cli_workload *w)
     kproj_free(w->proj);
     cJSON_Delete(w->obj);
     free(w->ctrs);
+    if (w->rec)
+        rrec_release(w->rec);
+    free(w->rec);
 }
 
 void cli_state_release(cli_state *s)
@@ -32,6 +35,9 @@ void cli_state_release(cli_state *s)
     for (size_t i = 0; i < s->nwl; i++)
         workload_release(&s->wl[i]);
     free(s->wl);
+    for (size_t i = 0; i < s->nrecs; i++)
+        rrec_release(&s->recs[i]);
+    free(s->recs);
     cJSON_Delete(s->policies);
     memset(s, 0, sizeof *s);
 }
@@ -159,18 +165,55 @@ static void fill_ctr(cli_workload *w, const kproj_container *kc, int init, size_
     c->cur[CLI_CPU_LIM] = kv_get(kc->limits, kc->nlimits, "cpu");
     c->cur[CLI_MEM_LIM] = kv_get(kc->limits, kc->nlimits, "memory");
     c->applied = 1;
+    c->samples = -1;
+    const rrec_container *rr = NULL;
+    for (size_t i = 0; w->rec && i < w->rec->n; i++)
+        if (!strcmp(w->rec->c[i].name, kc->name) && w->rec->c[i].init == init)
+            rr = &w->rec->c[i];
+    /* under the webhook strategy the template is left alone on purpose: what
+     * counts is what the webhook injects, its annotations */
+    int webhook = !strcmp(w->strategy, "webhook");
     for (int v = 0; v < CLI_NV; v++) {
         char key[384];
         snprintf(key, sizeof key, ANN "%s.%s", slot_key[v], kc->name);
-        c->rec[v] = kv_get(w->proj->annotations, w->proj->nannotations, key);
+        const char *ann = kv_get(w->proj->annotations, w->proj->nannotations, key);
+        if (w->rec)
+            c->rec[v] = rr && rr->rec[v][0] ? rr->rec[v] : NULL;
+        else
+            c->rec[v] = ann;
         if (c->rec[v]) {
             c->has_rec = 1;
-            if (!qty_eq(c->rec[v], c->cur[v]))
+            if (!qty_eq(c->rec[v], webhook && w->rec ? ann : c->cur[v]))
                 c->applied = 0;
         }
     }
     if (!c->has_rec)
         c->applied = 0;
+    if (w->rec)
+        c->has_rec = 1; /* every container of a recorded workload is listed */
+    if (rr) {
+        c->samples = rr->samples;
+        c->rule = rr->rule;
+        c->explanation = rr->explanation;
+    }
+}
+
+/* The record for kind/name in ns, moved out of the unmatched list, or NULL. */
+static rrec *take_record(cli_state *s, const char *kind, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < s->nrecs; i++) {
+        rrec *r = &s->recs[i];
+        if (strcmp(r->kind, kind) || strcmp(r->ns, ns ? ns : "") || strcmp(r->target, name))
+            continue;
+        rrec *out = malloc(sizeof *out);
+        if (!out)
+            return NULL;
+        memcpy(out, r, sizeof *out);
+        memmove(r, r + 1, (s->nrecs - i - 1) * sizeof *r);
+        s->nrecs--;
+        return out;
+    }
+    return NULL;
 }
 
 static int cmp_wl(const void *a, const void *b)
@@ -195,25 +238,33 @@ static int add_workload(cli_state *s, const cJSON *obj, operr *err)
     int rc = kproj_from_json(obj, kinds[k].pk, &p);
     if (rc)
         return operr_set(err, rc, "%s: cannot read it", kind);
-    int managed = 0;
+    rrec *rec = take_record(s, kinds[k].kind, p->ns, p->name ? p->name : "");
+    int managed = rec != NULL;
     for (size_t i = 0; i < p->nannotations; i++)
         for (int v = 0; v < CLI_NV; v++)
             if (!strncmp(p->annotations[i].key, ANN, strlen(ANN)) &&
                 !strncmp(p->annotations[i].key + strlen(ANN), slot_key[v], strlen(slot_key[v])))
                 managed = 1;
-    if (!managed) {
+    if (!managed || !p->name) {
         kproj_free(p);
+        if (rec)
+            rrec_release(rec);
+        free(rec);
         return 0;
     }
     cli_workload *nw = realloc(s->wl, (s->nwl + 1) * sizeof *nw);
     if (!nw) {
         kproj_free(p);
+        if (rec)
+            rrec_release(rec);
+        free(rec);
         return operr_set(err, -ENOMEM, "out of memory");
     }
     s->wl = nw;
     cli_workload *w = &s->wl[s->nwl];
     memset(w, 0, sizeof *w);
     w->proj = p;
+    w->rec = rec;
     w->kind = kinds[k].kind;
     w->obj = cJSON_Duplicate(obj, 1);
     w->ctrs = calloc((size_t)p->ncontainers + p->ninit_containers + 1, sizeof *w->ctrs);
@@ -226,7 +277,8 @@ static int add_workload(cli_state *s, const cJSON *obj, operr *err)
         av ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w->obj, "apiVersion"))
            : "apps/v1";
     const char *st = kv_get(p->annotations, p->nannotations, ANN "strategy");
-    w->strategy = st ? st : "";
+    w->strategy = rec ? rec->strategy : st ? st : "";
+    w->mode = rec ? rec->mode : "";
     w->explanation = kv_get(p->annotations, p->nannotations, ANN "explanation");
     w->replicas = p->replicas >= 0 ? p->replicas : 1;
     mfields mf;
@@ -243,7 +295,8 @@ static int add_workload(cli_state *s, const cJSON *obj, operr *err)
             fill_ctr(w, &p->init_containers[i], 1, i, &w->ctrs[w->nctrs++]);
     for (size_t i = 0; i < w->nctrs; i++) {
         conflicts_of(&mf, &w->ctrs[i]);
-        w->ctrs[i].samples = samples_of(s->policies, w, w->ctrs[i].name);
+        if (w->ctrs[i].samples < 0)
+            w->ctrs[i].samples = samples_of(s->policies, w, w->ctrs[i].name);
     }
     mfields_release(&mf);
     return 0;
@@ -251,8 +304,30 @@ static int add_workload(cli_state *s, const cJSON *obj, operr *err)
 
 int cli_state_from_json(cli_state *s, const cJSON *workloads, cJSON *policies, operr *err)
 {
+    return cli_state_load(s, workloads, policies, NULL, err);
+}
+
+int cli_state_load(cli_state *s, const cJSON *workloads, cJSON *policies, const cJSON *records,
+                   operr *err)
+{
     s->policies = policies;
     const cJSON *o;
+    cJSON_ArrayForEach(o, records)
+    {
+        rrec *nr = realloc(s->recs, (s->nrecs + 1) * sizeof *nr);
+        if (!nr)
+            return operr_set(err, -ENOMEM, "out of memory");
+        s->recs = nr;
+        operr perr = {{0}};
+        int rc = rrec_parse(o, &s->recs[s->nrecs], &perr);
+        if (rc) {
+            const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(o, "metadata"), "name"));
+            return operr_set(err, rc, "OptimizationRecommendation %s: %s", n ? n : "(unnamed)",
+                             perr.msg);
+        }
+        s->nrecs++;
+    }
     cJSON_ArrayForEach(o, workloads)
     {
         int rc = add_workload(s, o, err);
@@ -268,7 +343,7 @@ int cli_fetch(cli_conn *c, const cli_scope *sc, cli_state *s, operr *err)
 {
     opbuf p;
     opbuf_init(&p, 4096);
-    cJSON *all = cJSON_CreateArray(), *pols = NULL;
+    cJSON *all = cJSON_CreateArray(), *pols = NULL, *recs = NULL;
     const char *ns = sc->all ? NULL : sc->ns;
     int rc = all ? 0 : -ENOMEM;
     cli_resp r = {0};
@@ -292,6 +367,23 @@ int cli_fetch(cli_conn *c, const cli_scope *sc, cli_state *s, operr *err)
     }
     if (!(pols = cJSON_ParseWithLength(opbuf_str(&r.body), r.body.len))) {
         rc = operr_set(err, -EINVAL, "list optimizationpolicies: the reply is not JSON");
+        goto out;
+    }
+    /* the records; an older install has no such CRD: annotations only */
+    opbuf_reset(&p);
+    opbuf_release(&r.body);
+    if ((rc = kpath(&p, &KRES_RECOMMENDATIONS, ns, NULL, NULL)) != 0 ||
+        (rc = cli_call(c, "GET", opbuf_str(&p), NULL, NULL, 0, &r, err)) != 0)
+        goto out;
+    if (r.status >= 200 && r.status <= 299) {
+        recs = cJSON_ParseWithLength(opbuf_str(&r.body), r.body.len);
+        if (!recs) {
+            rc = operr_set(err, -EINVAL, "list optimizationrecommendations: the reply is not JSON");
+            goto out;
+        }
+    } else if (r.status != 404) {
+        rc =
+            operr_set(err, -EIO, "list optimizationrecommendations: HTTP %ld: %s", r.status, r.msg);
         goto out;
     }
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
@@ -324,9 +416,10 @@ int cli_fetch(cli_conn *c, const cli_scope *sc, cli_state *s, operr *err)
         }
         cJSON_Delete(items);
     }
-    rc = cli_state_from_json(s, all, pols, err);
+    rc = cli_state_load(s, all, pols, cJSON_GetObjectItemCaseSensitive(recs, "items"), err);
     pols = NULL;
 out:
+    cJSON_Delete(recs);
     opbuf_release(&r.body);
     opbuf_release(&p);
     cJSON_Delete(all);

@@ -51,6 +51,7 @@ static void pstate_free(void *v)
     ctl__status_req_release(p->sr);
     ctl__status_walk_free(p->walk);
     free(p->last_sig);
+    free(p->last_dsig);
     free(p);
 }
 
@@ -612,6 +613,7 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
     opmap_init(&c->wstates);
     opmap_init(&c->resizes);
     opmap_init(&c->pstates);
+    opmap_init(&c->records);
     conflict_loop_cfg lc = c->o.loop;
     conflict_loop_cfg_defaults(&lc);
     conflict_tracker_init(&c->tracker, &lc);
@@ -721,6 +723,28 @@ int ctl_start(ctl *c)
     return 0;
 }
 
+/* Not leading: another replica (the legitimate leader) writes as optipod from
+ * now on, so what this one last wrote says nothing about who wrote what is
+ * live when it leads again: forget it, or that leader's writes would read as
+ * a DuplicateController's (and as take-backs of ours). */
+static void forget_writes(ctl *c)
+{
+    opmap_iter it;
+    opmap_entry *e;
+    opmap_iter_init(&it, &c->wstates);
+    while ((e = opmap_next(&it)) != NULL) {
+        ctl_wstate *ws = e->value;
+        free(ws->written);
+        ws->written = NULL;
+        ws->nwritten = 0;
+        ws->reclaim_counted = 0;
+        if (ws->duplicate_until_ms) {
+            ws->duplicate_until_ms = 0;
+            ctl__set_str(&ws->conflict, NULL);
+        }
+    }
+}
+
 void ctl_set_leader(ctl *c, int leading)
 {
     int was = c->leader;
@@ -731,6 +755,7 @@ void ctl_set_leader(ctl *c, int leading)
         memset(&c->slot, 0, sizeof c->slot);
         c->slot_policy[0] = 0;
         c->slot_recovered = 0;
+        forget_writes(c);
     }
     if (c->leader && !was && !c->closing) {
         OPLOG_I("controller: leading: reconciling every workload");
@@ -751,7 +776,7 @@ void ctl_stats_get(const ctl *c, ctl_stats *out)
 
 size_t ctl_pending(const ctl *c)
 {
-    return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q);
+    return kqueue_len(c->q) + (size_t)c->running + kqueue_delayed(c->q) + (size_t)c->nrecws;
 }
 
 size_t ctl_busy(const ctl *c)
@@ -776,6 +801,7 @@ static void ctl_maybe_free(ctl *c)
     opmap_release(&c->wstates, ctl__wstate_free);
     opmap_release(&c->resizes, free);
     opmap_release(&c->pstates, pstate_free);
+    opmap_release(&c->records, ctl__recstate_free);
     conflict_tracker_release(&c->tracker);
     kqueue_free(c->q);
     free(c->ns);
@@ -802,6 +828,7 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     c->on_closed = on_closed;
     c->closed_ud = ud;
     /* Cancel first: no callback of ours runs after this. */
+    ctl__records_cancel(c);
     ctl__jobs_cancel(c);
     opmap_iter it;
     opmap_entry *e;

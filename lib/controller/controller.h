@@ -54,6 +54,12 @@
  *    at a time cluster-wide, the workload fully available, and every
  *    PodDisruptionBudget selecting its pods current with a disruption to
  *    spare; otherwise Event RolloutDeferred, outcome skipped, retried.
+ *  - No workload is written more than once per ctl_opts.min_write_ms,
+ *    whatever the cause (step.h); a sooner write waits for the interval.
+ *  - A value optipod wrote found changed under manager optipod by a write
+ *    this process did not make (another optipod without the same Lease):
+ *    Warning DuplicateController once, the workload left alone for the
+ *    reconcile period, then evaluated again.
  *  - --dry-run: every write carries dryRun=All.
  * Only the leader (ctl_set_leader) reconciles; a follower keeps its caches.
  * Steady state (nothing changed) makes no API writes at all.
@@ -127,7 +133,16 @@ typedef struct ctl_opts {
     /* in-place resize bounds (tests): not done this long after acceptance,
      * or Deferred this long → fall back to the strategy; 0 = 5 / 10 min */
     uint64_t resize_stall_ms, resize_deferred_ms;
+    /* Field managers that take fields back like a GitOps controller, beyond
+     * the known ones (argocd-controller, argocd-application-controller,
+     * kustomize-controller, helm-controller, helm): comma-separated; NULL none.
+     * Forcing over one of them is a Warning SSAConflict and Conflict=True; over
+     * anyone else a Normal SSATakeover (it will not take them back). */
+    const char *gitops_managers;
     obs_reg *metrics; /* borrowed: reconcile durations, per-container values (ctl_metrics.c) */
+    /* No workload is written more than once per this (--min-write-interval: the annotations,
+     * the ssa write, the restart, an in-place resize of one of its pods); 0 = no minimum. */
+    uint64_t min_write_ms;
 } ctl_opts;
 
 typedef struct ctl_stats {
@@ -136,9 +151,11 @@ typedef struct ctl_stats {
     uint64_t writes;          /* write requests sent (apply, patch, status), events excluded */
     uint64_t dry_run_applies; /* conflict pre-checks (dryRun=All applies) */
     uint64_t status_writes;
+    uint64_t record_writes; /* of the writes, OptimizationRecommendation applies */
     uint64_t loops_stopped; /* GitOpsConflictLoop entered */
     uint64_t usage_requests;
     uint64_t foreign_fields; /* applies after which optipod owned something it must not */
+    uint64_t duplicates;     /* DuplicateController: another process wrote as optipod */
 } ctl_stats;
 
 typedef struct ctl ctl;

@@ -130,8 +130,8 @@ void ctl__wstate_free(void *v)
 static int wstate_idle(const ctl_wstate *w)
 {
     return !w->policy && !w->nlosers && !w->conflict && !w->loop_stopped && !w->nwritten &&
-           !w->last_apply_ms && !w->released_rv[0] && !w->ann_hash && !w->deferred &&
-           !w->restart_gen;
+           !w->last_apply_ms && !w->last_write_ms && !w->duplicate_until_ms && !w->released_rv[0] &&
+           !w->ann_hash && !w->deferred && !w->restart_gen;
 }
 
 void ctl__wstate_forget_idle(ctl *c, const char *key)

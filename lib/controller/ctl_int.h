@@ -10,7 +10,8 @@
  * through the j->resume pointer, the alarm runs the pump through c->wake):
  *   controller.c   informers' hooks, queueing, pump, tick, lifecycle
  *     -> ctl_job.c   the executor: facts, the step (step.c), effects, the end
- *       -> ctl_ssa.c ctl_rollout.c ctl_resize.c ctl_usage.c ctl_status.c (I/O)
+ *       -> ctl_ssa.c ctl_rollout.c ctl_resize.c ctl_usage.c ctl_status.c
+ *          ctl_record.c (I/O; the record, synced once at the end of each job)
  *         -> ctl_common.c   clock, keys, caches, state maps, Events, requests
  * and the pure decisions below any of them: step.c, reconcile.c, rollout.c.
  *
@@ -52,6 +53,7 @@ typedef struct ctl_rec {
     char container[CTL_NAME_MAX];
     char cpu[CTLREC_QTY], mem[CTLREC_QTY], cpu_lim[CTLREC_QTY], mem_lim[CTLREC_QTY];
     int applied;
+    int64_t samples; /* -1 unknown */
 } ctl_rec;
 
 /* What the controller remembers of one workload between reconciles, sized
@@ -68,14 +70,17 @@ typedef struct ctl_wstate {
     int insufficient;
     ctlstep_written *written; /* our last resource write, a field each */
     size_t nwritten;
-    int reclaim_counted;    /* the take-back of that write has been counted */
-    uint64_t last_apply_ms; /* monotonic time of our last write that rolls pods */
-    char released_rv[32];   /* annotations released at this resourceVersion */
-    char ann_base_rv[32];   /* annotations written over this resourceVersion ... */
-    uint64_t ann_hash;      /* ... with this body */
-    ctl_rec *recs;          /* recommended containers, at most STATUS_RECS */
+    int reclaim_counted;         /* the take-back of that write has been counted */
+    uint64_t last_apply_ms;      /* monotonic time of our last write that rolls pods */
+    uint64_t last_write_ms;      /* ... of our last write of it or its pods (min-write-interval) */
+    uint64_t duplicate_until_ms; /* DuplicateController: left alone until then */
+    char released_rv[32];        /* annotations released at this resourceVersion */
+    char ann_base_rv[32];        /* annotations written over this resourceVersion ... */
+    uint64_t ann_hash;           /* ... with this body */
+    ctl_rec *recs;               /* recommended containers, at most STATUS_RECS */
     int nrecs;
     int deferred;              /* the last reconcile waited at the rollout gate */
+    int taken_over;            /* the last write forced over a manager that is not GitOps */
     int64_t restart_gen;       /* generation our last restart produced, 0 none */
     int64_t uninjected_warned; /* WebhookNotInjecting emitted for this restart_gen */
 } ctl_wstate;
@@ -94,7 +99,9 @@ typedef struct ctl_pstate {
     int64_t invalid_warned_gen; /* InvalidPolicy Event emitted for this generation */
     int metrics_state;          /* 0 unknown, 1 ok, -1 failing */
     char metrics_msg[256];
-    char *last_sig; /* the status last written, without its time */
+    char *last_sig;      /* the status last written, without its time */
+    char *last_dsig;     /* ... and without the usage figures (recommendations[].samples) */
+    uint64_t written_at; /* ctl__now() when it was sent */
     ctl_cond conds[NCOND];
     int dirty;
     int writing;
@@ -185,11 +192,14 @@ typedef struct ctl_job {
     size_t nch;
     char changed[WRITTEN_MAX]; /* "c/f=v;" of ch, for messages */
     const char **owners;       /* per change, another manager owning it (points into mf) */
+    ctlstep_written *ours;     /* of ws->written, what the live object holds under optipod */
+    size_t nours;
     char unreadable[256];
     conflict_set *cs; /* NULL until the pre-check answers with conflicts or none */
     char patch_path[2048];
     opbuf body;
-    int slot_held; /* the rollout slot is reserved for this job's write */
+    char rec_pkey[KCACHE_KEY_MAX]; /* the deciding policy, Disabled too, for the record */
+    int slot_held;                 /* the rollout slot is reserved for this job's write */
     /* uv_hrtime() at ctl__job_start, for the duration metric */
     uint64_t started_ns;
 } ctl_job;
@@ -222,6 +232,9 @@ struct ctl {
     opmap wstates;                    /* workload key → ctl_wstate* */
     uint64_t wstates_gen;             /* bumped when a state is added or removed */
     opmap pstates;                    /* policy "ns/name" → ctl_pstate* */
+    opmap records;                    /* workload key → what its record last said */
+    struct ctl_recw *recws;           /* record writes in flight */
+    int nrecws;
     ctl_job *jobs;
     int running;
     int leader;
@@ -358,6 +371,15 @@ void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char 
 /* The workload's containers changed: drop the series of the old ones (a reconcile puts
  * the new ones). */
 void ctl__metrics_containers_changed(ctl *c, const kproj_obj *old);
+
+/* ctl_record.c */
+/* At the end of a job; wrote: its server-side apply of resources succeeded
+ * (the record then shows the written values as current at once). */
+void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc, int wrote);
+void ctl__records_cancel(ctl *c);
+void ctl__recstate_free(void *v);
+/* Does the workload's record say its live values equal the recommendation? */
+int ctl__record_applied(ctl *c, const char *key);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);

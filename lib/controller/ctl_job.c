@@ -158,6 +158,7 @@ static void record_decision(ctl_job *j, ctl_wstate *ws)
         snprintf(r->cpu_lim, sizeof r->cpu_lim, "%s", cc->rec_cpu_lim);
         snprintf(r->mem_lim, sizeof r->mem_lim, "%s", cc->rec_mem_lim);
         r->applied = cc->res.decision == ENG_UNCHANGED;
+        r->samples = cc->samples;
     }
     int insufficient = o->outcome == CTLREC_SKIPPED && strstr(o->reason, "insufficient") != NULL;
     if (insufficient && !ws->insufficient) {
@@ -226,6 +227,9 @@ static void matched(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
 {
     ctl *c = j->c;
     const pol_policy *p = j->out.winner;
+    j->rec_pkey[0] = 0;
+    if (p)
+        kproj_key(j->rec_pkey, sizeof j->rec_pkey, p->namespace, p->name);
     if (p && j->out.mode != POL_MODE_DISABLED) {
         kproj_key(j->pkey, sizeof j->pkey, p->namespace, p->name);
         j->period_ms = c->o.resync_ms ? c->o.resync_ms : (uint64_t)p->reconcile_ms;
@@ -359,6 +363,7 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
     f->dry_run = c->o.dry_run;
     f->now_ms = ctl__now(c);
     f->wall_ms = ctl__wall_ms(c);
+    f->min_write_ms = c->o.min_write_ms;
     f->mem = m;
     *wsp = NULL;
     if (!w)
@@ -375,13 +380,15 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
         j->out.nlosers = 0;
         f->policy_gone = j->out.winner == NULL;
     }
-    if (j->out.winner && !j->decided && decide(j, w, ws) != 0)
+    if (j->out.winner && !j->out.released && !j->decided && decide(j, w, ws) != 0)
         return -ENOMEM;
 
     m->written = ws->written;
     m->nwritten = ws->nwritten;
     m->reclaim_counted = ws->reclaim_counted;
     m->last_apply_ms = ws->last_apply_ms;
+    m->last_write_ms = ws->last_write_ms;
+    m->duplicate_until_ms = ws->duplicate_until_ms;
     m->released_rv = ws->released_rv;
     m->ann_base_rv = ws->ann_base_rv;
     m->ann_hash = ws->ann_hash;
@@ -410,10 +417,13 @@ static int gather(ctl_job *j, ctl_facts *f, ctlstep_mem *m, ctl_wstate **wsp)
                              .changes = j->ch,
                              .nchanges = j->nch,
                              .changed = j->changed,
-                             .owners = j->owners};
+                             .owners = j->owners,
+                             .ours = j->ours,
+                             .nours = j->nours};
     f->loop_cfg = c->tracker.cfg;
     f->dry = *answer(&j->dry);
     f->cs = j->cs;
+    f->gitops_managers = c->o.gitops_managers;
     f->write = *answer(&j->write);
     return 0;
 }
@@ -439,7 +449,7 @@ static void emit(ctl_job *j, const struct ctlstep_event *e, const kproj_obj *w)
 }
 
 /* What optipod wrote, one entry per changed field (the next GET's reclaim
- * check reads it). */
+ * and DuplicateController checks read it). */
 static void remember_written(ctl_job *j, ctl_wstate *ws)
 {
     ctlstep_written *wr = j->nch ? calloc(j->nch, sizeof *wr) : NULL;
@@ -454,6 +464,18 @@ static void remember_written(ctl_job *j, ctl_wstate *ws)
     free(ws->written);
     ws->written = wr;
     ws->nwritten = j->nch;
+}
+
+/* DuplicateController: what optipod's name holds now replaces our record of
+ * what we wrote, so only a further write by the other process is seen again. */
+static void adopt_ours(ctl_job *j, ctl_wstate *ws)
+{
+    for (size_t i = 0; i < j->nours; i++)
+        for (size_t k = 0; k < ws->nwritten; k++)
+            if (ws->written[k].init == j->ours[i].init &&
+                strcmp(ws->written[k].container, j->ours[i].container) == 0 &&
+                strcmp(ws->written[k].field, j->ours[i].field) == 0)
+                ws->written[k] = j->ours[i];
 }
 
 static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstate *ws)
@@ -489,6 +511,15 @@ static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstat
         ws->reclaim_counted = 0;
         ws->last_apply_ms = ctl__now(c);
     }
+    if (s->fx & CTLSTEP_FX_WROTE)
+        ws->last_write_ms = ctl__now(c);
+    if (s->fx & CTLSTEP_FX_DUPLICATE) {
+        adopt_ours(j, ws);
+        ws->duplicate_until_ms = ctl__now(c) + j->period_ms;
+        c->st.duplicates++;
+    }
+    if (s->fx & CTLSTEP_FX_DUPLICATE_OVER)
+        ws->duplicate_until_ms = 0;
     if (s->fx & CTLSTEP_FX_RESTARTED) {
         ws->last_apply_ms = ctl__now(c);
         if (strcmp(c->slot.key, j->key) == 0 && c->slot.generation > 0)
@@ -513,6 +544,8 @@ static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstat
         c->st.loops_stopped++;
     if (s->fx & CTLSTEP_FX_CONFLICT)
         ctl__set_str(&ws->conflict, s->conflict);
+    if (s->fx & CTLSTEP_FX_TAKEN_OVER)
+        ws->taken_over = s->taken_over;
 }
 
 /* ---- the end of a job -------------------------------------------------------------------------
@@ -533,6 +566,7 @@ static void job_free(ctl_job *j)
     mfields_release(&j->mf);
     free(j->ch);
     free(j->owners);
+    free(j->ours);
     free(j->cs);
     ctl__resize_job_free(j);
     free(j);
@@ -588,6 +622,8 @@ static void job_end(ctl_job *j, const ctl_step *s)
         OPLOG_W("reconcile %s: error: %s", j->key, s->reason);
     else
         OPLOG_V(2, "reconcile %s: %s: %s", j->key, ctlrec_outcome_name(oc), s->reason);
+    /* the record: written once, when its content changed */
+    ctl__record_sync(j, oc, (s->fx & CTLSTEP_FX_WRITTEN) != 0);
     kqueue_done(c->q, j->key);
     if (oc == CTLREC_ERROR)
         kqueue_add_rate_limited(c->q, j->key, ctl__now(c));

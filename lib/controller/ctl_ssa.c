@@ -80,8 +80,56 @@ static void describe_changes(const ssa_change *ch, size_t n, char *buf, size_t c
     }
 }
 
-/* The live object: what would change, and who else owns each of those
- * fields (the step tells a take-back from them). */
+/* The live value of container/field ("requests.cpu"), NULL when unset. */
+static const char *live_value(const kproj_obj *o, const ctlstep_written *w)
+{
+    const kproj_container *cs = w->init ? o->init_containers : o->containers;
+    size_t n = w->init ? o->ninit_containers : o->ncontainers;
+    const char *dot = strchr(w->field, '.');
+    if (!dot)
+        return NULL;
+    int req = strncmp(w->field, "requests.", 9) == 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!cs[i].name || strcmp(cs[i].name, w->container) != 0)
+            continue;
+        const kproj_kv *kv = req ? cs[i].requests : cs[i].limits;
+        size_t nkv = req ? cs[i].nrequests : cs[i].nlimits;
+        for (size_t k = 0; k < nkv; k++)
+            if (kv[k].key && strcmp(kv[k].key, dot + 1) == 0)
+                return kv[k].value;
+    }
+    return NULL;
+}
+
+/* Of the fields this process last wrote, those the live object's
+ * managedFields give to manager optipod, with their live values (the step
+ * tells another process writing as optipod from them). */
+static void read_ours(ctl_job *j)
+{
+    const ctl_wstate *ws = ctl__wstate(j->c, j->key, 0);
+    if (!ws || !ws->nwritten || !(j->ours = calloc(ws->nwritten, sizeof *j->ours)))
+        return;
+    for (size_t i = 0; i < ws->nwritten; i++) {
+        const ctlstep_written *w = &ws->written[i];
+        char kind[16], path[400];
+        const char *dot = strchr(w->field, '.');
+        const char *v = live_value(j->live, w);
+        if (!dot || !v || (size_t)(dot - w->field) >= sizeof kind)
+            continue;
+        snprintf(kind, sizeof kind, "%.*s", (int)(dot - w->field), w->field);
+        if (mfields_path_resource(path, sizeof path,
+                                  w->init ? MFIELDS_INIT_CONTAINERS : MFIELDS_CONTAINERS,
+                                  w->container, kind, dot + 1) < 0 ||
+            !mfields_manager_owns(&j->mf, MFIELDS_OPTIPOD, path))
+            continue;
+        ctlstep_written *o = &j->ours[j->nours++];
+        *o = *w;
+        snprintf(o->value, sizeof o->value, "%s", v);
+    }
+}
+
+/* The live object: what would change, who else owns each of those fields
+ * (the step tells a take-back from them), and what optipod's name holds. */
 static void read_live(ctl_job *j, const krest_reply *r)
 {
     cJSON *live = cJSON_ParseWithLength(r->body, r->body_len);
@@ -116,6 +164,7 @@ static void read_live(ctl_job *j, const krest_reply *r)
         if (mfields_owners(&j->mf, j->ch[i].path, MFIELDS_OPTIPOD, owners, 4) > 0)
             j->owners[i] = owners[0]->manager; /* j->mf lives as long as the job */
     }
+    read_ours(j);
 }
 
 static void on_live(const krest_reply *r, void *ud)

@@ -2,7 +2,8 @@
  * ctl status: each OptimizationPolicy's status (conditions, counts,
  * conflicts, recommendations), rebuilt from what the controller remembers of
  * the workloads and written only when it differs from the last write
- * (lastReconcileTime aside: a steady state writes nothing). Separate because
+ * (lastReconcileTime aside: a steady state writes nothing; usage figures that
+ * moved alone are written at most every STATUS_REFRESH_MS). Separate because
  * it writes to the policy, never to a workload, and no reconcile job runs
  * through it: the tick (controller.c) flushes dirty policies once nothing is
  * running. At most one status write per policy is in flight (ctl_pstate).
@@ -30,8 +31,8 @@ typedef struct status_ctx {
     ctl *c;
     const char *pkey;
     const pol_policy *p;
-    int matched, applied, conflicting;
-    int loop;
+    int matched, applied, conflicting, taken_over;
+    int loop, duplicate;
     char conflict_msg[1024];
     cJSON *recs, *conflicts;
     size_t nrecs, nconflicts, max_recs;
@@ -74,11 +75,14 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
     if (!mine)
         return;
     x->matched++;
-    if (ws->outcome == CTLREC_UNCHANGED || (ws->outcome == CTLREC_APPLY && ws->nwritten > 0))
+    /* applied: the live values equal the recommendation (the record reads them) */
+    if (ctl__record_applied(x->c, key))
         x->applied++;
+    x->taken_over += ws->taken_over;
     if (ws->conflict) {
         x->conflicting++;
         x->loop |= ws->loop_stopped;
+        x->duplicate |= ws->duplicate_until_ms != 0;
         size_t l = strlen(x->conflict_msg);
         if (l < 700)
             snprintf(x->conflict_msg + l, sizeof x->conflict_msg - l, "%s%s: %s", l ? "; " : "",
@@ -99,6 +103,8 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
             cJSON_AddStringToObject(e, "cpuLimit", r->cpu_lim);
         if (r->mem_lim[0])
             cJSON_AddStringToObject(e, "memoryLimit", r->mem_lim);
+        if (r->samples >= 0)
+            cJSON_AddNumberToObject(e, "samples", (double)r->samples);
         cJSON_AddBoolToObject(e, "applied", r->applied);
         cJSON_AddItemToArray(x->recs, e);
         x->nrecs++;
@@ -118,10 +124,28 @@ static void set_cond(ctl_pstate *ps, int i, const char *status, const char *reas
 
 static void on_status_done(const krest_reply *r, void *ud);
 
+/* Usage figures that changed alone are written at most this often: they move
+ * with every query as the window slides (the records do the same). */
+#define STATUS_REFRESH_MS 600000u
+
+/* The status without its usage figures (recommendations[].samples), for
+ * telling a new decision from figures that moved. NULL on ENOMEM. */
+static char *decision_sig(const cJSON *root)
+{
+    cJSON *d = cJSON_Duplicate(root, 1);
+    cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(d, "status"), "recommendations"))
+        cJSON_DeleteItemFromObjectCaseSensitive(e, "samples");
+    char *s = d ? cJSON_PrintUnformatted(d) : NULL;
+    cJSON_Delete(d);
+    return s;
+}
+
 typedef struct status_req {
     ctl *c;
     char pkey[KCACHE_KEY_MAX];
-    char *sig;
+    char *sig, *dsig;
 } status_req;
 
 void ctl__status_req_release(struct status_req *s)
@@ -129,6 +153,7 @@ void ctl__status_req_release(struct status_req *s)
     if (!s)
         return;
     free(s->sig);
+    free(s->dsig);
     free(s);
 }
 
@@ -214,7 +239,10 @@ int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
         opbuf_release(&m);
     }
     if (x.conflict_msg[0])
-        set_cond(ps, COND_CONFLICT, "True", x.loop ? "GitOpsConflictLoop" : "SSAConflict",
+        set_cond(ps, COND_CONFLICT, "True",
+                 x.loop        ? "GitOpsConflictLoop"
+                 : x.duplicate ? "DuplicateController"
+                               : "SSAConflict",
                  x.conflict_msg, now);
     else if (x.nconflicts)
         set_cond(ps, COND_CONFLICT, "True", "PolicyConflict",
@@ -247,6 +275,7 @@ int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
     cJSON_AddNumberToObject(st, "workloadsMatched", x.matched);
     cJSON_AddNumberToObject(st, "workloadsApplied", x.applied);
     cJSON_AddNumberToObject(st, "workloadsConflicting", x.conflicting);
+    cJSON_AddNumberToObject(st, "workloadsTakenOver", x.taken_over);
     if (!p->valid)
         cJSON_AddItemToObject(st, "validationErrors", pol_errors_to_json(p));
     else
@@ -258,10 +287,15 @@ int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
     cJSON *rec = strcmp(c->slot_policy, pkey) == 0 ? rollout_slot_to_json(&c->slot) : NULL;
     cJSON_AddItemToObject(st, "rollout", rec ? rec : cJSON_CreateNull());
     char *sig = cJSON_PrintUnformatted(root);
-    if (!sig || (ps->last_sig && strcmp(sig, ps->last_sig) == 0) || ps->writing) {
+    char *dsig = decision_sig(root);
+    if (!sig || !dsig || (ps->last_sig && strcmp(sig, ps->last_sig) == 0) ||
+        (ps->last_dsig && strcmp(dsig, ps->last_dsig) == 0 &&
+         ctl__now(c) - ps->written_at < STATUS_REFRESH_MS) ||
+        ps->writing) {
         if (ps->writing && sig)
             ps->dirty = 1; /* write again once the running one is done */
         cJSON_free(sig);
+        cJSON_free(dsig);
         cJSON_Delete(root);
         return 0;
     }
@@ -278,12 +312,14 @@ int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
         sr->c = c;
         snprintf(sr->pkey, sizeof sr->pkey, "%s", pkey);
         sr->sig = strdup(sig);
+        sr->dsig = strdup(dsig);
         rc = krest_call(c->rest, "PATCH", opbuf_str(&path), "application/merge-patch+json", body,
                         strlen(body), on_status_done, sr, &ps->req);
     }
     if (!rc) {
         ps->sr = sr;
         ps->writing = 1;
+        ps->written_at = ctl__now(c);
         c->st.writes++;
         c->st.status_writes++;
     } else {
@@ -294,6 +330,7 @@ int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
     opbuf_release(&path);
     cJSON_free(body);
     cJSON_free(sig);
+    cJSON_free(dsig);
     return 0;
 }
 
@@ -310,6 +347,9 @@ static void on_status_done(const krest_reply *r, void *ud)
         free(ps->last_sig);
         ps->last_sig = sr->sig;
         sr->sig = NULL;
+        free(ps->last_dsig);
+        ps->last_dsig = sr->dsig;
+        sr->dsig = NULL;
     } else if (r->http_status != 404) {
         OPLOG_W("policy %s: status write: HTTP %ld: %s", sr->pkey, r->http_status,
                 ctl__reply_msg(r));

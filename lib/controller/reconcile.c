@@ -1,4 +1,5 @@
 #include "controller/reconcile.h"
+#include "record/record.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -132,7 +133,9 @@ static void one_container(const ctlrec_input *in, const pol_policy *p, const eng
     snprintf(c->name, sizeof c->name, "%s", kc->name);
     c->init = init;
     eng_container ec = {.name = c->name, .init = init != 0};
-    ec.opted_out = pol_excludes_container(p, c->name);
+    c->released = rrec_released(in->workload, c->name);
+    ec.opted_out = pol_excludes_container(p, c->name) || c->released;
+    c->samples = c->span_s = -1;
     ec.cpu = current(kc, "cpu", 1);
     ec.mem = current(kc, "memory", 0);
     const mprov_container_stats *u = usage_of(in, c->name);
@@ -143,6 +146,8 @@ static void one_container(const ctlrec_input *in, const pol_policy *p, const eng
         ec.use.samples =
             (int64_t)(u->cpu_samples < u->mem_samples ? u->cpu_samples : u->mem_samples);
         ec.use.span_s = (int64_t)u->history_s;
+        c->samples = ec.use.samples;
+        c->span_s = ec.use.span_s;
         ec.use.oom_count = u->oom_count;
         ec.use.oom_last = u->oom_last_s;
         if (u->history && !out->history)
@@ -200,6 +205,13 @@ int ctlrec_match(const ctlrec_input *in, ctlrec_out *out)
         out->losers[out->nlosers++] = ranked[i];
     const pol_policy *p = out->winner;
     out->mode = p->mode;
+    if (rrec_released(w, NULL)) {
+        out->released = 1;
+        set_reason(out, CTLREC_SKIPPED,
+                   "released (" RREC_MANAGED_KEY
+                   ": \"false\"; `kubectl optipod manage` undoes it)");
+        return 0;
+    }
     if (p->mode == POL_MODE_DISABLED) {
         out->release_annotations = has_ann;
         set_reason(out, CTLREC_SKIPPED, "policy %s/%s is Disabled", p->namespace, p->name);
@@ -220,7 +232,7 @@ void ctlrec_out_release(ctlrec_out *out)
 int ctlrec_decide(const ctlrec_input *in, ctlrec_out *out)
 {
     int rc = ctlrec_match(in, out);
-    if (rc || !out->winner || out->mode == POL_MODE_DISABLED)
+    if (rc || !out->winner || out->released || out->mode == POL_MODE_DISABLED)
         return rc;
     const kproj_obj *w = in->workload;
     const pol_policy *p = out->winner;
@@ -331,12 +343,9 @@ static int foreach_desired(const ctlrec_out *out, const kproj_obj *live,
                 return rc;
         }
     }
-    if (out->winner && out->ncontainers > 0) {
-        /* the value is only filled by the body builder (see ctlrec_explanation) */
-        int rc = fn(CTLREC_EXPLANATION_KEY, NULL, ud);
-        if (rc)
-            return rc;
-    }
+    /* No optipod.io/explanation: the Deployment controller copies annotations onto
+     * every ReplicaSet; the explanation lives in the OptimizationRecommendation
+     * record. One an older controller wrote is removed by the next apply. */
     const char *strategy = ctlrec_strategy_value(out);
     int rc = fn(ANN_PREFIX "strategy", strategy, ud);
     return rc ? rc
@@ -354,8 +363,7 @@ static int cmp_one(const char *key, const char *value, void *ud)
     cmp_state *s = ud;
     const char *have = kproj_kv_get(s->live->annotations, s->live->nannotations, key);
     s->count++;
-    /* value NULL: the explanation, where presence is all that counts */
-    return !have || (value && strcmp(have, value) != 0);
+    return !have || strcmp(have, value) != 0;
 }
 
 int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live)
@@ -410,12 +418,8 @@ int ctlrec_annotations_body(const ctlrec_out *out, const kproj_obj *live, int re
          * owns them, so the server removes them. */
         cJSON_DeleteItemFromObjectCaseSensitive(md, "annotations");
     } else {
-        opbuf_reset(&tmp);
         set_state st = {ann, ""};
-        if ((rc = ctlrec_explanation(out, &tmp)) == 0) {
-            st.explanation = opbuf_str(&tmp);
-            rc = foreach_desired(out, live, set_one, &st);
-        }
+        rc = foreach_desired(out, live, set_one, &st);
         if (rc) {
             operr_set(err, rc, "annotations for '%s': out of memory", live->name);
             goto out;

@@ -14,6 +14,9 @@
  * No matching policy, a Disabled winner, or a workload that left its policy
  * all end in skipped with release_annotations set when the workload still
  * carries optipod.io/ annotations: the caller removes those (never requests).
+ * A workload released by `kubectl optipod release` (record.h's marker) ends
+ * in skipped with `released` set, and nothing may be written to it; a
+ * released container is skipped like an excluded one (rule "released").
  *
  * The desired-annotation helpers compute exactly what the annotation apply
  * would write, so the caller writes only when it differs from the live
@@ -82,6 +85,8 @@ typedef struct ctlrec_container {
     /* the recommendation to publish (applied or kept value; "" = none) */
     char rec_cpu_req[CTLREC_QTY], rec_mem_req[CTLREC_QTY], rec_cpu_lim[CTLREC_QTY],
         rec_mem_lim[CTLREC_QTY];
+    int64_t samples, span_s; /* the usage behind it; -1 when none was measured */
+    int released;            /* optipod.io/managed.<name>: "false" (never written) */
 } ctlrec_container;
 
 typedef struct ctlrec_out {
@@ -92,6 +97,7 @@ typedef struct ctlrec_out {
     enum ctlrec_outcome outcome;
     char reason[CTLREC_REASON];
     int release_annotations; /* optipod.io/ annotations to remove */
+    int released;            /* optipod.io/managed: "false": nothing is written at all */
     int allow_limits;
     /* per container, sized by the workload's containers (owned; at most
      * CTLREC_MAX_CONTAINERS) */
@@ -139,9 +145,9 @@ int ctlrec_annotations_differ(const ctlrec_out *out, const kproj_obj *live);
  * provider searched for them: metrics/window.h)
  * At most CTLREC_EXPLANATION_MAX bytes: per-step detail is dropped first
  * ("truncated":"steps"), then trailing containers ("truncated":"containers").
- * It rides in the annotation apply with the others but never causes a write by
- * itself: ctlrec_annotations_differ() only checks that it is present, so usage
- * that drifts (sample counts grow every minute) costs no extra writes. */
+ * No longer written as an annotation (the Deployment controller copies those
+ * onto every ReplicaSet): the record (lib/record) carries it per container.
+ * kubectl-optipod still reads one an older controller left. */
 #define CTLREC_EXPLANATION_KEY "optipod.io/explanation"
 #define CTLREC_EXPLANATION_MAX 8192
 int ctlrec_explanation(const ctlrec_out *out, opbuf *json);

@@ -99,6 +99,44 @@ static int once_per_period(const ctl_facts *f, ctl_step *s)
     return 1;
 }
 
+/* No workload is written more than once per --min-write-interval, whatever
+ * the cause (step.h): 1 = the job ends, requeued when the interval ends. */
+static int min_write_interval(const ctl_facts *f, ctl_step *s, const char *what)
+{
+    uint64_t last = f->mem->last_write_ms;
+    if (!f->min_write_ms || !last || f->now_ms - last >= f->min_write_ms)
+        return 0;
+    uint64_t left = f->min_write_ms - (f->now_ms - last);
+    end(s, CTLREC_SKIPPED,
+        "%s waits %llu ms: written %llu ms ago, at most once per --min-write-interval (%llu ms)",
+        what, (unsigned long long)left, (unsigned long long)(f->now_ms - last),
+        (unsigned long long)f->min_write_ms);
+    s->requeue_ms = left;
+    return 1;
+}
+
+/* DuplicateController: another process writes as field manager optipod, so
+ * the workload is left alone for the reconcile period after it was seen.
+ * 1 = the job ends (requeued when the period ends); once it has ended the
+ * conflict it recorded is cleared and the workload is evaluated again. */
+static int left_alone(const ctl_facts *f, ctl_step *s)
+{
+    uint64_t until = f->mem->duplicate_until_ms;
+    if (!until)
+        return 0;
+    if (f->now_ms >= until) {
+        s->fx |= CTLSTEP_FX_DUPLICATE_OVER;
+        if (!f->mem->loop_stopped)
+            s->fx |= CTLSTEP_FX_CONFLICT; /* "" clears it */
+        return 0;
+    }
+    end(s, CTLREC_CONFLICT,
+        "DuplicateController: another process writes as field manager optipod; left alone "
+        "until the reconcile period ends");
+    s->requeue_ms = until - f->now_ms;
+    return 1;
+}
+
 /* The rollout gate before a write that rolls pods: 1 = the job ends
  * (deferred, asked again after the gate's retry); 0 = go, with the slot. */
 static int gate(const ctl_facts *f, ctl_step *s)
@@ -138,6 +176,8 @@ static void annotate(const ctl_facts *f, ctl_step *s, int release)
         end(s, CTLREC_UNCHANGED, "annotations written, waiting for the watch to catch up");
         return;
     }
+    if (min_write_interval(f, s, release ? "the annotations' release" : "the annotations apply"))
+        return;
     go(s, CTLSTEP_ANNOTATE);
     s->release = release;
     s->fx |= CTLSTEP_FX_REMEMBER_ANN;
@@ -155,7 +195,7 @@ static void no_policy(const ctl_facts *f, ctl_step *s)
             failed(s, "annotations apply", &f->ann);
             return;
         }
-        s->fx |= CTLSTEP_FX_RELEASED;
+        s->fx |= CTLSTEP_FX_RELEASED | (f->dry_run ? 0 : CTLSTEP_FX_WROTE);
         end(s, CTLREC_SKIPPED, "%s; optipod.io/ annotations removed%s", r->reason,
             f->dry_run ? " (dry run)" : "");
         return;
@@ -188,6 +228,7 @@ static int resize(const ctl_facts *f, ctl_step *s)
                 return 1;
             }
             /* the pod's watch events step the track; its deadline comes anyway */
+            s->fx |= CTLSTEP_FX_WROTE;
             end(s, CTLREC_APPLY, "in-place resize of pod %s accepted (%s); following it", z->pod,
                 z->what);
             s->requeue_ms = z->follow_due_ms;
@@ -225,6 +266,8 @@ static int resize(const ctl_facts *f, ctl_step *s)
             s->requeue_ms = CTLSTEP_PROBE_MS;
             return 1;
         }
+        if (min_write_interval(f, s, "the in-place resize"))
+            return 1;
         go(s, CTLSTEP_RESIZE);
         return 1;
     }
@@ -298,7 +341,8 @@ static int restart(const ctl_facts *f, ctl_step *s)
             d);
         return 1;
     }
-    if (restart_did_not_take(f, s) || once_per_period(f, s) || gate(f, s))
+    if (restart_did_not_take(f, s) || min_write_interval(f, s, "the restart") ||
+        once_per_period(f, s) || gate(f, s))
         return 1;
     go(s, CTLSTEP_RESTART);
     return 1;
@@ -317,7 +361,7 @@ static void restart_answered(const ctl_facts *f, ctl_step *s)
         return;
     }
     if (!f->dry_run)
-        s->fx |= CTLSTEP_FX_RESTARTED;
+        s->fx |= CTLSTEP_FX_RESTARTED | CTLSTEP_FX_WROTE;
     char d[512];
     pods_differ(f, d, sizeof d);
     event(s, KEVENTS_NORMAL, "RolloutTriggered", "Rollout",
@@ -346,6 +390,8 @@ static void annotations(const ctl_facts *f, ctl_step *s)
             failed(s, "annotations apply", &f->ann);
             return;
         }
+        if (!f->dry_run)
+            s->fx |= CTLSTEP_FX_WROTE;
         event(s, KEVENTS_NORMAL, "RecommendationUpdated", "Recommend",
               "recommendation published to optipod.io/ annotations by policy %s%s", f->pkey,
               f->dry_run ? " (dry run)" : "");
@@ -412,6 +458,55 @@ static const char *taken_back_by(const ctl_facts *f)
     return NULL;
 }
 
+/* A value optipod last wrote that the live object holds under optipod's own
+ * manager name, but with another value: a write this process did not make
+ * (a take-back by anyone else moves the field to that manager). The field
+ * as it is live now, with what we wrote in *wrote; NULL none. */
+static const ctlstep_written *rewritten_as_optipod(const ctl_facts *f, const char **wrote)
+{
+    for (size_t i = 0; i < f->live.nours; i++) {
+        const ctlstep_written *o = &f->live.ours[i];
+        for (size_t k = 0; k < f->mem->nwritten; k++) {
+            const ctlstep_written *w = &f->mem->written[k];
+            if (w->init == o->init && strcmp(w->container, o->container) == 0 &&
+                strcmp(w->field, o->field) == 0 && !ssa_same_quantity(w->value, o->value)) {
+                *wrote = w->value;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Another process writes as field manager optipod: one Warning Event, and
+ * the workload is left alone for the reconcile period (left_alone). What it
+ * wrote becomes what we compare with next, so only a further write by it is
+ * seen again. 1 = s is set. */
+static int duplicate(const ctl_facts *f, ctl_step *s)
+{
+    const char *wrote = "";
+    const ctlstep_written *o = rewritten_as_optipod(f, &wrote);
+    if (!o)
+        return 0;
+    const kproj_obj *w = f->workload;
+    event(s, KEVENTS_WARNING, "DuplicateController", "Apply",
+          "%s/%s of %s/%s is %s under field manager optipod, but this optipod last wrote %s: "
+          "another process writes as field manager optipod (a second install, or a local run "
+          "with --leader-elect=false). Left alone for the reconcile period (%llu s), then "
+          "evaluated again; run one optipod per cluster, with leader election on",
+          o->container, o->field, w->ns ? w->ns : "", w->name, o->value, wrote,
+          (unsigned long long)(f->period_ms / 1000));
+    s->events[s->nevents - 1].with_uid = 1;
+    s->fx |= CTLSTEP_FX_DUPLICATE | CTLSTEP_FX_CONFLICT;
+    snprintf(s->conflict, sizeof s->conflict, "optipod (DuplicateController)");
+    end(s, CTLREC_CONFLICT,
+        "DuplicateController: %s/%s changed under field manager optipod by a write this process "
+        "did not make; left alone for the reconcile period",
+        o->container, o->field);
+    s->requeue_ms = f->period_ms;
+    return 1;
+}
+
 /* The live object read: unchanged, the conflict loop, or the pre-check. */
 static void live_read(const ctl_facts *f, ctl_step *s)
 {
@@ -429,6 +524,8 @@ static void live_read(const ctl_facts *f, ctl_step *s)
             f->live.unreadable ? f->live.unreadable : "");
         return;
     }
+    if (duplicate(f, s))
+        return;
     if (f->live.nchanges == 0) {
         end(s, CTLREC_UNCHANGED, "the live object already has the recommended values");
         return;
@@ -468,6 +565,35 @@ static void live_read(const ctl_facts *f, ctl_step *s)
     go(s, CTLSTEP_DRY_RUN);
 }
 
+/* A manager that takes fields back on its next sync: a GitOps controller
+ * known by name, or one named in --gitops-managers. */
+static int is_gitops(const ctl_facts *f, const char *m)
+{
+    if (remedy_tool_for_manager(m) != REMEDY_UNKNOWN || !strcmp(m, "helm"))
+        return 1;
+    size_t ml = strlen(m);
+    for (const char *p = f->gitops_managers; p && *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == ml && !strncmp(p, m, ml))
+            return 1;
+        p += l + (p[l] == ',');
+    }
+    return 0;
+}
+
+/* "a, b" of the conflicting managers (only the GitOps ones when gitops_only). */
+static void managers_of(const ctl_facts *f, int gitops_only, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    for (int i = 0; i < f->cs->n; i++) {
+        const char *m = f->cs->items[i].manager;
+        if ((gitops_only && !is_gitops(f, m)) || strstr(buf, m))
+            continue;
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, "%s%s", l ? ", " : "", m);
+    }
+}
+
 /* The pre-check's answer: conflicts are reported, and written over only with
  * updateStrategy.forceConflicts. */
 static void dry_run_answered(const ctl_facts *f, ctl_step *s)
@@ -485,16 +611,32 @@ static void dry_run_answered(const ctl_facts *f, ctl_step *s)
         return;
     }
     enum conflict_decision d = conflict_decide(f->cs, f->rec->winner->force_conflicts);
-    char note[CONFLICT_NOTE_MAX + 1];
+    char note[CONFLICT_NOTE_MAX + 1], gitops[256], all[256];
     conflict_note(f->cs, d, note, sizeof note);
-    event(s, KEVENTS_WARNING, "SSAConflict", "Apply", "%s", note);
-    s->fx |= CTLSTEP_FX_CONFLICT;
-    for (int i = 0; i < f->cs->n; i++) {
-        if (strstr(s->conflict, f->cs->items[i].manager))
-            continue;
-        size_t l = strlen(s->conflict);
-        snprintf(s->conflict + l, sizeof s->conflict - l, "%s%s", l ? ", " : "",
-                 f->cs->items[i].manager);
+    managers_of(f, 1, gitops, sizeof gitops);
+    managers_of(f, 0, all, sizeof all);
+    s->fx |= CTLSTEP_FX_TAKEN_OVER;
+    if (d == CONFLICT_YIELD || gitops[0]) {
+        /* blocked, or taken from a tool that will take them back: say so and how */
+        event(s, KEVENTS_WARNING, "SSAConflict", "Apply", "%s. Remedy: %s", note,
+              d == CONFLICT_YIELD
+                  ? "let optipod own the resources (exclude them from the other manager's "
+                    "sync: kubectl optipod gitops argocd|flux), or set "
+                    "updateStrategy.forceConflicts: true, or use the webhook strategy"
+                  : "exclude the resources from its sync (kubectl optipod gitops argocd|flux "
+                    "prints the snippet) or it takes them back on its next sync; or set the "
+                    "policy to Recommend or the webhook strategy");
+        s->fx |= CTLSTEP_FX_CONFLICT;
+        snprintf(s->conflict, sizeof s->conflict, "%s", gitops[0] ? gitops : all);
+    } else {
+        /* forced as configured over a manager that does not reconcile: not a conflict */
+        event(s, KEVENTS_NORMAL, "SSATakeover", "Apply",
+              "took over the resources from %s (updateStrategy.forceConflicts: true; not a "
+              "GitOps controller, it will not take them back)",
+              all);
+        if (!f->mem->loop_stopped)
+            s->fx |= CTLSTEP_FX_CONFLICT; /* "" clears it */
+        s->taken_over = 1;
     }
     if (d == CONFLICT_YIELD) {
         end(s, CTLREC_CONFLICT,
@@ -520,7 +662,7 @@ static void write_answered(const ctl_facts *f, ctl_step *s)
     }
     const char *changed = f->live.changed ? f->live.changed : "";
     if (!f->dry_run) {
-        s->fx |= CTLSTEP_FX_WRITTEN | CTLSTEP_FX_LOOP;
+        s->fx |= CTLSTEP_FX_WRITTEN | CTLSTEP_FX_WROTE | CTLSTEP_FX_LOOP;
         if (f->mem->loop)
             s->loop = *f->mem->loop;
         else
@@ -554,7 +696,7 @@ static void ssa(const ctl_facts *f, ctl_step *s)
         end(s, r->outcome, "%s", r->reason);
         return;
     }
-    if (once_per_period(f, s))
+    if (min_write_interval(f, s, "the write") || once_per_period(f, s))
         return;
     /* Under immediate optipod paces the rollouts its writes cause; under
      * onNextRestart the template write is the strategy's own change, paced by
@@ -585,6 +727,10 @@ void ctlstep_next(const ctl_facts *f, ctl_step *s)
         end(s, CTLREC_SKIPPED, "policy %s is gone", f->pkey ? f->pkey : "");
         return;
     }
+    if (r->released) { /* `kubectl optipod release`: not a single write until `manage` */
+        end(s, CTLREC_SKIPPED, "%s", r->reason);
+        return;
+    }
     if (!r->winner || r->mode == POL_MODE_DISABLED) {
         no_policy(f, s);
         return;
@@ -600,6 +746,8 @@ void ctlstep_next(const ctl_facts *f, ctl_step *s)
         end(s, CTLREC_ERROR, "%s", r->reason);
         return;
     }
+    if (left_alone(f, s))
+        return;
     if (r->mode == POL_MODE_AUTO && r->winner->allow_in_place_resize && resize(f, s))
         return;
     if (r->mode == POL_MODE_RECOMMEND || r->winner->strategy == POL_STRATEGY_WEBHOOK)

@@ -14,8 +14,16 @@
  * came back into the facts and asks again, until END. Every rule of a
  * reconcile lives here: which policy mode writes what, the change threshold's
  * verdict (ctlrec), resize before the strategy, the once-per-period rule, the
- * rollout gate's verdict, reclaims and the conflict loop, conflicts and
- * forceConflicts, the webhook restart's conditions, and every requeue.
+ * minimum interval between two writes of a workload, the rollout gate's
+ * verdict, reclaims and the conflict loop, another process writing as
+ * optipod (DuplicateController), conflicts and forceConflicts, the webhook
+ * restart's conditions, and every requeue.
+ *
+ * A workload is written at most once per ctl_facts.min_write_ms whatever the
+ * cause: the annotations apply (publish or release), the ssa write, the
+ * webhook strategy's restart, and an in-place resize of one of its pods
+ * (counted per workload: its pods are resized one per interval at most). A
+ * write that would come sooner ends the job, requeued when the interval ends.
  *
  * A step may carry side effects for the executor to apply with it: an Event,
  * the rollout slot taken or freed, and what to remember of the workload
@@ -68,15 +76,17 @@ typedef struct ctlstep_written {
 typedef struct ctlstep_mem {
     const ctlstep_written *written; /* our last resource write */
     size_t nwritten;
-    int reclaim_counted;       /* the take-back of that write has been counted */
-    uint64_t last_apply_ms;    /* monotonic time of our last write that rolls pods; 0 never */
-    const char *released_rv;   /* annotations released at this resourceVersion ("" none) */
-    const char *ann_base_rv;   /* annotations last written over this resourceVersion ... */
-    uint64_t ann_hash;         /* ... with this body */
-    int64_t restart_gen;       /* generation our last restart produced, 0 none */
-    int64_t uninjected_warned; /* WebhookNotInjecting told for this restart_gen */
-    int loop_stopped;          /* GitOpsConflictLoop */
-    const conflict_loop *loop; /* loop detection's state; NULL = never seen */
+    int reclaim_counted;         /* the take-back of that write has been counted */
+    uint64_t last_apply_ms;      /* monotonic time of our last write that rolls pods; 0 never */
+    uint64_t last_write_ms;      /* ... of our last write of it or its pods, any cause; 0 never */
+    uint64_t duplicate_until_ms; /* DuplicateController: left alone until then; 0 none */
+    const char *released_rv;     /* annotations released at this resourceVersion ("" none) */
+    const char *ann_base_rv;     /* annotations last written over this resourceVersion ... */
+    uint64_t ann_hash;           /* ... with this body */
+    int64_t restart_gen;         /* generation our last restart produced, 0 none */
+    int64_t uninjected_warned;   /* WebhookNotInjecting told for this restart_gen */
+    int loop_stopped;            /* GitOpsConflictLoop */
+    const conflict_loop *loop;   /* loop detection's state; NULL = never seen */
 } ctlstep_mem;
 
 /* A request's answer. */
@@ -128,6 +138,10 @@ typedef struct ctlstep_live {
     const char *changed; /* "c/f=v;..." of those changes */
     /* per change, a manager other than optipod owning the field (managedFields), NULL none */
     const char *const *owners;
+    /* of the fields optipod last wrote (ctlstep_mem.written), those the live
+     * object's managedFields give to manager optipod, with their live values */
+    const ctlstep_written *ours;
+    size_t nours;
 } ctlstep_live;
 
 typedef struct ctl_facts {
@@ -136,6 +150,7 @@ typedef struct ctl_facts {
     int dry_run;
     uint64_t now_ms; /* monotonic */
     int64_t wall_ms;
+    uint64_t min_write_ms; /* --min-write-interval; 0 none */
     const ctlstep_mem *mem;
 
     /* the decision (ctlrec): rec NULL until matched; decided once every fact
@@ -166,6 +181,9 @@ typedef struct ctl_facts {
 
     ctlstep_reply dry; /* the dry-run apply's answer */
     const conflict_set *cs;
+    /* field managers that take fields back like a GitOps controller, beyond
+     * the known ones (ctl_opts.gitops_managers): comma-separated, NULL none */
+    const char *gitops_managers;
     ctlstep_reply write;
 } ctl_facts;
 
@@ -183,6 +201,12 @@ enum {
     CTLSTEP_FX_CONFLICT = 1 << 9,        /* status: conflict = step.conflict ("" clears) */
     CTLSTEP_FX_DEFERRED = 1 << 10,       /* the job waits at the rollout gate */
     CTLSTEP_FX_LOOP_ENTERED = 1 << 11,   /* this step stopped the workload (a count) */
+    CTLSTEP_FX_WROTE = 1 << 12,          /* mem: last_write_ms = now (a write succeeded) */
+    /* mem: written = live.ours (what optipod's name holds now), duplicate_until_ms = now +
+     * period; a count */
+    CTLSTEP_FX_DUPLICATE = 1 << 13,
+    CTLSTEP_FX_DUPLICATE_OVER = 1 << 14, /* mem: duplicate_until_ms = 0 */
+    CTLSTEP_FX_TAKEN_OVER = 1 << 15,     /* status: taken_over = step.taken_over */
 };
 
 typedef struct ctl_step {
@@ -208,6 +232,7 @@ typedef struct ctl_step {
     conflict_loop loop; /* FX_LOOP */
     int loop_stopped;
     char conflict[512]; /* FX_CONFLICT */
+    int taken_over;     /* FX_TAKEN_OVER: this write forces over a manager that is not GitOps */
 } ctl_step;
 
 /* The next step. Never fails: facts it cannot use end the job in error. */

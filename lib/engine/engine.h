@@ -156,7 +156,7 @@ typedef struct eng_res {
     bool has_lim; /* write `lim` too (APPLY only) */
     int64_t lim;
     size_t nsteps;
-    eng_step steps[ENG_MAX_STEPS];
+    eng_step steps[ENG_MAX_STEPS]; /* [0, nsteps) are set; the rest are not */
 } eng_res;
 
 typedef struct eng_result {

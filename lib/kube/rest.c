@@ -31,6 +31,7 @@ const kres KRES_LEASES = {"coordination.k8s.io/v1", "leases", 1};
 const kres KRES_HPAS = {"autoscaling/v2", "horizontalpodautoscalers", 1};
 const kres KRES_PDBS = {"policy/v1", "poddisruptionbudgets", 1};
 const kres KRES_POLICIES = {"optipod.io/v1alpha1", "optimizationpolicies", 1};
+const kres KRES_RECOMMENDATIONS = {"optipod.io/v1alpha1", "optimizationrecommendations", 1};
 const kres KRES_MUTATING_WEBHOOKS = {"admissionregistration.k8s.io/v1",
                                      "mutatingwebhookconfigurations", 0};
 const kres KRES_SECRETS = {"v1", "secrets", 1};

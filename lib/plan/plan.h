@@ -196,6 +196,19 @@ int plan_export(const plan *p, const char *dir, size_t *written, operr *err);
  * Same idempotence rules as plan_export(); `written` gets the workload count. */
 int plan_export_helm(const plan *p, const char *dir, size_t *written, operr *err);
 
+/* The same, written by another command: `generator` names it in the headers
+ * (NULL: "optipod plan"); with patch_only the patch files are plain
+ * strategic-merge patches for `kubectl patch --patch-file`, each headed by
+ * the command that applies it, and no kustomization.yaml is written. */
+typedef struct plan_export_opts {
+    const char *generator;
+    bool patch_only;
+} plan_export_opts;
+int plan_export_with(const plan *p, const char *dir, const plan_export_opts *o, size_t *written,
+                     operr *err);
+int plan_export_helm_with(const plan *p, const char *dir, const plan_export_opts *o,
+                          size_t *written, operr *err);
+
 /* The patch file name of a workload: "deployment-demo-web.yaml". */
 int plan_patch_name(const plan_workload *w, char *buf, size_t size);
 

@@ -1,5 +1,7 @@
 #include "webhook/resolve.h"
 
+#include "record/record.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -141,8 +143,26 @@ int wresolve_pod(const wresolve_caches *c, const char *ns, const char *owner_kin
                   kproj_kind_name(w->kind), ns, w->name, WRESOLVE_ANN_STRATEGY, st ? st : "");
         return skip(reason, "strategy");
     }
+    if (rrec_released(w, NULL)) {
+        operr_set(err, -EPERM, "%s '%s/%s': released (%s: \"false\")", kproj_kind_name(w->kind), ns,
+                  w->name, RREC_MANAGED_KEY);
+        return skip(reason, "released");
+    }
     rc = wresolve_wants(w, out, reason, err);
-    if (rc == WRESOLVE_OK)
-        out->workload = w;
-    return rc;
+    if (rc != WRESOLVE_OK)
+        return rc;
+    /* a released container keeps what its pod spec says */
+    size_t kept = 0;
+    for (size_t i = 0; i < out->nwants; i++)
+        if (!rrec_released(w, out->wants[i].container))
+            out->wants[kept++] = out->wants[i];
+    if (kept == 0) {
+        out->nwants = 0;
+        operr_set(err, -EPERM, "%s '%s/%s': every annotated container is released",
+                  kproj_kind_name(w->kind), ns, w->name);
+        return skip(reason, "released");
+    }
+    out->nwants = kept;
+    out->workload = w;
+    return WRESOLVE_OK;
 }

@@ -12,7 +12,9 @@
  *
  * The workload must carry optipod.io/webhook-enabled: "true" and
  * optipod.io/strategy: "webhook"; its wants come from the annotations
- * optipod.io/{cpu,memory}-{request,limit}.<container>.
+ * optipod.io/{cpu,memory}-{request,limit}.<container>. A workload released
+ * with optipod.io/managed: "false" gets nothing, a container released with
+ * optipod.io/managed.<container>: "false" keeps its own values (record.h).
  *
  * Anything missing or odd is NOT an error but a "leave the pod alone"
  * outcome with a reason slug (for logs and metrics) and a sentence.
@@ -52,7 +54,7 @@ enum wresolve_rc {
  * Resolve the owner (kind/name/uid from the pod's controller reference; any
  * may be NULL) in namespace ns. Returns WRESOLVE_OK or WRESOLVE_SKIP with
  * *reason one of "no-owner", "owner-kind", "unknown-owner", "owner-uid",
- * "not-enabled", "strategy", "no-annotations", "bad-annotation".
+ * "not-enabled", "strategy", "released", "no-annotations", "bad-annotation".
  */
 int wresolve_pod(const wresolve_caches *c, const char *ns, const char *owner_kind,
                  const char *owner_name, const char *owner_uid, wresolve_result *out,

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for kubectl-optipod's reading of the cluster:
  * cli_state_from_json() over workloads and policies as the API server lists
- * them ({"workloads": [...], "policies": {...}}), then every renderer the
+ * them ({"workloads": [...], "policies": {...}, "records": [...]}), then every renderer the
  * subcommands run on that state (recommendations in each format, explain,
  * savings, the Argo CD and Flux remedies). Annotations, managedFields and
  * status are anyone's to write: whatever they hold is rendered or refused
@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cli_state s;
     cli_state_init(&s);
     operr err = {0};
-    if (cli_state_from_json(&s, wl, pol, &err) != 0) {
+    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(j, "records");
+    if (cli_state_load(&s, wl, pol, recs, &err) != 0) {
         if (!err.msg[0])
             abort(); /* a refusal says why */
     } else {

@@ -19,9 +19,11 @@
 #include "support/fakeapi.h"
 #include "support/fakeapi_int.h"
 #include "support/fakessa.h"
+#include "test.h"
 #include "util/buf.h"
 #include "util/map.h"
 #include "util/optime.h"
+#include "util/yaml2json.h"
 
 #define DEF_HISTORY  1000
 #define DEF_FIRST_RV 100
@@ -32,7 +34,9 @@
 typedef struct kindinfo {
     char *api_version, *kind, *plural;
     int namespaced;
-    int typed; /* built-in type: list items carry no kind/apiVersion */
+    int typed;         /* built-in type: list items carry no kind/apiVersion */
+    int no_status_sub; /* a CRD without the status subresource: status is written with the rest */
+    cJSON *schema;     /* owned: a CRD's openAPIV3Schema (applies are type-checked), or NULL */
 } kindinfo;
 
 /* A parsed resource path. */
@@ -233,6 +237,8 @@ static int add_kind(fakeapi *fa, const char *av, const char *kind, const char *p
     k->plural = strdup(plural);
     k->namespaced = ns;
     k->typed = typed;
+    k->no_status_sub = 0;
+    k->schema = NULL;
     if (!k->api_version || !k->kind || !k->plural) {
         free(k->api_version);
         free(k->kind);
@@ -247,6 +253,96 @@ int fakeapi_register_kind(fakeapi *fa, const char *api_version, const char *kind
                           const char *plural, int namespaced)
 {
     return add_kind(fa, api_version, kind, plural, namespaced, 0);
+}
+
+int fakeapi_set_schema(fakeapi *fa, const char *api_version, const char *plural,
+                       const cJSON *schema)
+{
+    for (size_t i = fa->nkinds; i-- > 0;) {
+        kindinfo *k = &fa->kinds[i];
+        if (strcmp(k->api_version, api_version) != 0 || strcmp(k->plural, plural) != 0)
+            continue;
+        cJSON *copy = schema ? cJSON_Duplicate(schema, 1) : NULL;
+        if (schema && !copy)
+            return -ENOMEM;
+        cJSON_Delete(k->schema);
+        k->schema = copy;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+const cJSON *fakeapi_schema(const fakeapi *fa, const char *api_version, const char *plural)
+{
+    for (size_t i = fa->nkinds; i-- > 0;)
+        if (!strcmp(fa->kinds[i].api_version, api_version) && !strcmp(fa->kinds[i].plural, plural))
+            return fa->kinds[i].schema;
+    return NULL;
+}
+
+int fakeapi_load_crd(fakeapi *fa, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    opbuf text;
+    opbuf_init(&text, 1 << 20);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        opbuf_append(&text, chunk, n);
+    int rc = ferror(f) ? -EIO : 0;
+    fclose(f);
+    cJSON *crd = NULL;
+    operr err = {{0}};
+    rc = rc ?: yaml2json_parse(text.data, text.len, &crd, &err);
+    opbuf_release(&text);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(crd, "spec");
+    const char *group = jstr(spec, "group");
+    const char *plural = jstr(cJSON_GetObjectItemCaseSensitive(spec, "names"), "plural");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(spec, "versions"))
+    {
+        const cJSON *sch = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(v, "schema"), "openAPIV3Schema");
+        char av[256];
+        if (rc || !group || !plural || !jstr(v, "name") || !sch)
+            continue;
+        snprintf(av, sizeof av, "%s/%s", group, jstr(v, "name"));
+        rc = fakeapi_set_schema(fa, av, plural, sch);
+    }
+    if (!rc && (!group || !plural))
+        rc = -EINVAL;
+    cJSON_Delete(crd);
+    return rc;
+}
+
+/* The project's CRDs (crds/ beside test/data), so applies of optipod's kinds
+ * are type-checked as the real server checks them. */
+static int load_project_crds(fakeapi *fa)
+{
+    static const char *const files[] = {"optimizationpolicies.optipod.io.yaml",
+                                        "optimizationrecommendations.optipod.io.yaml"};
+    char root[4096];
+    snprintf(root, sizeof root, "%s", test_fixture_dir());
+    for (int up = 0; up < 3; up++) { /* <root>/test/data/kube-apiserver-v1.24 */
+        char *slash = strrchr(root, '/');
+        if (!slash) {
+            snprintf(root, sizeof root, ".");
+            break;
+        }
+        *slash = '\0';
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/crds/%s", root, files[i]);
+        int rc = fakeapi_load_crd(fa, path);
+        if (rc < 0) {
+            fprintf(stderr, "fakeapi: loading %s: %s\n", path, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
 }
 
 /* Later registrations win: search backwards. */
@@ -1340,10 +1436,20 @@ static int content_type_is(ophttpd_req *req, const char *ct)
     return h && strncasecmp(h, ct, strlen(ct)) == 0;
 }
 
-/* Main-resource writes keep the live status; .../status writes change only status. */
-static void restrict_to_subresource(const rpath *rp, const cJSON *live, cJSON *next)
+/* Is status a subresource of rp's kind (the default; not for a CRD declaring none)? */
+static int status_is_sub(const fakeapi *fa, const rpath *rp)
 {
-    if (!live)
+    for (size_t i = 0; i < fa->nkinds; i++)
+        if (!strcmp(fa->kinds[i].plural, rp->resource))
+            return !fa->kinds[i].no_status_sub;
+    return 1;
+}
+
+/* Main-resource writes keep the live status; .../status writes change only status. */
+static void restrict_to_subresource(const fakeapi *fa, const rpath *rp, const cJSON *live,
+                                    cJSON *next)
+{
+    if (!live || (!rp->sub[0] && !status_is_sub(fa, rp)))
         return;
     const cJSON *ls = cJSON_GetObjectItemCaseSensitive(live, "status");
     if (strcmp(rp->sub, "status") == 0) {
@@ -1438,7 +1544,7 @@ static void commit_update(fakeapi *fa, ophttpd_req *req, const rpath *rp, obj *l
     const char *manager = manager_of(req, mgr, sizeof(mgr));
     timestamp(fa, ts);
     if (live)
-        restrict_to_subresource(rp, live->json, next);
+        restrict_to_subresource(fa, rp, live->json, next);
     if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         char msg[512];
         snprintf(msg, sizeof(msg),
@@ -1682,7 +1788,23 @@ static void serve_apply(fakeapi *fa, ophttpd_req *req, rpath *rp, obj *live, cJS
         reply_status(r, 409, "Conflict", msg, rp, rp->name);
         goto out;
     }
-    int rc = fakessa_apply(live ? live->json : NULL, body, fm, force, ts, &res);
+    const kindinfo *ki = kind_by_resource(fa, av, rp->resource);
+    if (ki && ki->schema) {
+        char what[700];
+        cJSON *bad = NULL;
+        snprintf(what, sizeof what, "%s%s%s; %s, Kind=%s", rp->ns, rp->ns[0] ? "/" : "", rp->name,
+                 av, ki->kind);
+        if (fakessa_typecheck(ki->schema, body, what, &bad) < 0) {
+            reply_status(r, 500, "InternalError", "out of memory", rp, rp->name);
+            goto out;
+        }
+        if (bad) {
+            reply_set(r, 500, bad);
+            goto out;
+        }
+    }
+    int rc = fakessa_apply_ex(live ? live->json : NULL, body, fm, force,
+                              !rp->sub[0] && !status_is_sub(fa, rp), ts, &res);
     if (rc < 0) {
         reply_status(r, 500, "InternalError", "fakessa_apply failed", rp, rp->name);
         goto out;
@@ -1695,7 +1817,7 @@ static void serve_apply(fakeapi *fa, ophttpd_req *req, rpath *rp, obj *live, cJS
     cJSON *next = res.object;
     res.object = NULL;
     if (live)
-        restrict_to_subresource(rp, live->json, next);
+        restrict_to_subresource(fa, rp, live->json, next);
     if (pod_resources_changed(fa, rp, live ? live->json : NULL, next)) {
         cJSON_Delete(next);
         reply_status(r, 422, "Invalid", "pod updates may not change container resources", rp,
@@ -2357,6 +2479,7 @@ static void fa_free(fakeapi *fa)
         free(fa->kinds[i].api_version);
         free(fa->kinds[i].kind);
         free(fa->kinds[i].plural);
+        cJSON_Delete(fa->kinds[i].schema);
     }
     free(fa->kinds);
     fakeapi_clear_faults(fa);
@@ -2395,7 +2518,14 @@ int fakeapi_start(fakeapi **out, uv_loop_t *loop, const fakeapi_opts *opts)
         if (add_kind(fa, builtin_kinds[i].av, builtin_kinds[i].kind, builtin_kinds[i].plural,
                      builtin_kinds[i].ns, 1) < 0)
             goto fail;
-    if (add_kind(fa, "optipod.io/v1alpha1", "OptimizationPolicy", "optimizationpolicies", 1, 0) < 0)
+    if (add_kind(fa, "optipod.io/v1alpha1", "OptimizationPolicy", "optimizationpolicies", 1, 0) <
+            0 ||
+        add_kind(fa, "optipod.io/v1alpha1", "OptimizationRecommendation",
+                 "optimizationrecommendations", 1, 0) < 0)
+        goto fail;
+    fa->kinds[fa->nkinds - 1].no_status_sub = 1; /* crds/optimizationrecommendations... */
+    rc = load_project_crds(fa);
+    if (rc < 0)
         goto fail;
     const char *sans[] = {"127.0.0.1", "localhost", NULL};
     rc = ophttpd_cert_generate(&fa->cert, "fakeapi", sans, 1);
@@ -2408,6 +2538,9 @@ int fakeapi_start(fakeapi **out, uv_loop_t *loop, const fakeapi_opts *opts)
         .key_pem = fa->cert.key_pem,
         .limits = {.max_body_bytes = fa->max_body, .max_header_bytes = 64 << 10},
         .idle_timeout_ms = 90000,
+        /* the real server has no such small cap; test_controller's 27 controllers in a row,
+         * a dozen connections (lists, watches) each, reached 256 and were refused */
+        .max_connections = 4096,
         .on_request = handle,
         .ud = fa,
         .on_accept = on_accept,

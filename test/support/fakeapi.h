@@ -97,6 +97,19 @@ int fakeapi_start(fakeapi **out, uv_loop_t *loop, const fakeapi_opts *opts);
  * loop after the last handle is closed and the server is freed. on_closed may be NULL. */
 void fakeapi_stop(fakeapi *fa, void (*on_closed)(void *ud), void *ud);
 
+/* A CRD's structural schema for the kind served at group/version `api_version`
+ * and `plural`: its server-side applies are then type-checked first
+ * (fakessa_typecheck: an undeclared field or a mistyped value is a 500
+ * "failed to create typed patch object", as on kube-apiserver v1.24). NULL
+ * removes it. fakeapi_start() loads the project's crds/ this way; a test
+ * serving an older CRD sets its schema. -ENOENT for a kind not served. */
+int fakeapi_set_schema(fakeapi *fa, const char *api_version, const char *plural,
+                       const cJSON *schema);
+/* The schema served for that kind (borrowed), or NULL. */
+const cJSON *fakeapi_schema(const fakeapi *fa, const char *api_version, const char *plural);
+/* The same from a CRD YAML file (every version of it). 0 or a negative errno. */
+int fakeapi_load_crd(fakeapi *fa, const char *path);
+
 const char *fakeapi_url(const fakeapi *fa); /* "https://127.0.0.1:PORT" */
 int fakeapi_port(const fakeapi *fa);
 const char *fakeapi_ca_pem(const fakeapi *fa); /* PEM of the CA that signed the serving cert */

@@ -1302,7 +1302,7 @@ static int copy_field(cJSON *dst, const cJSON *src, const char *name)
 }
 
 /* The fields the server never records as owned, and the reset subtree. */
-static void strip_set(fsn *set, const char *subresource)
+static void strip_set(fsn *set, const char *subresource, int status_in_main)
 {
     static const char *const meta[] = {
         "f:name",        "f:namespace",  "f:creationTimestamp", "f:selfLink",        "f:uid",
@@ -1312,8 +1312,10 @@ static void strip_set(fsn *set, const char *subresource)
     fsn_unmember(set, "f:metadata", NULL);
     for (const char *const *m = meta; *m; m++)
         fsn_unmember(set, "f:metadata", *m);
-    fsn_drop_subtree(set,
-                     (subresource && strcmp(subresource, "status") == 0) ? "f:spec" : "f:status");
+    if (subresource && strcmp(subresource, "status") == 0)
+        fsn_drop_subtree(set, "f:spec");
+    else if (!status_in_main)
+        fsn_drop_subtree(set, "f:status");
     fsn_compact(set);
 }
 
@@ -1484,6 +1486,12 @@ void fakessa_result_release(fakessa_result *r)
 int fakessa_apply(const cJSON *live, const cJSON *applied, const char *manager, int force,
                   const char *now, fakessa_result *out)
 {
+    return fakessa_apply_ex(live, applied, manager, force, 0, now, out);
+}
+
+int fakessa_apply_ex(const cJSON *live, const cJSON *applied, const char *manager, int force,
+                     int status_in_main, const char *now, fakessa_result *out)
+{
     fsentries es;
     cmpres cr = {NULL, NULL, NULL};
     cJSON *base = NULL, *app = NULL, *merged = NULL, *st = NULL;
@@ -1517,7 +1525,8 @@ int fakessa_apply(const cJSON *live, const cJSON *applied, const char *manager, 
     app = cJSON_Duplicate(applied, 1);
     if (!base || !app)
         goto fail;
-    cJSON_DeleteItemFromObjectCaseSensitive(app, "status");
+    if (!status_in_main)
+        cJSON_DeleteItemFromObjectCaseSensitive(app, "status");
     const nkind root = {NK_STRUCT, NULL};
     if (!(merged = merge_walk(&s, base, app, root, 0)))
         goto fail;
@@ -1536,7 +1545,7 @@ int fakessa_apply(const cJSON *live, const cJSON *applied, const char *manager, 
         goto fail;
     if ((rc = toset_walk(&s, app, root, self->set, 0)) < 0)
         goto fail;
-    strip_set(self->set, NULL);
+    strip_set(self->set, NULL, status_in_main);
 
     rc = -ENOMEM;
     if (!(managed = fsn_new(NULL)))
@@ -1678,7 +1687,7 @@ int fakessa_update(const cJSON *live, const cJSON *updated, const char *manager,
         fsn_subtract(es.v[i].set, cr.removed);
     }
     fsentries_drop_empty(&es);
-    strip_set(am, subresource);
+    strip_set(am, subresource, 0);
     if (!fsn_empty(am)) {
         const char *av = jstr(upd, "apiVersion");
         fsentry *e = fsentries_find(&es, manager, "Update", av, subresource);

@@ -53,6 +53,10 @@ typedef struct fakessa_result {
  */
 int fakessa_apply(const cJSON *live, const cJSON *applied, const char *manager, int force,
                   const char *now, fakessa_result *out);
+/* The same for a kind without the status subresource (a CRD declaring none):
+ * with status_in_main the applied status is merged and owned like the rest. */
+int fakessa_apply_ex(const cJSON *live, const cJSON *applied, const char *manager, int force,
+                     int status_in_main, const char *now, fakessa_result *out);
 
 /*
  * A non-apply write (create, PUT, merge/strategic/JSON patch already applied
@@ -69,6 +73,17 @@ int fakessa_apply(const cJSON *live, const cJSON *applied, const char *manager, 
  */
 int fakessa_update(const cJSON *live, const cJSON *updated, const char *manager,
                    const char *subresource, const char *now, fakessa_result *out);
+
+/*
+ * The check the real server makes before applying a custom resource: `obj`
+ * against its CRD's structural `schema` (openAPIV3Schema; NULL: none). A
+ * field the schema does not declare or a value of the wrong kind gives
+ * *status = a new 500 metav1.Status "failed to create typed patch object
+ * (<what>): <path>: field not declared in schema" (fakessa_typed.c), as
+ * kube-apiserver v1.24 answers. `what` is "ns/name; group/version,
+ * Kind=Kind". Returns 0 (*status NULL when the body fits) or -ENOMEM.
+ */
+int fakessa_typecheck(const cJSON *schema, const cJSON *obj, const char *what, cJSON **status);
 
 /* Frees the owned trees of `r` and zeroes it; safe on a zeroed result. */
 void fakessa_result_release(fakessa_result *r);

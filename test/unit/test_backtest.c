@@ -171,6 +171,131 @@ static void test_sliding_windows_equal_recomputation(void)
     bt_ws_free(ws);
 }
 
+/* ---- a fixed input's replay, pinned -------------------------------------------------------- */
+
+/* Six containers over three days of 5-minute samples, each shaped to reach a
+ * different corner of the sliding windows: a diurnal curve with spikes and
+ * OOM kills; values repeated many times; memory values a few bytes apart
+ * (equal to the rankers' first digits); zeros, negatives and NaNs; two pods
+ * merged with a gap of hours; an opted-out container. Every field of every
+ * result is pinned, bit for bit: a faster replay must not move any of them. */
+enum { PIN_N = 864, PIN_C = 6 };
+
+static size_t pin_gen(int i, bt_point *cpu, size_t *ncpu, bt_point *mem, size_t *nmem, int64_t *oom,
+                      eng_container *c)
+{
+    rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+    size_t nc = 0, nm = 0, noom = 0;
+    double m = (200 + 300 * rnd()) * MI;
+    for (int k = 0; k < PIN_N; k++) {
+        int64_t t = T0 + 300 * k;
+        double h = (double)(t % 86400) / 3600.0, x, y;
+        switch (i) {
+        case 0: /* diurnal, spikes, a leak reset by OOM kills */
+            x = (0.2 + 0.3 * (1 - cos(2 * M_PI * h / 24)) / 2) * (0.9 + 0.2 * rnd());
+            x *= rnd() < 0.02 ? 3 : 1;
+            m += 40e3 * 300 * rnd();
+            if (m > 900 * MI && noom < 8) {
+                oom[noom++] = t;
+                m = 200 * MI;
+            }
+            y = floor(m);
+            break;
+        case 1: /* few distinct values, each repeated many times */
+            x = floor(10 * rnd()) / 100;
+            y = (double)(4096 * (int64_t)(60000 + 4 * (int)(4 * rnd())));
+            break;
+        case 2: /* memory a few bytes apart; CPU at zero, below, tiny, missing */
+            x = rnd() < 0.1 ? 0 : rnd() < 0.05 ? -0.01 : rnd() < 0.03 ? NAN : 1e-3 * rnd();
+            y = 1e9 + floor(300 * rnd());
+            break;
+        case 3: /* two pods merged, then six hours without samples */
+            if (k >= 300 && k < 372)
+                continue;
+            x = 0.5 * rnd();
+            y = floor((300 + 50 * rnd()) * MI);
+            cpu[nc++] = (bt_point){t, x * 0.5};
+            mem[nm++] = (bt_point){t, y * 0.9};
+            break;
+        default: /* steady with noise */
+            x = 1.5 + 0.1 * rnd();
+            y = floor((700 + 20 * rnd()) * MI);
+            break;
+        }
+        cpu[nc++] = (bt_point){t, x};
+        mem[nm++] = (bt_point){t, y};
+    }
+    *ncpu = nc;
+    *nmem = nm;
+    *c = (eng_container){.name = "app", .opted_out = i == 5};
+    c->cpu = (eng_rl){.has_req = true, .has_lim = i % 2 == 0, .req = 250 + 100 * i};
+    c->cpu.lim = 3 * c->cpu.req;
+    c->mem = (eng_rl){.has_req = i != 4, .has_lim = i != 1, .req = 256LL << 20, .lim = 1LL << 30};
+    return noom;
+}
+
+static void test_fixed_input_replay_is_pinned(void)
+{
+    static const char *const want[PIN_C] = {
+        "steps 792 changes 65/37/30 cpu 791/37 mem 791/0/0 peak 943154544 at "
+        "1/988807168/1/3955228672 avg 489.96839443742101/940927941.744627 today 250/268435456 end "
+        "1/590/1/1770 1/1013972992/1/4055891968 last 1/1",
+        "steps 396 changes 18/18/1 cpu 790/288 mem 790/0/0 peak 245809152 at "
+        "1/295698432/0/1073741824 avg 53.937753179363746/295698432 today 350/268435456 end "
+        "1/55/0/1050 1/295698432/0/1073741824 last 1/1",
+        "steps 264 changes 7/7/1 cpu 790/0 mem 790/0/0 peak 1000000299 at "
+        "1/1200619520/1/4802478080 avg 6.6127944140391115/1200619520 today 450/268435456 end "
+        "1/5/1/15 1/1200619520/1/4802478080 last 1/1",
+        "steps 791 changes 5/5/1 cpu 1436/39 mem 1436/0/0 peak 366950884 at "
+        "1/432013312/1/1728053248 avg 465.90886085559197/432013312 today 550/268435456 end "
+        "1/475/0/1650 1/432013312/1/1728053248 last 1/1",
+        "steps 396 changes 1/1/1 cpu 790/0 mem 790/0/0 peak 754946085 at 1/901775360/1/901775360 "
+        "avg 1915/901775360 today 650/268435456 end 1/1915/1/5745 1/901775360/1/901775360 last 1/1",
+        "steps 264 changes 0/0/0 cpu 789/789 mem 789/789/0 peak 754817024 at "
+        "1/268435456/1/1073741824 avg 750/268435456 today 750/268435456 end 1/750/0/2250 "
+        "1/268435456/1/1073741824 last 2/3",
+    };
+    static bt_point cpu[2 * PIN_N], mem[2 * PIN_N];
+    int64_t oom[8];
+    bt_ws *ws = NULL;
+    ASSERT_EQ_INT(bt_ws_new(&ws), 0);
+    for (int i = 0; i < PIN_C; i++) {
+        size_t ncpu, nmem;
+        eng_container c;
+        size_t noom = pin_gen(i, cpu, &ncpu, mem, &nmem, oom, &c);
+        bt_series s = {cpu, ncpu, mem, nmem, oom, noom};
+        eng_policy p;
+        eng_policy_defaults(&p);
+        p.percentile = i == 1 ? 0.5 : 0.9;
+        p.safety_factor = 1.2;
+        p.min_samples = 36;
+        p.min_history_s = 3 * 3600;
+        p.oom_cooling_s = 6 * 3600;
+        bt_period per = {.from = T0 + 6 * 3600 + 60 * i,
+                         .to = T0 + 300 * (PIN_N - 1) - 7 * i,
+                         .interval_s = 300 * (1 + i % 3),
+                         .window_s = (6 + 3 * i) * 3600};
+        bt_result r;
+        ASSERT_EQ_INT(bt_replay(ws, &p, &c, &s, &per, &r), 0);
+        char got[512];
+        snprintf(got, sizeof got,
+                 "steps %lld changes %lld/%lld/%lld cpu %lld/%lld mem %lld/%lld/%lld peak %.17g "
+                 "at %d/%lld/%d/%lld avg %.17g/%.17g today %lld/%lld end %d/%lld/%d/%lld "
+                 "%d/%lld/%d/%lld last %d/%d",
+                 (long long)r.steps, (long long)r.changes, (long long)r.cpu_changes,
+                 (long long)r.mem_changes, (long long)r.cpu_judged, (long long)r.cpu_over,
+                 (long long)r.mem_judged, (long long)r.mem_over_req, (long long)r.mem_over_lim,
+                 r.mem_peak, r.mem_at_peak.has_req, (long long)r.mem_at_peak.req,
+                 r.mem_at_peak.has_lim, (long long)r.mem_at_peak.lim, r.cpu_req_avg, r.mem_req_avg,
+                 (long long)r.cpu_today.req, (long long)r.mem_today.req, r.cpu_end.has_req,
+                 (long long)r.cpu_end.req, r.cpu_end.has_lim, (long long)r.cpu_end.lim,
+                 r.mem_end.has_req, (long long)r.mem_end.req, r.mem_end.has_lim,
+                 (long long)r.mem_end.lim, (int)r.last, (int)r.last_reason);
+        ASSERT_STR_EQ(got, want[i]);
+    }
+    bt_ws_free(ws);
+}
+
 static void test_bad_input(void)
 {
     bt_point p2[2] = {{T0 + 60, 0.1}, {T0, 0.2}}; /* not sorted */
@@ -492,6 +617,7 @@ int main(void)
 {
     TEST_RUN(test_hand_computed_replay);
     TEST_RUN(test_sliding_windows_equal_recomputation);
+    TEST_RUN(test_fixed_input_replay_is_pinned);
     TEST_RUN(test_bad_input);
     TEST_RUN(test_policies_side_by_side);
     TEST_RUN(test_bad_input_is_named);

@@ -333,6 +333,10 @@ static const need NEEDS[] = {
     {"cluster", "optipod.io", "optimizationpolicies", "get list watch", NULL, 0},
     /* ...and their status (conditions, workload counts, recommendations). */
     {"cluster", "optipod.io", "optimizationpolicies/status", "get patch update", NULL, 0},
+    /* KRES_RECOMMENDATIONS: one record per managed workload, written by server-side apply
+     * (patch; create when the apply makes it), read back on start (list) so an unchanged
+     * record is not rewritten, and deleted when its workload leaves every policy. */
+    {"cluster", "optipod.io", "optimizationrecommendations", "list create patch delete", NULL, 0},
     /* KRES_CONFIGMAPS: the metrics-server checkpoints (controller/ckpt.h): server-side
      * apply creates (create, not name-scoped) or updates (patch), reads by name (get). */
     {"cluster", "", "configmaps", "create", NULL, 0},
@@ -750,6 +754,7 @@ static void test_args_are_flags_the_binary_accepts(void)
     ASSERT_NOT_NULL(arg_value(c, "--prometheus-ca-file"));
     ASSERT(has_arg(c, "--prometheus-header=X-Scope-OrgID: team-a"));
     ASSERT_NOT_NULL(arg_value(c, "--webhook-cert-dir"));
+    ASSERT_STR_EQ(arg_value(c, "--min-write-interval"), "30s"); /* the binary's default */
     ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(c, "command"));
 
     static char help[1 << 16];
@@ -953,11 +958,14 @@ static void test_webhook_and_metrics_toggles(void)
 
 /* --- CRD and manifest stream ----------------------------------------------------------------- */
 
-static void test_crd_copy_is_identical(void)
+static void crd_copy_is_identical(const char *name)
 {
     size_t la, lb;
-    char *a = test_read_file("crds/optimizationpolicies.optipod.io.yaml", &la);
-    char *b = test_read_file(CHART_DIR "/crds/optimizationpolicies.optipod.io.yaml", &lb);
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "crds/%s.yaml", name);
+    snprintf(pb, sizeof pb, CHART_DIR "/crds/%s.yaml", name);
+    char *a = test_read_file(pa, &la);
+    char *b = test_read_file(pb, &lb);
     int same = la == lb && memcmp(a, b, la) == 0;
     cJSON *crd = NULL;
     operr err = {{0}};
@@ -965,14 +973,17 @@ static void test_crd_copy_is_identical(void)
     free(a);
     free(b);
     if (!same)
-        test_fail(__FILE__, __LINE__,
-                  "charts/optipod/crds/ differs from crds/: "
-                  "cp crds/optimizationpolicies.optipod.io.yaml "
-                  "charts/optipod/crds/");
+        test_fail(__FILE__, __LINE__, "charts/optipod/crds/ differs from crds/: cp %s %s", pa, pb);
     ASSERT_EQ_INT(rc, 0);
     ASSERT_STR_EQ(str_at(crd, "kind"), "CustomResourceDefinition");
-    ASSERT_STR_EQ(str_at(crd, "metadata.name"), "optimizationpolicies.optipod.io");
+    ASSERT_STR_EQ(str_at(crd, "metadata.name"), name);
     cJSON_Delete(crd);
+}
+
+static void test_crd_copy_is_identical(void)
+{
+    crd_copy_is_identical("optimizationpolicies.optipod.io");
+    crd_copy_is_identical("optimizationrecommendations.optipod.io");
 }
 
 /* The stream that render_chart prints (and e2e/scenarios/05-chart-render.sh applies) parses

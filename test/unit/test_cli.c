@@ -53,6 +53,7 @@ static void test_help_and_version(void)
     ASSERT_EQ_INT(run(&p, a1), 0);
     ASSERT_STR_CONTAINS(p.out, "--kubeconfig string");
     ASSERT_STR_CONTAINS(p.out, "--shutdown-timeout duration");
+    ASSERT_STR_CONTAINS(p.out, "optipod plan [flags]");
     char *a2[] = {optipod, "--version", NULL};
     ASSERT_EQ_INT(run(&p, a2), 0);
     ASSERT_STR_CONTAINS(p.out, "optipod " OPTIPOD_VERSION);

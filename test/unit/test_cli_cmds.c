@@ -1,6 +1,8 @@
 /*
  * kubectl-optipod's logic (lib/cli) against the fake API server: the
- * recommendations in four formats (golden), scope and selector, explain from
+ * recommendations in four formats (golden), the OptimizationRecommendation
+ * records winning over annotations (every mode and strategy), scope and
+ * selector, explain from the records and from
  * the controller's optipod.io/explanation (itself built by
  * ctlrec_explanation), savings, export idempotence, the GitOps snippets, and
  * release on the recorded container-removal sequence, after which the GitOps
@@ -17,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "controller/reconcile.h"
+#include "record/record.h"
 #include "support/fakeapi.h"
 #include "support/loop.h"
 #include "util/yaml2json.h"
@@ -135,7 +138,7 @@ static void test_explanation_annotation_is_capped(void)
     free(many);
 }
 
-static void test_explanation_rides_in_the_annotation_apply(void)
+static void test_explanation_left_the_annotations(void)
 {
     pol_policy pol;
     policy_for_test(&pol);
@@ -152,24 +155,23 @@ static void test_explanation_rides_in_the_annotation_apply(void)
     cJSON *j = cJSON_Parse(wl);
     kproj_obj *live = NULL;
     ASSERT_EQ_INT(kproj_from_json(j, KPROJ_DEPLOYMENT, &live), 0);
-    /* missing explanation: a write */
-    ASSERT_EQ_INT(ctlrec_annotations_differ(&out, live), 1);
+    /* the annotations hold what the webhook needs: no write */
+    ASSERT_EQ_INT(ctlrec_annotations_differ(&out, live), 0);
     opbuf body;
     opbuf_init(&body, 1 << 20);
     operr err;
     ASSERT_EQ_INT(ctlrec_annotations_body(&out, live, 0, &body, &err), 0);
     cJSON *b = cJSON_Parse(opbuf_str(&body));
     cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "metadata"), "annotations");
-    const char *ex = cJSON_GetStringValue(cJSON_GetObjectItem(ann, CTLREC_EXPLANATION_KEY));
-    ASSERT_NOT_NULL(ex);
-    ASSERT_STR_CONTAINS(ex, "\"percentile\":\"P95\"");
+    /* the explanation lives in the record: never copied onto every ReplicaSet */
+    ASSERT_NULL(cJSON_GetObjectItem(ann, CTLREC_EXPLANATION_KEY));
     ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app")->valuestring, "300m");
-    /* live with an explanation (even an older one): no write for it alone */
+    /* one an older controller left: one write, whose apply drops it */
     cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "annotations"),
                             CTLREC_EXPLANATION_KEY, "{\"containers\":[]}");
     kproj_obj *live2 = NULL;
     ASSERT_EQ_INT(kproj_from_json(j, KPROJ_DEPLOYMENT, &live2), 0);
-    ASSERT_EQ_INT(ctlrec_annotations_differ(&out, live2), 0);
+    ASSERT_EQ_INT(ctlrec_annotations_differ(&out, live2), 1);
     kproj_free(live);
     kproj_free(live2);
     cJSON_Delete(b);
@@ -350,6 +352,132 @@ static int state_of(cli_state *s, const char *workloads, operr *err)
 /* managedFields are anyone's to write: an entry with an empty manager name
  * (which hung the de-duplication: found by fuzz_cli_state) names no one, and
  * a manager owning several of a container's values is named once. */
+/* ---- the records (docs/recommendation.md) ---------------------------------------------------- */
+
+/* A record as the controller writes it (rrec_build), one container. */
+static void put_record(env *e, const char *ns, const char *kind, const char *name, const char *mode,
+                       const char *strategy, const char *ctr, const char *cpu, const char *mem,
+                       int64_t samples)
+{
+    static rrec r;
+    rrec_init(&r);
+    snprintf(r.ns, sizeof r.ns, "%s", ns);
+    ASSERT_EQ_INT(rrec_name(r.name, sizeof r.name, kind, name), 0);
+    snprintf(r.kind, sizeof r.kind, "%s", kind);
+    snprintf(r.api_version, sizeof r.api_version, "apps/v1");
+    snprintf(r.target, sizeof r.target, "%s", name);
+    snprintf(r.policy, sizeof r.policy, "%s/rightsize", ns);
+    snprintf(r.mode, sizeof r.mode, "%s", mode);
+    snprintf(r.strategy, sizeof r.strategy, "%s", strategy);
+    snprintf(r.provider, sizeof r.provider, "prometheus");
+    snprintf(r.window, sizeof r.window, "168h");
+    r.percentile = 95;
+    r.safety_factor = 1.15;
+    r.n = 1;
+    snprintf(r.c[0].name, sizeof r.c[0].name, "%s", ctr);
+    snprintf(r.c[0].rec[RREC_CPU_REQ], RREC_QTY, "%s", cpu);
+    snprintf(r.c[0].rec[RREC_MEM_REQ], RREC_QTY, "%s", mem);
+    r.c[0].samples = samples;
+    r.c[0].span_s = 86400;
+    snprintf(r.c[0].rule, sizeof r.c[0].rule, "apply");
+    rrec_set_explanation(&r.c[0], "{\"decision\":\"apply\",\"cpu\":{\"decision\":\"apply\","
+                                  "\"request\":\"315m\",\"steps\":[]},\"memory\":{\"decision\":"
+                                  "\"apply\",\"request\":\"438Mi\",\"steps\":[{\"step\":"
+                                  "\"percentile\",\"percentile\":\"P95\",\"samples\":968,"
+                                  "\"value\":\"459206680\"}]}}");
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    operr err;
+    ASSERT_EQ_INT(rrec_build(&r, &b, &err), 0);
+    put(e, opbuf_str(&b));
+    opbuf_release(&b);
+    rrec_release(&r);
+}
+
+static const cJSON *rec_entry(const cJSON *doc, const char *name, const char *ctr)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "recommendations"))
+    {
+        if (!strcmp(cJSON_GetObjectItem(o, "name")->valuestring, name) &&
+            !strcmp(cJSON_GetObjectItem(o, "container")->valuestring, ctr))
+            return o;
+    }
+    test_fail(__FILE__, __LINE__, "%s/%s: not listed", name, ctr);
+    return NULL;
+}
+
+/* Issue 13 point 1: a workload managed in Auto/ssa has no annotations, and one
+ * switched from Recommend keeps stale ones; the record is what counts. */
+static void test_records_are_the_source_of_truth(void)
+{
+    env e;
+    env_start(&e, 1);
+    /* first managed in Auto/ssa: no annotation at all, the value already applied */
+    put(&e, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web2\","
+            "\"namespace\":\"shop\"},\"spec\":{\"replicas\":1,\"template\":{\"spec\":{"
+            "\"containers\":[{\"name\":\"app\",\"image\":\"a:1\",\"resources\":{\"requests\":{"
+            "\"cpu\":\"315m\",\"memory\":\"438Mi\"}}}]}}}}");
+    put_record(&e, "shop", "Deployment", "web2", "Auto", "ssa", "app", "315m", "438Mi", 968);
+    /* web's stale Recommend annotations say 250m; its record says Auto/ssa 500m (applied) */
+    put_record(&e, "shop", "Deployment", "web", "Auto", "ssa", "app", "500m", "512Mi", 968);
+    /* db under the webhook: the template keeps 1 CPU, the annotations hold 600m */
+    put_record(&e, "shop", "StatefulSet", "db", "Auto", "webhook", "postgres", "600m", "2560Mi",
+               5000);
+    cli_state s;
+    cli_scope sc = {.ns = "shop"};
+    fetch(&e, &sc, &s);
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    ASSERT_EQ_INT(cli_render_recommendations(&s, CLI_FMT_JSON, &b), 0);
+    cJSON *doc = cJSON_Parse(opbuf_str(&b));
+    ASSERT_NOT_NULL(doc);
+    const cJSON *w2 = rec_entry(doc, "web2", "app");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(w2, "mode")->valuestring, "Auto");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(w2, "strategy")->valuestring, "ssa");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(w2, "applied")));
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(w2, "samples")->valuedouble, 968);
+    const cJSON *w = rec_entry(doc, "web", "app");
+    ASSERT_STR_EQ(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(w, "recommended"), "cpuRequest")->valuestring,
+        "500m");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(w, "applied")));
+    ASSERT_STR_EQ(cJSON_GetObjectItem(w, "mode")->valuestring, "Auto");
+    /* envoy is not in web's record: listed without a recommendation */
+    const cJSON *env_ = rec_entry(doc, "web", "envoy");
+    ASSERT_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(env_, "recommended")), 0);
+    const cJSON *db = rec_entry(doc, "db", "postgres");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(db, "strategy")->valuestring, "webhook");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(db, "applied")));
+    cJSON_Delete(doc);
+    /* explain agrees */
+    operr err;
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "deploy/web2", "shop"), &b, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "policy:      shop/rightsize (mode Auto, strategy ssa)");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "app          requests 315m/438Mi, recommended "
+                                       "315m/438Mi, applied yes");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "container app: apply (968 samples");
+    /* memory as Kubernetes prints it, not raw bytes */
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "P95 of usage over 968 samples: 438Mi\n");
+    ASSERT(!strstr(opbuf_str(&b), "459206680"));
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "sts/db", "shop"), &b, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), "(mode Auto, strategy webhook)");
+    opbuf_release(&b);
+    cli_state_release(&s);
+    /* a record anyone broke is refused naming it */
+    put(&e, "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationRecommendation\","
+            "\"metadata\":{\"name\":\"deployment-bad\",\"namespace\":\"shop\"},\"spec\":{"
+            "\"targetRef\":{\"kind\":\"Deployment\"}}}");
+    cli_state_init(&s);
+    ASSERT_EQ_INT(cli_fetch(&e.c, &sc, &s, &err), -EINVAL);
+    ASSERT_STR_CONTAINS(err.msg, "OptimizationRecommendation deployment-bad: "
+                                 "spec.targetRef.name: required");
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
 static void test_conflicting_managers_are_named_once(void)
 {
     static const char *const wl =
@@ -556,6 +684,10 @@ static void test_export_is_idempotent(void)
     char *h = slurp(dir, "values-optipod.yaml");
     ASSERT_STR_CONTAINS(h, "deployment-shop-web:");
     ASSERT_STR_CONTAINS(h, "384Mi");
+    /* headers name the command that wrote them */
+    ASSERT_STR_CONTAINS(k, "# Generated by `kubectl optipod export --format kustomize`");
+    ASSERT(!strstr(k, "optipod plan"));
+    ASSERT_STR_CONTAINS(h, "# Generated by `kubectl optipod export --format helm-values`");
     free(k);
     free(w);
     free(k2);
@@ -568,6 +700,42 @@ static void test_export_is_idempotent(void)
         unlink(p);
     }
     rmdir(dir);
+    cli_state_release(&s);
+    env_stop(&e);
+}
+
+/* Issue 13 point 4: --format patch wrote the same files as kustomize. Now plain
+ * patch files, each saying how to apply it, and no kustomization.yaml. */
+static void test_export_patch_differs_from_kustomize(void)
+{
+    env e;
+    env_start(&e, 1);
+    cli_state s;
+    cli_scope sc = {.all = 1};
+    fetch(&e, &sc, &s);
+    char dir[64], p[PATH_MAX];
+    snprintf(dir, sizeof dir, "/tmp/optipod-cli-patch-%d", (int)getpid());
+    operr err;
+    size_t n = 0;
+    ASSERT_EQ_INT(cli_export(&s, CLI_EXPORT_PATCH, dir, &n, &err), 0);
+    ASSERT_EQ_INT(n, 2);
+    snprintf(p, sizeof p, "%s/kustomization.yaml", dir);
+    ASSERT_NE_INT(access(p, F_OK), 0);
+    char *w = slurp(dir, "deployment-shop-web.yaml");
+    ASSERT_STR_CONTAINS(w, "# Generated by `kubectl optipod export --format patch`");
+    ASSERT_STR_CONTAINS(w, "#   kubectl patch deployment web -n shop --type strategic "
+                           "--patch-file deployment-shop-web.yaml\n");
+    /* the patch itself is the kustomize one: only the header differs */
+    char *golden = test_read_file(GOLDEN "/export-deployment-shop-web.yaml", &(size_t){0});
+    ASSERT_STR_CONTAINS(w, golden);
+    free(golden);
+    free(w);
+    const char *files[] = {"deployment-shop-web.yaml", "statefulset-shop-db.yaml"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        ASSERT_EQ_INT(unlink(p), 0);
+    }
+    ASSERT_EQ_INT(rmdir(dir), 0);
     cli_state_release(&s);
     env_stop(&e);
 }
@@ -586,6 +754,14 @@ static void test_gitops_snippets(void)
     ASSERT_STR_CONTAINS(opbuf_str(&b), "managedFieldsManagers");
     ASSERT_STR_CONTAINS(opbuf_str(&b), "- optipod");
     ASSERT_STR_CONTAINS(opbuf_str(&b), "RespectIgnoreDifferences=true");
+    /* one Application spec with one merged list, not a spec: per workload */
+    cJSON *app = NULL;
+    ASSERT_EQ_INT(yaml2json_parse(opbuf_str(&b), b.len, &app, &err), 0);
+    const cJSON *ign = cJSON_GetObjectItem(cJSON_GetObjectItem(app, "spec"), "ignoreDifferences");
+    ASSERT_EQ_INT(cJSON_GetArraySize(ign), 2);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(ign, 1), "name")->valuestring, "db");
+    ASSERT(!strstr(strstr(opbuf_str(&b), "spec:") + 1, "spec:"));
+    cJSON_Delete(app);
     check_golden("gitops-argocd.yaml", opbuf_str(&b), b.len);
     opbuf_reset(&b);
     ASSERT_EQ_INT(cli_render_gitops(&s, CLI_GITOPS_FLUX, &b, &err), 0);
@@ -693,10 +869,17 @@ static void test_release_container_unblocks_the_gitops_removal(void)
     ASSERT_STR_CONTAINS(opbuf_str(&rep), "no value was deleted");
     ASSERT(!strstr(opbuf_str(&rep), "WARNING"));
     ASSERT_STR_CONTAINS(opbuf_str(&rep), "optipod no longer owns the released fields");
-    /* the neutral manager's patch, then optipod's apply */
-    const fakeapi_logged *h = fakeapi_log_last(e.fa, "PATCH", "fieldManager=optipod-release");
+    /* the neutral manager's patch, then optipod's apply, then the marker */
+    const fakeapi_logged *h = NULL, *mark = NULL;
+    for (size_t i = 0; i < fakeapi_log_count(e.fa); i++) {
+        const fakeapi_logged *l = fakeapi_log_at(e.fa, i);
+        if (!strcmp(l->method, "PATCH") && strstr(l->path, "fieldManager=optipod-release"))
+            *(!strcmp(l->content_type, "application/json-patch+json") ? &h : &mark) = l;
+    }
     ASSERT_NOT_NULL(h);
-    ASSERT_STR_EQ(h->content_type, "application/json-patch+json");
+    ASSERT_NOT_NULL(mark);
+    ASSERT_STR_EQ(mark->content_type, "application/merge-patch+json");
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "marked optipod.io/managed.sidecar: \"false\"");
     ASSERT_STR_CONTAINS(h->body, "\"op\":\"test\",\"path\":\"/metadata/resourceVersion\"");
     const fakeapi_logged *ap = fakeapi_log_last(e.fa, "PATCH", "fieldManager=optipod&force=true");
     ASSERT_NOT_NULL(ap);
@@ -720,6 +903,8 @@ static void test_release_container_unblocks_the_gitops_removal(void)
     const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live, "metadata"), "annotations");
     ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.sidecar"));
     ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "optipod.io/cpu-request.app"));
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed.sidecar")->valuestring, "false");
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed"));
     /* the GitOps tool's apply that drops the sidecar now succeeds */
     char msg[1024];
     long st = gitops_apply(&e, msg, sizeof msg);
@@ -758,6 +943,7 @@ static void test_release_dry_run_and_whole_workload(void)
     const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(live, "metadata"), "annotations");
     ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/strategy"));
     ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "deployment.kubernetes.io/revision"));
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed")->valuestring, "false");
     mfields mf;
     mfields_init(&mf);
     ASSERT_EQ_INT(mfields_parse(&mf, live, &err), 0);
@@ -774,11 +960,61 @@ static void test_release_dry_run_and_whole_workload(void)
     env_stop(&e);
 }
 
+/* `release` marks, `manage` unmarks (docs/recommendation.md, "Release"); a second
+ * release keeps the marker (it is not one of optipod's annotations to drop). */
+static void test_manage_undoes_the_release(void)
+{
+    env e;
+    env_start(&e, 0);
+    seed_twoc(&e);
+    opbuf rep;
+    opbuf_init(&rep, 1 << 20);
+    operr err;
+    cli_release_opts o = {.ns = "default", .ref = "deploy/twoc", .container = "sidecar"};
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "not released; nothing to do");
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0);
+    o.container = NULL;
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0);
+    ASSERT_EQ_INT(cli_release(&e.c, &o, &rep, &err), 0); /* again: the marker stays */
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(fakeapi_get(e.fa, TWOC), "metadata"),
+                                           "annotations");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed")->valuestring, "false");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ann, "optipod.io/managed.sidecar")->valuestring, "false");
+    /* one container of a workload released as a whole: the whole first */
+    o.container = "sidecar";
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), -EBUSY);
+    ASSERT_STR_CONTAINS(err.msg, "released as a whole: `kubectl optipod manage deploy/twoc` first");
+    o.container = NULL;
+    o.dry_run = 1;
+    opbuf_reset(&rep);
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "[dry run] Deployment default/twoc: would be managed");
+    ann = cJSON_GetObjectItem(cJSON_GetObjectItem(fakeapi_get(e.fa, TWOC), "metadata"),
+                              "annotations");
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed"));
+    o.dry_run = 0;
+    opbuf_reset(&rep);
+    ASSERT_EQ_INT(cli_manage(&e.c, &o, &rep, &err), 0);
+    ASSERT_STR_CONTAINS(opbuf_str(&rep), "Deployment default/twoc: managed again");
+    ann = cJSON_GetObjectItem(cJSON_GetObjectItem(fakeapi_get(e.fa, TWOC), "metadata"),
+                              "annotations");
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed"));
+    ASSERT_NULL(cJSON_GetObjectItem(ann, "optipod.io/managed.sidecar"));
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(ann, "deployment.kubernetes.io/revision"));
+    const fakeapi_logged *l = fakeapi_log_last(e.fa, "PATCH", NULL);
+    ASSERT_STR_CONTAINS(l->path, "fieldManager=optipod-release");
+    ASSERT_STR_EQ(l->content_type, "application/merge-patch+json");
+    opbuf_release(&rep);
+    env_stop(&e);
+}
+
 int main(void)
 {
     TEST_RUN(test_explanation_annotation_is_capped);
-    TEST_RUN(test_explanation_rides_in_the_annotation_apply);
+    TEST_RUN(test_explanation_left_the_annotations);
     TEST_RUN(test_recommendations_golden);
+    TEST_RUN(test_records_are_the_source_of_truth);
     TEST_RUN(test_conflicting_managers_are_named_once);
     TEST_RUN(test_unnamed_objects);
     TEST_RUN(test_savings_totals_saturate);
@@ -786,9 +1022,11 @@ int main(void)
     TEST_RUN(test_missing_crd_is_named);
     TEST_RUN(test_explain_and_savings);
     TEST_RUN(test_export_is_idempotent);
+    TEST_RUN(test_export_patch_differs_from_kustomize);
     TEST_RUN(test_gitops_snippets);
     TEST_RUN(test_without_release_the_gitops_removal_is_rejected);
     TEST_RUN(test_release_container_unblocks_the_gitops_removal);
     TEST_RUN(test_release_dry_run_and_whole_workload);
+    TEST_RUN(test_manage_undoes_the_release);
     return test_summary();
 }

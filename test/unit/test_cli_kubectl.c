@@ -57,7 +57,16 @@ static void test_usage_and_flag_errors_exit_2(void)
     ASSERT_EQ_INT(run(&p, "explain", "web", NULL, NULL, NULL, NULL, NULL, NULL), 2);
     ASSERT_STR_CONTAINS(p.out, "expected deployment/NAME");
     ASSERT_EQ_INT(run(&p, "export", "--out", "/tmp/x", "--format", "zip", NULL, NULL, NULL), 2);
+    /* a refused value names itself and what is accepted */
+    ASSERT_EQ_INT(run(&p, "export", "--out", "/tmp/x", "--format", "kustomise", NULL, NULL, NULL),
+                  2);
+    ASSERT_STR_CONTAINS(p.out, "--format 'kustomise': expected kustomize, patch or helm-values");
+    ASSERT_EQ_INT(run(&p, "export", "--format", "patch", NULL, NULL, NULL, NULL, NULL), 2);
+    ASSERT_STR_CONTAINS(p.out, "export needs --out DIR");
     ASSERT_EQ_INT(run(&p, "gitops", "jenkins", NULL, NULL, NULL, NULL, NULL, NULL), 2);
+    ASSERT_STR_CONTAINS(p.out, "gitops 'jenkins': expected argocd or flux");
+    ASSERT_EQ_INT(run(&p, "--help", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 0);
+    ASSERT_STR_CONTAINS(p.out, "manage KIND/NAME");
     ASSERT_EQ_INT(run(&p, "savings", "--cpu-price", "cheap", NULL, NULL, NULL, NULL, NULL), 2);
     ASSERT_STR_CONTAINS(p.out, "--cpu-price 'cheap'");
     ASSERT_EQ_INT(run(&p, "gitops", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 2);
@@ -177,6 +186,10 @@ static void test_subcommands_against_the_fake_server(void)
                   0);
     ASSERT_EQ_INT(run(&p, "--kubeconfig", kc, "recommendations", "-A", NULL, NULL, NULL, NULL), 0);
     ASSERT_STR_CONTAINS(p.out, "No recommendations found.");
+    ASSERT_EQ_INT(run(&p, "--kubeconfig", kc, "manage", "deploy/web", "-n", "shop", NULL, NULL), 0);
+    ASSERT_STR_CONTAINS(p.out, "Deployment shop/web: managed again");
+    ASSERT_EQ_INT(run(&p, "--kubeconfig", kc, "manage", "deploy/web", "-n", "shop", NULL, NULL), 0);
+    ASSERT_STR_CONTAINS(p.out, "not released; nothing to do");
 
     kill(srv.pid, SIGTERM);
     proc_wait_exit(&srv, 10);

@@ -239,7 +239,7 @@ static void test_bash_completes(void)
     };
     bash_cases(kubectl, k, (int)(sizeof k / sizeof k[0]), out, sizeof out);
     ASSERT_STR_CONTAINS(out, "[kubectl-optipod ] -> recommendations recs explain savings export "
-                             "gitops release version completion\n");
+                             "gitops release manage version completion\n");
     ASSERT_STR_CONTAINS(out, "[kubectl-optipod rec] -> recommendations recs\n");
     ASSERT_STR_CONTAINS(out, "[kubectl-optipod -n default gitops ] -> argocd flux\n");
     ASSERT_STR_CONTAINS(out, "[kubectl-optipod gitops argocd ] -> \n");

@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "apply/fields.h"
+#include "cli/cli.h"
 #include "controller/controller.h"
 #include "support/fakeapi.h"
+#include "support/fakessa.h"
 #include "http/http.h"
 #include "kube/config.h"
 #include "httpd/httpd.h"
@@ -276,6 +279,23 @@ static size_t events_created(const char *ns, const char *reason)
     return tctl_events(&tenv, ns, reason, NULL);
 }
 
+typedef struct wait_ev {
+    const char *ns, *reason;
+    size_t n;
+} wait_ev;
+
+static int pred_ev(void *ud)
+{
+    wait_ev *w = ud;
+    return events_created(w->ns, w->reason) >= w->n;
+}
+
+#define WAIT_EVENT(ns, reason, n)                                                                  \
+    do {                                                                                           \
+        wait_ev we_ = {ns, reason, n};                                                             \
+        tctl_until(tctl_current(), pred_ev, &we_, "Event " reason);                                \
+    } while (0)
+
 static const char *event_note(const char *ns, const char *reason)
 {
     const char *note = NULL;
@@ -292,6 +312,16 @@ static void git_synced(const char *ns, int sidecar, const char *policy, const ch
     deployment_json(d, sizeof d, ns, sidecar);
     ASSERT_EQ_INT(apply_as("argocd-controller", 0, ns, d), 201);
     put_policy(ns, policy, spec);
+}
+
+/* Git's one-container Deployment (body in d) synced by Flux (forced Apply)
+ * into a new namespace, and an Auto policy there. */
+static void flux_synced(const char *ns, char *d, size_t cap)
+{
+    put_ns(ns);
+    deployment_json(d, cap, ns, 0);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -357,7 +387,7 @@ static void test_auto_ssa_writes_only_resources_as_optipod(void)
     /* an Update owner: it never pins a container item (kubernetes#128102) */
     ASSERT_EQ_INT(mfields_pins_item(&mf, MFIELDS_OPTIPOD, MFIELDS_CONTAINERS, "app"), 0);
     mfields_release(&mf);
-    ASSERT_CMP_INT(events_created(ns, "ResourcesApplied"), >=, 1);
+    WAIT_EVENT(ns, "ResourcesApplied", 1); /* Events go out one at a time, after the write */
     WAIT_CONDITION(ns, "auto", "Ready", "True");
     const cJSON *st = policy_status(ns, "auto");
     ASSERT_EQ_INT(cJSON_GetObjectItem(st, "workloadsMatched")->valueint, 1);
@@ -401,6 +431,8 @@ static void conflict_case(const char *ns, int force)
     const char *note = event_note(ns, "SSAConflict");
     ASSERT_STR_CONTAINS(note, "argocd-controller");
     ASSERT_STR_CONTAINS(note, "requests.cpu");
+    ASSERT_STR_CONTAINS(note, "Remedy: ");
+    ASSERT_EQ_INT((long long)events_created(ns, "SSATakeover"), 0);
     if (force) {
         ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
         /* Argo CD self-heals once (forced): the conflict comes back, the same
@@ -465,10 +497,7 @@ static void test_flux_forced_reclaim_stops_in_a_loop(void)
 {
     const char *ns = "t-flux";
     char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
-    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    flux_synced(ns, d, sizeof d);
     fakeapi_log_clear(env.fa);
     run r;
     run_start(&r, ns, 0, 0);
@@ -541,10 +570,7 @@ static void test_raced_take_back_is_one_reclaim(void)
 {
     const char *ns = "t-race";
     char d[2048];
-    put_ns(ns);
-    deployment_json(d, sizeof d, ns, 0);
-    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 201);
-    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    flux_synced(ns, d, sizeof d);
     run r;
     run_start(&r, ns, 0, 0);
     WAIT_STAT(applied, 1);
@@ -559,6 +585,108 @@ static void test_raced_take_back_is_one_reclaim(void)
     ASSERT_CMP_INT(st.errors, >=, 2);
     ASSERT_EQ_INT((long long)st.loops_stopped, 0);
     ASSERT_EQ_INT((long long)events_created(ns, "GitOpsConflictLoop"), 0);
+    tctl_stop(&r);
+}
+
+/* --min-write-interval: optipod writes, Flux takes the value back at once (a
+ * second cause to write); the second write waits for the interval's end,
+ * however many reconciles (resyncs every 300 ms) look in between, and
+ * happens when it ends, not a resync later. */
+static void test_min_write_interval_writes_once_per_interval(void)
+{
+    const char *ns = "t-min-write";
+    char d[2048];
+    flux_synced(ns, d, sizeof d);
+    run r;
+    run_start_opts(&r, ns, (ctl_opts){.min_write_ms = 5000}, tprov_new("test", 0, use_both, 2));
+    WAIT_STAT(applied, 1);
+    uint64_t t1 = tctl_now(&r);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    size_t writes = workload_writes(ns);
+    ASSERT_EQ_INT(apply_as("kustomize-controller", 1, ns, d), 200); /* the second cause */
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(4500);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0 + 5); /* it looked, every resync */
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    tctl_until(&r, pred_ours_back, (void *)ns, "the second write");
+    uint64_t t2 = tctl_now(&r);
+    ASSERT_CMP_INT(t2 - t1, >=, 5000);
+    ASSERT_CMP_INT(t2 - t1, <, 5000 + 300); /* requeued for the interval's end */
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes + 1);
+    tctl_stop(&r);
+}
+
+static int pred_duplicate_reason(void *ud)
+{
+    const cJSON *st = policy_status(ud, "auto");
+    const char *reason = st ? condition(st, "Conflict", "reason") : NULL;
+    return reason && strcmp(reason, "DuplicateController") == 0;
+}
+
+static int pred_not_theirs(void *ud)
+{
+    const char *v = live_request(ud, "app", "cpu");
+    return v && strcmp(v, "300m") != 0;
+}
+
+/* Another process writes as field manager optipod (a second install, a local
+ * run without leader election): the value optipod wrote changes under its
+ * own name. One Warning DuplicateController, the Conflict condition says so,
+ * no write for the reconcile period; then it is evaluated again. */
+static void test_duplicate_controller_is_told_once_and_left_alone(void)
+{
+    const char *ns = "t-duplicate";
+    git_synced(ns, 0, "auto",
+               "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"forceConflicts\":true}}");
+    run r;
+    tctl_start(&r, &tenv, ns, tprov_new("test", 0, use_both, 2), (ctl_opts){.resync_ms = 3000});
+    WAIT_STAT(applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 0);
+
+    /* the other process: an apply as optipod, with other values */
+    char other[1024];
+    snprintf(other, sizeof other,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+             "\"namespace\":\"%s\"},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":"
+             "\"app\",\"resources\":{\"requests\":{\"cpu\":\"300m\"}}}]}}}}",
+             ns);
+    ASSERT_EQ_INT(apply_as("optipod", 1, ns, other), 200);
+    WAIT_STAT(duplicates, 1);
+    uint64_t t0 = tctl_now(&r);
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    const char *note = event_note(ns, "DuplicateController");
+    ASSERT_STR_CONTAINS(note, "\"type\":\"Warning\"");
+    ASSERT_STR_CONTAINS(note, "another process writes as field manager optipod");
+    ASSERT_STR_CONTAINS(note, "app/requests.cpu");
+    size_t writes = workload_writes(ns);
+    tctl_until(&r, pred_duplicate_reason, (void *)ns, "Conflict reason DuplicateController");
+    ASSERT_STR_EQ(condition(policy_status(ns, "auto"), "Conflict", "status"), "True");
+    /* the reconcile period: nothing written, whatever queues it */
+    tctl_step(t0 + 2900 - tctl_now(&r));
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "300m");
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    /* evaluated again after it: optipod's value, once, and no second Event */
+    tctl_until(&r, pred_not_theirs, (void *)ns, "optipod's value after the period");
+    ASSERT_CMP_INT(tctl_now(&r) - t0, >=, 3000);
+    ASSERT_EQ_INT((long long)workload_writes(ns), (long long)writes + 1);
+    tctl_step(3500);
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    ASSERT_EQ_INT((long long)tctl_stats(&r).duplicates, 1);
+    WAIT_CONDITION(ns, "auto", "Conflict", "False");
+
+    /* a replica that lost the Lease and leads again: the leader in between
+     * wrote as optipod legitimately; that is no DuplicateController */
+    ctl_set_leader(r.c, 0);
+    ASSERT_EQ_INT(apply_as("optipod", 1, ns, other), 200);
+    ctl_set_leader(r.c, 1);
+    uint64_t n0 = tctl_reconciles();
+    tctl_step(7000);
+    ASSERT_CMP_INT(tctl_reconciles(), >, n0);
+    ASSERT_EQ_INT((long long)events_created(ns, "DuplicateController"), 1);
+    ASSERT_EQ_INT((long long)tctl_stats(&r).duplicates, 1);
     tctl_stop(&r);
 }
 
@@ -925,23 +1053,6 @@ static int pred_req(void *ud)
         tctl_until(tctl_current(), pred_req, &wr_, "requests " #method " " #path);                 \
     } while (0)
 
-typedef struct wait_ev {
-    const char *ns, *reason;
-    size_t n;
-} wait_ev;
-
-static int pred_ev(void *ud)
-{
-    wait_ev *w = ud;
-    return events_created(w->ns, w->reason) >= w->n;
-}
-
-#define WAIT_EVENT(ns, reason, n)                                                                  \
-    do {                                                                                           \
-        wait_ev we_ = {ns, reason, n};                                                             \
-        tctl_until(tctl_current(), pred_ev, &we_, "Event " reason);                                \
-    } while (0)
-
 static uint64_t resize_bound_ms; /* run_resize: both resize bounds; 0 = defaults */
 
 static void run_resize(run *r, const char *ns)
@@ -1226,6 +1337,431 @@ static void test_resize_not_on_1_24(void)
     resize_done(&r);
 }
 
+/* ---- status and events mean what they say (issue 13) ----------------------------------------- */
+
+/* Forcing over a manager that is not a GitOps controller (kubectl, a script) is
+ * the configured behaviour, not a conflict: a Normal SSATakeover naming it, a
+ * count in status, no Warning, Conflict not True. Over Helm (and a manager
+ * named with gitops_managers), which takes the fields back: Warning SSAConflict
+ * with the remedy, and Conflict=True. */
+static void takeover_case(const char *ns, const char *manager, const char *extra, int gitops)
+{
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as(manager, 0, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start_opts(&r, ns, (ctl_opts){.gitops_managers = extra}, tprov_new("test", 0, use_both, 2));
+    WAIT_STAT(applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    if (gitops) {
+        WAIT_EVENT(ns, "SSAConflict", 1);
+        const char *note = event_note(ns, "SSAConflict");
+        ASSERT_STR_CONTAINS(note, manager);
+        ASSERT_STR_CONTAINS(note, "Remedy: exclude the resources from its sync");
+        WAIT_CONDITION(ns, "auto", "Conflict", "True");
+        ASSERT_EQ_INT((long long)events_created(ns, "SSATakeover"), 0);
+    } else {
+        WAIT_EVENT(ns, "SSATakeover", 1);
+        ASSERT_STR_CONTAINS(event_note(ns, "SSATakeover"), manager);
+        WAIT_CONDITION(ns, "auto", "Ready", "True");
+        tctl_step(800);
+        ASSERT_EQ_INT((long long)events_created(ns, "SSAConflict"), 0);
+        ASSERT_EQ_INT((long long)count_req("POST", "/events", NULL, "\"type\":\"Warning\""), 0);
+        ASSERT_STR_EQ(condition(policy_status(ns, "auto"), "Conflict", "status"), "False");
+        const cJSON *st = policy_status(ns, "auto");
+        ASSERT_EQ_INT(cJSON_GetObjectItem(st, "workloadsTakenOver")->valueint, 1);
+        ASSERT_EQ_INT(cJSON_GetObjectItem(st, "workloadsConflicting")->valueint, 0);
+    }
+    tctl_stop(&r);
+}
+
+static void test_kubectl_apply_is_taken_over_without_a_warning(void)
+{
+    takeover_case("t-kubectl", "kubectl-client-side-apply", NULL, 0);
+}
+
+static void test_helm_and_listed_managers_are_gitops(void)
+{
+    takeover_case("t-helm", "helm", NULL, 1);
+    takeover_case("t-listed", "my-sync-bot", "other,my-sync-bot", 1);
+}
+
+/* ---- the recommendation records (docs/recommendation.md) --------------------------------------
+ */
+
+#define RECORD_PATH(ns)                                                                            \
+    "/apis/optipod.io/v1alpha1/namespaces/" ns "/optimizationrecommendations/deployment-web"
+
+typedef struct rec_wait {
+    const char *path, *mode, *strategy;
+    int applied; /* -1: any */
+} rec_wait;
+
+static int pred_record(void *ud)
+{
+    const rec_wait *w = ud;
+    const cJSON *o = fakeapi_get(env.fa, w->path);
+    const cJSON *spec = cJSON_GetObjectItem(o, "spec"), *st = cJSON_GetObjectItem(o, "status");
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(spec, "mode"));
+    const char *sg = cJSON_GetStringValue(cJSON_GetObjectItem(spec, "strategy"));
+    return m && sg && !strcmp(m, w->mode) && !strcmp(sg, w->strategy) &&
+           (w->applied < 0 || cJSON_IsTrue(cJSON_GetObjectItem(st, "applied")) == w->applied);
+}
+
+#define WAIT_RECORD(path_, mode_, strategy_, applied_)                                             \
+    do {                                                                                           \
+        rec_wait rw_ = {(path_), (mode_), (strategy_), (applied_)};                                \
+        tctl_until(tctl_current(), pred_record, &rw_, "the record's mode, strategy, applied");     \
+    } while (0)
+
+/* The stored object fits its CRD's schema: every field the controller wrote
+ * is declared (the real server would prune an undeclared one from a policy's
+ * status, written by merge patch, and refuse it in a record's apply). */
+static void assert_fits_crd(const char *path, const char *plural)
+{
+    cJSON *bad = NULL;
+    ASSERT_EQ_INT(fakessa_typecheck(fakeapi_schema(env.fa, "optipod.io/v1alpha1", plural),
+                                    fakeapi_get(env.fa, path), path, &bad),
+                  0);
+    if (bad)
+        test_fail(__FILE__, __LINE__, "%s: %s", path,
+                  cJSON_GetStringValue(cJSON_GetObjectItem(bad, "message")));
+}
+
+/* What a user sees: kubectl-optipod's recommendations -o json and explain,
+ * through lib/cli against the same fake API server. */
+static void check_plugin(const char *ns, const char *mode, const char *strategy, const char *cpu,
+                         int applied)
+{
+    char kc[64];
+    snprintf(kc, sizeof kc, "/tmp/optipod-ctl-kc-%d", (int)getpid());
+    ASSERT_EQ_INT(fakeapi_write_kubeconfig(env.fa, kc, "tok"), 0);
+    cli_conn cc;
+    operr err = {{0}};
+    if (cli_conn_open(&cc, &env.loop, kc, NULL, &err))
+        test_fail(__FILE__, __LINE__, "open: %s", err.msg);
+    cli_state s;
+    cli_state_init(&s);
+    cli_scope sc = {.ns = ns};
+    if (cli_fetch(&cc, &sc, &s, &err))
+        test_fail(__FILE__, __LINE__, "fetch: %s", err.msg);
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    ASSERT_EQ_INT(cli_render_recommendations(&s, CLI_FMT_JSON, &b), 0);
+    cJSON *doc = cJSON_Parse(opbuf_str(&b));
+    const cJSON *e = NULL, *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "recommendations"))
+    {
+        if (!strcmp(cJSON_GetObjectItem(it, "container")->valuestring, "app"))
+            e = it;
+    }
+    if (!e)
+        test_fail(__FILE__, __LINE__, "web/app not listed:\n%s", opbuf_str(&b));
+    ASSERT_STR_EQ(cJSON_GetObjectItem(e, "mode")->valuestring, mode);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(e, "strategy")->valuestring, strategy);
+    const cJSON *rc = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "recommended"), "cpuRequest");
+    if (cpu)
+        ASSERT_STR_EQ(cJSON_GetStringValue(rc), cpu);
+    else
+        ASSERT_NULL(rc);
+    ASSERT_EQ_INT(cJSON_IsTrue(cJSON_GetObjectItem(e, "applied")), applied);
+    cJSON_Delete(doc);
+    opbuf_reset(&b);
+    ASSERT_EQ_INT(cli_render_explain(cli_find(&s, "deploy/web", ns), &b, &err), 0);
+    char want[128];
+    snprintf(want, sizeof want, "(mode %s, strategy %s)", mode, strategy);
+    ASSERT_STR_CONTAINS(opbuf_str(&b), want);
+    snprintf(want, sizeof want, ", applied %s\n", applied ? "yes" : "no");
+    ASSERT_STR_CONTAINS(opbuf_str(&b), want);
+    opbuf_release(&b);
+    cli_state_release(&s);
+    cli_conn_close(&cc);
+    unlink(kc);
+}
+
+static int pred_live_250m(void *ud)
+{
+    const char *v = live_request(ud, "app", "cpu");
+    return v && !strcmp(v, "250m");
+}
+
+/* Issue 13's acceptance: Recommend -> Auto (ssa) -> Auto (webhook) -> Disabled;
+ * after each switch the plugin shows the right mode, strategy, recommendation
+ * and applied, and explain agrees. */
+static void test_records_follow_every_mode_and_strategy(void)
+{
+    const char *ns = "t-switch";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Recommend\"," SEL "}");
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_RECORD(RECORD_PATH("t-switch"), "Recommend", "none", 0);
+    check_plugin(ns, "Recommend", "none", "500m", 0);
+    /* the SAMPLES column: the record and the policy status carry them */
+    ASSERT_EQ_INT(
+        (int)cJSON_GetObjectItem(
+            cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-switch")), "status"), "samples")
+            ->valuedouble,
+        5000);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    /* the record is owned by the workload: the garbage collector removes it with it */
+    const cJSON *ref = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-switch")), "metadata"),
+            "ownerReferences"),
+        0);
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ref, "kind")->valuestring, "Deployment");
+    ASSERT_STR_EQ(cJSON_GetObjectItem(ref, "name")->valuestring, "web");
+
+    put_policy(ns, "p", "{\"mode\":\"Auto\"," SEL "}");
+    /* 1 -> 500m -> 250m: at most a 50% decrease per write, one write per period */
+    tctl_until(tctl_current(), pred_live_250m, (void *)ns, "app's cpu request 250m");
+    WAIT_RECORD(RECORD_PATH("t-switch"), "Auto", "ssa", 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "250m");
+    check_plugin(ns, "Auto", "ssa", "250m", 1);
+    WAIT_CONDITION(ns, "p", "Ready", "True");
+    assert_fits_crd("/apis/optipod.io/v1alpha1/namespaces/t-switch/optimizationpolicies/p",
+                    "optimizationpolicies");
+    assert_fits_crd(RECORD_PATH("t-switch"), "optimizationrecommendations");
+
+    put_policy(ns, "p",
+               "{\"mode\":\"Auto\"," SEL ",\"updateStrategy\":{\"strategy\":\"webhook\"}}");
+    WAIT_RECORD(RECORD_PATH("t-switch"), "Auto", "webhook", 1);
+    check_plugin(ns, "Auto", "webhook", "250m", 1);
+
+    put_policy(ns, "p", "{\"mode\":\"Disabled\"," SEL "}");
+    WAIT_RECORD(RECORD_PATH("t-switch"), "Disabled", "none", 0);
+    check_plugin(ns, "Disabled", "none", NULL, 0);
+
+    /* steady: no record write without a change */
+    tctl_step(300);
+    size_t before = count_req("PATCH", "/optimizationrecommendations/", NULL, NULL);
+    tctl_step(1500); /* five reconcile periods */
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL),
+                  (long long)before);
+    tctl_stop(&r);
+}
+
+/* `release` then ten reconcile periods: zero writes to the workload; `manage`:
+ * written again. */
+static void test_release_sticks_until_manage(void)
+{
+    const char *ns = "t-release";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "auto", "{\"mode\":\"Auto\"," SEL "}");
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(applied, 1);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+
+    char kc[64];
+    snprintf(kc, sizeof kc, "/tmp/optipod-ctl-kc-%d", (int)getpid());
+    ASSERT_EQ_INT(fakeapi_write_kubeconfig(env.fa, kc, "tok"), 0);
+    cli_conn cc;
+    operr err = {{0}};
+    ASSERT_EQ_INT(cli_conn_open(&cc, &env.loop, kc, NULL, &err), 0);
+    opbuf rep;
+    opbuf_init(&rep, 1 << 20);
+    cli_release_opts o = {.ns = ns, .ref = "deploy/web"};
+    if (cli_release(&cc, &o, &rep, &err))
+        test_fail(__FILE__, __LINE__, "release: %s", err.msg);
+    /* someone sets a value by hand: optipod leaves it */
+    char hand[2048];
+    deployment_json(hand, sizeof hand, ns, 0);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 1, ns, hand), 200);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    fakeapi_log_clear(env.fa);
+    tctl_step(3000); /* ten reconcile periods (300 ms each) */
+    ASSERT_EQ_INT((long long)workload_writes(ns), 0);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/deployments/web", "dryRun=All", NULL), 0);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "1");
+    WAIT_RECORD(RECORD_PATH("t-release"), "Auto", "ssa", 0);
+    char *st = cJSON_PrintUnformatted(
+        cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-release")), "status"));
+    ASSERT_STR_CONTAINS(st, "skipped: released");
+    cJSON_free(st);
+
+    opbuf_reset(&rep);
+    if (cli_manage(&cc, &o, &rep, &err))
+        test_fail(__FILE__, __LINE__, "manage: %s", err.msg);
+    WAIT_STAT(applied, 2);
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "500m");
+    ASSERT_CMP_INT(workload_writes(ns), >=, 1);
+    opbuf_release(&rep);
+    cli_conn_close(&cc);
+    unlink(kc);
+    tctl_stop(&r);
+}
+
+static int pred_record_exists(void *ud)
+{
+    return fakeapi_get(env.fa, ud) != NULL;
+}
+
+/* A record the API server refuses (here: a cluster whose CRD predates a field
+ * the controller writes, a 500 "field not declared in schema") is not applied
+ * again every reconcile: it waits 10 s, 20 s, 40 s... per workload, and is
+ * written as soon as the CRD is upgraded and the wait is over. */
+static void test_refused_record_backs_off(void)
+{
+    const char *ns = "t-recfail", *av = "optipod.io/v1alpha1", *pl = "optimizationrecommendations";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Recommend\"," SEL "}");
+    cJSON *now = cJSON_Duplicate(fakeapi_schema(env.fa, av, pl), 1);
+    ASSERT_NOT_NULL(now);
+    cJSON *old = cJSON_Duplicate(now, 1);
+    cJSON *src = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(old, "properties"), "spec"),
+                                "properties"),
+            "source"),
+        "properties");
+    ASSERT_NOT_NULL(cJSON_GetObjectItem(src, "provider"));
+    cJSON_DeleteItemFromObject(src, "provider");
+    ASSERT_EQ_INT(fakeapi_set_schema(env.fa, av, pl, old), 0);
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(record_writes, 1);
+    tctl_step(1000);
+    const fakeapi_logged *l = last_req("PATCH", "/optimizationrecommendations/", NULL);
+    ASSERT_NOT_NULL(l);
+    ASSERT_EQ_INT(l->status, 500);
+    /* about 230 reconcile periods of 300 ms: tries at 0, 10, 30 and 70 s */
+    tctl_step(70000);
+    size_t tries = count_req("PATCH", "/optimizationrecommendations/", NULL, NULL);
+    ASSERT_EQ_INT((long long)tries, 4);
+    ASSERT_EQ_INT((long long)tctl_stats(&r).record_writes, 4);
+    ASSERT_CMP_INT(tctl_stats(&r).unchanged + tctl_stats(&r).skipped, >=, 100);
+    ASSERT_NULL(fakeapi_get(env.fa, RECORD_PATH("t-recfail")));
+
+    /* the CRD is upgraded: written at the next try (150 s), then left alone */
+    ASSERT_EQ_INT(fakeapi_set_schema(env.fa, av, pl, now), 0);
+    tctl_until(&r, pred_record_exists, (void *)RECORD_PATH("t-recfail"), "the record written");
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 5);
+    tctl_step(3000);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 5);
+    cJSON_Delete(old);
+    cJSON_Delete(now);
+    tctl_stop(&r);
+}
+
+/* The record written after optipod's own apply already shows the written
+ * values (the cache holds the old ones until the watch event) and says
+ * applied; a reconcile before that event does not write it back to the old
+ * values; once the event is in, it is written once more (its rule is now
+ * "unchanged: within-threshold"), then nothing. Requests one step (within the 50 % cap)
+ * from the recommendation, so it does not move. */
+static void test_record_after_apply_is_written_once(void)
+{
+    const char *ns = "t-recone";
+    char d[2048];
+    put_ns(ns);
+    snprintf(d, sizeof d,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+             "\"namespace\":\"%s\",\"labels\":{\"app\":\"web\"}},\"spec\":{\"replicas\":1,"
+             "\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":"
+             "{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
+             "\"image\":\"registry.invalid/app:1\",\"resources\":{\"requests\":{\"cpu\":"
+             "\"400m\",\"memory\":\"400Mi\"}}}]}}}}",
+             ns);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Auto\"," SEL "}");
+    fakeapi_log_clear(env.fa);
+    run r;
+    run_start(&r, ns, 0, 0);
+    WAIT_STAT(applied, 1);
+    /* the first record, sent with the apply's outcome */
+    const fakeapi_logged *l = NULL;
+    for (size_t i = 0; !l && i < fakeapi_log_count(env.fa); i++) {
+        l = fakeapi_log_at(env.fa, i);
+        if (strcmp(l->method, "PATCH") != 0 || !strstr(l->path, "/optimizationrecommendations/"))
+            l = NULL;
+    }
+    ASSERT_NOT_NULL(l);
+    cJSON *first = cJSON_Parse(l->body);
+    const cJSON *c1 = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(first, "status"), "containers"), 0);
+    ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(c1, "rule")), "apply");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(c1, "applied")));
+    ASSERT_STR_EQ(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(c1, "current"), "cpuRequest")),
+        "240m");
+    cJSON_Delete(first);
+    tctl_step(100); /* the watch event of the write; not the next period */
+    ASSERT_EQ_INT((long long)workload_writes(ns), 1);
+    const cJSON *st = cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-recone")), "status");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(st, "applied")));
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "containers"), 0);
+    ASSERT_STR_EQ(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "current"), "cpuRequest")),
+        live_request(ns, "app", "cpu"));
+    ASSERT_STR_EQ(live_request(ns, "app", "cpu"), "240m");
+    tctl_step(1500); /* five periods: the rule moves on once, then steady */
+    ASSERT_EQ_INT((long long)workload_writes(ns), 1);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 2);
+    st = cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-recone")), "status");
+    c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "containers"), 0);
+    ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "rule")),
+                  "unchanged: within-threshold");
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(st, "applied")));
+    /* never written back to the values from before the apply */
+    for (size_t i = 0; i < fakeapi_log_count(env.fa); i++) {
+        const fakeapi_logged *e = fakeapi_log_at(env.fa, i);
+        if (strcmp(e->method, "PATCH") != 0 || !strstr(e->path, "/optimizationrecommendations/"))
+            continue;
+        cJSON *b = cJSON_Parse(e->body);
+        ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "status"), "applied")));
+        cJSON_Delete(b);
+    }
+    tctl_stop(&r);
+}
+
+/* The usage figures move with every query as the window slides: samples
+ * alone changing is no new decision. The record and the policy status are
+ * not rewritten for it at every reconcile, only refreshed after 10 min. */
+static void test_moving_samples_are_refreshed_not_streamed(void)
+{
+    const char *ns = "t-figures";
+    char d[2048];
+    put_ns(ns);
+    deployment_json(d, sizeof d, ns, 0);
+    ASSERT_EQ_INT(apply_as("kubectl-client-side-apply", 0, ns, d), 201);
+    put_policy(ns, "p", "{\"mode\":\"Recommend\"," SEL "}");
+    tprov *tp = tprov_new("test", 0, use_both, 2);
+    run r;
+    tctl_start(&r, &tenv, ns, tp, (ctl_opts){.resync_ms = 10000}); /* periods of 10 s */
+    WAIT_RECORD(RECORD_PATH("t-figures"), "Recommend", "none", 0);
+    tctl_step(1000);
+    fakeapi_log_clear(env.fa);
+    for (int i = 0; i < 40; i++) { /* 40 periods, a new sample count each */
+        tp->c[0].cpu_samples++;
+        tp->c[0].mem_samples++;
+        tctl_step(10000);
+    }
+    ASSERT_CMP_INT(tp->calls, >=, 20);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 0);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationpolicies/p/status", NULL, NULL), 0);
+    tctl_step(200000); /* 10 min since the last writes: refreshed */
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationrecommendations/", NULL, NULL), 1);
+    ASSERT_EQ_INT((long long)count_req("PATCH", "/optimizationpolicies/p/status", NULL, NULL), 1);
+    const cJSON *st = cJSON_GetObjectItem(fakeapi_get(env.fa, RECORD_PATH("t-figures")), "status");
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(st, "samples")->valuedouble, 5040);
+    tctl_stop(&r);
+}
+
 int main(void)
 {
     env_start();
@@ -1234,6 +1770,8 @@ int main(void)
     TEST_RUN(test_conflict_with_argocd_yields_when_not_allowed);
     TEST_RUN(test_flux_forced_reclaim_stops_in_a_loop);
     TEST_RUN(test_raced_take_back_is_one_reclaim);
+    TEST_RUN(test_min_write_interval_writes_once_per_interval);
+    TEST_RUN(test_duplicate_controller_is_told_once_and_left_alone);
     TEST_RUN(test_container_removed_in_git_is_never_reapplied);
     TEST_RUN(test_recommend_never_writes_resources);
     TEST_RUN(test_dry_run_writes_nothing);
@@ -1249,6 +1787,13 @@ int main(void)
     TEST_RUN(test_resize_pod_patch_on_1_29);
     TEST_RUN(test_resize_pod_patch_unsupported_once);
     TEST_RUN(test_resize_not_on_1_24);
+    TEST_RUN(test_kubectl_apply_is_taken_over_without_a_warning);
+    TEST_RUN(test_helm_and_listed_managers_are_gitops);
+    TEST_RUN(test_records_follow_every_mode_and_strategy);
+    TEST_RUN(test_release_sticks_until_manage);
+    TEST_RUN(test_refused_record_backs_off);
+    TEST_RUN(test_record_after_apply_is_written_once);
+    TEST_RUN(test_moving_samples_are_refreshed_not_streamed);
     env_stop();
     return test_summary();
 }

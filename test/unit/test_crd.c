@@ -576,6 +576,39 @@ static void test_status_schema(void)
     opbuf_release(&errs);
 }
 
+/* Issue 13 point 4: docs/policy.md said the controller rejects unknown fields,
+ * but the API server prunes a field the schema does not declare before the
+ * controller sees it. The schema indeed does not declare a typo (so it is
+ * pruned), the parser only refuses it where it reads the document itself, and
+ * the docs say so. */
+static void test_typos_are_pruned_and_the_docs_say_so(void)
+{
+    cJSON *j = cJSON_Parse("{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":"
+                           "\"OptimizationPolicy\",\"metadata\":{\"name\":\"p\"},\"spec\":{"
+                           "\"selector\":{\"workloadSelector\":{}},\"metricsConfig\":{"
+                           "\"safetyfactor\":2}}}");
+    opbuf errs;
+    opbuf_init(&errs, 1 << 16);
+    ASSERT_EQ_INT(tsch_validate(root_schema(), j, "", &errs), 1);
+    ASSERT_STR_CONTAINS(opbuf_str(&errs), "safetyfactor");
+    opbuf_release(&errs);
+    pol_policy p;
+    pol_init(&p);
+    operr err = {{0}};
+    ASSERT_EQ_INT(pol_parse(j, &p, &err), -EINVAL);
+    ASSERT_STR_CONTAINS(err.msg, "spec.metricsConfig.safetyfactor: unknown field");
+    pol_release(&p);
+    cJSON_Delete(j);
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/docs/policy.md", src_dir());
+    char *doc = test_read_file(path, &len);
+    ASSERT_STR_CONTAINS(doc, "The API server *prunes* every field the CRD");
+    ASSERT_STR_CONTAINS(doc, "`optipod plan --policy FILE`");
+    ASSERT(!strstr(doc, "is an error, not silently ignored"));
+    free(doc);
+}
+
 int main(void)
 {
     crd = load_crd();
@@ -588,6 +621,7 @@ int main(void)
     TEST_RUN(test_semantic_rules_left_to_the_controller);
     TEST_RUN(test_quantity_pattern_agrees_with_the_parser);
     TEST_RUN(test_status_schema);
+    TEST_RUN(test_typos_are_pruned_and_the_docs_say_so);
     cJSON_Delete(crd);
     return test_summary();
 }

@@ -8,13 +8,14 @@
 #include "controller/step.h"
 #include "test.h"
 
-#define NOW    1000000ULL
-#define WALL   1700000000000LL
-#define PERIOD 300000ULL
+#define NOW       1000000ULL
+#define WALL      1700000000000LL
+#define PERIOD    300000ULL
+#define MIN_WRITE 30000ULL
 
 static kproj_obj *web, *web_ann, *db_ondelete;
 static pol_policy *ssa_next, *ssa_now, *ssa_force, *ssa_yield, *recommend, *hook_now, *hook_next,
-    *rz_ssa_next, *rz_hook;
+    *rz_ssa_next, *rz_hook, *disabled;
 
 static kproj_obj *project(const char *json, enum kproj_kind k)
 {
@@ -73,6 +74,7 @@ static void setup(void)
     rz_ssa_next = policy("\"mode\":\"Auto\",\"updateStrategy\":{\"allowInPlaceResize\":true}");
     rz_hook = policy("\"mode\":\"Auto\",\"updateStrategy\":{\"strategy\":\"webhook\","
                      "\"allowInPlaceResize\":true}");
+    disabled = policy("\"mode\":\"Disabled\"");
 }
 
 static void teardown(void)
@@ -81,7 +83,7 @@ static void teardown(void)
     kproj_free(web_ann);
     kproj_free(db_ondelete);
     pol_policy *ps[] = {ssa_next, ssa_now,   ssa_force,   ssa_yield, recommend,
-                        hook_now, hook_next, rz_ssa_next, rz_hook};
+                        hook_now, hook_next, rz_ssa_next, rz_hook,   disabled};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
         pol_release(ps[i]);
         free(ps[i]);
@@ -100,6 +102,7 @@ typedef struct fixture {
     ssa_change ch[1];
     const char *owners[1];
     ctlstep_written written[1];
+    ctlstep_written ours[1];
 } fixture;
 
 static void decided(fixture *x, const pol_policy *p, enum ctlrec_outcome oc)
@@ -391,6 +394,52 @@ F(dry_conflict_force)
     dry_conflict_yield(x);
     decided(x, ssa_force, CTLREC_APPLY);
 }
+/* forced over kubectl: the configured behaviour, not a conflict (issue 13) */
+F(dry_takeover_kubectl)
+{
+    dry_conflict_force(x);
+    conflicts(x, "kubectl-client-side-apply");
+}
+/* ... over Helm, or a manager listed in --gitops-managers: it takes them back */
+F(dry_takeover_helm)
+{
+    dry_conflict_force(x);
+    conflicts(x, "helm");
+}
+F(dry_takeover_listed)
+{
+    dry_conflict_force(x);
+    conflicts(x, "my-sync");
+    x->f.gitops_managers = "other,my-sync";
+}
+/* blocked by a manager that is not GitOps: still a Warning, with the remedy */
+F(dry_yield_kubectl)
+{
+    dry_conflict_yield(x);
+    conflicts(x, "kubectl-edit");
+}
+/* `kubectl optipod release`: nothing is written, not even the annotations' removal */
+F(released)
+{
+    x->rec.released = 1;
+    x->rec.outcome = CTLREC_SKIPPED;
+    snprintf(x->rec.reason, sizeof x->rec.reason, "released (optipod.io/managed: \"false\")");
+}
+F(released_disabled_annotated)
+{
+    released(x);
+    decided(x, disabled, CTLREC_SKIPPED);
+    x->rec.released = 1;
+    snprintf(x->rec.reason, sizeof x->rec.reason, "released (optipod.io/managed: \"false\")");
+    x->f.workload = web_ann;
+    x->rec.release_annotations = 1;
+}
+F(released_usage_stale)
+{
+    released(x);
+    x->f.decided = 0;
+    x->f.usage = CTLSTEP_USAGE_STALE;
+}
 F(dry_owner_without_409)
 {
     dry_conflict_yield(x);
@@ -576,6 +625,101 @@ F(hook_published_dry_run)
     x->f.ann = answered(200);
 }
 
+/* --min-write-interval: the workload was written 10 s ago. */
+static void written_lately(fixture *x)
+{
+    x->f.min_write_ms = MIN_WRITE;
+    x->m.last_write_ms = NOW - 10000;
+}
+F(ssa_written_lately)
+{
+    written_lately(x);
+}
+F(ssa_written_an_interval_ago)
+{
+    written_lately(x);
+    x->m.last_write_ms = NOW - MIN_WRITE;
+}
+F(ssa_no_min_interval)
+{
+    x->m.last_write_ms = NOW - 10000; /* --min-write-interval=0 */
+}
+F(rec_written_lately)
+{
+    rec_differs(x);
+    written_lately(x);
+}
+F(release_written_lately)
+{
+    no_policy_annotated(x);
+    written_lately(x);
+}
+F(hook_written_lately)
+{
+    hook_pods_differ(x);
+    written_lately(x);
+}
+F(rz_written_lately)
+{
+    rz_pod(x);
+    written_lately(x);
+}
+F(rz_following_written_lately)
+{
+    rz_following(x);
+    written_lately(x);
+}
+F(write_answer_written_lately) /* the write's answer is read whatever the interval */
+{
+    write_done(x);
+    written_lately(x);
+}
+
+/* DuplicateController: managedFields give requests.cpu to optipod at 300m,
+ * and this process last wrote 500m there. */
+static void optipod_holds(fixture *x, const char *value)
+{
+    x->ours[0] = (ctlstep_written){.container = "app", .field = "requests.cpu"};
+    snprintf(x->ours[0].value, sizeof x->ours[0].value, "%s", value);
+    x->f.live.ours = x->ours;
+    x->f.live.nours = 1;
+}
+F(live_duplicate)
+{
+    live_read(x);
+    we_wrote(x, "500m");
+    optipod_holds(x, "300m");
+}
+F(live_duplicate_nothing_to_change)
+{
+    live_duplicate(x);
+    x->f.live.nchanges = 0;
+}
+F(live_ours_as_written)
+{
+    live_read(x);
+    we_wrote(x, "500m");
+    optipod_holds(x, "0.5"); /* the same quantity */
+}
+F(live_ours_never_written_here)
+{
+    live_read(x);
+    optipod_holds(x, "300m"); /* a restarted optipod remembers no write */
+}
+F(duplicate_left_alone)
+{
+    x->m.duplicate_until_ms = NOW + 1000;
+}
+F(duplicate_left_alone_recommend)
+{
+    rec_differs(x);
+    duplicate_left_alone(x);
+}
+F(duplicate_period_over)
+{
+    x->m.duplicate_until_ms = NOW;
+}
+
 typedef struct row {
     const char *name;
     void (*facts)(fixture *x);
@@ -596,6 +740,11 @@ static const row rows[] = {
     {"workload gone", gone, END(SKIPPED), "the workload is gone", NO, 0, 0, NULL},
     {"policy gone mid-job", policy_gone, END(SKIPPED), "policy shop/p is gone", NO, 0,
      CTLSTEP_FX_RELEASED, NULL},
+    {"released", released, END(SKIPPED), "released", NO, 0,
+     CTLSTEP_FX_RELEASED | CTLSTEP_FX_REMEMBER_ANN | CTLSTEP_FX_SLOT_TAKE, NULL},
+    {"released under a Disabled policy keeps its annotations", released_disabled_annotated,
+     END(SKIPPED), "released", NO, 0, CTLSTEP_FX_RELEASED | CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"released: no usage fetched", released_usage_stale, END(SKIPPED), "released", NO, 0, 0, NULL},
     {"no policy, no annotations", no_policy_bare, END(SKIPPED), "no policy selects", NO, 0, 0,
      NULL},
     {"no policy, annotations: release", no_policy_annotated, GO(ANNOTATE), NULL, NO,
@@ -668,6 +817,14 @@ static const row rows[] = {
      CTLSTEP_FX_CONFLICT, 0, "SSAConflict"},
     {"dry run: conflict, forced", dry_conflict_force, GO(WRITE), NULL, NO, CTLSTEP_FX_CONFLICT, 0,
      "SSAConflict"},
+    {"dry run: forced over kubectl is a take-over", dry_takeover_kubectl, GO(WRITE), NULL, NO,
+     CTLSTEP_FX_TAKEN_OVER, 0, "SSATakeover"},
+    {"dry run: forced over Helm is a conflict", dry_takeover_helm, GO(WRITE), NULL, NO,
+     CTLSTEP_FX_CONFLICT | CTLSTEP_FX_TAKEN_OVER, 0, "SSAConflict"},
+    {"dry run: forced over a listed manager is a conflict", dry_takeover_listed, GO(WRITE), NULL,
+     NO, CTLSTEP_FX_CONFLICT | CTLSTEP_FX_TAKEN_OVER, 0, "SSAConflict"},
+    {"dry run: blocked by kubectl is a conflict", dry_yield_kubectl, END(CONFLICT), "kubectl-edit",
+     NO, CTLSTEP_FX_CONFLICT, 0, "SSAConflict"},
     {"dry run: an owner in managedFields is a conflict", dry_owner_without_409, END(CONFLICT),
      "argocd-controller", NO, 0, 0, "SSAConflict"},
     {"dry run: clear", dry_clear, GO(WRITE), NULL, NO, CTLSTEP_FX_CONFLICT, 0, NULL},
@@ -728,6 +885,56 @@ static const row rows[] = {
      CTLSTEP_FX_RESTARTED, 0, "RolloutTriggered"},
     {"restart: a dry run shows it after the annotations", hook_published_dry_run, GO(RESTART), NULL,
      NO, CTLSTEP_FX_SLOT_TAKE, 0, "RecommendationUpdated"},
+    /* --min-write-interval: whatever the cause, one write per interval */
+    {"write: a success is a write", write_done, END(APPLY), NULL, NO, CTLSTEP_FX_WROTE, 0, NULL},
+    {"write: a dry run is none", write_done_dry_run, END(APPLY), NULL, NO, 0, CTLSTEP_FX_WROTE,
+     NULL},
+    {"write: a 409 is none", write_409, END(ERROR), NULL, NO, 0, CTLSTEP_FX_WROTE, NULL},
+    {"annotations: published is a write", rec_published, END(APPLY), NULL, NO, CTLSTEP_FX_WROTE, 0,
+     NULL},
+    {"annotations: released is a write", no_policy_release_done, END(SKIPPED), NULL, NO,
+     CTLSTEP_FX_WROTE, 0, NULL},
+    {"annotations: a failed release is none", no_policy_release_failed, END(ERROR), NULL, NO, 0,
+     CTLSTEP_FX_WROTE, NULL},
+    {"restart: rolled out is a write", hook_restarted, END(APPLY), NULL, NO, CTLSTEP_FX_WROTE, 0,
+     "RolloutTriggered"},
+    {"resize: accepted is a write", rz_accepted, END(APPLY), NULL, 300001, CTLSTEP_FX_WROTE, 0,
+     NULL},
+    {"resize: a dry run is none", rz_accepted_dry_run, END(APPLY), NULL, 0, 0, CTLSTEP_FX_WROTE,
+     "ResourcesResized"},
+    {"ssa: written within the interval waits for its end", ssa_written_lately, END(SKIPPED),
+     "--min-write-interval", MIN_WRITE - 10000, 0, CTLSTEP_FX_SLOT_TAKE, NULL},
+    {"ssa: an interval later", ssa_written_an_interval_ago, GO(READ_LIVE), NULL, NO, 0, 0, NULL},
+    {"ssa: no minimum", ssa_no_min_interval, GO(READ_LIVE), NULL, NO, 0, 0, NULL},
+    {"recommend: the publish waits for the interval", rec_written_lately, END(SKIPPED),
+     "the annotations apply waits", MIN_WRITE - 10000, 0, CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"release: waits for the interval", release_written_lately, END(SKIPPED),
+     "the annotations' release waits", MIN_WRITE - 10000, 0, CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"restart: waits for the interval", hook_written_lately, END(SKIPPED), "the restart waits",
+     MIN_WRITE - 10000, 0, CTLSTEP_FX_SLOT_TAKE, NULL},
+    {"resize: waits for the interval", rz_written_lately, END(SKIPPED), "the in-place resize waits",
+     MIN_WRITE - 10000, 0, 0, NULL},
+    {"resize: a resize followed is still followed", rz_following_written_lately, END(SKIPPED),
+     "waiting for pod web-a's resize", 4000, 0, 0, NULL},
+    {"write: an answer is read whatever the interval", write_answer_written_lately, END(APPLY),
+     NULL, NO, CTLSTEP_FX_WRITTEN, 0, "ResourcesApplied"},
+    /* DuplicateController */
+    {"live: our value rewritten under optipod's name", live_duplicate, END(CONFLICT),
+     "DuplicateController: app/requests.cpu changed under field manager optipod", PERIOD,
+     CTLSTEP_FX_DUPLICATE | CTLSTEP_FX_CONFLICT, CTLSTEP_FX_LOOP | CTLSTEP_FX_RECLAIM_COUNTED,
+     "DuplicateController"},
+    {"live: rewritten, nothing left to change, still told", live_duplicate_nothing_to_change,
+     END(CONFLICT), "DuplicateController", PERIOD, CTLSTEP_FX_DUPLICATE, 0, "DuplicateController"},
+    {"live: the same quantity is ours", live_ours_as_written, GO(DRY_RUN), NULL, NO, 0,
+     CTLSTEP_FX_DUPLICATE, NULL},
+    {"live: nothing written by this process, nothing to tell", live_ours_never_written_here,
+     GO(DRY_RUN), NULL, NO, 0, CTLSTEP_FX_DUPLICATE, NULL},
+    {"duplicate: left alone for the period", duplicate_left_alone, END(CONFLICT),
+     "left alone until the reconcile period ends", 1000, 0, CTLSTEP_FX_DUPLICATE_OVER, NULL},
+    {"duplicate: left alone whatever the strategy", duplicate_left_alone_recommend, END(CONFLICT),
+     "DuplicateController", 1000, 0, CTLSTEP_FX_REMEMBER_ANN, NULL},
+    {"duplicate: the period over, evaluated again", duplicate_period_over, GO(READ_LIVE), NULL, NO,
+     CTLSTEP_FX_DUPLICATE_OVER | CTLSTEP_FX_CONFLICT, 0, NULL},
 };
 
 static int has_event(const ctl_step *s, const char *reason)
@@ -807,6 +1014,40 @@ static void test_a_raced_take_back_is_one_reclaim(void)
 }
 
 /* Every step kind and outcome has a name (logs). */
+/* A take-over from anyone but a GitOps manager is Normal, counted, and clears
+ * the conflict; from a GitOps manager it is a Warning with the remedy. */
+static void test_takeover_or_conflict(void)
+{
+    fixture x;
+    ctl_step s;
+    base(&x);
+    dry_takeover_kubectl(&x);
+    ctlstep_next(&x.f, &s);
+    ASSERT_EQ_INT(s.nevents, 1);
+    ASSERT_EQ_INT(s.events[0].type, KEVENTS_NORMAL);
+    ASSERT_STR_CONTAINS(s.events[0].note, "kubectl-client-side-apply");
+    ASSERT_EQ_INT(s.taken_over, 1);
+    ASSERT(s.fx & CTLSTEP_FX_CONFLICT);
+    ASSERT_STR_EQ(s.conflict, "");
+    ASSERT_EQ_INT(s.force, 1);
+
+    base(&x);
+    dry_takeover_helm(&x);
+    ctlstep_next(&x.f, &s);
+    ASSERT_EQ_INT(s.nevents, 1);
+    ASSERT_EQ_INT(s.events[0].type, KEVENTS_WARNING);
+    ASSERT_STR_CONTAINS(s.events[0].note, "Remedy: exclude the resources from its sync");
+    ASSERT_EQ_INT(s.taken_over, 0);
+    ASSERT_STR_EQ(s.conflict, "helm");
+
+    base(&x);
+    dry_yield_kubectl(&x);
+    ctlstep_next(&x.f, &s);
+    ASSERT_EQ_INT(s.events[0].type, KEVENTS_WARNING);
+    ASSERT_STR_CONTAINS(s.events[0].note, "Remedy: let optipod own the resources");
+    ASSERT_EQ_INT(s.taken_over, 0);
+}
+
 static void test_names(void)
 {
     for (int k = CTLSTEP_END; k <= CTLSTEP_RESTART; k++)
@@ -818,6 +1059,7 @@ int main(void)
     setup();
     TEST_RUN(test_rows);
     TEST_RUN(test_a_raced_take_back_is_one_reclaim);
+    TEST_RUN(test_takeover_or_conflict);
     TEST_RUN(test_names);
     teardown();
     return test_summary();

@@ -119,6 +119,7 @@ static void test_dist_holds_the_install(void)
     cJSON *docs = parse_file(DIST);
     static const char *const kinds[] = {"Namespace",
                                         "CustomResourceDefinition",
+                                        "CustomResourceDefinition",
                                         "PodDisruptionBudget",
                                         "ServiceAccount",
                                         "ClusterRole",
@@ -143,18 +144,22 @@ static void test_dist_holds_the_install(void)
     }
     ASSERT_STR_EQ(str_at(cJSON_GetArrayItem(docs, 0), "metadata.name"), NS);
 
-    /* the CRD is the repository's, unchanged */
-    size_t len;
-    char *crd_text = test_read_file("crds/optimizationpolicies.optipod.io.yaml", &len);
-    cJSON *crd = NULL;
-    operr err = {{0}};
-    ASSERT_EQ_INT(yaml2json_parse(crd_text, len, &crd, &err), 0);
-    free(crd_text);
-    ASSERT(cJSON_Compare(crd, cJSON_GetArrayItem(docs, 1), 1));
-    cJSON_Delete(crd);
+    /* the CRDs are the repository's, unchanged, in the chart's crds/ order */
+    static const char *const crds[] = {"crds/optimizationpolicies.optipod.io.yaml",
+                                       "crds/optimizationrecommendations.optipod.io.yaml"};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        char *crd_text = test_read_file(crds[i], &len);
+        cJSON *crd = NULL;
+        operr err = {{0}};
+        ASSERT_EQ_INT(yaml2json_parse(crd_text, len, &crd, &err), 0);
+        free(crd_text);
+        ASSERT(cJSON_Compare(crd, cJSON_GetArrayItem(docs, 1 + i), 1));
+        cJSON_Delete(crd);
+    }
 
     /* the image it runs is the one `make image` builds for this version */
-    const cJSON *dep = cJSON_GetArrayItem(docs, 10);
+    const cJSON *dep = cJSON_GetArrayItem(docs, 11);
     const cJSON *c = cJSON_GetArrayItem(chart_get(dep, "spec.template.spec.containers"), 0);
     ASSERT_STR_EQ(str_at(c, "image"), "ghcr.io/optipod/optipod:" OPTIPOD_VERSION);
     cJSON_Delete(docs);

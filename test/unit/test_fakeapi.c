@@ -11,6 +11,7 @@
 #include "support/fakeapi.h"
 #include "support/fakeapi_client.h"
 #include "support/fakeapi_int.h"
+#include "record/record.h"
 #include "test.h"
 
 static uv_loop_t L;
@@ -1351,6 +1352,121 @@ static void test_merge_helpers(void)
     cJSON_Delete(labels);
 }
 
+/* A server-side apply of a custom resource is type-checked against the CRD's
+ * structural schema before anything else, as kube-apiserver v1.24 does: the
+ * recommendation record that carried spec.source.history to a cluster whose
+ * CRD predates that field got HTTP 500 "failed to create typed patch object
+ * ... field not declared in schema" (the answer below is the real server's,
+ * field for field). The fake accepts the same body with the current CRD. */
+#define REC_PATH                                                                                   \
+    "/apis/optipod.io/v1alpha1/namespaces/shop/optimizationrecommendations/deployment-web"         \
+    "?fieldManager=optipod&force=true"
+#define APPLY_CT "application/apply-patch+yaml"
+
+static void record_body(opbuf *b)
+{
+    static rrec r;
+    rrec_init(&r);
+    snprintf(r.ns, sizeof r.ns, "shop");
+    snprintf(r.name, sizeof r.name, "deployment-web");
+    snprintf(r.api_version, sizeof r.api_version, "apps/v1");
+    snprintf(r.kind, sizeof r.kind, "Deployment");
+    snprintf(r.target, sizeof r.target, "web");
+    snprintf(r.policy, sizeof r.policy, "shop/p");
+    snprintf(r.mode, sizeof r.mode, "Recommend");
+    snprintf(r.strategy, sizeof r.strategy, "none");
+    snprintf(r.provider, sizeof r.provider, "prometheus");
+    snprintf(r.history, sizeof r.history, "pod-names");
+    r.history_pods = 3;
+    snprintf(r.time, sizeof r.time, "2026-12-07T23:00:00Z");
+    r.n = 1;
+    snprintf(r.c[0].name, sizeof r.c[0].name, "app");
+    snprintf(r.c[0].cur[RREC_CPU_REQ], RREC_QTY, "500m");
+    snprintf(r.c[0].rec[RREC_CPU_REQ], RREC_QTY, "315m");
+    r.c[0].samples = 100;
+    r.c[0].span_s = 3600;
+    snprintf(r.c[0].rule, sizeof r.c[0].rule, "apply");
+    ASSERT_EQ_INT(rrec_set_explanation(&r.c[0], "{\"cpu\":{\"steps\":[1,\"x\"]}}"), 0);
+    operr err = {{0}};
+    ASSERT_EQ_INT(rrec_build(&r, b, &err), 0);
+    rrec_release(&r);
+}
+
+static void test_custom_resource_apply_is_type_checked(void)
+{
+    start(NULL);
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    record_body(&b);
+    const char *av = "optipod.io/v1alpha1", *pl = "optimizationrecommendations";
+    ASSERT_NOT_NULL(fakeapi_schema(FA, av, pl)); /* crds/ was loaded */
+    cJSON *now = cJSON_Duplicate(fakeapi_schema(FA, av, pl), 1);
+
+    /* the CRD of the first release: spec.source had no history fields */
+    cJSON *old = cJSON_Duplicate(now, 1);
+    cJSON *src = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(old, "properties"), "spec"),
+                                "properties"),
+            "source"),
+        "properties");
+    cJSON_DeleteItemFromObject(src, "history");
+    cJSON_DeleteItemFromObject(src, "historyPods");
+    ASSERT_EQ_INT(fakeapi_set_schema(FA, av, pl, old), 0);
+    cJSON *st = call_json("PATCH", REC_PATH, APPLY_CT, opbuf_str(&b), 500);
+    ASSERT_STR_EQ(at_str(st, "kind"), "Status");
+    ASSERT_STR_EQ(at_str(st, "apiVersion"), "v1");
+    ASSERT_STR_EQ(at_str(st, "status"), "Failure");
+    ASSERT_NULL(at(st, "reason"));
+    ASSERT_NULL(at(st, "details"));
+    ASSERT_EQ_INT((int)at(st, "code")->valuedouble, 500);
+    ASSERT_STR_EQ(at_str(st, "message"),
+                  "failed to create typed patch object (shop/deployment-web; optipod.io/v1alpha1, "
+                  "Kind=OptimizationRecommendation): .spec.source.history: field not declared "
+                  "in schema");
+    cJSON_Delete(st);
+    ASSERT_NULL(fakeapi_get(FA, "/apis/optipod.io/v1alpha1/namespaces/shop/"
+                                "optimizationrecommendations/deployment-web"));
+
+    /* problems in two places are listed */
+    const char *two =
+        "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationRecommendation\","
+        "\"metadata\":{\"name\":\"deployment-web\",\"namespace\":\"shop\",\"bogus\":1},"
+        "\"spec\":{\"targetRef\":{\"kind\":\"Deployment\",\"name\":\"web\"}},"
+        "\"status\":{\"applied\":\"no\"}}";
+    st = call_json("PATCH", REC_PATH, APPLY_CT, two, 500);
+    ASSERT_STR_EQ(at_str(st, "message"),
+                  "failed to create typed patch object (shop/deployment-web; optipod.io/v1alpha1, "
+                  "Kind=OptimizationRecommendation): errors:\n"
+                  "  .metadata.bogus: field not declared in schema\n"
+                  "  .status.applied: expected boolean, got &{no}");
+    cJSON_Delete(st);
+
+    /* a value of the wrong kind, one problem: no "errors:" list */
+    ASSERT_EQ_INT(fakeapi_set_schema(FA, av, pl, now), 0);
+    const char *bad =
+        "{\"apiVersion\":\"optipod.io/v1alpha1\",\"kind\":\"OptimizationRecommendation\","
+        "\"metadata\":{\"name\":\"deployment-web\",\"namespace\":\"shop\"},"
+        "\"spec\":{\"targetRef\":{\"kind\":\"Deployment\",\"name\":\"web\"}},"
+        "\"status\":{\"samples\":\"x\",\"containers\":[{\"name\":\"app\"}]}}";
+    st = call_json("PATCH", REC_PATH, APPLY_CT, bad, 500);
+    ASSERT_STR_EQ(at_str(st, "message"),
+                  "failed to create typed patch object (shop/deployment-web; optipod.io/v1alpha1, "
+                  "Kind=OptimizationRecommendation): .status.samples: expected numeric (int or "
+                  "float), got string");
+    cJSON_Delete(st);
+
+    /* the body the controller builds fits the CRD it ships */
+    cJSON *ok = call_json("PATCH", REC_PATH, APPLY_CT, opbuf_str(&b), 201);
+    ASSERT_STR_EQ(at_str(ok, "spec.source.history"), "pod-names");
+    ASSERT_STR_EQ(at_str(ok, "status.containers.0.explanation.cpu.steps.1"), "x");
+    cJSON_Delete(ok);
+    cJSON_Delete(old);
+    cJSON_Delete(now);
+    opbuf_release(&b);
+    stop();
+}
+
 int main(void)
 {
     TEST_RUN(test_merge_helpers);
@@ -1371,5 +1487,6 @@ int main(void)
     TEST_RUN(test_fault_watch_drop_malformed_gone);
     TEST_RUN(test_tls_faults_and_auth);
     TEST_RUN(test_kubeconfig_and_hook);
+    TEST_RUN(test_custom_resource_apply_is_type_checked);
     return test_summary();
 }

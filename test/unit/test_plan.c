@@ -846,6 +846,20 @@ static void test_binary_exit_statuses(void)
     free(err);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --usage x -o xml"), 2);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --usage x --format chart"), 2);
+    err = slurp(tmpdir(), "cmd.err", &len);
+    ASSERT_STR_CONTAINS(err, "--format 'chart': expected kustomize or helm-values\n");
+    free(err);
+    /* a -f naming nothing: exit 2, one line, no (empty) plan */
+    ASSERT_EQ_INT(run_plan("-f " DATA "/missing-dir --usage " SAMPLE_USAGE), 2);
+    err = slurp(tmpdir(), "cmd.err", &len);
+    ASSERT_STR_CONTAINS(err,
+                        "optipod plan: -f '" DATA "/missing-dir': no such file or directory\n");
+    ASSERT_EQ_INT((int)len, (int)strlen(err));
+    ASSERT(!strchr(strchr(err, '\n') + 1, '\n'));
+    free(err);
+    out = slurp(tmpdir(), "cmd.out", &len);
+    ASSERT_EQ_INT((int)len, 0);
+    free(out);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --usage x --prometheus http://127.0.0.1:1"), 2);
     ASSERT_EQ_INT(run_plan("-f " SAMPLE_BASE " --prometheus-url http://127.0.0.1:1 "
                            "--prometheus-header 'X-Scope-OrgID team-a'"),

@@ -197,11 +197,46 @@ static void test_enablement_and_annotations(void)
     world_release(&w);
 }
 
+/* `kubectl optipod release` marks (docs/recommendation.md): a released workload gets
+ * nothing, a released container keeps its own values, the others are still injected. */
+static void test_released_workload_and_container(void)
+{
+    world w;
+    world_init(&w);
+    put(&w.sts, "{\"metadata\":{\"name\":\"rel\",\"namespace\":\"prod\",\"uid\":\"r\","
+                "\"annotations\":{" ANNS_ON ",\"optipod.io/managed\":\"false\"}},\"spec\":{}}");
+    expect_skip(&w, "prod", "StatefulSet", "rel", NULL, "released",
+                "released (optipod.io/managed: \"false\")");
+    put(&w.sts, "{\"metadata\":{\"name\":\"one\",\"namespace\":\"prod\",\"uid\":\"o1\","
+                "\"annotations\":{" ANNS_ON ",\"optipod.io/managed.nginx\":\"false\"}},"
+                "\"spec\":{}}");
+    wresolve_result res;
+    const char *reason;
+    ASSERT_EQ_INT(wresolve_pod(&w.c, "prod", "StatefulSet", "one", "o1", &res, &reason, NULL),
+                  WRESOLVE_OK);
+    ASSERT_EQ_INT(res.nwants, 1);
+    ASSERT_NULL(find(&res, "nginx"));
+    ASSERT_STR_EQ(find(&res, "side.car")->cpu_req, "50m");
+    put(&w.sts, "{\"metadata\":{\"name\":\"both\",\"namespace\":\"prod\",\"uid\":\"b2\","
+                "\"annotations\":{" ANNS_ON ",\"optipod.io/managed.nginx\":\"false\","
+                "\"optipod.io/managed.side.car\":\"false\"}},\"spec\":{}}");
+    expect_skip(&w, "prod", "StatefulSet", "both", NULL, "released",
+                "every annotated container is released");
+    /* any other value is managed: `manage` removes the marker, a typo does not release */
+    put(&w.sts, "{\"metadata\":{\"name\":\"on\",\"namespace\":\"prod\",\"uid\":\"o2\","
+                "\"annotations\":{" ANNS_ON ",\"optipod.io/managed\":\"true\"}},\"spec\":{}}");
+    ASSERT_EQ_INT(wresolve_pod(&w.c, "prod", "StatefulSet", "on", "o2", &res, &reason, NULL),
+                  WRESOLVE_OK);
+    check_web_wants(&res);
+    world_release(&w);
+}
+
 int main(void)
 {
     TEST_RUN(test_fixture_pod_to_deployment);
     TEST_RUN(test_unknown_and_odd_owners);
     TEST_RUN(test_statefulset_and_bare_replicaset);
     TEST_RUN(test_enablement_and_annotations);
+    TEST_RUN(test_released_workload_and_container);
     return test_summary();
 }
