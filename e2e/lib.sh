@@ -102,6 +102,21 @@ e2e_wait_log() {
   e2e_fail "timed out after ${secs}s waiting for /$re/"
 }
 
+# e2e_pods SELECTOR N [SECONDS]: waits (default 30 s) until $E2E_NS holds at least N pods
+# matching SELECTOR (the ReplicaSet controller's; Pending is fine) and prints their names.
+e2e_pods() {
+  local sel=$1 n=$2 secs=${3:-30} pods=""
+  for _ in $(seq $((secs * 10))); do
+    pods=$(kubectl -n "$E2E_NS" get pods -l "$sel" -o jsonpath='{.items[*].metadata.name}')
+    if [ "$(wc -w <<<"$pods")" -ge "$n" ]; then
+      echo "$pods"
+      return 0
+    fi
+    sleep 0.1
+  done
+  e2e_fail "$(wc -w <<<"$pods") of $n pods matching $sel after ${secs}s (is kube-controller-manager running?)"
+}
+
 # e2e_min_gap FILE REGEX SECONDS: the controller's log lines matching REGEX (at least two) are
 # SECONDS or more apart, by their klog times; prints the gaps ("30.0 s, 30.1 s").
 e2e_min_gap() {

@@ -58,12 +58,7 @@ git_apply() { # manager, with-sidecar, extra flags...
 git_apply argocd-controller 1 >/dev/null
 
 # Pods from the ReplicaSet controller (Pending is fine).
-for _ in $(seq 300); do
-  pods=$(kubectl -n "$E2E_NS" get pods -l app=web -o jsonpath='{.items[*].metadata.name}')
-  [ "$(echo "$pods" | wc -w)" -ge 2 ] && break
-  sleep 0.1
-done
-[ "$(echo "$pods" | wc -w)" -ge 2 ] || e2e_fail "no pods for the Deployment (is kube-controller-manager running?)"
+pods=$(e2e_pods app=web 2)
 
 # ---- usage: backfill 3 h of samples (every 30 s, ending 15 min ago) --------------------------
 e2e_usage "$E2E_TMP/usage.om" "$pods" app:0.2:209715200 sidecar:0.02:41943040

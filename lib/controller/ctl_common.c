@@ -29,6 +29,16 @@ uint64_t ctl__now(const ctl *c)
     return c->o.clock.now_ms ? c->o.clock.now_ms(c->o.clock.ud) : uv_now(c->loop);
 }
 
+/* uv_now is when this loop turn began; a busy turn (a large list parsed) leaves it behind,
+ * and a reply read late in such a turn would date the write before the server answered it:
+ * the next write could then reach the server sooner than --min-write-interval after it. */
+uint64_t ctl__now_fresh(ctl *c)
+{
+    if (!c->o.clock.now_ms)
+        uv_update_time(c->loop);
+    return ctl__now(c);
+}
+
 int64_t ctl__wall_ms(const ctl *c)
 {
     if (c->o.clock.wall_ms)

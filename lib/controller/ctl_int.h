@@ -258,6 +258,7 @@ struct ctl {
 /* ---- ctl_common.c: the bottom layer, shared by every file ---------------------------------- */
 extern const kres *const ctl__inf_res[CTL_NINF];
 uint64_t ctl__now(const ctl *c); /* the monotonic clock (ctl_clock) */
+uint64_t ctl__now_fresh(ctl *c); /* the same, read now rather than at the turn's start */
 int64_t ctl__wall_ms(const ctl *c);
 void ctl__rfc3339(int64_t ms, char *buf, size_t cap);
 kcache *ctl__cache(ctl *c, enum ctl_inf i);

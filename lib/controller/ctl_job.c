@@ -512,7 +512,7 @@ static void effects(ctl_job *j, const ctl_step *s, const kproj_obj *w, ctl_wstat
         ws->last_apply_ms = ctl__now(c);
     }
     if (s->fx & CTLSTEP_FX_WROTE)
-        ws->last_write_ms = ctl__now(c);
+        ws->last_write_ms = ctl__now_fresh(c);
     if (s->fx & CTLSTEP_FX_DUPLICATE) {
         adopt_ours(j, ws);
         ws->duplicate_until_ms = ctl__now(c) + j->period_ms;

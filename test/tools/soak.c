@@ -10,8 +10,8 @@
  * lease timing: optipod has no flags for it) on the same cluster with both
  * policies in Recommend; once the follower runs, both switch to Auto and the
  * leader is SIGKILLed when its first write of the burst reaches the server.
- * Passes when the follower takes the Lease within leaseDuration + retryPeriod
- * (+0.5 s of scheduling slack) of the leader's last renewal, every workload
+ * Passes when the follower takes the Lease within TAKEOVER_MS (+0.5 s of
+ * scheduling slack) of the leader's last renewal, every workload
  * gets exactly one resource write (none lost, none twice, the same
  * recommendation never written again), the invariants below hold and the
  * follower exits 0 on SIGTERM. Summary in failover.txt.
@@ -33,7 +33,8 @@
  *
  * Invariants, checked on every write optipod sends (the fake server's hook
  * sees it before it lands; the object is compared 200 ms later):
- *  - it writes only workloads, pods (resize), policy status, Events and Leases;
+ *  - it writes only workloads, pods (resize), policy status, its
+ *    OptimizationRecommendation records, Events and Leases;
  *  - managedFields of manager "optipod" hold only resources of containers
  *    that exist and optipod.io/ annotations;
  *  - no request or limit present before the write is gone after it;
@@ -42,8 +43,8 @@
  *    gone for more than GRACE_MS (what the watch may take to tell it); writes
  *    of only its optipod.io/ annotations (its recommendation records) are
  *    counted apart;
- *  - no two resource writes of one workload (same uid) within its
- *    reconcileInterval (there is no --min-write-interval flag).
+ *  - no two resource writes of one workload (same uid) within
+ *    --min-write-interval (MIN_WRITE, passed to optipod: its default).
  * Dry runs (dryRun=All) persist nothing and are counted apart.
  *
  * Every 10 s: RSS and open fds from /proc/<pid>, and what /metrics exports
@@ -89,7 +90,9 @@
 #define SCRAPE_S     30
 #define DATA_S       (100 * 60)
 #define RECONCILE    "10s"
-#define MIN_WRITE_MS 10000 /* the policies' reconcileInterval */
+#define RECONCILE_MS 10000
+#define MIN_WRITE    "30s" /* --min-write-interval, the binary's default */
+#define MIN_WRITE_MS 30000
 #define GRACE_MS     2000
 #define SAMPLE_MS    10000
 #define CHURN_MS     1000
@@ -193,6 +196,7 @@ static FILE *viol_log, *writes_log; /* writes.log: every workload write optipod 
 static struct {
     uint64_t workload_writes, record_writes, pod_writes, status_writes, event_writes, lease_writes,
         other_writes;
+    uint64_t recommendation_writes; /* OptimizationRecommendation objects */
     uint64_t failed_writes, dry_runs, gitops_applies, gitops_ok;
     uint64_t scales, edits, pod_replacements, wl_deletes, wl_creates;
     uint64_t pol_edits, pol_mode_switches, pol_strategy_switches, pol_deletes;
@@ -650,6 +654,9 @@ static int wl_by_pod(const char *name)
 #define LEASE_MS       15000 /* client-go's defaults, which optipod uses (no flags for them) */
 #define RETRY_MS       2000
 #define LEASE_SLACK_MS 500 /* a loaded 2-core machine's scheduling */
+/* The follower sees the last renewal up to a retryPeriod late (it reads the Lease every
+ * retryPeriod), counts leaseDuration from then, and tries again within a retryPeriod. */
+#define TAKEOVER_MS (LEASE_MS + 2 * RETRY_MS)
 
 static struct {
     int on, armed, killed;
@@ -975,13 +982,16 @@ static void scan_log(void)
             st.pod_writes++;
         } else if (strstr(path, "/optimizationpolicies/") && strstr(path, "/status")) {
             st.status_writes++;
+        } else if (strstr(path, "/optimizationrecommendations")) {
+            st.recommendation_writes++;
         } else if (strstr(path, "/events")) {
             st.event_writes++;
         } else if (strstr(path, "/leases")) {
             st.lease_writes++;
         } else {
             st.other_writes++;
-            violation(&st.v_target, "%s %s: not a workload, pod, policy status, Event or Lease",
+            violation(&st.v_target,
+                      "%s %s: not a workload, pod, policy status, recommendation, Event or Lease",
                       l->method, path);
         }
     }
@@ -1128,6 +1138,8 @@ static int spawn_optipod(const char *kubeconfig, const char *certdir)
                           (char *)certdir,
                           "--stats-interval",
                           "60s",
+                          "--min-write-interval",
+                          MIN_WRITE,
                           "-v",
                           "1",
                           NULL};
@@ -1287,13 +1299,13 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     fprintf(f, "not exported by /metrics: libuv handle count, work-queue depth (not sampled)\n");
     fprintf(f,
             "writes seen by the API server: %llu workload (%llu of them annotations only), %llu "
-            "pod, %llu policy status, "
+            "pod, %llu policy status, %llu recommendations, "
             "%llu events, %llu leases, %llu other; %llu refused; %llu dry runs\n",
             (unsigned long long)st.workload_writes, (unsigned long long)st.record_writes,
             (unsigned long long)st.pod_writes, (unsigned long long)st.status_writes,
-            (unsigned long long)st.event_writes, (unsigned long long)st.lease_writes,
-            (unsigned long long)st.other_writes, (unsigned long long)st.failed_writes,
-            (unsigned long long)st.dry_runs);
+            (unsigned long long)st.recommendation_writes, (unsigned long long)st.event_writes,
+            (unsigned long long)st.lease_writes, (unsigned long long)st.other_writes,
+            (unsigned long long)st.failed_writes, (unsigned long long)st.dry_runs);
     fprintf(f,
             "churn: %llu scales, %llu template edits, %llu pod replacements, %llu workload "
             "deletes, %llu creates, %llu policy edits, %llu mode switches, %llu strategy "
@@ -1311,7 +1323,7 @@ static int write_report(uint64_t elapsed_ms, const unsigned long wh[4])
     fprintf(f,
             "invariant violations: %llu (target %llu, owned fields %llu, removed "
             "request/limit %llu, memory below peak %llu, write in Recommend/Disabled %llu, "
-            "twice within " RECONCILE " %llu)%s\n",
+            "twice within " MIN_WRITE " %llu)%s\n",
             (unsigned long long)viol, (unsigned long long)st.v_target,
             (unsigned long long)st.v_fields, (unsigned long long)st.v_removed,
             (unsigned long long)st.v_below_peak, (unsigned long long)st.v_mode,
@@ -1431,7 +1443,7 @@ static int fo_acquired(void)
 static int fo_quiet(void)
 {
     uint64_t last = fo.last_write_ms > fo.acquire_ms ? fo.last_write_ms : fo.acquire_ms;
-    return now_ms() - last > 2 * MIN_WRITE_MS;
+    return now_ms() - last > 2 * RECONCILE_MS;
 }
 
 static int run_failover(const char *kc)
@@ -1457,7 +1469,7 @@ static int run_failover(const char *kc)
             put_policy(&pol[i]);
         }
         fo.armed = 1;
-        ok = run_until(fo_killed, 30000) && run_until(fo_acquired, LEASE_MS + RETRY_MS + 10000);
+        ok = run_until(fo_killed, 30000) && run_until(fo_acquired, TAKEOVER_MS + 10000);
         if (ok)
             run_until(fo_quiet, 90000);
     }
@@ -1485,8 +1497,8 @@ static int run_failover(const char *kc)
     }
     waitpid(fo.leader, NULL, 0);
     int clean = exited && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    int pass = ok && gap && gap <= LEASE_MS + RETRY_MS + LEASE_SLACK_MS && lost == 0 &&
-               fo.dups == 0 && multi == 0 && viol == 0 && clean;
+    int pass = ok && gap && gap <= TAKEOVER_MS + LEASE_SLACK_MS && lost == 0 && fo.dups == 0 &&
+               multi == 0 && viol == 0 && clean;
     snprintf(p, sizeof p, "%s/failover.txt", cfg.out);
     out = fopen(p, "w");
     for (int k = 0; k < 2; k++) {
@@ -1503,7 +1515,7 @@ static int run_failover(const char *kc)
                 "kill; bound %.1f s + %.1f s slack)\n",
                 fo.follower_id[0] ? fo.follower_id : "(none)", (double)gap / 1000.0,
                 fo.acquire_ms ? (double)(fo.acquire_ms - fo.kill_ms) / 1000.0 : -1.0,
-                (LEASE_MS + RETRY_MS) / 1000.0, LEASE_SLACK_MS / 1000.0);
+                TAKEOVER_MS / 1000.0, LEASE_SLACK_MS / 1000.0);
         fprintf(f,
                 "  follower wrote %u; workloads written: %u of %d; lost %u, written more than "
                 "once %u, same recommendation twice %u; invariant violations %llu\n",

@@ -384,6 +384,7 @@ static void test_policies_in_docs_and_e2e_are_valid(void)
     check_policy("docs/sample/policy.yaml", 1, sample, len);
     free(sample);
     ASSERT_EQ_INT(check_policies_in("e2e/scenarios/20-ssa-gitops.sh"), 1);
+    ASSERT_EQ_INT(check_policies_in("e2e/scenarios/25-duplicate-controller.sh"), 1);
     ASSERT_EQ_INT(check_policies_in("e2e/scenarios/40-rollout.sh"), 1);
 }
 

@@ -37,7 +37,7 @@ static void test_rules_pass_promtool_check_rules(void)
     int rc = promtool("check rules " RULES, &p);
     if (rc != 0)
         test_fail(__FILE__, __LINE__, "promtool check rules exited %d:\n%s", rc, p.out);
-    ASSERT_STR_CONTAINS(p.out, "SUCCESS: 4 rules found");
+    ASSERT_STR_CONTAINS(p.out, "SUCCESS: 5 rules found");
 }
 
 /* The alerts fire on the series that mean trouble, after their `for`, and stay quiet on
@@ -52,8 +52,9 @@ static void test_alerts_pass_promtool_test_rules(void)
     /* every alert of the rules file is exercised by the test file */
     size_t n;
     char *tests = test_read_file("test/data/monitoring/optipod-alerts-test.yaml", &n);
-    static const char *const alerts[] = {"OptipodGitOpsLoop", "OptipodWebhookFailing",
-                                         "OptipodMetricsUnavailable", "OptipodNoLeader"};
+    static const char *const alerts[] = {"OptipodGitOpsLoop", "OptipodDuplicateController",
+                                         "OptipodWebhookFailing", "OptipodMetricsUnavailable",
+                                         "OptipodNoLeader"};
     for (size_t i = 0; i < sizeof alerts / sizeof alerts[0]; i++) {
         char want[96];
         snprintf(want, sizeof want, "alertname: %s\n", alerts[i]);
