@@ -38,6 +38,7 @@
 #include "server/probes.h"
 #include "util/flags.h"
 #include "util/log.h"
+#include "util/loopmon.h"
 #include "webhook/certs.h"
 #include "webhook/lifecycle.h"
 #include "webhook/server.h"
@@ -105,6 +106,7 @@ typedef struct app {
     probes *metrics;
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain_timer, stats_timer;
+    oploopmon loopmon; /* stalls of the loop, for /metrics and the controller's slices */
     int stopping;
     int http_closed;
     uint64_t stats_last_ms;
@@ -188,12 +190,16 @@ static int app_metrics(opbuf *out, void *ud)
             "# HELP optipod_duplicate_controller_total Workloads whose values changed under field "
             "manager optipod by a write this process did not make (DuplicateController).\n"
             "# TYPE optipod_duplicate_controller_total counter\n"
-            "optipod_duplicate_controller_total %llu\n",
+            "optipod_duplicate_controller_total %llu\n"
+            "# HELP optipod_reconciles_pending Reconciles queued, running or delayed.\n"
+            "# TYPE optipod_reconciles_pending gauge\n"
+            "optipod_reconciles_pending %zu\n",
             (unsigned long long)cs.applied, (unsigned long long)cs.unchanged,
             (unsigned long long)cs.skipped, (unsigned long long)cs.conflicts,
             (unsigned long long)cs.errors, (unsigned long long)cs.writes,
             (unsigned long long)cs.status_writes, (unsigned long long)cs.record_writes,
-            (unsigned long long)cs.loops_stopped, (unsigned long long)cs.duplicates);
+            (unsigned long long)cs.loops_stopped, (unsigned long long)cs.duplicates,
+            ctl_pending(a->ctl));
     }
     if (a->webhook && whsrv_metrics(a->webhook, out))
         return opbuf_error(out);
@@ -267,7 +273,8 @@ static void app_on_stats(uv_timer_t *t)
         if (opbuf_error(&line))
             OPLOG_I("cache: status line longer than %zu bytes", line.max);
         else
-            OPLOG_I("cache: %s", opbuf_str(&line));
+            OPLOG_I("cache: %s; loop: longest stall %.1f ms", opbuf_str(&line),
+                    (double)a->loopmon.max_ns / 1e6);
         opbuf_release(&line);
     }
 }
@@ -324,6 +331,7 @@ static void app_stop(app *a, const char *why)
     uv_close((uv_handle_t *)&a->sig_int, app_handle_closed);
     uv_timer_stop(&a->stats_timer);
     uv_close((uv_handle_t *)&a->stats_timer, app_handle_closed);
+    oploopmon_close(&a->loopmon, NULL, NULL);
     /* The controller first: its watches never finish on their own. */
     for (int i = 0; i < NINF; i++) {
         if (a->f.webhook_only && a->inf[i])
@@ -627,7 +635,8 @@ static int app_start(app *a)
         return 1;
     }
     if (!(a->obs = ops_new(&err)) || krest_set_metrics(a->rest, a->obs, &err) != 0 ||
-        ops_watch(a->obs, &a->loop, &a->ctl, &err) != 0) {
+        ops_watch(a->obs, &a->loop, &a->ctl, &err) != 0 ||
+        ops_loopmon(a->obs, &a->loopmon, &err) != 0) {
         OPLOG_E("%s", err.msg);
         return 1;
     }
@@ -872,6 +881,7 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&a.loop);
+    oploopmon_start(&a.loopmon, &a.loop);
     kcfg_init(&a.cfg);
     uv_signal_init(&a.loop, &a.sig_term);
     uv_signal_init(&a.loop, &a.sig_int);

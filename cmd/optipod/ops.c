@@ -92,6 +92,44 @@ int ops_watch(obs_reg *r, uv_loop_t *loop, ctl *const *ctlp, operr *err)
     return obs_reg_collector(r, collect, &w);
 }
 
+typedef struct loop_fams {
+    oploopmon *m;
+    obs_fam *max, *cpu, *stalls;
+} loop_fams;
+
+static void collect_loop(void *ud)
+{
+    loop_fams *x = ud;
+    uint64_t now = uv_hrtime();
+    obs_set(x->max, NULL, (double)oploopmon_window_max_ns(x->m, now) / 1e9);
+    obs_set(x->cpu, NULL, (double)oploopmon_window_cpu_max_ns(x->m, now) / 1e9);
+    obs_set(x->stalls, (const char *[]){"0.005"}, (double)x->m->over_5ms);
+    obs_set(x->stalls, (const char *[]){"0.1"}, (double)x->m->over_100ms);
+}
+
+int ops_loopmon(obs_reg *r, oploopmon *m, operr *err)
+{
+    static const char *const lo[] = {"over", NULL};
+    static loop_fams x; /* one loop, one registry per process */
+    x.m = m;
+    x.max = obs_gauge(r, "optipod_loop_stall_max_seconds",
+                      "Longest stretch the event loop ran callbacks without polling for I/O, "
+                      "over the last 10 s.",
+                      NULL, err);
+    x.cpu = obs_gauge(
+        r, "optipod_loop_stall_cpu_max_seconds",
+        "Most CPU time the loop thread spent in one such stretch, over the last 10 s.", NULL, err);
+    x.stalls = obs_counter(r, "optipod_loop_stalls_total",
+                           "Stretches between two polls longer than `over` seconds.", lo, err);
+    if (!x.max || !x.cpu || !x.stalls)
+        return -EINVAL;
+    if (obs_reg_collector(r, collect_loop, &x) != 0) {
+        operr_set(err, -ENOMEM, "metrics registry: out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 void ops_free(obs_reg *r)
 {
     obs_reg_free(r);

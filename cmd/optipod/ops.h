@@ -16,6 +16,7 @@
 #include "controller/controller.h"
 #include "obs/obs.h"
 #include "util/err.h"
+#include "util/loopmon.h"
 
 obs_reg *ops_new(operr *err);
 /* optipod_is_leader{lease}: 1 while this process may write (always, without election). */
@@ -25,6 +26,10 @@ void ops_set_leader(obs_reg *r, const char *lease, int leading);
  * "delayed", "running"). loop and *ctlp are borrowed: *ctlp is read at each scrape (NULL
  * once the controller is closed, or with --webhook-only: no queue series). */
 int ops_watch(obs_reg *r, uv_loop_t *loop, ctl *const *ctlp, operr *err);
+/* The loop monitor's families, read from m at each scrape (m outlives r's last write):
+ * optipod_loop_stall_max_seconds, optipod_loop_stall_cpu_max_seconds (the last
+ * OPLOOPMON_WINDOW_S seconds) and optipod_loop_stalls_total{over}. */
+int ops_loopmon(obs_reg *r, oploopmon *m, operr *err);
 void ops_free(obs_reg *r);
 
 #endif

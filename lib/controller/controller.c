@@ -37,6 +37,9 @@
 #include "util/log.h"
 
 #define TICK_MS 100
+/* A slice of the queue ends when the loop has run callbacks this long since its last
+ * poll, or after this many reconciles were started (whichever first). */
+#define SLICE_JOBS 64
 
 static void pump(ctl *c);
 
@@ -46,6 +49,7 @@ static void pstate_free(void *v)
     if (p->req)
         ophttp_cancel(p->req);
     ctl__status_req_release(p->sr);
+    ctl__status_walk_free(p->walk);
     free(p->last_sig);
     free(p->last_dsig);
     free(p);
@@ -174,9 +178,10 @@ static int queue_if(const kproj_obj *w, void *ud)
 static void queue_workloads(ctl *c, const char *ns, const pol_policy *p)
 {
     match_ctx m = {c, ns, p};
+    /* one namespace (asked for, or the only one the policy may select): its index entry */
+    const char *only = ns ? ns : p && !p->has_namespace_sel ? p->namespace : NULL;
     for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; i <= CTL_INF_DAEMONSETS; i++)
-        if (ctl__cache(c, i))
-            kcache_foreach(ctl__cache(c, i), queue_if, &m);
+        ctl__in_namespace(c, i, only, queue_if, &m);
 }
 
 /* Queue the workload a pod or ReplicaSet belongs to. */
@@ -281,10 +286,13 @@ static void on_workload_add(const kproj_obj *o, void *ud)
 /* Only what the decision reads: spec (generation), labels, our annotations. */
 static void on_workload_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
 {
+    int same = containers_equal(old, cur);
+    if (!same)
+        ctl__metrics_containers_changed(ud, old);
     if (old->generation != cur->generation ||
         !kv_equal(old->labels, old->nlabels, cur->labels, cur->nlabels) ||
         !kv_equal(old->annotations, old->nannotations, cur->annotations, cur->nannotations) ||
-        !containers_equal(old, cur))
+        !same)
         enqueue_obj(ud, cur);
     if (rollout_status_changed(old, cur))
         on_workload_status(ud, cur);
@@ -299,6 +307,7 @@ static void on_workload_delete(const kproj_obj *o, void *ud)
     free(opmap_del(&c->resizes, key));
     ctl__metrics_gone(c, o->kind, o->ns, o->name);
     ctl_wstate *w = opmap_del(&c->wstates, key);
+    c->wstates_gen++;
     if (w) {
         ctl__mark_policy_dirty(c, w->policy);
         ctl__wstate_free(w);
@@ -431,6 +440,53 @@ static void on_hpa_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
     on_hpa_change(cur, ud);
 }
 
+/* ---- the pump: the queue drained in slices that yield to the loop ------------------------- */
+
+/* This slice is used up: the loop has been busy long enough since its last poll
+ * (whoever kept it busy), or enough reconciles started in it. A continuation
+ * always gets one reconcile, so the queue moves even under constant I/O. */
+static int slice_spent(ctl *c)
+{
+    if (c->slice_mark != c->lm.last_ns) { /* the loop polled since: a new slice */
+        c->slice_mark = c->lm.last_ns;
+        c->slice_jobs = 0;
+    }
+    if (c->slice_force) {
+        c->slice_force = 0;
+        return 0;
+    }
+    return c->slice_jobs >= SLICE_JOBS || oploopmon_busy_ns(&c->lm) >= CTL_SLICE_NS;
+}
+
+static void on_slice_idle(uv_idle_t *h)
+{
+    (void)h; /* only keeps the next poll from blocking */
+}
+
+static void on_slice(uv_check_t *h)
+{
+    ctl *c = h->data;
+    uv_check_stop(&c->slice_check);
+    uv_idle_stop(&c->slice_idle);
+    c->slice_armed = 0;
+    c->slice_force = 1;
+    c->slice_jobs = 0; /* a new slice, also when there is no monitor to say the loop polled */
+    pump(c);
+    c->slice_force = 0;
+}
+
+static void slice_arm(ctl *c)
+{
+    if (c->slice_armed || c->closing)
+        return;
+    c->slice_armed = 1;
+    uv_check_start(&c->slice_check, on_slice);
+    uv_idle_start(&c->slice_idle, on_slice_idle);
+}
+
+/* Start queued reconciles, a slice at a time: webhook reviews, probes and
+ * watch events are served between slices (the check handle goes on after the
+ * next poll). */
 static void pump(ctl *c)
 {
     if (c->pumping) {
@@ -445,10 +501,17 @@ static void pump(ctl *c)
          * workload that left its policy. */
         if (!c->closing && c->leader && c->started && ctl_synced(c))
             ctl__slot_recover(c); /* before any gate or status write */
-        while (!c->closing && c->leader && c->started && ctl_synced(c) && c->running < workers) {
+        while (!c->closing && c->leader && c->started && ctl_synced(c) && c->running < workers &&
+               kqueue_len(c->q) > 0) {
             const char *key;
+            if (slice_spent(c)) {
+                slice_arm(c);
+                c->repump = 0;
+                break;
+            }
             if (kqueue_get(c->q, &key) != 0)
                 break;
+            c->slice_jobs++;
             ctl__job_start(c, key);
         }
     } while (c->repump);
@@ -507,8 +570,9 @@ static void on_tick(ctl *c)
     opmap_iter_init(&it, &c->pstates);
     while ((e = opmap_next(&it)) != NULL) {
         ctl_pstate *ps = e->value;
-        if (ps->dirty && !ps->writing && x.now >= ps->status_retry_ms)
-            ctl__flush_status(c, e->key, ps);
+        if ((ps->dirty || ps->walk) && !ps->writing && x.now >= ps->status_retry_ms &&
+            ctl__flush_status(c, e->key, ps))
+            break; /* this slice is spent: the rest at the next tick */
     }
 }
 
@@ -605,6 +669,10 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
         if ((rc = kinf_new(&c->inf[i], loop, rest, &o, &h, err)) != 0)
             goto fail;
     }
+    if ((rc = ctl__add_indexes(c)) != 0) {
+        operr_set(err, rc, "controller: cache indexes: %s", strerror(-rc));
+        goto fail;
+    }
     if ((rc = kdisc_new(&c->disc, rest, 0)) != 0) {
         operr_set(err, rc, "controller: discovery: %s", strerror(-rc));
         goto fail;
@@ -614,6 +682,13 @@ int ctl_new(ctl **out, uv_loop_t *loop, krest *rest, const ctl_opts *opts, operr
         goto fail;
     }
     c->tick.data = c;
+    /* these always succeed (libuv); without the monitor a slice is counted in jobs only */
+    uv_check_init(loop, &c->slice_check);
+    uv_idle_init(loop, &c->slice_idle);
+    c->slice_check.data = c->slice_idle.data = c;
+    if (oploopmon_start(&c->lm, loop) != 0)
+        OPLOG_W("controller: no loop monitor: the queue is drained %d reconciles at a time",
+                SLICE_JOBS);
     *out = c;
     return 0;
 fail:
@@ -714,7 +789,8 @@ void ctl_queue_depth_get(const ctl *c, ctl_queue_depth *out)
 
 size_t ctl_busy(const ctl *c)
 {
-    size_t n = (size_t)c->running;
+    /* a slice armed: reconciles that start after the next poll, without an alarm */
+    size_t n = (size_t)c->running + (size_t)c->slice_armed;
     opmap_iter it;
     opmap_entry *e;
     opmap_iter_init(&it, &c->pstates);
@@ -801,6 +877,10 @@ void ctl_close(ctl *c, void (*on_closed)(void *ud), void *ud)
     c->armed_at = CTL_ALARM_NEVER;
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+    c->ninf_closing += 3;
+    uv_close((uv_handle_t *)&c->slice_check, on_tick_closed);
+    uv_close((uv_handle_t *)&c->slice_idle, on_tick_closed);
+    oploopmon_close(&c->lm, on_inf_closed, c);
 }
 
 int ctl_leading(const ctl *c)

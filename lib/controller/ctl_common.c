@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "apply/ssa.h"
+#include "kube/index.h"
 
 const kres *const ctl__inf_res[CTL_NINF] = {&KRES_POLICIES,   &KRES_DEPLOYMENTS, &KRES_STATEFULSETS,
                                             &KRES_DAEMONSETS, &KRES_REPLICASETS, &KRES_PODS,
@@ -112,6 +113,7 @@ ctl_wstate *ctl__wstate(ctl *c, const char *key, int create)
     ctl_wstate *w = opmap_get(&c->wstates, key);
     if (!w && create) {
         w = calloc(1, sizeof *w);
+        c->wstates_gen++;
         if (w && opmap_put(&c->wstates, key, w, NULL) != 0) {
             free(w);
             w = NULL;
@@ -145,8 +147,10 @@ static int wstate_idle(const ctl_wstate *w)
 void ctl__wstate_forget_idle(ctl *c, const char *key)
 {
     ctl_wstate *w = opmap_get(&c->wstates, key);
-    if (w && wstate_idle(w))
+    if (w && wstate_idle(w)) {
         ctl__wstate_free(opmap_del(&c->wstates, key));
+        c->wstates_gen++;
+    }
 }
 
 int ctl__set_str(char **dst, const char *s)
@@ -216,6 +220,85 @@ int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap)
     return 0;
 }
 
+/* ---- indexes: a workload's facts by lookup, not by scanning the cluster (kube/index.h) ---- */
+
+#define IDX_TARGET "target" /* HPAs: "ns/Kind/name" of scaleTargetRef */
+#define IDX_SCOPE  "scope"  /* policies: their namespace, "*" with a namespaceSelector */
+
+static int idx_hpa_target(const kproj_obj *o, char (*vals)[KCACHE_KEY_MAX], int max, void *ud)
+{
+    (void)ud;
+    const ctl_hpa *h = o->ext;
+    return h && max > 0 && kidx_owner_value(vals[0], KCACHE_KEY_MAX, o->ns, h->kind, h->name) == 0;
+}
+
+static int idx_policy_scope(const kproj_obj *o, char (*vals)[KCACHE_KEY_MAX], int max, void *ud)
+{
+    (void)ud;
+    const pol_policy *p = ctl__policy_of(o);
+    if (!p || max < 1 || (!p->has_namespace_sel && !o->ns))
+        return 0;
+    snprintf(vals[0], KCACHE_KEY_MAX, "%s", p->has_namespace_sel ? "*" : o->ns);
+    return 1;
+}
+
+int ctl__add_indexes(ctl *c)
+{
+    static const struct {
+        enum ctl_inf inf;
+        const char *name;
+        kcache_index_fn fn;
+    } want[] = {
+        {CTL_INF_PODS, KIDX_CONTROLLER, kidx_controller},
+        {CTL_INF_REPLICASETS, KIDX_CONTROLLER, kidx_controller},
+        {CTL_INF_DEPLOYMENTS, KIDX_NAMESPACE, kidx_namespace},
+        {CTL_INF_STATEFULSETS, KIDX_NAMESPACE, kidx_namespace},
+        {CTL_INF_DAEMONSETS, KIDX_NAMESPACE, kidx_namespace},
+        {CTL_INF_PDBS, KIDX_NAMESPACE, kidx_namespace},
+        {CTL_INF_HPAS, IDX_TARGET, idx_hpa_target},
+        {CTL_INF_POLICIES, IDX_SCOPE, idx_policy_scope},
+    };
+    int rc = 0;
+    for (size_t i = 0; !rc && i < sizeof want / sizeof want[0]; i++)
+        if (ctl__cache(c, want[i].inf))
+            rc = kcache_add_index(ctl__cache(c, want[i].inf), want[i].name, want[i].fn, NULL);
+    return rc;
+}
+
+int ctl__workload_pods(ctl *c, enum kproj_kind kind, const char *ns, const char *name,
+                       int (*fn)(const kproj_obj *pod, void *ud), void *ud)
+{
+    return kidx_workload_pods(ctl__cache(c, CTL_INF_PODS), ctl__cache(c, CTL_INF_REPLICASETS),
+                              kproj_kind_name(kind), ns, name, fn, ud);
+}
+
+int ctl__policies_for(ctl *c, const char *ns, int (*fn)(const kproj_obj *policy, void *ud),
+                      void *ud)
+{
+    kcache *pc = ctl__cache(c, CTL_INF_POLICIES);
+    int rc = ns ? kcache_index_foreach(pc, IDX_SCOPE, ns, fn, ud) : 0;
+    return rc ? rc : kcache_index_foreach(pc, IDX_SCOPE, "*", fn, ud);
+}
+
+int ctl__hpas_for(ctl *c, enum kproj_kind kind, const char *ns, const char *name,
+                  int (*fn)(const kproj_obj *hpa, void *ud), void *ud)
+{
+    char v[KCACHE_KEY_MAX];
+    if (!ctl__cache(c, CTL_INF_HPAS) ||
+        kidx_owner_value(v, sizeof v, ns, kproj_kind_name(kind), name) != 0)
+        return 0;
+    return kcache_index_foreach(ctl__cache(c, CTL_INF_HPAS), IDX_TARGET, v, fn, ud);
+}
+
+int ctl__in_namespace(ctl *c, enum ctl_inf inf, const char *ns,
+                      int (*fn)(const kproj_obj *o, void *ud), void *ud)
+{
+    kcache *wc = ctl__cache(c, inf);
+    if (!wc)
+        return 0;
+    return ns ? kcache_index_foreach(wc, KIDX_NAMESPACE, ns, fn, ud) : kcache_foreach(wc, fn, ud);
+}
+
 void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
                 const char *action, const char *fmt, ...)
 {
@@ -265,7 +348,9 @@ void ctl__rearm(ctl *c)
     uint64_t now = ctl__now(c);
     uint64_t d = kqueue_tick(c->q, now);
     uint64_t at = c->next_tick_ms;
-    if (kqueue_len(c->q) && c->running < ctl__workers(c) && c->leader && ctl_synced(c))
+    /* keys wait for a free worker, or for the next slice (controller.c's pump) */
+    if (kqueue_len(c->q) && c->running < ctl__workers(c) && c->leader && ctl_synced(c) &&
+        !c->slice_armed)
         at = now;
     else if (d != KQUEUE_NEVER && now + d < at)
         at = now + d;

@@ -36,12 +36,16 @@
 #include "kube/queue.h"
 #include "util/backoff.h"
 #include "util/buf.h"
+#include "util/loopmon.h"
 #include "util/map.h"
 
-#define KEY_MAX     600
-#define BODY_MAX    ((size_t)1 << 20)
-#define STATUS_RECS 8 /* containers remembered per workload for status */
-#define WRITTEN_MAX 1024
+#define KEY_MAX 600
+/* Work that can wait (the queue, a status walk) stops once the loop has been
+ * busy this long since its last poll, and goes on after the next one. */
+#define CTL_SLICE_NS 2000000ull
+#define BODY_MAX     ((size_t)1 << 20)
+#define STATUS_RECS  8 /* containers remembered per workload for status */
+#define WRITTEN_MAX  1024
 
 #define CTL_NAME_MAX 64 /* a container name: a DNS label (63) */
 
@@ -109,7 +113,8 @@ typedef struct ctl_pstate {
     int dirty;
     int writing;
     ophttp_req *req;
-    struct status_req *sr; /* the write in flight */
+    struct status_req *sr;    /* the write in flight */
+    struct status_walk *walk; /* the status being built (ctl_status.c), NULL between */
 } ctl_pstate;
 
 /* A policy's projection carries this (its kproj ext): the parsed spec, and
@@ -233,6 +238,7 @@ struct ctl {
     int slot_recovered;               /* status.rollout read since leading began */
     opmap usage;                      /* "ns|pct|window" → ctl_usage* */
     opmap wstates;                    /* workload key → ctl_wstate* */
+    uint64_t wstates_gen;             /* bumped when a state is added or removed */
     opmap pstates;                    /* policy "ns/name" → ctl_pstate* */
     opmap records;                    /* workload key → what its record last said */
     struct ctl_recw *recws;           /* record writes in flight */
@@ -244,6 +250,14 @@ struct ctl {
     int closing;
     int ninf_closing;
     int pumping, repump;
+    /* The queue is drained in slices (pump): when the loop has been busy for a slice since
+     * its last poll, the rest waits for the check handle, after the next poll (the idle
+     * handle keeps that poll from blocking). */
+    oploopmon lm;
+    uv_check_t slice_check;
+    uv_idle_t slice_idle;
+    int slice_armed, slice_force, slice_jobs;
+    uint64_t slice_mark; /* lm.last_ns when slice_jobs was counted from 0 */
     ctl_stats st;
     void (*on_closed)(void *ud);
     void *closed_ud;
@@ -275,6 +289,21 @@ const char *ctl__str(const char *s);
 ctl_pstate *ctl__pstate(ctl *c, const char *pkey, int create);
 const pol_policy *ctl__policy_of(const kproj_obj *o);
 int ctl__pod_owner(ctl *c, const kproj_obj *pod, char *key, size_t cap);
+/* Secondary indexes on the caches (ctl_new), and the lookups over them: a reconcile
+ * reads its own workload's pods, HPAs and policies, never the whole cluster's. Each
+ * calls fn until it returns non-zero (returned). */
+int ctl__add_indexes(ctl *c);
+int ctl__workload_pods(ctl *c, enum kproj_kind kind, const char *ns, const char *name,
+                       int (*fn)(const kproj_obj *pod, void *ud), void *ud);
+/* Policies that may select a workload of ns: those of ns, those with a namespaceSelector. */
+int ctl__policies_for(ctl *c, const char *ns, int (*fn)(const kproj_obj *policy, void *ud),
+                      void *ud);
+/* HPAs whose scaleTargetRef is the workload. */
+int ctl__hpas_for(ctl *c, enum kproj_kind kind, const char *ns, const char *name,
+                  int (*fn)(const kproj_obj *hpa, void *ud), void *ud);
+/* The objects of cache inf (workloads, PDBs) in ns; every namespace when ns is NULL. */
+int ctl__in_namespace(ctl *c, enum ctl_inf inf, const char *ns,
+                      int (*fn)(const kproj_obj *o, void *ud), void *ud);
 void ctl__event(ctl *c, const kevents_ref *ref, kevents_type type, const char *reason,
                 const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void ctl__workload_ref(const ctl_job *j, const char *uid, kevents_ref *ref);
@@ -351,6 +380,9 @@ void ctl__resize_job_free(ctl_job *j);
 /* ctl_metrics.c: a reconcile ended (called by the executor's end); a workload was deleted */
 void ctl__metrics_end(ctl_job *j, const ctl_wstate *ws, enum ctlrec_outcome oc);
 void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char *name);
+/* The workload's containers changed: drop the series of the old ones (a reconcile puts
+ * the new ones). */
+void ctl__metrics_containers_changed(ctl *c, const kproj_obj *old);
 
 /* ctl_record.c */
 /* At the end of a job; wrote: its server-side apply of resources succeeded
@@ -363,6 +395,9 @@ int ctl__record_applied(ctl *c, const char *key);
 
 /* ctl_status.c */
 void ctl__status_req_release(struct status_req *sr);
-void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps);
+/* Build pkey's status (a slice of it: 1 while unfinished, go on at the next tick)
+ * and write it when it changed. */
+int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps);
+void ctl__status_walk_free(struct status_walk *w);
 
 #endif

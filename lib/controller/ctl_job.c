@@ -277,7 +277,7 @@ static void match(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
     ctl *c = j->c;
     const pol_policy *pols[MAX_POLICIES];
     pol_ctx px = {pols, 0};
-    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), collect_policy, &px);
+    ctl__policies_for(c, j->ns, collect_policy, &px);
     ctlrec_input in = {.workload = w,
                        .policies = pols,
                        .npolicies = px.n,
@@ -294,11 +294,11 @@ static int decide(ctl_job *j, const kproj_obj *w, ctl_wstate *ws)
     ctl *c = j->c;
     const pol_policy *pols[MAX_POLICIES];
     pol_ctx px = {pols, 0};
-    kcache_foreach(ctl__cache(c, CTL_INF_POLICIES), collect_policy, &px);
+    ctl__policies_for(c, j->ns, collect_policy, &px);
     hpa_ctx hx = {j, 0};
-    kcache_foreach(ctl__cache(c, CTL_INF_HPAS), check_hpa, &hx);
+    ctl__hpas_for(c, j->kind, j->ns, j->name, check_hpa, &hx);
     oom_ctx ox = {.c = c, .j = j};
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_oom, &ox);
+    ctl__workload_pods(c, j->kind, j->ns, j->name, collect_oom, &ox);
     ctlrec_input in = {.workload = w,
                        .policies = pols,
                        .npolicies = px.n,

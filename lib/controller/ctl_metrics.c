@@ -89,6 +89,32 @@ static void forget(obs_reg *r, const char *const *w)
         obs_remove_prefix(obs_find(r, fams[i]), w, 3);
 }
 
+/* Remove the series of workload w = {ns, kind, name} for the containers o has: what
+ * a reconcile put, without walking the families (thousands of series at scale, and a
+ * reconcile of every workload each pass). */
+static void forget_obj(obs_reg *r, const char *const *w, const kproj_obj *o)
+{
+    static const char *const fams[] = {F_REQ, F_LIM, F_REC_REQ, F_REC_LIM};
+    static const char *const res[][2] = {{"cpu", "core"}, {"memory", "byte"}};
+    for (size_t i = 0; i < o->ncontainers + o->ninit_containers; i++) {
+        const kproj_container *pc =
+            i < o->ncontainers ? &o->containers[i] : &o->init_containers[i - o->ncontainers];
+        for (size_t f = 0; pc->name && f < sizeof fams / sizeof fams[0]; f++)
+            for (size_t k = 0; k < 2; k++) {
+                const char *lv[] = {w[0], w[1], w[2], pc->name, res[k][0], res[k][1]};
+                obs_remove(obs_find(r, fams[f]), lv);
+            }
+    }
+}
+
+void ctl__metrics_containers_changed(ctl *c, const kproj_obj *old)
+{
+    if (!c->o.metrics || !old->ns || !old->name)
+        return;
+    const char *w[] = {old->ns, kproj_kind_name(old->kind), old->name};
+    forget_obj(c->o.metrics, w, old);
+}
+
 void ctl__metrics_gone(ctl *c, enum kproj_kind kind, const char *ns, const char *name)
 {
     const char *w[] = {ns ? ns : "", kproj_kind_name(kind), name ? name : ""};
@@ -108,9 +134,12 @@ void ctl__metrics_end(ctl_job *j, const ctl_wstate *ws, enum ctlrec_outcome oc)
     obs_fam *req = obs_find(r, F_REQ), *lim = obs_find(r, F_LIM), *rreq = obs_find(r, F_REC_REQ),
             *rlim = obs_find(r, F_REC_LIM);
     const char *w[] = {j->ns, kproj_kind_name(j->kind), j->name};
-    forget(r, w);
-    /* Managed: an enabled policy won this reconcile (j->pkey) and the workload exists. */
     const kproj_obj *o = kcache_get(ctl__cache(c, ctl__inf_for_kind(j->kind)), j->ns, j->name);
+    if (o)
+        forget_obj(r, w, o); /* series of containers it no longer has went when it changed */
+    else
+        forget(r, w);
+    /* Managed: an enabled policy won this reconcile (j->pkey) and the workload exists. */
     if (!o || !j->pkey[0] || !ws)
         return;
     for (size_t i = 0; i < o->ncontainers; i++) {

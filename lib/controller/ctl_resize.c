@@ -346,7 +346,7 @@ void ctl__resize_facts(ctl_job *j)
                                               j->out.allow_limits ? r->cpu_limit : NULL,
                                               j->out.allow_limits ? r->memory_limit : NULL};
     }
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), plan_pod, x);
+    ctl__workload_pods(c, j->kind, j->ns, j->name, plan_pod, x);
     if (x->nrefused)
         OPLOG_V(2, "reconcile %s: in-place resize not possible (%s); using the strategy", j->key,
                 x->detail);

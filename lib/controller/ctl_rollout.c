@@ -42,7 +42,7 @@ static int collect_pdb(const kproj_obj *o, void *ud)
 int ctl__gate(ctl *c, const char *key, const kproj_obj *w, rollout_out *out)
 {
     pdb_ctx px = {.ns = w->ns ? w->ns : ""};
-    kcache_foreach(ctl__cache(c, CTL_INF_PDBS), collect_pdb, &px);
+    ctl__in_namespace(c, CTL_INF_PDBS, px.ns, collect_pdb, &px);
     const kproj_obj *holder = NULL;
     enum kproj_kind hk;
     char hns[256], hname[256];
@@ -190,7 +190,7 @@ void ctl__count_pods(ctl_job *j, const kproj_obj *w)
 {
     ctl *c = j->c;
     differ_ctx x = {.c = c, .j = j, .w = w};
-    kcache_foreach(ctl__cache(c, CTL_INF_PODS), count_differing, &x);
+    ctl__workload_pods(c, j->kind, j->ns, j->name, count_differing, &x);
     snprintf(j->first_pod, sizeof j->first_pod, "%s", x.first);
     j->pods = (ctlstep_pods){.counted = 1,
                              .npods = x.npods,

@@ -7,6 +7,12 @@
  * it writes to the policy, never to a workload, and no reconcile job runs
  * through it: the tick (controller.c) flushes dirty policies once nothing is
  * running. At most one status write per policy is in flight (ctl_pstate).
+ *
+ * Building a status walks every workload's state (ten thousand at scale), so
+ * the walk goes in slices like the queue (controller.c's pump): it stops once
+ * the loop has been busy CTL_SLICE_NS since its last poll and goes on at the
+ * next tick, where it left off, unless the states were added or removed in
+ * between (then it starts again).
  */
 #include "controller/ctl_int.h"
 
@@ -32,10 +38,24 @@ typedef struct status_ctx {
     size_t nrecs, nconflicts, max_recs;
 } status_ctx;
 
+/* The status being built: where the walk over the workloads' states is. */
+typedef struct status_walk {
+    status_ctx x;
+    opmap_iter it;
+    uint64_t gen; /* c->wstates_gen when it started: the iterator holds while it is unchanged */
+} status_walk;
+
+/* Entries walked before the slice's clock is looked at: a small controller
+ * (and every test) builds a status in one go. */
+#define STATUS_WALK_MIN 1024
+
 static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws)
 {
     enum kproj_kind k;
     char ns[256], name[256];
+    int mine = strcmp(ctl__str(ws->policy), x->pkey) == 0;
+    if (!mine && !ws->nlosers)
+        return; /* most workloads of a big cluster: no key to parse */
     if (ctl__parse_wkey(key, &k, ns, name) != 0)
         return;
     for (int i = 0; i < ws->nlosers; i++) {
@@ -52,7 +72,7 @@ static void status_workload(status_ctx *x, const char *key, const ctl_wstate *ws
             x->nconflicts++;
         }
     }
-    if (strcmp(ctl__str(ws->policy), x->pkey) != 0)
+    if (!mine)
         return;
     x->matched++;
     /* applied: the live values equal the recommendation (the record reads them) */
@@ -137,26 +157,73 @@ void ctl__status_req_release(struct status_req *s)
     free(s);
 }
 
-/* Build the status; write it when it differs from the last one written
- * (lastReconcileTime aside: a steady state writes nothing). */
-void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
+void ctl__status_walk_free(struct status_walk *w)
 {
-    const kproj_obj *po = kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey);
-    const pol_policy *p = ctl__policy_of(po);
-    ps->dirty = 0;
-    if (!p)
+    if (!w)
         return;
+    cJSON_Delete(w->x.recs);
+    cJSON_Delete(w->x.conflicts);
+    free(w);
+}
+
+/* Start the walk, or go on with it; 1 when it is done (w->x holds the counts). */
+static int status_walk_step(ctl *c, const char *pkey, ctl_pstate *ps)
+{
+    status_walk *w = ps->walk;
+    if (w && w->gen != c->wstates_gen) { /* states came or went: the iterator is stale */
+        ctl__status_walk_free(w);
+        w = ps->walk = NULL;
+    }
+    if (!w) {
+        if (!(w = calloc(1, sizeof *w)))
+            return -ENOMEM;
+        w->x = (status_ctx){.c = c, .pkey = pkey};
+        w->x.max_recs = c->o.max_status_recs ? c->o.max_status_recs : 20;
+        w->x.recs = cJSON_CreateArray();
+        w->x.conflicts = cJSON_CreateArray();
+        w->gen = c->wstates_gen;
+        opmap_iter_init(&w->it, &c->wstates);
+        ps->walk = w;
+    }
+    w->x.pkey = pkey; /* the pstates entry's key: stable while ps is */
+    opmap_entry *e;
+    for (size_t n = 1; (e = opmap_next(&w->it)) != NULL; n++) {
+        status_workload(&w->x, e->key, e->value);
+        if (n >= STATUS_WALK_MIN && n % 256 == 0 && oploopmon_busy_ns(&c->lm) >= CTL_SLICE_NS)
+            return 0;
+    }
+    return 1;
+}
+
+/* Build the status, a slice at a time; write it when it differs from the last
+ * one written (lastReconcileTime aside: a steady state writes nothing).
+ * Returns 1 while the walk goes on (call again at the next tick). */
+int ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
+{
+    if (!ps->walk)
+        ps->dirty = 0; /* a change from here on is seen by the next walk */
+    const pol_policy *p = ctl__policy_of(kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey));
+    if (!p) {
+        ctl__status_walk_free(ps->walk);
+        ps->walk = NULL;
+        return 0;
+    }
+    int done = status_walk_step(c, pkey, ps);
+    if (done == 0)
+        return 1;
+    status_walk *w = ps->walk;
+    ps->walk = NULL;
+    if (done < 0) {
+        OPLOG_W("policy %s: status: out of memory", pkey);
+        ps->dirty = 1;
+        return 0;
+    }
+    const kproj_obj *po = kcache_get_key(ctl__cache(c, CTL_INF_POLICIES), pkey);
+    status_ctx x = w->x;
+    x.p = p;
+    free(w); /* its arrays move into the status below */
     char now[32];
     ctl__rfc3339(ctl__wall_ms(c), now, sizeof now);
-    status_ctx x = {.c = c, .pkey = pkey, .p = p};
-    x.max_recs = c->o.max_status_recs ? c->o.max_status_recs : 20;
-    x.recs = cJSON_CreateArray();
-    x.conflicts = cJSON_CreateArray();
-    opmap_iter it;
-    opmap_entry *e;
-    opmap_iter_init(&it, &c->wstates);
-    while ((e = opmap_next(&it)) != NULL)
-        status_workload(&x, e->key, e->value);
 
     if (p->valid) {
         set_cond(ps, COND_READY, "True", "Valid", "the policy is valid and in use", now);
@@ -230,7 +297,7 @@ void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
         cJSON_free(sig);
         cJSON_free(dsig);
         cJSON_Delete(root);
-        return;
+        return 0;
     }
     cJSON_AddStringToObject(st, "lastReconcileTime", now);
     char *body = cJSON_PrintUnformatted(root);
@@ -264,6 +331,7 @@ void ctl__flush_status(ctl *c, const char *pkey, ctl_pstate *ps)
     cJSON_free(body);
     cJSON_free(sig);
     cJSON_free(dsig);
+    return 0;
 }
 
 static void on_status_done(const krest_reply *r, void *ud)

@@ -89,6 +89,7 @@ typedef struct pod_map {
     const char *ns;
     opmap idx; /* "Kind/name" → index + 1 */
     mprov_workload *w;
+    enum kproj_kind *kinds; /* w[i]'s */
     size_t nw;
     const char ***pods;
     size_t *npods, *cap;
@@ -106,6 +107,11 @@ static int collect_workload(const kproj_obj *o, void *ud)
     if (!nw)
         return -ENOMEM;
     m->w = nw;
+    enum kproj_kind *nk = realloc(m->kinds, (m->nw + 1) * sizeof *nk);
+    if (!nk)
+        return -ENOMEM;
+    m->kinds = nk;
+    m->kinds[m->nw] = o->kind;
     m->w[m->nw] = (mprov_workload){kproj_kind_name(o->kind), o->name, NULL, 0};
     m->nw++;
     return opmap_put(&m->idx, key, (void *)(uintptr_t)m->nw, NULL);
@@ -139,14 +145,14 @@ void ctl__usage_fetch(ctl *c, ctl_usage *u)
     opmap_init(&m.idx);
     int rc = 0;
     for (enum ctl_inf i = CTL_INF_DEPLOYMENTS; !rc && i <= CTL_INF_DAEMONSETS; i++)
-        rc = kcache_foreach(ctl__cache(c, i), collect_workload, &m);
+        rc = ctl__in_namespace(c, i, u->ns, collect_workload, &m);
     if (!rc && m.nw) {
         m.pods = calloc(m.nw, sizeof *m.pods);
         m.npods = calloc(m.nw, sizeof *m.npods);
         m.cap = calloc(m.nw, sizeof *m.cap);
-        rc = m.pods && m.npods && m.cap
-                 ? kcache_foreach(ctl__cache(c, CTL_INF_PODS), collect_pod, &m)
-                 : -ENOMEM;
+        rc = m.pods && m.npods && m.cap ? 0 : -ENOMEM;
+        for (size_t i = 0; !rc && i < m.nw; i++) /* each workload's own pods */
+            rc = ctl__workload_pods(c, m.kinds[i], u->ns, m.w[i].name, collect_pod, &m);
         for (size_t i = 0; !rc && i < m.nw; i++) {
             m.w[i].pods = m.pods[i];
             m.w[i].npods = m.npods[i];
@@ -168,6 +174,7 @@ void ctl__usage_fetch(ctl *c, ctl_usage *u)
     free(m.npods);
     free(m.cap);
     free(m.w);
+    free(m.kinds);
     opmap_release(&m.idx, NULL);
     if (rc) {
         u->state = 2;

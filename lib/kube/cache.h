@@ -13,8 +13,16 @@
  * receive are valid only during the call (copy the key to keep a reference,
  * then kcache_get() it later).
  *
+ * Secondary indexes, in the shape of client-go's Indexer: a named index
+ * function gives the values an object is indexed under ("its namespace", "its
+ * controller owner"); the cache keeps, per index, value -> the objects under
+ * it, and moves an object between values on every add, update and delete
+ * (also the ones a relist delivers), before the handlers run. A lookup then
+ * costs what is under the value, not what the cache holds.
+ *
  * Ownership: kcache_init() allocates nothing; kcache_release() frees every
- * projection. kcache_put() takes ownership of the projection it is given.
+ * projection and index. kcache_put() takes ownership of the projection it is
+ * given.
  */
 #ifndef OPTIPOD_KUBE_CACHE_H
 #define OPTIPOD_KUBE_CACHE_H
@@ -28,6 +36,21 @@
 
 #define KCACHE_MAX_HANDLERS 8
 #define KCACHE_KEY_MAX      512 /* namespace (63) + '/' + name (253), with room */
+#define KCACHE_MAX_INDEXES  4
+#define KCACHE_INDEX_VALUES 8 /* values one object may be indexed under */
+
+/* An index function: write the values o is indexed under into vals[0..max)
+ * (NUL-terminated, at most KCACHE_KEY_MAX bytes each; a longer one is not
+ * indexed) and return how many (0: o is not in the index). Pure: called again
+ * with the same object, it must give the same values. */
+typedef int (*kcache_index_fn)(const kproj_obj *o, char (*vals)[KCACHE_KEY_MAX], int max, void *ud);
+
+typedef struct kcache_index {
+    char name[32];
+    kcache_index_fn fn;
+    void *ud;
+    opmap values; /* value → kcache_bucket* */
+} kcache_index;
 
 typedef struct kcache_handlers {
     void (*on_add)(const kproj_obj *o, void *ud);
@@ -44,9 +67,13 @@ typedef struct kcache {
     kcache_handlers h[KCACHE_MAX_HANDLERS];
     int nh;
     size_t bytes;           /* sum of the cached projections' sizes */
+    size_t entry_bytes;     /* the map's entries (key copies included) */
     uint64_t skipped;       /* objects that could not be projected */
     kproj_extend_fn extend; /* optional hook run on every fresh projection */
     void *extend_ud;
+    kcache_index idx[KCACHE_MAX_INDEXES];
+    int nidx;
+    size_t idx_bytes; /* the indexes' buckets and member arrays */
 } kcache;
 
 void kcache_init(kcache *c, enum kproj_kind kind);
@@ -78,10 +105,24 @@ void kcache_replace_abort(kcache *c);
 const kproj_obj *kcache_get(const kcache *c, const char *ns, const char *name);
 const kproj_obj *kcache_get_key(const kcache *c, const char *key);
 size_t kcache_count(const kcache *c);
-/* Bytes held for the cached objects: projections plus the map's entries and buckets
- * (malloc's own per-block overhead is not included). */
+/* Bytes held for the cached objects: projections, the map's entries and buckets, the indexes
+ * (malloc's own per-block overhead is not included). O(1). */
 size_t kcache_mem_bytes(const kcache *c);
 /* Call fn for every cached object until it returns non-zero (returned). */
 int kcache_foreach(const kcache *c, int (*fn)(const kproj_obj *o, void *ud), void *ud);
+
+/* Add an index (the objects already cached are indexed at once). Returns 0,
+ * -EEXIST (the name is taken), -ENOSPC or -ENOMEM. */
+int kcache_add_index(kcache *c, const char *name, kcache_index_fn fn, void *ud);
+/* The objects under `value` in index `name`, in no particular order: *objs is
+ * borrowed and valid until the cache next changes; *n is 0 when none. Returns
+ * 0, or -ENOENT when the cache has no such index. */
+int kcache_by_index(const kcache *c, const char *name, const char *value,
+                    const kproj_obj *const **objs, size_t *n);
+/* Call fn for each object under `value` in index `name` until it returns
+ * non-zero (returned); -ENOENT when there is no such index. fn must not change
+ * the cache. */
+int kcache_index_foreach(const kcache *c, const char *name, const char *value,
+                         int (*fn)(const kproj_obj *o, void *ud), void *ud);
 
 #endif

@@ -3,11 +3,15 @@
  *
  * The cache never keeps whole JSON trees (a Deployment with its managedFields
  * is 5-10 KiB as cJSON); it keeps just what the controller reads:
- *  - workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet): identity,
- *    labels, the optipod.io/ annotations, selector, replicas, containers and
- *    init containers (name, image, requests/limits as quantity strings,
- *    resizePolicy) and owner references (a ReplicaSet's owner Deployment);
- *  - pods: identity, owners (the controller ref), node, phase, qosClass,
+ *  - workloads (Deployment, StatefulSet, DaemonSet): identity, labels, the
+ *    optipod.io/ annotations, selector, replicas, containers and init
+ *    containers (name, image, requests/limits as quantity strings, resizePolicy) and
+ *    owner references;
+ *  - ReplicaSets: identity, labels, the optipod.io/ annotations and owner
+ *    references only (they map a pod to its Deployment; nothing reads their
+ *    template);
+ *  - pods: identity (no labels: nothing reads them), owners (the controller
+ *    ref), node, phase, qosClass,
  *    containers' requests/limits and resizePolicy, the last termination of
  *    each container when it was OOMKilled (and when), the in-place resize
  *    state (conditions PodResizePending/PodResizeInProgress with its reason,
@@ -63,7 +67,7 @@ typedef struct kproj_expr {
 
 typedef struct kproj_container {
     const char *name;
-    const char *image;
+    const char *image;  /* a pod's containers' statuses name it (test/support/nodesim) */
     kproj_kv *requests; /* resource name → quantity string ("250m", "512Mi") */
     kproj_kv *limits;
     kproj_kv *resize_policy; /* resourceName → restartPolicy */

@@ -527,7 +527,8 @@ static void kb_fill(kb *b, const jscan_tok *v, enum kproj_kind kind, kproj_obj *
     o->uid = kb_tokstr(b, &v[KR_UID]);
     o->rv = kb_tokstr(b, &v[KR_RV]);
     o->generation = v[KR_GEN].type == JSCAN_NUM ? ks_int64(ks_num(&v[KR_GEN])) : 0;
-    o->labels = kb_kv(b, &v[KR_LABELS], NULL, &o->nlabels);
+    if (kind != KPROJ_POD)
+        o->labels = kb_kv(b, &v[KR_LABELS], NULL, &o->nlabels);
     o->annotations = kb_kv(b, &v[KR_ANN], KPROJS_ANNOTATION_PREFIX, &o->nannotations);
     o->owners = kb_owners(b, &v[KR_OWNERS], &o->nowners);
     o->replicas = -1;
@@ -540,7 +541,7 @@ static void kb_fill(kb *b, const jscan_tok *v, enum kproj_kind kind, kproj_obj *
         o->resize_status = kb_tokstr(b, &v[KR_RESIZE]);
         o->deleting = v[KR_DELETION].type == JSCAN_STR;
         kb_conditions(b, &v[KR_CONDS], o);
-    } else if (kind <= KPROJ_REPLICASET) {
+    } else if (kind < KPROJ_REPLICASET) {
         o->replicas = ks_int32(&v[KR_REPLICAS], -1);
         o->selector = kb_kv(b, &v[KR_MATCH_LABELS], NULL, &o->nselector);
         o->selector_exprs = kb_exprs(b, &v[KR_MATCH_EXPRS], &o->nselector_exprs);

@@ -422,8 +422,19 @@ void obs_format_value(double v, char *out, size_t cap)
         snprintf(out, cap, "%s", v > 0 ? "+Inf" : "-Inf");
         return;
     }
-    if (v == floor(v) && fabs(v) < 1e15) { /* counts and byte sizes read best in full */
-        snprintf(out, cap, "%.0f", v);
+    if (v == floor(v) && fabs(v) < 1e15 && cap >= 18) { /* counts and bytes read best in full */
+        /* digits by hand: a page of ten thousand series is mostly these */
+        char tmp[20];
+        size_t n = 0, o = 0;
+        uint64_t u = (uint64_t)fabs(v);
+        do
+            tmp[n++] = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (v < 0)
+            out[o++] = '-';
+        while (n)
+            out[o++] = tmp[--n];
+        out[o] = 0;
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {
@@ -435,8 +446,9 @@ void obs_format_value(double v, char *out, size_t cap)
 
 int obs_escape_label(opbuf *out, const char *s)
 {
-    int rc = 0;
-    for (; *s && !rc; s++) {
+    size_t plain = strcspn(s, "\\\"\n"); /* most values need no escape: one append */
+    int rc = opbuf_append(out, s, plain);
+    for (s += plain; *s && !rc; s++) {
         if (*s == '\\')
             rc = opbuf_puts(out, "\\\\");
         else if (*s == '"')
@@ -485,24 +497,32 @@ static int cmp_fam(const void *a, const void *b)
 static int write_sample(opbuf *out, const obs_fam *f, const series_t *s, const char *suffix,
                         const char *le, double v)
 {
+    /* appends, not printf: a page holds ten thousand samples at scale, written in one
+     * callback of the loop */
     char num[32];
-    int rc = opbuf_printf(out, "%s%s", f->name, suffix);
-    if (!rc && (f->nlabels || le)) {
-        rc = opbuf_puts(out, "{");
-        for (size_t i = 0; i < f->nlabels && !rc; i++) {
-            rc = opbuf_printf(out, "%s%s=\"", i ? "," : "", f->labels[i]);
-            if (!rc)
-                rc = obs_escape_label(out, s->lv[i]);
-            if (!rc)
-                rc = opbuf_puts(out, "\"");
+    opbuf_puts(out, f->name);
+    opbuf_puts(out, suffix);
+    if (f->nlabels || le) {
+        opbuf_puts(out, "{");
+        for (size_t i = 0; i < f->nlabels; i++) {
+            if (i)
+                opbuf_puts(out, ",");
+            opbuf_puts(out, f->labels[i]);
+            opbuf_puts(out, "=\"");
+            obs_escape_label(out, s->lv[i]);
+            opbuf_puts(out, "\"");
         }
-        if (!rc && le)
-            rc = opbuf_printf(out, "%sle=\"%s\"", f->nlabels ? "," : "", le);
-        if (!rc)
-            rc = opbuf_puts(out, "}");
+        if (le) {
+            opbuf_puts(out, f->nlabels ? ",le=\"" : "le=\"");
+            opbuf_puts(out, le);
+            opbuf_puts(out, "\"");
+        }
+        opbuf_puts(out, "}");
     }
     obs_format_value(v, num, sizeof num);
-    return rc ? rc : opbuf_printf(out, " %s\n", num);
+    opbuf_puts(out, " ");
+    opbuf_puts(out, num);
+    return opbuf_puts(out, "\n"); /* a failed append leaves the buffer failed (util/buf.h) */
 }
 
 static int write_family(opbuf *out, obs_fam *f)

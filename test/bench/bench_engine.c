@@ -9,6 +9,7 @@
  * targets: engine < 100 ms, RSS < 50 MiB. Exits 1 if selection and baseline
  * disagree on any percentile.
  */
+#include "support/benchclock.h"
 #include "engine/engine.h"
 #include "engine/quantity.h"
 
@@ -20,13 +21,6 @@
 #include <time.h>
 
 enum { CONTAINERS = 10000, SAMPLES = 1440 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t rng(uint64_t *x)
 {
@@ -80,7 +74,7 @@ int main(void)
         memcpy(cpu2, cpu, sizeof cpu);
         memcpy(mem2, mem, sizeof mem);
 
-        double t0 = now_s();
+        double t0 = bench_now_s();
         eng_container c;
         memset(&c, 0, sizeof c);
         c.name = "app";
@@ -101,12 +95,12 @@ int main(void)
         c.cpu.lim = 500;
         eng_result r;
         eng_recommend(&p, &f, &c, &r);
-        double t1 = now_s();
+        double t1 = bench_now_s();
         applied += r.decision == ENG_APPLY;
 
         double bc = baseline_quantile(cpu2, SAMPLES, p.percentile);
         double bm = baseline_quantile(mem2, SAMPLES, p.percentile);
-        double t2 = now_s();
+        double t2 = bench_now_s();
         t_engine += t1 - t0;
         t_base += t2 - t1;
         if (bc != c.use.cpu_cores || (int64_t)bm != c.use.mem_bytes)

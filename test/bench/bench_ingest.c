@@ -32,39 +32,13 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "support/benchclock.h"
 #include "http/http.h"
 #include "kube/config.h"
 #include "kube/informer.h"
 #include "kube/rest.h"
 #include "support/gen.h"
 #include "util/log.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 typedef struct server {
     pid_t pid;
@@ -135,18 +109,18 @@ static void on_check(uv_check_t *c)
 {
     run *r = c->data;
     if (r->phase == 0 && kinf_has_synced(r->inf)) {
-        r->t_list = now_s() - r->t0;
-        r->c_list = cpu_s() - r->c0;
-        r->rss_synced = rss_kib();
+        r->t_list = bench_now_s() - r->t0;
+        r->c_list = bench_cpu_s() - r->c0;
+        r->rss_synced = bench_rss_kib();
         r->cache_bytes = kcache_mem_bytes(kinf_cache(r->inf));
         r->phase = 1;
         r->updates = 0;
-        r->t0 = now_s();
-        r->c0 = cpu_s();
+        r->t0 = bench_now_s();
+        r->c0 = bench_cpu_s();
         kill(r->srv->pid, SIGUSR1);
     } else if (r->phase == 1 && r->updates >= r->n) {
-        r->t_watch = now_s() - r->t0;
-        r->c_watch = cpu_s() - r->c0;
+        r->t_watch = bench_now_s() - r->t0;
+        r->c_watch = bench_cpu_s() - r->c0;
         r->phase = 2;
         uv_check_stop(c);
         uv_close((uv_handle_t *)c, NULL);
@@ -168,10 +142,10 @@ static double baseline_parse(unsigned n, size_t *bytes)
     }
     double best = 1e9;
     for (int rep = 0; rep < 3; rep++) {
-        double t = now_s();
+        double t = bench_now_s();
         for (unsigned i = 0; i < n; i++)
             cJSON_Delete(cJSON_Parse(objs[i]));
-        t = now_s() - t;
+        t = bench_now_s() - t;
         if (t < best)
             best = t;
     }
@@ -198,7 +172,7 @@ static int ingest_once(server *srv, const char *kc, unsigned n, run *r, long *rs
         fprintf(stderr, "bench_ingest: %s\n", err.msg);
         goto out;
     }
-    long rss_before = rss_kib();
+    long rss_before = bench_rss_kib();
     kinf_opts o = {.res = &KRES_DEPLOYMENTS};
     kcache_handlers h = {.on_update = on_update, .ud = r};
     if (kinf_new(&r->inf, &r->loop, rest, &o, &h, &err) != 0) {
@@ -210,8 +184,8 @@ static int ingest_once(server *srv, const char *kc, unsigned n, run *r, long *rs
     uv_check_init(&r->loop, &r->check);
     r->check.data = r;
     uv_check_start(&r->check, on_check);
-    r->t0 = now_s();
-    r->c0 = cpu_s();
+    r->t0 = bench_now_s();
+    r->c0 = bench_cpu_s();
     kinf_start(r->inf);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     *rss_growth = r->rss_synced - rss_before;

@@ -13,6 +13,7 @@
  * baseline, bytes of the largest query, and the time to build all queries.
  * Exits 1 when the target is missed.
  */
+#include "support/benchclock.h"
 #include "metrics/promql.h"
 #include "metrics/window.h"
 
@@ -33,18 +34,11 @@ static const char *suffix(size_t x)
     return s;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(void)
 {
     const size_t per_ns = WORKLOADS / NAMESPACES;
     size_t queries = 0, baseline = 0, max_bytes = 0, total_pods = 0, nswide = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (size_t n = 0; n < NAMESPACES; n++) {
         char ns[32];
         snprintf(ns, sizeof ns, "team-%02zu", n);
@@ -110,7 +104,7 @@ int main(void)
         free(pods);
         free(w);
     }
-    double el = now_s() - t0;
+    double el = bench_now_s() - t0;
     double per = (double)queries / NAMESPACES;
     printf("prom queries per reconcile cycle: %d workloads, %zu pods, %d namespaces\n", WORKLOADS,
            total_pods, NAMESPACES);

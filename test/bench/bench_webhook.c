@@ -3,8 +3,9 @@
  *
  * The webhook server (whsrv, with informer caches holding the fixture pod's
  * ReplicaSet and an annotated Deployment) runs in this process; the load
- * generator runs in a forked child (its own libuv loop, OpenSSL over memory
- * BIOs, no libcurl) so its CPU does not land on the server's. The child opens
+ * generator (test/support/tlsload.h: its own libuv loop, OpenSSL over memory
+ * BIOs, no libcurl) runs in a forked child so its CPU does not land on the
+ * server's. The child opens
  * BENCH_CONNS (200) keep-alive TLS connections, sends one warm-up request on
  * each (handshake excluded from the figures), then keeps exactly one request
  * in flight per connection until BENCH_REQS (20k) have completed: a closed
@@ -54,353 +55,39 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-
+#include "support/benchclock.h"
 #include "support/tcache.h"
 #include "httpd/httpd.h"
 #include "kube/cache.h"
 #include "support/fakeapi_client.h"
+#include "support/tlsload.h"
 #include "test.h"
 #include "webhook/server.h"
 
 /* ---- load generator (child process) ------------------------------------------------------ */
 
-typedef struct conn conn;
-
-typedef struct gen {
-    uv_loop_t loop;
-    SSL_CTX *ctx;
-    int port;
-    const char *req;
-    size_t req_len;
-    const char *must_contain; /* every response body must contain this */
-    int nconns;
-    conn *conns;
-    int warmed, closed;
-    int measuring;
-    long target, started, done;
-    double *lat_ms;
-    uint64_t t_start, t_end;
-    int failed;
-    /* Open loop (rate > 0): requests are due at `rate` per second whatever the answers do; a
-     * due request goes out on an idle connection, or waits in the backlog (its wait counts in
-     * its latency) until one frees up. */
-    double rate;
-    uv_timer_t tick;
-    int *idle, nidle;
-    uint64_t *backlog; /* due times of waiting requests, FIFO */
-    long bl_head, bl_tail;
-} gen;
-
-struct conn {
-    uv_tcp_t tcp;
-    uv_connect_t creq;
-    gen *g;
-    SSL *ssl;
-    BIO *rbio, *wbio;
-    int handshaken, warm;
-    uint64_t t0;
-    char *in; /* plaintext received */
-    size_t in_len, in_cap;
-};
-
-typedef struct wreq {
-    uv_write_t w;
-    uv_buf_t b;
-} wreq;
-
-static void fail(gen *g, const char *what)
-{
-    if (!g->failed)
-        fprintf(stderr, "bench_webhook: load generator: %s\n", what);
-    g->failed = 1;
-    uv_stop(&g->loop);
-}
-
-static void on_written(uv_write_t *w, int status)
-{
-    wreq *r = (wreq *)w;
-    free(r->b.base);
-    free(r);
-    (void)status;
-}
-
-/* Ship whatever OpenSSL wrote into the write BIO. */
-static void flush(conn *c)
-{
-    size_t pending;
-    while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
-        wreq *r = malloc(sizeof *r);
-        r->b.base = malloc(pending);
-        int n = BIO_read(c->wbio, r->b.base, (int)pending);
-        r->b.len = (size_t)(n > 0 ? n : 0);
-        if (uv_write(&r->w, (uv_stream_t *)&c->tcp, &r->b, 1, on_written) < 0) {
-            free(r->b.base);
-            free(r);
-            fail(c->g, "write failed");
-            return;
-        }
-    }
-}
-
-/* t0: when the request was due (its latency starts there). */
-static void send_req_at(conn *c, uint64_t t0)
-{
-    c->t0 = t0;
-    if (SSL_write(c->ssl, c->g->req, (int)c->g->req_len) <= 0)
-        fail(c->g, "SSL_write failed");
-    flush(c);
-}
-
-static void send_req(conn *c)
-{
-    send_req_at(c, uv_hrtime());
-}
-
-/* Open loop: every millisecond, send what has fallen due since the phase began. */
-static void on_tick(uv_timer_t *t)
-{
-    gen *g = t->data;
-    uint64_t now = uv_hrtime();
-    long due = (long)((double)(now - g->t_start) / 1e9 * g->rate);
-    if (due > g->target)
-        due = g->target;
-    for (; g->started < due; g->started++) {
-        if (g->nidle > 0)
-            send_req_at(&g->conns[g->idle[--g->nidle]], now);
-        else
-            g->backlog[g->bl_tail++] = now;
-    }
-    if (g->started == g->target)
-        uv_timer_stop(t);
-}
-
-static void start_measuring(gen *g)
-{
-    g->measuring = 1;
-    g->t_start = uv_hrtime();
-    if (g->rate > 0) {
-        for (int i = 0; i < g->nconns; i++)
-            g->idle[g->nidle++] = i;
-        uv_timer_start(&g->tick, on_tick, 1, 1);
-        return;
-    }
-    for (int i = 0; i < g->nconns && g->started < g->target; i++) {
-        g->started++;
-        send_req(&g->conns[i]);
-    }
-}
-
-/* A complete response at the head of c->in: its length, or 0 when not yet complete. */
-static size_t response_len(conn *c, int *status, const char **body, size_t *blen)
-{
-    char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
-    if (!end)
-        return 0;
-    size_t hl = (size_t)(end - c->in) + 4;
-    *status = atoi(c->in + 9);
-    const char *cl = memmem(c->in, hl, "Content-Length: ", 16);
-    size_t n = cl ? strtoul(cl + 16, NULL, 10) : 0;
-    if (c->in_len < hl + n)
-        return 0;
-    *body = c->in + hl;
-    *blen = n;
-    return hl + n;
-}
-
-static void on_response(conn *c, int status, const char *body, size_t blen)
-{
-    gen *g = c->g;
-    if (status != 200 || !memmem(body, blen, g->must_contain, strlen(g->must_contain))) {
-        fail(g, "unexpected response");
-        return;
-    }
-    if (!c->warm) {
-        c->warm = 1;
-        if (++g->warmed == g->nconns)
-            start_measuring(g);
-        return;
-    }
-    g->lat_ms[g->done++] = (double)(uv_hrtime() - c->t0) / 1e6;
-    if (g->done == g->target) {
-        g->t_end = uv_hrtime();
-        uv_stop(&g->loop);
-        return;
-    }
-    if (g->rate > 0) {
-        if (g->bl_head < g->bl_tail)
-            send_req_at(c, g->backlog[g->bl_head++]);
-        else
-            g->idle[g->nidle++] = (int)(c - g->conns);
-        return;
-    }
-    if (g->started < g->target) {
-        g->started++;
-        send_req(c);
-    }
-}
-
-static void pump(conn *c)
-{
-    if (!c->handshaken) {
-        int rc = SSL_do_handshake(c->ssl);
-        flush(c);
-        if (rc != 1) {
-            int e = SSL_get_error(c->ssl, rc);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                fail(c->g, "TLS handshake failed");
-            return;
-        }
-        c->handshaken = 1;
-        send_req(c); /* the warm-up request */
-    }
-    for (;;) {
-        if (c->in_cap - c->in_len < 16384) {
-            c->in_cap = c->in_cap * 2 + 32768;
-            c->in = realloc(c->in, c->in_cap);
-        }
-        int n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
-        if (n <= 0)
-            break;
-        c->in_len += (size_t)n;
-    }
-    int status;
-    const char *body;
-    size_t blen, used;
-    while ((used = response_len(c, &status, &body, &blen)) > 0) {
-        on_response(c, status, body, blen);
-        memmove(c->in, c->in + used, c->in_len - used);
-        c->in_len -= used;
-    }
-}
-
-static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
-{
-    (void)h;
-    b->base = malloc(sz);
-    b->len = sz;
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    conn *c = s->data;
-    if (n > 0) {
-        BIO_write(c->rbio, b->base, (int)n);
-        pump(c);
-    } else if (n < 0) {
-        fail(c->g, "connection closed by the server");
-    }
-    free(b->base);
-}
-
-static void on_connect(uv_connect_t *r, int status)
-{
-    conn *c = r->data;
-    if (status < 0) {
-        fail(c->g, "connect failed");
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    pump(c);
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    conn *c = h->data;
-    c->g->closed++;
-}
-
-typedef struct phase_result {
-    double p50, p99, max, rps;
-    int ok;
-} phase_result;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+typedef tlsload_result phase_result;
 
 /* rate 0: closed loop; rate > 0: open loop at that many requests per second. */
 static phase_result run_phase(int port, const char *ca_pem, const char *req, const char *contain,
                               int nconns, long nreqs, double rate)
 {
-    phase_result pr = {0};
-    gen g = {.port = port, .req = req, .req_len = strlen(req), .must_contain = contain};
-    g.nconns = nconns;
-    g.target = nreqs;
-    g.rate = rate;
-    g.lat_ms = calloc((size_t)nreqs, sizeof(double));
-    g.conns = calloc((size_t)nconns, sizeof(conn));
-    g.idle = calloc((size_t)nconns, sizeof(int));
-    g.backlog = calloc((size_t)nreqs, sizeof(uint64_t));
-    uv_loop_init(&g.loop);
-    uv_timer_init(&g.loop, &g.tick);
-    g.tick.data = &g;
-    g.ctx = SSL_CTX_new(TLS_client_method());
-    BIO *cb = BIO_new_mem_buf(ca_pem, -1);
-    X509 *ca = PEM_read_bio_X509(cb, NULL, NULL, NULL);
-    X509_STORE_add_cert(SSL_CTX_get_cert_store(g.ctx), ca);
-    X509_free(ca);
-    BIO_free(cb);
-    SSL_CTX_set_verify(g.ctx, SSL_VERIFY_PEER, NULL);
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", port, &sa);
-    for (int i = 0; i < nconns; i++) {
-        conn *c = &g.conns[i];
-        c->g = &g;
-        c->ssl = SSL_new(g.ctx);
-        c->rbio = BIO_new(BIO_s_mem());
-        c->wbio = BIO_new(BIO_s_mem());
-        SSL_set_bio(c->ssl, c->rbio, c->wbio);
-        SSL_set_connect_state(c->ssl);
-        SSL_set1_host(c->ssl, "127.0.0.1");
-        uv_tcp_init(&g.loop, &c->tcp);
-        c->tcp.data = c;
-        c->creq.data = c;
-        uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&sa, on_connect);
-    }
-    uv_run(&g.loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&g.tick, NULL);
-    for (int i = 0; i < nconns; i++)
-        uv_close((uv_handle_t *)&g.conns[i].tcp, on_conn_closed);
-    uv_run(&g.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&g.loop);
-    if (!g.failed && g.done == nreqs) {
-        qsort(g.lat_ms, (size_t)nreqs, sizeof(double), cmp_double);
-        pr.p50 = g.lat_ms[nreqs / 2];
-        pr.p99 = g.lat_ms[(size_t)((double)nreqs * 0.99)];
-        pr.max = g.lat_ms[nreqs - 1];
-        pr.rps = (double)nreqs / ((double)(g.t_end - g.t_start) / 1e9);
-        pr.ok = 1;
-    }
-    for (int i = 0; i < nconns; i++) {
-        SSL_free(g.conns[i].ssl);
-        free(g.conns[i].in);
-    }
-    SSL_CTX_free(g.ctx);
-    free(g.conns);
-    free(g.lat_ms);
-    free(g.idle);
-    free(g.backlog);
-    return pr;
+    tlsload_opts o = {.port = port,
+                      .ca_pem = ca_pem,
+                      .req = req,
+                      .must_contain = contain,
+                      .nconns = nconns,
+                      .nreqs = nreqs,
+                      .rate = rate,
+                      .stop_fd = -1,
+                      .ready_fd = -1};
+    return tlsload_run(&o);
 }
 
 static void print_phase(const char *name, const phase_result *r)
 {
     printf("  %-9s p50 %7.3f ms   p99 %7.3f ms   max %7.3f ms   %8.0f req/s\n", name, r->p50,
            r->p99, r->max, r->rps);
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* ---- wrk, an independent second client (child process) ----------------------------------- */
@@ -577,7 +264,7 @@ static int child_main(int port, const char *ca_pem, const char *review, int ncon
         printf("  target p99 <= 5 ms at %d connections, %.0f req/s: %s (p99 %.3f ms)\n", nconns,
                orate[i], owh[i].p99 <= 5.0 ? "met" : "NOT met", owh[i].p99);
     }
-    printf("  load generator CPU: %.2f s\n", cpu_s());
+    printf("  load generator CPU: %.2f s\n", bench_cpu_s());
     fflush(stdout);
     long by_wrk = 0;
     if (have_wrk()) {
@@ -624,6 +311,13 @@ static void on_srv_closed(void *ud)
 {
     (void)ud;
     P.closed = 1;
+}
+
+static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    (void)h;
+    b->base = malloc(sz);
+    b->len = sz;
 }
 
 static void on_pipe_closed(uv_handle_t *h)
@@ -718,7 +412,7 @@ int main(void)
     long extra = atol(P.msg);
     unsigned long long want =
         (unsigned long long)(2 * nreqs + nconns + (nconns > 50 ? 50 : nconns) + extra);
-    printf("server CPU: %.2f s (one loop thread, all phases)\n", cpu_s());
+    printf("server CPU: %.2f s (one loop thread, all phases)\n", bench_cpu_s());
     printf("server counted %llu mutated reviews (%ld closed-loop + %d warm-up + %ld open-loop and "
            "wrk = %llu expected, more when wrk stopped with requests in flight)\n",
            (unsigned long long)P.mutated, 2 * nreqs, nconns + (nconns > 50 ? 50 : nconns), extra,

@@ -364,7 +364,8 @@ static inline void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kpro
     o->uid = kpb_str(b, jstr(md, "uid"));
     o->rv = kpb_str(b, jstr(md, "resourceVersion"));
     o->generation = jint64(jget(md, "generation"));
-    o->labels = kpb_kv(b, jget(md, "labels"), NULL, &o->nlabels);
+    if (kind != KPROJ_POD) /* nothing reads a pod's labels */
+        o->labels = kpb_kv(b, jget(md, "labels"), NULL, &o->nlabels);
     o->annotations = kpb_kv(b, jget(md, "annotations"), KREF_ANNOTATION_PREFIX, &o->nannotations);
     o->owners = kpb_owners(b, jget(md, "ownerReferences"), &o->nowners);
     o->replicas = -1;
@@ -405,7 +406,7 @@ static inline void kpb_fill(kpb *b, const cJSON *obj, enum kproj_kind kind, kpro
                 }
             }
         }
-    } else if (kind <= KPROJ_REPLICASET) {
+    } else if (kind < KPROJ_REPLICASET) { /* a ReplicaSet: identity and owners only */
         o->replicas = jint32(jget(spec, "replicas"), -1);
         const cJSON *sel = jget(spec, "selector");
         o->selector = kpb_kv(b, jget(sel, "matchLabels"), NULL, &o->nselector);

@@ -15,5 +15,14 @@
 
 /* Append the Deployment number `i` in namespace `ns` to `out`; 0 or -E2BIG/-ENOMEM. */
 int gen_deployment(opbuf *out, const char *ns, unsigned i);
+/* Its current ReplicaSet (svc-i-68bdbdcb94, owned by Deployment svc-i), ~3 KB. */
+int gen_replicaset(opbuf *out, const char *ns, unsigned i);
+/* Pod k of that ReplicaSet, running both containers with the template's
+ * requests, as the kubelet reports it (conditions, containerStatuses,
+ * managedFields of kube-controller-manager and the kubelet), ~5 KB. With
+ * `oom`, the app container's last state is an OOMKilled termination. */
+int gen_pod(opbuf *out, const char *ns, unsigned i, unsigned k, int oom);
+/* A Namespace labelled team=<name> and the kubernetes.io/metadata.name label. */
+int gen_namespace(opbuf *out, const char *name);
 
 #endif

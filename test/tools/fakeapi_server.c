@@ -4,7 +4,14 @@
  * server must not share the measured process's CPU).
  *
  *   fakeapi_server --kubeconfig-out /tmp/kc [--token T] [--deployments N]
- *                  [--namespaces K] [--seed FILE]... [--churn 200ms] [--bookmarks 1s]
+ *                  [--namespaces K] [--pods-per-deployment P] [--seed FILE]...
+ *                  [--churn 200ms] [--bookmarks 1s]
+ *
+ * Generated Deployments (test/support/gen.h) go round-robin into namespaces
+ * team-0 .. team-K-1, which exist as Namespace objects (labelled team=<name>).
+ * With --pods-per-deployment each Deployment also has its current ReplicaSet
+ * and P running pods (every tenth Deployment's first pod carries an OOMKilled
+ * last state), as a cluster of that size holds.
  *
  * Prints "ready <url>" on stdout once serving; stops on SIGTERM/SIGINT.
  * SIGUSR1 modifies every generated Deployment once (N MODIFIED events: the
@@ -31,6 +38,7 @@ static struct {
     const char *token;
     long deployments;
     long namespaces;
+    long pods_per_deployment;
     uint64_t churn_ms;
     uint64_t bookmark_ms;
     const char *seeds[MAX_SEEDS];
@@ -50,6 +58,43 @@ static int put_generated(unsigned i)
     int rc = gen_deployment(&b, ns, i);
     if (rc == 0)
         rc = fakeapi_put_json(fa, b.data);
+    opbuf_release(&b);
+    return rc;
+}
+
+/* Deployment i's ReplicaSet and pods. */
+static int put_generated_pods(unsigned i)
+{
+    char ns[32];
+    snprintf(ns, sizeof ns, "team-%ld", (long)(i % (unsigned)cfg.namespaces));
+    opbuf b;
+    opbuf_init(&b, 1 << 20);
+    int rc = gen_replicaset(&b, ns, i);
+    if (rc == 0)
+        rc = fakeapi_put_json(fa, b.data);
+    for (long k = 0; rc == 0 && k < cfg.pods_per_deployment; k++) {
+        opbuf_reset(&b);
+        rc = gen_pod(&b, ns, i, (unsigned)k, k == 0 && i % 10 == 0);
+        if (rc == 0)
+            rc = fakeapi_put_json(fa, b.data);
+    }
+    opbuf_release(&b);
+    return rc;
+}
+
+static int put_namespaces(void)
+{
+    opbuf b;
+    opbuf_init(&b, 4096);
+    int rc = 0;
+    for (long k = 0; rc == 0 && k < cfg.namespaces; k++) {
+        char ns[32];
+        snprintf(ns, sizeof ns, "team-%ld", k);
+        opbuf_reset(&b);
+        rc = gen_namespace(&b, ns);
+        if (rc == 0)
+            rc = fakeapi_put_json(fa, b.data);
+    }
     opbuf_release(&b);
     return rc;
 }
@@ -172,6 +217,8 @@ int main(int argc, char **argv)
         {"token", 0, OPFLAG_STRING, &cfg.token, "require this bearer token"},
         {"deployments", 0, OPFLAG_INT, &cfg.deployments, "generate N realistic Deployments"},
         {"namespaces", 0, OPFLAG_INT, &cfg.namespaces, "spread them over K namespaces"},
+        {"pods-per-deployment", 0, OPFLAG_INT, &cfg.pods_per_deployment,
+         "give each a ReplicaSet and P running pods"},
         {"seed", 0, OPFLAG_LIST, &seeds, "load objects from a JSON file (repeatable)"},
         {"churn", 0, OPFLAG_DURATION, &cfg.churn_ms, "modify/delete/re-create one object per tick"},
         {"bookmarks", 0, OPFLAG_DURATION, &cfg.bookmark_ms, "BOOKMARK interval"},
@@ -195,6 +242,11 @@ int main(int argc, char **argv)
     }
     if (cfg.namespaces < 1)
         cfg.namespaces = 1;
+    if (cfg.pods_per_deployment < 0 || cfg.pods_per_deployment > 100) {
+        fprintf(stderr, "fakeapi_server: --pods-per-deployment: %ld is out of range (0-100)\n",
+                cfg.pods_per_deployment);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
 
     uv_loop_t loop;
@@ -205,9 +257,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "fakeapi_server: cannot start\n");
         return 1;
     }
-    int rc = 0;
+    int rc = cfg.deployments > 0 ? put_namespaces() : 0;
     for (long d = 0; d < cfg.deployments && rc == 0; d++)
         rc = put_generated((unsigned)d);
+    for (long d = 0; cfg.pods_per_deployment && d < cfg.deployments && rc == 0; d++)
+        rc = put_generated_pods((unsigned)d);
     for (int s = 0; s < seeds.n && rc == 0; s++)
         rc = seed_file(cfg.seeds[s]);
     if (rc == 0 && cfg.kubeconfig_out &&

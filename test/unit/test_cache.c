@@ -1,5 +1,6 @@
 #include "support/tcache.h"
 #include "kube/cache.h"
+#include "kube/index.h"
 #include "test.h"
 #include "util/log.h"
 
@@ -123,6 +124,7 @@ static void test_project_pod(void)
     ASSERT_EQ_INT(o->resize_in_progress, 1);
     ASSERT_EQ_INT(o->nannotations, 1);
     ASSERT_STR_EQ(o->annotations[0].key, "optipod.io/policy");
+    ASSERT_EQ_INT(o->nlabels, 0); /* nothing reads a pod's labels: not kept */
     const kproj_owner *ctl = kproj_controller(o);
     ASSERT_NOT_NULL(ctl);
     ASSERT_STR_EQ(ctl->kind, "ReplicaSet");
@@ -162,7 +164,12 @@ static void test_project_selector_exprs(void)
         "\"selector\":{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":"
         "[\"a\",\"b\"]},{\"key\":\"x\",\"operator\":\"Exists\"}]}}}");
     kproj_obj *o;
+    /* a ReplicaSet keeps its identity and owners only: the pod-to-Deployment map */
     ASSERT_EQ_INT(kproj_from_json(j, KPROJ_REPLICASET, &o), 0);
+    ASSERT_STR_EQ(kproj_controller(o)->name, "web");
+    ASSERT_EQ_INT(o->nselector_exprs, 0);
+    kproj_free(o);
+    ASSERT_EQ_INT(kproj_from_json(j, KPROJ_STATEFULSET, &o), 0);
     ASSERT_EQ_INT(o->nselector_exprs, 2);
     ASSERT_STR_EQ(o->selector_exprs[0].values, "a,b");
     ASSERT_STR_EQ(o->selector_exprs[1].op, "Exists");
@@ -331,6 +338,301 @@ static void test_cache_memory_per_deployment(void)
     cJSON_Delete(d);
 }
 
+/* ---- secondary indexes --------------------------------------------------------------------- */
+
+/* A pod of ns controlled by kind/owner ("" owner: none). */
+static cJSON *owned(const char *ns, const char *name, const char *rv, const char *kind,
+                    const char *owner)
+{
+    char buf[768], refs[256] = "";
+    if (*owner)
+        snprintf(refs, sizeof refs,
+                 ",\"ownerReferences\":[{\"kind\":\"%s\",\"name\":\"%s\",\"uid\":\"u\","
+                 "\"controller\":true}]",
+                 kind, owner);
+    snprintf(buf, sizeof buf,
+             "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\",\"resourceVersion\":\"%s\"%s},"
+             "\"spec\":{\"containers\":[{\"name\":\"c\"}]}}",
+             name, ns, rv, refs);
+    cJSON *j = cJSON_Parse(buf);
+    ASSERT_NOT_NULL(j);
+    return j;
+}
+
+/* The names under a value, sorted and joined by ' ' (order in a bucket is not kept). */
+static const char *under(const kcache *c, const char *index, const char *value)
+{
+    static char out[4096];
+    const kproj_obj *const *objs;
+    size_t n;
+    out[0] = 0;
+    if (kcache_by_index(c, index, value, &objs, &n) != 0)
+        return "(no index)";
+    const char *names[64];
+    for (size_t i = 0; i < n && i < 64; i++) {
+        size_t j = i;
+        while (j > 0 && strcmp(names[j - 1], objs[i]->name) > 0) {
+            names[j] = names[j - 1];
+            j--;
+        }
+        names[j] = objs[i]->name;
+    }
+    for (size_t i = 0; i < n && i < 64; i++) {
+        size_t o = strlen(out);
+        snprintf(out + o, sizeof out - o, "%s%s", i ? " " : "", names[i]);
+    }
+    return out;
+}
+
+/* What a handler sees of the index: the state after the change. */
+typedef struct seen {
+    const kcache *c;
+    char s[512];
+} seen;
+
+static void seen_update(const kproj_obj *old, const kproj_obj *cur, void *ud)
+{
+    seen *x = ud;
+    (void)old;
+    char rs1[256];
+    snprintf(rs1, sizeof rs1, "%s", under(x->c, KIDX_CONTROLLER, "d/ReplicaSet/rs1"));
+    snprintf(x->s, sizeof x->s, "%s | %s", rs1, under(x->c, KIDX_CONTROLLER, "d/ReplicaSet/rs2"));
+}
+
+static void test_index_follows_add_update_delete(void)
+{
+    kcache c;
+    kcache_init(&c, KPROJ_POD);
+    ASSERT_EQ_INT(kcache_add_index(&c, KIDX_CONTROLLER, kidx_controller, NULL), 0);
+    ASSERT_EQ_INT(kcache_add_index(&c, KIDX_NAMESPACE, kidx_namespace, NULL), 0);
+    ASSERT_EQ_INT(kcache_add_index(&c, KIDX_NAMESPACE, kidx_namespace, NULL), -EEXIST);
+    seen x = {.c = &c};
+    kcache_handlers h = {.on_update = seen_update, .ud = &x};
+    kcache_add_handlers(&c, &h);
+    cJSON *o[] = {
+        owned("d", "a", "1", "ReplicaSet", "rs1"), owned("d", "b", "1", "ReplicaSet", "rs1"),
+        owned("d", "c", "1", "ReplicaSet", "rs2"), owned("e", "x", "1", "ReplicaSet", "rs1"),
+        owned("d", "lone", "1", "", ""),           owned("d", "b", "2", "ReplicaSet", "rs2")};
+    for (int i = 0; i < 5; i++)
+        ASSERT_EQ_INT(tcache_upsert(&c, o[i]), 0);
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs1"), "a b");
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs2"), "c");
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "e/ReplicaSet/rs1"), "x"); /* per namespace */
+    ASSERT_STR_EQ(under(&c, KIDX_NAMESPACE, "d"), "a b c lone");
+    ASSERT_STR_EQ(under(&c, KIDX_NAMESPACE, "e"), "x");
+    ASSERT_STR_EQ(under(&c, KIDX_NAMESPACE, "nowhere"), "");
+    ASSERT_STR_EQ(under(&c, "no-such-index", "d"), "(no index)");
+
+    /* b moves to rs2: out of rs1's set, into rs2's, before the handler runs */
+    ASSERT_EQ_INT(tcache_upsert(&c, o[5]), 0);
+    ASSERT_STR_EQ(x.s, "a | b c");
+    ASSERT_STR_EQ(under(&c, KIDX_NAMESPACE, "d"), "a b c lone");
+    /* the same object again (a resync): nothing doubles */
+    ASSERT_EQ_INT(tcache_upsert(&c, o[5]), 0);
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs2"), "b c");
+
+    ASSERT_EQ_INT(tcache_remove(&c, o[0]), 0);
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs1"), "");
+    const kproj_obj *const *objs;
+    size_t n = 9;
+    ASSERT_EQ_INT(kcache_by_index(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs1", &objs, &n), 0);
+    ASSERT_EQ_INT(n, 0);
+    ASSERT_NULL(objs);
+
+    /* a relist moves, adds and deletes through the indexes too */
+    cJSON *r[] = {owned("d", "c", "7", "ReplicaSet", "rs1"),
+                  owned("d", "n", "7", "StatefulSet", "db")};
+    kcache_replace_begin(&c);
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ_INT(tcache_replace_item(&c, r[i]), 0);
+    kcache_replace_end(&c);
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs1"), "c");
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs2"), "");
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/StatefulSet/db"), "n");
+    ASSERT_STR_EQ(under(&c, KIDX_NAMESPACE, "d"), "c n");
+    ASSERT_STR_EQ(under(&c, KIDX_NAMESPACE, "e"), "");
+    ASSERT_EQ_INT(kcache_del(&c, "d", "c"), 0);
+    ASSERT_EQ_INT(kcache_del(&c, "d", "n"), 0);
+    ASSERT_EQ_INT(c.idx_bytes, 0); /* every bucket went with its last object */
+    ASSERT_EQ_INT(c.entry_bytes, 0);
+    kcache_release(&c);
+    for (int i = 0; i < 6; i++)
+        cJSON_Delete(o[i]);
+    for (int i = 0; i < 2; i++)
+        cJSON_Delete(r[i]);
+}
+
+/* An index function giving a value twice, and one too long to index. */
+static int twice(const kproj_obj *o, char (*vals)[KCACHE_KEY_MAX], int max, void *ud)
+{
+    (void)ud;
+    (void)max;
+    snprintf(vals[0], KCACHE_KEY_MAX, "v");
+    snprintf(vals[1], KCACHE_KEY_MAX, "v");
+    memset(vals[2], 'x', KCACHE_KEY_MAX); /* not terminated */
+    snprintf(vals[3], KCACHE_KEY_MAX, "%s", o->name);
+    return 4;
+}
+
+static void test_index_added_late_and_odd_values(void)
+{
+    kcache c;
+    kcache_init(&c, KPROJ_POD);
+    cJSON *a = owned("d", "a", "1", "ReplicaSet", "rs1"), *b = owned("d", "b", "1", "", "");
+    tcache_upsert(&c, a);
+    tcache_upsert(&c, b);
+    /* objects already cached are indexed when the index is added */
+    ASSERT_EQ_INT(kcache_add_index(&c, "twice", twice, NULL), 0);
+    ASSERT_STR_EQ(under(&c, "twice", "v"), "a b");
+    ASSERT_STR_EQ(under(&c, "twice", "b"), "b");
+    ASSERT_EQ_INT(kcache_add_index(&c, KIDX_CONTROLLER, kidx_controller, NULL), 0);
+    ASSERT_STR_EQ(under(&c, KIDX_CONTROLLER, "d/ReplicaSet/rs1"), "a");
+    ASSERT_EQ_INT(kcache_add_index(&c, "3", kidx_namespace, NULL), 0);
+    ASSERT_EQ_INT(kcache_add_index(&c, "4", kidx_namespace, NULL), 0);
+    ASSERT_EQ_INT(kcache_add_index(&c, "5", kidx_namespace, NULL), -ENOSPC);
+    ASSERT_EQ_INT(tcache_remove(&c, a), 0);
+    ASSERT_STR_EQ(under(&c, "twice", "v"), "b");
+    size_t before = kcache_mem_bytes(&c);
+    ASSERT_CMP_INT(before, >, c.bytes);
+    kcache_release(&c);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+static int count_pod(const kproj_obj *o, void *ud)
+{
+    (void)o;
+    (*(int *)ud)++;
+    return 0;
+}
+
+typedef struct brute {
+    const char *value;
+    int n;
+} brute;
+
+static int brute_count(const kproj_obj *o, void *ud)
+{
+    brute *b = ud;
+    char v[KCACHE_INDEX_VALUES][KCACHE_KEY_MAX];
+    if (kidx_controller(o, v, KCACHE_INDEX_VALUES, NULL) == 1 && strcmp(v[0], b->value) == 0)
+        b->n++;
+    return 0;
+}
+
+static int entry_bytes(const kproj_obj *o, void *ud)
+{
+    char key[KCACHE_KEY_MAX];
+    kproj_key(key, sizeof key, o->ns, o->name);
+    *(size_t *)ud += sizeof(opmap_entry) + strlen(key) + 1;
+    return 0;
+}
+
+/* Thousands of pods over hundreds of owners, moved and deleted at random: every
+ * owner's set always equals what a full scan finds. */
+static void test_index_many_objects(void)
+{
+    enum { PODS = 6000, OWNERS = 300, STEPS = 8000 };
+    kcache c;
+    kcache_init(&c, KPROJ_POD);
+    kcache_add_index(&c, KIDX_CONTROLLER, kidx_controller, NULL);
+    uint64_t rng = 42;
+    char name[32], owner[32], rv[16];
+    for (int i = 0; i < PODS; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        snprintf(owner, sizeof owner, "rs%d", i % OWNERS);
+        cJSON *p = owned("d", name, "1", "ReplicaSet", owner);
+        ASSERT_EQ_INT(tcache_upsert(&c, p), 0);
+        cJSON_Delete(p);
+    }
+    for (int s = 0; s < STEPS; s++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int i = (int)((rng >> 33) % PODS), o = (int)((rng >> 13) % OWNERS);
+        snprintf(name, sizeof name, "p%d", i);
+        snprintf(owner, sizeof owner, "rs%d", o);
+        snprintf(rv, sizeof rv, "%d", s + 2);
+        if ((rng >> 60) == 0) {
+            kcache_del(&c, "d", name);
+            continue;
+        }
+        cJSON *p = owned("d", name, rv, "ReplicaSet", owner);
+        ASSERT_EQ_INT(tcache_upsert(&c, p), 0);
+        cJSON_Delete(p);
+    }
+    int total = 0;
+    for (int o = 0; o < OWNERS; o++) {
+        char v[64];
+        snprintf(v, sizeof v, "d/ReplicaSet/rs%d", o);
+        brute b = {v, 0};
+        kcache_foreach(&c, brute_count, &b);
+        int n = 0;
+        ASSERT_EQ_INT(kcache_index_foreach(&c, KIDX_CONTROLLER, v, count_pod, &n), 0);
+        ASSERT_EQ_INT(n, b.n);
+        total += n;
+    }
+    ASSERT_EQ_INT(total, kcache_count(&c));
+    ASSERT_CMP_INT(total, <, PODS); /* some were deleted */
+    /* the bytes kept up as objects came and went are what a count finds now */
+    size_t entries = 0;
+    kcache_foreach(&c, entry_bytes, &entries);
+    ASSERT_EQ_INT(c.entry_bytes, entries);
+    kcache_release(&c);
+}
+
+static int name_of(const kproj_obj *o, void *ud)
+{
+    char *s = ud;
+    size_t n = strlen(s);
+    snprintf(s + n, 512 - n, "%s%s", n ? " " : "", o->name);
+    return 0;
+}
+
+/* A Deployment's pods through its ReplicaSets; a StatefulSet's directly. */
+static void test_index_workload_pods(void)
+{
+    kcache pods, rs;
+    kcache_init(&pods, KPROJ_POD);
+    kcache_init(&rs, KPROJ_REPLICASET);
+    kcache_add_index(&pods, KIDX_CONTROLLER, kidx_controller, NULL);
+    kcache_add_index(&rs, KIDX_CONTROLLER, kidx_controller, NULL);
+    cJSON *o[] = {owned("d", "web-1", "1", "Deployment", "web"),
+                  owned("d", "web-old", "1", "Deployment", "web"),
+                  owned("e", "web-2", "1", "Deployment", "web"),
+                  owned("d", "other", "1", "Deployment", "api")};
+    for (int i = 0; i < 4; i++)
+        tcache_upsert(&rs, o[i]);
+    cJSON *p[] = {owned("d", "p1", "1", "ReplicaSet", "web-1"),
+                  owned("d", "p2", "1", "ReplicaSet", "web-old"),
+                  owned("d", "p3", "1", "ReplicaSet", "other"),
+                  owned("e", "p4", "1", "ReplicaSet", "web-2"),
+                  owned("d", "p5", "1", "StatefulSet", "db"),
+                  owned("d", "p6", "1", "ReplicaSet", "orphan-rs")};
+    for (int i = 0; i < 6; i++)
+        tcache_upsert(&pods, p[i]);
+    char s[512] = "";
+    kidx_workload_pods(&pods, &rs, "Deployment", "d", "web", name_of, s);
+    ASSERT(strcmp(s, "p1 p2") == 0 || strcmp(s, "p2 p1") == 0);
+    s[0] = 0;
+    kidx_workload_pods(&pods, &rs, "StatefulSet", "d", "db", name_of, s);
+    ASSERT_STR_EQ(s, "p5");
+    s[0] = 0;
+    kidx_workload_pods(&pods, &rs, "Deployment", "d", "db", name_of, s);
+    ASSERT_STR_EQ(s, "");
+    /* the ReplicaSet leaves its Deployment: so do its pods */
+    cJSON *moved = owned("d", "web-old", "2", "Deployment", "api");
+    tcache_upsert(&rs, moved);
+    s[0] = 0;
+    kidx_workload_pods(&pods, &rs, "Deployment", "d", "web", name_of, s);
+    ASSERT_STR_EQ(s, "p1");
+    kcache_release(&pods);
+    kcache_release(&rs);
+    for (int i = 0; i < 4; i++)
+        cJSON_Delete(o[i]);
+    for (int i = 0; i < 6; i++)
+        cJSON_Delete(p[i]);
+    cJSON_Delete(moved);
+}
+
 int main(void)
 {
     FILE *quiet = fopen("/dev/null", "w");
@@ -342,6 +644,10 @@ int main(void)
     TEST_RUN(test_cache_replace_semantics);
     TEST_RUN(test_cache_foreach_and_unprojectable);
     TEST_RUN(test_cache_memory_per_deployment);
+    TEST_RUN(test_index_follows_add_update_delete);
+    TEST_RUN(test_index_added_late_and_odd_values);
+    TEST_RUN(test_index_many_objects);
+    TEST_RUN(test_index_workload_pods);
     oplog_set_sink(NULL);
     fclose(quiet);
     return test_summary();

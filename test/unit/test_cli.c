@@ -212,6 +212,15 @@ static void controller_run(int signum)
     ASSERT_STR_CONTAINS(resp, "optipod_queue_depth{state=\"running\"} ");
     const char *h = strstr(resp, "optipod_loop_handles{state=\"active\"} ");
     ASSERT(h && atof(h + strlen("optipod_loop_handles{state=\"active\"} ")) >= 3);
+    /* the process's own figures, read when scraped */
+    const char *rss = strstr(resp, "\nprocess_resident_memory_bytes ");
+    ASSERT(rss != NULL);
+    ASSERT_CMP_INT(strtoll(rss + 31, NULL, 10), >, 1 << 20);
+    ASSERT_STR_CONTAINS(resp, "\nprocess_cpu_seconds_total ");
+    const char *stall = strstr(resp, "\noptipod_loop_stall_max_seconds ");
+    ASSERT(stall != NULL);
+    ASSERT(strtod(stall + 32, NULL) > 0); /* it listed and handled events: the loop was busy */
+    ASSERT_STR_CONTAINS(resp, "optipod_loop_stalls_total{over=\"0.005\"} ");
 
     kill(op.pid, signum);
     int rc = proc_wait_exit(&op, 15);

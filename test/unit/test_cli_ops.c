@@ -674,6 +674,10 @@ static const char *const k_families[] = {
     "optipod_informer_cache_bytes",
     "optipod_watch_events_total",
     "optipod_watch_restarts_total",
+    "optipod_reconciles_pending",
+    "optipod_loop_stall_max_seconds",
+    "optipod_loop_stall_cpu_max_seconds",
+    "optipod_loop_stalls_total",
 };
 
 static void test_metrics_pass_promtool_and_follow_what_is_managed(void)

@@ -412,7 +412,9 @@ static void test_edge_cases(void)
                            "b\n\t\"\\/");
     ASSERT_STR_EQ(o->ns, "\xf0\x9f\x98\x80");
     kproj_free(o);
-    ASSERT_EQ_INT(kprojs_from_bytes(edge_cases[22], strlen(edge_cases[22]), KPROJ_POD, &o), 0);
+    /* (a pod keeps no labels: a Deployment shows them) */
+    ASSERT_EQ_INT(kprojs_from_bytes(edge_cases[22], strlen(edge_cases[22]), KPROJ_DEPLOYMENT, &o),
+                  0);
     ASSERT_STR_EQ(o->name, "first");
     ASSERT_EQ_INT(o->nlabels, 2);
     ASSERT_STR_EQ(o->labels[1].value, "2");
@@ -716,8 +718,8 @@ static void test_diff_reports(void)
     kproj_obj *a, *b;
     const char *x = "{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":\"1\"}}}";
     const char *y = "{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":\"2\"}}}";
-    ASSERT_EQ_INT(kprojs_from_bytes(x, strlen(x), KPROJ_POD, &a), 0);
-    ASSERT_EQ_INT(kprojs_from_bytes(y, strlen(y), KPROJ_POD, &b), 0);
+    ASSERT_EQ_INT(kprojs_from_bytes(x, strlen(x), KPROJ_DEPLOYMENT, &a), 0);
+    ASSERT_EQ_INT(kprojs_from_bytes(y, strlen(y), KPROJ_DEPLOYMENT, &b), 0);
     char why[128];
     ASSERT_EQ_INT(kref_diff(a, a, why, sizeof why), 0);
     ASSERT_EQ_INT(kref_diff(a, b, why, sizeof why), 1);

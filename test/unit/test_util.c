@@ -4,6 +4,7 @@
 #include "util/buf.h"
 #include "util/emit.h"
 #include "util/err.h"
+#include "util/loopmon.h"
 #include "util/map.h"
 
 #include <errno.h>
@@ -239,6 +240,70 @@ static void test_emit_table_and_csv(void)
     opbuf_release(&b);
 }
 
+/* The stall arithmetic: the longest of the last seconds, forgetting older ones. */
+static void test_loopmon_window_and_counts(void)
+{
+    oploopmon m;
+    oploopmon_init(&m);
+    const uint64_t s = 1000000000ull, ms = 1000000ull;
+    ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 5 * s), 0);
+    oploopmon_record(&m, 100 * s, 3 * ms, 3 * ms);
+    oploopmon_record(&m, 100 * s + 500 * ms, 7 * ms, 1 * ms); /* mostly waiting for a CPU */
+    oploopmon_record(&m, 103 * s, 2 * ms, 2 * ms);
+    oploopmon_record(&m, 105 * s, 150 * ms, 140 * ms);
+    ASSERT_EQ_INT(m.stalls, 4);
+    ASSERT_EQ_INT(m.over_5ms, 2);
+    ASSERT_EQ_INT(m.over_100ms, 1);
+    ASSERT_EQ_INT(m.max_ns, 150 * ms);
+    ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 105 * s), 150 * ms);
+    ASSERT_EQ_INT(oploopmon_window_cpu_max_ns(&m, 105 * s), 140 * ms);
+    ASSERT_EQ_INT(oploopmon_window_cpu_max_ns(&m, 101 * s), 3 * ms);
+    ASSERT_EQ_INT(m.max_cpu_ns, 140 * ms);
+    /* ten seconds on, the 150 ms stall has left the window; 103 s's has too at 113 s */
+    ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 109 * s), 150 * ms);
+    oploopmon_record(&m, 110 * s, 1 * ms, 1 * ms);
+    ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 115 * s), 1 * ms);
+    ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 120 * s), 0);
+    /* a slot reused by a later second starts again from that second's stalls */
+    oploopmon_record(&m, 125 * s, 4 * ms, 4 * ms);
+    ASSERT_EQ_INT(oploopmon_window_max_ns(&m, 125 * s), 4 * ms);
+    ASSERT_EQ_INT(m.max_ns, 150 * ms);
+}
+
+/* On a loop: a callback that keeps it busy shows as a stall, waiting does not. */
+static void busy_cb(uv_timer_t *t)
+{
+    uint64_t until = uv_hrtime() + 30000000ull;
+    while (uv_hrtime() < until)
+        ;
+    *(uint64_t *)t->data = oploopmon_busy_ns(t->loop->data);
+}
+
+static void test_loopmon_measures_a_busy_callback(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    oploopmon m;
+    ASSERT_EQ_INT(oploopmon_start(&m, &loop), 0);
+    loop.data = &m;
+    uv_timer_t busy;
+    uint64_t busy_seen = 0;
+    uv_timer_init(&loop, &busy);
+    busy.data = &busy_seen;
+    uv_timer_start(&busy, busy_cb, 300, 0); /* 300 ms of waiting in the kernel first */
+    uv_run(&loop, UV_RUN_DEFAULT);          /* the monitor's handle keeps no loop alive */
+    ASSERT_CMP_INT(busy_seen, >=, 30000000);
+    ASSERT_CMP_INT(m.max_ns, >=, 30000000);
+    ASSERT_CMP_INT(m.max_cpu_ns, >, 0); /* the spin ran on a CPU, for all the scheduler gave it */
+    /* the wait is no stall: counted, the longest would exceed 330 ms */
+    ASSERT_CMP_INT(m.max_ns, <, 300000000);
+    ASSERT_CMP_INT(m.stalls, >=, 2);
+    oploopmon_close(&m, NULL, NULL);
+    uv_close((uv_handle_t *)&busy, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     TEST_RUN(test_buf_cap_is_enforced);
@@ -250,5 +315,7 @@ int main(void)
     TEST_RUN(test_b64_decode_refuses_with_reason);
     TEST_RUN(test_emit_yaml_quotes_what_yaml_would_misread);
     TEST_RUN(test_emit_table_and_csv);
+    TEST_RUN(test_loopmon_window_and_counts);
+    TEST_RUN(test_loopmon_measures_a_busy_callback);
     return test_summary();
 }
