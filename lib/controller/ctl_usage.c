@@ -75,7 +75,8 @@ static void on_usage(const mprov_result *res, void *ud)
         if (!s)
             continue;
         s->n = ws->ncontainers;
-        memcpy(s->c, ws->containers, ws->ncontainers * sizeof s->c[0]);
+        if (ws->ncontainers) /* a workload without containers comes with containers NULL */
+            memcpy(s->c, ws->containers, ws->ncontainers * sizeof s->c[0]);
         void *old = NULL;
         if (opmap_put(&u->stats, key, s, &old) != 0)
             free(s);
