@@ -113,9 +113,11 @@ done
 logs() { cat "$E2E_TMP"/optipod-*.log; }
 
 metric() { e2e_metric "$1" "${mports[@]}"; }
-# "reconcile Deployment/NS/web-N: applied|unchanged" for this run's namespaces, first outcome each
+# "reconcile Deployment/NS/web-N: applied|unchanged" for this run's namespaces, first outcome each;
+# a write the server refused with 409 (the Deployment controller had just written the object) is
+# retried, not an outcome: it is counted below
 outcomes() {
-  { logs | grep -oE "reconcile Deployment/$E2E_NS-[0-9]+/web-[0-9]+: (applied|unchanged|skipped|error|conflict)" || true; } |
+  { logs | grep -vE ": error: write: the workload changed meanwhile" | grep -oE "reconcile Deployment/$E2E_NS-[0-9]+/web-[0-9]+: (applied|unchanged|skipped|error|conflict)" || true; } |
     awk '{ k = $2; sub(/:$/, "", k); if (!(k in s)) { s[k] = $3; n[$3]++ } } END { for (o in n) printf "%s=%d ", o, n[o] }'
 }
 count_of() { # outcome summary → its count (0 when absent)
