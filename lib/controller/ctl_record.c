@@ -26,6 +26,7 @@
 #include "apply/ssa.h"
 #include "engine/quantity.h"
 #include "record/record.h"
+#include "util/backoff.h"
 #include "util/log.h"
 
 #define REC_BACKOFF_MS     10000u  /* the first wait after a refused write */
@@ -38,18 +39,9 @@ typedef struct ctl_recstate {
     uint64_t sent_at;  /* ctl__now() of the last write sent */
     char stale_rv[32]; /* the resourceVersion optipod's own apply was made on, until the
                           cache has moved past it ("" then) */
-    unsigned fails;    /* refused writes in a row */
-    uint64_t retry_at; /* ctl__now() before which no write is tried (fails > 0) */
+    opbackoff refused; /* refused writes in a row (.failures); set up at the first */
+    uint64_t retry_at; /* ctl__now() before which no write is tried (refused.failures > 0) */
 } ctl_recstate;
-
-/* The wait after the n-th refused write in a row (n >= 1). */
-static uint64_t rec_backoff_ms(unsigned n)
-{
-    uint64_t d = REC_BACKOFF_MS;
-    while (--n > 0 && d < REC_BACKOFF_MAX_MS)
-        d *= 2;
-    return d < REC_BACKOFF_MAX_MS ? d : REC_BACKOFF_MAX_MS;
-}
 
 struct ctl_recw {
     struct ctl_recw *next;
@@ -96,12 +88,13 @@ static void on_record_done(const krest_reply *r, void *ud)
     ctl_recstate *s = opmap_get(&c->records, w->key);
     if (ctl__ok2xx(r) || (w->del && r->http_status == 404)) {
         if (s)
-            s->fails = 0;
+            opbackoff_reset(&s->refused);
     } else if (s) {
         /* forget it, and write it again once the backoff is over */
         s->written = 0;
-        s->fails++;
-        uint64_t wait = rec_backoff_ms(s->fails);
+        if (!s->refused.initial_ms) /* no jitter: one record per workload, not a herd */
+            opbackoff_init(&s->refused, REC_BACKOFF_MS, REC_BACKOFF_MAX_MS, 0, 0);
+        uint64_t wait = opbackoff_next(&s->refused, ctl__now(c), 0);
         s->retry_at = ctl__now(c) + wait;
         const char *msg = ctl__reply_msg(r);
         OPLOG_W("record %s: HTTP %ld: %s%s; next try in %llu s", w->key, r->http_status, msg,
@@ -349,7 +342,7 @@ void ctl__record_sync(ctl_job *j, enum ctlrec_outcome oc, int wrote)
     }
     if (oc == CTLREC_ERROR && j->out.ncontainers == 0 && s && s->written)
         return; /* keep the last good record through a transient error */
-    if (s && s->fails && ctl__now(c) < s->retry_at)
+    if (s && s->refused.failures && ctl__now(c) < s->retry_at)
         return; /* the last write was refused: wait out its backoff */
     if (s && s->stale_rv[0] && !wrote) {
         /* a reconcile between optipod's apply and its watch event sees the old values: the
