@@ -1343,33 +1343,42 @@ static int reorder(cJSON *obj, const char *const *first, size_t nfirst)
     return 0;
 }
 
+/* ObjectMeta's JSON fields in the order Go declares (and serialises) them. */
+const char *const fakessa_object_meta[] = {
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "clusterName",
+    "managedFields",
+    NULL,
+};
+
 /* The key orders Go serialises: the top level and ObjectMeta. */
 int fakessa_order_keys(cJSON *obj)
 {
     static const char *const top[] = {"kind", "apiVersion", "metadata"};
-    static const char *const meta[] = {"name",
-                                       "generateName",
-                                       "namespace",
-                                       "selfLink",
-                                       "uid",
-                                       "resourceVersion",
-                                       "generation",
-                                       "creationTimestamp",
-                                       "deletionTimestamp",
-                                       "deletionGracePeriodSeconds",
-                                       "labels",
-                                       "annotations",
-                                       "ownerReferences",
-                                       "finalizers",
-                                       "managedFields"};
-    const size_t nmeta = sizeof(meta) / sizeof(meta[0]);
+    size_t nmeta = 0;
+    while (fakessa_object_meta[nmeta])
+        nmeta++;
     cJSON *tmpl =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "template");
     int rc = reorder(obj, top, 3);
     if (rc == 0)
-        rc = reorder(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), meta, nmeta);
+        rc = reorder(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), fakessa_object_meta, nmeta);
     if (rc == 0)
-        rc = reorder(cJSON_GetObjectItemCaseSensitive(tmpl, "metadata"), meta, nmeta);
+        rc =
+            reorder(cJSON_GetObjectItemCaseSensitive(tmpl, "metadata"), fakessa_object_meta, nmeta);
     return rc;
 }
 

@@ -119,5 +119,8 @@ cJSON *fakessa_zero_object(const cJSON *obj);
  * and in spec.template) in the key order the real server serialises. Returns
  * 0 or -ENOMEM. */
 int fakessa_order_keys(cJSON *obj);
+/* ObjectMeta's JSON field names in Go's declaration order, NULL-ended: what an apply's
+ * metadata may hold, and the order fakessa_order_keys gives it. */
+extern const char *const fakessa_object_meta[];
 
 #endif

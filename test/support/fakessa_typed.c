@@ -29,26 +29,6 @@
 
 #define PATH_MAX_LEN 512
 
-static const char *const k_object_meta[] = {
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "clusterName",
-    "managedFields",
-    NULL,
-};
-
 typedef struct tcheck {
     opbuf *errs;
     int n;
@@ -103,7 +83,7 @@ static void check_object(tcheck *t, const cJSON *schema, const cJSON *v, const c
         const cJSON *fs = NULL;
         if (meta) {
             int known = 0;
-            for (const char *const *k = k_object_meta; *k && !known; k++)
+            for (const char *const *k = fakessa_object_meta; *k && !known; k++)
                 known = strcmp(*k, f->string) == 0;
             if (known)
                 continue;
