@@ -997,13 +997,11 @@ static void scan_log(void)
         } else if (strstr(path, "/optimizationpolicies/") && strstr(path, "/status")) {
             st.status_writes++;
         } else if (strstr(path, "/optimizationrecommendations")) {
-            st.recobj_writes++;
+            st.recobj_writes++; /* its own OptimizationRecommendation records */
         } else if (strstr(path, "/events")) {
             st.event_writes++;
         } else if (strstr(path, "/leases")) {
             st.lease_writes++;
-        } else if (strstr(path, "/optimizationrecommendations/")) {
-            st.recobj_writes++; /* its own OptimizationRecommendation records */
         } else {
             st.other_writes++;
             violation(&st.v_target,
